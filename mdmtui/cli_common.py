@@ -1,0 +1,66 @@
+"""Helpers shared by the command modules: the context, JSON/table output, confirmations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from mdmtui.config import load_settings
+from mdmtui.services.context import Context, open_context
+from mdmtui.textwidth import fit, width
+
+
+def context_from_args(args: argparse.Namespace) -> Context:
+    """Open the service context with the global options applied."""
+    settings = load_settings(database_url=getattr(args, "database", None),
+                             read_only=True if getattr(args, "read_only", None) else None)
+    return open_context(settings)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Every listing takes --json."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def to_local(value: datetime | None) -> str:
+    """A timestamp shown in the server's local time zone."""
+    if value is None:
+        return ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout (UTF-8, not escaped, datetimes as ISO 8601)."""
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> None:
+    """An aligned text table; wide (Japanese) characters count as two columns."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [min(max([width(h)] + [width(r[i]) for r in cells]), max_width) for i, h in enumerate(headers)]
+    out = sys.stdout
+    out.write("  ".join(fit(h, w) for h, w in zip(headers, widths)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(fit(v, w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+
+def confirm_typed(prompt: str, expected: str) -> bool:
+    """Ask the admin to type ``expected`` on a terminal; False when it does not match or no TTY."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{prompt} ")
+    except EOFError:
+        return False
+    return answer.strip() == expected

@@ -1,0 +1,108 @@
+"""Application settings: pydantic settings with ``MDMTUI_`` environment variables and a TOML file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mdmtui.errors import ConfigurationError
+
+APP_NAME = "mdmtui"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory (``~/.local/share/mdmtui`` on Linux)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_config_dir() -> Path:
+    """The platform's per-user config directory (``~/.config/mdmtui`` on Linux)."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything configurable outside the database. Env vars win over the config file."""
+
+    model_config = SettingsConfigDict(env_prefix="MDMTUI_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    config_dir: Path = Field(default_factory=default_config_dir)
+    database_url: str | None = None  # None: SQLite file in data_dir
+    read_only: bool = False  # refuse every state-changing command
+    stale_days: int = Field(default=30, ge=1)  # "not seen for N days" security flag
+    theme: str = "textual-dark"
+    keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys
+    sdm_properties_path: Path | None = None  # None: config_dir/sdm_import.properties
+    secret_key_file: Path | None = None  # None: config_dir/secret.key
+    collect_concurrency: int = Field(default=4, ge=1, le=32)
+    action_concurrency: int = Field(default=16, ge=1, le=64)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value and not value.split(":", 1)[0] in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @cached_property
+    def database(self) -> str:
+        """The effective database URL."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'mdmtui.db'}"
+
+    @property
+    def log_file(self) -> Path:
+        """The log file in the data directory."""
+        return self.data_dir / "mdmtui.log"
+
+    @property
+    def audit_log_file(self) -> Path:
+        """The audit mirror, one JSON line per audit event."""
+        return self.data_dir / "audit.log"
+
+    @property
+    def properties_path(self) -> Path:
+        """Where sdm_import.properties is read and written."""
+        return self.sdm_properties_path or self.config_dir / "sdm_import.properties"
+
+    @property
+    def key_file(self) -> Path:
+        """The file holding the key that encrypts MDM secrets at rest."""
+        return self.secret_key_file or self.config_dir / "secret.key"
+
+
+def config_file_path() -> Path:
+    """The TOML config file: ``$MDMTUI_CONFIG`` or ``config_dir/config.toml``."""
+    explicit = os.environ.get("MDMTUI_CONFIG")
+    if explicit:
+        return Path(explicit)
+    config_dir = os.environ.get("MDMTUI_CONFIG_DIR")
+    return (Path(config_dir) if config_dir else default_config_dir()) / "config.toml"
+
+
+def load_settings(**overrides) -> Settings:
+    """Load settings from the config file, then the environment, then ``overrides``."""
+    path = config_file_path()
+    from_file: dict = {}
+    if path.exists():
+        try:
+            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    env_keys = {k[len("MDMTUI_"):].lower() for k in os.environ if k.startswith("MDMTUI_")}
+    merged = {k: v for k, v in from_file.items() if k not in env_keys}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigurationError(_settings_message(path, exc)) from exc
+
+
+def _settings_message(path: Path, exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return f"invalid settings ({path} or MDMTUI_* environment): " + "; ".join(parts)

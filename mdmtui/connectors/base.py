@@ -1,0 +1,104 @@
+"""The one protocol every MDM connector implements, and the registry keyed by system name.
+
+Connectors speak HTTP and nothing else: no database, no policy. They turn wire JSON into
+``DeviceRecord``/``SoftwareItem``/``ActionResult`` and raise the ``mdmtui.errors`` family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, WipeOptions
+from mdmtui.secrets import Secret
+
+
+@dataclass(slots=True)
+class LinkageConfig:
+    """Everything a connector needs about one linkage, secrets decrypted (kept as ``Secret``)."""
+
+    name: str
+    system: str
+    server_url: str  # SDM/MobileIron: https://host:port ; Intune: the Graph base URL
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    proxy_url: str | None = None
+    proxy_user: str | None = None
+    proxy_password: Secret | None = None
+    timeout_s: float = 60.0
+    page_size: int | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    authority_url: str | None = None
+    user: str | None = None
+    password: Secret | None = None
+    device_space_id: int | None = None
+    sdm_version: str | None = None
+    name_mapping: str | None = None  # SDM: "list" (default) or "User:PhoneNumber:Model"
+    # SDM software database service from sdm_import.properties (None: software not configured)
+    sdm_db_host: str | None = None
+    sdm_db_port: int | None = None
+    max_concurrency: int = 8
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the services call on any MDM."""
+
+    system: str
+
+    async def test_connection(self) -> str:
+        """Check reachability and credentials; a one-line description of the MDM on success."""
+
+    def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
+        """Stream every device, one page at a time.
+
+        ``known`` maps MDM device ids already in the inventory to their stored change marker;
+        the connector skips costly per-device calls (details, software) for unchanged devices
+        and lists the skipped fields in ``DeviceRecord.unfetched`` (``software=None``).
+        """
+
+    async def software(self, device: DeviceRef) -> list[SoftwareItem]:
+        """The software installed on one device (empty when the MDM reports none)."""
+
+    async def lock(self, device: DeviceRef) -> ActionResult:
+        """Lock the device."""
+
+    async def wipe(self, device: DeviceRef, options: WipeOptions) -> ActionResult:
+        """Wipe (initialise) the device."""
+
+    async def reset_passcode(self, device: DeviceRef) -> ActionResult:
+        """Reset (clear) the device's passcode."""
+
+    async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
+        """Ask the MDM for the current state of an action that was accepted earlier."""
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+
+
+ConnectorFactory = Callable[[LinkageConfig], Connector]
+_REGISTRY: dict[str, ConnectorFactory] = {}
+
+
+def register(system: str):
+    """Class decorator: make a connector available under ``system``."""
+    def deco(cls):
+        _REGISTRY[system] = cls
+        cls.system = system
+        return cls
+    return deco
+
+
+def connector_for(config: LinkageConfig) -> Connector:
+    """A new connector for the linkage (imports the connector modules on first use)."""
+    from mdmtui.connectors import intune, mobileiron, sdm  # noqa: F401  (register themselves)
+
+    try:
+        factory = _REGISTRY[config.system]
+    except KeyError:
+        raise ValueError(f"unknown MDM system {config.system!r}") from None
+    return factory(config)

@@ -1,0 +1,285 @@
+"""Storage: the Peewee models. The only module (with db.py and migrations.py) that knows SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTimeField(DateTimeField):
+    """Stores naive UTC on every dialect; gives back aware UTC datetimes."""
+
+    def db_value(self, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """The schema version this database was migrated to (one row)."""
+
+    version = IntegerField()
+
+
+class Linkage(BaseModel):
+    """One MDM linkage setting. Secrets are stored encrypted (see secrets.py), never in plaintext."""
+
+    id = AutoField()
+    name = CharField(unique=True)  # the MDM settings name
+    system = CharField(max_length=16)  # sdm | mobileiron | intune
+    server_url = CharField()  # https://host[:port] (SDM and MobileIron); Graph base for Intune
+    verify_tls = BooleanField(default=True)
+    ca_bundle = CharField(null=True)
+    proxy_url = CharField(null=True)
+    proxy_user = CharField(null=True)
+    proxy_password_enc = TextField(null=True)
+    timeout_s = FloatField(default=60.0)
+    page_size = IntegerField(null=True)
+    enabled = BooleanField(default=True)
+    auto_manage = BooleanField(default=True)  # discovered devices become management targets
+    # Intune
+    tenant_id = CharField(null=True)
+    client_id = CharField(null=True)
+    client_secret_enc = TextField(null=True)
+    authority_url = CharField(null=True)
+    # MobileIron and SDM
+    user = CharField(null=True)
+    password_enc = TextField(null=True)
+    device_space_id = IntegerField(null=True)  # MobileIron; None = discover
+    sdm_version = CharField(null=True)  # e.g. 11-00-04
+    name_mapping = CharField(null=True)  # SDM: "list" or "User:PhoneNumber:Model"
+    # Scheduled collection (used by the daemon)
+    schedule_start_at = CharField(null=True)  # ISO local wall-clock time
+    schedule_interval = CharField(null=True)  # daily | weekly | monthly
+    schedule_every = IntegerField(null=True)
+    schedule_weekdays = CharField(null=True)  # "0,3" (Mon, Thu)
+    schedule_month_day = IntegerField(null=True)
+    schedule_tz = CharField(null=True)
+    last_scheduled_run_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+
+class Device(BaseModel):
+    """A device as collected. Identity: (linkage, mdm_device_id); one column per spec item."""
+
+    id = AutoField()
+    linkage = ForeignKeyField(Linkage, backref="devices", null=True, on_delete="SET NULL")
+    linkage_name = CharField(null=True)  # kept when the linkage is removed but devices are kept
+    mdm_device_id = CharField()
+    os_class = CharField(max_length=2)  # Si | SA | M | IS | IP
+    device_type = CharField(null=True)
+    computer_name = CharField(null=True)
+    host_name = CharField(null=True)
+    manufacturer = CharField(null=True)
+    model = CharField(null=True)
+    serial_number = CharField(null=True, index=True)
+    bios_serial_number = CharField(null=True)
+    os_name = CharField(null=True)
+    os_version = CharField(null=True)
+    network_adapter_name = CharField(null=True)
+    mac_address = CharField(null=True)
+    wifi_mac = CharField(null=True)
+    ethernet_mac = CharField(null=True)
+    imei = CharField(null=True, index=True)
+    udid = CharField(null=True, index=True)
+    imsi = CharField(null=True)
+    iccid = CharField(null=True)
+    phone_number = CharField(null=True)
+    email = CharField(null=True)
+    carrier = CharField(null=True)
+    passcode_set = BooleanField(null=True)
+    ram_total_bytes = BigIntegerField(null=True)
+    ram_free_bytes = BigIntegerField(null=True)
+    storage_total_bytes = BigIntegerField(null=True)
+    storage_free_bytes = BigIntegerField(null=True)
+    sd_total_bytes = BigIntegerField(null=True)
+    sd_free_bytes = BigIntegerField(null=True)
+    user_name = CharField(null=True)
+    jailbroken = BooleanField(null=True)
+    encrypted = BooleanField(null=True)
+    compliance = CharField(null=True)
+    mdm_managed = BooleanField(null=True)
+    last_alive_at = UTCDateTimeField(null=True)  # Last Alive Confirmation
+    # Set, not collected
+    management_type = CharField(null=True)
+    management_status = CharField(null=True)
+    device_status = CharField(null=True)  # Unknown | Warning
+    consumes_license = BooleanField(default=False)
+    managed = BooleanField(default=True)  # a management target
+    # Bookkeeping
+    change_marker = CharField(null=True)
+    first_seen_at = UTCDateTimeField(default=utcnow)
+    last_collected_at = UTCDateTimeField(null=True)
+    missing_since = UTCDateTimeField(null=True)  # missing from its MDM since
+    duplicate_of = IntegerField(null=True)  # the same hardware seen through another linkage
+    orphaned = BooleanField(default=False)  # its linkage was removed; kept and marked
+
+    class Meta:
+        indexes = ((("linkage", "mdm_device_id"), True),)
+
+
+class AssetInfo(BaseModel):
+    """Asset information the admin maintains; never overwritten by a collection."""
+
+    device = ForeignKeyField(Device, backref="asset", unique=True, on_delete="CASCADE")
+    asset_number = CharField(null=True)
+    department = CharField(null=True)
+    location = CharField(null=True)
+    assigned_user = CharField(null=True)
+    notes = TextField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+
+class Software(BaseModel):
+    """One software item installed on a device."""
+
+    device = ForeignKeyField(Device, backref="software", on_delete="CASCADE", index=True)
+    name = CharField()
+    version = CharField(null=True)
+    vendor = CharField(null=True)
+
+
+class CollectionRun(BaseModel):
+    """One collection of one linkage: immediate or scheduled."""
+
+    id = AutoField()
+    linkage = ForeignKeyField(Linkage, backref="runs", null=True, on_delete="SET NULL")
+    linkage_name = CharField()
+    trigger = CharField(default="immediate")  # immediate | scheduled
+    status = CharField(default="running")  # running | succeeded | failed | cancelled | skipped
+    reason = TextField(null=True)
+    started_at = UTCDateTimeField(default=utcnow)
+    finished_at = UTCDateTimeField(null=True)
+    new = IntegerField(default=0)
+    changed = IntegerField(default=0)
+    unchanged = IntegerField(default=0)
+    missing = IntegerField(default=0)
+    returned = IntegerField(default=0)
+    software_items = IntegerField(default=0)
+    pages = IntegerField(default=0)
+    devices_seen = IntegerField(default=0)
+    host = CharField(null=True)
+    pid = IntegerField(null=True)
+
+
+class CollectionLock(BaseModel):
+    """At most one collection per linkage at a time, across processes (row = held)."""
+
+    linkage = ForeignKeyField(Linkage, unique=True, on_delete="CASCADE")
+    owner = CharField()  # host:pid:token
+    acquired_at = UTCDateTimeField(default=utcnow)
+    heartbeat_at = UTCDateTimeField(default=utcnow)
+
+
+class DeviceHistory(BaseModel):
+    """A field of a device changed from one value to another during a run."""
+
+    device = ForeignKeyField(Device, backref="history", on_delete="CASCADE", index=True)
+    run = ForeignKeyField(CollectionRun, null=True, on_delete="SET NULL")
+    at = UTCDateTimeField(default=utcnow)
+    field = CharField()
+    old_value = TextField(null=True)
+    new_value = TextField(null=True)
+
+
+class DeviceAction(BaseModel):
+    """An action sent to a device, followed until its final outcome."""
+
+    id = AutoField()
+    device = ForeignKeyField(Device, backref="actions", null=True, on_delete="SET NULL")
+    linkage_name = CharField()
+    mdm_device_id = CharField()
+    device_name = CharField(null=True)
+    action = CharField()  # lock | wipe | reset_passcode
+    options = TextField(null=True)  # JSON, never secrets
+    outcome = CharField()  # succeeded | pending | failed | refused | unknown | cancelled
+    message = TextField(null=True)
+    mdm_code = CharField(null=True)
+    http_status = IntegerField(null=True)
+    request_id = CharField(null=True)
+    reference = CharField(null=True)
+    os_user = CharField(null=True)
+    host = CharField(null=True)
+    requested_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+
+class AuditEvent(BaseModel):
+    """Append-only audit log: who did what, when, and the MDM's real answer."""
+
+    id = AutoField()
+    at = UTCDateTimeField(default=utcnow, index=True)
+    os_user = CharField()
+    host = CharField()
+    category = CharField()  # action | collection | settings | deletion
+    action = CharField()
+    linkage_name = CharField(null=True)
+    device_id = IntegerField(null=True, index=True)
+    device_name = CharField(null=True)
+    device_serial = CharField(null=True)
+    mdm_device_id = CharField(null=True)
+    options = TextField(null=True)  # JSON, never secrets
+    outcome = CharField()
+    message = TextField(null=True)
+    request_id = CharField(null=True)
+
+
+class Event(BaseModel):
+    """Something the admin should see when triage starts (new device, SIM swap, failure...)."""
+
+    id = AutoField()
+    at = UTCDateTimeField(default=utcnow, index=True)
+    kind = CharField()  # new_device | missing | returned | sim_swap | duplicate | reenrolled |
+    #                     collection_failed | action_failed | action_pending
+    linkage_name = CharField(null=True)
+    device_id = IntegerField(null=True)
+    message = TextField()
+    read = BooleanField(default=False)
+
+
+class SchedulerState(BaseModel):
+    """The daemon's heartbeat, so the console can show whether it runs."""
+
+    host = CharField()
+    pid = IntegerField()
+    started_at = UTCDateTimeField(default=utcnow)
+    heartbeat_at = UTCDateTimeField(default=utcnow)
+
+
+ALL_MODELS = [
+    SchemaVersion, Linkage, Device, AssetInfo, Software, CollectionRun, CollectionLock,
+    DeviceHistory, DeviceAction, AuditEvent, Event, SchedulerState,
+]

@@ -1,0 +1,130 @@
+"""Identifier generators: Luhn-valid IMEIs and ICCIDs, IMSIs, MACs, phone numbers, GUIDs."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+# (carrier name, MCC+MNC for the IMSI, ICCID issuer digits after "89", country code)
+CARRIERS_JP = [
+    ("NTT docomo", "44010", "8110", "81"),
+    ("KDDI", "44050", "8130", "81"),
+    ("au", "44051", "8130", "81"),
+    ("SoftBank", "44020", "8120", "81"),
+    ("Rakuten Mobile", "44011", "8140", "81"),
+]
+CARRIERS_OTHER = [
+    ("Verizon", "311480", "1480", "1"),
+    ("T-Mobile", "310260", "1260", "1"),
+    ("Vodafone", "23415", "4415", "44"),
+    ("Deutsche Telekom", "26201", "4901", "49"),
+]
+
+# GSMA type allocation codes (first 8 IMEI digits) by manufacturer; real-looking prefixes.
+TACS = {
+    "Apple": ["35325211", "35391110", "35674108", "35899911"],
+    "Samsung": ["35216411", "35892710", "35420112"],
+    "Google": ["35846811", "35309511"],
+    "Sony": ["35392911"],
+    "Sharp": ["35826310"],
+    "Kyocera": ["35395710"],
+    "FCNT": ["35456911"],
+}
+
+
+def stable_int(*parts: object) -> int:
+    """A 64-bit integer hash of the parts, stable across processes (unlike hash())."""
+    data = ":".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def luhn_digit(body: str) -> str:
+    """The Luhn check digit for a string of digits."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_ok(number: str) -> bool:
+    """True when the digit string passes the Luhn check."""
+    return number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+
+
+def imei(r: random.Random, manufacturer: str) -> str:
+    """A 15-digit Luhn-valid IMEI with a TAC of the manufacturer."""
+    tac = r.choice(TACS.get(manufacturer, TACS["Samsung"]))
+    body = tac + "".join(r.choice("0123456789") for _ in range(6))
+    return body + luhn_digit(body)
+
+
+def iccid(r: random.Random, issuer: str) -> str:
+    """A 19-digit ICCID starting 89, ending with a Luhn check digit (some issuers use 20)."""
+    length = 19 if r.random() < 0.8 else 20
+    body = "89" + issuer
+    body += "".join(r.choice("0123456789") for _ in range(length - 1 - len(body)))
+    return body + luhn_digit(body)
+
+
+def imsi(r: random.Random, plmn: str) -> str:
+    """A 15-digit IMSI: MCC+MNC then the subscriber number."""
+    return plmn + "".join(r.choice("0123456789") for _ in range(15 - len(plmn)))
+
+
+def phone(r: random.Random, country: str) -> str:
+    """An E.164 phone number; Japanese mobiles are +8170/80/90 followed by 8 digits."""
+    if country == "81":
+        return "+81" + r.choice(["70", "80", "90"]) + f"{r.randrange(10**8):08d}"
+    return "+" + country + f"{r.randrange(10**9, 10**10)}"
+
+
+def mac(r: random.Random) -> str:
+    """A unicast, globally administered MAC as 12 upper-case hex digits."""
+    first = r.randrange(256) & 0xFC
+    rest = r.getrandbits(40)
+    return f"{first:02X}{rest:010X}"
+
+
+def colon_mac(bare: str) -> str:
+    """'A1B2C3D4E5F6' -> 'a1:b2:c3:d4:e5:f6' (MobileIron and SDM style)."""
+    return ":".join(bare[i:i + 2] for i in range(0, 12, 2)).lower() if bare else bare
+
+
+def guid(r: random.Random) -> str:
+    """A random version-4 GUID from the given RNG."""
+    h = f"{r.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+
+def udid(r: random.Random, modern: bool) -> str:
+    """An Apple UDID: 40 hex digits on old devices, 8-16 form on A12 and later."""
+    if modern:
+        return f"{r.getrandbits(32):08X}-{r.getrandbits(64):016X}"
+    return f"{r.getrandbits(160):040x}"
+
+
+class SlotIds:
+    """Invertible GUIDs for fleet slots: the last 12 hex digits are the slot XOR a seed mask."""
+
+    def __init__(self, seed: int, mdm: str):
+        self._salt = (seed, mdm)
+        self._mask = stable_int(seed, mdm, "mask") & 0xFFFFFFFFFFFF
+
+    def id_of(self, slot: int) -> str:
+        """The GUID of a slot."""
+        h = f"{stable_int(*self._salt, slot, 'a'):016x}{stable_int(*self._salt, slot, 'b'):016x}"
+        tail = (slot ^ self._mask) & 0xFFFFFFFFFFFF
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{tail:012x}"
+
+    def slot_of(self, ident: str) -> int | None:
+        """The slot of a GUID this object issued, else None."""
+        try:
+            slot = int(ident[-12:], 16) ^ self._mask
+        except ValueError:
+            return None
+        return slot if len(ident) == 36 and self.id_of(slot) == ident.lower() else None

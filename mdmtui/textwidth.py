@@ -1,0 +1,27 @@
+"""Display width of text in a terminal: wide (CJK) characters take two columns."""
+
+from __future__ import annotations
+
+from wcwidth import wcswidth, wcwidth
+
+
+def width(text: str) -> int:
+    """Columns ``text`` occupies on a terminal."""
+    w = wcswidth(text)
+    if w >= 0:
+        return w
+    return sum(max(wcwidth(ch), 0) for ch in text)  # control characters count as zero
+
+
+def fit(text: str, columns: int) -> str:
+    """``text`` cut (with an ellipsis) or padded to exactly ``columns`` display columns."""
+    if width(text) <= columns:
+        return text + " " * (columns - width(text))
+    out, used = [], 0
+    for ch in text:
+        w = max(wcwidth(ch), 0)
+        if used + w > columns - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…" + " " * (columns - 1 - used)

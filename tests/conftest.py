@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated settings/data dir and a database on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from mdmtui import models
+from mdmtui.config import Settings
+from mdmtui.services.context import Context, open_context
+
+POSTGRES_URL = os.environ.get("MDMTUI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """No test reads the developer's own config, data or secret key."""
+    for key in list(os.environ):
+        if key.startswith("MDMTUI_") and key != "MDMTUI_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("MDMTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MDMTUI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+
+
+def _postgres_schema_url() -> tuple[str, str]:
+    import psycopg2
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    base = POSTGRES_URL
+    try:
+        conn = psycopg2.connect(base, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {base}: {exc} (run .ci/run, which starts it)")
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    conn.close()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES_URL)
+    conn.autocommit = True
+    conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    conn.close()
+
+
+def make_settings(tmp_path, database_url: str | None = None, **extra) -> Settings:
+    """Settings rooted in ``tmp_path``."""
+    return Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config",
+                    database_url=database_url, **extra)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh, empty database URL: SQLite file, and a private schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'mdmtui.db'}"
+        return
+    url, schema = _postgres_schema_url()
+    yield url
+    if not models.database.is_closed():
+        models.database.close()
+    _drop_schema(schema)
+
+
+@pytest.fixture
+def ctx(db_url, tmp_path) -> Context:
+    """A service context on a fresh database (runs on SQLite and PostgreSQL)."""
+    context = open_context(make_settings(tmp_path, db_url))
+    yield context
+    context.db.close()
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path) -> Context:
+    """A service context on a fresh SQLite database only (for tests where the dialect is irrelevant)."""
+    context = open_context(make_settings(tmp_path))
+    yield context
+    context.db.close()
