@@ -141,6 +141,7 @@ class Device(BaseModel):
     managed = BooleanField(default=True)  # a management target
     # Bookkeeping
     change_marker = CharField(null=True)
+    fingerprint = CharField(null=True)  # hash of the collected items: unchanged devices are not rewritten
     first_seen_at = UTCDateTimeField(default=utcnow)
     last_collected_at = UTCDateTimeField(null=True)
     missing_since = UTCDateTimeField(null=True)  # missing from its MDM since
