@@ -91,7 +91,7 @@ class PropertiesReport:
 
 @dataclass
 class _Line:
-    """One physical line; ``key`` is set for key/value lines, ``slot`` for valid ``sdm.N.field`` keys."""
+    """One physical line; ``key`` set on key/value lines, ``slot`` on valid ``sdm.N.field`` keys."""
 
     number: int
     content: str
@@ -113,7 +113,7 @@ class _Document:
     lines: list[_Line]
 
 
-# ---------------------------------------------------------------------------------------------- reading
+# ------------------------------------------------------------------------------------------ reading
 
 
 def load(path: str | os.PathLike[str], *,
@@ -265,9 +265,9 @@ def _build_entry(n: int, lines: dict[str, _Line], problems: list[Problem]) -> Sd
             dbport = int(port.value)
         else:
             usable = False  # no number to carry; keep the lines as they are when writing
-    if not usable:
+    if name is None or host is None or not usable:
         return None
-    return SdmDbEntry(n=n, name=name.value, dbhost=host.value, dbport=dbport,  # type: ignore[union-attr]
+    return SdmDbEntry(n=n, name=name.value, dbhost=host.value, dbport=dbport,
                       lines={f: line.number for f, line in lines.items()})
 
 
@@ -343,7 +343,7 @@ def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -
                                     f"by sdm.{first.n} (line {first.lines['name']})"))
 
 
-# ---------------------------------------------------------------------------------------------- writing
+# ------------------------------------------------------------------------------------------ writing
 
 
 def write(path: str | os.PathLike[str], entries: Iterable[SdmDbEntry],
@@ -369,7 +369,7 @@ def render(entries: Iterable[SdmDbEntry], original_text: str | None = None) -> s
     """The file text for ``entries``: changed values replaced in place, new entries appended in a
     block, removed entries' lines dropped; everything else of ``original_text`` kept byte for byte.
 
-    Lines that are not part of a readable entry (unknown keys, incomplete entries) are kept as they are.
+    Lines not part of a readable entry (unknown keys, incomplete entries) are kept as they are.
     """
     wanted = _entries_by_n(entries)
     text = original_text or ""

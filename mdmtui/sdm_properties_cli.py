@@ -21,6 +21,7 @@ from mdmtui.sdm_properties import PropertiesReport, SdmDbEntry, load
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 LinkageNames = Callable[[], list[str]]
+_PATH_HELP = "the file (default: the configured one)"
 
 
 def add_sdm_properties_parser(subparsers: argparse._SubParsersAction,
@@ -35,10 +36,10 @@ def add_sdm_properties_parser(subparsers: argparse._SubParsersAction,
     commands = parser.add_subparsers(dest="sdm_properties_command", metavar="check|show",
                                      required=True)
     check = commands.add_parser("check", help="report every problem, one per line")
-    check.add_argument("path", nargs="?", metavar="PATH", help="the file (default: the configured one)")
+    check.add_argument("path", nargs="?", metavar="PATH", help=_PATH_HELP)
     check.set_defaults(sdm_properties_handler=run_check)
     show = commands.add_parser("show", help="print the entries as a table")
-    show.add_argument("path", nargs="?", metavar="PATH", help="the file (default: the configured one)")
+    show.add_argument("path", nargs="?", metavar="PATH", help=_PATH_HELP)
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(sdm_properties_handler=run_show)
     return parser
@@ -117,8 +118,9 @@ def _table(entries: list[SdmDbEntry]) -> str:
     rows = [["N", "NAME", "DBHOST", "DBPORT"]]
     rows += [[str(e.n), e.name, e.dbhost, str(e.dbport)] for e in entries]
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip()
-                     for row in rows)
+    lines = ("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths))
+             for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _width(text: str) -> int:

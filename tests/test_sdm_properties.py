@@ -1,4 +1,4 @@
-"""sdm_import.properties: one test per rule (exact message and line), round trips, edits and the CLI."""
+"""sdm_import.properties: one test per rule (exact message and line), round trips, edits, CLI."""
 
 from __future__ import annotations
 
@@ -343,7 +343,8 @@ def test_write_is_atomic_utf8_and_keeps_permissions(tmp_path: Path) -> None:
     path.write_text("# old\n", encoding="utf-8")
     os.chmod(path, 0o640)
     write(path, [SdmDbEntry(1, "本社", "sdm-honsha")], "# old\n")
-    assert path.read_bytes() == "# old\nsdm.1.name=本社\nsdm.1.dbhost=sdm-honsha\nsdm.1.dbport=26066\n".encode()
+    assert path.read_bytes() == (
+        "# old\nsdm.1.name=本社\nsdm.1.dbhost=sdm-honsha\nsdm.1.dbport=26066\n".encode())
     assert (path.stat().st_mode & 0o777) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["sdm_import.properties"]  # no temp file left
 
