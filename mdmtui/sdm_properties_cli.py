@@ -126,3 +126,23 @@ def _table(entries: list[SdmDbEntry]) -> str:
 def _width(text: str) -> int:
     width = wcswidth(text)
     return width if width >= 0 else len(text)  # control characters: fall back to the length
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Hook for ``mdmtui.cli``: the default path and linkage names come from the settings and database."""
+    parser = add_sdm_properties_parser(subparsers)
+    parser.set_defaults(handler=_run_with_context)
+
+
+def _run_with_context(args: argparse.Namespace) -> int:
+    from mdmtui.cli_common import context_from_args
+    from mdmtui.models import Linkage
+
+    ctx = context_from_args(args)
+    if getattr(args, "default_path", None) is None:
+        args.default_path = ctx.settings.properties_path
+
+    def sdm_names() -> list[str]:
+        return [row.name for row in Linkage.select(Linkage.name).where(Linkage.system == "sdm")]
+
+    return run(args, sdm_names)
