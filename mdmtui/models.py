@@ -257,6 +257,43 @@ class AuditEvent(BaseModel):
     message = TextField(null=True)
     request_id = CharField(null=True)
 
+    # Append-only at the application level: inserts pass, every change or deletion is refused.
+    def save(self, *args, **kwargs):
+        """Insert a new event; refuse to rewrite a stored one."""
+        if self._pk is not None and not kwargs.get("force_insert"):
+            raise _audit_is_append_only()
+        return super().save(*args, **kwargs)
+
+    def delete_instance(self, *args, **kwargs):
+        """Refused: audit events are never deleted."""
+        raise _audit_is_append_only()
+
+    @classmethod
+    def update(cls, *args, **kwargs):
+        """Refused: audit events are never changed."""
+        raise _audit_is_append_only()
+
+    @classmethod
+    def delete(cls):
+        """Refused: audit events are never deleted."""
+        raise _audit_is_append_only()
+
+    @classmethod
+    def replace(cls, *args, **kwargs):
+        """Refused: a REPLACE would overwrite an event."""
+        raise _audit_is_append_only()
+
+    @classmethod
+    def replace_many(cls, *args, **kwargs):
+        """Refused: a REPLACE would overwrite events."""
+        raise _audit_is_append_only()
+
+
+def _audit_is_append_only() -> Exception:
+    from mdmtui.errors import ActionRefused
+
+    return ActionRefused("the audit log is append-only: its entries cannot be changed or deleted")
+
 
 class Event(BaseModel):
     """Something the admin should see when triage starts (new device, SIM swap, failure...)."""
