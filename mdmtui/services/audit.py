@@ -1,37 +1,138 @@
-"""The append-only audit log: in the database and mirrored as JSON lines to a file."""
+"""The append-only audit log: in the database and mirrored as JSON lines to a file.
+
+There is deliberately no function here that edits or deletes an entry, and the ``AuditEvent`` model
+refuses updates and deletions (see models.py).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+from peewee import fn
+
+from mdmtui.errors import UsageError
 from mdmtui.models import AuditEvent, utcnow
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
 
+CATEGORIES = {
+    "action": "lock, wipe or passcode reset of a device",
+    "collection": "a collection run of a linkage",
+    "settings": "a change of settings (linkages, schedules, properties)",
+    "deletion": "deletion of device information",
+}
+
+# Keys whose string values are secrets; placeholders that only say a secret exists may stay.
+_SECRET_KEY = re.compile(r"pass(word|code|phrase)?|secret|token|credential|api[_-]?key|private[_-]?key", re.I)
+_PLACEHOLDERS = {"", "***", "(set)", "(changed)", "(unchanged)", "(removed)"}
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$", re.I)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
 
 def record(ctx: Context, *, category: str, action: str, outcome: str, message: str | None = None,
            linkage_name: str | None = None, device=None, mdm_device_id: str | None = None,
-           options: dict[str, Any] | None = None, request_id: str | None = None) -> AuditEvent:
-    """Append one audit event (never pass secrets in ``options`` or ``message``)."""
+           options: dict[str, Any] | None = None, request_id: str | None = None,
+           device_id: int | None = None, device_name: str | None = None,
+           device_serial: str | None = None) -> AuditEvent:
+    """Append one audit event; secret-looking option values are masked before they are written.
+
+    ``device`` is a ``Device`` row; for device information already deleted, pass ``device_id``,
+    ``device_name`` and ``device_serial`` instead.
+    """
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown audit category {category!r}; known: {', '.join(CATEGORIES)}")
     event = AuditEvent.create(
         at=utcnow(), os_user=ctx.os_user, host=ctx.host, category=category, action=action,
         linkage_name=linkage_name or (device.linkage_name if device is not None else None),
-        device_id=device.id if device is not None else None,
-        device_name=device.computer_name if device is not None else None,
-        device_serial=device.serial_number if device is not None else None,
+        device_id=device.id if device is not None else device_id,
+        device_name=device.computer_name if device is not None else device_name,
+        device_serial=device.serial_number if device is not None else device_serial,
         mdm_device_id=mdm_device_id or (device.mdm_device_id if device is not None else None),
-        options=json.dumps(options, ensure_ascii=False, sort_keys=True) if options else None,
+        options=json.dumps(scrub(options), ensure_ascii=False, sort_keys=True, default=str) if options else None,
         outcome=outcome, message=message, request_id=request_id,
     )
     _mirror(ctx, event)
     return event
 
 
-def _mirror(ctx: Context, event: AuditEvent) -> None:
-    line = {
+def scrub(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with the string values of secret-looking keys masked."""
+    if isinstance(value, dict):
+        return {k: scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, key) for v in value]
+    if key and _SECRET_KEY.search(key) and not isinstance(value, (bool, int, float, type(None))):
+        return value if isinstance(value, str) and value in _PLACEHOLDERS else "***"
+    return value
+
+
+def query(ctx: Context, *, device: str | int | None = None, action: str | None = None,
+          since: datetime | None = None, until: datetime | None = None, category: str | None = None,
+          outcome: str | None = None, linkage: str | None = None, limit: int | None = 500) -> list[AuditEvent]:
+    """Audit events, newest first, filtered.
+
+    ``device`` matches the device id (a number), or its name, serial or MDM id (case-insensitive)
+    as recorded at the time, so entries of deleted devices stay findable.
+    """
+    if category is not None and category not in CATEGORIES:
+        raise UsageError(f"unknown audit category {category!r}; choose from: {', '.join(CATEGORIES)}")
+    q = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if device is not None:
+        q = q.where(_device_match(device))
+    if action:
+        # the CLI spells actions with hyphens (reset-passcode), the log with underscores
+        q = q.where(fn.LOWER(AuditEvent.action).in_({action.lower(), action.lower().replace("-", "_")}))
+    if category:
+        q = q.where(AuditEvent.category == category)
+    if outcome:
+        q = q.where(AuditEvent.outcome == outcome.lower())
+    if linkage:
+        q = q.where(AuditEvent.linkage_name == linkage)
+    if since is not None:
+        q = q.where(AuditEvent.at >= since)
+    if until is not None:
+        q = q.where(AuditEvent.at < until)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(q)
+
+
+def _device_match(device: str | int):
+    text = str(device).strip()
+    lowered = text.lower()
+    cond = ((fn.LOWER(AuditEvent.device_name) == lowered) | (fn.LOWER(AuditEvent.device_serial) == lowered)
+            | (fn.LOWER(AuditEvent.mdm_device_id) == lowered))
+    if text.isdigit() and len(text) < 10:  # longer digit strings are serials or IMEIs, not ids
+        cond = cond | (AuditEvent.device_id == int(text))
+    return cond
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """A lower time bound from ``7d``/``12h``/``30m``/``2w``, an ISO date or a local ISO date-time."""
+    text = text.strip()
+    rel = _RELATIVE.match(text)
+    if rel:
+        return (now or utcnow()) - timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
+    try:
+        if len(text) == 10:
+            value = datetime.combine(date.fromisoformat(text), time())
+        else:
+            value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: use e.g. 7d, 12h, 30m, 2024-05-01 or 2024-05-01T09:00") from None
+    if value.tzinfo is None:  # the admin types the server's local time
+        value = value.astimezone()
+    return value.astimezone(timezone.utc)
+
+
+def as_dict(event: AuditEvent) -> dict[str, Any]:
+    """One audit event as plain data (the mirror line and the --json output)."""
+    return {
         "id": event.id, "at": event.at.isoformat(), "os_user": event.os_user, "host": event.host,
         "category": event.category, "action": event.action, "linkage": event.linkage_name,
         "device_id": event.device_id, "device_name": event.device_name,
@@ -39,9 +140,12 @@ def _mirror(ctx: Context, event: AuditEvent) -> None:
         "options": json.loads(event.options) if event.options else None,
         "outcome": event.outcome, "message": event.message, "request_id": event.request_id,
     }
+
+
+def _mirror(ctx: Context, event: AuditEvent) -> None:
     try:
         ctx.settings.audit_log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(ctx.settings.audit_log_file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(as_dict(event), ensure_ascii=False) + "\n")
     except OSError as exc:  # the database copy is authoritative; say so in the log
         log.error("cannot mirror audit event %s to %s: %s", event.id, ctx.settings.audit_log_file, exc)
