@@ -77,9 +77,10 @@ def imsi(r: random.Random, plmn: str) -> str:
 
 
 def phone(r: random.Random, country: str) -> str:
-    """An E.164 phone number; Japanese mobiles are +8170/80/90 followed by 8 digits."""
+    """A phone number: Japanese mobiles as +8190xxxxxxxx or 090xxxxxxxx; others E.164."""
     if country == "81":
-        return "+81" + r.choice(["70", "80", "90"]) + f"{r.randrange(10**8):08d}"
+        number = r.choice(["70", "80", "90"]) + f"{r.randrange(10**8):08d}"
+        return "+81" + number if r.random() < 0.6 else "0" + number   # SIMs report either form
     return "+" + country + f"{r.randrange(10**9, 10**10)}"
 
 
@@ -109,7 +110,11 @@ def udid(r: random.Random, modern: bool) -> str:
 
 
 class SlotIds:
-    """Invertible GUIDs for fleet slots: the last 12 hex digits are the slot XOR a seed mask."""
+    """Invertible GUIDs for fleet slots: the last 12 hex digits encode the slot (scrambled, seeded)."""
+
+    _MOD = 1 << 48
+    _MUL = 0x9E3779B97F4B & ((1 << 48) - 1) | 1        # odd, so invertible modulo 2**48
+    _INV = pow(_MUL, -1, 1 << 48)
 
     def __init__(self, seed: int, mdm: str):
         self._salt = (seed, mdm)
@@ -118,13 +123,13 @@ class SlotIds:
     def id_of(self, slot: int) -> str:
         """The GUID of a slot."""
         h = f"{stable_int(*self._salt, slot, 'a'):016x}{stable_int(*self._salt, slot, 'b'):016x}"
-        tail = (slot ^ self._mask) & 0xFFFFFFFFFFFF
+        tail = ((slot * self._MUL) % self._MOD) ^ self._mask      # scrambled so ids do not look sequential
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{tail:012x}"
 
     def slot_of(self, ident: str) -> int | None:
         """The slot of a GUID this object issued, else None."""
         try:
-            slot = int(ident[-12:], 16) ^ self._mask
+            slot = ((int(ident[-12:], 16) ^ self._mask) * self._INV) % self._MOD
         except ValueError:
             return None
         return slot if len(ident) == 36 and self.id_of(slot) == ident.lower() else None

@@ -1,0 +1,119 @@
+"""Scenario operations: add, remove, re-enrol, SIM-swap, touch devices; remove MDM profiles."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .faults import Faults
+from .web import json_response
+
+MDMS = ("intune", "mobileiron", "sdm")
+
+
+class Admin:
+    """`sim.admin`: change the fleets between collections (the same operations exist over HTTP)."""
+
+    def __init__(self, sim):
+        self._sim = sim
+
+    def _slot(self, mdm: str, ident: str) -> int:
+        slot = self._sim.fleets[mdm].slot_of(ident)
+        if slot is None:
+            raise KeyError(f"{mdm} has no device {ident}")
+        return slot
+
+    def add(self, mdm: str, os: str | None = None) -> str:
+        """Enrol a new device; returns its MDM id."""
+        fleet = self._sim.fleets[mdm]
+        return fleet.id_of(fleet.add(os))
+
+    def remove(self, mdm: str, ident: str) -> None:
+        """Delete a device from the MDM."""
+        self._sim.fleets[mdm].remove(self._slot(mdm, ident))
+
+    def reenrol(self, mdm: str, ident: str) -> str:
+        """Re-enrol the same hardware: new MDM id, same serial, IMEI and UDID; returns the new id."""
+        fleet = self._sim.fleets[mdm]
+        return fleet.id_of(fleet.reenrol(self._slot(mdm, ident)))
+
+    def sim_swap(self, mdm: str, ident: str) -> None:
+        """New SIM: new phone number, ICCID, IMSI (and carrier); same IMEI."""
+        self._sim.fleets[mdm].sim_swap(self._slot(mdm, ident))
+
+    def remove_profile(self, mdm: str, ident: str) -> None:
+        """The device's MDM profile was removed: commands to it fail from now on."""
+        self._sim.fleets[mdm].remove_profile(self._slot(mdm, ident))
+
+    def touch(self, mdm: str, ident: str) -> None:
+        """The device checks in now (last contact / lastSyncDateTime moves)."""
+        self._sim.fleets[mdm].touch(self._slot(mdm, ident))
+
+
+def admin_routes(sim, mdm: str) -> list[Route]:
+    """The /_sim/... routes of one MDM's port (no auth, no faults: for tests and the demo)."""
+    admin = sim.admin
+
+    def guarded(fn):
+        async def run(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except KeyError as exc:
+                return json_response({"error": str(exc.args[0])}, 404)
+            except ValueError as exc:
+                return json_response({"error": str(exc)}, 400)
+        return run
+
+    async def body(request: Request) -> dict:
+        raw = await request.body()
+        return json.loads(raw) if raw.strip() else {}
+
+    async def list_devices(request: Request) -> Response:
+        return json_response({"count": sim.fleets[mdm].count(), "ids": sim.device_ids(mdm)})
+
+    async def add(request: Request) -> Response:
+        return json_response({"id": admin.add(mdm, (await body(request)).get("os"))}, 201)
+
+    async def get(request: Request) -> Response:
+        return json_response(sim.truth(mdm, request.path_params["id"]))
+
+    async def remove(request: Request) -> Response:
+        admin.remove(mdm, request.path_params["id"])
+        return Response(status_code=204)
+
+    async def op(request: Request) -> Response:
+        ident, name = request.path_params["id"], request.path_params["op"]
+        if name == "reenrol":
+            return json_response({"id": admin.reenrol(mdm, ident)})
+        fn = {"simswap": admin.sim_swap, "remove-profile": admin.remove_profile, "touch": admin.touch}.get(name)
+        if fn is None:
+            return json_response({"error": f"unknown operation {name}"}, 404)
+        fn(mdm, ident)
+        return json_response(sim.truth(mdm, ident))
+
+    async def faults(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(sim.faults.describe())
+        if request.method == "DELETE":
+            sim.set_faults(None, mdm=mdm, endpoint=request.query_params.get("endpoint"))
+            return Response(status_code=204)
+        data = await body(request)
+        endpoint = data.pop("endpoint", None) or request.query_params.get("endpoint")
+        sim.set_faults(Faults(**data.pop("faults", data)), mdm=mdm, endpoint=endpoint)
+        return Response(status_code=204)
+
+    async def scenario(request: Request) -> Response:
+        return json_response(sim.scenario_devices.get(mdm, {}))
+
+    return [
+        Route("/_sim/devices", guarded(list_devices), methods=["GET"]),
+        Route("/_sim/devices", guarded(add), methods=["POST"]),
+        Route("/_sim/devices/{id}", guarded(get), methods=["GET"]),
+        Route("/_sim/devices/{id}", guarded(remove), methods=["DELETE"]),
+        Route("/_sim/devices/{id}/{op}", guarded(op), methods=["POST"]),
+        Route("/_sim/faults", guarded(faults), methods=["GET", "PUT", "DELETE"]),
+        Route("/_sim/scenario", guarded(scenario), methods=["GET"]),
+    ]

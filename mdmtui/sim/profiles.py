@@ -1,0 +1,219 @@
+"""Deterministic device profiles: MDM-neutral facts about one device, built from (seed, mdm, hw)."""
+
+from __future__ import annotations
+
+import random
+
+from . import ids
+from .catalog import catalog_for
+
+GB = 1024**3
+DAY = 86_400
+
+# Per-MDM OS weights: Intune has PCs; MobileIron reports iPads as iOS; the SDM has no PCs.
+OS_MIX = {
+    "intune": [("iOS", 35), ("iPadOS", 10), ("Android", 35), ("Windows", 20)],
+    "mobileiron": [("iOS", 45), ("iPadOS", 7), ("Android", 48)],
+    "sdm": [("iOS", 40), ("iPadOS", 15), ("Android", 45)],
+}
+
+IPHONES = [("iPhone 12", 4, "15.8.3"), ("iPhone 13", 4, "17.6.1"), ("iPhone SE (3rd generation)", 4, "18.5"),
+           ("iPhone 14", 6, "18.5"), ("iPhone 15", 6, "18.6.2"), ("iPhone 15 Pro", 8, "26.0"),
+           ("iPhone 16", 8, "18.6.2"), ("iPhone 16e", 8, "26.0.1")]
+IPADS = [("iPad (9th generation)", 3, "18.5"), ("iPad Air (5th generation)", 8, "18.6.2"),
+         ("iPad mini (6th generation)", 4, "17.7"), ("iPad Pro (11-inch) (4th generation)", 8, "26.0")]
+ANDROIDS = [("Samsung", "SC-54D", "Galaxy A55", 8), ("Samsung", "SM-S921Q", "Galaxy S24", 8),
+            ("Google", "Pixel 8a", "Pixel 8a", 8), ("Google", "Pixel 7", "Pixel 7", 8),
+            ("Sony", "SO-51E", "Xperia 1 VI", 12), ("Sharp", "SH-52E", "AQUOS sense8", 6),
+            ("Kyocera", "KYG01", "TORQUE 5G", 4), ("FCNT", "F-51E", "arrows We2", 4)]
+PCS = [("Dell Inc.", "Latitude 5440"), ("HP", "HP EliteBook 840 G10"), ("LENOVO", "21HMCTO1WW"),
+       ("Microsoft Corporation", "Surface Laptop 5"), ("FUJITSU CLIENT COMPUTING LIMITED", "FMVU39041"),
+       ("NEC", "PC-VKT44MBGH"), ("Panasonic Corporation", "CF-SV2RDLCR")]
+ANDROID_VERSIONS = ["12", "13", "14", "15"]
+WIN_VERSIONS = ["10.0.19045.5965", "10.0.22631.5768", "10.0.26100.4946"]
+
+JP_FAMILY = [("山田", "yamada"), ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"),
+             ("伊藤", "ito"), ("渡辺", "watanabe"), ("中村", "nakamura"), ("小林", "kobayashi"), ("加藤", "kato")]
+JP_GIVEN = [("太郎", "taro"), ("花子", "hanako"), ("一郎", "ichiro"), ("美咲", "misaki"), ("健", "ken"),
+            ("由美", "yumi"), ("翔", "sho"), ("愛", "ai"), ("大輔", "daisuke"), ("結衣", "yui")]
+EN_NAMES = ["Alex Kim", "Maria Garcia", "John Smith", "Priya Patel", "Chen Wei", "Emma Müller", "Liam O'Brien"]
+DEPTS = ["営業部", "総務部", "経理部", "開発部", "人事部", "Sales", "Engineering"]
+DOMAIN = "contoso.co.jp"
+SDM_VERSIONS = [("11-00-02", 20), ("11-00-03", 30), ("11-00-04", 50)]
+
+
+def _weighted(r: random.Random, pairs):
+    total = sum(w for _, w in pairs)
+    x = r.random() * total
+    for value, w in pairs:
+        x -= w
+        if x < 0:
+            return value
+    return pairs[-1][0]
+
+
+def _user(r: random.Random) -> dict:
+    if r.random() < 0.6:
+        fam, giv = r.choice(JP_FAMILY), r.choice(JP_GIVEN)
+        display, login = f"{fam[0]} {giv[0]}", f"{giv[1]}.{fam[1]}{r.randrange(1, 99)}"
+    else:
+        display = r.choice(EN_NAMES)
+        login = display.lower().replace(" ", ".").replace("'", "").replace("ü", "u") + str(r.randrange(1, 99))
+    return {"user_name": display, "login": login, "upn": f"{login}@{DOMAIN}", "email": f"{login}@{DOMAIN}",
+            "user_id": ids.guid(r), "department": r.choice(DEPTS)}
+
+
+def _hardware(r: random.Random, os_name: str) -> dict:
+    if os_name == "iOS":
+        model, ram, ver = r.choice(IPHONES)
+        return {"manufacturer": "Apple", "model": model, "ram": ram * GB, "os_version": ver,
+                "storage_total": r.choice([64, 128, 128, 256, 512]) * GB, "cellular": r.random() < 0.92}
+    if os_name == "iPadOS":
+        model, ram, ver = r.choice(IPADS)
+        return {"manufacturer": "Apple", "model": model, "ram": ram * GB, "os_version": ver,
+                "storage_total": r.choice([64, 128, 256, 512]) * GB, "cellular": r.random() < 0.4}
+    if os_name == "Android":
+        maker, model, _, ram = r.choice(ANDROIDS)
+        return {"manufacturer": maker, "model": model, "ram": ram * GB, "os_version": r.choice(ANDROID_VERSIONS),
+                "storage_total": r.choice([32, 64, 128, 128, 256]) * GB, "cellular": r.random() < 0.9}
+    maker, model = r.choice(PCS)
+    return {"manufacturer": maker, "model": model, "ram": r.choice([8, 16, 16, 32]) * GB,
+            "os_version": r.choice(WIN_VERSIONS), "storage_total": r.choice([256, 512, 1024]) * GB,
+            "cellular": r.random() < 0.1}
+
+
+def _sim_card(r: random.Random, prof: dict) -> None:
+    """SIM facts; devices without a SIM send empty strings, as the real services do."""
+    if not prof["cellular"]:
+        prof.update(imei="", iccid="", imsi="", phone="", carrier=None, meid="")
+        return
+    carrier, plmn, issuer, cc = r.choice(ids.CARRIERS_JP) if r.random() < 0.85 else r.choice(ids.CARRIERS_OTHER)
+    prof.update(imei=ids.imei(r, prof["manufacturer"]), iccid=ids.iccid(r, issuer), imsi=ids.imsi(r, plmn),
+                phone=ids.phone(r, cc), carrier=carrier, meid="")
+    if r.random() < 0.05:   # eSIM-only or a data-only plan: a SIM without a voice number
+        prof["phone"] = ""
+
+
+def _network(r: random.Random, prof: dict) -> None:
+    prof["eth_mac"] = None
+    prof["wifi_mac"] = ids.mac(r)
+    if prof["os"] == "Windows":
+        kind = r.random()
+        if kind < 0.2:          # desktop on a wire only
+            prof["wifi_mac"] = ""
+        if kind < 0.2 or kind > 0.6:
+            prof["eth_mac"] = ids.mac(r)
+    prof["ip"] = f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+
+
+def _names(r: random.Random, prof: dict) -> None:
+    os_name, user = prof["os"], prof["user_name"]
+    family = user.split(" ")[0]
+    if os_name == "Windows":
+        name = f"DESKTOP-{r.getrandbits(28):07X}" if r.random() < 0.6 else f"{prof['department'][:2]}-PC-{r.randrange(10000):04d}"
+    elif r.random() < 0.5 and not family.isascii():
+        kind = {"iOS": "iPhone", "iPadOS": "iPad", "Android": prof["model"]}[os_name]
+        name = r.choice([f"{prof['department']}の {kind}", f"{family}の{kind}", f"{user}の {kind}"])
+    else:
+        name = {"iOS": "iPhone", "iPadOS": "iPad", "Android": prof["model"]}[os_name]
+        name = f"{user.split(' ')[-1]}'s {name}" if r.random() < 0.5 else name
+    prof["device_name"] = name
+    prof["host_name"] = name if os_name == "Windows" else f"{prof['login'].replace('.', '-')}-{os_name.lower()}"
+
+
+def os_of(seed: int, mdm: str, hw: int) -> str:
+    """The device's OS, cheaply (filters scan whole fleets with it)."""
+    x = (ids.stable_int(seed, mdm, hw, "os") % 10_000) / 100
+    for os_name, weight in OS_MIX[mdm]:
+        x -= weight
+        if x < 0:
+            return os_name
+    return OS_MIX[mdm][-1][0]
+
+
+def dates_of(seed: int, mdm: str, hw: int, now: int) -> tuple[int, int | None]:
+    """(enrolled, last contact or None for never), cheaply, in epoch seconds."""
+    h = ids.stable_int(seed, mdm, hw, "dates")
+    enrolled = now - (20 + h % 880) * DAY - (h >> 10) % DAY
+    x = (h >> 30) % 1000
+    if x < 10:
+        return enrolled, None                     # enrolled, never checked in
+    if x < 40:
+        last = now - (31 + (h >> 40) % 120) * DAY
+    else:
+        last = now - (h >> 40) % (3 * DAY)
+    return enrolled, max(last, enrolled)
+
+
+def apps_of(seed: int, mdm: str, hw: int, os_name: str) -> tuple[int, int]:
+    """(app count, app RNG seed), cheaply: tenant-wide app aggregates scan whole fleets."""
+    h = ids.stable_int(seed, mdm, hw, "apps")
+    x = h % 1000
+    if x < 80:
+        n = 0
+    elif x < 995:
+        n = 5 + (h >> 10) % (295 if os_name == "Windows" else 85)
+    else:
+        n = 1000 + (h >> 10) % 2000                # kiosk build machines and hoarders
+    return n, h >> 16
+
+
+def _state(r: random.Random, prof: dict) -> None:
+    os_name = prof["os"]
+    prof["storage_free"] = int(prof["storage_total"] * r.uniform(0.05, 0.85)) // 4096 * 4096
+    prof["ram_free"] = int(prof["ram"] * r.uniform(0.1, 0.6)) // 4096 * 4096
+    has_sd = os_name == "Android" and prof["manufacturer"] in ("Sharp", "Kyocera", "Sony", "Samsung") and r.random() < 0.35
+    prof["sd_total"] = r.choice([32, 64, 128, 256]) * GB if has_sd else 0
+    prof["sd_free"] = int(prof["sd_total"] * r.uniform(0.1, 0.9)) // 4096 * 4096 if has_sd else 0
+    prof["jailbroken"] = "Unknown" if os_name == "Windows" else ("True" if r.random() < 0.01 else "False")
+    prof["encrypted"] = r.random() < 0.93
+    prof["supervised"] = os_name in ("iOS", "iPadOS") and r.random() < 0.7
+    prof["passcode"] = r.random() < 0.9
+    prof["compliance"] = _weighted(r, [("compliant", 85), ("noncompliant", 8), ("inGracePeriod", 2), ("unknown", 5)])
+    prof["owner"] = "company" if r.random() < 0.85 else "personal"
+    prof["security_patch"] = f"2025-{r.randrange(1, 10):02d}-01" if os_name == "Android" else None
+    prof["aad_id"] = ids.guid(r)
+    prof["eas_id"] = f"{r.getrandbits(64):016X}"
+    prof["manager_version"] = _weighted(r, SDM_VERSIONS)
+
+
+def serial_for(r: random.Random, prof: dict) -> str:
+    """A serial number shaped like the manufacturer's."""
+    if prof["manufacturer"] == "Apple":
+        return "".join(r.choice("0123456789BCDFGHJKLMNPQRTVWXYZ") for _ in range(r.choice([10, 12])))
+    if prof["os"] == "Windows":
+        return "".join(r.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(r.choice([7, 8, 10])))
+    return "".join(r.choice("0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ") for _ in range(11))
+
+
+def make_profile(seed: int, mdm: str, hw: int, now: int) -> dict:
+    """Build the neutral profile of hardware `hw` of one MDM; same inputs, same device."""
+    r = random.Random(ids.stable_int(seed, mdm, hw))
+    os_name = os_of(seed, mdm, hw)
+    prof = {"os": os_name, "hw": hw}
+    prof.update(_hardware(r, os_name))
+    prof.update(_user(r))
+    prof["serial"] = serial_for(r, prof)
+    prof["udid"] = ids.udid(r, modern=prof["ram"] >= 6 * GB) if prof["manufacturer"] == "Apple" else ""
+    _sim_card(r, prof)
+    _network(r, prof)
+    _names(r, prof)
+    prof["enrolled"], prof["last_sync"] = dates_of(seed, mdm, hw, now)
+    _state(r, prof)
+    prof["app_count"], prof["app_seed"] = apps_of(seed, mdm, hw, os_name)
+    return prof
+
+
+def device_apps(prof: dict) -> list[tuple[int, int]]:
+    """The device's installed apps as (catalog index, version index), deterministic per device."""
+    return apps_from(prof["os"], prof["app_count"], prof["app_seed"])
+
+
+def apps_from(os_name: str, n: int, app_seed: int) -> list[tuple[int, int]]:
+    """Installed apps from the cheap app facts."""
+    if not n:
+        return []
+    catalog = catalog_for(os_name)
+    r = random.Random(app_seed)
+    picks = r.sample(range(len(catalog)), min(n, len(catalog)))
+    return [(i, (app_seed >> (i % 31)) % len(catalog[i].versions)) for i in picks]
