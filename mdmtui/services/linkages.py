@@ -1,0 +1,678 @@
+"""Linkage settings: validate, create, list, show, edit and remove the links to MDM servers.
+
+Called by the CLI (``mdmtui linkage ...``), the console and the scheduler alike. Secrets (MDM
+passwords, client secrets, proxy passwords) arrive as ``pydantic.SecretStr``, are stored encrypted by
+``ctx.secrets`` and only leave this module decrypted inside a ``LinkageConfig`` (as ``Secret``).
+
+Choices where the issue is silent:
+- The server is a URL ``https://host[:port]`` (``http`` is accepted for labs and the simulator). SDM's
+  port defaults to 26055; MobileIron's to the scheme's. The stored URL always carries the port.
+- "One linkage per MDM server": SDM and MobileIron linkages may not share a host and port (whatever
+  their system: one port is one server); Intune linkages may not share a tenant.
+- Fields that do not apply to the linkage's system are refused rather than silently ignored.
+- A linkage's system cannot be changed by an edit (its devices' OS classes depend on it).
+- Credentials inside the proxy URL are refused: they would be stored in plaintext.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+
+from mdmtui.connectors.base import LinkageConfig
+from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
+from mdmtui.models import (
+    AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
+)
+from mdmtui.secrets import mask
+from mdmtui.services import audit
+from mdmtui.services.context import Context
+
+SYSTEMS = ("sdm", "mobileiron", "intune")
+SDM_DEFAULT_PORT = 26055
+GRAPH_DEFAULT_URL = "https://graph.microsoft.com"
+AUTHORITY_DEFAULT_URL = "https://login.microsoftonline.com"
+NAME_MAPPINGS = ("list", "User:PhoneNumber:Model")
+# Largest page each MDM serves (MDM-APIS.md): Graph caps pages at 1000; the SDM contract at 500.
+# MobileIron Core's v2 maximum is not documented publicly; 200 is the value its API guide uses.
+PAGE_SIZE_LIMITS = {"intune": 1000, "mobileiron": 200, "sdm": 500}
+MAX_TIMEOUT_S = 3600.0
+SECRET_FIELDS = ("password", "client_secret", "proxy_password")
+SYSTEM_FIELDS = {
+    "intune": {"tenant_id", "client_id", "client_secret", "authority_url"},
+    "mobileiron": {"user", "password", "device_space_id"},
+    "sdm": {"user", "password", "sdm_version", "name_mapping"},
+}
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_NETLOC = re.compile(r"^(?P<host>\[[^\]]*\]|[^:/\[\]]*)(?::(?P<port>[^:/]*))?$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_SDM_VERSION = re.compile(r"^\d{2}-\d{2}-\d{2}$")
+
+
+# --------------------------------------------------------------------------------------- URL checks
+
+
+def split_url(value: str, what: str, *, schemes: tuple[str, ...] = ("https", "http"),
+              path_allowed: bool = False) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a well-formed URL, or ValueError saying what is wrong."""
+    match = re.match(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", value)
+    if not match:
+        raise ValueError(f"{what} must be a URL such as https://host:port, got '{value}'")
+    scheme = match["scheme"].lower()
+    if scheme not in schemes:
+        raise ValueError(f"{what} must start with {' or '.join(s + '://' for s in schemes)}, got '{value}'")
+    netloc, _, path = match["rest"].partition("/")
+    if "?" in netloc or "#" in netloc or "?" in path or "#" in path:
+        raise ValueError(f"{what} must not carry a query or fragment, got '{value}'")
+    if path.strip("/") and not path_allowed:
+        raise ValueError(f"{what} must not have a path (only scheme, host and port), got '{value}'")
+    if "@" in netloc:
+        raise ValueError(f"{what} must not contain a user or password (they would be stored in plaintext)")
+    parts = _NETLOC.match(netloc)
+    if not parts or not parts["host"]:
+        raise ValueError(f"{what} has no host name, got '{value}'")
+    host = check_host(parts["host"], what)
+    return scheme, host, check_port(parts["port"], what)
+
+
+def check_host(host: str, what: str) -> str:
+    """The host name or IP address, lower-cased; ValueError with the rule it breaks."""
+    if host.startswith("["):
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            raise ValueError(f"{what}: '{host}' is not a valid IPv6 address") from None
+    if "_" in host:
+        raise ValueError(f"{what}: the host name '{host}' contains an underscore, which MDM server "
+                         "host names may not contain")
+    name = host.rstrip(".").lower()
+    if re.fullmatch(r"[0-9.]+", name):
+        try:
+            return str(ipaddress.IPv4Address(name))
+        except ValueError:
+            raise ValueError(f"{what}: '{host}' is not a valid IPv4 address") from None
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        raise ValueError(f"{what}: '{host}' is not a valid host name (letters, digits, '-' and '.')")
+    return name
+
+
+def check_port(port: str | None, what: str) -> int | None:
+    """The port number (None when absent); ValueError unless 1-65535."""
+    if port is None or port == "":
+        if port == "":
+            raise ValueError(f"{what}: the port after ':' is empty")
+        return None
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{what}: port must be a number from 1 to 65535, got '{port}'")
+    return int(port)
+
+
+def server_key(linkage: Linkage | LinkageInput) -> str:
+    """What identifies the MDM server: ``host:port`` (SDM, MobileIron) or ``tenant:<id>`` (Intune)."""
+    if linkage.system == "intune":
+        return f"tenant:{(linkage.tenant_id or '').lower()}"
+    scheme, host, port = split_url(linkage.server_url, "server URL")
+    return f"{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
+# ----------------------------------------------------------------------------------------- the input
+
+
+class LinkageInput(BaseModel):
+    """One linkage's settings as entered; every rule gives one clear message."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+    name: str
+    system: str
+    server_url: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    proxy_url: str | None = None
+    proxy_user: str | None = None
+    proxy_password: SecretStr | None = None
+    timeout_s: float = 60.0
+    page_size: int | None = None
+    enabled: bool = True
+    auto_manage: bool = True  # make discovered devices management targets automatically
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    authority_url: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    device_space_id: int | None = None
+    sdm_version: str | None = None
+    name_mapping: str | None = None
+    schedule_start_at: str | None = None
+    schedule_interval: str | None = None
+    schedule_every: int | None = None
+    schedule_weekdays: list[int] | None = None
+    schedule_month_day: int | None = None
+    schedule_tz: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        # An empty form field or "" on the command line means "not set", not an empty value
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("the MDM settings name must not be empty")
+        if isinstance(value, str) and len(value.strip()) > 255:
+            raise ValueError("the MDM settings name must be at most 255 characters")
+        return value
+
+    @field_validator("system")
+    @classmethod
+    def _system(cls, value: str) -> str:
+        if value.lower() not in SYSTEMS:
+            raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got '{value}'")
+        return value.lower()
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0 < value <= MAX_TIMEOUT_S:
+            raise ValueError(f"timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {value:g}")
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str | None) -> str | None:
+        return None if value is None else check_ca_bundle(value)
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_url(value, "proxy URL", schemes=("http", "https", "socks5", "socks5h"))
+        return value
+
+    @field_validator("authority_url")
+    @classmethod
+    def _authority(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_url(value, "authority URL", path_allowed=True)
+            return value.rstrip("/")
+        return value
+
+    @field_validator("device_space_id")
+    @classmethod
+    def _device_space(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"device space id must be 1 or more (1 = global), got {value}")
+        return value
+
+    @field_validator("sdm_version")
+    @classmethod
+    def _sdm_version(cls, value: str | None) -> str | None:
+        if value is not None and not _SDM_VERSION.match(value):
+            raise ValueError(f"SDM version must look like 11-00-04, got '{value}'")
+        return value
+
+    @field_validator("name_mapping")
+    @classmethod
+    def _name_mapping(cls, value: str | None) -> str | None:
+        if value is not None and value not in NAME_MAPPINGS:
+            raise ValueError(f"name mapping must be 'list' or 'User:PhoneNumber:Model', got '{value}'")
+        return value
+
+    @field_validator("schedule_start_at")
+    @classmethod
+    def _start_at(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"Start At must be a local date and time such as 2026-12-01T09:00, got '{value}'") from None
+        if parsed.tzinfo is not None:
+            raise ValueError("Start At is a local wall-clock time: leave out the UTC offset "
+                             "(set the schedule time zone instead)")
+        return parsed.replace(microsecond=0).isoformat(timespec="minutes" if not parsed.second else "seconds")
+
+    @field_validator("schedule_interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in ("daily", "weekly", "monthly"):
+            raise ValueError(f"repeat interval must be daily, weekly or monthly, got '{value}'")
+        return value.lower() if value else value
+
+    @field_validator("schedule_every")
+    @classmethod
+    def _every(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"repeat (every N intervals) must be 1 or more, got {value}")
+        return value
+
+    @field_validator("schedule_weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        bad = [d for d in value if not 0 <= d <= 6]
+        if bad:
+            raise ValueError(f"weekdays are 0 (Mon) to 6 (Sun), got {bad[0]}")
+        return sorted(set(value)) or None
+
+    @field_validator("schedule_month_day")
+    @classmethod
+    def _month_day(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 31:
+            raise ValueError(f"day of the month must be 1 to 31, got {value}")
+        return value
+
+    @field_validator("schedule_tz")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{value}' (use an IANA name such as Asia/Tokyo)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _whole(self) -> LinkageInput:
+        self._check_fields_apply()
+        self._check_server()
+        self._check_page_size()
+        self._check_proxy()
+        {"intune": self._check_intune, "mobileiron": self._check_credentials,
+         "sdm": self._check_sdm}[self.system]()
+        self._check_schedule()
+        return self
+
+    def _check_fields_apply(self) -> None:
+        for system, names in SYSTEM_FIELDS.items():
+            if system == self.system:
+                continue
+            for name in sorted(names - SYSTEM_FIELDS[self.system]):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} does not apply to {self.system} linkages")
+
+    def _check_server(self) -> None:
+        if self.system == "intune":
+            self.server_url = (self.server_url or GRAPH_DEFAULT_URL).rstrip("/")
+            split_url(self.server_url, "Graph base URL")
+            return
+        if self.server_url is None:
+            raise ValueError(f"the server URL is required for {self.system} linkages (https://host:port)")
+        scheme, host, port = split_url(self.server_url, "server URL")
+        if self.system == "sdm" and port is None:
+            port = SDM_DEFAULT_PORT
+        shown = f"[{host}]" if ":" in host else host
+        self.server_url = f"{scheme}://{shown}" + (f":{port}" if port else "")
+
+    def _check_page_size(self) -> None:
+        limit = PAGE_SIZE_LIMITS[self.system]
+        if self.page_size is not None and not 1 <= self.page_size <= limit:
+            raise ValueError(f"page size for {self.system} must be 1 to {limit}, got {self.page_size}")
+
+    def _check_proxy(self) -> None:
+        if self.proxy_user is not None and self.proxy_url is None:
+            raise ValueError("a proxy user needs a proxy URL")
+        if self.proxy_password is not None and self.proxy_user is None:
+            raise ValueError("a proxy password needs a proxy user")
+
+    def _check_intune(self) -> None:
+        if self.tenant_id is None:
+            raise ValueError("Intune linkages need a tenant id (a GUID or a domain such as contoso.onmicrosoft.com)")
+        if not _GUID.match(self.tenant_id):
+            try:
+                self.tenant_id = check_host(self.tenant_id, "tenant id")
+            except ValueError:
+                raise ValueError("tenant id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) or a "
+                                 f"domain such as contoso.onmicrosoft.com, got '{self.tenant_id}'") from None
+            if "." not in self.tenant_id or _is_ip(self.tenant_id):
+                raise ValueError(f"tenant id must be a GUID or a domain name, got '{self.tenant_id}'")
+        if self.client_id is None or not _GUID.match(self.client_id):
+            raise ValueError("client id must be the application's GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+                             + (f", got '{self.client_id}'" if self.client_id else ""))
+        self.tenant_id, self.client_id = self.tenant_id.lower(), self.client_id.lower()
+        if not _secret_given(self.client_secret):
+            raise ValueError("Intune linkages need a client secret")
+        self.authority_url = self.authority_url or AUTHORITY_DEFAULT_URL
+
+    def _check_credentials(self) -> None:
+        if self.user is None:
+            raise ValueError(f"{self.system} linkages need a user")
+        if not _secret_given(self.password):
+            raise ValueError(f"{self.system} linkages need a password")
+
+    def _check_sdm(self) -> None:
+        self._check_credentials()
+        self.name_mapping = self.name_mapping or "list"
+
+    def _check_schedule(self) -> None:
+        if self.schedule_interval is None:
+            extra = [n for n in ("schedule_start_at", "schedule_every", "schedule_weekdays",
+                                 "schedule_month_day", "schedule_tz") if getattr(self, n) is not None]
+            if extra:
+                raise ValueError(f"{extra[0]} needs a repeat interval (daily, weekly or monthly)")
+            return
+        if self.schedule_start_at is None:
+            raise ValueError("a schedule needs Start At (a local date and time such as 2026-12-01T09:00)")
+        self.schedule_every = self.schedule_every or 1
+        if self.schedule_weekdays and self.schedule_interval != "weekly":
+            raise ValueError("weekdays apply only to a weekly schedule")
+        if self.schedule_month_day is not None and self.schedule_interval != "monthly":
+            raise ValueError("day of the month applies only to a monthly schedule")
+
+
+def _secret_given(value: SecretStr | None) -> bool:
+    return value is not None and bool(value.get_secret_value())
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_ca_bundle(value: str) -> str:
+    """The absolute path of a readable PEM CA bundle; ValueError otherwise."""
+    path = Path(value).expanduser()
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        raise ValueError(f"CA bundle {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"CA bundle {path} is a directory; give the PEM file") from None
+    except OSError as exc:
+        raise ValueError(f"CA bundle {path} cannot be read: {exc.strerror}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"CA bundle {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    return str(path.resolve())
+
+
+def validate(data: dict[str, Any] | LinkageInput) -> LinkageInput:
+    """Validate linkage settings; ConfigurationError with one line per broken rule."""
+    if isinstance(data, LinkageInput):
+        data = data.model_dump()
+    try:
+        return LinkageInput.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as short human lines, joined by '; ', without the input values of secrets."""
+    lines = []
+    for error in exc.errors():
+        text = error["msg"].removeprefix("Value error, ")
+        field = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            text = f"unknown setting '{field}'"
+        elif field and error["type"] != "value_error":
+            text = f"{field}: {text}"
+        lines.append(text)
+    return "invalid linkage settings: " + "; ".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ storage
+
+
+def _refuse_if_read_only(ctx: Context, what: str) -> None:
+    if ctx.read_only:
+        raise ActionRefused(f"read-only mode: cannot {what}")
+
+
+def get(ctx: Context, name: str) -> Linkage:
+    """The linkage named ``name``; NotFoundError listing the known names otherwise."""
+    linkage = Linkage.get_or_none(Linkage.name == name)
+    if linkage is None:
+        known = [row.name for row in Linkage.select(Linkage.name).order_by(Linkage.name)]
+        hint = f"; known: {', '.join(known)}" if known else "; there are no linkages yet (mdmtui linkage add)"
+        raise NotFoundError(f"no linkage named '{name}'{hint}")
+    return linkage
+
+
+def list_linkages(ctx: Context) -> list[Linkage]:
+    """Every linkage, by name."""
+    return list(Linkage.select().order_by(Linkage.name))
+
+
+def create(ctx: Context, data: dict[str, Any] | LinkageInput) -> Linkage:
+    """Validate and store a new linkage (secrets encrypted); audited."""
+    _refuse_if_read_only(ctx, "add a linkage")
+    checked = validate(data)
+    with ctx.db.atomic():
+        _check_unique(checked, exclude_id=None)
+        linkage = Linkage.create(**_columns(ctx, checked, stored=None))
+        audit.record(ctx, category="settings", action="linkage.create", outcome="succeeded",
+                     linkage_name=linkage.name, message=f"linkage '{linkage.name}' added",
+                     options=_audit_options(checked, changed=None))
+    return linkage
+
+
+def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
+    """Change some settings (``name=`` renames); validated as a whole; secrets kept unless given ("" clears)."""
+    _refuse_if_read_only(ctx, "edit a linkage")
+    linkage = get(ctx, name)
+    if "system" in changes and changes["system"] and changes["system"].lower() != linkage.system:
+        raise ConfigurationError("the system of a linkage cannot be changed: remove it and add a new one")
+    current = _as_input_dict(linkage)
+    for secret in SECRET_FIELDS:
+        if secret not in changes:
+            current[secret] = _stored_secret(ctx, linkage, secret)
+    merged = {**current, **changes}
+    checked = validate(merged)
+    changed = sorted(k for k in changes if k in SECRET_FIELDS or current.get(k) != getattr(checked, k))
+    with ctx.db.atomic():
+        _check_unique(checked, exclude_id=linkage.id)
+        old_name = linkage.name
+        for column, value in _columns(ctx, checked, stored=linkage).items():
+            setattr(linkage, column, value)
+        linkage.updated_at = utcnow()
+        linkage.save()
+        if linkage.name != old_name:  # devices carry the name for when the linkage is gone
+            Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()
+        audit.record(ctx, category="settings", action="linkage.update", outcome="succeeded",
+                     linkage_name=linkage.name, message=_update_message(old_name, linkage.name, changed),
+                     options=_audit_options(checked, changed=changed))
+    return linkage
+
+
+def _update_message(old: str, new: str, changed: list[str]) -> str:
+    renamed = f" (renamed from '{old}')" if old != new else ""
+    return f"linkage '{new}'{renamed} edited: {', '.join(changed) or 'nothing changed'}"
+
+
+def remove(ctx: Context, name: str, devices: Literal["keep", "delete"]) -> int:
+    """Remove a linkage; its devices are kept and marked orphaned, or deleted. Returns how many devices."""
+    _refuse_if_read_only(ctx, "remove a linkage")
+    if devices not in ("keep", "delete"):
+        raise ConfigurationError("say what to do with the linkage's devices: 'keep' (marked orphaned) or 'delete'")
+    linkage = get(ctx, name)
+    with ctx.db.atomic():
+        ids = [d.id for d in Device.select(Device.id).where(Device.linkage == linkage)]
+        if devices == "keep":
+            Device.update(orphaned=True, linkage=None, linkage_name=linkage.name).where(
+                Device.linkage == linkage).execute()
+        else:
+            _delete_devices(ids)
+        CollectionRun.update(linkage=None).where(CollectionRun.linkage == linkage).execute()
+        CollectionLock.delete().where(CollectionLock.linkage == linkage).execute()
+        linkage.delete_instance()
+        verb = "kept, marked orphaned" if devices == "keep" else "deleted"
+        audit.record(ctx, category="settings", action="linkage.remove", outcome="succeeded",
+                     linkage_name=name, options={"devices": devices, "device_count": len(ids)},
+                     message=f"linkage '{name}' removed; {len(ids)} device(s) {verb}")
+    return len(ids)
+
+
+def _delete_devices(ids: list[int]) -> None:
+    """Delete devices with their software, history and asset information (in chunks: SQL limits)."""
+    from mdmtui.models import DeviceAction
+
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        Software.delete().where(Software.device.in_(chunk)).execute()
+        DeviceHistory.delete().where(DeviceHistory.device.in_(chunk)).execute()
+        AssetInfo.delete().where(AssetInfo.device.in_(chunk)).execute()
+        DeviceAction.update(device=None).where(DeviceAction.device.in_(chunk)).execute()
+        Device.delete().where(Device.id.in_(chunk)).execute()
+
+
+def _check_unique(checked: LinkageInput, *, exclude_id: int | None) -> None:
+    """Refuse a duplicate name or a second linkage to the same MDM server."""
+    others = Linkage.select()
+    if exclude_id is not None:
+        others = others.where(Linkage.id != exclude_id)
+    key = server_key(checked)
+    for other in others:
+        if other.name == checked.name:
+            raise ConfigurationError(f"a linkage named '{checked.name}' already exists")
+        if (other.system == "intune") == (checked.system == "intune") and server_key(other) == key:
+            what = "Intune tenant" if checked.system == "intune" else "MDM server"
+            raise ConfigurationError(
+                f"linkage '{other.name}' already links this {what} ({key.removeprefix('tenant:')}); "
+                "only one linkage per MDM server is allowed")
+
+
+def _columns(ctx: Context, checked: LinkageInput, *, stored: Linkage | None) -> dict[str, Any]:
+    """The model's column values for validated settings; secrets encrypted."""
+    values = checked.model_dump(exclude=set(SECRET_FIELDS))
+    weekdays = values.pop("schedule_weekdays")
+    values["schedule_weekdays"] = ",".join(str(d) for d in weekdays) if weekdays else None
+    for secret in SECRET_FIELDS:
+        given: SecretStr | None = getattr(checked, secret)
+        plaintext = given.get_secret_value() if given is not None else None
+        values[f"{secret}_enc"] = ctx.secrets.encrypt(plaintext)
+    return values
+
+
+def _as_input_dict(linkage: Linkage) -> dict[str, Any]:
+    """A stored linkage as LinkageInput data (secrets left out)."""
+    data = {name: getattr(linkage, name) for name in LinkageInput.model_fields if name not in SECRET_FIELDS}
+    data["schedule_weekdays"] = _weekdays(linkage.schedule_weekdays)
+    return data
+
+
+def _weekdays(text: str | None) -> list[int] | None:
+    return [int(d) for d in text.split(",")] if text else None
+
+
+def _stored_secret(ctx: Context, linkage: Linkage, secret: str) -> SecretStr | None:
+    """A stored secret decrypted for re-validation; a changed key says which secret to enter again."""
+    token = getattr(linkage, f"{secret}_enc")
+    if not token:
+        return None
+    try:
+        value = ctx.secrets.decrypt(token)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc.message} (give the {secret.replace('_', ' ')} with this edit)") from None
+    return SecretStr(value.reveal()) if value is not None else None
+
+
+def _audit_options(checked: LinkageInput, *, changed: list[str] | None) -> dict[str, Any]:
+    """What the audit log keeps of an edit: the settings, secrets only as 'set'/'changed'."""
+    settings = checked.model_dump(exclude=set(SECRET_FIELDS))
+    for secret in SECRET_FIELDS:
+        if getattr(checked, secret) is not None:
+            settings[secret] = "(changed)" if changed and secret in changed else "(set)"
+    if changed is not None:
+        settings = {k: v for k, v in settings.items() if k in changed}
+    return {"system": checked.system, "settings": settings}
+
+
+# ---------------------------------------------------------------------------- what others consume
+
+
+def linkage_config(ctx: Context, linkage: Linkage) -> LinkageConfig:
+    """Everything a connector needs, secrets decrypted into ``Secret``; SDM database from the properties."""
+    config = LinkageConfig(
+        name=linkage.name, system=linkage.system, server_url=linkage.server_url,
+        verify_tls=linkage.verify_tls, ca_bundle=linkage.ca_bundle, proxy_url=linkage.proxy_url,
+        proxy_user=linkage.proxy_user, proxy_password=ctx.secrets.decrypt(linkage.proxy_password_enc),
+        timeout_s=linkage.timeout_s, page_size=linkage.page_size, tenant_id=linkage.tenant_id,
+        client_id=linkage.client_id, client_secret=ctx.secrets.decrypt(linkage.client_secret_enc),
+        authority_url=linkage.authority_url, user=linkage.user,
+        password=ctx.secrets.decrypt(linkage.password_enc), device_space_id=linkage.device_space_id,
+        sdm_version=linkage.sdm_version, name_mapping=linkage.name_mapping,
+    )
+    if linkage.system == "sdm":
+        config.sdm_db_host, config.sdm_db_port = sdm_database(ctx, linkage.name)
+    return config
+
+
+def sdm_database(ctx: Context, name: str) -> tuple[str | None, int | None]:
+    """(dbhost, dbport) of the SDM linkage ``name`` in sdm_import.properties, or (None, None)."""
+    from mdmtui import sdm_properties
+
+    path = ctx.settings.properties_path
+    if not path.exists():
+        return None, None
+    names = [row.name for row in Linkage.select(Linkage.name).where(Linkage.system == "sdm")]
+    report = sdm_properties.load(path, sdm_linkage_names=names)
+    if report.problems:
+        listed = "; ".join(str(p) for p in report.problems)
+        raise ConfigurationError(f"{path} has problems ({listed}); fix them or run "
+                                 "`mdmtui sdm-properties check`")
+    entry = report.for_linkage(name)
+    return (entry.dbhost, entry.dbport) if entry else (None, None)
+
+
+def describe(linkage: Linkage) -> dict[str, Any]:
+    """The linkage for `show` and --json: every setting, secrets masked."""
+    data: dict[str, Any] = {"name": linkage.name, "system": linkage.system, "server_url": linkage.server_url}
+    if linkage.system != "intune":
+        _, host, port = split_url(linkage.server_url, "server URL")
+        data.update(host=host, port=port)
+    for name in ("verify_tls", "ca_bundle", "proxy_url", "proxy_user", "timeout_s", "page_size",
+                 "enabled", "auto_manage"):
+        data[name] = getattr(linkage, name)
+    data["proxy_password"] = mask(linkage.proxy_password_enc) if linkage.proxy_user else None
+    for name in sorted(SYSTEM_FIELDS[linkage.system]):
+        if name in SECRET_FIELDS:
+            data[name] = mask(getattr(linkage, f"{name}_enc"))
+        else:
+            data[name] = getattr(linkage, name)
+    data["schedule"] = _describe_schedule(linkage)
+    data.update(created_at=linkage.created_at, updated_at=linkage.updated_at,
+                last_scheduled_run_at=linkage.last_scheduled_run_at)
+    return data
+
+
+def _describe_schedule(linkage: Linkage) -> dict[str, Any] | None:
+    if not linkage.schedule_interval:
+        return None
+    return {"start_at": linkage.schedule_start_at, "interval": linkage.schedule_interval,
+            "every": linkage.schedule_every, "weekdays": _weekdays(linkage.schedule_weekdays),
+            "month_day": linkage.schedule_month_day, "tz": linkage.schedule_tz}
+
+
+async def test_connection(ctx: Context, name: str) -> str:
+    """Connect to the linkage's MDM and check the credentials; the MDM's one-line description."""
+    from mdmtui.connectors.base import connector_for
+
+    config = linkage_config(ctx, get(ctx, name))
+    try:
+        connector = connector_for(config)
+    except ImportError as exc:
+        raise ConfigurationError(f"the {config.system} connector is not available in this build: {exc}") from None
+    try:
+        return await connector.test_connection()
+    finally:
+        await connector.aclose()
+
+
+__all__ = [
+    "LinkageInput", "create", "update", "remove", "get", "list_linkages", "linkage_config",
+    "describe", "test_connection", "validate", "server_key", "sdm_database",
+]
