@@ -59,7 +59,7 @@ def luhn_ok(number: str) -> bool:
 def imei(r: random.Random, manufacturer: str) -> str:
     """A 15-digit Luhn-valid IMEI with a TAC of the manufacturer."""
     tac = r.choice(TACS.get(manufacturer, TACS["Samsung"]))
-    body = tac + "".join(r.choice("0123456789") for _ in range(6))
+    body = tac + f"{r.randrange(10**6):06d}"
     return body + luhn_digit(body)
 
 
@@ -67,13 +67,15 @@ def iccid(r: random.Random, issuer: str) -> str:
     """A 19-digit ICCID starting 89, ending with a Luhn check digit (some issuers use 20)."""
     length = 19 if r.random() < 0.8 else 20
     body = "89" + issuer
-    body += "".join(r.choice("0123456789") for _ in range(length - 1 - len(body)))
+    k = length - 1 - len(body)
+    body += f"{r.randrange(10**k):0{k}d}"
     return body + luhn_digit(body)
 
 
 def imsi(r: random.Random, plmn: str) -> str:
     """A 15-digit IMSI: MCC+MNC then the subscriber number."""
-    return plmn + "".join(r.choice("0123456789") for _ in range(15 - len(plmn)))
+    k = 15 - len(plmn)
+    return plmn + f"{r.randrange(10**k):0{k}d}"
 
 
 def phone(r: random.Random, country: str) -> str:

@@ -180,10 +180,10 @@ def _state(r: random.Random, prof: dict) -> None:
 def serial_for(r: random.Random, prof: dict) -> str:
     """A serial number shaped like the manufacturer's."""
     if prof["manufacturer"] == "Apple":
-        return "".join(r.choice("0123456789BCDFGHJKLMNPQRTVWXYZ") for _ in range(r.choice([10, 12])))
+        return "".join(r.choices("0123456789BCDFGHJKLMNPQRTVWXYZ", k=r.choice([10, 12])))
     if prof["os"] == "Windows":
-        return "".join(r.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(r.choice([7, 8, 10])))
-    return "".join(r.choice("0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ") for _ in range(11))
+        return "".join(r.choices("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", k=r.choice([7, 8, 10])))
+    return "".join(r.choices("0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ", k=11))
 
 
 def make_profile(seed: int, mdm: str, hw: int, now: int) -> dict:

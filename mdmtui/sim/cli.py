@@ -1,0 +1,101 @@
+"""`mdmtui sim`: run the simulator in the foreground and print how to reach it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from .faults import parse_spec
+
+
+def add_sim_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `sim` sub-command on an argparse subparsers object."""
+    p = subparsers.add_parser("sim", help="run the MDM simulator (Intune, MobileIron Core, SDM) on loopback",
+                              description="Serve simulated Intune (Graph), MobileIron Core and SDM APIs on 127.0.0.1.")
+    p.add_argument("--devices", type=int, default=1000, metavar="N", help="devices per MDM (default 1000)")
+    p.add_argument("--intune", type=int, metavar="N", help="Intune devices (overrides --devices)")
+    p.add_argument("--mobileiron", type=int, metavar="N", help="MobileIron devices (overrides --devices)")
+    p.add_argument("--sdm", type=int, metavar="N", help="SDM devices (overrides --devices)")
+    p.add_argument("--port", type=int, default=0, metavar="P",
+                   help="first port: Intune P, MobileIron P+1, SDM P+2, SDM software P+3 (0 = free ports)")
+    p.add_argument("--seed", type=int, default=1, metavar="S", help="data seed (default 1)")
+    p.add_argument("--faults", action="append", default=[], metavar="SPEC",
+                   help='fault switches, repeatable: "latency_ms=50,rate_429=0.1", "intune:rate_5xx=0.05", '
+                        '"intune.batch:batch_item_fail_rate=0.2"')
+    p.add_argument("--scenario", choices=["demo"], help="inject the demo's remarkable devices")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA (its PEM path is printed)")
+    p.set_defaults(func=run_sim)
+    return p
+
+
+def build(args):
+    """A Simulator configured from parsed arguments (not started)."""
+    from . import Simulator
+
+    def n(value):
+        return args.devices if value is None else value
+
+    sim = Simulator(seed=args.seed, intune=n(args.intune), mobileiron=n(args.mobileiron), sdm=n(args.sdm),
+                    scenario=args.scenario, tls=args.tls, port=args.port)
+    for spec in args.faults:
+        mdm, endpoint, faults = parse_spec(spec)
+        sim.set_faults(faults, mdm=mdm, endpoint=endpoint)
+    return sim
+
+
+def describe(sim) -> str:
+    """Base URLs and credentials of a started simulator, for people and scripts."""
+    i, m, s = sim.intune, sim.mobileiron, sim.sdm
+    lines = [
+        "Intune (Microsoft Graph + Entra ID token endpoint)",
+        f"  graph / authority : {i.base_url}",
+        f"  tenant_id         : {i.tenant_id}",
+        f"  client_id         : {i.client_id}",
+        f"  client_secret     : {i.client_secret}",
+        f"  devices           : {sim.fleets['intune'].count()}",
+        "MobileIron Core",
+        f"  base_url          : {m.base_url}",
+        f"  user / password   : {m.user} / {m.password}",
+        f"  device space id   : {m.device_space_id}",
+        f"  devices           : {sim.fleets['mobileiron'].count()}",
+        "SDM (connector appends /sdm/api/v1)",
+        f"  base_url          : {s.base_url}",
+        f"  user / password   : {s.user} / {s.password}",
+        f"  software dbhost   : {s.db_host}  dbport: {s.db_port}",
+        f"  devices           : {sim.fleets['sdm'].count()}",
+        "Admin: POST/DELETE {base_url}/_sim/devices..., PUT {base_url}/_sim/faults (see docs/simulator.md)",
+    ]
+    if sim.ca_bundle:
+        lines.append(f"CA bundle (TLS)     : {sim.ca_bundle}")
+    if sim.scenario_devices:
+        lines.append("Scenario devices:")
+        for mdm, marks in sim.scenario_devices.items():
+            lines += [f"  {mdm:10} {label:22} {ident}" for label, ident in marks.items()]
+    return "\n".join(lines)
+
+
+def run_sim(args) -> int:
+    """Start the simulator, print its URLs and credentials, serve until Ctrl-C."""
+    sim = build(args)
+    sim.start()
+    print(describe(sim), flush=True)
+    print("Serving; press Ctrl-C to stop.", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry point: python -m mdmtui.sim."""
+    parser = argparse.ArgumentParser(prog="mdmtui")
+    add_sim_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sim", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return args.func(args)
