@@ -1,0 +1,278 @@
+"""Scheduled collection: each linkage's schedule, its last and next runs, and the daemon's status.
+
+The recurrence rules live in ``mdmtui.recurrence``; this service stores a ``Schedule`` in the
+linkage's ``schedule_*`` columns, decides which linkages are due, and reads the run history.
+
+``Linkage.last_scheduled_run_at`` is the due time the daemon last handled (succeeded, failed or
+skipped). Only runs due after it are owed, and ``recurrence.missed_run`` gives at most one of them, so
+a daemon that was down for a week runs one collection per linkage, not seven. Setting a schedule moves
+it to the moment of the change: a new schedule owes nothing from before it existed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+
+from mdmtui import recurrence
+from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError, UsageError
+from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
+from mdmtui.recurrence import Schedule
+from mdmtui.services import audit
+from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
+
+# The daemon refreshes its heartbeat at least this often; three missed beats mean it is gone.
+HEARTBEAT_EVERY = timedelta(seconds=30)
+STALE_AFTER = 3 * HEARTBEAT_EVERY
+
+WEEKDAY_WORDS = {
+    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "wednesday": 2,
+    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4,
+    "sat": 5, "saturday": 5, "sun": 6, "sunday": 6,
+}
+START_AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One collection run as the schedule views show it."""
+
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # running | succeeded | failed | cancelled | skipped
+    trigger: str  # immediate | scheduled
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastRuns:
+    """A linkage's latest run of any trigger, and its latest scheduled run."""
+
+    any: RunInfo | None
+    scheduled: RunInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    """Whether a scheduler daemon is alive, judged by its heartbeat."""
+
+    running: bool
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: datetime | None = None
+    started_at: datetime | None = None
+
+
+# --- parsing what an admin types -------------------------------------------------------------
+
+
+def parse_start_at(text: str) -> datetime:
+    """A Start At such as ``2026-12-01 09:00``: a wall-clock time in the schedule's zone."""
+    value = text.strip()
+    for fmt in START_AT_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    raise UsageError(f"start at {text!r} is not a date and time like '2026-12-01 09:00'")
+
+
+def parse_weekdays(text: str) -> list[int]:
+    """Weekdays such as ``mon,thu`` (names or 0=Mon..6=Sun) as sorted numbers."""
+    days = set()
+    for word in filter(None, (w.strip().lower() for w in text.split(","))):
+        if word.isdigit() and int(word) <= 6:
+            days.add(int(word))
+        elif word in WEEKDAY_WORDS:
+            days.add(WEEKDAY_WORDS[word])
+        else:
+            raise UsageError(f"weekday {word!r} is not one of mon, tue, wed, thu, fri, sat, sun")
+    if not days:
+        raise UsageError("no weekday given: list them like 'mon,thu'")
+    return sorted(days)
+
+
+def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
+                   weekdays: list[int] | str | None = None, month_day: int | None = None,
+                   tz: str | None = None) -> Schedule:
+    """A validated ``Schedule`` from form or command-line values; bad input raises ``UsageError``."""
+    if isinstance(start_at, str):
+        start_at = parse_start_at(start_at)
+    if isinstance(weekdays, str):
+        weekdays = parse_weekdays(weekdays)
+    try:
+        return Schedule(start_at=start_at, interval=interval, every=every, weekdays=weekdays or [],
+                        month_day=month_day, tz=tz or None)
+    except ValidationError as exc:
+        raise UsageError("invalid schedule: " + _validation_text(exc)) from None
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+# --- the schedule stored on a linkage ---------------------------------------------------------
+
+
+def schedule_of(linkage: Linkage) -> Schedule | None:
+    """The linkage's schedule, or None when it has none; a damaged one raises ``ConfigurationError``."""
+    if not linkage.schedule_interval:
+        return None
+    try:
+        start_at = datetime.fromisoformat(linkage.schedule_start_at or "")
+        weekdays = [int(d) for d in (linkage.schedule_weekdays or "").split(",") if d.strip()]
+        return Schedule(start_at=start_at, interval=linkage.schedule_interval,
+                        every=linkage.schedule_every or 1, weekdays=weekdays,
+                        month_day=linkage.schedule_month_day, tz=linkage.schedule_tz or None)
+    except ValidationError as exc:
+        raise ConfigurationError(f"linkage {linkage.name!r}: its stored schedule is invalid: "
+                                 f"{_validation_text(exc)}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"linkage {linkage.name!r}: its stored schedule is invalid: {exc}") from None
+
+
+def schedule_columns(schedule: Schedule | None) -> dict:
+    """The ``Linkage`` column values that store ``schedule`` (all None for no schedule)."""
+    if schedule is None:
+        return dict(schedule_start_at=None, schedule_interval=None, schedule_every=None,
+                    schedule_weekdays=None, schedule_month_day=None, schedule_tz=None)
+    return dict(
+        schedule_start_at=_wall_text(schedule.start_wall()),
+        schedule_interval=schedule.interval,
+        schedule_every=schedule.every,
+        schedule_weekdays=",".join(str(d) for d in schedule.weekdays) or None,
+        schedule_month_day=schedule.month_day,
+        schedule_tz=schedule.tz,
+    )
+
+
+def _wall_text(wall: datetime) -> str:
+    """Start At as stored (the same text the linkage service writes): seconds only when set."""
+    return wall.isoformat(timespec="seconds" if wall.second else "minutes")
+
+
+def find_linkage(name: str) -> Linkage:
+    """The linkage called ``name``; ``NotFoundError`` naming the known ones otherwise."""
+    linkage = Linkage.get_or_none(Linkage.name == name)
+    if linkage is None:
+        known = ", ".join(sorted(l.name for l in Linkage.select(Linkage.name))) or "none yet"
+        raise NotFoundError(f"no linkage named {name!r} (known: {known})")
+    return linkage
+
+
+def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
+                 now: datetime | None = None) -> Linkage:
+    """Give linkage ``name`` a schedule (None clears it); audited as a settings change."""
+    if ctx.read_only:
+        raise ActionRefused("read-only mode: schedules cannot be changed")
+    now = now or utcnow()
+    with ctx.db.atomic():
+        linkage = find_linkage(name)
+        before = _describe_stored(linkage)
+        columns = schedule_columns(schedule)
+        changed = any(getattr(linkage, k) != v for k, v in columns.items())
+        if changed:
+            # A new schedule owes no run from before it existed (see the module docstring).
+            Linkage.update(**columns, last_scheduled_run_at=now if schedule else None,
+                           updated_at=now).where(Linkage.id == linkage.id).execute()
+        after = recurrence.describe(schedule)
+        audit.record(ctx, category="settings", action="schedule set" if schedule else "schedule clear",
+                     outcome="succeeded" if changed else "unchanged", linkage_name=linkage.name,
+                     options={"before": before, "after": after},
+                     message=f"schedule of {linkage.name}: {after}")
+    log.info("schedule of %s: %s -> %s", linkage.name, before, after)
+    return Linkage.get_by_id(linkage.id)
+
+
+def _describe_stored(linkage: Linkage) -> str:
+    try:
+        return recurrence.describe(schedule_of(linkage))
+    except ConfigurationError as exc:
+        return str(exc)
+
+
+# --- runs: next, due, last --------------------------------------------------------------------
+
+
+def preview_runs(schedule: Schedule | None, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
+    """The next ``count`` runs of a schedule not saved yet (the linkage form's preview)."""
+    return recurrence.next_runs(schedule, now or utcnow(), count)
+
+
+def due_at(linkage: Linkage, now: datetime) -> datetime | None:
+    """The run owed at ``now`` (at most one, however long the daemon was away), or None."""
+    if not linkage.enabled:
+        return None
+    return recurrence.missed_run(schedule_of(linkage), linkage.last_scheduled_run_at, now)
+
+
+def next_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
+    """The linkage's next runs (UTC); the first is at or before ``now`` when a run is overdue."""
+    now = now or utcnow()
+    schedule = schedule_of(linkage)
+    if schedule is None or not linkage.enabled or count < 1:
+        return []
+    owed = due_at(linkage, now)
+    upcoming = recurrence.next_runs(schedule, now, count - (1 if owed else 0))
+    return ([owed] if owed else []) + upcoming
+
+
+def due_linkages(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime]]:
+    """Enabled linkages with a run owed at ``now``, oldest due first; a damaged schedule is logged."""
+    due = []
+    query = Linkage.select().where(Linkage.schedule_interval.is_null(False), Linkage.enabled == True)  # noqa: E712
+    for linkage in query.order_by(Linkage.name):
+        try:
+            when = due_at(linkage, now)
+        except ConfigurationError as exc:
+            log.error("%s; not scheduled until it is fixed", exc)
+            continue
+        if when is not None:
+            due.append((linkage, when))
+    return sorted(due, key=lambda pair: pair[1])
+
+
+def mark_handled(linkage_id: int, due: datetime) -> bool:
+    """Record that the run due at ``due`` was handled; never moves the mark backwards."""
+    query = Linkage.update(last_scheduled_run_at=due).where(
+        (Linkage.id == linkage_id)
+        & (Linkage.last_scheduled_run_at.is_null() | (Linkage.last_scheduled_run_at < due)))
+    return query.execute() > 0
+
+
+def _run_info(run: CollectionRun | None) -> RunInfo | None:
+    if run is None:
+        return None
+    return RunInfo(started_at=run.started_at, finished_at=run.finished_at, status=run.status,
+                   trigger=run.trigger, reason=run.reason)
+
+
+def last_run(linkage: Linkage) -> LastRuns:
+    """The linkage's latest collection run of any trigger, and its latest scheduled one."""
+    runs = CollectionRun.select().where(CollectionRun.linkage == linkage.id)
+    newest = runs.order_by(CollectionRun.started_at.desc(), CollectionRun.id.desc())
+    scheduled = newest.where(CollectionRun.trigger == "scheduled")
+    return LastRuns(any=_run_info(newest.first()), scheduled=_run_info(scheduled.first()))
+
+
+# --- the daemon's heartbeat -------------------------------------------------------------------
+
+
+def daemon_status(ctx: Context, *, now: datetime | None = None) -> DaemonStatus:
+    """Whether a daemon beat its heart within ``STALE_AFTER``; the freshest one is described."""
+    now = now or utcnow()
+    state = SchedulerState.select().order_by(SchedulerState.heartbeat_at.desc()).first()
+    if state is None:
+        return DaemonStatus(running=False)
+    return DaemonStatus(running=now - state.heartbeat_at <= STALE_AFTER, host=state.host, pid=state.pid,
+                        heartbeat_at=state.heartbeat_at, started_at=state.started_at)
