@@ -2,6 +2,7 @@
 
 Each command group lives in its own module with ``register(subparsers)``; a handler is called as
 ``handler(args)`` and returns an exit status. Exit status: 0 ok, 1 failed, 2 bad usage.
+Errors are one readable line on stderr; the details (traceback) go to the log file only.
 """
 
 from __future__ import annotations
@@ -11,23 +12,26 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mdmtui import __version__
 from mdmtui.errors import MdmtuiError
-from mdmtui.logs import setup_logging
+from mdmtui.logs import current_log_file, log_file_path, redact, setup_logging
 
 log = logging.getLogger("mdmtui.cli")
 
 # Command groups, in --help order. Each module defines register(subparsers).
 COMMAND_MODULES = [
     "mdmtui.cli_console",  # (default) console, demo
-    "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove
+    "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove|test
     "mdmtui.cli_collect",  # collect, devices list|show|export|delete, licenses
     "mdmtui.cli_control",  # lock, wipe, reset-passcode, actions, audit
     "mdmtui.cli_schedule",  # schedule list, daemon
     "mdmtui.sdm_properties_cli",  # sdm-properties check|show
     "mdmtui.sim.cli",  # sim
 ]
+# Modules whose registering function has another name (written to run standalone as well)
+REGISTRARS = {"mdmtui.sim.cli": "add_sim_parser"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -48,48 +52,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="also log debug details to the log file")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in COMMAND_MODULES:
-        module = _load(name)
-        if module is not None:
-            module.register(subparsers)
+        register = registrar(name)
+        if register is not None:
+            register(subparsers)
     return parser
 
 
-def _load(name: str):
+def registrar(name: str):
+    """The ``register(subparsers)`` function of a command module, or None when it is not built yet."""
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name == name:  # a command group not built yet
             return None
         raise
+    return getattr(module, REGISTRARS.get(name, "register"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(verbose=args.verbose)
-    handler = getattr(args, "handler", None)
+    try:
+        parser = build_parser()
+    except Exception as exc:  # a broken command module must not print a traceback either
+        return _unexpected(exc)
+    args = parser.parse_args(argv)  # exits 0 for --help, 2 for bad usage
+    setup_logging(verbose=bool(args.verbose), path=_log_path(args))
+    handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:
-        console = _load("mdmtui.cli_console")
-        if console is None:
+        if args.command:  # a group given without its subcommand
+            print(f"mdmtui {args.command}: choose a subcommand (see mdmtui {args.command} --help)", file=sys.stderr)
+            return 2
+        console = registrar("mdmtui.cli_console") and importlib.import_module("mdmtui.cli_console")
+        if not console:
             print("mdmtui: the console is not yet available; see `mdmtui --help`", file=sys.stderr)
             return 1
         handler = console.run_console
+    return run_handler(handler, args)
+
+
+def run_handler(handler, args: argparse.Namespace) -> int:
+    """Call a command's handler; errors become one line on stderr and the exit status."""
     try:
         return int(handler(args) or 0)
     except MdmtuiError as exc:
-        log.info("command failed: %s", exc, exc_info=True)
-        print(f"mdmtui: {exc}", file=sys.stderr)
+        log.info("command failed: %s%s", exc, f" ({exc.detail})" if exc.detail else "", exc_info=True)
+        print(f"mdmtui: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("mdmtui: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback on the terminal; the log file has it
-        log.exception("unexpected error")
-        from mdmtui.logs import log_file_path
-        print(f"mdmtui: unexpected error: {exc.__class__.__name__}: {exc} (details in {log_file_path()})",
-              file=sys.stderr)
-        return 1
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> int:
+    path = current_log_file() or setup_logging()
+    log.exception("unexpected error")
+    print(f"mdmtui: unexpected error: {exc.__class__.__name__}: {one_line(str(exc))} "
+          f"(details in {path})", file=sys.stderr)
+    return 1
+
+
+def one_line(text: str) -> str:
+    """A message squeezed onto one line, URL passwords redacted."""
+    return redact(" ".join(text.split()))
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    """The configured log file; the default one when the settings themselves are broken."""
+    from mdmtui.config import load_settings
+
+    try:
+        return load_settings().log_file
+    except MdmtuiError:
+        return log_file_path()
 
 
 if __name__ == "__main__":

@@ -5,11 +5,26 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import re
 from pathlib import Path
 
 from mdmtui.config import default_data_dir
 
-_configured = False
+# user:password@ in URLs (database URLs, proxies): the password never reaches the log file
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s/]*@")
+_handler: logging.Handler | None = None
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats records (tracebacks included) with URL passwords replaced by ``***``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` replaced."""
+    return _URL_PASSWORD.sub(r"\g<head>:***@", text)
 
 
 def log_file_path() -> Path:
@@ -18,20 +33,28 @@ def log_file_path() -> Path:
     return (Path(data_dir) if data_dir else default_data_dir()) / "mdmtui.log"
 
 
+def current_log_file() -> Path | None:
+    """The file log records go to now, or None before ``setup_logging``."""
+    name = getattr(_handler, "baseFilename", None)
+    return Path(name) if name else None
+
+
 def setup_logging(*, verbose: bool = False, path: Path | None = None) -> Path:
-    """Send mdmtui's log records to the log file (once per process)."""
-    global _configured
+    """Send mdmtui's log records to ``path`` (default: the data directory's log file); idempotent."""
+    global _handler
     path = path or log_file_path()
-    if _configured:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"))
     root = logging.getLogger("mdmtui")
-    root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     # httpx logs request URLs at INFO; keep them out unless debugging (URLs may carry tokens)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    _configured = True
+    if _handler is not None and getattr(_handler, "baseFilename", None) == str(path.absolute()):
+        return path
+    if _handler is not None:  # another data directory (tests, a second context): switch files
+        root.removeHandler(_handler)
+        _handler.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    _handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"))
+    root.addHandler(_handler)
     return path

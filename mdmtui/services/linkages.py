@@ -634,10 +634,9 @@ def describe(linkage: Linkage) -> dict[str, Any]:
     if linkage.system != "intune":
         _, host, port = split_url(linkage.server_url, "server URL")
         data.update(host=host, port=port)
-    for name in ("verify_tls", "ca_bundle", "proxy_url", "proxy_user", "timeout_s", "page_size",
-                 "enabled", "auto_manage"):
-        data[name] = getattr(linkage, name)
-    data["proxy_password"] = mask(linkage.proxy_password_enc) if linkage.proxy_user else None
+    for name in ("verify_tls", "ca_bundle", "proxy_url", "proxy_user", "proxy_password", "timeout_s",
+                 "page_size", "enabled", "auto_manage"):
+        data[name] = mask(linkage.proxy_password_enc) if name == "proxy_password" else getattr(linkage, name)
     for name in sorted(SYSTEM_FIELDS[linkage.system]):
         if name in SECRET_FIELDS:
             data[name] = mask(getattr(linkage, f"{name}_enc"))

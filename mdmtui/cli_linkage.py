@@ -1,0 +1,362 @@
+"""``mdmtui linkage add|list|show|edit|remove|test``: the linkage settings on the command line.
+
+Secrets are never taken from a plain argument (it would land in the shell history and in ``ps``):
+they come from a prompt without echo on a terminal, from stdin (``--password-stdin``) or from an
+environment variable named on the command line (``--password-env VAR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from typing import Any
+
+from peewee import fn
+
+from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.errors import UsageError
+from mdmtui.models import Device
+from mdmtui.services import linkages
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# (option stem, LinkageInput field, label in prompts)
+SECRETS = (("password", "password", "MDM password"),
+           ("client-secret", "client_secret", "Intune client secret"),
+           ("proxy-password", "proxy_password", "proxy password"))
+NEEDED_SECRET = {"sdm": "password", "mobileiron": "password", "intune": "client_secret"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``linkage`` command group."""
+    group = subparsers.add_parser("linkage", help="add, list, show, edit, remove or test MDM linkages",
+                                  description="Manage the linkages to MDM servers (SDM, MobileIron, Intune).")
+    commands = group.add_subparsers(dest="linkage_command", metavar="SUBCOMMAND", required=True)
+    _add_parser(commands)
+    _list_parser(commands)
+    _show_parser(commands)
+    _edit_parser(commands)
+    _remove_parser(commands)
+    _test_parser(commands)
+
+
+# ------------------------------------------------------------------------------------------ parsers
+
+
+def _add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "add", help="add a linkage", description="Add a linkage. Secrets are prompted for without echo, "
+        "or read with --password-stdin / --password-env VAR (likewise --client-secret-*, --proxy-password-*).",
+        epilog="examples:\n"
+               "  mdmtui linkage add 'SDM 01' --system sdm --server https://sdm01.example.jp --user admin@sdm01\n"
+               "  printf '%s' \"$SECRET\" | mdmtui linkage add Intune --system intune --tenant-id contoso.onmicrosoft.com \\\n"
+               "      --client-id 6731de76-14a6-49ae-97bc-6eba6914391e --client-secret-stdin",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="the MDM settings name (unique)")
+    parser.add_argument("--system", required=True, choices=linkages.SYSTEMS, help="the MDM system")
+    _setting_options(parser)
+    parser.set_defaults(handler=run_add)
+
+
+def _edit_parser(commands) -> None:
+    parser = commands.add_parser(
+        "edit", help="change settings of a linkage",
+        description="Change some settings of a linkage; the others, and stored secrets, are kept. "
+                    "Give an empty value ('') to clear an optional setting.")
+    parser.add_argument("name", help="the linkage's MDM settings name")
+    parser.add_argument("--rename", metavar="NEW_NAME", help="give the linkage a new MDM settings name")
+    _setting_options(parser)
+    parser.add_argument("--no-schedule", action="store_true", help="remove the collection schedule")
+    parser.set_defaults(handler=run_edit)
+
+
+def _setting_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared by add and edit; every default None means 'not given'."""
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--server", dest="server_url", metavar="URL",
+                      help="https://host[:port] (SDM port default 26055); Intune: the Graph base URL "
+                           f"(default {linkages.GRAPH_DEFAULT_URL})")
+    conn.add_argument("--verify-tls", dest="verify_tls", action="store_const", const=True,
+                      help="verify the server's TLS certificate (the default)")
+    conn.add_argument("--no-verify-tls", dest="verify_tls", action="store_const", const=False,
+                      help="do not verify the TLS certificate (labs only; prefer --ca-bundle)")
+    conn.add_argument("--ca-bundle", metavar="PEM", help="CA certificates (PEM file) for a private CA")
+    conn.add_argument("--proxy", dest="proxy_url", metavar="URL", help="proxy URL, e.g. http://proxy:3128")
+    conn.add_argument("--proxy-user", metavar="USER", help="proxy user (the password is asked for)")
+    conn.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS",
+                      help="HTTP timeout (default 60; raise it for large fleets behind a proxy)")
+    conn.add_argument("--page-size", type=int, metavar="N",
+                      help="devices per page (Intune <= 1000, MobileIron <= 200, SDM <= 500)")
+    conn.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="collect it (default)")
+    conn.add_argument("--disabled", dest="enabled", action="store_const", const=False,
+                      help="keep the settings but do not collect")
+    conn.add_argument("--auto-manage", dest="auto_manage", action="store_const", const=True,
+                      help="make discovered devices management targets automatically (default)")
+    conn.add_argument("--no-auto-manage", dest="auto_manage", action="store_const", const=False,
+                      help="discovered devices are not management targets until the admin says so")
+    mdm = parser.add_argument_group("MDM credentials")
+    mdm.add_argument("--user", metavar="USER", help="SDM / MobileIron: the API user")
+    mdm.add_argument("--tenant-id", metavar="ID", help="Intune: tenant GUID or domain")
+    mdm.add_argument("--client-id", metavar="GUID", help="Intune: the application (client) id")
+    mdm.add_argument("--authority-url", metavar="URL",
+                     help=f"Intune: the sign-in authority (default {linkages.AUTHORITY_DEFAULT_URL})")
+    mdm.add_argument("--device-space", dest="device_space_id", type=int, metavar="ID",
+                     help="MobileIron: admin device space id (default: discovered)")
+    mdm.add_argument("--sdm-version", metavar="VERSION", help="SDM: version such as 11-00-04")
+    mdm.add_argument("--name-mapping", choices=linkages.NAME_MAPPINGS,
+                     help="SDM: computer name from the list name (default) or User:PhoneNumber:Model")
+    for stem, _field, label in SECRETS:
+        mdm.add_argument(f"--{stem}-stdin", action="store_true", help=f"read the {label} from stdin")
+        mdm.add_argument(f"--{stem}-env", metavar="VAR", help=f"read the {label} from environment variable VAR")
+        mdm.add_argument(f"--ask-{stem}", action="store_true", help=f"prompt for the {label} (no echo)")
+    sched = parser.add_argument_group("schedule")
+    sched.add_argument("--start-at", dest="schedule_start_at", metavar="DATETIME",
+                       help="first scheduled collection, local time, e.g. 2026-12-01T09:00")
+    sched.add_argument("--interval", dest="schedule_interval", choices=("daily", "weekly", "monthly"),
+                       help="repeat interval")
+    sched.add_argument("--every", dest="schedule_every", type=int, metavar="N",
+                       help="repeat every N intervals (default 1)")
+    sched.add_argument("--weekdays", dest="schedule_weekdays", type=_weekdays, metavar="DAYS",
+                       help="weekly: days such as mon,thu")
+    sched.add_argument("--month-day", dest="schedule_month_day", type=int, metavar="DAY",
+                       help="monthly: day of the month 1-31")
+    sched.add_argument("--tz", dest="schedule_tz", metavar="ZONE", help="IANA zone, e.g. Asia/Tokyo")
+
+
+def _weekdays(text: str) -> list[int]:
+    """``mon,thu`` or ``0,3`` as weekday numbers (0 = Monday)."""
+    days = []
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        if part[:3] in WEEKDAYS:
+            days.append(WEEKDAYS.index(part[:3]))
+        elif part.isdigit():
+            days.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(f"'{part}' is not a weekday (mon..sun or 0..6)")
+    return days
+
+
+def _list_parser(commands) -> None:
+    parser = commands.add_parser("list", help="list the linkages", description="List the linkages.")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run_list)
+
+
+def _show_parser(commands) -> None:
+    parser = commands.add_parser("show", help="show one linkage (secrets masked)",
+                                 description="Show every setting of one linkage; secrets are masked.")
+    parser.add_argument("name", help="the linkage's MDM settings name")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run_show)
+
+
+def _remove_parser(commands) -> None:
+    parser = commands.add_parser(
+        "remove", help="remove a linkage (say what becomes of its devices)",
+        description="Remove a linkage. --devices keep leaves its devices in the inventory, marked orphaned; "
+                    "--devices delete deletes them with their software and history.")
+    parser.add_argument("name", help="the linkage's MDM settings name")
+    parser.add_argument("--devices", required=True, choices=("keep", "delete"),
+                        help="keep the devices (marked orphaned) or delete them")
+    parser.add_argument("--yes", action="store_true", help="do not ask to confirm deleting devices")
+    parser.set_defaults(handler=run_remove)
+
+
+def _test_parser(commands) -> None:
+    parser = commands.add_parser("test", help="connect to the MDM and check the credentials",
+                                 description="Connect to the linkage's MDM and check the credentials.")
+    parser.add_argument("name", help="the linkage's MDM settings name")
+    parser.set_defaults(handler=run_test)
+
+
+# ----------------------------------------------------------------------------------------- handlers
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Add a linkage."""
+    data = _settings(args)
+    data.update(name=args.name, system=args.system)
+    data.update(_secrets(args, ask_for=NEEDED_SECRET[args.system]))
+    if args.proxy_user and "proxy_password" not in data and sys.stdin.isatty():
+        data["proxy_password"] = _prompt("proxy password")
+    _require_secret(args.system, data)
+    ctx = context_from_args(args)
+    linkage = linkages.create(ctx, data)
+    print(f"linkage '{linkage.name}' added ({linkage.system}, {linkage.server_url})")
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    """Change some settings of a linkage."""
+    changes = _settings(args)
+    if args.rename is not None:
+        changes["name"] = args.rename
+    if args.no_schedule:
+        changes.update({k: None for k in ("schedule_start_at", "schedule_interval", "schedule_every",
+                                          "schedule_weekdays", "schedule_month_day", "schedule_tz")})
+    changes.update(_secrets(args, ask_for=None))
+    if not changes:
+        raise UsageError("nothing to change: give at least one setting (see mdmtui linkage edit --help)")
+    ctx = context_from_args(args)
+    linkage = linkages.update(ctx, args.name, **changes)
+    print(f"linkage '{linkage.name}' updated: {', '.join(sorted(changes))}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """List the linkages."""
+    ctx = context_from_args(args)
+    counts = _device_counts()
+    rows = []
+    for linkage in linkages.list_linkages(ctx):
+        shown = linkages.describe(linkage)
+        shown["devices"] = counts.get(linkage.id, 0)
+        rows.append(shown)
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no linkages yet: add one with `mdmtui linkage add NAME --system ...`")
+        return 0
+    print_table(["NAME", "SYSTEM", "SERVER", "ENABLED", "SCHEDULE", "DEVICES"],
+                [[r["name"], r["system"], _server(r), "yes" if r["enabled"] else "no",
+                  _schedule_text(r["schedule"]), r["devices"]] for r in rows], max_width=50)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Show one linkage, secrets masked."""
+    ctx = context_from_args(args)
+    linkage = linkages.get(ctx, args.name)
+    shown = linkages.describe(linkage)
+    shown["devices"] = _device_counts().get(linkage.id, 0)
+    if args.json:
+        print_json(shown)
+        return 0
+    shown["schedule"] = _schedule_text(shown["schedule"])
+    for key in ("created_at", "updated_at", "last_scheduled_run_at"):
+        shown[key] = to_local(shown[key])
+    print_table(["SETTING", "VALUE"], [[k, _plain(v)] for k, v in shown.items()], max_width=80)
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    """Remove a linkage; its devices kept (orphaned) or deleted."""
+    ctx = context_from_args(args)
+    linkage = linkages.get(ctx, args.name)
+    count = _device_counts().get(linkage.id, 0)
+    if args.devices == "delete" and count and not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"deleting {count} device(s) needs confirmation: add --yes")
+        if not confirm_typed(f"Delete {count} device(s) of '{linkage.name}'? Type the linkage name:", linkage.name):
+            print("not removed: the name typed did not match")
+            return 1
+    removed = linkages.remove(ctx, args.name, devices=args.devices)
+    verb = "kept, marked orphaned" if args.devices == "keep" else "deleted"
+    print(f"linkage '{args.name}' removed; {removed} device(s) {verb}")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    """Test the connection and credentials of a linkage."""
+    ctx = context_from_args(args)
+    description = asyncio.run(linkages.test_connection(ctx, args.name))
+    print(f"ok: {args.name}: {description}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+SETTING_DESTS = ("server_url", "verify_tls", "ca_bundle", "proxy_url", "proxy_user", "timeout_s", "page_size",
+                 "enabled", "auto_manage", "user", "tenant_id", "client_id", "authority_url", "device_space_id",
+                 "sdm_version", "name_mapping", "schedule_start_at", "schedule_interval", "schedule_every",
+                 "schedule_weekdays", "schedule_month_day", "schedule_tz")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (absent ones left out)."""
+    return {dest: getattr(args, dest) for dest in SETTING_DESTS if getattr(args, dest) is not None}
+
+
+def _secrets(args: argparse.Namespace, *, ask_for: str | None) -> dict[str, str]:
+    """Secrets from stdin, an environment variable or a no-echo prompt, never from argv."""
+    if sum(bool(getattr(args, f"{field}_stdin")) for _s, field, _l in SECRETS) > 1:
+        raise UsageError("only one secret can be read from stdin; use --...-env VAR for the others")
+    found = {}
+    for _stem, field, label in SECRETS:
+        value = _one_secret(args, field, label, ask=(field == ask_for))
+        if value is not None:
+            found[field] = value
+    return found
+
+
+def _one_secret(args: argparse.Namespace, field: str, label: str, *, ask: bool) -> str | None:
+    env = getattr(args, f"{field}_env")
+    if getattr(args, f"{field}_stdin"):
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            raise UsageError(f"--{field.replace('_', '-')}-stdin: nothing was read from stdin")
+        return value
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise UsageError(f"--{field.replace('_', '-')}-env: environment variable {env} is not set")
+        return value
+    if getattr(args, f"ask_{field}") or (ask and sys.stdin.isatty()):
+        if not sys.stdin.isatty():
+            raise UsageError(f"cannot prompt for the {label}: stdin is not a terminal "
+                             f"(use --{field.replace('_', '-')}-stdin or --{field.replace('_', '-')}-env VAR)")
+        return _prompt(label)
+    return None
+
+
+def _prompt(label: str) -> str:
+    """Ask on the terminal without echo."""
+    try:
+        return getpass.getpass(f"{label}: ")
+    except EOFError:
+        raise UsageError(f"no {label} entered") from None
+
+
+def _require_secret(system: str, data: dict[str, Any]) -> None:
+    field = NEEDED_SECRET[system]
+    if not data.get(field):
+        stem = field.replace("_", "-")
+        raise UsageError(f"{system} linkages need a {field.replace('_', ' ')}: give it with --{stem}-stdin, "
+                         f"--{stem}-env VAR, or run on a terminal to be asked")
+
+
+def _device_counts() -> dict[int, int]:
+    query = (Device.select(Device.linkage, fn.COUNT(Device.id).alias("n"))
+             .where(Device.linkage.is_null(False)).group_by(Device.linkage))
+    return {row.linkage_id: row.n for row in query}
+
+
+def _server(shown: dict[str, Any]) -> str:
+    if shown["system"] == "intune":
+        return f"tenant {shown['tenant_id']}"
+    return shown["server_url"]
+
+
+def _schedule_text(schedule: dict[str, Any] | None) -> str:
+    if not schedule:
+        return "none"
+    every = schedule["every"] or 1
+    unit = {"daily": "day", "weekly": "week", "monthly": "month"}[schedule["interval"]]
+    text = f"every {unit}" if every == 1 else f"every {every} {unit}s"
+    if schedule["weekdays"]:
+        text += " on " + ",".join(WEEKDAYS[d] for d in schedule["weekdays"])
+    if schedule["month_day"]:
+        text += f" on day {schedule['month_day']}"
+    return f"{text} from {schedule['start_at']}" + (f" ({schedule['tz']})" if schedule["tz"] else "")
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
