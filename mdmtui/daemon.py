@@ -1,0 +1,279 @@
+"""The scheduler daemon: runs each linkage's scheduled collection when it is due.
+
+Every tick it beats its heart in ``SchedulerState``, re-reads the schedules from the database (so an
+edit in the console applies without a restart) and starts the collections that are due, different
+linkages concurrently. A run blocked by a manual collection waits, then is skipped and recorded. On
+stop it starts nothing new, asks the running collections to cancel (the collection service rolls a
+cancelled run back) and waits for them within a grace period.
+
+Database work runs on one dedicated thread, so a busy SQLite writer never freezes the event loop that
+the collections' HTTP traffic runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mdmtui.errors import Busy, Cancelled, MdmtuiError, UsageError
+from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
+from mdmtui.records import CollectionSummary
+from mdmtui.services import audit, events
+from mdmtui.services import schedule as schedule_service
+from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
+
+Collect = Callable[..., Awaitable[CollectionSummary]]
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What became of one scheduled run."""
+
+    linkage: str
+    due_at: datetime
+    status: str  # succeeded | failed | cancelled | skipped
+    reason: str | None = None
+
+
+def _default_collect() -> Collect:
+    from mdmtui.services.collection import collect  # imported late: the daemon's tests inject their own
+
+    return collect
+
+
+class Daemon:
+    """Runs due scheduled collections; ``run`` until stopped, or ``run_once`` for one tick."""
+
+    def __init__(self, ctx: Context, *, clock: Clock = utcnow, collect: Collect | None = None,
+                 tick_s: float = 30.0, busy_wait_s: float = 300.0, busy_poll_s: float = 5.0,
+                 grace_s: float = 30.0) -> None:
+        if not 0 < tick_s <= schedule_service.HEARTBEAT_EVERY.total_seconds():
+            raise UsageError(f"the tick must be between 0 and "
+                             f"{schedule_service.HEARTBEAT_EVERY.total_seconds():g} seconds")
+        self.ctx = ctx
+        self.clock = clock
+        self.collect = collect or _default_collect()
+        self.tick_s = tick_s
+        self.busy_wait_s = busy_wait_s
+        self.busy_poll_s = busy_poll_s
+        self.grace_s = grace_s
+        self.host, self.pid = ctx.host, os.getpid()
+        self.cancel = asyncio.Event()  # handed to every collection: set on stop
+        self._stopping = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[RunOutcome]] = {}
+        self._slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdmtui-daemon-db")
+        self._registered = False
+        self._closed = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Daemon:
+        await self.register()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set, then shut down cleanly."""
+        async with self:
+            log.info("daemon started on %s (pid %s), tick %ss", self.host, self.pid, self.tick_s)
+            while not stop.is_set():
+                await self._tick(self.clock())
+                await _wait(stop, self.tick_s)
+        log.info("daemon stopped")
+
+    async def run_once(self, now: datetime) -> list[RunOutcome]:
+        """One tick at ``now``: start the due runs and wait for them to end."""
+        tasks = await self._tick(now)
+        return list(await asyncio.gather(*tasks))
+
+    async def register(self) -> None:
+        """Claim the scheduler role; ``Busy`` if another daemon's heartbeat is fresh."""
+        try:
+            await self._db(self._register, self.clock())
+        except BaseException:
+            await self.shutdown()  # close the DB thread's connection before giving up
+            raise
+        self._registered = True
+
+    def request_stop(self) -> None:
+        """Start no new run and ask the running collections to cancel (safe from a signal handler)."""
+        self._stopping.set()
+        self.cancel.set()
+
+    async def shutdown(self) -> None:
+        """Stop starting runs, cancel the running ones within the grace period, leave the role."""
+        self.request_stop()
+        await self._drain()
+        if self._closed:
+            return
+        self._closed = True
+        if self._registered:
+            await self._db(self._unregister)
+        await self._db(self._close_connection)
+        self._executor.shutdown(wait=True)
+
+    async def _drain(self) -> None:
+        tasks = list(self._in_flight.values())
+        if not tasks:
+            return
+        log.info("waiting up to %ss for %d running collection(s) to stop", self.grace_s, len(tasks))
+        _, pending = await asyncio.wait(tasks, timeout=self.grace_s)
+        for task in pending:  # past the grace period: abandon; the run's transaction rolls back
+            log.warning("abandoning a collection still running after %ss", self.grace_s)
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    # --- one tick --------------------------------------------------------------------------
+
+    async def _tick(self, now: datetime) -> list[asyncio.Task[RunOutcome]]:
+        """Heartbeat, re-read the schedules, start each due run not already running."""
+        try:
+            await self._db(self._heartbeat, now)
+            due = await self._db(schedule_service.due_linkages, self.ctx, now)
+        except Exception:  # a database hiccup must not kill the daemon; the next tick retries
+            log.exception("tick at %s failed", now.isoformat())
+            return []
+        started = []
+        for linkage, due_at in due:
+            if linkage.id in self._in_flight or self._stopping.is_set():
+                continue
+            task = asyncio.create_task(self._handle(linkage.id, linkage.name, due_at),
+                                       name=f"scheduled collection of {linkage.name}")
+            self._in_flight[linkage.id] = task
+            task.add_done_callback(lambda _t, key=linkage.id: self._in_flight.pop(key, None))
+            started.append(task)
+        return started
+
+    async def _handle(self, linkage_id: int, name: str, due_at: datetime) -> RunOutcome:
+        """Run one due collection to its end and record what became of it."""
+        log.info("scheduled collection of %s due at %s: starting", name, due_at.isoformat())
+        outcome = await self._attempt(linkage_id, name, due_at)
+        log.log(logging.WARNING if outcome.status in {"failed", "skipped"} else logging.INFO,
+                "scheduled collection of %s due at %s: %s%s", name, due_at.isoformat(), outcome.status,
+                f" ({outcome.reason})" if outcome.reason else "")
+        # A run cancelled by shutdown stays owed: the next start runs it (at most once).
+        if outcome.status != "cancelled" or not self._stopping.is_set():
+            await self._db(schedule_service.mark_handled, linkage_id, due_at)
+        return outcome
+
+    async def _attempt(self, linkage_id: int, name: str, due_at: datetime) -> RunOutcome:
+        """Collect, waiting while a manual collection holds the linkage's lock."""
+        deadline = time.monotonic() + self.busy_wait_s
+        while True:
+            before = await self._db(_last_run_id, linkage_id)
+            try:
+                async with self._slots:
+                    if self._stopping.is_set():
+                        return RunOutcome(name, due_at, "cancelled", "the daemon is stopping")
+                    summary = await self.collect(self.ctx, name, trigger="scheduled", cancel=self.cancel)
+                return RunOutcome(name, due_at, summary.status, summary.reason)
+            except Busy as exc:
+                if time.monotonic() >= deadline or self._stopping.is_set():
+                    reason = f"skipped: {exc} (waited {self.busy_wait_s:g}s)"
+                    await self._db(self._ensure_recorded, linkage_id, name, before, "skipped", reason)
+                    return RunOutcome(name, due_at, "skipped", reason)
+                log.info("%s: %s; retrying in %ss", name, exc, self.busy_poll_s)
+                await _wait(self._stopping, self.busy_poll_s)
+            except (Cancelled, asyncio.CancelledError) as exc:
+                return await self._cancelled(linkage_id, name, due_at, before, exc)
+            except Exception as exc:  # noqa: BLE001 - one failed run must not stop the schedule
+                return await self._failed(linkage_id, name, due_at, before, exc)
+
+    async def _cancelled(self, linkage_id: int, name: str, due_at: datetime, before: int,
+                         exc: BaseException) -> RunOutcome:
+        reason = f"cancelled: {exc or 'the daemon is stopping'}"
+        await self._db(self._ensure_recorded, linkage_id, name, before, "cancelled", reason)
+        if isinstance(exc, asyncio.CancelledError) and not self._stopping.is_set():
+            raise exc  # cancelled from outside the daemon: let it propagate
+        return RunOutcome(name, due_at, "cancelled", reason)
+
+    async def _failed(self, linkage_id: int, name: str, due_at: datetime, before: int,
+                      exc: Exception) -> RunOutcome:
+        if not isinstance(exc, MdmtuiError):
+            log.exception("scheduled collection of %s crashed", name)
+        reason = str(exc) or exc.__class__.__name__
+        await self._db(self._ensure_recorded, linkage_id, name, before, "failed", reason)
+        return RunOutcome(name, due_at, "failed", reason)
+
+    # --- database work (on the daemon's DB thread) -----------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _register(self, now: datetime) -> None:
+        with self.ctx.db.atomic():
+            fresh = SchedulerState.select().where(
+                SchedulerState.heartbeat_at > now - schedule_service.STALE_AFTER,
+                ~((SchedulerState.host == self.host) & (SchedulerState.pid == self.pid)))
+            other = fresh.order_by(SchedulerState.heartbeat_at.desc()).first()
+            if other is not None:
+                raise Busy(f"another mdmtui daemon is running on {other.host} (pid {other.pid}, "
+                           f"last heartbeat {other.heartbeat_at.isoformat(timespec='seconds')})")
+            SchedulerState.delete().execute()  # stale rows of daemons that died without leaving
+            SchedulerState.create(host=self.host, pid=self.pid, started_at=now, heartbeat_at=now)
+
+    def _heartbeat(self, now: datetime) -> None:
+        if not self._registered:
+            return
+        updated = SchedulerState.update(heartbeat_at=now).where(
+            SchedulerState.host == self.host, SchedulerState.pid == self.pid).execute()
+        if not updated:  # the row was removed (e.g. a database restore): claim the role again
+            SchedulerState.create(host=self.host, pid=self.pid, started_at=now, heartbeat_at=now)
+
+    def _unregister(self) -> None:
+        SchedulerState.delete().where(SchedulerState.host == self.host,
+                                      SchedulerState.pid == self.pid).execute()
+
+    def _close_connection(self) -> None:
+        if not self.ctx.db.is_closed():
+            self.ctx.db.close()
+
+    def _ensure_recorded(self, linkage_id: int, name: str, before: int, status: str, reason: str) -> None:
+        """Record the run unless the collection service already did (it records most outcomes)."""
+        now = self.clock()
+        added = [run.id for run in CollectionRun.select(CollectionRun.id).where(
+            CollectionRun.linkage == linkage_id, CollectionRun.id > before, CollectionRun.trigger == "scheduled")]
+        if added:
+            # collect() has returned, so a row it left "running" (abandoned mid-run) is over.
+            CollectionRun.update(status=status, reason=reason, finished_at=now).where(
+                CollectionRun.id.in_(added), CollectionRun.status == "running").execute()
+            return
+        with self.ctx.db.atomic():
+            linkage_ref = linkage_id if Linkage.get_or_none(Linkage.id == linkage_id) else None
+            CollectionRun.create(linkage=linkage_ref, linkage_name=name, trigger="scheduled", status=status,
+                                 reason=reason, started_at=now, finished_at=now, host=self.host, pid=self.pid)
+            audit.record(self.ctx, category="collection", action="scheduled collection", outcome=status,
+                         linkage_name=name, message=reason)
+            if status == "failed":
+                events.emit("collection_failed", f"scheduled collection of {name} failed: {reason}",
+                            linkage_name=name)
+
+
+def _last_run_id(linkage_id: int) -> int:
+    """The newest run id of the linkage (0 when none), to spot the rows a collection adds."""
+    newest = (CollectionRun.select(CollectionRun.id).where(CollectionRun.linkage == linkage_id)
+              .order_by(CollectionRun.id.desc()).first())
+    return newest.id if newest else 0
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``event`` is set, whichever comes first."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
