@@ -1,0 +1,516 @@
+"""Microsoft Intune through Microsoft Graph: OAuth client credentials, device pages, $batch, actions.
+
+Wire choices (see MDM-APIS.md):
+- Listing: v1.0 ``managedDevices`` with only the matrix's properties ``$select``ed, followed
+  through ``@odata.nextLink`` exactly as given.
+- The LIST quirk: ``iccid``, ``udid``, ``ethernetMacAddress`` and ``physicalMemoryInBytes`` are
+  placeholders in the list, so they are never read from it. For new or changed devices only, they
+  come from single-device GETs packed 20 to a JSON ``$batch`` on the beta endpoint (the only one
+  that returns ``physicalMemoryInBytes``; one call per device instead of a v1.0 and a beta one).
+- Detected apps: the per-device beta call, only for new or changed devices. The tenant-wide v1.0
+  call costs one request per distinct app version plus the paging of every app's device list
+  whatever changed, and must be inverted in memory for the whole fleet before the first page could
+  be yielded; the per-device call costs one request per changed device, which in the steady state
+  (a few changed devices per run) is far cheaper, and it streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from mdmtui import mapping
+from mdmtui.connectors.base import LinkageConfig, register
+from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, retry_after_seconds
+from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
+                           Throttled)
+from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
+                            System, WipeOptions)
+from mdmtui.secrets import Secret
+
+log = logging.getLogger("mdmtui.connectors.intune")
+
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+DEFAULT_GRAPH = "https://graph.microsoft.com"
+TOKEN_LEEWAY_S = 300  # renew this long before expiry, so no request goes out with a dying token
+PAGE_SIZE = 1000  # the service's own maximum
+BATCH_SIZE = 20  # JSON batching's limit
+MAX_RESTARTS = 2  # listing restarts after an expired nextLink
+
+# The LIST quirk: placeholders in the list answer, real values only from a single-device GET.
+QUIRK_KEYS = ("iccid", "udid", "ethernetMacAddress", "physicalMemoryInBytes")
+ENRICH_SELECT = ("id",) + QUIRK_KEYS
+LIST_SELECT = ("id",) + tuple(k for k in mapping.wire_keys(System.INTUNE) if k not in QUIRK_KEYS)
+# Record fields that depend on the quirk keys: kept from the last collection when not fetched.
+ENRICHED_FIELDS = {
+    OsClass.IS: frozenset({"iccid", "udid", "ram_total_bytes"}),
+    OsClass.IP: frozenset({"iccid", "ethernet_mac", "mac_address", "network_adapter_name", "ram_total_bytes"}),
+}
+PRIVILEGED_PERMISSION = "DeviceManagementManagedDevices.PrivilegedOperations.All"
+READ_PERMISSION = "DeviceManagementManagedDevices.Read.All"
+ACTION_NAMES = {Action.LOCK: "remoteLock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "resetPasscode"}
+# deviceActionResults.actionState -> our outcome
+ACTION_STATES = {"done": Outcome.SUCCEEDED, "failed": Outcome.FAILED, "canceled": Outcome.FAILED,
+                 "notsupported": Outcome.FAILED, "pending": Outcome.PENDING, "active": Outcome.PENDING,
+                 "none": Outcome.PENDING}
+# Failures that concern one device's enrichment: the device keeps its stored values for the run.
+DEVICE_LEVEL_ERRORS = (ProtocolError, NotFoundError, MdmRequestError, Throttled)
+
+
+def graph_error(reply: Reply) -> tuple[str | None, str]:
+    """(code, message) from Graph's error body; the status line when the body says nothing."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    err = body.get("error")
+    if isinstance(err, dict):
+        return err.get("code"), str(err.get("message") or f"HTTP {reply.status}")
+    if isinstance(err, str):  # the token endpoint's OAuth form
+        return err, str(body.get("error_description") or err).split("\r\n")[0].split("\n")[0]
+    return None, f"HTTP {reply.status}"
+
+
+class GraphToken:
+    """An app-only access token, fetched with client credentials and renewed before it expires.
+
+    A small cache on the shared HTTP layer rather than authlib's ``AsyncOAuth2Client``: the token
+    request must go through the same retry, timeout, proxy and TLS policy as every Graph call and
+    fail with our error family, and a 401 must force one renewal — both are awkward with authlib,
+    whose client renews inside its own ``request`` below any retry layer.
+    """
+
+    def __init__(self, http: HttpLayer, token_url: str, client_id: str, client_secret: Secret, scope: str) -> None:
+        self._http, self._url, self._scope = http, token_url, scope
+        self._client_id, self._secret = client_id, client_secret
+        self._token: Secret | None = None
+        self._expires_at = 0.0
+        self._obtained_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def bearer(self) -> str:
+        """The Authorization header value, renewing the token when it is close to expiry."""
+        if self._token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
+            async with self._lock:
+                if self._token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
+                    await self._fetch()
+        return f"Bearer {self._token.reveal()}"
+
+    def invalidate(self, sent_before: float) -> None:
+        """Forget the token after a 401, unless a newer one was fetched since that request went out."""
+        if self._obtained_at <= sent_before:
+            self._token = None
+
+    async def _fetch(self) -> None:
+        form = {"client_id": self._client_id, "client_secret": self._secret.reveal(), "scope": self._scope,
+                "grant_type": "client_credentials"}
+        reply = await self._http.request("POST", self._url, data=form)
+        if reply.status in (400, 401):
+            code, message = graph_error(reply)
+            raise AuthenticationFailed(f"Microsoft Entra ID refused the app's credentials ({code}: {message}): "
+                                       "check the tenant ID, client ID and client secret of the linkage")
+        body = reply.body if isinstance(reply.body, dict) else {}
+        token, expires = body.get("access_token"), body.get("expires_in")
+        if not reply.ok or not isinstance(token, str) or not token:
+            raise ProtocolError(f"the token endpoint answered HTTP {reply.status} without an access token: "
+                                "check the linkage's authority URL and tenant ID")
+        try:
+            lifetime = float(expires)
+        except (TypeError, ValueError):
+            lifetime = 3599.0  # the documented default when a proxy strips the field
+        self._token, self._obtained_at = Secret(token), time.monotonic()
+        self._expires_at = self._obtained_at + lifetime
+
+
+@register(System.INTUNE.value)
+class IntuneConnector:
+    """Microsoft Intune (Graph v1.0, beta only where v1.0 lacks the data)."""
+
+    system = System.INTUNE.value
+
+    def __init__(self, config: LinkageConfig, *, http: HttpLayer | None = None) -> None:
+        if not (config.tenant_id and config.client_id and config.client_secret):
+            raise ConfigurationError(f"linkage {config.name!r} needs a tenant ID, client ID and client secret")
+        self.config = config
+        self.graph = (config.server_url or DEFAULT_GRAPH).rstrip("/")
+        self.http = http or HttpLayer(config, mdm="Intune")
+        authority = (config.authority_url or DEFAULT_AUTHORITY).rstrip("/")
+        self.token = GraphToken(self.http, f"{authority}/{config.tenant_id}/oauth2/v2.0/token", config.client_id,
+                                config.client_secret, f"{self._scope_root()}/.default")
+        self.page_size = min(config.page_size or PAGE_SIZE, PAGE_SIZE)
+        self.collect_software = bool(config.extra.get("collect_software", True))
+        self.warnings: list[str] = []  # partial failures of the last collection, for the run's summary
+
+    def _scope_root(self) -> str:
+        # National clouds have their own Graph host; the app's scope is that host's .default.
+        return self.graph
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+    # --- Graph requests ---------------------------------------------------------------------------
+    async def _auth(self) -> dict:
+        return {"Authorization": await self.token.bearer()}
+
+    async def _graph(self, method: str, url: str, *, idempotent: bool = True, **kw) -> Reply:
+        """One Graph request: 401 renews the token once, 403 says which permission or license is missing."""
+        for renewed in (False, True):
+            sent = time.monotonic()
+            reply = await self.http.request(method, url, idempotent=idempotent, headers_fn=self._auth, **kw)
+            if reply.status != 401:
+                break
+            if renewed:
+                raise AuthenticationFailed("Intune rejected a freshly issued token (HTTP 401): check that the "
+                                           "app registration is in the linkage's tenant")
+            self.token.invalidate(sent)
+        if reply.status == 403:
+            raise self._forbidden(reply, method)
+        return reply
+
+    def _forbidden(self, reply: Reply, method: str) -> AuthenticationFailed:
+        _code, message = graph_error(reply)
+        needed = READ_PERMISSION if method == "GET" else PRIVILEGED_PERMISSION
+        return AuthenticationFailed(
+            f"Intune refused the request (HTTP 403: {message}): grant the app the application permission "
+            f"{needed} with admin consent, and check that the tenant has an Intune license "
+            f"(client-request-id {reply.request_id})")
+
+    def _v1(self, path: str) -> str:
+        return f"{self.graph}/v1.0{path}"
+
+    def _beta(self, path: str) -> str:
+        return f"{self.graph}/beta{path}"
+
+    @staticmethod
+    def _device_path(device_id: str) -> str:
+        return f"/deviceManagement/managedDevices/{quote(device_id, safe='')}"
+
+    # --- connection test --------------------------------------------------------------------------
+    async def test_connection(self) -> str:
+        """Fetch a token and read one device: proves credentials, permission and license."""
+        reply = await self._graph("GET", self._v1("/deviceManagement/managedDevices"),
+                                  params={"$select": "id", "$top": "1"})
+        self._expect_ok(reply, "the device list")
+        return f"Microsoft Intune (tenant {self.config.tenant_id}): signed in, device list readable"
+
+    def _expect_ok(self, reply: Reply, what: str) -> None:
+        if reply.ok:
+            return
+        code, message = graph_error(reply)
+        raise_for(reply, f"Intune could not read {what} (HTTP {reply.status} {code or ''}: {message})")
+
+    # --- collection -------------------------------------------------------------------------------
+    async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
+        """Stream every device page by page; enrich only new or changed devices."""
+        self.warnings = []
+        seen: set[str] = set()
+        async for items in self._list_pages(seen):
+            yield await self._records(items, known)
+
+    async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[dict]]:
+        """Raw list pages without repeats, prefetching the next page while the caller works."""
+        first = (self._v1("/deviceManagement/managedDevices"),
+                 {"$select": ",".join(LIST_SELECT), "$top": str(self.page_size)})
+        restarts = 0
+        while True:
+            try:
+                async for page in self._follow(*first, seen):
+                    yield page
+                return
+            except _ExpiredLink as expired:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise ProtocolError(f"Intune's paging link expired {restarts} times (HTTP {expired.status}): "
+                                        "the collection is too slow for the service; raise the page size or "
+                                        "collect when the network is less busy") from None
+                log.warning("Intune: nextLink expired (HTTP %s); listing again from the start, skipping "
+                            "the %d devices already read", expired.status, len(seen))
+
+    async def _follow(self, url: str, params: dict | None, seen: set[str]) -> AsyncIterator[list[dict]]:
+        links: set[str] = set()
+        task = asyncio.ensure_future(self._page(url, params, first=True))
+        try:
+            while task is not None:
+                items, next_link = await task
+                task = None
+                if next_link:
+                    if next_link in links:
+                        raise ProtocolError("Intune sent a nextLink it had already sent (a paging loop): "
+                                            "the device list cannot be read completely; try again later")
+                    links.add(next_link)
+                    task = asyncio.ensure_future(self._page(next_link, None, first=False))
+                fresh = _unseen(items, seen)
+                if fresh:
+                    yield fresh
+        finally:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _page(self, url: str, params: dict | None, *, first: bool) -> tuple[list[dict], str | None]:
+        reply = await self._graph("GET", url, params=params)
+        if not first and reply.status in (400, 404, 410):
+            raise _ExpiredLink(reply.status)
+        self._expect_ok(reply, "the device list")
+        body = reply.body
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise ProtocolError("Intune's device list answer has no 'value' list: check that the linkage's "
+                                f"server URL is the Microsoft Graph base URL (client-request-id {reply.request_id})")
+        next_link = body.get("@odata.nextLink")
+        if next_link is not None and not isinstance(next_link, str):
+            raise ProtocolError("Intune's @odata.nextLink is not a URL")
+        return body["value"], next_link
+
+    async def _records(self, items: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+        """Map one page; fetch the LIST-quirk properties and apps of new or changed devices, concurrently."""
+        markers = {item["id"]: change_marker(item) for item in items}
+        changed = [i for i, m in markers.items() if known.get(i) != m]
+        details, apps = await asyncio.gather(self._details(changed), self._apps_of(changed))
+        fetch = set(changed)
+        return [self._record(item, markers[item["id"]], details.get(item["id"]), apps.get(item["id"]),
+                             item["id"] in fetch) for item in items]
+
+    def _record(self, item: dict, marker: str | None, detail: dict | None, apps: list[SoftwareItem] | None,
+                changed: bool) -> DeviceRecord:
+        wire = {k: v for k, v in item.items() if k not in QUIRK_KEYS}  # never trust the list's placeholders
+        os_class = mapping.intune_os_class(item.get("operatingSystem"))
+        if detail is not None:
+            wire.update({k: detail.get(k) for k in QUIRK_KEYS})
+        record = mapping.map_device(System.INTUNE, os_class, wire, mdm_device_id=item["id"], change_marker=marker)
+        if detail is None:
+            record.unfetched = ENRICHED_FIELDS[os_class]
+        record.software = apps
+        complete = detail is not None and (apps is not None or not self.collect_software)
+        if changed and not complete:
+            record.change_marker = None  # fetch again next time: part of this device is still missing
+        return record
+
+    # --- enrichment: $batch for the LIST-quirk properties -----------------------------------------
+    async def _details(self, ids: list[str]) -> dict[str, dict]:
+        chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
+        results = await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
+        merged: dict[str, dict] = {}
+        for part in results:
+            merged.update(part)
+        missing = len(ids) - len(merged)
+        if missing:
+            self._warn(f"{missing} changed Intune devices kept their stored ICCID/UDID/Ethernet MAC/RAM: "
+                       "their detail requests failed; they are fetched again at the next collection")
+        return merged
+
+    async def _batch(self, ids: list[str]) -> dict[str, dict]:
+        """Single-device GETs 20 to a request; items that fail on their own are retried a few times."""
+        pending, found = list(ids), {}
+        for round_no in range(self.http.policy.attempts):
+            if round_no:
+                await self.http.pause(wait, round_no)
+            try:
+                pending, wait = await self._batch_round(pending, found)
+            except DEVICE_LEVEL_ERRORS as exc:
+                log.info("Intune: a $batch of %d devices failed: %s", len(pending), exc)
+                break
+            if not pending:
+                break
+        return found
+
+    async def _batch_round(self, ids: list[str], found: dict[str, dict]) -> tuple[list[str], float | None]:
+        select = ",".join(ENRICH_SELECT)
+        requests = [{"id": str(n), "method": "GET", "url": f"{self._device_path(i)}?$select={select}"}
+                    for n, i in enumerate(ids)]
+        reply = await self._graph("POST", self._beta("/$batch"), json_body={"requests": requests})
+        self._expect_ok(reply, "device details ($batch)")
+        responses = reply.body.get("responses") if isinstance(reply.body, dict) else None
+        if not isinstance(responses, list):
+            raise ProtocolError("Intune's $batch answer has no 'responses' list "
+                                f"(client-request-id {reply.request_id})")
+        return self._sort_batch(ids, responses, found)
+
+    def _sort_batch(self, ids: list[str], responses: list, found: dict[str, dict]) -> tuple[list[str], float | None]:
+        by_id = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
+        retry, wait = [], None
+        for n, ident in enumerate(ids):
+            item = by_id.get(str(n))
+            status = item.get("status") if item else None
+            body = item.get("body") if item else None
+            if status == 200 and isinstance(body, dict):
+                found[ident] = body
+            elif status == 404:
+                continue  # deleted since the list was read: nothing to fetch
+            elif status is None or status == 429 or (isinstance(status, int) and status >= 500):
+                retry.append(ident)
+                after = _item_retry_after(item)
+                wait = max(wait or 0.0, after) if after is not None else wait
+        return retry, wait
+
+    # --- enrichment: detected apps ------------------------------------------------------------------
+    async def _apps_of(self, ids: list[str]) -> dict[str, list[SoftwareItem]]:
+        if not self.collect_software or not ids:
+            return {}
+        results = await asyncio.gather(*(self._apps_or_none(i) for i in ids))
+        got = {i: apps for i, apps in zip(ids, results) if apps is not None}
+        if len(got) < len(ids):
+            self._warn(f"the detected apps of {len(ids) - len(got)} changed Intune devices could not be read; "
+                       "they keep their stored software and are read again at the next collection")
+        return got
+
+    async def _apps_or_none(self, ident: str) -> list[SoftwareItem] | None:
+        # One device's apps must not sink the collection: the device keeps its stored software.
+        # An unreachable MDM or missing permission still fails the whole run (ConnectionFailed, 401/403).
+        try:
+            return await self._detected_apps(ident)
+        except DEVICE_LEVEL_ERRORS as exc:
+            log.info("Intune: detected apps of %s not read: %s", ident, exc)
+            return None
+
+    async def _detected_apps(self, ident: str) -> list[SoftwareItem]:
+        url: str | None = self._beta(f"{self._device_path(ident)}/detectedApps")
+        params: dict | None = {"$select": "displayName,version"}
+        out: list[SoftwareItem] = []
+        while url:
+            reply = await self._graph("GET", url, params=params)
+            if reply.status == 404:
+                raise NotFoundError(f"Intune device {ident} no longer exists")
+            self._expect_ok(reply, f"the detected apps of device {ident}")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            if not isinstance(body.get("value"), list):
+                raise ProtocolError(f"Intune's detected apps answer for {ident} has no 'value' list")
+            out.extend(app for app in map(_software, body["value"]) if app is not None)
+            url, params = body.get("@odata.nextLink"), None
+        return out
+
+    async def software(self, device: DeviceRef) -> list[SoftwareItem]:
+        """The detected apps of one device."""
+        return await self._detected_apps(device.mdm_device_id)
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("Intune: %s", message)
+
+    # --- actions ------------------------------------------------------------------------------------
+    async def lock(self, device: DeviceRef) -> ActionResult:
+        """remoteLock (smart devices only)."""
+        if device.os_class is OsClass.IP:
+            return _refused(device, Action.LOCK, "Intune cannot lock a device classified as PC")
+        return await self._act(device, Action.LOCK, None)
+
+    async def wipe(self, device: DeviceRef, options: WipeOptions) -> ActionResult:
+        """wipe, with the options spelled as Graph names them (safe defaults: keep nothing)."""
+        body = {"keepEnrollmentData": bool(options.keep_enrollment_data), "keepUserData": bool(options.keep_user_data),
+                "persistEsimDataPlan": bool(options.persist_esim_data_plan)}
+        return await self._act(device, Action.WIPE, body)
+
+    async def reset_passcode(self, device: DeviceRef) -> ActionResult:
+        """Refused: the mission allows no passcode reset through Intune (nothing is sent)."""
+        return _refused(device, Action.RESET_PASSCODE, "the passcode cannot be reset through Intune")
+
+    async def _act(self, device: DeviceRef, action: Action, body: dict | None) -> ActionResult:
+        name = ACTION_NAMES[action]
+        url = self._v1(f"{self._device_path(device.mdm_device_id)}/{name}")
+        try:
+            reply = await self._graph("POST", url, idempotent=False, json_body=body)
+        except AnswerLost as lost:
+            return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, message=str(lost),
+                                request_id=lost.request_id, reference=name)
+        if reply.ok:
+            return ActionResult(device.mdm_device_id, action, Outcome.PENDING, http_status=reply.status,
+                                request_id=reply.request_id, reference=name,
+                                message=f"Intune accepted {name}; the device carries it out at its next check-in")
+        return self._action_failed(device, action, reply, name)
+
+    def _action_failed(self, device: DeviceRef, action: Action, reply: Reply, name: str) -> ActionResult:
+        code, message = graph_error(reply)
+        if reply.status == 404:
+            message = f"the device no longer exists in Intune ({message})"
+        elif reply.status == 429 or reply.status >= 500:
+            message = f"Intune could not take {name} now (HTTP {reply.status}: {message}); not carried out"
+        return ActionResult(device.mdm_device_id, action, Outcome.FAILED, message=message, mdm_code=code,
+                            http_status=reply.status, request_id=reply.request_id, reference=name)
+
+    async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
+        """The action's state from the device's deviceActionResults."""
+        name = pending.reference or ACTION_NAMES[pending.action]
+        reply = await self._graph("GET", self._v1(self._device_path(device.mdm_device_id)),
+                                  params={"$select": "id,deviceActionResults"})
+        if reply.status == 404:
+            gone = "the device no longer exists in Intune"
+            outcome = Outcome.UNKNOWN if pending.action is Action.WIPE else Outcome.FAILED
+            return _follow(pending, outcome, f"{gone} (after a wipe this is expected once it is done)"
+                           if pending.action is Action.WIPE else gone, reply, None)
+        self._expect_ok(reply, f"device {device.mdm_device_id}")
+        entry = _latest_action(reply.body, name)
+        if entry is None:
+            return _follow(pending, Outcome.PENDING, f"Intune reports no {name} result yet", reply, None)
+        state = str(entry.get("actionState") or "")
+        outcome = ACTION_STATES.get(state.lower(), Outcome.UNKNOWN)
+        return _follow(pending, outcome, f"Intune reports {name}: {state}", reply, state)
+
+
+class _ExpiredLink(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _unseen(items: list, seen: set[str]) -> list[dict]:
+    """The page's devices not yet seen in this listing (a repeated page adds nothing)."""
+    fresh = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise ProtocolError("Intune sent a device without an id: the answer is not a managedDevice list")
+        if item["id"] in seen:
+            continue
+        seen.add(item["id"])
+        fresh.append(item)
+    if len(fresh) < len(items):
+        log.warning("Intune: %d devices of a page were already read (repeated page); skipped",
+                    len(items) - len(fresh))
+    return fresh
+
+
+def change_marker(item: dict) -> str:
+    """lastSyncDateTime plus a checksum of everything else the list shows about the device."""
+    digest = zlib.crc32("\x1f".join(map(str, item.values())).encode())
+    return f"{item.get('lastSyncDateTime')}|{digest:08x}"
+
+
+def _item_retry_after(item: dict | None) -> float | None:
+    headers = item.get("headers") if item else None
+    if not isinstance(headers, dict):
+        return None
+    return retry_after_seconds(httpx.Headers({str(k): str(v) for k, v in headers.items()}))
+
+
+def _software(app: object) -> SoftwareItem | None:
+    if not isinstance(app, dict):
+        return None
+    name = mapping.text(app.get("displayName"))
+    # The spec's Intune column has no vendor ("--"), so publisher is not read.
+    return SoftwareItem(name=name, version=mapping.text(app.get("version"))) if name else None
+
+
+def _latest_action(body: object, name: str) -> dict | None:
+    results = body.get("deviceActionResults") if isinstance(body, dict) else None
+    mine = [r for r in results or () if isinstance(r, dict) and str(r.get("actionName", "")).lower() == name.lower()]
+    return max(mine, key=lambda r: str(r.get("startDateTime") or "")) if mine else None
+
+
+def _follow(pending: ActionResult, outcome: Outcome, message: str, reply: Reply, code: str | None) -> ActionResult:
+    return ActionResult(pending.mdm_device_id, pending.action, outcome, message=message, mdm_code=code,
+                        http_status=reply.status, request_id=reply.request_id, reference=pending.reference)
+
+
+def _refused(device: DeviceRef, action: Action, reason: str) -> ActionResult:
+    return ActionResult(device.mdm_device_id, action, Outcome.REFUSED, message=reason)
+
+
+def raise_for(reply: Reply, message: str) -> None:
+    """Raise the error family member that fits a failed answer."""
+    code, _ = graph_error(reply)
+    if reply.status == 404:
+        raise NotFoundError(message)
+    raise MdmRequestError(f"{message} (client-request-id {reply.request_id})", status=reply.status, code=code,
+                          request_id=reply.request_id)
