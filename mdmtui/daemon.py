@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mdmtui.errors import Busy, Cancelled, MdmtuiError, UsageError
+from mdmtui.errors import Busy, Cancelled, ConfigurationError, MdmtuiError, UsageError
 from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.records import CollectionSummary
 from mdmtui.services import audit, events
@@ -45,10 +45,13 @@ class RunOutcome:
     reason: str | None = None
 
 
-def _default_collect() -> Collect:
-    from mdmtui.services.collection import collect  # imported late: the daemon's tests inject their own
-
-    return collect
+async def collect_with_service(ctx: Context, name: str, **kwargs: Any) -> CollectionSummary:
+    """The collection service's ``collect``, imported on first use (tests inject their own)."""
+    try:
+        from mdmtui.services.collection import collect
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(f"the collection service is not available in this build: {exc}") from None
+    return await collect(ctx, name, **kwargs)
 
 
 class Daemon:
@@ -62,7 +65,7 @@ class Daemon:
                              f"{schedule_service.HEARTBEAT_EVERY.total_seconds():g} seconds")
         self.ctx = ctx
         self.clock = clock
-        self.collect = collect or _default_collect()
+        self.collect = collect or collect_with_service
         self.tick_s = tick_s
         self.busy_wait_s = busy_wait_s
         self.busy_poll_s = busy_poll_s

@@ -89,13 +89,18 @@ def test_setting_the_same_schedule_again_keeps_the_run_bookkeeping(ctx):
 
 
 def test_a_damaged_stored_schedule_is_reported_and_skipped_not_fatal(ctx, caplog):
+    # the mdmtui logger does not propagate once logging is set up: listen on it directly
+    logger = logging.getLogger("mdmtui.services.schedule")
+    logger.addHandler(caplog.handler)
     add_linkage("broken", schedule_start_at="2026-01-01T06:00", schedule_interval="daily",
                 schedule_tz="Nowhere/Atlantis")
     add_linkage("fine", schedule_start_at="2026-01-01T06:00", schedule_interval="daily", schedule_tz="UTC")
     with pytest.raises(ConfigurationError, match="broken.*unknown time zone"):
         svc.schedule_of(Linkage.get(Linkage.name == "broken"))
-    with caplog.at_level(logging.ERROR, logger="mdmtui"):
+    try:
         due = svc.due_linkages(ctx, utc(2026, 1, 3))
+    finally:
+        logger.removeHandler(caplog.handler)
     assert [(l.name, when) for l, when in due] == [("fine", utc(2026, 1, 2, 6))]
     assert "broken" in caplog.text
 
