@@ -1,0 +1,155 @@
+"""MobileIron Core: ping, device spaces, v2 search paging, details, app inventory, wipe/actions, v1 lock, auth."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+FIELDS = "common.uuid,common.imei,common.SerialNumber,common.platform,ios.iPhone UDID,ios.iPhone ICCID,common.mdm_managed"
+SPACE = {"adminDeviceSpaceId": 1}
+
+
+def _search(mi, **params):
+    return mi.get("/api/v2/devices", params={**SPACE, "fields": FIELDS, **params})
+
+
+def test_ping_and_device_space(mi):
+    assert mi.get("/api/v2/ping").json() == {"results": {"apiVersion": 2.0, "vspVersion": ""}}
+    assert mi.get("/api/v2/device_spaces/mine").json()["results"][0]["id"] == 1
+
+
+def test_search_pages_with_offset_limit_hasmore(sim, mi):
+    seen, offset = [], 0
+    while True:
+        body = _search(mi, limit=50, offset=offset).json()
+        assert body["totalCount"] == 120 and body["resultCount"] == len(body["results"])
+        assert {"searchTimeMillis", "currentServerTimeMilliseconds"} <= set(body)
+        seen += [row["common.uuid"] for row in body["results"]]
+        offset += 50
+        if not body["hasMore"]:
+            break
+    assert seen == sim.device_ids("mobileiron") and len(seen) == 120
+
+
+def test_search_rows_are_flat_with_spaces_in_ios_keys(sim, mi):
+    rows = _search(mi, limit=120).json()["results"]
+    assert all(set(r) == set(FIELDS.split(",")) for r in rows)
+    ios = next(r for r in rows if r["common.platform"] == "iOS" and r["common.imei"])
+    android = next(r for r in rows if r["common.platform"] == "Android")
+    assert ios["ios.iPhone UDID"] and ios["ios.iPhone ICCID"].startswith("89")
+    assert android["ios.iPhone UDID"] == "" and android["ios.iPhone ICCID"] == ""     # absent values are ""
+    assert ios["common.SerialNumber"] == sim.truth("mobileiron", ios["common.uuid"])["common.SerialNumber"]
+
+
+def test_search_parameter_errors(mi):
+    r = mi.get("/api/v2/devices", params={**SPACE, "limit": 10})
+    assert r.status_code == 400 and "fields" in r.json()["messages"][0]["localizedMessage"]
+    assert mi.get("/api/v2/devices", params={"fields": FIELDS}).status_code == 400      # no device space
+    assert _search(mi, fields="common.uuid,common.nonsense").status_code == 400
+    assert _search(mi, fields=",".join(["common.uuid"] * 513)).status_code == 400
+    assert _search(mi, limit=0).status_code == 400
+    assert _search(mi, query="common.platform ~ 'x'").status_code == 400
+
+
+def test_query_and_count(mi):
+    rows = _search(mi, query='common.platform = "Android"', limit=500).json()
+    assert rows["results"] and {r["common.platform"] for r in rows["results"]} == {"Android"}
+    count = mi.get("/api/v2/devices/count", params={**SPACE, "query": 'common.platform = "Android"'}).json()
+    assert count["totalCount"] == rows["totalCount"]
+    assert mi.get("/api/v2/devices/count", params={**SPACE, "query": ""}).json() == {"totalCount": 120}
+
+
+def test_details_name_value_list(sim, mi):
+    uuid = sim.scenario_devices["mobileiron"]["japanese_names"]
+    body = mi.get(f"/api/v2/devices/{uuid}/details", params=SPACE).json()
+    values = {d["name"]: d["value"] for d in body["results"]}
+    truth = sim.truth("mobileiron", uuid)
+    assert values["SerialNumber"] == truth["common.SerialNumber"] and values["imei"] == truth["common.imei"]
+    assert values["udid"] == truth["ios.iPhone UDID"] and values["PasscodePresent"] in ("true", "false")
+    assert int(values["total_ram_size_bytes"]) == truth["common.memory_capacity"] > 0
+    assert int(values["total_storage_size_bytes"]) == truth["common.storage_capacity"]
+    assert values["Number"] == truth["common.current_phone_number"]
+    assert mi.get("/api/v2/devices/00000000-0000-4000-8000-000000000000/details", params=SPACE).status_code == 404
+
+
+def test_app_inventory(sim, mi):
+    uuids = sim.device_ids("mobileiron")[:3]
+    body = mi.get("/api/v2/devices/appinventory", params={**SPACE, "deviceUuids": ",".join(uuids)}).json()
+    assert len(body["results"]) == 3
+    assert [len(r["appInventory"]) for r in body["results"]] == [len(sim.fleets["mobileiron"].apps(s)) for s in range(3)]
+    too_many = ",".join(sim.device_ids("mobileiron")[:26])
+    assert mi.get("/api/v2/devices/appinventory", params={**SPACE, "deviceUuids": too_many}).status_code == 400
+
+
+@pytest.mark.parametrize("user, status", [("api_admin", 200), ("portal_admin", 401), ("nobody", 401)])
+def test_basic_auth_needs_api_role(sim, user, status):
+    pw = sim.mobileiron.users.get(user, ("x",))[0]
+    r = httpx.get(sim.mobileiron.base_url + "/api/v2/ping", auth=(user, pw))
+    assert r.status_code == status
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Basic")
+
+
+def _client(sim, user):
+    m = sim.mobileiron
+    return httpx.Client(base_url=m.base_url, auth=(user, m.users[user][0]), timeout=10)
+
+
+def test_wipe_reports_each_device(fresh):
+    ids = fresh.scenario_devices["mobileiron"]
+    ok, dead = ids["stale"], ids["profile_removed"]
+    ghost = "00000000-0000-4000-8000-000000000000"
+    with _client(fresh, "api_admin") as c:
+        body = c.put("/api/v2/devices/wipe", params=SPACE, json={"deviceUuids": [ok, dead, ghost], "note": "lost"}).json()
+    assert body["actionType"] == "WIPE_DEVICE" and body["successful"] is True
+    assert body["deviceResults"][ok] == "com.mobileiron.vsp.messages.device.action.successful"
+    assert body["deviceResults"][dead] != body["deviceResults"][ok] and "not.mdm.managed" in body["deviceResults"][dead]
+    assert "not.found" in body["deviceResults"][ghost]
+    assert fresh.truth("mobileiron", ok)["common.status"] == "WIPED"
+    assert fresh.truth("mobileiron", dead)["common.status"] == "ACTIVE"
+
+
+def test_wipe_only_dead_device_is_unsuccessful(fresh):
+    dead = fresh.scenario_devices["mobileiron"]["profile_removed"]
+    with _client(fresh, "api_admin") as c:
+        body = c.put("/api/v2/devices/wipe", params=SPACE, json={"deviceUuids": [dead], "note": ""}).json()
+        assert body["successful"] is False
+        assert c.put("/api/v2/devices/wipe", params=SPACE, json={"note": "x"}).status_code == 400
+
+
+def test_unlock_device_only_clears_passcode(fresh):
+    uuid = fresh.scenario_devices["mobileiron"]["japanese_names"]
+    with _client(fresh, "api_admin") as c:
+        r = c.post("/api/v2/devices/action", params={**SPACE, "actionType": "UNLOCK_DEVICE_ONLY"},
+                   json={"deviceUuids": [uuid], "note": "forgot"})
+        assert r.json()["deviceResults"][uuid].endswith("successful")
+        details = {d["name"]: d["value"] for d in c.get(f"/api/v2/devices/{uuid}/details", params=SPACE).json()["results"]}
+        assert details["PasscodePresent"] == "false"
+        bad = c.post("/api/v2/devices/action", params={**SPACE, "actionType": "SELF_DESTRUCT"}, json={"deviceUuids": [uuid]})
+        assert bad.status_code == 400
+
+
+def test_actions_need_the_action_role(fresh):
+    uuid = fresh.device_ids("mobileiron")[0]
+    with _client(fresh, "api_readonly") as c:
+        assert c.get("/api/v2/devices", params={**SPACE, "fields": "common.uuid"}).status_code == 200
+        assert c.put("/api/v2/devices/wipe", params=SPACE, json={"deviceUuids": [uuid]}).status_code == 403
+        assert c.put(f"/api/v1/dm/devices/lock/{uuid}", params={"reason": "x"}).status_code == 403
+
+
+def test_v1_lock(fresh):
+    ids = fresh.scenario_devices["mobileiron"]
+    with _client(fresh, "api_admin") as c:
+        r = c.put(f"/api/v1/dm/devices/lock/{ids['stale']}", params={"reason": "lost"})
+        assert r.status_code == 200 and "lock" in r.json()["messages"]["message"]
+        r = c.put(f"/api/v1/dm/devices/lock/{ids['profile_removed']}", params={"reason": "lost"})
+        assert r.status_code == 400 and "not MDM managed" in r.json()["messages"]["message"]
+        r = c.put("/api/v1/dm/devices/lock/00000000-0000-4000-8000-000000000000", params={"reason": "x"})
+        assert r.status_code == 404 and "messages" in r.json()
+    assert fresh.fleets["mobileiron"].profile(fresh.fleets["mobileiron"].slot_of(ids["stale"]))["locked_at"]
+
+
+def test_profile_removed_device_reads_unmanaged(sim, mi):
+    dead = sim.scenario_devices["mobileiron"]["profile_removed"]
+    rows = _search(mi, query=f'common.uuid = "{dead}"').json()["results"]
+    assert rows[0]["common.mdm_managed"] is False
