@@ -1,0 +1,600 @@
+"""Device control: lock, wipe and passcode reset, recording the MDM's real answer for every device.
+
+The rules, in order: the capability matrix and read-only mode are enforced before anything is sent;
+"accepted" is not "done" (pending actions are followed until the MDM reports an end, or later by
+``follow_up_pending``); a command whose answer was lost is never sent again blindly (the MDM's own
+state is asked where it has one, otherwise the outcome is recorded as unknown); every outcome is a
+``DeviceAction`` row and an audit entry; a new passcode is returned once and never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from mdmtui import capabilities
+from mdmtui.connectors.base import Connector, connector_for
+from mdmtui.errors import (
+    AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError, Throttled,
+)
+from mdmtui.models import Device, DeviceAction, Linkage, utcnow
+from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
+from mdmtui.services import audit, events
+from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
+
+FOLLOW_TIMEOUT_S = 30.0  # how long act() follows an accepted action before leaving it pending
+FOLLOW_FIRST_DELAY_S = 0.5
+FOLLOW_MAX_DELAY_S = 5.0
+THROTTLE_RETRIES = 8  # a 429 means "not accepted", so sending again is safe; this bounds it
+THROTTLE_BACKOFF_MAX_S = 30.0
+WRITE_AHEAD_MESSAGE = "sent to the MDM; no answer recorded (interrupted?)"
+FINAL = frozenset({Outcome.SUCCEEDED, Outcome.FAILED})
+
+ConnectorFactory = Callable[[Context, Linkage], Connector]
+ProgressCallback = Callable[["ActProgress"], None]
+
+_SYSTEM_OF = {OsClass.SI: "SDM", OsClass.SA: "SDM", OsClass.M: "MobileIron",
+              OsClass.IS: "Intune", OsClass.IP: "Intune"}
+_INTUNE = frozenset({OsClass.IS, OsClass.IP})
+_WIPE_OPTION_LABELS = {"keep_enrollment_data": "keep enrollment data", "keep_user_data": "keep user data",
+                       "persist_esim_data_plan": "keep the eSIM data plan"}
+ACTION_LABELS = {Action.LOCK: "lock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "passcode reset"}
+
+
+@dataclass(slots=True)
+class DeviceOutcome:
+    """What became of one action on one device (the result carries a new passcode, if any, once)."""
+
+    device_id: int | None
+    device_name: str | None
+    linkage_name: str | None
+    result: ActionResult
+    action_id: int | None = None  # the DeviceAction row; None for a dry run
+    dry_run: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        """The outcome of the action."""
+        return self.result.outcome
+
+
+@dataclass(slots=True)
+class ActProgress:
+    """A progress tick of a run: ``done`` of ``total`` devices settled, ``sent`` of them sent."""
+
+    done: int
+    total: int
+    sent: int
+    last: DeviceOutcome
+
+
+# ----------------------------------------------------------------------------------------- policy
+
+
+def refusal_for(ctx: Context, device: Device, action: Action, options: WipeOptions | None = None) -> str | None:
+    """Why ``action`` must not be sent to ``device``, or None when it may be."""
+    if ctx.read_only:
+        return "read-only mode: no state-changing command is sent"
+    if device.linkage_id is None:
+        return "the device's linkage was removed: it can no longer be controlled"
+    reason = capabilities.refusal(device.os_class, action)
+    if reason is None and action is Action.WIPE:
+        reason = _wipe_option_refusal(OsClass(device.os_class), options or WipeOptions())
+    return reason
+
+
+def _wipe_option_refusal(os_class: OsClass, options: WipeOptions) -> str | None:
+    if os_class in _INTUNE:
+        return None
+    asked = [label for name, label in _WIPE_OPTION_LABELS.items() if getattr(options, name)]
+    if not asked:
+        return None
+    # refusing is the safe side: the MDM would wipe everything the admin asked to keep
+    return f"{' and '.join(asked)}: not available on {_SYSTEM_OF[os_class]}, whose wipe erases everything"
+
+
+def options_record(action: Action, options: WipeOptions | None) -> dict | None:
+    """The options as recorded in DeviceAction and the audit log (never secrets)."""
+    if action is not Action.WIPE:
+        return None
+    data = dataclasses.asdict(options or WipeOptions())
+    if not data.get("note"):
+        data.pop("note", None)
+    return data
+
+
+def describe_send(device: Device, action: Action, options: WipeOptions | None) -> str:
+    """A dry run's line: what would be sent to which MDM."""
+    system = _SYSTEM_OF.get(OsClass(device.os_class), device.os_class)
+    text = f"would send {ACTION_LABELS[action]} to {system} device {device.mdm_device_id}"
+    if action is Action.WIPE and OsClass(device.os_class) in _INTUNE:
+        opts = options or WipeOptions()
+        flags = ", ".join(f"{label}: {'yes' if getattr(opts, name) else 'no'}"
+                          for name, label in _WIPE_OPTION_LABELS.items())
+        text += f" ({flags})"
+    return text
+
+
+# ---------------------------------------------------------------------------------------- the run
+
+
+async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, options: WipeOptions | None = None,
+              *, progress: ProgressCallback | None = None, cancel: asyncio.Event | None = None,
+              dry_run: bool = False, follow: bool = True, follow_timeout: float = FOLLOW_TIMEOUT_S,
+              connector_factory: ConnectorFactory | None = None) -> list[DeviceOutcome]:
+    """Send ``action`` to each device; one outcome per device, in the order given (repeats dropped)."""
+    action = Action(action)
+    if options is not None and action is not Action.WIPE:
+        raise ValueError("options apply to a wipe only")
+    devices = _load_devices(device_ids)
+    plans = [(device, refusal_for(ctx, device, action, options)) for device in devices]
+    if dry_run:
+        return [_dry_outcome(d, action, options, reason) for d, reason in plans]
+    run = _Run(ctx, action, options, progress, cancel, len(plans), follow, follow_timeout)
+    outcomes: dict[int, DeviceOutcome] = {}
+    for device, reason in plans:
+        if reason is not None:
+            outcomes[device.id] = run.refuse(device, reason)
+    sendable = [d for d, reason in plans if reason is None]
+    factory = connector_factory or default_connector
+    async with asyncio.TaskGroup() as group:
+        for linkage, group_devices in _by_linkage(sendable):
+            group.create_task(run.linkage(factory, linkage, group_devices, outcomes))
+    return [outcomes[d.id] for d in devices]
+
+
+def default_connector(ctx: Context, linkage: Linkage) -> Connector:
+    """The linkage's connector, sized for the action concurrency setting."""
+    from mdmtui.services.linkages import linkage_config
+
+    config = linkage_config(ctx, linkage)
+    config.max_concurrency = max(config.max_concurrency, ctx.settings.action_concurrency)
+    return connector_for(config)
+
+
+def _load_devices(device_ids: Sequence[int]) -> list[Device]:
+    ids = list(dict.fromkeys(int(i) for i in device_ids))
+    rows: dict[int, Device] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows.update({d.id: d for d in Device.select().where(Device.id.in_(chunk))})
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        raise NotFoundError(f"no device with id {shown}: nothing was sent")
+    return [rows[i] for i in ids]
+
+
+def _by_linkage(devices: list[Device]) -> Iterable[tuple[Linkage, list[Device]]]:
+    groups: dict[int, list[Device]] = {}
+    for device in devices:
+        groups.setdefault(device.linkage_id, []).append(device)
+    linkages = {row.id: row for row in Linkage.select().where(Linkage.id.in_(list(groups)))}
+    return [(linkages[lid], members) for lid, members in groups.items()]
+
+
+def _dry_outcome(device: Device, action: Action, options: WipeOptions | None, reason: str | None) -> DeviceOutcome:
+    result = ActionResult(device.mdm_device_id, action, Outcome.REFUSED if reason else Outcome.PENDING,
+                          message=reason or describe_send(device, action, options))
+    return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, dry_run=True)
+
+
+class _Lane:
+    """One linkage during a run: its connector, the concurrency bound and a shared throttle gate."""
+
+    def __init__(self, connector: Connector, limit: int) -> None:
+        self.connector = connector
+        self.slots = asyncio.Semaphore(limit)
+        self.resume_at = 0.0  # loop time before which nobody sends (the MDM asked us to wait)
+        self.stop_reason: str | None = None  # set when sending more is pointless (credentials)
+
+    async def wait_gate(self) -> None:
+        """Wait while the MDM's Retry-After is in force."""
+        loop = asyncio.get_running_loop()
+        while (delay := self.resume_at - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender of this linkage for ``seconds``."""
+        self.resume_at = max(self.resume_at, asyncio.get_running_loop().time() + seconds)
+
+
+class _Run:
+    """One call of ``act``: records each device's outcome as it settles and reports progress."""
+
+    def __init__(self, ctx: Context, action: Action, options: WipeOptions | None,
+                 progress: ProgressCallback | None, cancel: asyncio.Event | None, total: int,
+                 follow: bool, follow_timeout: float) -> None:
+        self.ctx, self.action, self.options = ctx, action, options
+        self.opts = options_record(action, options)
+        self.progress, self.cancel, self.total = progress, cancel, total
+        self.follow, self.follow_timeout = follow, follow_timeout
+        self.done = self.sent = 0
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the admin asked to stop sending."""
+        return self.cancel is not None and self.cancel.is_set()
+
+    # --- per linkage and per device ------------------------------------------------------------
+
+    async def linkage(self, factory: ConnectorFactory, linkage: Linkage, devices: list[Device],
+                      outcomes: dict[int, DeviceOutcome]) -> None:
+        """Act on every device of one linkage through one connector."""
+        try:
+            connector = factory(self.ctx, linkage)
+        except MdmtuiError as exc:
+            for device in devices:
+                outcomes[device.id] = self.not_sent(device, Outcome.FAILED, f"not sent: linkage {linkage.name}: {exc}")
+            return
+        lane = _Lane(connector, self.ctx.settings.action_concurrency)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for device in devices:
+                    group.create_task(self._device(lane, device, outcomes))
+        finally:
+            await connector.aclose()
+
+    async def _device(self, lane: _Lane, device: Device, outcomes: dict[int, DeviceOutcome]) -> None:
+        ref = DeviceRef(device.mdm_device_id, OsClass(device.os_class), device.computer_name)
+        async with lane.slots:
+            if self.cancelled:
+                outcomes[device.id] = self.not_sent(device, Outcome.CANCELLED, "not sent: the run was cancelled")
+                return
+            if lane.stop_reason:
+                outcomes[device.id] = self.not_sent(device, Outcome.FAILED, f"not sent: {lane.stop_reason}")
+                return
+            row = self.write_ahead(device)
+            self.sent += 1
+            result = await self._send_recorded(lane, ref, row, device)
+        if result.outcome is Outcome.UNKNOWN:
+            result = await _check_lost_answer(lane, ref, result)
+        self.settle(row, device, result)
+        if result.outcome is Outcome.PENDING and self.follow:
+            result = await self._follow(lane, ref, row, device, result)
+        outcomes[device.id] = self.finish(row, device, result)
+
+    async def _send_recorded(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device) -> ActionResult:
+        try:
+            return await _send(lane, self.action, ref, self.options)
+        except asyncio.CancelledError:
+            # the request may have reached the MDM: say so instead of leaving the write-ahead text
+            lost = _result(ref, self.action, Outcome.UNKNOWN,
+                           "interrupted while waiting for the MDM's answer: outcome unknown, not resent")
+            self.settle(row, device, lost)
+            raise
+
+    async def _follow(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device,
+                      result: ActionResult) -> ActionResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.follow_timeout
+        delay = FOLLOW_FIRST_DELAY_S
+        while loop.time() + delay <= deadline and not self.cancelled:
+            await _sleep_unless(self.cancel, delay)
+            if self.cancelled:
+                break
+            newer = await _ask_state(lane, ref, result)
+            if newer is not None and newer.outcome in FINAL:
+                merged = merge(result, newer)
+                self.settle(row, device, merged)
+                return merged
+            delay = min(delay * 2, FOLLOW_MAX_DELAY_S)
+        return result
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def refuse(self, device: Device, reason: str) -> DeviceOutcome:
+        """Record a refusal (nothing sent)."""
+        return self.not_sent(device, Outcome.REFUSED, reason)
+
+    def not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
+        """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
+        result = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action, outcome, message)
+        row = _insert_row(self.ctx, device, self.action, self.opts, result)
+        self._audit(device, result)
+        if outcome is Outcome.FAILED:
+            _emit_failure(device, self.action, result)
+        return self._tick(DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id))
+
+    def write_ahead(self, device: Device) -> DeviceAction:
+        """The row exists before the command leaves, so a crash leaves "unknown", not silence."""
+        placeholder = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action,
+                              Outcome.UNKNOWN, WRITE_AHEAD_MESSAGE)
+        return _insert_row(self.ctx, device, self.action, self.opts, placeholder)
+
+    def settle(self, row: DeviceAction, device: Device, result: ActionResult) -> None:
+        """Store the MDM's answer on the row and append it to the audit log."""
+        _update_row(row, result)
+        self._audit(device, result)
+        if result.outcome is Outcome.SUCCEEDED and self.action is Action.WIPE:
+            _mark_wiped(device)
+
+    def finish(self, row: DeviceAction, device: Device, result: ActionResult) -> DeviceOutcome:
+        """The device is settled for this run: events for what needs attention, then progress."""
+        if result.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
+            _emit_failure(device, self.action, result)
+        elif result.outcome is Outcome.PENDING:
+            events.emit("action_pending", _event_text(device, self.action, result),
+                        linkage_name=device.linkage_name, device_id=device.id)
+        return self._tick(DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id))
+
+    def _audit(self, device: Device, result: ActionResult) -> None:
+        audit.record(self.ctx, category="action", action=self.action.value, outcome=result.outcome.value,
+                     message=_audit_message(result), device=device, options=self.opts,
+                     request_id=result.request_id)
+
+    def _tick(self, outcome: DeviceOutcome) -> DeviceOutcome:
+        self.done += 1
+        if self.progress is not None:
+            try:
+                self.progress(ActProgress(self.done, self.total, self.sent, outcome))
+            except Exception:  # a broken progress display must not stop a bulk wipe halfway
+                log.exception("progress callback failed")
+        return outcome
+
+
+# ------------------------------------------------------------------------------------ talking to MDMs
+
+
+async def _send(lane: _Lane, action: Action, ref: DeviceRef, options: WipeOptions | None) -> ActionResult:
+    """Send once; again only after a throttling answer (429/503: the MDM did not take the command)."""
+    for attempt in range(THROTTLE_RETRIES + 1):
+        await lane.wait_gate()
+        try:
+            return _without_passcode_in_text(await _call(lane.connector, action, ref, options))
+        except Throttled as exc:
+            if attempt == THROTTLE_RETRIES:
+                return _result(ref, action, Outcome.FAILED, f"not accepted: the MDM kept throttling ({exc})",
+                               code="TooManyRequests", status=429)
+            lane.pause(exc.retry_after if exc.retry_after else min(2 ** attempt, THROTTLE_BACKOFF_MAX_S))
+        except AuthenticationFailed as exc:
+            lane.stop_reason = f"the MDM rejected the credentials or permissions: {exc}"
+            return _result(ref, action, Outcome.FAILED, str(exc), code="AuthenticationFailed")
+        except Exception as exc:  # noqa: BLE001 - one device's surprise must not sink the bulk run
+            return _from_error(ref, action, exc)
+    raise AssertionError("unreachable")
+
+
+async def _call(connector: Connector, action: Action, ref: DeviceRef, options: WipeOptions | None) -> ActionResult:
+    if action is Action.LOCK:
+        return await connector.lock(ref)
+    if action is Action.WIPE:
+        return await connector.wipe(ref, options or WipeOptions())
+    return await connector.reset_passcode(ref)
+
+
+def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionResult:
+    """An exception from a send, as an outcome: refusals are failures, a lost answer is unknown."""
+    if isinstance(exc, MdmRequestError):
+        outcome = Outcome.UNKNOWN if exc.status == 504 else Outcome.FAILED  # 504: a gateway lost the answer
+        return _result(ref, action, outcome, exc.message, code=exc.code, status=exc.status,
+                       request_id=exc.request_id)
+    if isinstance(exc, ConfigurationError):
+        return _result(ref, action, Outcome.FAILED, f"not sent: {exc}")
+    if not isinstance(exc, MdmtuiError):
+        log.exception("unexpected error sending %s to %s", action.value, ref.mdm_device_id, exc_info=exc)
+    return _result(ref, action, Outcome.UNKNOWN,
+                   f"no usable answer from the MDM ({exc.__class__.__name__}: {exc}); "
+                   "the command may have been carried out, so it was not sent again")
+
+
+async def _check_lost_answer(lane: _Lane, ref: DeviceRef, lost: ActionResult) -> ActionResult:
+    """The answer was lost: ask the MDM's own record of the action once, never send it again."""
+    newer = await _ask_state(lane, ref, lost)
+    if newer is None or newer.outcome is Outcome.UNKNOWN:
+        return lost
+    merged = merge(lost, newer)
+    merged.message = f"{newer.message or newer.outcome.value} (answer to the command was lost; the MDM's state was checked)"
+    return merged
+
+
+async def _ask_state(lane: _Lane, ref: DeviceRef, known: ActionResult) -> ActionResult | None:
+    """The MDM's current state of an action, or None when it cannot tell now."""
+    async with lane.slots:
+        await lane.wait_gate()
+        try:
+            return _without_passcode_in_text(await lane.connector.follow_up(ref, known))
+        except Throttled as exc:
+            lane.pause(exc.retry_after or FOLLOW_FIRST_DELAY_S)
+        except Exception as exc:  # noqa: BLE001 - a failed look-up leaves the outcome as it was
+            log.info("follow-up of %s on %s failed: %s", known.action.value, ref.mdm_device_id, exc)
+    return None
+
+
+async def _sleep_unless(cancel: asyncio.Event | None, seconds: float) -> None:
+    if cancel is None:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        await asyncio.wait_for(cancel.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+def merge(known: ActionResult, newer: ActionResult) -> ActionResult:
+    """A later answer about the same action; the original request id is kept."""
+    return ActionResult(
+        known.mdm_device_id, known.action, newer.outcome, message=newer.message or known.message,
+        mdm_code=newer.mdm_code or known.mdm_code, http_status=newer.http_status or known.http_status,
+        request_id=known.request_id or newer.request_id, reference=newer.reference or known.reference,
+        new_passcode=newer.new_passcode or known.new_passcode,
+    )
+
+
+def _result(ref: DeviceRef, action: Action, outcome: Outcome, message: str, *, code: str | None = None,
+            status: int | None = None, request_id: str | None = None) -> ActionResult:
+    return ActionResult(ref.mdm_device_id, action, outcome, message=message, mdm_code=code,
+                        http_status=status, request_id=request_id)
+
+
+def _without_passcode_in_text(result: ActionResult) -> ActionResult:
+    """Make sure a new passcode can only travel in ``new_passcode``, never in recorded text."""
+    secret = result.new_passcode
+    if secret:
+        for name in ("message", "mdm_code", "reference"):
+            value = getattr(result, name)
+            if value and secret in value:
+                setattr(result, name, value.replace(secret, "***"))
+    return result
+
+
+# --------------------------------------------------------------------------------------- storage
+
+
+def _insert_row(ctx: Context, device: Device, action: Action, opts: dict | None, result: ActionResult) -> DeviceAction:
+    now = utcnow()
+    return DeviceAction.create(
+        device=device.id, linkage_name=device.linkage_name or "", mdm_device_id=device.mdm_device_id,
+        device_name=device.computer_name, action=action.value,
+        options=json.dumps(opts, sort_keys=True) if opts else None, outcome=result.outcome.value,
+        message=result.message, mdm_code=result.mdm_code, http_status=result.http_status,
+        request_id=result.request_id, reference=result.reference, os_user=ctx.os_user, host=ctx.host,
+        requested_at=now, updated_at=now,
+    )
+
+
+def _update_row(row: DeviceAction, result: ActionResult) -> None:
+    # never new_passcode: it is shown once and never stored
+    DeviceAction.update(
+        outcome=result.outcome.value, message=result.message, mdm_code=result.mdm_code,
+        http_status=result.http_status, request_id=result.request_id, reference=result.reference,
+        updated_at=utcnow(),
+    ).where(DeviceAction.id == row.id).execute()
+
+
+def _mark_wiped(device: Device) -> None:
+    """A confirmed wipe: Device Status "Warning" until the device re-registers and is collected."""
+    Device.update(device_status=STATUS_WARNING).where(Device.id == device.id).execute()
+    device.device_status = STATUS_WARNING
+
+
+def _audit_message(result: ActionResult) -> str:
+    parts = [result.message or result.outcome.value]
+    if result.mdm_code and result.mdm_code not in parts[0]:
+        parts.append(f"[MDM code {result.mdm_code}]")
+    if result.http_status:
+        parts.append(f"[HTTP {result.http_status}]")
+    return " ".join(parts)
+
+
+def _event_text(device: Device, action: Action, result: ActionResult) -> str:
+    name = device.computer_name or device.serial_number or device.mdm_device_id
+    return f"{ACTION_LABELS[action]} of {name}: {result.outcome.value}: {_audit_message(result)}"
+
+
+def _emit_failure(device: Device, action: Action, result: ActionResult) -> None:
+    events.emit("action_failed", _event_text(device, action, result),
+                linkage_name=device.linkage_name, device_id=device.id)
+
+
+# -------------------------------------------------------------------------------------- follow-ups
+
+
+async def follow_up_pending(ctx: Context, device_ids: Sequence[int] | None = None, *,
+                            include_unknown: bool = True,
+                            connector_factory: ConnectorFactory | None = None) -> list[DeviceOutcome]:
+    """Ask the MDMs again about pending (and unknown) actions; record the ones that changed.
+
+    Reading the MDM and recording what it says changes nothing on a device, so this runs in
+    read-only mode too. Returns every action looked at, changed or not.
+    """
+    wanted = [Outcome.PENDING.value] + ([Outcome.UNKNOWN.value] if include_unknown else [])
+    query = (DeviceAction.select(DeviceAction, Device).join(Device, on=(DeviceAction.device == Device.id))
+             .where(DeviceAction.outcome.in_(wanted)).order_by(DeviceAction.id))
+    if device_ids is not None:
+        query = query.where(DeviceAction.device.in_(list(device_ids)))
+    groups: dict[str, list[DeviceAction]] = {}
+    for row in query:
+        groups.setdefault(row.linkage_name, []).append(row)
+    factory = connector_factory or default_connector
+    results: list[DeviceOutcome] = []
+    for name, rows in groups.items():
+        results.extend(await _follow_linkage(ctx, factory, name, rows))
+    return results
+
+
+async def _follow_linkage(ctx: Context, factory: ConnectorFactory, name: str,
+                          rows: list[DeviceAction]) -> list[DeviceOutcome]:
+    linkage = Linkage.get_or_none(Linkage.name == name)
+    if linkage is None:
+        log.info("follow-up skipped for %d action(s): linkage %s no longer exists", len(rows), name)
+        return []
+    try:
+        connector = factory(ctx, linkage)
+    except MdmtuiError as exc:
+        log.warning("follow-up of linkage %s impossible: %s", name, exc)
+        return []
+    lane = _Lane(connector, ctx.settings.action_concurrency)
+    try:
+        return list(await asyncio.gather(*(_follow_row(ctx, lane, row) for row in rows)))
+    finally:
+        await connector.aclose()
+
+
+async def _follow_row(ctx: Context, lane: _Lane, row: DeviceAction) -> DeviceOutcome:
+    device: Device = row.device
+    known = stored_result(row)
+    ref = DeviceRef(row.mdm_device_id, OsClass(device.os_class), device.computer_name)
+    newer = await _ask_state(lane, ref, known)
+    result = known
+    if newer is not None and _is_news(known.outcome, newer.outcome):
+        result = merge(known, newer)
+        _record_follow_up(ctx, row, device, result)
+    return DeviceOutcome(device.id, device.computer_name, row.linkage_name, result, row.id)
+
+
+def _is_news(before: Outcome, after: Outcome) -> bool:
+    # an unknown that turns out pending is worth recording; a pending that stays pending is not
+    return after in FINAL or (before is Outcome.UNKNOWN and after is Outcome.PENDING)
+
+
+def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
+    action = Action(row.action)
+    _update_row(row, result)
+    audit.record(ctx, category="action", action=action.value, outcome=result.outcome.value,
+                 message=f"follow-up: {_audit_message(result)}", device=device,
+                 options=_json_or_none(row.options), request_id=result.request_id)
+    if result.outcome is Outcome.SUCCEEDED and action is Action.WIPE:
+        _mark_wiped(device)
+    if result.outcome is Outcome.FAILED:
+        _emit_failure(device, action, result)
+
+
+def stored_result(row: DeviceAction) -> ActionResult:
+    """A DeviceAction row as the ActionResult a connector's follow_up expects."""
+    return ActionResult(row.mdm_device_id, Action(row.action), Outcome(row.outcome), message=row.message or "",
+                        mdm_code=row.mdm_code, http_status=row.http_status, request_id=row.request_id,
+                        reference=row.reference)
+
+
+def _json_or_none(text: str | None) -> dict | None:
+    return json.loads(text) if text else None
+
+
+# ----------------------------------------------------------------------------------------- summary
+
+
+def summarize(outcomes: Iterable[DeviceOutcome]) -> dict[str, int]:
+    """How many devices ended in each outcome (only outcomes that occurred, in a fixed order)."""
+    counts = {o.value: 0 for o in Outcome}
+    for item in outcomes:
+        counts[item.outcome.value] += 1
+    return {k: v for k, v in counts.items() if v}
+
+
+def summary_line(outcomes: Sequence[DeviceOutcome]) -> str:
+    """One line such as "12 devices: 10 succeeded, 1 pending, 1 failed"."""
+    parts = ", ".join(f"{n} {name}" for name, n in summarize(outcomes).items())
+    noun = "device" if len(outcomes) == 1 else "devices"
+    return f"{len(outcomes)} {noun}: {parts}" if outcomes else "no devices"
+
+
+def all_fine(outcomes: Iterable[DeviceOutcome]) -> bool:
+    """True when every device succeeded or is pending (the CLI's exit status 0)."""
+    return all(o.outcome in (Outcome.SUCCEEDED, Outcome.PENDING) for o in outcomes)

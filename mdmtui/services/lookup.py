@@ -1,0 +1,141 @@
+"""Finding devices from what an admin types: a name, serial number, IMEI, MDM id or inventory id.
+
+A term may carry a prefix (``id:``, ``name:``, ``serial:``, ``imei:``, ``mdm:``) to say which one it
+is; without one, every kind is tried and a term that matches several devices is refused with the
+candidates listed, so an action never lands on a device the admin did not mean.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from peewee import fn
+
+from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
+from mdmtui.models import Device
+from mdmtui.services.context import Context
+
+KINDS = ("id", "name", "serial", "imei", "mdm")
+_CHUNK = 150  # terms per query: five IN lists stay under SQLite's old 999-variable limit
+_SEPARATORS = re.compile(r"[\s\-./]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    text: str
+    kind: str | None  # None: try every kind
+
+    @property
+    def lowered(self) -> str:
+        return self.text.lower()
+
+    @property
+    def imei(self) -> str | None:
+        digits = _SEPARATORS.sub("", self.text)
+        return digits if digits.isdigit() and 14 <= len(digits) <= 16 else None
+
+    @property
+    def device_id(self) -> int | None:
+        return int(self.text) if self.text.isdigit() and len(self.text) < 10 else None
+
+
+def resolve(ctx: Context, term: str) -> Device:
+    """The one device ``term`` names; NotFoundError or AmbiguousError (with candidates) otherwise."""
+    return resolve_many(ctx, [term])[0]
+
+
+def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
+    """The devices the terms name, in order and without repeats; one error lists every bad term."""
+    parsed = [_parse(t) for t in terms]
+    if not parsed:
+        raise UsageError("name at least one device (name, serial, IMEI or id)")
+    pool = _candidates(parsed)
+    found: dict[int, Device] = {}
+    missing: list[str] = []
+    ambiguous: dict[str, list[Device]] = {}
+    for term in parsed:
+        matches = [d for d in pool if _matches(term, d)]
+        if not matches:
+            missing.append(term.text)
+        elif len(matches) > 1:
+            ambiguous[term.text] = sorted(matches, key=lambda d: d.id)
+        else:
+            found.setdefault(matches[0].id, matches[0])
+    _raise_problems(missing, ambiguous)
+    return list(found.values())
+
+
+def describe(device: Device) -> str:
+    """One line that tells devices apart: id, name, serial, IMEI, OS class and linkage."""
+    parts = [f"id {device.id}", f"'{device.computer_name or '(no name)'}'"]
+    if device.serial_number:
+        parts.append(f"serial {device.serial_number}")
+    if device.imei:
+        parts.append(f"IMEI {device.imei}")
+    parts.append(f"[{device.os_class}, {device.linkage_name or 'no linkage'}]")
+    return " ".join(parts)
+
+
+def confirm_label(device: Device) -> str:
+    """What the admin types to confirm a wipe: the device name, else its serial or MDM id."""
+    return device.computer_name or device.serial_number or device.mdm_device_id
+
+
+def _parse(text: str) -> _Term:
+    raw = text.strip()
+    kind, sep, rest = raw.partition(":")
+    if sep and kind.lower() in KINDS and rest.strip():
+        return _Term(rest.strip(), kind.lower())
+    if not raw:
+        raise UsageError("an empty device name was given")
+    return _Term(raw, None)
+
+
+def _candidates(terms: list[_Term]) -> list[Device]:
+    pool: dict[int, Device] = {}
+    for start in range(0, len(terms), _CHUNK):
+        chunk = terms[start:start + _CHUNK]
+        for device in Device.select().where(_condition(chunk)):
+            pool[device.id] = device
+    return list(pool.values())
+
+
+def _condition(terms: list[_Term]):
+    def of(kind: str) -> list[_Term]:
+        return [t for t in terms if t.kind in (None, kind)]
+
+    ids = [t.device_id for t in of("id") if t.device_id is not None]
+    imeis = [t.imei for t in of("imei") if t.imei is not None]
+    cond = Device.id.in_(ids or [-1])
+    cond |= fn.LOWER(Device.computer_name).in_([t.lowered for t in of("name")] or [""])
+    cond |= fn.LOWER(Device.serial_number).in_([t.lowered for t in of("serial")] or [""])
+    cond |= Device.imei.in_(imeis or [""])
+    cond |= fn.LOWER(Device.mdm_device_id).in_([t.lowered for t in of("mdm")] or [""])
+    return cond
+
+
+def _matches(term: _Term, device: Device) -> bool:
+    checks = {
+        "id": lambda: term.device_id is not None and device.id == term.device_id,
+        "name": lambda: (device.computer_name or "").lower() == term.lowered,
+        "serial": lambda: (device.serial_number or "").lower() == term.lowered,
+        "imei": lambda: term.imei is not None and device.imei == term.imei,
+        "mdm": lambda: device.mdm_device_id.lower() == term.lowered,
+    }
+    kinds = [term.kind] if term.kind else KINDS
+    return any(checks[k]() for k in kinds)
+
+
+def _raise_problems(missing: list[str], ambiguous: dict[str, list[Device]]) -> None:
+    if ambiguous:
+        lines = [f"'{t}' matches {len(ds)} devices" for t, ds in ambiguous.items()]
+        if missing:
+            lines.append("no device matches " + ", ".join(f"'{t}'" for t in missing))
+        candidates = [describe(d) for ds in ambiguous.values() for d in ds]
+        raise AmbiguousError("; ".join(lines) + " — name each by id (id:N), serial:, imei: or name:",
+                             candidates)
+    if missing:
+        raise NotFoundError("no device matches " + ", ".join(f"'{t}'" for t in missing)
+                            + " (give a device name, serial number, IMEI or id)")
