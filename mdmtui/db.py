@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
-from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, DatabaseError, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as url_connect
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
@@ -16,31 +18,45 @@ from mdmtui.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
+BUSY_TIMEOUT_S = 10
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers (the console) never block the collector
-    "busy_timeout": 10_000,  # ms to wait on a writer instead of failing at once
+    "busy_timeout": BUSY_TIMEOUT_S * 1000,  # ms to wait on a writer instead of failing at once
     "foreign_keys": 1,
     "synchronous": "normal",  # safe with WAL, much faster commits
     "cache_size": -64_000,
 }
+PG_CONNECT_TIMEOUT_S = 10  # an unreachable server fails in seconds, not minutes
+# Any constant: serialises concurrent migrations (console and daemon starting together)
+_PG_MIGRATION_LOCK = 0x6D646D74
 
 Migration = Callable[[Database, SchemaMigrator], None]
 MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1; see migrations.py
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 
 
 def open_database(url: str) -> Database:
     """Create (not yet connect) the database object for ``url``."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        path = url.split("sqlite:///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS,
-                              check_same_thread=False, timeout=10)
+        path = url.split("sqlite:///", 1)[-1] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigurationError(f"SQLite URL {url!r} names no file: use sqlite:////absolute/path.db")
+        if path != ":memory:":
+            _create_private_file(Path(path))
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     if scheme in {"postgresql", "postgres"}:
-        return url_connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        extra = {} if "connect_timeout" in parse_qs(urlparse(url).query) else {
+            "connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return url_connect(url.replace("postgres://", "postgresql://", 1), autorollback=True, **extra)
     raise ConfigurationError(f"unsupported database URL {redact_url(url)!r}: use sqlite:/// or postgresql://")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds personal data); SQLite's WAL follows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def redact_url(url: str) -> str:
@@ -57,18 +73,33 @@ def init_database(url: str, *, migrate_schema: bool = True) -> Database:
     models.database.initialize(db)
     try:
         db.connect(reuse_if_open=True)
-    except OperationalError as exc:
-        raise ConfigurationError(f"cannot open database {redact_url(url)}: {exc}") from exc
+    except (OperationalError, DatabaseError) as exc:
+        raise ConfigurationError(f"cannot open database {redact_url(url)}: {_first_line(exc)}"
+                                 + _hint(db), detail=str(exc)) from exc
     if migrate_schema:
-        migrate(db)
+        try:
+            migrate(db)
+        except OperationalError as exc:
+            raise ConfigurationError(f"cannot migrate database {redact_url(url)}: {_first_line(exc)}"
+                                     + _hint(db), detail=str(exc)) from exc
     return db
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+def _hint(db: Database) -> str:
+    if isinstance(db, PostgresqlDatabase):
+        return " (is PostgreSQL running and reachable, and MDMTUI_DATABASE_URL right?)"
+    return f" (another mdmtui process may hold it longer than {BUSY_TIMEOUT_S} s; retry)"
 
 
 def schema_version(db: Database) -> int | None:
     """The stored schema version, or None for a database without mdmtui tables."""
     if not db.table_exists(models.SchemaVersion._meta.table_name):
         return None
-    row = models.SchemaVersion.select().first()
+    row = models.SchemaVersion.select().order_by(models.SchemaVersion.version.desc()).first()
     return row.version if row else None
 
 
@@ -79,23 +110,42 @@ def migrator_for(db: Database) -> SchemaMigrator:
     return SqliteMigrator(db)
 
 
+@contextmanager
+def _migration_transaction(db: Database) -> Iterator[None]:
+    """One transaction that only one process at a time can hold for migrating."""
+    if isinstance(db, PostgresqlDatabase):
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
+            yield
+    else:
+        with db.atomic("IMMEDIATE"):  # takes SQLite's write lock at once
+            yield
+
+
 def migrate(db: Database) -> int:
     """Create a fresh schema or upgrade an older one; returns the version reached."""
-    from mdmtui import migrations  # noqa: F401  (registers MIGRATIONS)
+    from mdmtui import migrations
 
-    version = schema_version(db)
-    if version is None:
-        with db.atomic():
-            db.create_tables(models.ALL_MODELS, safe=True)
+    _check_steps()
+    with _migration_transaction(db):
+        version = schema_version(db)
+        if version is None:
+            migrations.create_missing(db)
             models.SchemaVersion.delete().execute()
             models.SchemaVersion.create(version=CURRENT_VERSION)
-        return CURRENT_VERSION
-    if version > CURRENT_VERSION:
-        raise ConfigurationError(
-            f"the database schema is version {version}, newer than this mdmtui ({CURRENT_VERSION}): upgrade mdmtui")
-    for target in range(version + 1, CURRENT_VERSION + 1):
-        log.info("migrating schema %s -> %s", target - 1, target)
-        with db.atomic():
+            return CURRENT_VERSION
+        if version > CURRENT_VERSION:
+            raise ConfigurationError(
+                f"the database schema is version {version}, newer than this mdmtui understands "
+                f"({CURRENT_VERSION}): upgrade mdmtui")
+        for target in range(version + 1, CURRENT_VERSION + 1):
+            log.info("migrating schema %s -> %s", target - 1, target)
             MIGRATIONS[target](db, migrator_for(db))
             models.SchemaVersion.update(version=target).execute()
     return CURRENT_VERSION
+
+
+def _check_steps() -> None:
+    expected = list(range(2, CURRENT_VERSION + 1))
+    if sorted(MIGRATIONS) != expected:
+        raise RuntimeError(f"migration steps {sorted(MIGRATIONS)} do not lead to version {CURRENT_VERSION}")

@@ -1,0 +1,159 @@
+"""Schema versions: an old database upgrades with its data intact and ends up like a fresh one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from peewee import PostgresqlDatabase
+
+from mdmtui import db as dbmod
+from mdmtui import models
+from mdmtui.errors import ConfigurationError
+
+DATA = Path(__file__).parent / "data"
+OLDEST = 1
+
+
+def dialect(database) -> str:
+    return "postgres" if isinstance(database, PostgresqlDatabase) else "sqlite"
+
+
+def create_frozen_schema(database, version: int) -> None:
+    """Build the schema of ``version`` from its frozen SQL (never from today's models)."""
+    sql = (DATA / f"schema_v{version}_{dialect(database)}.sql").read_text(encoding="utf-8")
+    with database.atomic():
+        for statement in sql.split(";\n"):
+            lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+            if "".join(lines).strip():
+                database.execute_sql("\n".join(lines))
+        database.execute_sql('INSERT INTO "schema_version" ("version") VALUES (%d)' % version)
+
+
+def open_raw(url: str):
+    """Bind the models to ``url`` without creating or migrating anything."""
+    return dbmod.init_database(url, migrate_schema=False)
+
+
+def insert_v1_data(database) -> None:
+    """Rows as version 1 stored them, written with plain SQL (v1 had no fingerprint column)."""
+    now = datetime(2026, 11, 27, 0, 30)
+    run = database.execute_sql
+    run('INSERT INTO "linkage" ("name", "system", "server_url", "verify_tls", "timeout_s", "enabled", '
+        '"auto_manage", "user", "password_enc", "created_at", "updated_at") '
+        "VALUES (%s, 'sdm', 'https://sdm01:26055', %s, 60.0, %s, %s, 'admin', 'gAAAAB-ciphertext', %s, %s)"
+        .replace("%s", database.param), ("東京 SDM", True, True, True, now, now))
+    run('INSERT INTO "device" ("linkage_id", "linkage_name", "mdm_device_id", "os_class", "computer_name", '
+        '"storage_total_bytes", "imei", "consumes_license", "managed", "orphaned", "first_seen_at", '
+        '"last_alive_at") VALUES (1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'.replace("%s", database.param),
+        ("東京 SDM", "dev-1", "Si", "営業部の iPhone 15", 512 * 1024**3, "356789012345678", True, True,
+         False, now, now))
+    run('INSERT INTO "software" ("device_id", "name", "version", "vendor") VALUES (1, %s, %s, %s)'
+        .replace("%s", database.param), ("乗換案内", "5.1", "ジョルダン"))
+    run('INSERT INTO "audit_event" ("at", "os_user", "host", "category", "action", "linkage_name", "outcome", '
+        '"message") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)'.replace("%s", database.param),
+        (now, "admin", "itdm01", "settings", "linkage.create", "東京 SDM", "succeeded", "追加しました"))
+
+
+def test_v1_database_migrates_with_data_intact(db_url):
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    insert_v1_data(database)
+    assert dbmod.schema_version(database) == OLDEST
+
+    assert dbmod.migrate(database) == dbmod.CURRENT_VERSION
+    assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION
+    device = models.Device.get(models.Device.mdm_device_id == "dev-1")
+    assert device.computer_name == "営業部の iPhone 15"
+    assert device.storage_total_bytes == 512 * 1024**3 and device.imei == "356789012345678"
+    assert device.linkage.name == "東京 SDM" and device.linkage.password_enc == "gAAAAB-ciphertext"
+    assert device.last_alive_at.isoformat() == "2026-11-27T00:30:00+00:00"
+    assert device.fingerprint is None  # added by version 2, empty for old rows
+    assert [(s.name, s.vendor) for s in device.software] == [("乗換案内", "ジョルダン")]
+    assert models.AuditEvent.get().message == "追加しました"
+    device.fingerprint = "abc"  # the new column is writable
+    device.save()
+    assert models.Device.get_by_id(device.id).fingerprint == "abc"
+    database.close()
+
+
+def schema_of(database) -> dict:
+    """Tables, columns (type, null, primary key), indexes and foreign keys, as comparable sets."""
+    shape = {}
+    for table in sorted(database.get_tables()):
+        columns = {(c.name, c.data_type.lower(), c.null, c.primary_key) for c in database.get_columns(table)}
+        indexes = {(tuple(i.columns), i.unique) for i in database.get_indexes(table)}
+        keys = {(k.column, k.dest_table, k.dest_column) for k in database.get_foreign_keys(table)}
+        shape[table] = {"columns": columns, "indexes": indexes, "foreign_keys": keys}
+    return shape
+
+
+def test_migrated_schema_equals_fresh_schema(db_url, tmp_path):
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    dbmod.migrate(database)
+    migrated = schema_of(database)
+    for table in reversed(database.get_tables()):
+        database.execute_sql(f'DROP TABLE "{table}" CASCADE' if dialect(database) == "postgres"
+                             else f'DROP TABLE "{table}"')
+    dbmod.migrate(database)
+    fresh = schema_of(database)
+    assert migrated.keys() == fresh.keys()
+    for table in fresh:
+        assert migrated[table] == fresh[table], (
+            f"table {table}: a model change has no migration (see mdmtui/migrations.py)")
+    database.close()
+
+
+def test_migration_is_idempotent(db_url):
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    dbmod.migrate(database)
+    assert dbmod.migrate(database) == dbmod.CURRENT_VERSION
+    assert models.SchemaVersion.select().count() == 1
+    database.close()
+
+
+def test_database_newer_than_code_is_refused(db_url):
+    database = dbmod.init_database(db_url)
+    models.SchemaVersion.update(version=dbmod.CURRENT_VERSION + 1).execute()
+    database.close()
+    with pytest.raises(ConfigurationError, match=rf"schema is version {dbmod.CURRENT_VERSION + 1}, newer than "
+                       rf"this mdmtui understands \({dbmod.CURRENT_VERSION}\): upgrade mdmtui"):
+        dbmod.init_database(db_url)
+    models.database.close()
+
+
+def test_every_added_column_exists_in_a_model():
+    from mdmtui import migrations
+
+    for version, columns in migrations.ADDED_COLUMNS.items():
+        assert version <= dbmod.CURRENT_VERSION
+        for table, column in columns:
+            assert migrations.model_field(table, column) is not None
+
+
+def test_frozen_snapshots_exist_for_both_dialects():
+    for name in ("sqlite", "postgres"):
+        text = (DATA / f"schema_v{OLDEST}_{name}.sql").read_text(encoding="utf-8")
+        assert 'CREATE TABLE "device"' in text and "fingerprint" not in text
+
+
+def test_unreachable_postgres_is_one_clear_line():
+    with pytest.raises(ConfigurationError) as info:
+        dbmod.init_database("postgresql://mdm:hunter2@127.0.0.1:1/mdmtui?connect_timeout=2")
+    text = str(info.value)
+    assert text.startswith("cannot open database postgresql://mdm:***@127.0.0.1:1/mdmtui")
+    assert "is PostgreSQL running" in text and "hunter2" not in text and "\n" not in text
+
+
+def test_sqlite_file_is_private(tmp_path):
+    database = dbmod.init_database(f"sqlite:///{tmp_path / 'd' / 'm.db'}")
+    assert (tmp_path / "d" / "m.db").stat().st_mode & 0o077 == 0
+    database.close()
+
+
+def test_bad_database_url_is_refused():
+    with pytest.raises(ConfigurationError, match="unsupported database URL 'mysql://u:\\*\\*\\*@h/db'"):
+        dbmod.open_database("mysql://u:pw@h/db")
