@@ -12,6 +12,7 @@ table is compiled once per (source, OS class) into a flat list of getters.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -220,9 +221,10 @@ def jailbroken_intune(value: Any) -> bool | None:
     return flag(value)
 
 
-def mi_compromised(value: Any) -> bool | None:
-    """MobileIron's device_is_compromised."""
-    return flag(value)
+def mi_compliance(value: Any) -> str | None:
+    """MobileIron's common.compliant (a boolean) in Intune's words: compliant / noncompliant."""
+    state = flag(value)
+    return None if state is None else ("compliant" if state else "noncompliant")
 
 
 _INTUNE_ADAPTERS, _INTUNE_MAC_PC, _INTUNE_WIFI, _INTUNE_ETH = pc_macs("wiFiMacAddress", "ethernetMacAddress")
@@ -298,17 +300,18 @@ ITEMS: tuple[Item, ...] = (
          free_of("internalTotalBytes", "internalFreeBytes"),
          free_of("common.storage_capacity", "common.storage_free"),
          free_of("totalStorageSpaceInBytes", "freeStorageSpaceInBytes")),
+    # MobileIron: the spec lists SD card total + free, but Core documents no such field (search or
+    # details), so the cell is empty rather than a guessed name: "not collected".
     Item("Smart device", "External storage (total)", "sd_total_bytes", _set(SA, M),
-         w("sdCardTotalBytes", size), w("sdcard_total_size_bytes", size), None),
+         w("sdCardTotalBytes", size), None, None),
     Item("Smart device", "External storage (free)", "sd_free_bytes", _set(SA, M),
-         free_of("sdCardTotalBytes", "sdCardFreeBytes"),
-         free_of("sdcard_total_size_bytes", "sdcard_free_size_bytes"), None),
+         free_of("sdCardTotalBytes", "sdCardFreeBytes"), None, None),
     # Beyond the matrix: facts the console's security status needs, and Last Alive Confirmation.
     Item("Status", "User", "user_name", ALL, w("user"), w("user.display_name"), w("userDisplayName")),
     Item("Status", "Jailbroken / rooted", "jailbroken", ALL,
-         None, w("common.device_is_compromised", mi_compromised), w("jailBroken", jailbroken_intune)),
+         None, w("common.device_is_compromised", flag), w("jailBroken", jailbroken_intune)),
     Item("Status", "Encrypted", "encrypted", ALL, None, w("common.device_encrypted", flag), w("isEncrypted", flag)),
-    Item("Status", "Compliance", "compliance", ALL, None, w("common.compliant", text), w("complianceState")),
+    Item("Status", "Compliance", "compliance", ALL, None, w("common.compliant", mi_compliance), w("complianceState")),
     Item("Status", "MDM managed (profile present)", "mdm_managed", ALL,
          w("managed", flag), w("common.mdm_managed", flag), None),
     Item("Status", "Last Alive Confirmation", "last_alive_at", ALL,
@@ -363,6 +366,12 @@ def map_device(system: System, os_class: OsClass, wire: dict, *, mdm_device_id: 
     """One device's wire dict -> a ``DeviceRecord`` with every item of the matrix mapped."""
     values = {f: get(wire) for f, get in _compiled(system, os_class, name_mapping, sdm_version)}
     return DeviceRecord(mdm_device_id=mdm_device_id, os_class=os_class, change_marker=change_marker, **values)
+
+
+def change_marker(wire: dict, *keys: str) -> str:
+    """The named wire values plus a checksum of everything else: changes whenever the MDM's copy does."""
+    digest = zlib.crc32("\x1f".join(map(str, wire.values())).encode())
+    return "|".join(str(wire.get(k)) for k in keys) + f"|{digest:08x}"
 
 
 def intune_os_class(operating_system: str | None) -> OsClass:

@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -320,3 +320,57 @@ def _describe(exc: BaseException | None, config: LinkageConfig) -> str:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
         return "the connection broke while the answer was being read"
     return exc.__class__.__name__ if exc else "unknown failure"
+
+
+PageFetch = Callable[[int], Awaitable[tuple[list, int | None]]]
+MAX_REFETCH = 3
+
+
+async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterator[list[dict]]:
+    """Offset-paged listing (MobileIron, SDM) without repeats or silent gaps, prefetching the next page.
+
+    ``fetch(offset)`` returns (rows, total). A page made only of devices already read (the server
+    served an earlier page again, or the set shifted) is asked for again; if that keeps happening,
+    or fewer distinct devices than the final total came back, a ``ProtocolError`` says so rather than
+    returning a truncated list.
+    """
+    seen: set[str] = set()
+    offset, total, refetches = 0, None, 0
+    task = asyncio.ensure_future(fetch(0))
+    try:
+        while task is not None:
+            rows, total = await task
+            task = None
+            fresh = _fresh_rows(rows, seen, id_key, what)
+            if rows and not fresh:
+                refetches += 1
+                if refetches > MAX_REFETCH:
+                    raise ProtocolError(f"{what} served the same devices again at offset {offset} "
+                                        f"{refetches} times: the list cannot be read completely; try again later")
+                task = asyncio.ensure_future(fetch(offset))
+                continue
+            refetches = 0
+            offset += len(rows)
+            if rows and (total is None or offset < total):
+                task = asyncio.ensure_future(fetch(offset))
+            if fresh:
+                yield fresh
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if total is not None and len(seen) < total:
+        raise ProtocolError(f"{what} reported {total} devices but only {len(seen)} distinct ones could be read "
+                            "(the list changed while it was read): run the collection again")
+
+
+def _fresh_rows(rows: list, seen: set[str], id_key: str, what: str) -> list[dict]:
+    fresh = []
+    for row in rows:
+        ident = row.get(id_key) if isinstance(row, dict) else None
+        if not isinstance(ident, str) or not ident:
+            raise ProtocolError(f"{what} sent a device without {id_key}: the answer is not a device list")
+        if ident not in seen:
+            seen.add(ident)
+            fresh.append(row)
+    return fresh

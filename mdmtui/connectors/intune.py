@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
 
@@ -473,8 +472,7 @@ def _unseen(items: list, seen: set[str]) -> list[dict]:
 
 def change_marker(item: dict) -> str:
     """lastSyncDateTime plus a checksum of everything else the list shows about the device."""
-    digest = zlib.crc32("\x1f".join(map(str, item.values())).encode())
-    return f"{item.get('lastSyncDateTime')}|{digest:08x}"
+    return mapping.change_marker(item, "lastSyncDateTime")
 
 
 def _item_retry_after(item: dict | None) -> float | None:

@@ -1,0 +1,289 @@
+"""MobileIron Core (Ivanti EPMM): v2 search for listing, v2 details, wipe and passcode clear, v1 lock.
+
+Wire choices (see MDM-APIS.md): the search's ``fields`` list carries every matrix item Core offers
+as a search field, so one request per page of 200 devices delivers almost everything. Only
+``PasscodePresent`` lives in the per-device ``/details`` list, and it is fetched for new or changed
+devices only, with bounded concurrency, while the next page is already being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from mdmtui import mapping
+from mdmtui.connectors.base import LinkageConfig, register
+from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
+from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
+                           Throttled)
+from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem, System,
+                            WipeOptions)
+
+log = logging.getLogger("mdmtui.connectors.mobileiron")
+
+# --- the wire contract (Core API v1/v2) -------------------------------------------------------------
+PING = "/api/v2/ping"
+DEVICE_SPACES = "/api/v2/device_spaces/mine"
+SEARCH = "/api/v2/devices"
+DETAILS = "/api/v2/devices/{uuid}/details"
+WIPE = "/api/v2/devices/wipe"
+ACTION = "/api/v2/devices/action"
+LOCK_V1 = "/api/v1/dm/devices/lock/{uuid}"
+UNLOCK_PASSCODE = "UNLOCK_DEVICE_ONLY"
+WIPE_ACTION = "WIPE_DEVICE"
+SUCCESS_KEY = "com.mobileiron.vsp.messages.device.action.successful"
+ID_FIELD = "common.uuid"
+STATUS_WIPED = "WIPED"
+PAGE_SIZE = 200
+# Items only the per-device details list carries (name in details -> wire key the table reads).
+DETAIL_KEYS = ("PasscodePresent",)
+SEARCH_FIELDS = tuple(dict.fromkeys(
+    (ID_FIELD, "common.status") + tuple(k for k in mapping.wire_keys(System.MOBILEIRON) if k not in DETAIL_KEYS)))
+DETAIL_FIELDS = frozenset({"passcode_set"})
+DEVICE_LEVEL_ERRORS = (ProtocolError, NotFoundError, MdmRequestError, Throttled)
+
+
+def mi_error(reply: Reply) -> str:
+    """The message of a Core error body (v2 list of messages, or v1 single message)."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    msgs = body.get("messages")
+    if isinstance(msgs, list) and msgs and isinstance(msgs[0], dict):
+        return str(msgs[0].get("localizedMessage") or msgs[0].get("messageKey") or f"HTTP {reply.status}")
+    if isinstance(msgs, dict) and msgs.get("message"):
+        return str(msgs["message"])
+    return f"HTTP {reply.status}"
+
+
+@register(System.MOBILEIRON.value)
+class MobileIronConnector:
+    """MobileIron Core over its REST API, HTTP Basic with an admin that has the API role."""
+
+    system = System.MOBILEIRON.value
+
+    def __init__(self, config: LinkageConfig, *, http: HttpLayer | None = None) -> None:
+        if not (config.user and config.password):
+            raise ConfigurationError(f"linkage {config.name!r} needs the Core API user and password")
+        self.config = config
+        self.base = config.server_url.rstrip("/")
+        auth = httpx.BasicAuth(config.user, config.password.reveal())
+        self.http = http or HttpLayer(config, mdm="MobileIron", auth=auth)
+        self.page_size = min(config.page_size or PAGE_SIZE, 5000)
+        self._space: int | None = config.device_space_id
+        self.warnings: list[str] = []
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+    # --- requests -------------------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, *, idempotent: bool = True, **kw) -> Reply:
+        reply = await self.http.request(method, f"{self.base}{path}", idempotent=idempotent, **kw)
+        if reply.status == 401:
+            raise AuthenticationFailed(f"MobileIron Core rejected the API user ({mi_error(reply)}): check the user "
+                                       "and password, and that the admin has the API role")
+        if reply.status == 403:
+            raise AuthenticationFailed(f"MobileIron Core refused the request ({mi_error(reply)}): give the API "
+                                       "admin the device-actions role in the device space")
+        return reply
+
+    def _expect_ok(self, reply: Reply, what: str) -> None:
+        if reply.ok:
+            return
+        message = f"MobileIron Core could not {what} (HTTP {reply.status}: {mi_error(reply)})"
+        if reply.status == 404:
+            raise NotFoundError(message)
+        raise MdmRequestError(message, status=reply.status, request_id=reply.request_id)
+
+    async def space(self) -> int:
+        """The admin device space id: the linkage's, or the first of the admin's own spaces."""
+        if self._space is None:
+            reply = await self._call("GET", DEVICE_SPACES)
+            self._expect_ok(reply, "list the admin's device spaces")
+            results = reply.body.get("results") if isinstance(reply.body, dict) else None
+            if not results or not isinstance(results[0], dict) or "id" not in results[0]:
+                raise ProtocolError("MobileIron Core listed no device space for the API admin: set the device "
+                                    "space id of the linkage")
+            self._space = int(results[0]["id"])
+        return self._space
+
+    async def test_connection(self) -> str:
+        """Ping the API and resolve the device space."""
+        reply = await self._call("GET", PING)
+        self._expect_ok(reply, "answer the API ping")
+        results = reply.body.get("results") if isinstance(reply.body, dict) else None
+        if not isinstance(results, dict):
+            raise ProtocolError("the ping answer is not MobileIron Core's: check the server URL")
+        space = await self.space()
+        return f"MobileIron Core API v{results.get('apiVersion')} (device space {space}): signed in"
+
+    # --- collection -------------------------------------------------------------------------------------
+    async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
+        """Stream every device; read ``/details`` only for new or changed devices."""
+        self.warnings = []
+        space = await self.space()
+        fields = ",".join(SEARCH_FIELDS)
+
+        async def fetch(offset: int) -> tuple[list, int | None]:
+            return await self._search(space, fields, offset)
+
+        async for rows in offset_pages(fetch, ID_FIELD, "MobileIron Core"):
+            yield await self._records(rows, known)
+
+    async def _search(self, space: int, fields: str, offset: int) -> tuple[list, int | None]:
+        params = {"adminDeviceSpaceId": space, "query": "", "fields": fields, "limit": self.page_size,
+                  "offset": offset, "sortField": "common.id", "sortOrder": "ASC"}
+        reply = await self._call("GET", SEARCH, params=params)
+        self._expect_ok(reply, "search devices")
+        body = reply.body
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise ProtocolError("MobileIron Core's device search answer has no 'results' list: check the server "
+                                "URL")
+        total = body.get("totalCount")
+        return body["results"], total if isinstance(total, int) else None
+
+    async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+        markers = {r[ID_FIELD]: mapping.change_marker(r, "common.last_connected_at", "common.status") for r in rows}
+        changed = [i for i, m in markers.items() if known.get(i) != m]
+        details = await asyncio.gather(*(self._details_or_none(i) for i in changed))
+        got = {i: d for i, d in zip(changed, details) if d is not None}
+        if len(got) < len(changed):
+            self._warn(f"the details of {len(changed) - len(got)} changed devices could not be read; they keep "
+                       "their stored passcode state and are read again at the next collection")
+        fetch = set(changed)
+        return [self._record(r, markers[r[ID_FIELD]], got.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]
+
+    def _record(self, row: dict, marker: str, detail: dict | None, changed: bool) -> DeviceRecord:
+        wire = {**row, **detail} if detail else row
+        record = mapping.map_device(System.MOBILEIRON, OsClass.M, wire, mdm_device_id=row[ID_FIELD],
+                                    change_marker=marker)
+        if detail is None:
+            record.unfetched = DETAIL_FIELDS
+            if changed:
+                record.change_marker = None  # read the details again next time
+        return record  # software: MobileIron is not a software source in the spec (None = not fetched)
+
+    async def _details_or_none(self, uuid: str) -> dict | None:
+        try:
+            return await self.details(uuid)
+        except DEVICE_LEVEL_ERRORS as exc:
+            log.info("MobileIron: details of %s not read: %s", uuid, exc)
+            return None
+
+    async def details(self, uuid: str) -> dict:
+        """A device's details list as {name: value}, limited to the names the table reads."""
+        space = await self.space()
+        reply = await self._call("GET", DETAILS.format(uuid=quote(uuid, safe="")),
+                                 params={"adminDeviceSpaceId": space})
+        self._expect_ok(reply, f"read the details of device {uuid}")
+        results = reply.body.get("results") if isinstance(reply.body, dict) else None
+        if not isinstance(results, list):
+            raise ProtocolError(f"MobileIron Core's details answer for {uuid} has no 'results' list")
+        return {str(d.get("name")): d.get("value") for d in results
+                if isinstance(d, dict) and d.get("name") in DETAIL_KEYS}
+
+    async def software(self, device: DeviceRef) -> list[SoftwareItem]:
+        """MobileIron is no software source in the spec's matrix."""
+        raise ConfigurationError("software is not collected from MobileIron (the matrix has no MobileIron "
+                                 "software column)")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("MobileIron: %s", message)
+
+    # --- actions ------------------------------------------------------------------------------------------
+    async def lock(self, device: DeviceRef) -> ActionResult:
+        """v1 lock (v2 has none)."""
+        path = LOCK_V1.format(uuid=quote(device.mdm_device_id, safe=""))
+        try:
+            reply = await self._call("PUT", path, idempotent=False, params={"reason": "Locked by mdmtui"})
+        except AnswerLost as lost:
+            return _lost(device, Action.LOCK, lost)
+        outcome = Outcome.SUCCEEDED if reply.ok else Outcome.FAILED
+        message = mi_error(reply) if not reply.ok else _v1_message(reply) or "Core sent the lock command"
+        if reply.status == 404:
+            message = f"the device no longer exists in MobileIron Core ({message})"
+        return ActionResult(device.mdm_device_id, Action.LOCK, outcome, message=message, http_status=reply.status,
+                            request_id=reply.request_id)
+
+    async def wipe(self, device: DeviceRef, options: WipeOptions) -> ActionResult:
+        """v2 wipe; judged by the device's own entry in deviceResults; followed up through its status."""
+        body = {"deviceUuids": [device.mdm_device_id], "note": options.note or "Wiped by mdmtui"}
+        return await self._bulk(device, Action.WIPE, "PUT", WIPE, {}, body, WIPE_ACTION)
+
+    async def reset_passcode(self, device: DeviceRef) -> ActionResult:
+        """v2 UNLOCK_DEVICE_ONLY: clears the passcode (no new passcode is issued)."""
+        body = {"deviceUuids": [device.mdm_device_id], "note": "Passcode reset by mdmtui"}
+        return await self._bulk(device, Action.RESET_PASSCODE, "POST", ACTION, {"actionType": UNLOCK_PASSCODE},
+                                body, UNLOCK_PASSCODE)
+
+    async def _bulk(self, device: DeviceRef, action: Action, method: str, path: str, params: dict, body: dict,
+                    kind: str) -> ActionResult:
+        space = await self.space()
+        try:
+            reply = await self._call(method, path, idempotent=False, params={"adminDeviceSpaceId": space, **params},
+                                     json_body=body)
+        except AnswerLost as lost:
+            return _lost(device, action, lost)
+        if not reply.ok:
+            return ActionResult(device.mdm_device_id, action, Outcome.FAILED, message=mi_error(reply),
+                                http_status=reply.status, request_id=reply.request_id)
+        return _judge_bulk(device, action, reply, kind)
+
+    async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
+        """A wipe is done once Core shows the device WIPED; lock and passcode clear have no later state."""
+        if pending.action is not Action.WIPE:
+            return pending
+        space = await self.space()
+        params = {"adminDeviceSpaceId": space, "fields": f"{ID_FIELD},common.status", "limit": 1, "offset": 0,
+                  "query": f'"{ID_FIELD}" = "{device.mdm_device_id}"'}
+        reply = await self._call("GET", SEARCH, params=params)
+        self._expect_ok(reply, f"read the status of device {device.mdm_device_id}")
+        rows = reply.body.get("results") if isinstance(reply.body, dict) else None
+        if not rows:
+            return _redo(pending, Outcome.UNKNOWN, "the device is no longer in MobileIron Core", reply)
+        status = str(rows[0].get("common.status") or "")
+        done = status.upper() == STATUS_WIPED
+        return _redo(pending, Outcome.SUCCEEDED if done else Outcome.PENDING,
+                     f"MobileIron Core shows the device {status or 'without a status'}", reply, status)
+
+
+def _judge_bulk(device: DeviceRef, action: Action, reply: Reply, kind: str) -> ActionResult:
+    """Each device is judged by its own entry in deviceResults, never by the overall 'successful'."""
+    results = reply.body.get("deviceResults") if isinstance(reply.body, dict) else None
+    entry = results.get(device.mdm_device_id) if isinstance(results, dict) else None
+    if entry is None:
+        return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, http_status=reply.status,
+                            request_id=reply.request_id, reference=kind,
+                            message="MobileIron Core's answer has no result for this device: check it in Core")
+    ok = entry == SUCCESS_KEY
+    outcome = (Outcome.PENDING if action is Action.WIPE else Outcome.SUCCEEDED) if ok else Outcome.FAILED
+    message = "Core accepted the command" if ok else f"Core reports: {_readable(entry)}"
+    return ActionResult(device.mdm_device_id, action, outcome, message=message, mdm_code=str(entry),
+                        http_status=reply.status, request_id=reply.request_id, reference=kind)
+
+
+def _readable(key: str) -> str:
+    """'com.mobileiron.vsp.messages.device.action.failed.device.not.mdm.managed' -> words."""
+    tail = str(key).rsplit("device.action.", 1)[-1]
+    words = tail.replace(".", " ")
+    if "not mdm managed" in words:
+        return f"{words} (the MDM profile was removed from the device)"
+    return words
+
+
+def _v1_message(reply: Reply) -> str | None:
+    msgs = reply.body.get("messages") if isinstance(reply.body, dict) else None
+    return str(msgs.get("message")) if isinstance(msgs, dict) and msgs.get("message") else None
+
+
+def _lost(device: DeviceRef, action: Action, lost: AnswerLost) -> ActionResult:
+    return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, message=str(lost), request_id=lost.request_id)
+
+
+def _redo(pending: ActionResult, outcome: Outcome, message: str, reply: Reply, code: str | None = None) -> ActionResult:
+    return ActionResult(pending.mdm_device_id, pending.action, outcome, message=message, mdm_code=code,
+                        http_status=reply.status, request_id=reply.request_id, reference=pending.reference)
