@@ -1,0 +1,269 @@
+"""The console application: screens as modes, the collection and action runners, errors, hang-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import BindingType
+from textual.command import SimpleCommand
+from textual.message import Message
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from mdmtui.errors import MdmtuiError
+from mdmtui.records import Action, Progress, WipeOptions
+from mdmtui.screens import backend
+from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
+from mdmtui.services.context import Context
+
+log = logging.getLogger("mdmtui.console")
+
+THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord", "gruvbox", "solarized-dark")
+
+
+def _screen(name: str) -> Callable[[], Any]:
+    """A mode factory that imports the screen's module on first use (startup stays quick)."""
+    def make():
+        import importlib
+
+        module = importlib.import_module(f"mdmtui.screens.{name}")
+        return getattr(module, f"{name.capitalize()}Screen")()
+    return make
+
+
+class CollectionProgressed(Message):
+    """A progress tick of a running collection."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class MdmtuiApp(App[int]):
+    """The console. Build it with ``create_app`` so tests and the CLI share one factory."""
+
+    TITLE = "mdmtui"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, Any]] = {name: _screen(name) for name in SCREENS}
+    DEFAULT_MODE = "devices"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("app")
+    COMMANDS = App.COMMANDS | {CommandsProvider}
+
+    unread_events: reactive[int] = reactive(0)
+    collecting: reactive[dict[str, Progress | None]] = reactive(dict, always_update=True)
+    data_version: reactive[int] = reactive(0)  # bumped when devices changed: screens reload
+    banner: reactive[str] = reactive("")
+
+    def __init__(self, ctx: Context, *, banner: str = "", poll_seconds: float = 5.0) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.banner = banner
+        self.poll_seconds = poll_seconds
+        self._cancel_collection: asyncio.Event | None = None
+        self._stop_actions = asyncio.Event()
+        self.hung_up = False
+
+    # ------------------------------------------------------------------ start and stop
+
+    def on_mount(self) -> None:
+        self.theme = self.ctx.settings.theme if self.ctx.settings.theme in self.available_themes else "textual-dark"
+        if self.ctx.settings.keymap:
+            self.set_keymap(dict(self.ctx.settings.keymap))
+        self.refresh_unread()
+        self.set_interval(self.poll_seconds, self.refresh_unread)
+        self._watch_hangup()
+
+    def _watch_hangup(self) -> None:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.on_hangup)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no SIGHUP
+            pass
+
+    def on_hangup(self) -> None:
+        """The SSH session dropped: send nothing new, let in-flight actions record, then leave."""
+        log.warning("terminal hung up; finishing in-flight actions before exiting")
+        self.hung_up = True
+        self._stop_actions.set()
+        if self._cancel_collection is not None:
+            self._cancel_collection.set()
+        self.run_worker(self._exit_when_quiet(), group="hangup", exit_on_error=False)
+
+    async def _exit_when_quiet(self) -> None:
+        pending = [w for w in self.workers if w.group == "actions" and w.is_running]
+        if pending:
+            await asyncio.wait([asyncio.ensure_future(w.wait()) for w in pending], timeout=120)
+        self.exit(0)
+
+    # ------------------------------------------------------------------ errors
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Results of the app's own workers, and every failure (one notification, traceback to the log)."""
+        if event.state == WorkerState.SUCCESS and event.worker.node is self:
+            self._dispatch_success(event.worker)
+        elif event.state == WorkerState.ERROR:
+            self.report_error(event.worker.error, what=event.worker.name or "task")
+
+    def _dispatch_success(self, worker: Worker) -> None:
+        if worker.name == "unread":
+            self.unread_events = int(worker.result)
+        elif worker.name == "collection":
+            self._collection_done(worker.result)
+        elif worker.name == "jump":
+            self._show_jump(worker.result)
+
+    def report_error(self, error: BaseException | None, *, what: str = "task") -> None:
+        """Show ``error`` as one line; the details go to the log."""
+        if isinstance(error, MdmtuiError):
+            log.info("%s failed: %s", what, error, exc_info=error)
+            self.notify(str(error), title=f"{what} failed", severity="error", timeout=10)
+            return
+        log.error("%s failed unexpectedly", what, exc_info=error)
+        name = type(error).__name__ if error else "error"
+        self.notify(f"{name}: {error} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
+                    severity="error", timeout=15)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # A bug in a handler must not paint a traceback over an admin's SSH session: log it and go on.
+        if self.is_running and not isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self.report_error(error, what="console")
+            return
+        super()._handle_exception(error)
+
+    # ------------------------------------------------------------------ events
+
+    def refresh_unread(self) -> None:
+        """Count unread events in a worker; the header shows it."""
+        from mdmtui.services import events
+
+        self.run_worker(lambda: backend.in_db(self.ctx, events.unread_count), thread=True,
+                        group="unread", exclusive=True, exit_on_error=False, name="unread")
+
+    # ------------------------------------------------------------------ collection
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Stop collecting is shown only while one runs."""
+        if action == "cancel_collection":
+            return bool(self.collecting)
+        return True
+
+    def collect(self, names: list[str] | None) -> None:
+        """Collect ``names`` (None: every enabled linkage) in the background with progress."""
+        if self.ctx.read_only:
+            self.notify("read-only mode: collection is disabled", severity="warning")
+            return
+        if self.collecting:
+            self.notify("a collection is already running (x stops it)", severity="warning")
+            return
+        self._cancel_collection = asyncio.Event()
+        self.collecting = {name: None for name in (names or ["all linkages"])}
+        self.run_worker(self._collect(names, self._cancel_collection), group="collection",
+                        name="collection", exit_on_error=False)
+
+    async def _collect(self, names: list[str] | None, cancel: asyncio.Event) -> list:
+        from mdmtui.services import collection
+
+        def progress(p: Progress) -> None:
+            self.post_message(CollectionProgressed(p))  # thread-safe: collect may tick from a thread
+
+        try:
+            if names and len(names) == 1:
+                return [await collection.collect(self.ctx, names[0], trigger="immediate",
+                                                 progress=progress, cancel=cancel)]
+            return list(await collection.collect_many(self.ctx, names, trigger="immediate",
+                                                      progress=progress, cancel=cancel))
+        finally:
+            self.collecting = {}
+            self._cancel_collection = None
+
+    def on_collection_progressed(self, message: CollectionProgressed) -> None:
+        """Show the latest tick of a linkage in the progress panel."""
+        p = message.progress
+        if not self.collecting:
+            return
+        current = dict(self.collecting)
+        current.pop("all linkages", None)
+        current[p.linkage] = p
+        self.collecting = current
+
+    def action_cancel_collection(self) -> None:
+        """Ask the running collection to stop after the current page."""
+        if self._cancel_collection is not None:
+            self._cancel_collection.set()
+            self.notify("stopping the collection…")
+
+    def _collection_done(self, summaries: list) -> None:
+        from mdmtui.widgets.format import summary_line
+
+        self.data_version += 1
+        self.refresh_unread()
+        if not summaries:
+            self.notify("no linkage to collect: add one on the Linkages screen (2)", severity="warning")
+            return
+        failed = [s for s in summaries if s.status == "failed"]
+        self.notify("\n".join(summary_line(s) for s in summaries), title="Collection finished",
+                    severity="error" if failed else "information", timeout=12)
+
+    # ------------------------------------------------------------------ actions
+
+    def act(self, device_ids: list[int], action: Action, options: WipeOptions | None = None,
+            on_done: Callable[[list], None] | None = None) -> None:
+        """Send ``action`` to the devices in the background; never exclusive (a wipe is never dropped)."""
+        self.run_worker(self._act(device_ids, action, options, on_done), group="actions",
+                        name=f"{action.value}", exit_on_error=False)
+
+    async def _act(self, device_ids: list[int], action: Action, options: WipeOptions | None,
+                   on_done: Callable[[list], None] | None) -> list:
+        from mdmtui.services import control
+
+        kwargs: dict[str, Any] = {"cancel": self._stop_actions}
+        if options is not None:
+            kwargs["options"] = options
+        outcomes = list(await control.act(self.ctx, device_ids, action, **kwargs))
+        self.data_version += 1
+        self.refresh_unread()
+        if on_done is not None and not self.hung_up:
+            on_done(outcomes)
+        return outcomes
+
+    # ------------------------------------------------------------------ jump
+
+    def action_jump(self) -> None:
+        """``:``: a fuzzy list of the screens and linkages to go to."""
+        from mdmtui.services import linkages
+
+        self.run_worker(lambda: backend.in_db(self.ctx, lambda: [l.name for l in linkages.list_linkages(self.ctx)]),
+                        thread=True, group="jump", exclusive=True, exit_on_error=False, name="jump")
+
+    def _show_jump(self, names: list[str]) -> None:
+        items = [SimpleCommand(f"Go to {title}", lambda n=name: self.switch_mode(n), f"screen {name}")
+                 for name, title in SCREENS.items()]
+        items += [SimpleCommand(f"Linkage {name}", lambda n=name: self.show_linkage(n), "linkage")
+                  for name in names]
+        self.search_commands(items, placeholder="Go to a screen or linkage…")
+
+    def show_linkage(self, name: str) -> None:
+        """Open the Linkages screen with ``name`` highlighted."""
+        self.switch_mode("linkages")
+        self.call_later(lambda: getattr(self.screen, "highlight", lambda _n: None)(name))
+
+    def show_device(self, device_id: int) -> None:
+        """Open the Devices screen on one device (from an event)."""
+        self.switch_mode("devices")
+        self.call_later(lambda: self.screen.show_device(device_id))
+
+    def action_help(self) -> None:
+        """``?``: every binding of this screen and the app."""
+        from mdmtui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(getattr(self.screen, "SCOPE", "devices")))
+
+
+def create_app(ctx: Context, **options: Any) -> MdmtuiApp:
+    """The console on ``ctx`` (tests pass a test context; the CLI the configured one)."""
+    return MdmtuiApp(ctx, **options)

@@ -1,0 +1,146 @@
+"""The one table of commands: it drives the key bindings, the help screen and the command palette."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+@dataclass(frozen=True)
+class Command:
+    """One thing the admin can do: its binding id (remappable), default keys and description."""
+
+    id: str
+    keys: str
+    action: str
+    label: str
+    help: str
+    scope: str  # "app" or a screen's name
+    dangerous: bool = False  # changes devices or settings: hidden in read-only mode
+    show: bool = True  # shown in the footer
+    priority: bool = False
+
+
+SCREENS = {
+    "devices": "Devices",
+    "linkages": "Linkages",
+    "events": "Events",
+    "audit": "Audit log",
+    "licenses": "Licenses",
+}
+
+COMMANDS: tuple[Command, ...] = (
+    # anywhere
+    Command("app.help", "question_mark", "help", "Help", "List every key binding", "app"),
+    Command("app.quit", "q", "quit", "Quit", "Leave the console", "app"),
+    Command("app.jump", "colon", "jump", "Go to", "Jump to a screen or a linkage by name", "app"),
+    Command("app.devices", "1", "app.switch_mode('devices')", "Devices", "Show the devices", "app", show=False),
+    Command("app.linkages", "2", "app.switch_mode('linkages')", "Linkages", "Show the linkages", "app", show=False),
+    Command("app.events", "3", "app.switch_mode('events')", "Events", "Show the events (what changed)", "app",
+            show=False),
+    Command("app.audit", "4", "app.switch_mode('audit')", "Audit", "Show the audit log", "app", show=False),
+    Command("app.licenses", "5", "app.switch_mode('licenses')", "Licenses", "Show license use", "app", show=False),
+    Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
+            "Cancel the running collection", "app"),
+    Command("app.theme", "f2", "app.search_themes", "Theme", "Choose a colour theme", "app", show=False),
+    # devices
+    Command("devices.collect", "c", "collect", "Collect", "Collect all linkages now", "devices", dangerous=True),
+    Command("devices.lock", "l", "lock", "Lock", "Lock the highlighted or marked devices", "devices",
+            dangerous=True),
+    Command("devices.wipe", "w", "wipe", "Wipe", "Wipe (erase) the highlighted or marked devices", "devices",
+            dangerous=True),
+    Command("devices.reset_passcode", "p", "reset_passcode", "Passcode", "Reset the passcode of the devices",
+            "devices", dangerous=True),
+    Command("devices.delete", "d", "delete", "Delete", "Delete the devices' information from mdmtui",
+            "devices", dangerous=True),
+    Command("devices.mark", "space", "mark", "Mark", "Mark or unmark the highlighted device (bulk)", "devices"),
+    Command("devices.filter", "slash", "filter", "Filter", "Filter by name, serial, IMEI, UDID, phone, user",
+            "devices"),
+    Command("devices.quick_filter", "f", "quick_filter", "Quick filter",
+            "Filter by linkage, OS class, status, missing, security problem", "devices"),
+    Command("devices.sort", "s", "sort", "Sort", "Sort by a column", "devices"),
+    Command("devices.refresh", "r", "refresh", "Refresh", "Reload the devices from the database", "devices"),
+    Command("devices.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "devices"),
+    Command("devices.asset", "a", "edit_asset", "Asset info", "Edit asset number, department, location, user",
+            "devices", dangerous=True),
+    Command("devices.clear", "escape", "clear", "Clear", "Clear the filter and the marks", "devices", show=False),
+    Command("devices.detail", "tab", "focus_detail", "Detail", "Move between the table and the detail pane",
+            "devices", show=False),
+    # linkages
+    Command("linkages.collect", "c", "collect", "Collect", "Collect the highlighted linkage now", "linkages",
+            dangerous=True),
+    Command("linkages.add", "n", "add", "New", "Add a linkage", "linkages", dangerous=True),
+    Command("linkages.edit", "enter", "edit", "Edit", "Edit the highlighted linkage", "linkages", dangerous=True),
+    Command("linkages.test", "t", "test", "Test", "Test the highlighted linkage's connection", "linkages"),
+    Command("linkages.remove", "delete", "remove", "Remove", "Remove the highlighted linkage", "linkages",
+            dangerous=True),
+    Command("linkages.properties", "i", "properties", "sdm_import", "Edit sdm_import.properties", "linkages"),
+    Command("linkages.refresh", "r", "refresh", "Refresh", "Reload the linkages", "linkages"),
+    # events
+    Command("events.read", "m", "mark_read", "Mark read", "Mark every event as read", "events"),
+    Command("events.show", "enter", "show_device", "Show device", "Show the event's device", "events"),
+    Command("events.refresh", "r", "refresh", "Refresh", "Reload the events", "events"),
+    # audit, licenses
+    Command("audit.refresh", "r", "refresh", "Refresh", "Reload the audit log", "audit"),
+    Command("licenses.refresh", "r", "refresh", "Refresh", "Reload license use", "licenses"),
+)
+
+DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}
+
+
+def bindings(scope: str) -> list[Binding]:
+    """The Textual bindings of ``scope``, each with its command id (so the keymap can remap it)."""
+    return [Binding(c.keys, c.action, c.label, show=c.show, id=c.id, priority=c.priority,
+                    tooltip=c.help) for c in COMMANDS if c.scope == scope]
+
+
+def commands_for(scope: str) -> Iterator[Command]:
+    """The commands usable on screen ``scope`` (its own and the app's)."""
+    return (c for c in COMMANDS if c.scope in {"app", scope})
+
+
+def current_keys(command: Command, keymap: dict[str, str]) -> str:
+    """The keys a command is bound to now, after the configured keymap."""
+    return keymap.get(command.id, command.keys)
+
+
+class CommandsProvider(Provider):
+    """The command palette: every command of the current screen, greyed ones left out with their reason."""
+
+    def _available(self) -> Iterator[tuple[Command, str]]:
+        screen = self.screen
+        scope = getattr(screen, "SCOPE", "app")
+        for command in commands_for(scope):
+            target = self.app if command.scope == "app" else screen
+            action = command.action.removeprefix("app.").split("(")[0]
+            state = target.check_action(action, ())
+            if state is False:
+                continue
+            label = f"{SCREENS.get(scope, scope)}: {command.help}" if command.scope != "app" else command.help
+            if state is None:
+                label += f"  (unavailable: {screen.disabled_reason(action) if hasattr(screen, 'disabled_reason') else 'not now'})"
+            yield command, label
+
+    def _runner(self, command: Command):
+        target = self.app if command.scope == "app" else self.screen
+        action = command.action
+        if action.startswith("app."):
+            return partial(self.app.run_action, action.removeprefix("app."))
+        return partial(target.run_action, action)
+
+    async def discover(self) -> Hits:
+        """Every command, before anything is typed."""
+        for command, label in self._available():
+            yield DiscoveryHit(label, self._runner(command), help=command.label)
+
+    async def search(self, query: str) -> Hits:
+        """Commands matching what is typed."""
+        matcher = self.matcher(query)
+        for command, label in self._available():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), self._runner(command), help=command.label)

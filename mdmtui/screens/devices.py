@@ -1,0 +1,402 @@
+"""The devices screen (main): the virtual device table, filters, detail pane, actions on devices."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal
+from textual.widgets import Input, Label
+from textual.worker import Worker, WorkerState
+
+from mdmtui.services.control import refusal_for
+from mdmtui.records import Action, WipeOptions
+from mdmtui.screens import backend
+from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.commands import bindings
+from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
+from mdmtui.widgets.detail import DetailPane
+from mdmtui.widgets.format import local_time, outcome_line
+from mdmtui.widgets.virtual_table import Column, VirtualTable
+
+ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
+ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
+NEEDS_DEVICE = {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
+ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
+                ("assigned_user", "Assigned user"), ("notes", "Notes"))
+
+
+def device_name(row: Any) -> str:
+    """The name shown and typed to confirm a wipe (the lookup service's rule)."""
+    from mdmtui.services.lookup import confirm_label
+
+    return confirm_label(row)
+
+
+def device_columns(security: Any) -> list[Column]:
+    """The table's columns; ``security(row)`` gives the security status text (or "")."""
+    return [
+        Column("computer_name", "Name", 18, lambda d: d.computer_name, flex=True),
+        Column("missing_since", "MDM", 4, lambda d: "gone" if d.missing_since else "",
+               tone=lambda d: "danger" if d.missing_since else None),
+        Column("security", "Security", 14, security, tone=lambda d: "danger" if security(d) else None),
+        Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
+        Column("model", "Model", 14, lambda d: d.model),
+        Column("serial_number", "Serial", 13, lambda d: d.serial_number),
+        Column("imei", "IMEI", 15, lambda d: d.imei),
+        Column("phone_number", "Phone", 13, lambda d: d.phone_number),
+        Column("carrier", "Carrier", 10, lambda d: d.carrier),
+        Column("device_type", "Device Type", 12, lambda d: d.device_type),
+        Column("device_status", "Status", 8, lambda d: d.device_status,
+               tone=lambda d: "warn" if d.device_status == "Warning" else None),
+        Column("last_alive_at", "Last Alive", 16, lambda d: local_time(d.last_alive_at)),
+        Column("linkage_name", "Linkage", 14, lambda d: d.linkage_name),
+    ]
+
+
+class DevicesScreen(ConsoleScreen):
+    """All devices; find one in seconds, see everything about it, act on it."""
+
+    SCOPE = "devices"
+    CSS_PATH = "devices.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("devices")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source: backend.DeviceSource | None = None
+        self._reasons: dict[str, str] = {}
+        self.marked_rows: dict[int, Any] = {}
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="filter-bar"):
+            yield Input(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
+            yield Label("", id="count")
+        yield Label("", id="quick")
+        with Horizontal(id="body"):
+            yield VirtualTable(device_columns(self._security_text), id="devices", key=lambda d: d.id,
+                               sort_key="computer_name")
+            yield DetailPane(id="detail")
+
+    # ------------------------------------------------------------------ loading
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        inv = backend.inventory()
+        self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name"))
+        self.table.set_source(self.source)
+        self.table.focus()
+
+    @property
+    def table(self) -> VirtualTable:
+        """The device table."""
+        return self.query_one("#devices", VirtualTable)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 120, "-narrow")
+
+    def reload(self) -> None:
+        """Fetch the rows again (cursor kept) and the highlighted device's detail."""
+        self.table.reload()
+
+    def _security_text(self, row: Any) -> str:
+        flags = backend.security_flags(self.ctx, row)
+        return ", ".join(flags)
+
+    def _apply(self, **changes: Any) -> None:
+        assert self.source is not None
+        self.source = self.source.with_filter(**changes)
+        self.table.sort_key, self.table.descending = self.source.filter.sort, self.source.filter.descending
+        self.table.set_source(self.source)
+        self._show_quick()
+
+    def _show_quick(self) -> None:
+        f = self.source.filter
+        parts = [f"{label}: {value}" for label, value in (
+            ("linkage", f.linkage), ("OS", f.os_class), ("status", f.device_status),
+            ("security", f.security_problem)) if value]
+        if f.missing:
+            parts.append("missing from MDM")
+        self.query_one("#quick", Label).update(("quick filters — " + ", ".join(parts) + "  (f to change)")
+                                               if parts else "")
+        self.set_class(bool(parts), "-quick")
+
+    @on(VirtualTable.Loaded, "#devices")
+    def _loaded(self, event: VirtualTable.Loaded) -> None:
+        self._show_count()
+
+    def _show_count(self) -> None:
+        count = self.table.row_count or 0
+        marked = f" · {len(self.table.marked)} marked" if self.table.marked else ""
+        self.query_one("#count", Label).update(f"{count:,} devices{marked}")
+
+    @on(VirtualTable.Highlighted, "#devices")
+    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
+        self.refresh_bindings()
+        pane = self.query_one(DetailPane)
+        if event.row is None:
+            pane.show_empty("No device matches." if self.table.row_count == 0 else "Loading…")
+            return
+        self._load_detail(event.row.id)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False, name="device detail")
+    def _load_detail(self, device_id: int) -> None:
+        detail = backend.device_detail(self.ctx, device_id)
+        self.app.call_from_thread(self._show_detail, device_id, detail)
+
+    def _show_detail(self, device_id: int, detail: backend.Detail) -> None:
+        row = self.table.cursor_row
+        if row is None or row.id != device_id:
+            return  # the cursor moved on meanwhile
+        pane = self.query_one(DetailPane)
+        pane.show_detail(detail.title, detail.groups)
+        pane.show_history(detail.history)
+        pane.show_audit(detail.audit)
+        self._set_software(device_id, "")
+
+    def _set_software(self, device_id: int, text: str) -> None:
+        table = self.query_one("#software", VirtualTable)
+        table.set_source(backend.SoftwareSource(self.ctx, device_id, text))
+
+    @on(VirtualTable.Loaded, "#software")
+    def _software_loaded(self, event: VirtualTable.Loaded) -> None:
+        source = event.table._source
+        total = getattr(source, "unfiltered_total", None)
+        self.query_one(DetailPane).show_software_count(event.count, total, getattr(source, "text", ""))
+
+    @on(Input.Changed, "#sw-filter")
+    def _software_filter(self, event: Input.Changed) -> None:
+        row = self.table.cursor_row
+        if row is not None:
+            self._set_software(row.id, event.value.strip())
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._apply(text=event.value.strip() or None)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    @on(VirtualTable.HeaderClicked, "#devices")
+    def _header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        self._sort_by(event.column.key)
+
+    def _sort_by(self, key: str | None) -> None:
+        if key is None:
+            return
+        f = self.source.filter
+        descending = not f.descending if f.sort == key else False
+        self._apply(sort=key, descending=descending)
+
+    @work(exit_on_error=False, name="show device")
+    async def show_device(self, device_id: int) -> None:
+        """Filter the table down to one device (by its name, serial or MDM id)."""
+        label = await backend.run_sync(backend.device_label, self.ctx, device_id)
+        self.query_one("#filter", Input).value = label
+        self.table.focus()
+
+    # ------------------------------------------------------------------ bindings: finding
+
+    def action_filter(self) -> None:
+        """Focus the filter field."""
+        self.query_one("#filter", Input).focus()
+
+    def action_clear(self) -> None:
+        """Clear the text filter, the quick filters and the marks."""
+        self.query_one("#filter", Input).value = ""
+        self.table.clear_marks()
+        self.marked_rows.clear()
+        self._apply(text=None, linkage=None, os_class=None, device_status=None, missing=None,
+                    security_problem=None)
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        """Choose the sort column (again: reverse the order)."""
+        options = [(c.label, c.key) for c in self.table.columns]
+        self.app.push_screen(ChoiceScreen("Sort by", options, current=self.source.filter.sort), self._sort_by)
+
+    def action_refresh(self) -> None:
+        """Reload from the database."""
+        self.reload()
+        self.app.refresh_unread()
+
+    def action_focus_detail(self) -> None:
+        """Move between the table and the detail pane."""
+        if self.table.has_focus:
+            self.query_one("#detail-tabs").focus()
+        else:
+            self.table.focus()
+
+    def action_mark(self) -> None:
+        """Mark or unmark the highlighted device, then move down."""
+        row = self.table.cursor_row
+        if row is None:
+            return
+        if self.table.toggle_mark():
+            self.marked_rows[row.id] = row
+        else:
+            self.marked_rows.pop(row.id, None)
+        self.table.action_cursor(1)
+        self._show_count()
+        self.refresh_bindings()
+
+    def action_quick_filter(self) -> None:
+        """Pick a quick filter."""
+        self._pick_quick_filter()
+
+    @work(exit_on_error=False, name="quick filter")
+    async def _pick_quick_filter(self) -> None:
+        names = await backend.run_sync(backend.linkage_names, self.ctx)
+        options = [("All devices (clear quick filters)", {"linkage": None, "os_class": None,
+                                                          "device_status": None, "missing": None,
+                                                          "security_problem": None})]
+        options += [(f"Linkage: {n}", {"linkage": n}) for n in names]
+        options += [(f"OS class: {c}", {"os_class": c}) for c in ("Si", "SA", "M", "IS", "IP")]
+        options += [(f"Device Status: {s}", {"device_status": s}) for s in ("Unknown", "Warning")]
+        options += [("Missing from its MDM", {"missing": True})]
+        options += [(f"Security: {label}", {"security_problem": key}) for key, label in backend.SECURITY_PROBLEMS]
+        choice = await self.app.push_screen_wait(ChoiceScreen("Quick filter", options))
+        if choice is not None:
+            self._apply(**choice)
+
+    # ------------------------------------------------------------------ bindings: acting
+
+    def targets(self) -> list[Any]:
+        """The marked devices, or the highlighted one."""
+        if self.table.marked:
+            return [self.marked_rows[i] for i in self.table.marked if i in self.marked_rows]
+        row = self.table.cursor_row
+        return [row] if row is not None else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide state changes in read-only mode; grey actions the devices cannot take."""
+        base = super().check_action(action, parameters)
+        if base is not True:
+            return base
+        if action in NEEDS_DEVICE and not self.targets():
+            self._reasons[action] = "no device highlighted"
+            return None
+        if action in ACTIONS:
+            reasons = {refusal_for(self.ctx, d, ACTIONS[action]) for d in self.targets()} - {None}
+            if reasons:
+                self._reasons[action] = "; ".join(sorted(reasons))
+                return None
+        return True
+
+    def disabled_reason(self, action: str) -> str:
+        """Why the key does nothing now."""
+        if self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect"}:
+            return super().disabled_reason(action)
+        return self._reasons.get(action, super().disabled_reason(action))
+
+    def action_collect(self) -> None:
+        """Collect every linkage now."""
+        self.app.collect(None)
+
+    def action_lock(self) -> None:
+        """Lock: yes/no for one device, the list and the count typed for several."""
+        self._confirm_and_act(Action.LOCK)
+
+    def action_reset_passcode(self) -> None:
+        """Passcode reset: yes/no for one device, the list and the count typed for several."""
+        self._confirm_and_act(Action.RESET_PASSCODE)
+
+    def action_wipe(self) -> None:
+        """Wipe: type the device's name (several: the count)."""
+        self._confirm_and_act(Action.WIPE)
+
+    def _confirm_and_act(self, action: Action) -> None:
+        devices = self.targets()
+        ids = [d.id for d in devices]
+        if len(devices) > 1:
+            screen = self._bulk_confirm(ACTION_WORDS[action], devices)
+        elif action == Action.WIPE:
+            name = device_name(devices[0])
+            screen = TypedConfirmScreen(
+                f"Wipe {name}?", f"{_describe(devices[0])}\n\nThe device is erased: this cannot be undone.",
+                name, f"Type the device's name to wipe it: {name}", yes="Wipe")
+        else:
+            screen = ConfirmScreen(f"{ACTION_WORDS[action]} {device_name(devices[0])}?", _describe(devices[0]),
+                                   yes=ACTION_WORDS[action].split()[0], danger=True)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                options = WipeOptions() if action == Action.WIPE else None
+                self.notify(f"{action.value}: sending to {len(ids)} device(s)…")
+                self.app.act(ids, action, options, on_done=lambda out: self._show_outcomes(action, devices, out))
+        self.app.push_screen(screen, confirmed)
+
+    def _bulk_confirm(self, verb: str, devices: list[Any]) -> TypedConfirmScreen:
+        listing = "\n".join(_describe(d) for d in devices)
+        return TypedConfirmScreen(f"{verb} {len(devices)} devices?", listing, str(len(devices)),
+                                  f"Type the number of devices ({len(devices)}) to go on", yes=verb.split()[0])
+
+    def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
+        names = {d.id: device_name(d) for d in devices}
+        lines = [outcome_line(names.get(o.device_id) or o.device_name or "?", o) for o in outcomes]
+        self.app.push_screen(ResultsScreen(f"{action.value}: outcome per device", lines))
+        self.table.clear_marks()
+        self.marked_rows.clear()
+        self._show_count()
+
+    def action_delete(self) -> None:
+        """Delete device information from mdmtui (not from the MDM)."""
+        devices = self.targets()
+        if len(devices) > 1:
+            screen: Any = self._bulk_confirm("Delete the information of", devices)
+        else:
+            screen = ConfirmScreen(f"Delete {device_name(devices[0])}'s information?",
+                                   f"{_describe(devices[0])}\n\nOnly mdmtui's record is deleted; the device stays "
+                                   "in its MDM and comes back at the next collection.", yes="Delete", danger=True)
+        ids = [d.id for d in devices]
+        self.app.push_screen(screen, lambda ok: self._delete(ids) if ok else None)
+
+    @work(thread=True, exit_on_error=False, name="delete")
+    def _delete(self, ids: list[int]) -> None:
+        deleted = backend.delete_devices(self.ctx, ids)
+        self.app.call_from_thread(self._deleted, deleted)
+
+    def _deleted(self, deleted: int) -> None:
+        self.table.clear_marks()
+        self.marked_rows.clear()
+        self.notify(f"deleted the information of {deleted} device(s)")
+        self.app.data_version += 1
+
+    def action_edit_asset(self) -> None:
+        """Edit the highlighted device's asset information."""
+        row = self.table.cursor_row
+        self._edit_asset(row.id, device_name(row))
+
+    @work(exit_on_error=False, name="asset information")
+    async def _edit_asset(self, device_id: int, name: str) -> None:
+        current = await backend.run_sync(backend.asset_info, self.ctx, device_id)
+        fields = [(key, label, current.get(key)) for key, label in ASSET_FIELDS]
+        values = await self.app.push_screen_wait(FormScreen(f"Asset information: {name}", fields))
+        if values is None:
+            return
+        await backend.run_sync(backend.set_asset_info, self.ctx, device_id,
+                               {k: (v.strip() or None) for k, v in values.items()})
+        self.notify("asset information saved")
+        self._load_detail(device_id)
+
+    def action_export(self) -> None:
+        """Export the rows of the current view."""
+        self._export()
+
+    @work(exit_on_error=False, name="export")
+    async def _export(self) -> None:
+        fmt = await self.app.push_screen_wait(ChoiceScreen("Export the current view as", [("CSV", "csv"),
+                                                                                          ("JSON", "json")]))
+        if fmt is None:
+            return
+        path = await backend.run_sync(backend.export_devices, self.ctx, self.source.filter, fmt)
+        self.notify(f"exported {path.count:,} devices to {path.path}", timeout=10)
+
+
+def _describe(row: Any) -> str:
+    from mdmtui.services.lookup import describe
+
+    return describe(row)

@@ -1,0 +1,187 @@
+"""Modal dialogs: confirmations in tiers (yes/no, type the name, type the count), results, choices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class Dialog(ModalScreen):
+    """A centred box; escape cancels."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def action_cancel(self) -> None:
+        """Close without doing anything."""
+        self.dismiss(None)
+
+
+class ConfirmScreen(Dialog):
+    """Yes / no (lock, passcode reset, delete of one device)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "cancel", "No", id="dialog.no"),
+        Binding("y", "confirm", "Yes", id="dialog.yes"),
+    ]
+
+    def __init__(self, title: str, body: str, *, yes: str = "Yes", danger: bool = False) -> None:
+        super().__init__()
+        self.title_text, self.body, self.yes, self.danger = title, body, yes, danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer is the default
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_confirm(self) -> None:
+        """Yes."""
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        """No."""
+        self.dismiss(False)
+
+
+class TypedConfirmScreen(Dialog):
+    """Type ``expected`` to go on (wipe: the device's name; bulk: the number of devices)."""
+
+    def __init__(self, title: str, body: str, expected: str, prompt: str, *, yes: str = "Confirm") -> None:
+        super().__init__()
+        self.title_text, self.body, self.expected, self.prompt, self.yes = title, body, expected, prompt, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-list"):
+                yield Static(self.body, classes="dialog-body", markup=False)
+            yield Label(self.prompt, classes="dialog-prompt", markup=False)
+            yield Input(id="typed", placeholder=self.expected if len(self.expected) < 4 else "")
+            yield Label("", id="mismatch", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="error")
+                yield Button("Cancel (esc)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#yes")
+    def _submit(self) -> None:
+        typed = self.query_one("#typed", Input).value.strip()
+        if typed == self.expected:
+            self.dismiss(True)
+            return
+        self.query_one("#mismatch", Label).update(f"That does not match. Type exactly: {self.expected}")
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        """Cancel."""
+        self.dismiss(False)
+
+
+class ResultsScreen(Dialog):
+    """Per-device outcomes of an action (or any list of lines); any key closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "cancel", "Close", id="dialog.close")]
+
+    def __init__(self, title: str, lines: Sequence[str]) -> None:
+        super().__init__()
+        self.title_text, self.lines = title, list(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-list"):
+                yield Static("\n".join(self.lines) or "(nothing)", id="results", markup=False)
+            yield Button("Close (enter)", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed)
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(Dialog):
+    """Pick one of a few options (sort column, export format…)."""
+
+    def __init__(self, title: str, options: Sequence[tuple[str, Any]], *, current: Any = None) -> None:
+        super().__init__()
+        self.title_text, self.options, self.current = title, list(options), current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*[Option(label, id=str(i)) for i, (label, _v) in enumerate(self.options)],
+                             id="choices")
+
+    def on_mount(self) -> None:
+        choices = self.query_one(OptionList)
+        values = [v for _l, v in self.options]
+        if self.current in values:
+            choices.highlighted = values.index(self.current)
+        choices.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.options[int(event.option.id)][1])
+
+
+class FormScreen(Dialog):
+    """A few labelled text fields; returns the values (or None when cancelled)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("ctrl+s", "save", "Save", id="dialog.save"),
+    ]
+
+    def __init__(self, title: str, fields: Sequence[tuple[str, str, str | None]]) -> None:
+        super().__init__()
+        self.title_text, self.fields = title, list(fields)  # (key, label, value)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-form"):
+                for key, label, value in self.fields:
+                    yield Label(label, classes="field-label")
+                    yield Input(value or "", id=f"f-{key}")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Return the values typed."""
+        self.dismiss({key: self.query_one(f"#f-{key}", Input).value for key, _l, _v in self.fields})
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _next(self) -> None:
+        self.focus_next()

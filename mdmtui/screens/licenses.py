@@ -1,0 +1,62 @@
+"""License use: every smart device managed uses one license; Intune devices use none."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from mdmtui.screens import backend
+from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.commands import bindings
+
+
+def licenses_table(usage: Any) -> Table:
+    """Per linkage: devices managed and licenses used; then the total."""
+    table = Table(title="License use", title_justify="left", expand=False)
+    for name in ("Linkage", "System", "Managed devices", "Licenses used"):
+        table.add_column(name, justify="right" if "devices" in name or "used" in name else "left")
+    for row in usage.rows:
+        table.add_row(row.linkage, row.system, f"{row.managed:,}", f"{row.licenses:,}")
+    table.add_section()
+    table.add_row("Total", "", f"{usage.managed:,}", f"{usage.licenses:,}", style="bold")
+    return table
+
+
+class LicensesScreen(ConsoleScreen):
+    """Licenses used per linkage."""
+
+    SCOPE = "licenses"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("licenses")
+    DEFAULT_CSS = "LicensesScreen #licenses { padding: 1 2; }"
+
+    def body(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static("Loading…", id="licenses")
+            yield Static("Every smart device managed uses one product license; devices managed through "
+                         "Intune use none.", id="licenses-note")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch license use."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="licenses", exit_on_error=False, name="licenses")
+    def _load(self) -> None:
+        usage = backend.licenses(self.ctx)
+        self.app.call_from_thread(lambda: self.query_one("#licenses", Static).update(licenses_table(usage)))
+
+    def action_refresh(self) -> None:
+        """Reload."""
+        self.reload()

@@ -1,0 +1,188 @@
+"""Add or edit a linkage: fields per MDM, inline validation as you type, save, save and test."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from mdmtui.errors import MdmtuiError
+from mdmtui.screens import backend
+
+# (key, label, systems it applies to, secret)
+FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
+    ("name", "MDM settings name", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("server_url", "Server URL (https://host:port; Intune: Graph base, blank = default)",
+     frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("tenant_id", "Tenant ID", frozenset({"intune"}), False),
+    ("client_id", "Client (application) ID", frozenset({"intune"}), False),
+    ("client_secret", "Client secret", frozenset({"intune"}), True),
+    ("user", "User", frozenset({"mobileiron", "sdm"}), False),
+    ("password", "Password", frozenset({"mobileiron", "sdm"}), True),
+    ("sdm_version", "SDM version (e.g. 11-00-04)", frozenset({"sdm"}), False),
+    ("name_mapping", "SDM name mapping (list or User:PhoneNumber:Model)", frozenset({"sdm"}), False),
+    ("ca_bundle", "CA bundle file (blank: system CAs)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("proxy_url", "Proxy URL (blank: none)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("timeout_s", "Timeout, seconds", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("page_size", "Page size (blank: the MDM's maximum)", frozenset({"intune", "mobileiron", "sdm"}), False),
+)
+SYSTEM_CHOICES = (("Microsoft Intune", "intune"), ("MobileIron Core", "mobileiron"), ("SDM", "sdm"))
+
+
+def form_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Field -> message from the linkage service's validation ('' key: the form as a whole)."""
+    from mdmtui.services.linkages import LinkageInput
+
+    try:
+        LinkageInput.model_validate(data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            errors.setdefault(key, error["msg"].removeprefix("Value error, "))
+        return errors
+    return {}
+
+
+class LinkageFormScreen(ModalScreen[str | None]):
+    """The form; dismissed with the saved linkage's name, or None."""
+
+    CSS_PATH = "linkage_form.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="linkage_form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="linkage_form.save"),
+        Binding("ctrl+t", "save_and_test", "Save and test", id="linkage_form.test"),
+    ]
+
+    def __init__(self, settings: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.settings = settings or {}
+        self.original = self.settings.get("name")
+        self.system = self.settings.get("system", "intune")
+        self.saved: str | None = None
+
+    def compose(self) -> ComposeResult:
+        title = f"Edit linkage {self.original}" if self.original else "Add a linkage"
+        with Vertical(id="form"):
+            yield Label(title, id="form-title")
+            yield Static("", id="form-error")
+            with VerticalScroll(id="fields"):
+                yield Label("System", classes="field-label")
+                yield Select(SYSTEM_CHOICES, value=self.system, allow_blank=False, id="system",
+                             disabled=self.original is not None)
+                for key, label, _systems, secret in FIELDS:
+                    with Vertical(classes="field", id=f"box-{key}"):
+                        yield Label(label + (" — leave blank to keep the stored one" if secret and self.original
+                                             else ""), classes="field-label")
+                        yield Input(self._initial(key, secret), password=secret, id=f"in-{key}")
+                        yield Label("", classes="field-error", id=f"err-{key}")
+                yield Checkbox("Verify TLS certificates", self.settings.get("verify_tls", True), id="verify_tls")
+                yield Checkbox("Enabled (collected by the schedule)", self.settings.get("enabled", True),
+                               id="enabled")
+            yield Static("", id="test-result")
+            with Horizontal(id="form-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Save and test (ctrl+t)", id="test")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _initial(self, key: str, secret: bool) -> str:
+        if secret:
+            return ""  # never put a secret, even masked, into an editable field
+        value = self.settings.get(key)
+        return "" if value is None else str(value)
+
+    def on_mount(self) -> None:
+        self._show_fields()
+        self.query_one("#in-name", Input).focus()
+
+    def _show_fields(self) -> None:
+        for key, _label, systems, _secret in FIELDS:
+            self.query_one(f"#box-{key}").display = self.system in systems
+
+    @on(Select.Changed, "#system")
+    def _system_changed(self, event: Select.Changed) -> None:
+        self.system = str(event.value)
+        self._show_fields()
+        self._validate()
+
+    def data(self) -> dict[str, Any]:
+        """The form's values for the linkage service (blank secrets left out when editing)."""
+        data: dict[str, Any] = {"system": self.system}
+        for key, _label, systems, secret in FIELDS:
+            if self.system not in systems:
+                continue
+            value = self.query_one(f"#in-{key}", Input).value
+            if secret and self.original and not value:
+                continue  # keep the stored secret
+            data[key] = value
+        if not data.get("timeout_s"):
+            data.pop("timeout_s", None)
+        data["verify_tls"] = self.query_one("#verify_tls", Checkbox).value
+        data["enabled"] = self.query_one("#enabled", Checkbox).value
+        return data
+
+    @on(Input.Changed)
+    def _validate(self) -> dict[str, str]:
+        data = dict(self.data())
+        if self.original:  # secrets not retyped are kept as stored: validate as if present
+            for key, _label, systems, secret in FIELDS:
+                if secret and self.system in systems:
+                    data.setdefault(key, "stored")
+        errors = form_errors(data)
+        for key, *_rest in FIELDS:
+            self.query_one(f"#err-{key}", Label).update(errors.get(key, ""))
+        self.query_one("#form-error", Static).update(errors.get("", ""))
+        return errors
+
+    def action_cancel(self) -> None:
+        """Close (a linkage saved before testing stays saved)."""
+        self.dismiss(self.saved)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(self.saved)
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Validate and save."""
+        self._save(test=False)
+
+    @on(Button.Pressed, "#test")
+    def action_save_and_test(self) -> None:
+        """Save, then connect to the MDM with the saved settings."""
+        self._save(test=True)
+
+    @work(exclusive=True, group="linkage-form", exit_on_error=False, name="save linkage")
+    async def _save(self, *, test: bool) -> None:
+        if self._validate():
+            self.query_one("#test-result", Static).update("Fix the fields marked in red first.")
+            return
+        try:
+            name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data())
+        except MdmtuiError as exc:
+            self.query_one("#form-error", Static).update(str(exc))
+            return
+        self.original = self.saved = name
+        if test:
+            await self._test(name)
+            return
+        self.dismiss(name)
+
+    async def _test(self, name: str) -> None:
+        from mdmtui.services import linkages
+
+        result = self.query_one("#test-result", Static)
+        result.update(f"Saved. Testing the connection to {name}…")
+        try:
+            with self.app.ctx.db.connection_context():
+                answer = await linkages.test_connection(self.app.ctx, name)
+        except MdmtuiError as exc:
+            result.update(f"Saved, but the connection test failed: {exc}")
+            return
+        result.update(f"Saved. Connection works: {answer}  (esc to close)")

@@ -1,0 +1,178 @@
+"""The linkages screen: each linkage with its last and next collection; add, edit, test, collect."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.widgets import DataTable, Static
+
+from mdmtui.screens import backend
+from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.commands import bindings
+from mdmtui.screens.dialogs import ChoiceScreen
+from mdmtui.widgets.format import local_time
+
+NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
+
+
+def last_text(run: Any) -> str:
+    """``2026-05-01 09:00 succeeded`` or ``never``."""
+    if run is None:
+        return "never"
+    reason = f" ({run.reason})" if run.reason and run.status != "succeeded" else ""
+    return f"{local_time(run.started_at)} {run.status}{reason}"
+
+
+class LinkagesScreen(ConsoleScreen):
+    """Every linkage; ``c`` collects the highlighted one, ``n`` adds, enter edits."""
+
+    SCOPE = "linkages"
+    CSS_PATH = "linkages.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("linkages")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[backend.LinkageRow] = []
+        self._want: str | None = None
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="linkages", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="linkage-info")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one(DataTable)
+        table.add_columns("Name", "System", "Server", "Enabled", "Last collection", "Next collection")
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        """Fetch the linkages."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="linkages", exit_on_error=False, name="linkages")
+    def _load(self) -> None:
+        rows = backend.linkage_rows(self.ctx)
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[backend.LinkageRow]) -> None:
+        table = self.query_one(DataTable)
+        keep = self._want or (self.current.name if self.current else None)
+        self.rows = rows
+        table.clear()
+        for r in rows:
+            table.add_row(r.name, r.system, r.server, "yes" if r.enabled else "no", last_text(r.last),
+                          local_time(r.next_run) or "not scheduled", key=r.name)
+        self.query_one("#linkage-info", Static).update(
+            "" if rows else "No linkage yet. Press n to add one (Intune, MobileIron or SDM).")
+        if keep and keep in [r.name for r in rows]:
+            table.move_cursor(row=[r.name for r in rows].index(keep))
+        self._want = None
+        self.refresh_bindings()
+
+    @property
+    def current(self) -> backend.LinkageRow | None:
+        """The highlighted linkage."""
+        table = self.query_one(DataTable)
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def highlight(self, name: str) -> None:
+        """Put the cursor on linkage ``name`` (from ``:``)."""
+        names = [r.name for r in self.rows]
+        if name in names:
+            self.query_one(DataTable).move_cursor(row=names.index(name))
+        else:
+            self._want = name
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        self.refresh_bindings()
+        row = self.current
+        if row is not None:
+            self.query_one("#linkage-info", Static).update(f"{row.name}: schedule {row.schedule}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey the per-linkage commands when there is none."""
+        base = super().check_action(action, parameters)
+        if base is True and action in NEEDS_LINKAGE and self.current is None:
+            return None
+        return base
+
+    def disabled_reason(self, action: str) -> str:
+        """Why the key does nothing now."""
+        if action in NEEDS_LINKAGE and self.current is None and not self.ctx.read_only:
+            return "no linkage highlighted: press n to add one"
+        return super().disabled_reason(action)
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        if self.check_action("edit", ()) is True:
+            self.action_edit()
+
+    def action_refresh(self) -> None:
+        """Reload the linkages."""
+        self.reload()
+
+    def action_collect(self) -> None:
+        """Collect the highlighted linkage now."""
+        self.app.collect([self.current.name])
+
+    def action_add(self) -> None:
+        """Add a linkage."""
+        from mdmtui.screens.linkage_form import LinkageFormScreen
+
+        self.app.push_screen(LinkageFormScreen(None), self._saved)
+
+    def action_edit(self) -> None:
+        """Edit the highlighted linkage."""
+        self._edit(self.current.name)
+
+    @work(exit_on_error=False, name="linkage settings")
+    async def _edit(self, name: str) -> None:
+        from mdmtui.screens.linkage_form import LinkageFormScreen
+
+        settings = await backend.run_sync(backend.linkage_settings, self.ctx, name)
+        self.app.push_screen(LinkageFormScreen(settings), self._saved)
+
+    def _saved(self, name: str | None) -> None:
+        if name:
+            self._want = name
+            self.reload()
+
+    def action_test(self) -> None:
+        """Test the highlighted linkage's connection."""
+        self._test(self.current.name)
+
+    @work(exit_on_error=False, name="test connection")
+    async def _test(self, name: str) -> None:
+        from mdmtui.services import linkages
+
+        self.notify(f"testing {name}…")
+        with self.ctx.db.connection_context():
+            answer = await linkages.test_connection(self.ctx, name)
+        self.notify(f"{name}: {answer}", title="Connection works", timeout=8)
+
+    @work(exit_on_error=False, name="remove linkage")
+    async def action_remove(self) -> None:
+        """Remove the highlighted linkage; choose what becomes of its devices."""
+        name = self.current.name
+        devices = await self.app.push_screen_wait(ChoiceScreen(
+            f"Remove linkage {name}? Its devices are…",
+            [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete"),
+             ("Cancel: keep the linkage", None)]))
+        if devices is None:
+            return
+        count = await backend.run_sync(backend.remove_linkage, self.ctx, name, devices)
+        self.notify(f"linkage {name} removed; {count} device(s) {'kept' if devices == 'keep' else 'deleted'}")
+        self.app.data_version += 1
+
+    def action_properties(self) -> None:
+        """Edit sdm_import.properties."""
+        from mdmtui.screens.properties import PropertiesScreen
+
+        self.app.push_screen(PropertiesScreen())

@@ -1,0 +1,40 @@
+"""The one-line header: where you are, unread events, a running collection, read-only mode."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+
+class AppHeader(Widget):
+    """Reads the app's reactive state; re-renders whenever it changes."""
+
+    DEFAULT_CSS = """
+    AppHeader { dock: top; height: 1; background: $panel; color: $foreground; }
+    """
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+
+    def on_mount(self) -> None:
+        for name in ("unread_events", "collecting", "banner"):
+            self.watch(self.app, name, lambda *_: self.refresh(), init=False)
+
+    def render(self) -> Text:
+        """Title left; events, collection and mode on the right."""
+        app = self.app
+        left = Text.assemble(("mdmtui", "bold"), " · ", (self.title, "bold"))
+        right = Text()
+        if getattr(app, "banner", ""):
+            right.append(f"{app.banner}  ", style="italic")
+        collecting = getattr(app, "collecting", {})
+        if collecting:
+            right.append(f"collecting {len(collecting)} ", style="bold")
+        unread = getattr(app, "unread_events", 0)
+        right.append(f"events: {unread} unread" if unread else "events: none new",
+                     style="bold reverse" if unread else "")
+        if app.ctx.read_only:
+            right.append("  READ-ONLY", style="bold reverse")
+        pad = max(self.size.width - left.cell_len - right.cell_len - 1, 1)
+        return Text.assemble(left, " " * pad, right)

@@ -1,0 +1,407 @@
+"""A virtualised table: rows are fetched a page at a time from a row source and rendered on demand.
+
+The stock DataTable keeps every row in memory and measures them all; this one keeps a few pages in an
+LRU cache and renders only the lines on screen (Line API, as Toolong's ``log_lines.py``), so a fleet of
+100,000 devices costs no more than the rows visible plus the cache.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import Worker, WorkerState
+
+from mdmtui.textwidth import fit, width as text_width
+
+
+class RowSource(Protocol):
+    """Where the table's rows come from; both calls run in a worker thread."""
+
+    def count(self) -> int:
+        """How many rows the current query has."""
+
+    def page(self, offset: int, limit: int) -> Sequence[Any]:
+        """Rows ``offset`` .. ``offset + limit`` of the current query."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: how to read a cell from a row, and how wide it is."""
+
+    key: str
+    label: str
+    width: int
+    render: Callable[[Any], str | None]
+    flex: bool = False  # takes the room left over
+    tone: Callable[[Any], str | None] | None = None  # "danger" | "warn" | "muted" | None
+
+
+NOT_COLLECTED_CELL = "n/c"  # a table cell the source did not deliver (the detail pane spells it out)
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """A table over a ``RowSource`` that never holds more than a few pages of rows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First", show=False),
+        Binding("end,G", "jump(-1)", "Last", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "virtual-table--header", "virtual-table--cursor", "virtual-table--marked", "virtual-table--loading",
+        "virtual-table--danger", "virtual-table--warn", "virtual-table--muted", "virtual-table--sorted",
+    }
+    DEFAULT_CSS = """
+    VirtualTable { background: $surface; }
+    VirtualTable > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
+    VirtualTable > .virtual-table--sorted { text-style: bold underline; background: $panel; color: $accent; }
+    VirtualTable > .virtual-table--cursor { background: $block-cursor-blurred-background; }
+    VirtualTable:focus > .virtual-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    VirtualTable > .virtual-table--marked { color: $warning; text-style: bold; }
+    VirtualTable > .virtual-table--loading { color: $text-muted; }
+    VirtualTable > .virtual-table--danger { color: $error; }
+    VirtualTable > .virtual-table--warn { color: $warning; }
+    VirtualTable > .virtual-table--muted { color: $text-muted; }
+    """
+
+    cursor: reactive[int] = reactive(0)
+    row_count: reactive[int | None] = reactive(None)  # None until the first count arrives
+
+    class Highlighted(Message):
+        """The cursor moved to another row (``row`` is None when the table is empty)."""
+
+        def __init__(self, table: VirtualTable, row: Any | None) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
+
+        @property
+        def control(self) -> VirtualTable:
+            """The table (for ``@on(..., selector)``)."""
+            return self.table
+
+    class HeaderClicked(Message):
+        """A column header was clicked (sort by it)."""
+
+        def __init__(self, table: VirtualTable, column: Column) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+
+        @property
+        def control(self) -> VirtualTable:
+            """The table (for ``@on(..., selector)``)."""
+            return self.table
+
+    class Loaded(Message):
+        """The first page of the current query is on screen."""
+
+        def __init__(self, table: VirtualTable, count: int) -> None:
+            super().__init__()
+            self.table = table
+            self.count = count
+
+        @property
+        def control(self) -> VirtualTable:
+            """The table (for ``@on(..., selector)``)."""
+            return self.table
+
+    def __init__(self, columns: Sequence[Column], *, key: Callable[[Any], Hashable] = id,
+                 page_size: int = 100, cache_pages: int = 12, show_marks: bool = True,
+                 sort_key: str | None = None, descending: bool = False,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns = list(columns)
+        self.row_key = key
+        self.page_size = page_size
+        self.show_marks = show_marks
+        self.sort_key, self.descending = sort_key, descending
+        self.marked: set[Hashable] = set()
+        self._source: RowSource | None = None
+        self._generation = 0
+        self._pages: OrderedDict[int, Sequence[Any]] = OrderedDict()
+        self._cache_pages = cache_pages
+        self._pending: set[int] = set()
+        self._strips: LRUCache[tuple, Strip] = LRUCache(512)
+        self._widths: list[int] = [c.width for c in self.columns]
+        self._last_highlight: Hashable | None = object()
+
+    # ------------------------------------------------------------------ data
+
+    def set_source(self, source: RowSource, *, keep_cursor: bool = False) -> None:
+        """Show ``source``'s rows; the count and first page load in workers."""
+        self._source = source
+        self._generation += 1
+        self._pages.clear()
+        self._pending.clear()
+        self._strips.clear()
+        if not keep_cursor:
+            self.cursor = 0
+            self.scroll_to(y=0, animate=False)
+        generation = self._generation
+        self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
+                        group=f"count-{self.id}", name="count")
+
+    def reload(self) -> None:
+        """Fetch everything again, keeping the cursor where it is."""
+        if self._source is not None:
+            self.set_source(self._source, keep_cursor=True)
+
+    def row_at(self, index: int) -> Any | None:
+        """The row at ``index`` if its page is cached (a fetch is started otherwise)."""
+        if self.row_count is None or not 0 <= index < self.row_count:
+            return None
+        number, offset = divmod(index, self.page_size)
+        page = self._pages.get(number)
+        if page is None:
+            self._fetch(number)
+            return None
+        self._pages.move_to_end(number)
+        return page[offset] if offset < len(page) else None
+
+    @property
+    def cursor_row(self) -> Any | None:
+        """The highlighted row, when loaded."""
+        return self.row_at(self.cursor)
+
+    @property
+    def cached_rows(self) -> int:
+        """Rows held in memory right now (for the benchmark and tests)."""
+        return sum(len(p) for p in self._pages.values())
+
+    def _fetch(self, number: int) -> None:
+        if number in self._pending or self._source is None:
+            return
+        self._pending.add(number)
+        source, generation = self._source, self._generation
+        offset = number * self.page_size
+        self.run_worker(lambda: (generation, number, list(source.page(offset, self.page_size))),
+                        thread=True, group=f"page-{self.id}", name="page")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Take a count or page from a finished worker (failures bubble to the app's handler)."""
+        if event.worker.node is not self or event.state != WorkerState.SUCCESS:
+            if event.worker.node is self and event.state == WorkerState.ERROR:
+                self._pending.clear()
+            return
+        event.stop()
+        if event.worker.name == "count":
+            generation, count = event.worker.result
+            if generation == self._generation:
+                self._set_count(count)
+        elif event.worker.name == "page":
+            generation, number, rows = event.worker.result
+            if generation == self._generation:
+                self._store_page(number, rows)
+
+    def _set_count(self, count: int) -> None:
+        self.row_count = count
+        self.cursor = min(self.cursor, max(count - 1, 0))
+        self._update_virtual_size()
+        if count == 0:
+            self.post_message(self.Loaded(self, 0))
+            self._announce()
+        else:
+            self._fetch(self.cursor // self.page_size)
+        self.refresh()
+
+    def _store_page(self, number: int, rows: list[Any]) -> None:
+        self._pending.discard(number)
+        self._pages[number] = rows
+        while len(self._pages) > self._cache_pages:
+            self._pages.popitem(last=False)
+        self._strips.clear()
+        self.refresh()
+        if number == self.cursor // self.page_size:
+            self._announce()
+            self.post_message(self.Loaded(self, self.row_count or 0))
+
+    def _announce(self) -> None:
+        row = self.cursor_row
+        key = self.row_key(row) if row is not None else None
+        if key != self._last_highlight:
+            self._last_highlight = key
+            self.post_message(self.Highlighted(self, row))
+
+    # ------------------------------------------------------------------ geometry
+
+    def _update_virtual_size(self) -> None:
+        self._widths = self._column_widths(self.size.width)
+        total = sum(self._widths) + len(self._widths) + (2 if self.show_marks else 0)
+        self.virtual_size = Size(total, (self.row_count or 0) + 1)
+
+    def _column_widths(self, available: int) -> list[int]:
+        widths = [c.width for c in self.columns]
+        spare = available - (sum(widths) + len(widths) + (2 if self.show_marks else 0)) - 1
+        flex = [i for i, c in enumerate(self.columns) if c.flex]
+        if spare > 0 and flex:
+            for i in flex:
+                widths[i] += spare // len(flex)
+        return widths
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self._update_virtual_size()
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_line(self, y: int) -> Strip:
+        """One screen line: the header on line 0, else the row under it."""
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            strip = self._header_strip()
+        else:
+            strip = self._row_strip(scroll_y + y - 1)
+        return strip.crop_extend(scroll_x, scroll_x + self.size.width, self.rich_style)
+
+    def _header_strip(self) -> Strip:
+        header = self.get_component_rich_style("virtual-table--header")
+        sorted_style = self.get_component_rich_style("virtual-table--sorted")
+        segments = [Segment("  ", header)] if self.show_marks else []
+        for column, w in zip(self.columns, self._widths):
+            label = column.label
+            if column.key == self.sort_key:
+                label += " ▼" if self.descending else " ▲"
+            style = sorted_style if column.key == self.sort_key else header
+            segments += [Segment(fit(label, w), style), Segment(" ", header)]
+        return Strip(segments).extend_cell_length(self.virtual_size.width, header)
+
+    def _row_strip(self, index: int) -> Strip:
+        if self.row_count is None or index >= self.row_count:
+            return Strip.blank(self.virtual_size.width, self.rich_style)
+        row = self.row_at(index)
+        marked = row is not None and self.row_key(row) in self.marked
+        cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths))
+        cached = self._strips.get(cache_key)
+        if cached is not None and row is not None:
+            return cached
+        strip = self._render_row(row, index == self.cursor, marked)
+        if row is not None:
+            self._strips[cache_key] = strip
+        return strip
+
+    def _render_row(self, row: Any | None, is_cursor: bool, marked: bool) -> Strip:
+        base = self.rich_style
+        if row is None:
+            style = self.get_component_rich_style("virtual-table--loading")
+            return Strip([Segment(fit("  …", self.virtual_size.width), style)])
+        if marked:
+            base += self.get_component_rich_style("virtual-table--marked")
+        segments = [Segment("● " if marked else "  ", base)] if self.show_marks else []
+        for column, w in zip(self.columns, self._widths):
+            segments += [self._cell(column, row, w, base), Segment(" ", base)]
+        strip = Strip(segments).extend_cell_length(self.virtual_size.width, base)
+        if is_cursor:
+            strip = strip.apply_style(self.get_component_rich_style("virtual-table--cursor"))
+        return strip
+
+    def _cell(self, column: Column, row: Any, w: int, base: Style) -> Segment:
+        value = column.render(row)
+        if value is None:
+            return Segment(fit(NOT_COLLECTED_CELL, w), base + self.get_component_rich_style("virtual-table--muted"))
+        tone = column.tone(row) if column.tone else None
+        style = base + self.get_component_rich_style(f"virtual-table--{tone}") if tone else base
+        return Segment(fit(value.replace("\n", " "), w), style)
+
+    # ------------------------------------------------------------------ cursor and input
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self._announce()
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(self.size.height - 1, 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by ``delta`` rows."""
+        if self.row_count:
+            self.cursor = max(0, min(self.row_count - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        """Move the cursor by one screen."""
+        self.action_cursor(direction * max(self.size.height - 2, 1))
+
+    def action_jump(self, index: int) -> None:
+        """Move to the first (0) or last (-1) row."""
+        if self.row_count:
+            self.cursor = self.row_count - 1 if index < 0 else index
+
+    def toggle_mark(self) -> bool:
+        """Mark or unmark the highlighted row; True when it is now marked."""
+        row = self.cursor_row
+        if row is None:
+            return False
+        key = self.row_key(row)
+        self.marked.symmetric_difference_update({key})
+        self._strips.clear()
+        self.refresh()
+        return key in self.marked
+
+    def clear_marks(self) -> None:
+        """Unmark every row."""
+        self.marked.clear()
+        self._strips.clear()
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a header sorts by that column; on a row, moves the cursor there."""
+        x = event.x + int(self.scroll_x) - (2 if self.show_marks else 0)
+        if event.y == 0:
+            column = self._column_at(x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(self, column))
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if self.row_count and 0 <= index < self.row_count:
+            self.cursor = index
+
+    def _column_at(self, x: int) -> Column | None:
+        edge = 0
+        for column, w in zip(self.columns, self._widths):
+            edge += w + 1
+            if x < edge:
+                return column
+        return None
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def visible_text(self) -> list[str]:
+        """The text of the lines on screen (header first): what the admin reads, for tests."""
+        lines = []
+        for y in range(self.size.height):
+            strip = self.render_line(y)
+            lines.append("".join(seg.text for seg in strip).rstrip())
+        return lines
+
+
+def header_width(columns: Sequence[Column]) -> int:
+    """The width all columns need at their base widths."""
+    return sum(max(c.width, text_width(c.label)) for c in columns) + len(columns)

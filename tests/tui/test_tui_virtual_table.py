@@ -1,0 +1,106 @@
+"""The virtual table: pages on demand, a bounded cache, cursor, marks, sort clicks, wide characters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import App, ComposeResult
+
+from mdmtui.textwidth import width
+from mdmtui.widgets.virtual_table import Column, VirtualTable
+
+
+@dataclass
+class Row:
+    id: int
+    name: str
+    serial: str | None
+
+
+class CountingSource:
+    """A fleet of ``n`` rows that records which pages were asked for."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.pages: list[tuple[int, int]] = []
+
+    def count(self) -> int:
+        return self.n
+
+    def page(self, offset: int, limit: int) -> list[Row]:
+        self.pages.append((offset, limit))
+        return [Row(i, "営業部の iPhone" if i == 1 else f"device-{i:06d}", None if i == 2 else f"SN{i}")
+                for i in range(offset, min(offset + limit, self.n))]
+
+
+COLUMNS = [Column("name", "Name", 16, lambda r: r.name), Column("serial", "Serial", 10, lambda r: r.serial)]
+
+
+class TableApp(App):
+    def __init__(self, source) -> None:
+        super().__init__()
+        self.source = source
+        self.clicked: list[str] = []
+
+    def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        self.clicked.append(event.column.key)
+
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(COLUMNS, key=lambda r: r.id, page_size=50, cache_pages=3, id="t")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_source(self.source)
+
+
+async def test_only_visible_pages_are_fetched_and_the_cache_stays_bounded():
+    source = CountingSource(100_000)
+    app = TableApp(source)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        assert table.row_count == 100_000
+        assert source.pages == [(0, 50)]
+        lines = table.visible_text()
+        assert lines[0].split() == ["Name", "Serial"]
+        assert "device-000000" in lines[1]
+        await pilot.press("end")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.cursor == 99_999
+        assert "device-099999" in table.visible_text()[-1]
+        for _ in range(5):
+            await pilot.press("pageup")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert table.cached_rows <= 3 * 50
+        assert len(source.pages) < 10
+
+
+async def test_marks_not_collected_and_wide_names_align():
+    app = TableApp(CountingSource(10))
+    async with app.run_test(size=(60, 12)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        await pilot.press("down")
+        assert table.toggle_mark()
+        lines = table.visible_text()
+        # the Japanese name takes two columns per character: the serial column starts at the same cell
+        assert width(lines[2].split("SN1")[0]) == width(lines[1].split("SN0")[0])
+        assert lines[2].startswith("●")
+        assert "n/c" in lines[3]  # row 2 has no serial: not collected
+        assert table.marked == {1}
+
+
+async def test_header_click_reports_the_column():
+    app = TableApp(CountingSource(5))
+    async with app.run_test(size=(60, 10)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.click(VirtualTable, offset=(22, 0))
+        await pilot.pause()
+        assert app.clicked == ["serial"]
+        await pilot.click(VirtualTable, offset=(3, 4))
+        await pilot.pause()
+        assert app.query_one(VirtualTable).cursor == 3
