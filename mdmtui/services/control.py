@@ -34,7 +34,6 @@ FOLLOW_MAX_DELAY_S = 5.0
 THROTTLE_RETRIES = 8  # a 429 means "not accepted", so sending again is safe; this bounds it
 THROTTLE_BACKOFF_MAX_S = 30.0
 WRITE_AHEAD_MESSAGE = "sent to the MDM; no answer recorded (interrupted?)"
-FINAL = frozenset({Outcome.SUCCEEDED, Outcome.FAILED})
 
 ConnectorFactory = Callable[[Context, Linkage], Connector]
 ProgressCallback = Callable[["ActProgress"], None]
@@ -280,7 +279,8 @@ class _Run:
             if self.cancelled:
                 break
             newer = await _ask_state(lane, ref, result)
-            if newer is not None and newer.outcome in FINAL:
+            # anything but "still pending" ends the follow: done, failed, or the MDM cannot tell
+            if newer is not None and newer.outcome is not Outcome.PENDING:
                 merged = merge(result, newer)
                 self.settle(row, device, merged)
                 return merged
@@ -550,8 +550,8 @@ async def _follow_row(ctx: Context, lane: _Lane, row: DeviceAction) -> DeviceOut
 
 
 def _is_news(before: Outcome, after: Outcome) -> bool:
-    # an unknown that turns out pending is worth recording; a pending that stays pending is not
-    return after in FINAL or (before is Outcome.UNKNOWN and after is Outcome.PENDING)
+    # a pending that stays pending is not news; an MDM that can no longer tell is
+    return after is not before
 
 
 def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
@@ -575,6 +575,30 @@ def stored_result(row: DeviceAction) -> ActionResult:
 
 def _json_or_none(text: str | None) -> dict | None:
     return json.loads(text) if text else None
+
+
+def record_refusal(ctx: Context, device_ids: Sequence[int], action: Action | str,
+                   options: WipeOptions | None, reason: str) -> list[DeviceOutcome]:
+    """Record that ``action`` was refused for these devices before sending (e.g. a confirmation mismatch)."""
+    action = Action(action)
+    devices = _load_devices(device_ids)
+    run = _Run(ctx, action, options, None, None, len(devices), False, 0.0)
+    return [run.refuse(device, reason) for device in devices]
+
+
+def list_actions(ctx: Context, *, device_ids: Sequence[int] | None = None, outcomes: Sequence[str] | None = None,
+                 action: Action | str | None = None, limit: int | None = 100) -> list[DeviceAction]:
+    """Recorded actions, newest first."""
+    query = DeviceAction.select().order_by(DeviceAction.requested_at.desc(), DeviceAction.id.desc())
+    if device_ids is not None:
+        query = query.where(DeviceAction.device.in_(list(device_ids)))
+    if outcomes:
+        query = query.where(DeviceAction.outcome.in_([Outcome(o).value for o in outcomes]))
+    if action is not None:
+        query = query.where(DeviceAction.action == Action(action).value)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(query)
 
 
 # ----------------------------------------------------------------------------------------- summary
