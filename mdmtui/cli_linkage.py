@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _edit_parser(commands)
     _remove_parser(commands)
     _test_parser(commands)
+    rotate = commands.add_parser(
+        "rotate-key", help="replace the secret key and re-encrypt the stored secrets",
+        description="Generate a new secret key, re-encrypt every stored MDM secret with it and drop the old "
+                    "key. Back up the new key file afterwards.")
+    rotate.set_defaults(handler=run_rotate_key)
 
 
 # ------------------------------------------------------------------------------------------ parsers
@@ -264,6 +269,15 @@ def run_test(args: argparse.Namespace) -> int:
     ctx = context_from_args(args)
     description = asyncio.run(linkages.test_connection(ctx, args.name))
     print(f"ok: {args.name}: {description}")
+    return 0
+
+
+def run_rotate_key(args: argparse.Namespace) -> int:
+    """Replace the secret key; every stored secret is re-encrypted."""
+    ctx = context_from_args(args)
+    count = linkages.rotate_secret_key(ctx)
+    print(f"secret key replaced in {ctx.secrets.source}; {count} stored secret(s) re-encrypted; "
+          "back up the new key file")
     return 0
 
 

@@ -48,7 +48,7 @@ def open_database(url: str) -> Database:
     if scheme in {"postgresql", "postgres"}:
         extra = {} if "connect_timeout" in parse_qs(urlparse(url).query) else {
             "connect_timeout": PG_CONNECT_TIMEOUT_S}
-        return url_connect(url.replace("postgres://", "postgresql://", 1), autorollback=True, **extra)
+        return url_connect(url.replace("postgres://", "postgresql://", 1), **extra)
     raise ConfigurationError(f"unsupported database URL {redact_url(url)!r}: use sqlite:/// or postgresql://")
 
 

@@ -30,7 +30,7 @@ from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
 from mdmtui.models import (
     AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
 )
-from mdmtui.secrets import mask
+from mdmtui.secrets import SecretBox, mask, rotate_key
 from mdmtui.services import audit
 from mdmtui.services.context import Context
 
@@ -591,6 +591,28 @@ def _audit_options(checked: LinkageInput, *, changed: list[str] | None) -> dict[
     return {"system": checked.system, "settings": settings}
 
 
+def rotate_secret_key(ctx: Context) -> int:
+    """Replace the secret key and re-encrypt every stored secret with it; audited. Returns the count."""
+    _refuse_if_read_only(ctx, "rotate the secret key")
+
+    def reencrypt(box: SecretBox) -> int:
+        count = 0
+        with ctx.db.atomic():
+            for linkage in Linkage.select():
+                for secret in SECRET_FIELDS:
+                    column = f"{secret}_enc"
+                    if getattr(linkage, column):
+                        setattr(linkage, column, box.rotate_token(getattr(linkage, column)))
+                        count += 1
+                linkage.save()
+        return count
+
+    count = rotate_key(ctx.secrets, reencrypt)
+    audit.record(ctx, category="settings", action="secret_key.rotate", outcome="succeeded",
+                 message=f"secret key replaced; {count} stored secret(s) re-encrypted")
+    return count
+
+
 # ---------------------------------------------------------------------------- what others consume
 
 
@@ -673,5 +695,5 @@ async def test_connection(ctx: Context, name: str) -> str:
 
 __all__ = [
     "LinkageInput", "create", "update", "remove", "get", "list_linkages", "linkage_config",
-    "describe", "test_connection", "validate", "server_key", "sdm_database",
+    "describe", "test_connection", "validate", "server_key", "sdm_database", "rotate_secret_key",
 ]

@@ -233,3 +233,22 @@ def test_linkage_config_reports_properties_problems_with_lines(ctx):
 async def test_test_connection_unknown_linkage(sqlite_ctx):
     with pytest.raises(NotFoundError, match="no linkage named 'nope'"):
         await linkages.test_connection(sqlite_ctx, "nope")
+
+
+def test_rotate_secret_key_reencrypts_every_secret(ctx):
+    linkages.create(ctx, sdm(proxy_url="http://proxy:3128", proxy_user="bob", proxy_password="px-1"))
+    linkages.create(ctx, intune())
+    before = {lk.name: (lk.password_enc, lk.client_secret_enc) for lk in Linkage.select()}
+    old_key = ctx.settings.key_file.read_bytes()
+    assert linkages.rotate_secret_key(ctx) == 3
+    assert ctx.settings.key_file.read_bytes() != old_key
+    fresh = SecretBox(ctx.settings.key_file)  # only the new key is left in the file
+    for linkage in Linkage.select():
+        assert (linkage.password_enc, linkage.client_secret_enc) != before[linkage.name]
+        config = linkages.linkage_config(ctx, linkage)
+        if linkage.system == "sdm":
+            assert fresh.decrypt(linkage.password_enc).reveal() == "sdm-pass-Xq7"
+            assert config.proxy_password.reveal() == "px-1"
+        else:
+            assert fresh.decrypt(linkage.client_secret_enc).reveal() == "intune-secret-Zz9~"
+    assert AuditEvent.get(AuditEvent.action == "secret_key.rotate").message.startswith("secret key replaced; 3")
