@@ -109,7 +109,7 @@ class _Wait:
     """Retry-After when the server gave one, else exponential backoff with jitter."""
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self._backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_backoff_s,
+        self._backoff = wait_exponential_jitter(multiplier=policy.initial_s, max=policy.max_backoff_s,
                                                 jitter=policy.jitter_s)
 
     def __call__(self, state: RetryCallState) -> float:
@@ -174,7 +174,7 @@ class HttpLayer:
         self.policy = policy or RetryPolicy(**config.extra.get("retry", {}))
         self.client = build_client(config, auth=auth, transport=transport)
         self._sem = asyncio.Semaphore(max(1, config.max_concurrency))
-        self._sleep = sleep or asyncio.sleep
+        self.sleep = sleep or asyncio.sleep  # injectable: tests record the waits
         self.requests_sent = 0  # attempts, for tests and progress
 
     async def pause(self, retry_after: float | None, attempt: int) -> None:
@@ -182,7 +182,7 @@ class HttpLayer:
         if retry_after is None:
             retry_after = min(self.policy.max_backoff_s, self.policy.initial_s * 2 ** (attempt - 1))
             retry_after += random.uniform(0, self.policy.jitter_s)
-        await self._sleep(min(retry_after, self.policy.max_retry_after_s))
+        await self.sleep(min(retry_after, self.policy.max_retry_after_s))
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -198,7 +198,7 @@ class HttpLayer:
         answer raises ``AnswerLost`` instead of sending the action again.
         """
         retrying = AsyncRetrying(stop=stop_after_attempt(self.policy.attempts), wait=_Wait(self.policy),
-                                 retry=retry_if_exception_type(_Retry), sleep=self._sleep, reraise=True,
+                                 retry=retry_if_exception_type(_Retry), sleep=self.sleep, reraise=True,
                                  before_sleep=self._log_retry)
         try:
             async for attempt in retrying:
