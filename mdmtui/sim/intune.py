@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 import re
 import secrets
 import threading
@@ -390,7 +391,7 @@ class IntuneService(Service):
         out = [await self._batch_item(request, ver, item, draw) for item in reqs]
         order = list(range(len(out)))
         # Graph answers batch items in whatever order they finish: clients must match by id.
-        __import__("random").Random(stable_int(self.sim.seed, "batch", draw.n)).shuffle(order)
+        random.Random(stable_int(self.sim.seed, "batch", draw.n)).shuffle(order)
         return json_response({"responses": [out[i] for i in order]}, media_type=GRAPH_JSON)
 
     async def _batch_item(self, request: Request, ver: str, item: dict, draw) -> dict:
