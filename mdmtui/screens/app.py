@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
@@ -60,7 +61,11 @@ class MdmtuiApp(App[int]):
     data_version: reactive[int] = reactive(0)  # bumped when devices changed: screens reload
     banner: reactive[str] = reactive("")
 
-    def __init__(self, ctx: Context, *, banner: str = "", poll_seconds: float = 5.0) -> None:
+    def __init__(self, ctx: Context, *, banner: str = "", poll_seconds: float = 5.0,
+                 start: str = "devices") -> None:
+        if start not in SCREENS:
+            raise ValueError(f"unknown screen {start!r}; known: {', '.join(SCREENS)}")
+        self.DEFAULT_MODE = start  # the screen the console opens on
         super().__init__()
         self.ctx = ctx
         self.banner = banner
@@ -128,12 +133,16 @@ class MdmtuiApp(App[int]):
         self.notify(f"{name}: {error} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
                     severity="error", timeout=15)
 
-    def _handle_exception(self, error: Exception) -> None:
-        # A bug in a handler must not paint a traceback over an admin's SSH session: log it and go on.
-        if self.is_running and not isinstance(error, (KeyboardInterrupt, SystemExit)):
-            self.report_error(error, what="console")
-            return
-        super()._handle_exception(error)
+    def _fatal_error(self) -> None:
+        # A bug in a handler ends the console (its state is unknown), but the admin's SSH session gets
+        # one line, not a traceback: the traceback goes to the log file.
+        from rich.text import Text
+
+        log.error("console stopped by an unexpected error", exc_info=True)
+        error = sys.exc_info()[1] or self._exception
+        self._exit_renderables.append(Text(
+            f"mdmtui: unexpected error: {type(error).__name__}: {error} (details in {self.ctx.settings.log_file})"))
+        self._close_messages_no_wait()
 
     # ------------------------------------------------------------------ events
 
