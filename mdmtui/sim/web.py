@@ -32,12 +32,14 @@ class ConnectionReset(Exception):
 
 
 class _QuietReset(logging.Filter):
-    """Keep the deliberate resets out of uvicorn's error log."""
+    """Keep deliberate resets, and hung answers cancelled at shutdown, out of uvicorn's error log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "timeout graceful shutdown exceeded" in record.getMessage():
+            return False
         exc = record.exc_info[1] if record.exc_info else None
         while exc is not None:
-            if isinstance(exc, ConnectionReset):
+            if isinstance(exc, (ConnectionReset, asyncio.CancelledError)):
                 return False
             exc = exc.__cause__ or exc.__context__
         return True
