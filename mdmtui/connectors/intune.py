@@ -87,7 +87,6 @@ class GraphToken:
         self._client_id, self._secret = client_id, client_secret
         self._token: Secret | None = None
         self._expires_at = 0.0
-        self._obtained_at = 0.0
         self._lock = asyncio.Lock()
 
     async def bearer(self) -> str:
@@ -98,9 +97,9 @@ class GraphToken:
                     await self._fetch()
         return f"Bearer {self._token.reveal()}"
 
-    def invalidate(self, sent_before: float) -> None:
-        """Forget the token after a 401, unless a newer one was fetched since that request went out."""
-        if self._obtained_at <= sent_before:
+    def invalidate(self, used: str | None) -> None:
+        """Forget the token after a 401, unless another request already replaced the one it used."""
+        if self._token is not None and used == f"Bearer {self._token.reveal()}":
             self._token = None
 
     async def _fetch(self) -> None:
@@ -120,8 +119,7 @@ class GraphToken:
             lifetime = float(expires)
         except (TypeError, ValueError):
             lifetime = 3599.0  # the documented default when a proxy strips the field
-        self._token, self._obtained_at = Secret(token), time.monotonic()
-        self._expires_at = self._obtained_at + lifetime
+        self._token, self._expires_at = Secret(token), time.monotonic() + lifetime
 
 
 @register(System.INTUNE.value)
@@ -152,20 +150,22 @@ class IntuneConnector:
         await self.http.aclose()
 
     # --- Graph requests ---------------------------------------------------------------------------
-    async def _auth(self) -> dict:
-        return {"Authorization": await self.token.bearer()}
-
     async def _graph(self, method: str, url: str, *, idempotent: bool = True, **kw) -> Reply:
         """One Graph request: 401 renews the token once, 403 says which permission or license is missing."""
+        used: list[str] = []
+
+        async def auth() -> dict:
+            used.append(await self.token.bearer())
+            return {"Authorization": used[-1]}
+
         for renewed in (False, True):
-            sent = time.monotonic()
-            reply = await self.http.request(method, url, idempotent=idempotent, headers_fn=self._auth, **kw)
+            reply = await self.http.request(method, url, idempotent=idempotent, headers_fn=auth, **kw)
             if reply.status != 401:
                 break
             if renewed:
                 raise AuthenticationFailed("Intune rejected a freshly issued token (HTTP 401): check that the "
                                            "app registration is in the linkage's tenant")
-            self.token.invalidate(sent)
+            self.token.invalidate(used[-1])
         if reply.status == 403:
             raise self._forbidden(reply, method)
         return reply

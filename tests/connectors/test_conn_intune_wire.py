@@ -1,0 +1,285 @@
+"""Intune request shapes pinned with respx: token, auth header, $select, nextLink, $batch, actions."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import respx
+from conn_helpers import AUTHORITY, CLIENT_ID, CLIENT_SECRET, GRAPH, TENANT, TOKEN_URL, intune_config
+
+from mdmtui.connectors import intune
+from mdmtui.connectors.intune import ENRICH_SELECT, LIST_SELECT, IntuneConnector
+from mdmtui.errors import AuthenticationFailed, ProtocolError
+from mdmtui.records import Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
+
+LIST_URL = f"{GRAPH}/v1.0/deviceManagement/managedDevices"
+BATCH_URL = f"{GRAPH}/beta/$batch"
+
+
+def device(n: int, os_name: str = "iOS", sync: str = "2026-11-20T10:00:00Z") -> dict:
+    """A list item as Graph sends it, with the LIST quirk's placeholders."""
+    return {"id": f"dev-{n:04d}", "deviceName": f"Phone {n}", "operatingSystem": os_name, "osVersion": "18.5",
+            "manufacturer": "Apple", "model": "iPhone 15", "serialNumber": f"SN{n}", "imei": "", "phoneNumber": "",
+            "subscriberCarrier": None, "wiFiMacAddress": "a1b2c3d4e5f6", "totalStorageSpaceInBytes": 1 << 37,
+            "freeStorageSpaceInBytes": 1 << 36, "lastSyncDateTime": sync, "userDisplayName": "U",
+            "jailBroken": "False", "isEncrypted": True, "complianceState": "compliant",
+            "iccid": "", "udid": "", "ethernetMacAddress": None, "physicalMemoryInBytes": 0}
+
+
+def token_route(*tokens: str, expires_in: int = 3599):
+    return respx.post(TOKEN_URL).mock(side_effect=[
+        httpx.Response(200, json={"token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in,
+                                  "access_token": t}) for t in tokens])
+
+
+def batch_answer(request: httpx.Request) -> httpx.Response:
+    """Answer every inner GET with real values, in reverse order (clients must match by id)."""
+    reqs = json.loads(request.content)["requests"]
+    out = []
+    for r in reqs:
+        ident = r["url"].split("/")[-1].split("?")[0]
+        out.append({"id": r["id"], "status": 200, "headers": {},
+                    "body": {"id": ident, "iccid": f"ICC-{ident}", "udid": f"UDID-{ident}",
+                             "ethernetMacAddress": None, "physicalMemoryInBytes": 6 << 30}})
+    return httpx.Response(200, json={"responses": out[::-1]})
+
+
+def connector(sleeps, **kw) -> IntuneConnector:
+    conn = IntuneConnector(intune_config(**kw))
+    conn.http.sleep = sleeps
+    return conn
+
+
+async def collect(conn, known=None) -> list:
+    out = []
+    async for page in conn.iter_device_pages(known or {}):
+        out.extend(page)
+    return out
+
+
+@respx.mock
+async def test_token_request_and_bearer_header(sleeps):
+    tok = token_route("tok-1")
+    listing = respx.get(LIST_URL).mock(return_value=httpx.Response(200, json={"value": []}))
+    conn = connector(sleeps)
+    await conn.test_connection()
+    form = parse_qs(tok.calls[0].request.content.decode())
+    assert form == {"client_id": [CLIENT_ID], "client_secret": [CLIENT_SECRET], "grant_type": ["client_credentials"],
+                    "scope": [f"{GRAPH}/.default"]}
+    assert tok.calls[0].request.url == TOKEN_URL and AUTHORITY in TOKEN_URL and TENANT in TOKEN_URL
+    assert listing.calls[0].request.headers["authorization"] == "Bearer tok-1"
+
+
+@respx.mock
+async def test_listing_selects_only_needed_properties_and_follows_next_link_verbatim(sleeps):
+    token_route("tok-1")
+    next_link = f"{GRAPH}/v1.0/deviceManagement/managedDevices?$select=id&$skiptoken=Zm9vOjE6YWJj%3D%3D"
+    route = respx.get(url__startswith=LIST_URL).mock(side_effect=[
+        httpx.Response(200, json={"value": [device(1)], "@odata.nextLink": next_link}),
+        httpx.Response(200, json={"value": [device(2)]})])
+    respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    respx.get(url__regex=r".*/detectedApps.*").mock(return_value=httpx.Response(200, json={"value": []}))
+    records = await collect(connector(sleeps))
+    assert [r.mdm_device_id for r in records] == ["dev-0001", "dev-0002"]
+    first = parse_qs(urlsplit(str(route.calls[0].request.url)).query)
+    assert first["$select"] == [",".join(LIST_SELECT)] and first["$top"] == ["1000"]
+    assert not set(first["$select"][0].split(",")) & {"iccid", "udid", "ethernetMacAddress", "physicalMemoryInBytes"}
+    assert str(route.calls[1].request.url) == next_link
+
+
+@respx.mock
+async def test_batch_only_for_changed_devices_twenty_per_request(sleeps):
+    token_route("tok-1")
+    items = [device(n) for n in range(50)]
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": items}))
+    batches = respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    respx.get(url__regex=r".*/detectedApps.*").mock(return_value=httpx.Response(200, json={"value": []}))
+    conn = connector(sleeps, extra={"retry": {"attempts": 2}, "collect_software": False})
+    known = {i["id"]: intune.change_marker(i) for i in items[:5]}  # five unchanged devices
+    records = await collect(conn, known)
+    sent = [json.loads(c.request.content)["requests"] for c in batches.calls]
+    assert sorted(len(s) for s in sent) == [5, 20, 20]
+    urls = [r["url"] for s in sent for r in s]
+    assert urls[0].startswith("/deviceManagement/managedDevices/dev-") and urls[0].endswith(
+        "?$select=" + ",".join(ENRICH_SELECT))
+    assert {u.split("/")[-1].split("?")[0] for u in urls} == {f"dev-{n:04d}" for n in range(5, 50)}
+    assert all(c.request.headers["authorization"] == "Bearer tok-1" for c in batches.calls)
+    by_id = {r.mdm_device_id: r for r in records}
+    assert by_id["dev-0007"].iccid == "ICC-dev-0007" and by_id["dev-0007"].ram_total_bytes == 6 << 30
+    unchanged = by_id["dev-0001"]
+    assert unchanged.iccid is None and unchanged.udid is None and unchanged.ram_total_bytes is None
+    assert unchanged.unfetched == {"iccid", "udid", "ram_total_bytes"} and unchanged.software is None
+    assert by_id["dev-0007"].unfetched == frozenset()
+
+
+@respx.mock
+async def test_batch_items_throttled_on_their_own_are_retried_after_their_retry_after(sleeps):
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1), device(2)]}))
+    first = True
+
+    def answer(request):
+        nonlocal first
+        if not first:
+            return batch_answer(request)
+        first = False
+        reqs = json.loads(request.content)["requests"]
+        ok = json.loads(batch_answer(request).content)["responses"]
+        ok = [r for r in ok if r["id"] == reqs[0]["id"]]
+        throttled = {"id": reqs[1]["id"], "status": 429, "headers": {"Retry-After": "4"},
+                     "body": {"error": {"code": "TooManyRequests", "message": "Too many requests."}}}
+        return httpx.Response(200, json={"responses": ok + [throttled]})
+
+    batches = respx.post(BATCH_URL).mock(side_effect=answer)
+    conn = connector(sleeps, extra={"retry": {"attempts": 3}, "collect_software": False})
+    records = await collect(conn)
+    assert batches.call_count == 2 and sleeps.waits == [4.0]
+    assert len(json.loads(batches.calls[1].request.content)["requests"]) == 1
+    assert all(r.iccid and not r.unfetched for r in records)
+
+
+@respx.mock
+async def test_batch_items_failing_for_good_keep_stored_values_and_are_fetched_next_time(sleeps):
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1)]}))
+    respx.post(BATCH_URL).mock(return_value=httpx.Response(200, json={"responses": [
+        {"id": "0", "status": 500, "headers": {}, "body": {"error": {"code": "InternalServerError"}}}]}))
+    conn = connector(sleeps, extra={"retry": {"attempts": 2}, "collect_software": False})
+    [record] = await collect(conn)
+    assert record.unfetched == {"iccid", "udid", "ram_total_bytes"} and record.change_marker is None
+    assert conn.warnings and "fetched again" in conn.warnings[0]
+
+
+@respx.mock
+async def test_token_renewed_before_expiry(sleeps, monkeypatch):
+    tok = token_route("tok-1", "tok-2")
+    listing = respx.get(LIST_URL).mock(return_value=httpx.Response(200, json={"value": []}))
+    conn = connector(sleeps)
+    clock = [1000.0]
+    monkeypatch.setattr(intune.time, "monotonic", lambda: clock[0])
+    await conn.test_connection()
+    clock[0] += 3599 - intune.TOKEN_LEEWAY_S - 1  # still inside the leeway: same token
+    await conn.test_connection()
+    clock[0] += 2  # within the leeway of expiry: renewed before it expires
+    await conn.test_connection()
+    assert tok.call_count == 2
+    assert [c.request.headers["authorization"] for c in listing.calls] == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+
+
+@respx.mock
+async def test_401_renews_the_token_once(sleeps):
+    tok = token_route("tok-1", "tok-2")
+    listing = respx.get(LIST_URL).mock(side_effect=[httpx.Response(401), httpx.Response(200, json={"value": []})])
+    await connector(sleeps).test_connection()
+    assert tok.call_count == 2 and listing.calls[1].request.headers["authorization"] == "Bearer tok-2"
+
+
+@respx.mock
+async def test_401_after_renewal_fails(sleeps):
+    token_route("tok-1", "tok-2")
+    respx.get(LIST_URL).mock(return_value=httpx.Response(401))
+    with pytest.raises(AuthenticationFailed, match="freshly issued token"):
+        await connector(sleeps).test_connection()
+
+
+@respx.mock
+async def test_bad_client_secret_names_what_to_check(sleeps):
+    respx.post(TOKEN_URL).mock(return_value=httpx.Response(401, json={
+        "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}))
+    with pytest.raises(AuthenticationFailed, match="AADSTS7000215.*client secret") as info:
+        await connector(sleeps).test_connection()
+    assert CLIENT_SECRET not in str(info.value)
+
+
+@respx.mock
+async def test_403_on_action_names_the_privileged_permission_and_license(sleeps):
+    token_route("tok-1")
+    respx.post(f"{LIST_URL}/dev-1/remoteLock").mock(return_value=httpx.Response(403, json={
+        "error": {"code": "Forbidden", "message": "Application is not authorized"}}))
+    with pytest.raises(AuthenticationFailed, match="PrivilegedOperations.All.*Intune license"):
+        await connector(sleeps).lock(DeviceRef("dev-1", OsClass.IS))
+
+
+@respx.mock
+async def test_wipe_body_and_pending_result(sleeps):
+    token_route("tok-1")
+    route = respx.post(f"{LIST_URL}/dev-1/wipe").mock(return_value=httpx.Response(204))
+    result = await connector(sleeps).wipe(DeviceRef("dev-1", OsClass.IP), WipeOptions())
+    assert json.loads(route.calls[0].request.content) == {"keepEnrollmentData": False, "keepUserData": False,
+                                                          "persistEsimDataPlan": False}
+    assert (result.outcome, result.reference, result.http_status) == (Outcome.PENDING, "wipe", 204)
+    assert result.request_id == route.calls[0].request.headers["client-request-id"]
+
+
+@respx.mock
+async def test_wipe_whose_answer_is_lost_is_unknown_and_sent_once(sleeps):
+    token_route("tok-1")
+    route = respx.post(f"{LIST_URL}/dev-1/wipe").mock(side_effect=httpx.ReadTimeout("timed out"))
+    result = await connector(sleeps).wipe(DeviceRef("dev-1", OsClass.IS), WipeOptions(keep_user_data=True))
+    assert result.outcome is Outcome.UNKNOWN and route.call_count == 1
+    assert "may have been carried out" in result.message
+    assert json.loads(route.calls[0].request.content)["keepUserData"] is True
+
+
+@respx.mock
+async def test_actions_intune_cannot_take_are_not_sent(sleeps):
+    route = respx.route().mock(return_value=httpx.Response(500))
+    conn = connector(sleeps)
+    locked = await conn.lock(DeviceRef("dev-1", OsClass.IP))
+    reset = await conn.reset_passcode(DeviceRef("dev-1", OsClass.IS))
+    assert locked.outcome is Outcome.REFUSED and reset.outcome is Outcome.REFUSED and route.call_count == 0
+
+
+@respx.mock
+@pytest.mark.parametrize(("status", "body", "outcome", "code", "text"), [
+    (404, {"error": {"code": "ResourceNotFound", "message": "Resource not found"}}, Outcome.FAILED,
+     "ResourceNotFound", "no longer exists"),
+    (400, {"error": {"code": "BadRequest", "message": "Not supported"}}, Outcome.FAILED, "BadRequest", "Not supported"),
+])
+async def test_refused_actions_carry_the_mdm_code_and_message(sleeps, status, body, outcome, code, text):
+    token_route("tok-1")
+    respx.post(f"{LIST_URL}/dev-1/remoteLock").mock(return_value=httpx.Response(status, json=body))
+    result = await connector(sleeps).lock(DeviceRef("dev-1", OsClass.IS))
+    assert (result.outcome, result.mdm_code, result.http_status) == (outcome, code, status)
+    assert text in result.message
+
+
+@respx.mock
+@pytest.mark.parametrize(("state", "outcome"), [("pending", Outcome.PENDING), ("done", Outcome.SUCCEEDED),
+                                                ("failed", Outcome.FAILED), ("notSupported", Outcome.FAILED)])
+async def test_follow_up_reads_device_action_results(sleeps, state, outcome):
+    token_route("tok-1")
+    route = respx.get(f"{LIST_URL}/dev-1").mock(return_value=httpx.Response(200, json={
+        "id": "dev-1", "deviceActionResults": [
+            {"actionName": "wipe", "actionState": "failed", "startDateTime": "2026-01-01T00:00:00Z"},
+            {"actionName": "wipe", "actionState": state, "startDateTime": "2026-11-20T00:00:00Z"},
+            {"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-11-21T00:00:00Z"}]}))
+    pending = ActionResult("dev-1", Action.WIPE, Outcome.PENDING, reference="wipe")
+    result = await connector(sleeps).follow_up(DeviceRef("dev-1", OsClass.IS), pending)
+    assert result.outcome is outcome and result.mdm_code == state
+    assert parse_qs(urlsplit(str(route.calls[0].request.url)).query)["$select"] == ["id,deviceActionResults"]
+
+
+@respx.mock
+async def test_expired_next_link_restarts_without_duplicates(sleeps):
+    token_route("tok-1")
+    link = f"{GRAPH}/v1.0/deviceManagement/managedDevices?$skiptoken=abc"
+    respx.get(url__startswith=LIST_URL).mock(side_effect=[
+        httpx.Response(200, json={"value": [device(1)], "@odata.nextLink": link}),
+        httpx.Response(400, json={"error": {"code": "BadRequest", "message": "Invalid Skip Token"}}),
+        httpx.Response(200, json={"value": [device(1)], "@odata.nextLink": link + "2"}),
+        httpx.Response(200, json={"value": [device(2)]})])
+    conn = connector(sleeps, extra={"retry": {"attempts": 2}, "collect_software": False})
+    respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    assert [r.mdm_device_id for r in await collect(conn)] == ["dev-0001", "dev-0002"]
+
+
+@respx.mock
+async def test_a_page_that_is_not_a_device_list_is_a_protocol_error(sleeps):
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"values": []}))
+    with pytest.raises(ProtocolError, match="no 'value' list"):
+        await collect(connector(sleeps))
