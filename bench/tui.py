@@ -1,0 +1,214 @@
+"""Console benchmark: first paint of the virtual device table vs Textual's stock DataTable (same run,
+same rows), filter keystroke latency, and memory at 10k vs 100k devices.
+
+    .venv/bin/python bench/tui.py [--devices 100000] [--skip-stock]
+
+Figures are ratios against the stock table measured in the same run, never absolute thresholds.
+Rows come from the inventory service when it is installed, else from a plain paged query (``--source``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from mdmtui.config import Settings
+from mdmtui.models import Device, Linkage
+from mdmtui.services.context import open_context
+from mdmtui.widgets.virtual_table import Column, VirtualTable
+
+COLUMNS = ("computer_name", "os_name", "model", "serial_number", "imei", "phone_number", "carrier", "linkage_name")
+NAMES = ["営業部の iPhone", "Galaxy", "Surface", "iPad", "Pixel", "ThinkPad", "総務 PC", "Xperia"]
+
+
+def fill(ctx, n: int, seed: int = 7) -> None:
+    """``n`` devices with direct bulk inserts (fast; the bench is not about collection)."""
+    r = random.Random(seed)
+    with ctx.db.atomic():
+        lk = Linkage.create(name="bench", system="intune", server_url="https://graph.microsoft.com")
+        rows = []
+        for i in range(n):
+            rows.append(dict(linkage=lk.id, linkage_name="bench", mdm_device_id=f"d{i}", os_class="IS",
+                             computer_name=f"{r.choice(NAMES)}-{i:06d}", os_name="iOS", os_version="17.4",
+                             model="iPhone 15", serial_number=f"SN{r.randrange(10**9):09d}",
+                             imei=f"35{r.randrange(10**13):013d}", phone_number=f"090{r.randrange(10**8):08d}",
+                             carrier="Docomo", device_type="Smart Device", device_status="Unknown"))
+            if len(rows) == 5000:
+                Device.insert_many(rows).execute()
+                rows = []
+        if rows:
+            Device.insert_many(rows).execute()
+
+
+@dataclass
+class DirectSource:
+    """Paged rows straight from the table (used only when the inventory service is not installed)."""
+
+    text: str | None = None
+
+    def _query(self):
+        q = Device.select()
+        if self.text:
+            like = f"%{self.text}%"
+            q = q.where(Device.computer_name ** like | Device.serial_number ** like | Device.imei ** like
+                        | Device.udid ** like | Device.phone_number ** like | Device.user_name ** like)
+        return q
+
+    def count(self) -> int:
+        return self._query().count()
+
+    def page(self, offset: int, limit: int):
+        return list(self._query().order_by(Device.computer_name).offset(offset).limit(limit))
+
+
+def make_source(ctx, kind: str, text: str | None = None):
+    """The device table's row source: the inventory service, or the direct query."""
+    if kind == "inventory":
+        from mdmtui.screens.backend import DeviceSource
+        from mdmtui.services import inventory
+
+        return DeviceSource(ctx, inventory.DeviceFilter(text=text, sort="computer_name"))
+    return DirectSource(text)
+
+
+def columns() -> list[Column]:
+    return [Column(name, name, 14, (lambda n: lambda d: getattr(d, n))(name)) for name in COLUMNS]
+
+
+class VirtualApp(App):
+    def __init__(self, source) -> None:
+        super().__init__()
+        self.source = source
+        self.loaded = asyncio.Event()
+
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(columns(), key=lambda d: d.id)
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_source(self.source)
+
+    def on_virtual_table_loaded(self) -> None:
+        self.loaded.set()
+
+
+class StockApp(App):
+    def __init__(self, rows) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        yield DataTable()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        table.add_rows(self.rows)
+
+
+async def first_paint_virtual(source) -> float:
+    app = VirtualApp(source)
+    start = time.perf_counter()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.loaded.wait()
+        await pilot.pause()
+        took = time.perf_counter() - start
+        assert app.query_one(VirtualTable).visible_text()[1].strip(), "nothing painted"
+    return took
+
+
+async def first_paint_stock(ctx) -> float:
+    start = time.perf_counter()
+    with ctx.db.connection_context():
+        rows = list(Device.select(*[getattr(Device, c) for c in COLUMNS]).order_by(Device.computer_name).tuples())
+    app = StockApp(rows)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        took = time.perf_counter() - start
+    return took
+
+
+async def keystroke_latency(ctx, kind: str, texts: list[str]) -> list[float]:
+    """Time from a filter change until the table shows the new first page."""
+    app = VirtualApp(make_source(ctx, kind))
+    out = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.loaded.wait()
+        table = app.query_one(VirtualTable)
+        for text in texts:
+            app.loaded.clear()
+            start = time.perf_counter()
+            table.set_source(make_source(ctx, kind, text))
+            await app.loaded.wait()
+            await pilot.pause()
+            out.append(time.perf_counter() - start)
+    return out
+
+
+async def memory_of_view(ctx, kind: str) -> tuple[int, int]:
+    """Peak traced bytes while opening the table and paging through a few screens; rows cached."""
+    gc.collect()
+    tracemalloc.start()
+    app = VirtualApp(make_source(ctx, kind))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.loaded.wait()
+        for _ in range(10):
+            await pilot.press("pagedown")
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        cached = app.query_one(VirtualTable).cached_rows
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, cached
+
+
+def context_with(n: int, base: Path):
+    ctx = open_context(Settings(data_dir=base / f"d{n}", config_dir=base / f"c{n}"))
+    fill(ctx, n)
+    return ctx
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--source", choices=("inventory", "direct"), default=None)
+    parser.add_argument("--skip-stock", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        import mdmtui.services.inventory  # noqa: F401
+        kind = args.source or "inventory"
+    except ImportError:
+        kind = args.source or "direct"
+    base = Path(tempfile.mkdtemp(prefix="mdmtui-bench-"))
+    small = context_with(10_000, base)
+    small_mem = await memory_of_view(small, kind)
+    small.db.close()
+    ctx = context_with(args.devices, base)
+    print(f"rows from: {kind}; devices: {args.devices:,}")
+    virtual = await first_paint_virtual(make_source(ctx, kind))
+    print(f"first paint, virtual table: {virtual * 1000:8.1f} ms")
+    if not args.skip_stock:
+        stock = await first_paint_stock(ctx)
+        print(f"first paint, stock DataTable: {stock * 1000:8.1f} ms  -> virtual is {stock / virtual:.1f}x faster")
+    lat = await keystroke_latency(ctx, kind, ["0", "00", "001", "0012", "iP", "営業"])
+    print("filter keystrokes (ms): " + ", ".join(f"{x * 1000:.0f}" for x in lat) + f"; max {max(lat) * 1000:.0f}")
+    big_mem = await memory_of_view(ctx, kind)
+    print(f"memory (tracemalloc peak while viewing): 10k devices {small_mem[0] / 1e6:.1f} MB "
+          f"({small_mem[1]} rows cached), {args.devices // 1000}k devices {big_mem[0] / 1e6:.1f} MB "
+          f"({big_mem[1]} rows cached); ratio {big_mem[0] / small_mem[0]:.2f}")
+    ctx.db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
