@@ -35,7 +35,12 @@ REGISTRARS = {"mdmtui.sim.cli": "add_sim_parser"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that exits with status 2 and one readable line on bad usage."""
+    """argparse that exits with status 2 and one readable line on bad usage; no abbreviated options."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        # '--password x' must never be taken as an abbreviation of some '--password-...' option
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import platformdirs
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from mdmtui.errors import ConfigurationError
 
@@ -50,6 +50,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("data_dir", "config_dir", "sdm_properties_path", "secret_key_file")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
     @cached_property
     def database(self) -> str:
         """The effective database URL."""
@@ -88,21 +93,42 @@ def config_file_path() -> Path:
 def load_settings(**overrides) -> Settings:
     """Load settings from the config file, then the environment, then ``overrides``."""
     path = config_file_path()
-    from_file: dict = {}
-    if path.exists():
-        try:
-            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    from_file = _read_config_file(path)
     env_keys = {k[len("MDMTUI_"):].lower() for k in os.environ if k.startswith("MDMTUI_")}
     merged = {k: v for k, v in from_file.items() if k not in env_keys}
     merged.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        raise ConfigurationError(_settings_message(path, exc)) from exc
+        raise ConfigurationError(_settings_message(path, set(from_file), exc)) from None
+    except SettingsError as exc:  # an environment value pydantic-settings could not even parse
+        raise ConfigurationError(f"invalid MDMTUI_* environment variable: {_one_line(exc)}") from None
 
 
-def _settings_message(path: Path, exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-    return f"invalid settings ({path} or MDMTUI_* environment): " + "; ".join(parts)
+def _read_config_file(path: Path) -> dict:
+    """The TOML config file's table, or {} when there is none."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _settings_message(path: Path, file_keys: set[str], exc: ValidationError) -> str:
+    """One line naming, for each problem, where the bad value came from."""
+    parts = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        where = f"{path}: {key}" if key in file_keys else f"MDMTUI_{key.upper()}"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"{path}: unknown setting '{key}'")
+        else:
+            parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
