@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -25,6 +26,15 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """A CLI test's setup_logging (file only, no propagation) must not hide later tests' caplog."""
+    logger = logging.getLogger("mdmtui")
+    saved = logger.propagate, logger.level
+    yield
+    logger.propagate, logger.level = saved[0], saved[1]
 
 
 def _postgres_schema_url() -> tuple[str, str]:
