@@ -24,6 +24,7 @@ DEMO_LINKAGES = {"intune": "Intune (demo)", "mobileiron": "MobileIron (demo)", "
 def register(subparsers) -> None:
     """Add ``console`` and ``demo``."""
     console = subparsers.add_parser("console", help="open the console (the default when no command is given)")
+    _screen_option(console)
     console.set_defaults(handler=run_console)
     demo = subparsers.add_parser("demo", help="open the console on a simulated fleet (throwaway database)",
                                  description="Start the MDM simulator with a generated fleet, a throwaway "
@@ -34,7 +35,13 @@ def register(subparsers) -> None:
     demo.add_argument("--seed", type=int, default=1, help="fleet seed (default 1): the same seed, the same fleet")
     demo.add_argument("--keep", action="store_true", help="keep the throwaway data directory (its path is printed)")
     demo.add_argument("--no-collect", action="store_true", help="open on an empty database (press c to collect)")
+    _screen_option(demo)
     demo.set_defaults(handler=run_demo)
+
+
+def _screen_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--screen", choices=("devices", "linkages", "events", "audit", "licenses"),
+                        default="devices", help="the screen to open on (default devices)")
 
 
 def _positive(text: str) -> int:
@@ -50,7 +57,7 @@ def run_console(args: argparse.Namespace) -> int:
 
     ctx = context_from_args(args)
     try:
-        return _run_app(ctx)
+        return _run_app(ctx, start=getattr(args, "screen", "devices"))
     finally:
         ctx.db.close()
 
@@ -159,5 +166,5 @@ def run_demo(args: argparse.Namespace) -> int:
         if not args.no_collect:
             first_collection(demo.ctx)
             swap_a_sim(demo.sim)
-        banner = "DEMO (simulator) — press c to collect again: a SIM swap is waiting"
-        return _run_app(demo.ctx, banner=banner)
+        banner = "DEMO: c collects (a SIM swap waits)"
+        return _run_app(demo.ctx, banner=banner, start=args.screen)

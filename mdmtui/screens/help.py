@@ -31,7 +31,7 @@ def help_table(scope: str, keymap: dict[str, str]) -> Table:
     for where in order:
         for command in (c for c in COMMANDS if c.scope == where):
             table.add_row(key_text(current_keys(command, keymap)), SCREENS.get(where, "anywhere"),
-                          command.help + (" (changes devices or settings)" if command.dangerous else ""),
+                          ("! " if command.dangerous else "") + command.help,
                           command.id)
     table.add_row("ctrl+p", "anywhere", "Command palette: every command by name", "")
     table.add_row("tab / mouse", "anywhere", "Move between panes; click rows, headers (sort), buttons", "")
@@ -56,12 +56,13 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         keymap = dict(getattr(self.app.ctx.settings, "keymap", {}) or {})
+        self.table = help_table(self.scope, keymap)
         with Vertical():
             yield Label(f"Keys — {SCREENS.get(self.scope, self.scope)} first", id="help-title")
             with VerticalScroll():
-                yield Static(help_table(self.scope, keymap), id="help-table")
-            yield Label("Remap keys in config.toml: [keymap] \"devices.lock\" = \"ctrl+l\" · esc closes",
-                        id="help-foot")
+                yield Static(self.table, id="help-table")
+            yield Label("! changes devices or settings (hidden in read-only mode) · remap in config.toml: "
+                        "[keymap] \"devices.lock\" = \"ctrl+l\" · esc closes", id="help-foot", markup=False)
 
     def action_close(self) -> None:
         """Close help."""

@@ -1,0 +1,51 @@
+"""Read-only mode: state-changing keys are hidden from the footer and say why when pressed; help lists all."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from mdmtui.models import Linkage
+from mdmtui.screens.app import create_app
+from mdmtui.screens.help import HelpScreen
+from mdmtui.screens.linkage_form import LinkageFormScreen
+
+
+async def test_read_only_refuses_adding_a_linkage_and_says_why(ro_ctx):
+    app = create_app(ro_ctx, start="linkages")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "n" not in app.screen.active_bindings  # hidden from the footer
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, LinkageFormScreen)
+        assert any("read-only" in n.message for n in app._notifications)
+        assert "READ-ONLY" in str(app.screen.query_one("AppHeader").render())
+    with ro_ctx.db.connection_context():
+        assert Linkage.select().count() == 0
+
+
+async def test_help_lists_every_binding_with_the_remapped_key(tmp_path):
+    from mdmtui.services.context import open_context
+
+    from conftest import make_settings
+
+    ctx = open_context(make_settings(tmp_path, keymap={"linkages.add": "ctrl+n"}))
+    app = create_app(ctx, start="linkages")
+    async with app.run_test(size=(120, 45)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=120)
+        with console.capture() as captured:
+            console.print(app.screen.table)
+        text = captured.get()
+        for binding_id in ("linkages.add", "devices.wipe", "devices.filter", "app.jump", "events.read"):
+            assert binding_id in text
+        assert "ctrl+n" in text
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, LinkageFormScreen)
+    ctx.db.close()
