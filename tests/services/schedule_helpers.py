@@ -49,3 +49,22 @@ def simulate_ticks(ctx, start: datetime, end: datetime, step: timedelta) -> list
             schedule_service.mark_handled(linkage.id, due)
         now += step
     return handled
+
+
+def intune_linkage(ctx, sim, name: str = "Intune", **extra) -> Linkage:
+    """An Intune linkage pointing at the simulator, created through the linkage service."""
+    from mdmtui.services import linkages
+
+    i = sim.intune
+    return linkages.create(ctx, dict(name=name, system="intune", server_url=i.base_url, tenant_id=i.tenant_id,
+                                     client_id=i.client_id, client_secret=i.client_secret,
+                                     authority_url=i.base_url, **extra))
+
+
+def inventory(linkage_name: str) -> dict[str, tuple]:
+    """The linkage's devices as stored (mdm id -> the collected items that matter here)."""
+    from mdmtui.models import Device
+
+    linkage = Linkage.get(Linkage.name == linkage_name)
+    rows = Device.select().where(Device.linkage == linkage.id)
+    return {d.mdm_device_id: (d.computer_name, d.serial_number, d.fingerprint, d.missing_since) for d in rows}
