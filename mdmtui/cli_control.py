@@ -308,6 +308,10 @@ def cmd_actions(args: argparse.Namespace) -> int:
     if args.follow_up:
         followed = asyncio.run(control.follow_up_pending(ctx, device_ids))
         print(f"followed up {len(followed)} action(s): {control.summary_line(followed)}", file=sys.stderr)
+        for o in followed:  # an SDM passcode reset reports its new passcode when the command ends
+            if o.result.new_passcode:
+                print(f"New passcode for {o.device_name or o.device_id}: {o.result.new_passcode} "
+                      "(shown once; not stored anywhere)")
     outcomes = ["pending", "unknown"] if args.pending else None
     action = args.action.replace("-", "_") if args.action else None
     rows = control.list_actions(ctx, device_ids=device_ids, outcomes=outcomes, action=action, limit=args.limit)

@@ -381,13 +381,21 @@ def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionRes
         log.exception("unexpected error sending %s to %s", action.value, ref.mdm_device_id, exc_info=exc)
     return _result(ref, action, Outcome.UNKNOWN,
                    f"no usable answer from the MDM ({exc.__class__.__name__}: {exc}); "
-                   "the command may have been carried out, so it was not sent again")
+                   "the command may have been carried out")
 
 
 async def _check_lost_answer(lane: _Lane, ref: DeviceRef, lost: ActionResult) -> ActionResult:
     """The answer was lost: ask the MDM's own record of the action once, never send it again."""
     newer = await _ask_state(lane, ref, lost)
-    if newer is None or newer.outcome is Outcome.UNKNOWN:
+    if newer is None or not _is_news(Outcome.UNKNOWN, newer.outcome):
+        if newer is None:
+            why = "its state could not be read"
+        elif newer.outcome is Outcome.PENDING:
+            why = f"the MDM shows no result for it ({newer.message or 'no record'})"
+        else:
+            why = "the MDM keeps no state to check"
+        lost.message = (f"outcome unknown: {lost.message or 'the answer was lost'}; not sent again "
+                        f"({why}); check the device, or mdmtui actions --follow-up later")
         return lost
     merged = merge(lost, newer)
     merged.message = f"{newer.message or newer.outcome.value} (answer to the command was lost; the MDM's state was checked)"
@@ -550,8 +558,12 @@ async def _follow_row(ctx: Context, lane: _Lane, row: DeviceAction) -> DeviceOut
 
 
 def _is_news(before: Outcome, after: Outcome) -> bool:
-    # a pending that stays pending is not news; an MDM that can no longer tell is
-    return after is not before
+    """Whether a follow-up answer changes what is known about an action."""
+    if before is Outcome.UNKNOWN:
+        # connectors answer "pending" when the MDM has no record yet, which is no evidence the
+        # lost command arrived: only a reported end settles an unknown
+        return after in (Outcome.SUCCEEDED, Outcome.FAILED)
+    return after is not before  # an MDM that can no longer tell is news too
 
 
 def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:

@@ -165,3 +165,46 @@ __all__ = [
     "PENDING_THEN_DONE", "PROFILE_REMOVED", "audit_for", "make_device", "make_linkage", "rows_for",
     "throttled_then_ok", "timeout_behaviour",
 ]
+
+
+# --- the simulator and the real connectors -------------------------------------------------------------
+
+def sim_linkage(ctx, sim, system: str, *, name: str | None = None, timeout_s: float = 10.0) -> Linkage:
+    """A linkage to the simulator's ``system``, created through the linkage service (secrets encrypted)."""
+    from mdmtui.services import linkages
+
+    data = {"name": name or system, "system": system, "timeout_s": timeout_s}
+    if system == "intune":
+        data.update(server_url=sim.intune.base_url, authority_url=sim.intune.base_url,
+                    tenant_id=sim.intune.tenant_id, client_id=sim.intune.client_id,
+                    client_secret=sim.intune.client_secret)
+    elif system == "mobileiron":
+        data.update(server_url=sim.mobileiron.base_url, user="api_admin", password=sim.mobileiron.password)
+    else:
+        data.update(server_url=sim.sdm.base_url, user=sim.sdm.user, password=sim.sdm.password)
+    return linkages.create(ctx, data)
+
+
+async def seed_from_mdm(ctx, linkage: Linkage) -> list[Device]:
+    """Device rows for every device the MDM lists (a minimal stand-in for a collection)."""
+    from mdmtui.services.control import default_connector
+
+    connector = default_connector(ctx, linkage)
+    devices = []
+    try:
+        async for page in connector.iter_device_pages({}):
+            for record in page:
+                devices.append(Device.create(
+                    linkage=linkage, linkage_name=linkage.name, mdm_device_id=record.mdm_device_id,
+                    os_class=record.os_class.value, computer_name=record.computer_name,
+                    serial_number=record.serial_number, imei=record.imei, mdm_managed=record.mdm_managed,
+                    device_status="Unknown"))
+    finally:
+        await connector.aclose()
+    return devices
+
+
+def sim_requests(sim, mdm: str, method: str, path_part: str, status: int | None = None) -> int:
+    """How many requests the simulator answered for ``mdm`` whose path contains ``path_part``."""
+    return sum(1 for m, meth, path, st in list(sim.requests_log)
+               if m == mdm and meth == method and path_part in path and (status is None or st == status))

@@ -1,0 +1,171 @@
+"""Control through the real connectors against the simulator: each matrix cell, profile removal, lost
+answers, throttling, read-only — asserting the recorded outcome and the audit entry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from control_helpers import audit_for, rows_for, seed_from_mdm, sim_linkage, sim_requests
+
+from mdmtui.models import Device, Event
+from mdmtui.records import Action, Outcome
+from mdmtui.services import control
+from mdmtui.sim import Faults, Simulator
+
+SYSTEM = {"Si": "sdm", "SA": "sdm", "M": "mobileiron", "IS": "intune", "IP": "intune"}
+REFUSED = {("IP", Action.LOCK), ("IS", Action.RESET_PASSCODE), ("IP", Action.RESET_PASSCODE)}
+# the request each action sends, per MDM (method, a part of the path)
+WIRE = {
+    ("intune", Action.LOCK): ("POST", "/remoteLock"), ("intune", Action.WIPE): ("POST", "/wipe"),
+    ("intune", Action.RESET_PASSCODE): ("POST", "/resetPasscode"),
+    ("mobileiron", Action.LOCK): ("PUT", "/api/v1/dm/devices/lock/"),
+    ("mobileiron", Action.WIPE): ("PUT", "/api/v2/devices/wipe"),
+    ("mobileiron", Action.RESET_PASSCODE): ("POST", "/api/v2/devices/action"),
+    ("sdm", Action.LOCK): ("POST", "/commands"), ("sdm", Action.WIPE): ("POST", "/commands"),
+    ("sdm", Action.RESET_PASSCODE): ("POST", "/commands"),
+}
+
+
+@pytest.fixture
+def sim(monkeypatch):
+    monkeypatch.setattr(control, "FOLLOW_FIRST_DELAY_S", 0.05)
+    monkeypatch.setattr(control, "FOLLOW_MAX_DELAY_S", 0.1)
+    simulator = Simulator(seed=7, intune=24, mobileiron=12, sdm=24).start()
+    simulator.intune.action_delay = 0.2
+    simulator.sdm.command_step = 0.05
+    yield simulator
+    simulator.stop()
+
+
+async def devices_of(ctx, sim, system: str, **kw) -> list[Device]:
+    return await seed_from_mdm(ctx, sim_linkage(ctx, sim, system, **kw))
+
+
+def first(devices: list[Device], os_class: str) -> Device:
+    return next(d for d in devices if d.os_class == os_class)
+
+
+@pytest.mark.parametrize("os_class", ["Si", "SA", "M", "IS", "IP"])
+@pytest.mark.parametrize("action", list(Action))
+async def test_matrix_cell_against_the_mdm(ctx, sim, os_class, action):
+    system = SYSTEM[os_class]
+    device = first(await devices_of(ctx, sim, system), os_class)
+    method, path = WIRE[(system, action)]
+    [out] = await control.act(ctx, [device.id], action, follow_timeout=10)
+    [row] = rows_for(device)
+    entries = audit_for(device)
+    assert all(e.action == action.value and e.category == "action" for e in entries)
+    if (os_class, action) in REFUSED:
+        assert out.outcome is Outcome.REFUSED
+        assert sim_requests(sim, system, method, path) == 0  # nothing was sent
+        assert row.outcome == "refused" and [e.outcome for e in entries] == ["refused"]
+        return
+    assert out.outcome is Outcome.SUCCEEDED, out.result
+    assert sim_requests(sim, system, method, path) == 1
+    assert row.outcome == "succeeded" and row.request_id == out.result.request_id
+    assert entries[-1].outcome == "succeeded" and entries[0].request_id == row.request_id
+    if system in ("intune", "sdm") or action is Action.WIPE and system == "mobileiron":
+        assert entries[0].outcome == "pending"  # accepted first, done later
+    expected_status = "Warning" if action is Action.WIPE else "Unknown"
+    assert Device.get_by_id(device.id).device_status == expected_status
+
+
+@pytest.mark.parametrize("os_class,action", [("M", Action.LOCK), ("M", Action.WIPE), ("M", Action.RESET_PASSCODE),
+                                             ("Si", Action.WIPE), ("SA", Action.LOCK), ("IS", Action.WIPE),
+                                             ("IP", Action.WIPE)])
+async def test_profile_removed_device_ends_as_failure(ctx, sim, os_class, action):
+    system = SYSTEM[os_class]
+    device = first(await devices_of(ctx, sim, system), os_class)
+    sim.admin.remove_profile(system, device.mdm_device_id)
+    [out] = await control.act(ctx, [device.id], action, follow_timeout=10)
+    assert out.outcome is Outcome.FAILED, out.result
+    [row] = rows_for(device)
+    assert row.outcome == "failed" and row.message
+    assert audit_for(device)[-1].outcome == "failed"
+    assert Device.get_by_id(device.id).device_status == "Unknown"
+    assert Event.select().where(Event.kind == "action_failed", Event.device_id == device.id).count() == 1
+
+
+async def test_mobileiron_wipe_whose_answer_is_cut_off_is_settled_from_core_state(ctx, sim):
+    device = first(await devices_of(ctx, sim, "mobileiron"), "M")
+    sim.set_faults(Faults(reset_mid_page=1.0), mdm="mobileiron", endpoint="wipe")  # Core wipes, the answer is lost
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome is Outcome.SUCCEEDED, out.result
+    assert "answer to the command was lost" in out.result.message
+    [row] = rows_for(device)
+    assert row.outcome == "succeeded"
+    assert [e.outcome for e in audit_for(device)] == ["succeeded"]
+    assert Device.get_by_id(device.id).device_status == "Warning"
+    assert sim_requests(sim, "mobileiron", "PUT", "/api/v2/devices/wipe") == 1  # never sent again
+
+
+async def test_mobileiron_wipe_timeout_without_a_trace_in_core_stays_unknown(ctx, sim):
+    device = first(await devices_of(ctx, sim, "mobileiron", timeout_s=0.4), "M")
+    sim.set_faults(Faults(hang_s=0.8), mdm="mobileiron", endpoint="wipe")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome is Outcome.UNKNOWN, out.result
+    assert "outcome unknown" in out.result.message and "not sent again" in out.result.message
+    await asyncio.sleep(0.8)
+    sim.set_faults(None)
+    [later] = await control.follow_up_pending(ctx)
+    assert later.outcome is Outcome.UNKNOWN  # Core shows the device ACTIVE: no proof either way
+    assert rows_for(device)[0].outcome == "unknown"
+    assert [e.outcome for e in audit_for(device)] == ["unknown"]
+    assert Device.get_by_id(device.id).device_status == "Unknown"
+    assert Event.select().where(Event.kind == "action_failed", Event.device_id == device.id).count() == 1
+    assert sim_requests(sim, "mobileiron", "PUT", "/api/v2/devices/wipe") <= 1
+
+
+async def test_intune_wipe_timeout_is_checked_in_device_action_results(ctx, sim):
+    device = first(await devices_of(ctx, sim, "intune", timeout_s=0.4), "IS")
+    sim.set_faults(Faults(hang_s=0.8), mdm="intune", endpoint="actions")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome is Outcome.UNKNOWN, out.result
+    assert [e.outcome for e in audit_for(device)] == ["unknown"]
+    await asyncio.sleep(0.8)
+    sim.set_faults(None)
+    [later] = await control.follow_up_pending(ctx, [device.id])
+    # deviceActionResults holds no wipe: Intune never took it, but that is no proof it never will
+    assert later.outcome is Outcome.UNKNOWN, later.result
+    assert rows_for(device)[0].outcome == "unknown"
+    assert sim_requests(sim, "intune", "POST", "/wipe") <= 1
+    assert sim_requests(sim, "intune", "GET", device.mdm_device_id) >= 2  # its state was read, twice
+
+
+async def test_sdm_wipe_timeout_stays_unknown_and_says_so(ctx, sim):
+    device = first(await devices_of(ctx, sim, "sdm", timeout_s=0.4), "Si")
+    sim.set_faults(Faults(hang_s=0.8), mdm="sdm", endpoint="commands")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome is Outcome.UNKNOWN
+    await asyncio.sleep(1.0)
+    sim.set_faults(None)
+    [later] = await control.follow_up_pending(ctx)
+    assert later.outcome is Outcome.UNKNOWN  # no command id: the SDM keeps no state to ask
+    [row] = rows_for(device)
+    assert row.outcome == "unknown" and "outcome unknown" in row.message and "not sent again" in row.message
+    assert [e.outcome for e in audit_for(device)] == ["unknown"]
+    assert sim_requests(sim, "sdm", "POST", "/commands") <= 1  # a hung request the client left is not logged
+
+
+async def test_throttled_bulk_lock_ends_with_every_real_outcome(ctx, sim):
+    devices = await devices_of(ctx, sim, "sdm")
+    removed = devices[3]
+    sim.admin.remove_profile("sdm", removed.mdm_device_id)
+    sim.set_faults(Faults(burst_429=(2, 5), retry_after=0.05), mdm="sdm")
+    outs = await control.act(ctx, [d.id for d in devices], Action.LOCK, follow_timeout=20)
+    assert sim_requests(sim, "sdm", "POST", "/commands", 429) > 0
+    assert {o.device_id: o.outcome for o in outs} == {
+        d.id: (Outcome.FAILED if d.id == removed.id else Outcome.SUCCEEDED) for d in devices}
+    assert sim_requests(sim, "sdm", "POST", "/commands", 202) == len(devices)  # each accepted exactly once
+    for device in devices:
+        assert rows_for(device)[0].outcome == audit_for(device)[-1].outcome
+
+
+async def test_read_only_sends_nothing_to_the_mdm(ctx, sim):
+    devices = await devices_of(ctx, sim, "mobileiron")
+    ctx.settings.read_only = True
+    outs = await control.act(ctx, [d.id for d in devices], Action.WIPE)
+    assert {o.outcome for o in outs} == {Outcome.REFUSED}
+    assert sim_requests(sim, "mobileiron", "PUT", "/wipe") == 0
+    assert all(audit_for(d)[0].outcome == "refused" for d in devices)
