@@ -45,7 +45,9 @@ def setup_logging(*, verbose: bool = False, path: Path | None = None) -> Path:
     path = path or log_file_path()
     root = logging.getLogger("mdmtui")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
+    # Propagation stays on (pytest's caplog listens at the root); mdmtui never gives the root logger a
+    # handler, so nothing reaches the terminal, where it would tear through the console's screen.
+    root.propagate = True
     # httpx logs request URLs at INFO; keep them out unless debugging (URLs may carry tokens)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if _handler is not None and getattr(_handler, "baseFilename", None) == str(path.absolute()):
