@@ -171,13 +171,19 @@ def _private_temp(path: Path, keys: list[bytes]) -> str:
 
 
 def rotate_key(box: SecretBox, reencrypt: Callable[[SecretBox], int]) -> int:
-    """Replace the key in the key file; ``reencrypt(box)`` rewrites every stored secret. Returns its count.
+    """Replace the key; ``reencrypt(box)`` rewrites every stored secret with the first key. Returns its count.
 
-    Crash-safe order: new key added in front of the old ones, secrets re-encrypted, old keys dropped.
+    Key file, crash-safe order: new key added in front of the old ones, secrets re-encrypted, old keys
+    dropped. ``MDMTUI_SECRET_KEY``: the admin puts the new key first (``NEW,OLD``); only re-encryption
+    happens here, and the admin then removes the old key from the variable.
     """
-    if os.environ.get(ENV_KEY):
-        raise ConfigurationError(f"the key comes from ${ENV_KEY}: rotate it where it is defined "
-                                 "(put the new key first, comma-separated, then re-enter or rotate)")
+    from_env = os.environ.get(ENV_KEY)
+    if from_env:
+        if len(_split_keys(from_env.encode(), f"${ENV_KEY}")) < 2:
+            raise ConfigurationError(f"the key comes from ${ENV_KEY}: set it to NEW_KEY,OLD_KEY (a new key "
+                                     "first) and run this again; then remove the old key from it")
+        box._fernet = None
+        return reencrypt(box)
     old = read_key_file(box._key_file) if box._key_file.exists() else []
     new = Fernet.generate_key()
     _replace_key_file(box._key_file, [new, *old])

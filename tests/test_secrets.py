@@ -104,10 +104,22 @@ def test_rotation_failure_keeps_both_keys(tmp_path):
     assert SecretBox(key_file).decrypt(token).reveal() == "keep-me"  # the old key still decrypts
 
 
-def test_rotation_refused_with_env_key(tmp_path, monkeypatch):
+def test_rotation_with_a_single_env_key_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_KEY, Fernet.generate_key().decode())
-    with pytest.raises(ConfigurationError, match=f"the key comes from \\${ENV_KEY}"):
+    with pytest.raises(ConfigurationError, match=f"the key comes from \\${ENV_KEY}: set it to NEW_KEY,OLD_KEY"):
         rotate_key(SecretBox(tmp_path / "k"), lambda box: 0)
+
+
+def test_rotation_with_env_keys_reencrypts_under_the_first(tmp_path, monkeypatch):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv(ENV_KEY, old)
+    token = SecretBox(tmp_path / "k").encrypt("env-secret")
+    monkeypatch.setenv(ENV_KEY, f"{new},{old}")
+    box = SecretBox(tmp_path / "k")
+    rotated = []
+    assert rotate_key(box, lambda b: rotated.append(b.rotate_token(token)) or 1) == 1
+    assert Fernet(new.encode()).decrypt(rotated[0].encode()) == b"env-secret"
+    assert not (tmp_path / "k").exists()
 
 
 def test_secret_never_shows_itself():
