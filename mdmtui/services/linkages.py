@@ -468,6 +468,8 @@ def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
         raise ConfigurationError("the system of a linkage cannot be changed: remove it and add a new one")
     current = _as_input_dict(linkage)
     for secret in SECRET_FIELDS:
+        if _is_mask(changes.get(secret)):  # a form sent back what describe() showed: keep the secret
+            del changes[secret]
         if secret not in changes:
             current[secret] = _stored_secret(ctx, linkage, secret)
     merged = {**current, **changes}
@@ -555,6 +557,17 @@ def _columns(ctx: Context, checked: LinkageInput, *, stored: Linkage | None) -> 
         plaintext = given.get_secret_value() if given is not None else None
         values[f"{secret}_enc"] = ctx.secrets.encrypt(plaintext)
     return values
+
+
+def _is_mask(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value == mask("x")
+
+
+def editable_settings(linkage: Linkage) -> dict[str, Any]:
+    """The linkage's settings as ``update`` takes them, for prefilling an edit form (no secrets)."""
+    return _as_input_dict(linkage)
 
 
 def _as_input_dict(linkage: Linkage) -> dict[str, Any]:
@@ -696,4 +709,5 @@ async def test_connection(ctx: Context, name: str) -> str:
 __all__ = [
     "LinkageInput", "create", "update", "remove", "get", "list_linkages", "linkage_config",
     "describe", "test_connection", "validate", "server_key", "sdm_database", "rotate_secret_key",
+    "editable_settings",
 ]

@@ -252,3 +252,12 @@ def test_rotate_secret_key_reencrypts_every_secret(ctx):
         else:
             assert fresh.decrypt(linkage.client_secret_enc).reveal() == "intune-secret-Zz9~"
     assert AuditEvent.get(AuditEvent.action == "secret_key.rotate").message.startswith("secret key replaced; 3")
+
+
+def test_update_with_masked_secret_keeps_the_stored_one(ctx):
+    linkage = linkages.create(ctx, sdm())
+    form = {**linkages.editable_settings(linkage), "timeout_s": 90, "password": "********"}
+    updated = linkages.update(ctx, "ITDM2 SD Manager 01", **form)
+    assert updated.timeout_s == 90
+    assert linkages.linkage_config(ctx, updated).password.reveal() == "sdm-pass-Xq7"
+    assert "password" not in linkages.editable_settings(updated)
