@@ -296,10 +296,11 @@ class _Run:
     def not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
         """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
         result = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action, outcome, message)
-        row = _insert_row(self.ctx, device, self.action, self.opts, result)
-        self._audit(device, result)
-        if outcome is Outcome.FAILED:
-            _emit_failure(device, self.action, result)
+        with self.ctx.db.atomic():  # the action row and its audit entry exist together or not at all
+            row = _insert_row(self.ctx, device, self.action, self.opts, result)
+            self._audit(device, result)
+            if outcome is Outcome.FAILED:
+                _emit_failure(device, self.action, result)
         return self._tick(DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id))
 
     def write_ahead(self, device: Device) -> DeviceAction:
@@ -309,11 +310,12 @@ class _Run:
         return _insert_row(self.ctx, device, self.action, self.opts, placeholder)
 
     def settle(self, row: DeviceAction, device: Device, result: ActionResult) -> None:
-        """Store the MDM's answer on the row and append it to the audit log."""
-        _update_row(row, result)
-        self._audit(device, result)
-        if result.outcome is Outcome.SUCCEEDED and self.action is Action.WIPE:
-            _mark_wiped(device)
+        """Store the MDM's answer on the row and append it to the audit log, in one transaction."""
+        with self.ctx.db.atomic():
+            _update_row(row, result)
+            self._audit(device, result)
+            if result.outcome is Outcome.SUCCEEDED and self.action is Action.WIPE:
+                _mark_wiped(device)
 
     def finish(self, row: DeviceAction, device: Device, result: ActionResult) -> DeviceOutcome:
         """The device is settled for this run: events for what needs attention, then progress."""
@@ -567,6 +569,11 @@ def _is_news(before: Outcome, after: Outcome) -> bool:
 
 
 def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
+    with ctx.db.atomic():
+        _record_follow_up_rows(ctx, row, device, result)
+
+
+def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
     action = Action(row.action)
     _update_row(row, result)
     audit.record(ctx, category="action", action=action.value, outcome=result.outcome.value,
