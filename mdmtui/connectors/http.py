@@ -146,7 +146,7 @@ def proxy_of(config: LinkageConfig) -> httpx.Proxy | None:
 def build_client(config: LinkageConfig, *, auth: httpx.Auth | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with the linkage's TLS, proxy, timeout and connection limits."""
-    conns = max(2, config.max_concurrency * 2)
+    conns = max(2, config.max_concurrency + 1)  # the semaphore bounds requests; +1 for a prefetched page
     return httpx.AsyncClient(
         verify=tls_verify(config),
         proxy=proxy_of(config) if transport is None else None,

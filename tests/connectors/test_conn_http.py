@@ -158,7 +158,7 @@ async def test_client_settings_from_the_linkage(tmp_path):
     client = build_client(config)
     assert client.timeout.read == 42 and client.timeout.connect == 30
     pool = client._transport._pool
-    assert pool._max_connections == 6
+    assert pool._max_connections == 4
     proxied = client._mounts  # the proxy is mounted for every URL
     assert proxied and all(t is not None for t in proxied.values())
     await client.aclose()
