@@ -422,11 +422,16 @@ class IntuneConnector:
 
     def _action_failed(self, device: DeviceRef, action: Action, reply: Reply, name: str) -> ActionResult:
         code, message = graph_error(reply)
+        outcome = Outcome.FAILED
         if reply.status == 404:
             message = f"the device no longer exists in Intune ({message})"
-        elif reply.status == 429 or reply.status >= 500:
-            message = f"Intune could not take {name} now (HTTP {reply.status}: {message}); not carried out"
-        return ActionResult(device.mdm_device_id, action, Outcome.FAILED, message=message, mdm_code=code,
+        elif reply.status == 429:
+            message = f"Intune kept throttling {name} (HTTP 429: {message}); it was not carried out: try again later"
+        elif reply.status >= 500:  # a server error on a POST may or may not have taken effect
+            outcome = Outcome.UNKNOWN
+            message = (f"Intune failed while taking {name} (HTTP {reply.status}: {message}); it may or may not "
+                       "have been carried out: follow it up before sending it again")
+        return ActionResult(device.mdm_device_id, action, outcome, message=message, mdm_code=code,
                             http_status=reply.status, request_id=reply.request_id, reference=name)
 
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:

@@ -238,6 +238,8 @@ async def test_actions_intune_cannot_take_are_not_sent(sleeps):
     (404, {"error": {"code": "ResourceNotFound", "message": "Resource not found"}}, Outcome.FAILED,
      "ResourceNotFound", "no longer exists"),
     (400, {"error": {"code": "BadRequest", "message": "Not supported"}}, Outcome.FAILED, "BadRequest", "Not supported"),
+    (503, {"error": {"code": "ServiceUnavailable", "message": "busy"}}, Outcome.UNKNOWN, "ServiceUnavailable",
+     "may or may not"),
 ])
 async def test_refused_actions_carry_the_mdm_code_and_message(sleeps, status, body, outcome, code, text):
     token_route("tok-1")
