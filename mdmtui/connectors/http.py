@@ -259,6 +259,8 @@ class HttpLayer:
 
     def _transport_failure(self, exc: httpx.HTTPError, idempotent: bool, request_id: str,
                            url: str) -> Exception:
+        if _untrusted(exc):  # asking again cannot make the certificate trusted
+            return ConnectionFailed(f"{self._who()}: {_describe(exc, self.config)}")
         if isinstance(exc, NOT_SENT_ERRORS) or idempotent:
             return _Retry(exc.__class__.__name__, exc=exc)
         return AnswerLost(f"the answer from {self._who()} was lost ({_describe(exc, self.config)}); "
@@ -298,6 +300,12 @@ class HttpLayer:
                   ms, request_id)
 
 
+def _untrusted(exc: BaseException | None) -> bool:
+    """True when the connection failed because the server's certificate is not trusted."""
+    text = str(exc) if isinstance(exc, httpx.ConnectError) else ""
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
 def _path(url: str) -> str:
     """The path of a URL, without host or query (nothing in a log line that could carry a token)."""
     return urlsplit(url).path or url
@@ -312,10 +320,9 @@ def _describe(exc: BaseException | None, config: LinkageConfig) -> str:
         return f"could not connect within {min(config.timeout_s, 30.0):.0f} s: check the host, port and proxy"
     if isinstance(exc, httpx.ProxyError):
         return "the proxy refused the connection: check the proxy URL and its credentials"
+    if _untrusted(exc):
+        return "the server's TLS certificate is not trusted: set the linkage's CA bundle"
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            return "the server's TLS certificate is not trusted: set the linkage's CA bundle"
         return "cannot connect: check the host name, port and network/proxy settings"
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
         return "the connection broke while the answer was being read"
