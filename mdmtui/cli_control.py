@@ -92,6 +92,8 @@ def _register_audit(subparsers: argparse._SubParsersAction) -> None:
 def cmd_act(args: argparse.Namespace) -> int:
     """Lock, wipe or reset the passcode of the named devices."""
     action: Action = args.action
+    if not 0 <= args.follow_timeout <= 3600:
+        raise UsageError("--follow-timeout must be between 0 and 3600 seconds")
     options = _wipe_options(args) if action is Action.WIPE else None
     terms = _terms(args)
     ctx = context_from_args(args)
@@ -298,6 +300,8 @@ def _outcome_json(o: control.DeviceOutcome) -> dict[str, Any]:
 
 def cmd_actions(args: argparse.Namespace) -> int:
     """List recorded actions; with --follow-up, ask the MDMs about the pending ones first."""
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     ctx = context_from_args(args)
     device_ids = None
     if args.device:
