@@ -1,0 +1,788 @@
+"""Collection runs: stream a linkage's devices from its MDM into the inventory, atomically.
+
+How a run goes (``collect``):
+1. Take the linkage's collection lock (``services.locks``; ``Busy`` when another process collects it)
+   and record a ``CollectionRun`` "running" (outside any transaction, so a failure is recorded too).
+2. Stream the MDM's pages. Each page is compared with the stored devices *by fingerprint* (a hash of
+   the collected items) and only new or changed devices are staged, in temporary tables of the run's
+   own connection: nothing the console reads changes, and no write lock is held while the MDM talks.
+3. When the stream completed: resolve re-enrolments and duplicates (``services.identity``), then apply
+   everything in ONE short transaction — missing marks, inserts, updates, history, software, events,
+   audit and the run's "succeeded". A failure or a cancel before that leaves the inventory untouched.
+
+All database work of a run happens on one dedicated thread (Peewee connections and temporary tables
+are per connection); the event loop only awaits it, one page behind the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from peewee import PostgresqlDatabase, SqliteDatabase
+
+from mdmtui import capabilities
+from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
+from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
+from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
+from mdmtui.records import (
+    COLLECTED_FIELDS, MANAGEMENT_STATUS, MANAGEMENT_TYPE, STATUS_UNKNOWN, STATUS_WARNING, CollectionSummary,
+    DeviceRecord, OsClass, Progress, SoftwareItem,
+)
+from mdmtui.services import audit, events, identity, locks
+from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+ConnectorFactory = Callable[[LinkageConfig], Connector]
+
+# Items that change at nearly every contact: they update the row but write no history entry.
+HISTORY_SKIP = frozenset({"last_alive_at", "ram_free_bytes", "storage_free_bytes", "sd_free_bytes"})
+# Per-kind events beyond this many in one run become one summary event (a first collection of
+# 100,000 devices must not bury the events view).
+EVENT_DETAIL_LIMIT = 20
+_CHUNK = 500  # ids per IN list
+
+# Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
+ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
+    "os_class", "mdm_device_id", "linkage_id", "linkage_name", "change_marker", "fingerprint",
+    "management_type", "management_status", "device_status", "consumes_license", "managed",
+    "first_seen_at", "last_collected_at", "missing_since", "duplicate_of", "orphaned",
+)
+UPDATE_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
+    "os_class", "mdm_device_id", "linkage_name", "change_marker", "fingerprint", "management_type",
+    "management_status", "consumes_license", "last_collected_at", "missing_since", "orphaned",
+)
+_DIFF_FIELDS = COLLECTED_FIELDS + ("os_class", "mdm_device_id")
+_KNOWN_COLUMNS = ("id", "mdm_device_id", "fingerprint", "change_marker", "missing_since", "device_status",
+                  "management_type", "management_status", "linkage_name")
+_NEW, _UPD, _HIST, _SW, _SWDEV = ("mdmtui_stage_new", "mdmtui_stage_upd", "mdmtui_stage_hist",
+                                  "mdmtui_stage_sw", "mdmtui_stage_swdev")
+_SQLITE_APPLY_GATE = threading.Lock()  # this process's SQLite applies queue here, not on busy_timeout
+
+
+# ------------------------------------------------------------------------------------------ public API
+
+
+async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progress: ProgressCallback | None = None,
+                  cancel: asyncio.Event | None = None,
+                  connector_factory: ConnectorFactory | None = None) -> CollectionSummary:
+    """Collect one linkage now; the summary says succeeded, failed (with the reason) or cancelled.
+
+    Raises ``NotFoundError`` for an unknown linkage, ``Busy`` when the linkage is being collected
+    elsewhere and ``ActionRefused`` in read-only mode; every other failure is a recorded, failed run.
+    """
+    if trigger not in ("immediate", "scheduled"):
+        raise ValueError(f"trigger must be 'immediate' or 'scheduled', got {trigger!r}")
+    if ctx.read_only:
+        raise ActionRefused("read-only mode: collection is disabled")
+    writer = _Writer(ctx)
+    try:
+        run = await writer.call(_Run.begin, ctx, name, trigger)
+        return await _stream_and_apply(run, writer, connector_factory or connector_for, progress, cancel)
+    finally:
+        await writer.close()
+
+
+async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trigger: str = "immediate",
+                       progress: ProgressCallback | None = None, cancel: asyncio.Event | None = None,
+                       connector_factory: ConnectorFactory | None = None) -> list[CollectionSummary]:
+    """Collect several linkages concurrently (None: every enabled one); one summary each, in order.
+
+    A linkage being collected elsewhere gives a "skipped" summary; the others go on.
+    """
+    if ctx.read_only:
+        raise ActionRefused("read-only mode: collection is disabled")
+    chosen = await asyncio.to_thread(_linkage_names, ctx, names)
+    slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
+
+    async def one(linkage_name: str) -> CollectionSummary:
+        async with slots:
+            if cancel is not None and cancel.is_set():
+                return CollectionSummary(linkage_name, status="cancelled", reason="cancelled before it started")
+            try:
+                return await collect(ctx, linkage_name, trigger=trigger, progress=progress, cancel=cancel,
+                                     connector_factory=connector_factory)
+            except Busy as exc:
+                return CollectionSummary(linkage_name, status="skipped", reason=str(exc))
+
+    return list(await asyncio.gather(*(one(n) for n in chosen)))
+
+
+def summary_of(run: CollectionRun) -> CollectionSummary:
+    """A stored run as a summary."""
+    return CollectionSummary(
+        linkage=run.linkage_name, run_id=run.id, status=run.status, reason=run.reason, new=run.new,
+        changed=run.changed, unchanged=run.unchanged, missing=run.missing, returned=run.returned,
+        software_items=run.software_items, pages=run.pages, devices_seen=run.devices_seen,
+        started_at=run.started_at, finished_at=run.finished_at)
+
+
+def recent_runs(limit: int = 50, linkage: str | None = None) -> list[CollectionRun]:
+    """The newest collection runs first."""
+    query = CollectionRun.select().order_by(CollectionRun.id.desc()).limit(limit)
+    if linkage:
+        query = query.where(CollectionRun.linkage_name == linkage)
+    return list(query)
+
+
+def _linkage_names(ctx: Context, names: Sequence[str] | None) -> list[str]:
+    with ctx.db.connection_context():
+        if names is None:
+            return [lk.name for lk in Linkage.select(Linkage.name).where(Linkage.enabled == True)  # noqa: E712
+                    .order_by(Linkage.name)]
+        known = {lk.name for lk in Linkage.select(Linkage.name).where(Linkage.name.in_(list(names)))}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise NotFoundError("no linkage named " + ", ".join(f"'{n}'" for n in unknown)
+                            + " (see `mdmtui linkage list`)")
+    return list(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------------------- the stream
+
+
+async def _stream_and_apply(run: _Run, writer: _Writer, factory: ConnectorFactory,
+                            progress: ProgressCallback | None, cancel: asyncio.Event | None) -> CollectionSummary:
+    """Stream, stage page by page, apply; every ending is recorded by the writer thread."""
+    try:
+        connector = factory(await writer.call(run.config))
+        try:
+            await _stream(run, writer, connector, progress, cancel)
+            warnings = list(getattr(connector, "warnings", []) or [])
+        finally:
+            await connector.aclose()
+        _check_cancel(cancel)
+        return await writer.call(run.apply, warnings)
+    except (Cancelled, asyncio.CancelledError) as exc:
+        summary = await asyncio.shield(writer.call(run.finish, "cancelled", _cancel_reason(exc)))
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return summary
+    except MdmtuiError as exc:
+        return await writer.call(run.finish, "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug must still end as a recorded failed run
+        log.exception("collection of %s crashed", run.name)
+        return await writer.call(run.finish, "failed", f"unexpected error: {exc.__class__.__name__}: {exc} "
+                                                       "(details in the log file)")
+
+
+async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: ProgressCallback | None,
+                  cancel: asyncio.Event | None) -> None:
+    """Stage each page while the next one is fetched (one page in flight at the writer)."""
+    known = await writer.call(run.prepare)
+    pending: asyncio.Future | None = None
+    started, pages, devices = time.monotonic(), 0, 0
+    async for page in connector.iter_device_pages(known):
+        _check_cancel(cancel)
+        if pending is not None:
+            await pending
+        pending = writer.submit(run.stage_page, page)
+        pages, devices = pages + 1, devices + len(page)
+        if progress is not None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            progress(Progress(run.name, pages, devices, None, devices / elapsed))
+    if pending is not None:
+        await pending
+
+
+def _check_cancel(cancel: asyncio.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled by the admin; the inventory was left as it was")
+
+
+def _cancel_reason(exc: BaseException) -> str:
+    if isinstance(exc, Cancelled):
+        return str(exc)
+    return "interrupted; the inventory was left as it was"
+
+
+class _Writer:
+    """One thread (hence one connection) for all of a run's database work."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-writer")
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        return asyncio.wrap_future(self.pool.submit(fn, *args))
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.submit(fn, *args)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.shield(self.call(self._close_connection))
+        finally:
+            self.pool.shutdown(wait=False)
+
+    def _close_connection(self) -> None:
+        if not self.ctx.db.is_closed():
+            self.ctx.db.close()
+
+
+# ------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class _Known:
+    """What a page needs of one stored device (the narrow row)."""
+
+    id: int
+    values: dict[str, Any]
+
+
+@dataclass
+class _Change:
+    """A stored device whose row must be rewritten."""
+
+    known: _Known
+    row: dict[str, Any]  # the merged values to write (ROW_COLUMNS)
+    software: list[SoftwareItem] | None
+
+
+@dataclass
+class _Run:
+    """One collection of one linkage; every method runs on the writer thread."""
+
+    ctx: Context
+    linkage: Linkage
+    trigger: str
+    held: locks.HeldLock
+    row: CollectionRun
+    summary: CollectionSummary
+    now: datetime
+    seen: set[int] = field(default_factory=set)  # stored devices this run saw (the rest go missing)
+    new_ids: set[str] = field(default_factory=set)  # MDM ids staged as new
+    events: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
+    warning_cleared: int = 0
+    heartbeat: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.linkage.name
+
+    @property
+    def db(self):
+        return self.ctx.db
+
+    # --- start -------------------------------------------------------------------------------------
+    @classmethod
+    def begin(cls, ctx: Context, name: str, trigger: str) -> _Run:
+        """Lock the linkage, record the run as running and create the staging tables."""
+        linkage = Linkage.get_or_none(Linkage.name == name)
+        if linkage is None:
+            raise NotFoundError(f"no linkage named '{name}' (see `mdmtui linkage list`)")
+        held = locks.acquire(ctx, linkage)
+        now = utcnow()
+        try:
+            row = CollectionRun.create(linkage=linkage, linkage_name=linkage.name, trigger=trigger,
+                                       status="running", started_at=now, host=ctx.host, pid=os.getpid())
+        except Exception:
+            locks.release(held)
+            raise
+        run = cls(ctx, linkage, trigger, held, row,
+                  CollectionSummary(linkage.name, run_id=row.id, started_at=now), now)
+        run.heartbeat = locks.Heartbeat(ctx, held, locks.HEARTBEAT_S)
+        run.heartbeat.start()
+        return run
+
+    def config(self) -> LinkageConfig:
+        """The connector's configuration (secrets decrypted; SDM database from the properties)."""
+        from mdmtui.services.linkages import linkage_config
+
+        return linkage_config(self.ctx, self.linkage)
+
+    def prepare(self) -> dict[str, str | None]:
+        """Create the staging tables; MDM id -> stored change marker, for the connector."""
+        _create_stage(self.db)
+        query = Device.select(Device.mdm_device_id, Device.change_marker).where(Device.linkage == self.linkage.id)
+        return dict(query.tuples().iterator())
+
+    # --- a page ------------------------------------------------------------------------------------
+    def stage_page(self, records: list[DeviceRecord]) -> None:
+        """Compare one page with storage and stage what is new or changed."""
+        self.summary.pages += 1
+        self.summary.devices_seen += len(records)
+        stored = self._stored(records)
+        new_rows, changes = [], []
+        for record in records:
+            known = stored.get(record.mdm_device_id)
+            if known is None:
+                if record.mdm_device_id not in self.new_ids:  # a repeat the connector let through
+                    self.new_ids.add(record.mdm_device_id)
+                    new_rows.append(self._new_row(record))
+                continue
+            if known.id in self.seen:
+                continue
+            self.seen.add(known.id)
+            change = self._compare(known, record)
+            if change is None:
+                self.summary.unchanged += 1
+            else:
+                changes.append(change)
+        self._stage_new(new_rows, records)
+        self._stage_changes(changes)
+
+    def _stored(self, records: list[DeviceRecord]) -> dict[str, _Known]:
+        """The page's stored devices: the narrow columns plus the items the connector did not fetch."""
+        extra = sorted({f for r in records for f in r.unfetched if f in COLLECTED_FIELDS})
+        columns = [Device._meta.columns[c] for c in (*_KNOWN_COLUMNS, *extra)]
+        ids = [r.mdm_device_id for r in records]
+        found: dict[str, _Known] = {}
+        for start in range(0, len(ids), _CHUNK):
+            query = Device.select(*columns).where(Device.linkage == self.linkage.id,
+                                                  Device.mdm_device_id.in_(ids[start:start + _CHUNK]))
+            for values in query.dicts().iterator():
+                found[values["mdm_device_id"]] = _Known(values["id"], values)
+        return found
+
+    def _values(self, record: DeviceRecord, stored: dict[str, Any] | None) -> dict[str, Any]:
+        """The record's collected items; the ones it did not fetch keep the stored value (None if new)."""
+        values = {f: getattr(record, f) for f in COLLECTED_FIELDS}
+        for name in record.unfetched:
+            if name in values:
+                values[name] = stored.get(name) if stored is not None else None
+        return values
+
+    def _new_row(self, record: DeviceRecord) -> dict[str, Any]:
+        row = self._values(record, None)
+        row.update(_set_values(record), mdm_device_id=record.mdm_device_id, linkage_id=self.linkage.id,
+                   linkage_name=self.linkage.name, change_marker=record.change_marker,
+                   fingerprint=fingerprint(row, _software_hash(record.software)),
+                   device_status=STATUS_UNKNOWN, managed=bool(self.linkage.auto_manage), first_seen_at=self.now,
+                   last_collected_at=self.now, missing_since=None, duplicate_of=None, orphaned=False)
+        return row
+
+    def _compare(self, known: _Known, record: DeviceRecord) -> _Change | None:
+        """None when the stored row already says everything; else the row to write."""
+        stored = known.values
+        values = self._values(record, stored)
+        software_hash = _software_hash(record.software) if record.software is not None \
+            else _stored_software_hash(stored["fingerprint"])
+        fp = fingerprint(values, software_hash)
+        if (fp == stored["fingerprint"] and record.change_marker == stored["change_marker"]
+                and stored["missing_since"] is None and _set_values_ok(stored, self.linkage.name)):
+            return None
+        values.update(_set_values(record), mdm_device_id=record.mdm_device_id, linkage_name=self.linkage.name,
+                      change_marker=record.change_marker, fingerprint=fp, last_collected_at=self.now,
+                      missing_since=None, orphaned=False)
+        software = record.software if record.software is not None and \
+            software_hash != _stored_software_hash(stored["fingerprint"]) else None
+        return _Change(known, values, software)
+
+    # --- staging ------------------------------------------------------------------------------------
+    def _stage_new(self, rows: list[dict[str, Any]], records: list[DeviceRecord]) -> None:
+        if not rows:
+            return
+        _insert(self.db, _NEW, ROW_COLUMNS, [[_db(r[c]) for c in ROW_COLUMNS] for r in rows])
+        fresh = {r["mdm_device_id"] for r in rows}
+        self._stage_software([(r.mdm_device_id, r.software) for r in records
+                              if r.mdm_device_id in fresh and r.software is not None])
+
+    def _stage_changes(self, changes: list[_Change]) -> None:
+        if not changes:
+            return
+        old_rows = _full_rows([c.known.id for c in changes])
+        wiped = _wipe_confirmations([c.known.id for c in changes if c.known.values["device_status"] == STATUS_WARNING])
+        updates, history = [], []
+        for change in changes:
+            old = old_rows.get(change.known.id)
+            if old is None:
+                continue  # deleted by the admin meanwhile: nothing to update
+            history += self._history(change.known.id, old, change.row)
+            again = _reregistered(old, change.row, wiped.get(change.known.id))
+            updates.append([change.known.id] + [_db(change.row[c]) for c in UPDATE_COLUMNS] + [int(again)])
+            self._note_change(change, old, again)
+        _insert(self.db, _UPD, ("id",) + UPDATE_COLUMNS + ("reregistered",), updates)
+        _insert(self.db, _HIST, ("device_id", "field", "old_value", "new_value"), history)
+        self._stage_software([(c.row["mdm_device_id"], c.software) for c in changes if c.software is not None])
+
+    def _history(self, device_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]]:
+        return [[device_id, name, _text(old.get(name)), _text(new.get(name))] for name in _DIFF_FIELDS
+                if name not in HISTORY_SKIP and _differs(old.get(name), new.get(name))]
+
+    def _note_change(self, change: _Change, old: dict[str, Any], reregistered: bool) -> None:
+        """Count the change and keep the events it calls for."""
+        label = _label(old)
+        if change.known.values["missing_since"] is not None:
+            self.summary.returned += 1
+            self._event("returned", f"{label} is back in {self.name}", change.known.id)
+        else:
+            self.summary.changed += 1
+        swapped = identity.sim_swap(old, change.row)
+        if swapped:
+            what = ", ".join(f"{f.replace('_', ' ')} {o} → {n}" for f, o, n in swapped)
+            self._event("sim_swap", f"SIM swapped on {label} (IMEI {old.get('imei')}): {what}", change.known.id)
+        if reregistered and old.get("device_status") == STATUS_WARNING:
+            self.warning_cleared += 1
+
+    def _stage_software(self, pairs: Iterable[tuple[str, list[SoftwareItem]]]) -> None:
+        devices, items = [], []
+        for mdm_id, software in pairs:
+            devices.append([mdm_id])
+            items += [[mdm_id, s.name, s.version, s.vendor] for s in software]
+        _insert(self.db, _SWDEV, ("mdm_device_id",), devices)
+        _insert(self.db, _SW, ("mdm_device_id", "name", "version", "vendor"), items)
+        self.summary.software_items += len(items)
+
+    def _event(self, kind: str, message: str, device_id: int | None) -> None:
+        self.events.setdefault(kind, []).append((message, device_id))
+
+    # --- the end of the stream ----------------------------------------------------------------------
+    def apply(self, warnings: list[str]) -> CollectionSummary:
+        """Resolve identities, then write the whole run in one transaction."""
+        self._resolve_reenrolments()
+        self._flag_duplicates()
+        gate = _SQLITE_APPLY_GATE if isinstance(self.db, SqliteDatabase) else _NullGate()
+        with gate, _transaction(self.db):
+            if not self.held.still_held():
+                raise Busy(f"the collection lock of '{self.name}' was taken over by another process "
+                           "(this run stalled too long); nothing was written")
+            self._write_missing()
+            self.summary.new = self._write_new()
+            self._write_updates()
+            self._write_history_and_software()
+            self._emit_events()
+            reason = ("warnings: " + "; ".join(warnings)) if warnings else None
+            summary = self._record("succeeded", reason)
+        self._end()
+        return summary
+
+    def _resolve_reenrolments(self) -> None:
+        """New MDM ids that are stored devices of this linkage under an old id become updates."""
+        picked = identity.pick_reenrolments(identity.reenrolment_candidates(self.db, _NEW, self.linkage.id),
+                                            self.seen)
+        if not picked:
+            return
+        old_rows = _full_rows([device_id for device_id, _ in picked.values()])
+        for mdm_id, (device_id, key) in sorted(picked.items()):
+            row = _stage_row(self.db, mdm_id)
+            self.db.execute_sql(f"DELETE FROM {_NEW} WHERE mdm_device_id = {self.db.param}", (mdm_id,))
+            old = old_rows[device_id]
+            known = _Known(device_id, {"missing_since": None, "device_status": old["device_status"]})
+            self.seen.add(device_id)
+            self._stage_changes_reenrolled(known, old, row)
+            self._event("reenrolled", f"{_label(old)} re-enrolled in {self.name}: same {identity.KEY_LABELS[key]} "
+                                      f"{old.get(key)}, MDM id {old['mdm_device_id']} → {mdm_id}", device_id)
+
+    def _stage_changes_reenrolled(self, known: _Known, old: dict[str, Any], row: dict[str, Any]) -> None:
+        """Stage a re-enrolled device: a re-registration, so a wiped device's "Warning" ends."""
+        history = self._history(known.id, old, row)
+        values = [known.id] + [_db(row[c]) for c in UPDATE_COLUMNS] + [1]
+        _insert(self.db, _UPD, ("id",) + UPDATE_COLUMNS + ("reregistered",), [values])
+        _insert(self.db, _HIST, ("device_id", "field", "old_value", "new_value"), history)
+        self.summary.changed += 1
+        if old.get("missing_since") is not None:
+            self.summary.changed -= 1
+            self.summary.returned += 1
+
+    def _flag_duplicates(self) -> None:
+        """New devices that are also seen through another linkage get ``duplicate_of``; never merged."""
+        found = identity.duplicates(self.db, _NEW, self.linkage.id)
+        if not found:
+            return
+        rows = [[device_id, mdm_id] for mdm_id, (device_id, _) in found.items()]
+        for device_id, mdm_id in rows:
+            self.db.execute_sql(f"UPDATE {_NEW} SET duplicate_of = {self.db.param} "
+                                f"WHERE mdm_device_id = {self.db.param}", (device_id, mdm_id))
+        others = {d.id: d for d in Device.select(Device.id, Device.linkage_name, Device.computer_name,
+                                                 Device.serial_number).where(Device.id.in_([r[0] for r in rows]))}
+        for mdm_id, (device_id, key) in sorted(found.items()):
+            other = others.get(device_id)
+            where = f"device {device_id} of {other.linkage_name}" if other else f"device {device_id}"
+            self._event("duplicate", f"device {mdm_id} of {self.name} has the {identity.KEY_LABELS[key]} of "
+                                     f"{where}: the same hardware seen through two linkages", None)
+
+    def _write_missing(self) -> None:
+        """Devices of the linkage the MDM no longer lists are marked, never deleted."""
+        present = Device.select(Device.id).where(Device.linkage == self.linkage.id, Device.missing_since.is_null())
+        gone = [i for (i,) in present.tuples().iterator() if i not in self.seen]
+        for start in range(0, len(gone), _CHUNK):
+            Device.update(missing_since=self.now).where(Device.id.in_(gone[start:start + _CHUNK])).execute()
+        self.summary.missing = len(gone)
+        if len(gone) <= EVENT_DETAIL_LIMIT:
+            names = {d.id: _label(d.__data__) for d in Device.select(Device.id, Device.computer_name,
+                                                                     Device.serial_number, Device.mdm_device_id)
+                     .where(Device.id.in_(gone or [-1]))}
+            for device_id in gone:
+                self._event("missing", f"{names.get(device_id, device_id)} is missing from {self.name}", device_id)
+        else:
+            self._event("missing", f"{len(gone):,} devices are missing from {self.name}", None)
+
+    def _write_new(self) -> int:
+        columns = ", ".join(ROW_COLUMNS)
+        cursor = self.db.execute_sql(f"INSERT INTO device ({columns}) SELECT {columns} FROM {_NEW}")
+        count = cursor.rowcount if cursor.rowcount is not None and cursor.rowcount >= 0 else 0
+        if 0 < count <= EVENT_DETAIL_LIMIT:
+            query = Device.select(Device.id, Device.computer_name, Device.serial_number, Device.mdm_device_id).where(
+                Device.linkage == self.linkage.id, Device.first_seen_at == self.now)
+            for d in query:
+                self._event("new_device", f"new device {_label(d.__data__)} in {self.name}", d.id)
+        elif count:
+            self._event("new_device", f"{count:,} new devices in {self.name}", None)
+        return count
+
+    def _write_updates(self) -> None:
+        p = self.db.param
+        sets = ", ".join(f"{c} = s.{c}" for c in UPDATE_COLUMNS)
+        status = (f"device_status = CASE WHEN device.device_status = {p} AND s.reregistered = 0 "
+                  f"THEN {p} ELSE {p} END")
+        self.db.execute_sql(f"UPDATE device SET {sets}, {status} FROM {_UPD} s WHERE device.id = s.id",
+                            (STATUS_WARNING, STATUS_WARNING, STATUS_UNKNOWN))
+
+    def _write_history_and_software(self) -> None:
+        p = self.db.param
+        self.db.execute_sql(
+            f"INSERT INTO device_history (device_id, run_id, at, field, old_value, new_value) "
+            f"SELECT h.device_id, {p}, {p}, h.field, h.old_value, h.new_value FROM {_HIST} h "
+            f"JOIN device d ON d.id = h.device_id", (self.row.id, _db(self.now)))
+        self.db.execute_sql(
+            f"DELETE FROM software WHERE device_id IN (SELECT d.id FROM device d JOIN {_SWDEV} s "
+            f"ON d.mdm_device_id = s.mdm_device_id WHERE d.linkage_id = {p})", (self.linkage.id,))
+        self.db.execute_sql(
+            f"INSERT INTO software (device_id, name, version, vendor) SELECT d.id, s.name, s.version, s.vendor "
+            f"FROM {_SW} s JOIN device d ON d.mdm_device_id = s.mdm_device_id AND d.linkage_id = {p}",
+            (self.linkage.id,))
+
+    def _emit_events(self) -> None:
+        for kind, items in self.events.items():
+            if len(items) > EVENT_DETAIL_LIMIT:
+                events.emit(kind, f"{len(items):,} × {events.KINDS[kind].lower()} in {self.name}",
+                            linkage_name=self.name)
+                continue
+            for message, device_id in items:
+                events.emit(kind, message, linkage_name=self.name, device_id=device_id)
+
+    # --- endings ------------------------------------------------------------------------------------
+    def finish(self, status: str, reason: str) -> CollectionSummary:
+        """A run that ends without applying: the inventory stays as it was; record why."""
+        if self.summary.status == "succeeded":  # applied before the cancel arrived: it stands
+            return self.summary
+        try:
+            s = self.summary
+            s.new = s.changed = s.unchanged = s.returned = s.missing = s.software_items = 0
+            with self.db.atomic():
+                summary = self._record(status, reason)
+                if status == "failed":
+                    events.emit("collection_failed", f"collection of {self.name} failed: {reason}",
+                                linkage_name=self.name)
+        except Exception:  # noqa: BLE001 - the database itself may be what failed
+            log.exception("could not record the end of the collection run %s of %s", self.row.id, self.name)
+            self.summary.status, self.summary.reason, self.summary.finished_at = status, reason, utcnow()
+            summary = self.summary
+        self._end()
+        return summary
+
+    def _record(self, status: str, reason: str | None) -> CollectionSummary:
+        s = self.summary
+        s.status, s.reason, s.finished_at = status, reason, utcnow()
+        CollectionRun.update(
+            status=status, reason=reason, finished_at=s.finished_at, new=s.new, changed=s.changed,
+            unchanged=s.unchanged, missing=s.missing, returned=s.returned, software_items=s.software_items,
+            pages=s.pages, devices_seen=s.devices_seen).where(CollectionRun.id == self.row.id).execute()
+        audit.record(self.ctx, category="collection", action=f"{self.trigger} collection", outcome=status,
+                     linkage_name=self.name, message=describe(s), options=_counts(s))
+        return s
+
+    def _end(self) -> None:
+        """Drop the staging tables, stop the heartbeat, release the lock."""
+        try:
+            _drop_stage(self.db)
+        except Exception:  # noqa: BLE001 - the connection closes right after, which drops them anyway
+            log.debug("could not drop the staging tables", exc_info=True)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        try:
+            locks.release(self.held)
+        except Exception:  # noqa: BLE001 - a stale lock is taken over after locks.STALE_AFTER
+            log.exception("could not release the collection lock of %s", self.name)
+
+
+class _NullGate:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def fingerprint(values: dict[str, Any], software_hash: str) -> str:
+    """A hash of the collected items, then of the software: equal fingerprints mean nothing to write."""
+    text = "\x1f".join(_canonical(values.get(f)) for f in COLLECTED_FIELDS)
+    return "f" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + "s" + software_hash
+
+
+def _canonical(value: Any) -> str:
+    if value is None:
+        return "\x00"
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return repr(value)
+
+
+def _software_hash(software: list[SoftwareItem] | None) -> str:
+    if software is None:
+        return "-"
+    text = "\x1e".join(sorted(f"{s.name}\x1f{s.version}\x1f{s.vendor}" for s in software))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _stored_software_hash(stored_fingerprint: str | None) -> str:
+    if not stored_fingerprint or "s" not in stored_fingerprint[1:]:
+        return "-"
+    return stored_fingerprint[stored_fingerprint.index("s", 1) + 1:]
+
+
+def _set_values(record: DeviceRecord) -> dict[str, Any]:
+    """The items set (not collected) on every collected device."""
+    return {"os_class": OsClass(record.os_class).value, "management_type": MANAGEMENT_TYPE,
+            "management_status": MANAGEMENT_STATUS,
+            "consumes_license": capabilities.consumes_license(record.os_class)}
+
+
+def _set_values_ok(stored: dict[str, Any], linkage_name: str) -> bool:
+    return (stored["management_type"] == MANAGEMENT_TYPE and stored["management_status"] == MANAGEMENT_STATUS
+            and stored["device_status"] in (STATUS_UNKNOWN, STATUS_WARNING) and stored["linkage_name"] == linkage_name)
+
+
+def _reregistered(old: dict[str, Any], new: dict[str, Any], wipe_confirmed_at: datetime | None) -> bool:
+    """A wiped device re-registered: the MDM shows a contact after the wipe was confirmed."""
+    contact = new.get("last_alive_at")
+    if contact is None:
+        return False
+    since = wipe_confirmed_at or old.get("last_alive_at")
+    return since is None or contact > since
+
+
+def _wipe_confirmations(device_ids: list[int]) -> dict[int, datetime]:
+    """Device id -> when its latest successful wipe was confirmed."""
+    found: dict[int, datetime] = {}
+    for start in range(0, len(device_ids), _CHUNK):
+        query = DeviceAction.select(DeviceAction.device, DeviceAction.updated_at).where(
+            DeviceAction.device.in_(device_ids[start:start + _CHUNK]), DeviceAction.action == "wipe",
+            DeviceAction.outcome == "succeeded")
+        for device_id, at in query.tuples():
+            if device_id not in found or at > found[device_id]:
+                found[device_id] = at
+    return found
+
+
+def _full_rows(device_ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(device_ids), _CHUNK):
+        for row in Device.select().where(Device.id.in_(device_ids[start:start + _CHUNK])).dicts():
+            rows[row["id"]] = row
+    return rows
+
+
+def _stage_row(db, mdm_id: str) -> dict[str, Any]:
+    cursor = db.execute_sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {_NEW} WHERE mdm_device_id = {db.param}",
+                            (mdm_id,))
+    values = cursor.fetchone()
+    return {c: _python(c, v) for c, v in zip(ROW_COLUMNS, values)}
+
+
+def _python(column: str, value: Any) -> Any:
+    """A raw database value back as the model gives it (SQLite returns dates as text)."""
+    return Device._meta.columns[column].python_value(value) if value is not None else None
+
+
+def _db(value: Any) -> Any:
+    """A value as the models store it: datetimes naive UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        return old.astimezone(timezone.utc) != new.astimezone(timezone.utc)
+    return old != new
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return str(value)
+
+
+def _label(row: dict[str, Any]) -> str:
+    name = row.get("computer_name") or row.get("serial_number") or row.get("mdm_device_id") or f"id {row.get('id')}"
+    return f"'{name}'"
+
+
+def _counts(s: CollectionSummary) -> dict[str, Any]:
+    return {"new": s.new, "changed": s.changed, "unchanged": s.unchanged, "missing": s.missing,
+            "returned": s.returned, "software_items": s.software_items, "pages": s.pages,
+            "devices_seen": s.devices_seen, "duration_s": round(s.duration_s or 0.0, 3)}
+
+
+def describe(s: CollectionSummary) -> str:
+    """One line: what a run did (or why it did not)."""
+    if s.status != "succeeded":
+        return f"{s.status}: {s.reason}" if s.reason else s.status
+    took = f" in {s.duration_s:.1f} s" if s.duration_s is not None else ""
+    return (f"{s.devices_seen:,} devices{took}: {s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, "
+            f"{s.missing:,} missing, {s.returned:,} returned; {s.software_items:,} software items written")
+
+
+# ---------------------------------------------------------------------------------- staging storage
+
+
+def _create_stage(db) -> None:
+    """The run's temporary tables (private to this connection; gone when it closes)."""
+    _drop_stage(db)
+    columns = ", ".join(ROW_COLUMNS)
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_NEW} AS SELECT {columns} FROM device WHERE 1 = 0")
+    db.execute_sql(f"CREATE INDEX {_NEW}_mdm ON {_NEW} (mdm_device_id)")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_UPD} AS SELECT id, {', '.join(UPDATE_COLUMNS)}, "
+                   f"CAST(NULL AS INTEGER) AS reregistered FROM device WHERE 1 = 0")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_HIST} (device_id INTEGER, field VARCHAR(255), old_value TEXT, "
+                   "new_value TEXT)")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SW} (mdm_device_id VARCHAR(255), name TEXT, version TEXT, "
+                   "vendor TEXT)")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SWDEV} (mdm_device_id VARCHAR(255))")
+
+
+def _drop_stage(db) -> None:
+    for table in (_NEW, _UPD, _HIST, _SW, _SWDEV):
+        db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def _insert(db, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    """Many rows at once: executemany on SQLite, multi-row VALUES on PostgreSQL (one round trip per 1000)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if isinstance(db, PostgresqlDatabase):
+        from psycopg2.extras import execute_values
+
+        execute_values(db.cursor(), f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=1000)
+        return
+    marks = ", ".join("?" * len(columns))
+    db.cursor().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def _transaction(db):
+    """SQLite: take the write lock at BEGIN (no deadlock on upgrade); PostgreSQL: a plain transaction."""
+    if isinstance(db, SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()

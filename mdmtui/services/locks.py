@@ -1,0 +1,161 @@
+"""At most one collection per linkage at a time, across processes, on SQLite and PostgreSQL.
+
+A ``CollectionLock`` row (unique per linkage) is the lock. Its holder refreshes ``heartbeat_at`` from
+a background thread; a row whose heartbeat is older than ``STALE_AFTER`` belongs to a process that
+died (or hangs) and is taken over with a compare-and-swap update, so a crash never blocks a linkage
+for good. The same code works on both dialects because it relies only on a unique constraint and
+on an UPDATE's row count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from peewee import IntegrityError
+
+from mdmtui.errors import Busy
+from mdmtui.models import CollectionLock, Linkage, utcnow
+from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+STALE_AFTER = timedelta(minutes=3)  # twelve missed heartbeats: the holder is gone
+POLL_S = 0.2
+
+
+@dataclass
+class HeldLock:
+    """A lock this process holds; ``lost`` turns true when another process took it over."""
+
+    linkage_id: int
+    linkage_name: str
+    owner: str
+    lost: bool = False
+
+    def still_held(self) -> bool:
+        """True when the row still names this holder (call inside the transaction that relies on it)."""
+        row = CollectionLock.get_or_none(CollectionLock.linkage == self.linkage_id)
+        return row is not None and row.owner == self.owner
+
+
+def owner_id(ctx: Context) -> str:
+    """host:pid:token, unique per acquisition."""
+    return f"{ctx.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def collection_lock(ctx: Context, linkage: Linkage, wait: float = 0.0, *,
+                    stale_after: timedelta = STALE_AFTER, heartbeat_s: float = HEARTBEAT_S) -> Iterator[HeldLock]:
+    """Hold ``linkage``'s collection lock for the ``with`` block; ``Busy`` when another holds it.
+
+    ``wait`` seconds are spent polling before giving up. The calling thread's connection is used to
+    acquire and release; the heartbeat runs in its own thread (and connection).
+    """
+    held = acquire(ctx, linkage, wait, stale_after=stale_after)
+    beat = Heartbeat(ctx, held, heartbeat_s)
+    beat.start()
+    try:
+        yield held
+    finally:
+        beat.stop()
+        release(held)
+
+
+def acquire(ctx: Context, linkage: Linkage, wait: float = 0.0, *, stale_after: timedelta = STALE_AFTER) -> HeldLock:
+    """Take the lock or raise ``Busy`` (after ``wait`` seconds of polling)."""
+    owner = owner_id(ctx)
+    deadline = time.monotonic() + wait
+    while True:
+        holder = _try_take(linkage.id, owner, stale_after)
+        if holder is None:
+            return HeldLock(linkage.id, linkage.name, owner)
+        if time.monotonic() >= deadline:
+            raise Busy(_busy_message(linkage.name, holder))
+        time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0.01)))
+
+
+def release(held: HeldLock) -> None:
+    """Give the lock back (only if this holder still has it)."""
+    CollectionLock.delete().where(CollectionLock.linkage == held.linkage_id,
+                                  CollectionLock.owner == held.owner).execute()
+
+
+def holder_of(linkage: Linkage) -> CollectionLock | None:
+    """The current lock row of ``linkage`` (None when nobody collects it)."""
+    return CollectionLock.get_or_none(CollectionLock.linkage == linkage.id)
+
+
+def _try_take(linkage_id: int, owner: str, stale_after: timedelta) -> CollectionLock | None:
+    """None when taken; else the row of the live holder."""
+    now = utcnow()
+    try:
+        with CollectionLock._meta.database.atomic():
+            CollectionLock.create(linkage=linkage_id, owner=owner, acquired_at=now, heartbeat_at=now)
+        return None
+    except IntegrityError:
+        pass
+    row = CollectionLock.get_or_none(CollectionLock.linkage == linkage_id)
+    if row is None:  # released between our insert and our read: try again at once
+        return _try_take(linkage_id, owner, stale_after)
+    if row.heartbeat_at >= now - stale_after:
+        return row
+    # Compare-and-swap on (owner, heartbeat): of two processes taking over, exactly one wins.
+    taken = CollectionLock.update(owner=owner, acquired_at=now, heartbeat_at=now).where(
+        CollectionLock.linkage == linkage_id, CollectionLock.owner == row.owner,
+        CollectionLock.heartbeat_at == row.heartbeat_at).execute()
+    if taken:
+        log.warning("collection lock of linkage %s taken over from %s (no heartbeat since %s)",
+                    linkage_id, row.owner, row.heartbeat_at.isoformat())
+        return None
+    return CollectionLock.get_or_none(CollectionLock.linkage == linkage_id) or row
+
+
+def _busy_message(name: str, holder: CollectionLock) -> str:
+    host, _, rest = holder.owner.partition(":")
+    pid = rest.partition(":")[0]
+    since = holder.acquired_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"a collection of '{name}' is already running (on {host}, pid {pid}, since {since})"
+
+
+class Heartbeat:
+    """Refreshes the lock row every few seconds from its own thread until stopped."""
+
+    def __init__(self, ctx: Context, held: HeldLock, every_s: float) -> None:
+        self.ctx, self.held, self.every_s = ctx, held, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lock-heartbeat-{held.linkage_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.every_s):
+                self._beat(utcnow())
+        finally:
+            if not self.ctx.db.is_closed():
+                self.ctx.db.close()  # this thread's own connection
+
+    def _beat(self, now: datetime) -> None:
+        try:
+            updated = CollectionLock.update(heartbeat_at=now).where(
+                CollectionLock.linkage == self.held.linkage_id, CollectionLock.owner == self.held.owner).execute()
+        except Exception as exc:  # noqa: BLE001 - a busy database must not kill the run; the next beat retries
+            log.warning("collection lock heartbeat of %s failed: %s", self.held.linkage_name, exc)
+            return
+        if not updated and not self.held.lost:
+            self.held.lost = True
+            log.error("collection lock of %s was taken over by another process", self.held.linkage_name)
