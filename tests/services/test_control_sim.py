@@ -169,3 +169,22 @@ async def test_read_only_sends_nothing_to_the_mdm(ctx, sim):
     assert {o.outcome for o in outs} == {Outcome.REFUSED}
     assert sim_requests(sim, "mobileiron", "PUT", "/wipe") == 0
     assert all(audit_for(d)[0].outcome == "refused" for d in devices)
+
+
+async def test_wiped_device_is_warning_until_it_re_registers_and_is_collected(ctx, sim):
+    from mdmtui.services.collection import collect
+
+    linkage = sim_linkage(ctx, sim, "mobileiron")
+    await collect(ctx, linkage.name)
+    device = Device.select().where(Device.linkage == linkage.id).order_by(Device.id).first()
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=10)
+    assert out.outcome is Outcome.SUCCEEDED
+    assert Device.get_by_id(device.id).device_status == "Warning"
+    await collect(ctx, linkage.name)  # wiped, not yet back: still Warning
+    assert Device.get_by_id(device.id).device_status == "Warning"
+    await asyncio.sleep(1.1)  # the MDM's clock has whole seconds: re-register after the wipe
+    new_id = sim.admin.reenrol("mobileiron", device.mdm_device_id)
+    await collect(ctx, linkage.name)
+    back = Device.get_or_none(Device.mdm_device_id == new_id)
+    assert back is not None and back.device_status == "Unknown"
+    assert back.id == device.id  # the same device, re-registered under a new MDM id
