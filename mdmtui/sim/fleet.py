@@ -19,6 +19,7 @@ class Fleet:
         self.seed, self.mdm, self.base_count = seed, mdm, count
         self.now0 = int(now if now is not None else time.time()) // 60 * 60
         self.slot_ids = SlotIdsCache(ids.SlotIds(seed, mdm))
+        self.hasher = ids.Hasher(seed, mdm)
         self.overlay: dict[int, dict] = {}
         self.extra_hw: dict[int, int] = {}       # slot -> hardware index, for added and re-enrolled slots
         self.removed: list[int] = []             # sorted
@@ -79,7 +80,7 @@ class Fleet:
 
     # --- device facts ---------------------------------------------------------------------------
     def _make(self, hw: int) -> dict:
-        return profiles.make_profile(self.seed, self.mdm, hw, self.now0)
+        return profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
 
     def hw_of(self, slot: int) -> int:
         """The hardware index behind a slot (re-enrolled slots share their predecessor's)."""
@@ -93,22 +94,29 @@ class Fleet:
             prof.update(over)
         return prof
 
+    def pristine(self, slot: int) -> dict | None:
+        """The generated profile of a device nothing has changed (shared: do not modify), else None.
+        The services' fast path renders these; changed devices go through profile() and the dict path."""
+        if slot in self.overlay:
+            return None
+        return self._profile(self.extra_hw.get(slot, slot))
+
     def last_sync(self, slot: int) -> int | None:
         """Last contact in epoch seconds (None = never), without building the profile."""
         over = self.overlay.get(slot)
         if over and "last_sync" in over:
             return over["last_sync"]
-        return profiles.dates_of(self.seed, self.mdm, self.hw_of(slot), self.now0)[1]
+        return profiles.dates_of(self.seed, self.mdm, self.hw_of(slot), self.now0, self.hasher)[1]
 
     def os_of(self, slot: int) -> str:
         """The device's OS, without building the profile."""
-        return profiles.os_of(self.seed, self.mdm, self.hw_of(slot))
+        return profiles.os_of(self.seed, self.mdm, self.hw_of(slot), self.hasher)
 
     def apps(self, slot: int) -> list[tuple[int, int]]:
         """The device's apps as (catalog index, version index), without building the profile."""
         over = self.overlay.get(slot) or {}
         os_name = self.os_of(slot)
-        count, app_seed = profiles.apps_of(self.seed, self.mdm, self.hw_of(slot), os_name)
+        count, app_seed = profiles.apps_of(self.seed, self.mdm, self.hw_of(slot), os_name, self.hasher)
         return profiles.apps_from(os_name, over.get("app_count", count), app_seed)
 
     def update(self, slot: int, **changes) -> None:
@@ -139,7 +147,7 @@ class Fleet:
         hw = 1_000_000_000 + slot
         for attempt in range(200):           # find generated hardware of the wanted OS
             candidate = hw + attempt * 7_919_000
-            if os_name is None or profiles.os_of(self.seed, self.mdm, candidate).lower() == os_name.lower():
+            if os_name is None or profiles.os_of(self.seed, self.mdm, candidate, self.hasher).lower() == os_name.lower():
                 return candidate
         raise ValueError(f"{self.mdm} has no {os_name} devices")
 

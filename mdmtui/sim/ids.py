@@ -32,14 +32,47 @@ TACS = {
 }
 
 
+_blake2b = hashlib.blake2b
+
+
 def stable_int(*parts: object) -> int:
     """A 64-bit integer hash of the parts, stable across processes (unlike hash())."""
     data = ":".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return int.from_bytes(_blake2b(data, digest_size=8).digest(), "big")
+
+
+class Hasher:
+    """stable_int(*prefix, n, tag) with the prefix encoded once: the per-device hashes of every page."""
+
+    def __init__(self, *prefix: object):
+        self.prefix = (":".join(str(p) for p in prefix) + ":").encode()
+
+    def int(self, n: int, tag: str = "") -> int:
+        """stable_int(*prefix, n) or, with a tag, stable_int(*prefix, n, tag)."""
+        data = self.prefix + (b"%d:%s" % (n, tag.encode()) if tag else b"%d" % n)
+        return int.from_bytes(_blake2b(data, digest_size=8).digest(), "big")
+
+    def hex(self, n: int, tag: str) -> str:
+        """f"{stable_int(*prefix, n, tag):016x}"."""
+        return _blake2b(self.prefix + b"%d:%s" % (n, tag.encode()), digest_size=8).hexdigest()
+
+
+# digit -> its Luhn contribution when doubled
+_DOUBLED = {str(d): 2 * d - 9 if 2 * d > 9 else 2 * d for d in range(10)}
+_SINGLE = {str(d): d for d in range(10)}
 
 
 def luhn_digit(body: str) -> str:
     """The Luhn check digit for a string of digits."""
+    rev = body[::-1]
+    try:
+        total = sum(map(_DOUBLED.__getitem__, rev[::2])) + sum(map(_SINGLE.__getitem__, rev[1::2]))
+    except KeyError:                    # not plain ASCII digits: the general rule below
+        return _luhn_digit_slow(body)
+    return str((10 - total % 10) % 10)
+
+
+def _luhn_digit_slow(body: str) -> str:
     total = 0
     for i, ch in enumerate(reversed(body)):
         d = int(ch)
@@ -120,11 +153,12 @@ class SlotIds:
 
     def __init__(self, seed: int, mdm: str):
         self._salt = (seed, mdm)
+        self._hash = Hasher(seed, mdm)
         self._mask = stable_int(seed, mdm, "mask") & 0xFFFFFFFFFFFF
 
     def id_of(self, slot: int) -> str:
         """The GUID of a slot."""
-        h = f"{stable_int(*self._salt, slot, 'a'):016x}{stable_int(*self._salt, slot, 'b'):016x}"
+        h = self._hash.hex(slot, "a") + self._hash.hex(slot, "b")
         tail = ((slot * self._MUL) % self._MOD) ^ self._mask      # scrambled so ids do not look sequential
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{tail:012x}"
 

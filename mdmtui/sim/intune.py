@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from . import intune_wire as wire
 from .ids import stable_int
+from .jsontext import jstr
 from .web import Service, draw_of, dumps, json_response
 
 READ = "DeviceManagementManagedDevices.Read.All"
@@ -60,6 +61,7 @@ class Result:
     status: int
     body: dict | None = None
     headers: dict = field(default_factory=dict)
+    raw: bytes | None = None            # the body already as JSON text (device pages), instead of `body`
 
 
 def intune_message(activity: str, url: str, text: str = "An error has occurred") -> str:
@@ -117,7 +119,8 @@ class IntuneService(Service):
         """Turn a Result into an HTTP answer."""
         if res.status == 204:
             return Response(status_code=204, headers=res.headers)
-        return Response(dumps(res.body), res.status, res.headers, media_type=GRAPH_JSON)
+        body = res.raw if res.raw is not None else dumps(res.body)
+        return Response(body, res.status, res.headers, media_type=GRAPH_JSON)
 
     def fail(self, request: Request | None, status: int, code: str, message: str, headers=None) -> Result:
         """A Result carrying Graph's error JSON."""
@@ -263,18 +266,30 @@ class IntuneService(Service):
         if bad:
             return bad
         slots, nxt = self._page(start, top, pred)
-        now, beta = time.time(), ver == "beta"
-        items = [self._list_item(s, now, beta, select) for s in slots]
-        body = {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices", "value": items}
+        items = self._items(slots, ver == "beta", select)
+        link = None
         if request is not None and draw_of(request).hit("repeat_page") and not repeated and slots:
-            body["@odata.nextLink"] = self._next_link(ver, "deviceManagement/managedDevices", query, start, True)
+            link = self._next_link(ver, "deviceManagement/managedDevices", query, start, True)
         elif nxt is not None:
-            body["@odata.nextLink"] = self._next_link(ver, "deviceManagement/managedDevices", query, nxt, False)
-        return Result(200, body)
+            link = self._next_link(ver, "deviceManagement/managedDevices", query, nxt, False)
+        return _page_result(f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices", items, link)
 
     def _list_item(self, slot: int, now: float, beta: bool, select) -> dict:
         full = wire.device(self.fleet.profile(slot), self.fleet.id_of(slot), now, self.cfg.action_delay, beta)
         return wire.project(wire.list_item(full), select)
+
+    def _items(self, slots: list[int], beta: bool, select: list[str] | None) -> list[bytes]:
+        """The JSON text of list items: devices nothing changed through a template, others via dicts."""
+        view = wire.VIEWS[beta, True, False, tuple(select) if select else None]
+        fleet, now, out = self.fleet, time.time(), []
+        pristine, id_of, render = fleet.pristine, fleet.id_of, view.render
+        for slot in slots:
+            p = pristine(slot)
+            if p is not None:
+                out.append(render(p, id_of(slot)).encode())
+            else:
+                out.append(dumps(self._list_item(slot, now, beta, select)))
+        return out
 
     def _page(self, start: int, top: int, pred) -> tuple[list[int], int | None]:
         slots: list[int] = []
@@ -330,6 +345,14 @@ class IntuneService(Service):
             select = _select(query)
         except ValueError as exc:
             return self.fail(request, 400, "BadRequest", str(exc))
+        context = f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices/$entity"
+        p = self.fleet.pristine(slot)
+        if p is not None:
+            beta = ver == "beta"
+            view = wire.VIEWS[beta, not select, bool(select) and not beta, tuple(select) if select else None]
+            text = view.render(p, ident)
+            head = '{"@odata.context":' + jstr(context)
+            return Result(200, raw=(head + ("," + text[1:] if text != "{}" else "}")).encode())
         full = wire.device(self.fleet.profile(slot), ident, time.time(), self.cfg.action_delay, ver == "beta")
         if not select:
             out = wire.list_item(full)
@@ -337,7 +360,7 @@ class IntuneService(Service):
             out = wire.project(full, select)
             if ver != "beta" and "physicalMemoryInBytes" in out:
                 out["physicalMemoryInBytes"] = 0
-        out = {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices/$entity", **out}
+        out = {"@odata.context": context, **out}
         return Result(200, out)
 
     # --- actions ------------------------------------------------------------------------------------
@@ -392,9 +415,10 @@ class IntuneService(Service):
         order = list(range(len(out)))
         # Graph answers batch items in whatever order they finish: clients must match by id.
         random.Random(stable_int(self.sim.seed, "batch", draw.n)).shuffle(order)
-        return json_response({"responses": [out[i] for i in order]}, media_type=GRAPH_JSON)
+        return Response(b'{"responses":[' + b",".join(out[i] for i in order) + b"]}", media_type=GRAPH_JSON)
 
-    async def _batch_item(self, request: Request, ver: str, item: dict, draw) -> dict:
+    async def _batch_item(self, request: Request, ver: str, item: dict, draw) -> bytes:
+        """One $batch answer as JSON text: {"id", "status", "headers"[, "body"]}."""
         rid = str(item.get("id", ""))
         url = str(item.get("url", ""))
         if draw.hit("batch_item_fail_rate"):
@@ -411,9 +435,11 @@ class IntuneService(Service):
                                       path[len("/deviceManagement/"):], query, raw)
         headers = {} if res.status == 204 else {"Content-Type": GRAPH_JSON}
         entry = {"id": rid, "status": res.status, "headers": {**headers, **res.headers}}
+        if res.raw is not None:
+            return dumps(entry)[:-1] + b',"body":' + res.raw + b"}"
         if res.body is not None:
             entry["body"] = res.body
-        return entry
+        return dumps(entry)
 
     def _batch_failure(self, request: Request, rid: str, draw) -> dict:
         status = draw._rng.choice([429, 429, 500, 404])
@@ -425,7 +451,7 @@ class IntuneService(Service):
             headers, body = {}, self.error_body(request, "InternalServerError", "An internal server error has occurred.")
         else:
             headers, body = {}, self.error_body(request, "ResourceNotFound", "Resource not found")
-        return {"id": rid, "status": status, "headers": {"Content-Type": GRAPH_JSON, **headers}, "body": body}
+        return dumps({"id": rid, "status": status, "headers": {"Content-Type": GRAPH_JSON, **headers}, "body": body})
 
     # --- detected apps ------------------------------------------------------------------------------
     def _aggregate(self) -> dict:
@@ -486,13 +512,12 @@ class IntuneService(Service):
         fam, idx, version = key
         pred = lambda s: _family(self.fleet.os_of(s)) == fam and (idx, version) in self.fleet.apps(s)  # noqa: E731
         slots, nxt = await asyncio.to_thread(self._page, start, _top(query, self.cfg.page_size), pred)
-        now = time.time()
-        items = [self._list_item(s, now, ver == "beta", _select(query)) for s in slots]
-        body = {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/detectedApps('{_key(app)}')/managedDevices",
-                "value": items}
+        items = self._items(slots, ver == "beta", _select(query))
+        link = None
         if nxt is not None:
-            body["@odata.nextLink"] = self._next_link(ver, f"deviceManagement/detectedApps/{_key(app)}/managedDevices", query, nxt, False)
-        return Result(200, body)
+            link = self._next_link(ver, f"deviceManagement/detectedApps/{_key(app)}/managedDevices", query, nxt, False)
+        return _page_result(f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/detectedApps('{_key(app)}')/managedDevices",
+                            items, link)
 
     async def device_apps(self, request, ver: str, key: str, query: dict) -> Result:
         """GET beta managedDevices/{id}/detectedApps: one device's apps."""
@@ -526,6 +551,13 @@ class IntuneService(Service):
 
 
 # --- helpers ------------------------------------------------------------------------------------------
+def _page_result(context: str, items: list[bytes], next_link: str | None) -> Result:
+    """A collection page as JSON text: {"@odata.context", "value"[, "@odata.nextLink"]}."""
+    tail = "]" if next_link is None else '],"@odata.nextLink":' + jstr(next_link)
+    head = '{"@odata.context":' + jstr(context) + ',"value":['
+    return Result(200, raw=b"".join((head.encode(), b",".join(items), tail.encode(), b"}")))
+
+
 def _aad_error(err: str, code: int, text: str) -> dict:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
     trace, corr = str(uuid.uuid4()), str(uuid.uuid4())

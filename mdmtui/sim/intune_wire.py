@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from operator import itemgetter
 
 from .catalog import catalog_for
+from .jsontext import HHMM, HHMM12, SSZ, Template, iso_day, jstr, jtext, views_cache
 
 NEVER = "0001-01-01T00:00:00Z"
 ODATA_TYPE = "#microsoft.graph.managedDevice"
@@ -23,6 +25,10 @@ def iso(ts: float | None) -> str:
     """Epoch seconds -> Graph's ISO 8601 UTC form; None -> the 'never' date."""
     if ts is None:
         return NEVER
+    if type(ts) is int and ts >= 0:             # generated dates: whole seconds
+        day, secs = divmod(ts, 86_400)
+        minute, sec = divmod(secs, 60)
+        return iso_day(day) + HHMM[minute] + SSZ[sec]
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -39,7 +45,12 @@ def _platform_bits(p: dict) -> tuple[str, str, str, str]:
 
 
 def _managed_name(p: dict) -> str:
-    stamp = datetime.fromtimestamp(p["enrolled"], timezone.utc)
+    enrolled = p["enrolled"]
+    if type(enrolled) is int and enrolled >= 0:
+        day, secs = divmod(enrolled, 86_400)
+        y, m, d = iso_day(day)[:10].split("-")
+        return f"{p['login']}_{p['os']}_{int(m)}/{int(d)}/{y}_{HHMM12[secs // 60]}"
+    stamp = datetime.fromtimestamp(enrolled, timezone.utc)
     return f"{p['login']}_{p['os']}_{stamp.month}/{stamp.day}/{stamp.year}_{stamp.strftime('%I:%M %p')}"
 
 
@@ -139,3 +150,131 @@ def detected_app(os_name: str, index: int, version: int, count: int) -> dict:
     return {"id": app_id(family, index, version), "displayName": app.name, "version": app.versions[version],
             "sizeInByte": app.size, "deviceCount": count, "publisher": app.publisher,
             "platform": platform_of(os_name)}
+
+
+# --- fast path: JSON text of devices without an overlay -------------------------------------------------
+# A device nothing has changed (no actions, no admin operation) has no bypass code, notes or action
+# results and is managed, so those members are constants; everything that varies between such devices
+# is a fragment below. Devices with an overlay go through device() and json.dumps instead.
+
+# (wire name, profile key or None, quoted): `quoted` fragments are a string's bare content and the
+# template adds the quotes; the others are JSON text. Profile keys are read with one itemgetter.
+_SPEC = (
+    ("id", None, True), ("userId", "user_id", True), ("deviceName", "device_name", True),
+    ("userPrincipalName", "upn", True), ("userDisplayName", "user_name", True), ("emailAddress", "email", True),
+    ("managedDeviceOwnerType", "owner", True), ("operatingSystem", "os", True), ("osVersion", "os_version", True),
+    ("model", "model", True), ("manufacturer", "manufacturer", True), ("serialNumber", "serial", True),
+    ("imei", "imei", True), ("phoneNumber", "phone", True), ("complianceState", "compliance", True),
+    ("jailBroken", "jailbroken", True), ("azureADDeviceId", "aad_id", True),
+    ("physicalMemoryInBytes", "ram", False), ("totalStorageSpaceInBytes", "storage_total", False),
+    ("freeStorageSpaceInBytes", "storage_free", False),
+    # computed, in fragments() order
+    ("managedDeviceName", None, True), ("subscriberCarrier", None, False), ("wiFiMacAddress", None, False),
+    ("ethernetMacAddress", None, False), ("iccid", None, False), ("udid", None, False),
+    ("lastSyncDateTime", None, True), ("enrolledDateTime", None, True), ("isEncrypted", None, False),
+    ("isSupervised", None, False), ("easDeviceId", None, True), ("easActivationDateTime", None, True),
+    ("androidSecurityPatchLevel", None, False), ("managementCertificateExpirationDate", None, True),
+    ("managementAgent", None, False), ("deviceEnrollmentType", None, False), ("azureADRegistered", None, False),
+    ("easActivated", None, False),
+    # beta only
+    ("deviceType", None, False), ("chassisType", None, False), ("joinType", None, False), ("skuFamily", None, False),
+    ("hardwareInformation", None, False),
+)
+VARS = tuple(name for name, _, _ in _SPEC)
+N_V1 = VARS.index("deviceType")
+_VAR_INDEX = {name: i for i, name in enumerate(VARS)}
+_QUOTED = {name for name, _, quoted in _SPEC if quoted}
+_PLAIN = itemgetter(*(key for _, key, _ in _SPEC if key))
+_B = {True: "true", False: "false", None: "null"}
+
+
+def _platform_text(os_name: str, supervised: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(v1.0 fragments, beta fragments) that depend on the platform only."""
+    agent, enrol, dev_type, chassis = _platform_bits({"os": os_name, "supervised": supervised})
+    win = os_name == "Windows"
+    return ((jstr(agent), jstr(enrol), "true" if win else "null", "false" if win else "true"),
+            (jstr(dev_type), jstr(chassis), '"azureADJoined"' if win else '"unknown"', '"Enterprise"' if win else '""'))
+
+
+_PLATFORM = {(o, s): _platform_text(o, s) for o in ("iOS", "iPadOS", "Android", "Windows", "macOS") for s in (True, False)}
+_YEAR = 365 * 86400
+
+
+def fragments(p: dict, ident: str, beta: bool) -> tuple[str, ...]:
+    """The variable members (VARS order; the beta ones only when asked) of a device without an
+    overlay. Profile strings come from escape-free tables, digits and hex (tested)."""
+    os_name, enrolled = p["os"], p["enrolled"]
+    v1, vb = _PLATFORM[os_name, p["supervised"]]
+    carrier, wifi, eth, iccid, udid, patch = p["carrier"], p["wifi_mac"], p["eth_mac"], p["iccid"], p["udid"], p["security_patch"]
+    win = os_name == "Windows"
+    since = iso(enrolled)
+    out = (ident,) + _PLAIN(p) + (
+        _managed_name(p),
+        "null" if carrier is None else '"' + carrier + '"',
+        '"' + wifi + '"' if wifi else "null",
+        "null" if eth is None else '"' + eth + '"',
+        '"' + iccid + '"' if iccid else "null",
+        '"' + udid + '"' if udid else "null",
+        iso(p["last_sync"]), since, _B[p["encrypted"]], _B[p["supervised"]],
+        "" if win else p["eas_id"], NEVER if win else since,
+        "null" if patch is None else '"' + patch + '"',
+        iso(enrolled + _YEAR)) + v1
+    if beta:
+        imei = p["imei"]
+        hw = (f'{{"serialNumber":"{p["serial"]}","totalStorageSpace":{p["storage_total"]},'
+              f'"freeStorageSpace":{p["storage_free"]},"imei":"{imei}","meid":"{p["meid"]}",'
+              f'"manufacturer":"{p["manufacturer"]}","model":"{p["model"]}","phoneNumber":"{p["phone"]}",'
+              f'"subscriberCarrier":"{carrier or ""}","cellularTechnology":"{"LTE" if imei else ""}",'
+              f'"wifiMac":"{wifi or ""}","operatingSystemLanguage":"ja-JP","isSupervised":{_B[p["supervised"]]},'
+              f'"isEncrypted":{_B[p["encrypted"]]},"isSharedDevice":false,"ipAddressV4":"{p["ip"]}",'
+              f'"esimIdentifier":null,"residentUsersCount":null}}')
+        out += vb + (hw,)
+    return out
+
+
+def _constants() -> tuple[list[str], dict[str, str]]:
+    """(every member name in wire order, beta included; JSON text of the members that are constant
+    for devices without an overlay), read off the dict path so the two cannot drift apart."""
+    p = {"os": "iOS", "supervised": True, "enrolled": 0, "login": "x", "user_id": "", "device_name": "", "upn": "",
+         "user_name": "", "email": "", "owner": "", "os_version": "", "model": "", "manufacturer": "", "serial": "",
+         "imei": "", "meid": "", "phone": "", "carrier": None, "wifi_mac": "", "eth_mac": None, "iccid": "",
+         "udid": "", "ram": 0, "storage_total": 0, "storage_free": 0, "last_sync": None, "compliance": "",
+         "jailbroken": "", "encrypted": True, "aad_id": "", "eas_id": "", "security_patch": None, "ip": ""}
+    full = device(p, "", 0, 0, True)
+    return list(full), {k: jtext(v) for k, v in full.items() if k not in _VAR_INDEX}
+
+
+ALL_KEYS, _CONST = _constants()
+V1_KEYS = [k for k in ALL_KEYS if k not in BETA_ONLY]
+_QUIRK_TEXT = {k: jtext(v) for k, v in LIST_QUIRK.items()}
+
+
+class View:
+    """How one kind of request shows a device: the template and whether it needs the beta fragments."""
+
+    __slots__ = ("template", "beta")
+
+    def __init__(self, beta: bool, quirk: bool, memory_zero: bool, select: tuple[str, ...] | None):
+        keys = ALL_KEYS if beta else V1_KEYS
+        if select:
+            present = set(keys)
+            keys = list(dict.fromkeys(("id",) + tuple(n for n in select if n in present)))
+        members = []
+        for k in keys:
+            if quirk and k in _QUIRK_TEXT:
+                members.append((k, _QUIRK_TEXT[k]))
+            elif memory_zero and k == "physicalMemoryInBytes":
+                members.append((k, "0"))
+            else:
+                i = _VAR_INDEX.get(k)
+                members.append((k, _CONST[k] if i is None else (i,) if k in _QUOTED else i))
+        self.template = Template(members)
+        self.beta = any(i >= N_V1 for i in self.template.indices)
+
+    def render(self, p: dict, ident: str) -> str:
+        """The device's JSON text in this view."""
+        return self.template.render(fragments(p, ident, self.beta))
+
+
+VIEWS = views_cache(lambda key: View(*key))
+"""VIEWS[beta, quirk, memory_zero, select tuple or None] -> View."""

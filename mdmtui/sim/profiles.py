@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _random
 import random
+import threading
 
 from . import ids
 from .catalog import catalog_for
@@ -42,88 +44,10 @@ DOMAIN = "contoso.co.jp"
 SDM_VERSIONS = [("11-00-02", 20), ("11-00-03", 30), ("11-00-04", 50)]
 
 
-def _weighted(r: random.Random, pairs):
-    total = sum(w for _, w in pairs)
-    x = r.random() * total
-    for value, w in pairs:
-        x -= w
-        if x < 0:
-            return value
-    return pairs[-1][0]
-
-
-def _user(r: random.Random) -> dict:
-    if r.random() < 0.6:
-        fam, giv = r.choice(JP_FAMILY), r.choice(JP_GIVEN)
-        display, login = f"{fam[0]} {giv[0]}", f"{giv[1]}.{fam[1]}{r.randrange(1, 99)}"
-    else:
-        display = r.choice(EN_NAMES)
-        login = display.lower().replace(" ", ".").replace("'", "").replace("ü", "u") + str(r.randrange(1, 99))
-    return {"user_name": display, "login": login, "upn": f"{login}@{DOMAIN}", "email": f"{login}@{DOMAIN}",
-            "user_id": ids.guid(r), "department": r.choice(DEPTS)}
-
-
-def _hardware(r: random.Random, os_name: str) -> dict:
-    if os_name == "iOS":
-        model, ram, ver = r.choice(IPHONES)
-        return {"manufacturer": "Apple", "model": model, "ram": ram * GB, "os_version": ver,
-                "storage_total": r.choice([64, 128, 128, 256, 512]) * GB, "cellular": r.random() < 0.92}
-    if os_name == "iPadOS":
-        model, ram, ver = r.choice(IPADS)
-        return {"manufacturer": "Apple", "model": model, "ram": ram * GB, "os_version": ver,
-                "storage_total": r.choice([64, 128, 256, 512]) * GB, "cellular": r.random() < 0.4}
-    if os_name == "Android":
-        maker, model, _, ram = r.choice(ANDROIDS)
-        return {"manufacturer": maker, "model": model, "ram": ram * GB, "os_version": r.choice(ANDROID_VERSIONS),
-                "storage_total": r.choice([32, 64, 128, 128, 256]) * GB, "cellular": r.random() < 0.9}
-    maker, model = r.choice(PCS)
-    return {"manufacturer": maker, "model": model, "ram": r.choice([8, 16, 16, 32]) * GB,
-            "os_version": r.choice(WIN_VERSIONS), "storage_total": r.choice([256, 512, 1024]) * GB,
-            "cellular": r.random() < 0.1}
-
-
-def _sim_card(r: random.Random, prof: dict) -> None:
-    """SIM facts; devices without a SIM send empty strings, as the real services do."""
-    if not prof["cellular"]:
-        prof.update(imei="", iccid="", imsi="", phone="", carrier=None, meid="")
-        return
-    carrier, plmn, issuer, cc = r.choice(ids.CARRIERS_JP) if r.random() < 0.85 else r.choice(ids.CARRIERS_OTHER)
-    prof.update(imei=ids.imei(r, prof["manufacturer"]), iccid=ids.iccid(r, issuer), imsi=ids.imsi(r, plmn),
-                phone=ids.phone(r, cc), carrier=carrier, meid="")
-    if r.random() < 0.05:   # eSIM-only or a data-only plan: a SIM without a voice number
-        prof["phone"] = ""
-
-
-def _network(r: random.Random, prof: dict) -> None:
-    prof["eth_mac"] = None
-    prof["wifi_mac"] = ids.mac(r)
-    if prof["os"] == "Windows":
-        kind = r.random()
-        if kind < 0.2:          # desktop on a wire only
-            prof["wifi_mac"] = ""
-        if kind < 0.2 or kind > 0.6:
-            prof["eth_mac"] = ids.mac(r)
-    prof["ip"] = f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
-
-
-def _names(r: random.Random, prof: dict) -> None:
-    os_name, user = prof["os"], prof["user_name"]
-    family = user.split(" ")[0]
-    if os_name == "Windows":
-        name = f"DESKTOP-{r.getrandbits(28):07X}" if r.random() < 0.6 else f"{prof['department'][:2]}-PC-{r.randrange(10000):04d}"
-    elif r.random() < 0.5 and not family.isascii():
-        kind = {"iOS": "iPhone", "iPadOS": "iPad", "Android": prof["model"]}[os_name]
-        name = r.choice([f"{prof['department']}の {kind}", f"{family}の{kind}", f"{user}の {kind}"])
-    else:
-        name = {"iOS": "iPhone", "iPadOS": "iPad", "Android": prof["model"]}[os_name]
-        name = f"{user.split(' ')[-1]}'s {name}" if r.random() < 0.5 else name
-    prof["device_name"] = name
-    prof["host_name"] = name if os_name == "Windows" else f"{prof['login'].replace('.', '-')}-{os_name.lower()}"
-
-
-def os_of(seed: int, mdm: str, hw: int) -> str:
-    """The device's OS, cheaply (filters scan whole fleets with it)."""
-    x = (ids.stable_int(seed, mdm, hw, "os") % 10_000) / 100
+def os_of(seed: int, mdm: str, hw: int, hasher: ids.Hasher | None = None) -> str:
+    """The device's OS, cheaply (filters scan whole fleets with it); `hasher` = Hasher(seed, mdm)."""
+    h = hasher.int(hw, "os") if hasher is not None else ids.stable_int(seed, mdm, hw, "os")
+    x = (h % 10_000) / 100
     for os_name, weight in OS_MIX[mdm]:
         x -= weight
         if x < 0:
@@ -131,9 +55,9 @@ def os_of(seed: int, mdm: str, hw: int) -> str:
     return OS_MIX[mdm][-1][0]
 
 
-def dates_of(seed: int, mdm: str, hw: int, now: int) -> tuple[int, int | None]:
+def dates_of(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | None = None) -> tuple[int, int | None]:
     """(enrolled, last contact or None for never), cheaply, in epoch seconds."""
-    h = ids.stable_int(seed, mdm, hw, "dates")
+    h = hasher.int(hw, "dates") if hasher is not None else ids.stable_int(seed, mdm, hw, "dates")
     enrolled = now - (20 + h % 880) * DAY - (h >> 10) % DAY
     x = (h >> 30) % 1000
     if x < 10:
@@ -145,9 +69,9 @@ def dates_of(seed: int, mdm: str, hw: int, now: int) -> tuple[int, int | None]:
     return enrolled, max(last, enrolled)
 
 
-def apps_of(seed: int, mdm: str, hw: int, os_name: str) -> tuple[int, int]:
+def apps_of(seed: int, mdm: str, hw: int, os_name: str, hasher: ids.Hasher | None = None) -> tuple[int, int]:
     """(app count, app RNG seed), cheaply: tenant-wide app aggregates scan whole fleets."""
-    h = ids.stable_int(seed, mdm, hw, "apps")
+    h = hasher.int(hw, "apps") if hasher is not None else ids.stable_int(seed, mdm, hw, "apps")
     x = h % 1000
     if x < 80:
         n = 0
@@ -158,49 +82,217 @@ def apps_of(seed: int, mdm: str, hw: int, os_name: str) -> tuple[int, int]:
     return n, h >> 16
 
 
-def _state(r: random.Random, prof: dict) -> None:
-    os_name = prof["os"]
-    prof["storage_free"] = int(prof["storage_total"] * r.uniform(0.05, 0.85)) // 4096 * 4096
-    prof["ram_free"] = int(prof["ram"] * r.uniform(0.1, 0.6)) // 4096 * 4096
-    has_sd = os_name == "Android" and prof["manufacturer"] in ("Sharp", "Kyocera", "Sony", "Samsung") and r.random() < 0.35
-    prof["sd_total"] = r.choice([32, 64, 128, 256]) * GB if has_sd else 0
-    prof["sd_free"] = int(prof["sd_total"] * r.uniform(0.1, 0.9)) // 4096 * 4096 if has_sd else 0
-    prof["jailbroken"] = "Unknown" if os_name == "Windows" else ("True" if r.random() < 0.01 else "False")
-    prof["encrypted"] = r.random() < 0.93
-    prof["supervised"] = os_name in ("iOS", "iPadOS") and r.random() < 0.7
-    prof["passcode"] = r.random() < 0.9
-    prof["compliance"] = _weighted(r, [("compliant", 85), ("noncompliant", 8), ("inGracePeriod", 2), ("unknown", 5)])
-    prof["owner"] = "company" if r.random() < 0.85 else "personal"
-    prof["security_patch"] = f"2025-{r.randrange(1, 10):02d}-01" if os_name == "Android" else None
-    prof["aad_id"] = ids.guid(r)
-    prof["eas_id"] = f"{r.getrandbits(64):016X}"
-    prof["manager_version"] = _weighted(r, SDM_VERSIONS)
+# --- the generator ------------------------------------------------------------------------------------
+# One Mersenne Twister per device, seeded from (seed, MDM, hardware index); every draw below is the
+# draw the straightforward version made (r.choice(seq) is seq[_randbelow(len(seq))], r.randrange(a, b)
+# is a + _randbelow(b - a), r.uniform(a, b) is a + (b - a) * r.random(), r.choices(pop, k=n) is n
+# times pop[floor(random() * len(pop))]), in the same order, so the same seed gives the same devices.
+# tests/sim/reference_profiles.py keeps the straightforward version and tests compare the two.
+
+_local = threading.local()
+_cseed = _random.Random.seed            # the C seeding random.Random.seed(int) ends in
 
 
-def serial_for(r: random.Random, prof: dict) -> str:
-    """A serial number shaped like the manufacturer's."""
-    if prof["manufacturer"] == "Apple":
-        return "".join(r.choices("0123456789BCDFGHJKLMNPQRTVWXYZ", k=r.choice([10, 12])))
-    if prof["os"] == "Windows":
-        return "".join(r.choices("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", k=r.choice([7, 8, 10])))
-    return "".join(r.choices("0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ", k=11))
+def _rng() -> random.Random:
+    """This thread's generator (reseeded per device: constructing one costs as much as seeding)."""
+    try:
+        return _local.r
+    except AttributeError:
+        r = _local.r = random.Random()
+        return r
 
 
-def make_profile(seed: int, mdm: str, hw: int, now: int) -> dict:
-    """Build the neutral profile of hardware `hw` of one MDM; same inputs, same device."""
-    r = random.Random(ids.stable_int(seed, mdm, hw))
-    os_name = os_of(seed, mdm, hw)
+def _below(g, n: int) -> int:
+    """random.Random._randbelow(n) given the generator's getrandbits."""
+    k = n.bit_length()
+    x = g(k)
+    while x >= n:
+        x = g(k)
+    return x
+
+
+def _guid(g) -> str:
+    h = f"{g(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+
+def _mac(g) -> str:
+    first = _below(g, 256) & 0xFC
+    return f"{first:02X}{g(40):010X}"
+
+
+_COMPLIANCE = (("compliant", 85), ("noncompliant", 8), ("inGracePeriod", 2), ("unknown", 5))
+_IOS_STORAGE = [64, 128, 128, 256, 512]
+_IPAD_STORAGE = [64, 128, 256, 512]
+_ANDROID_STORAGE = [32, 64, 128, 128, 256]
+_PC_RAM = [8, 16, 16, 32]
+_PC_STORAGE = [256, 512, 1024]
+_SD_SIZES = [32, 64, 128, 256]
+_SD_MAKERS = ("Sharp", "Kyocera", "Sony", "Samsung")
+_APPLE_SERIAL = "0123456789BCDFGHJKLMNPQRTVWXYZ"
+_PC_SERIAL = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+_OTHER_SERIAL = "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+_KIND = {"iOS": "iPhone", "iPadOS": "iPad"}
+_EN_LOGINS = [n.lower().replace(" ", ".").replace("'", "").replace("ü", "u") for n in EN_NAMES]
+_TAC_OTHER = ids.TACS["Samsung"]
+_PHONE_PREFIX = ["70", "80", "90"]
+
+
+def _weighted(x: float, pairs):
+    """The value whose weight band x (uniform over the total) falls in, subtracting as it goes."""
+    for value, w in pairs:
+        x -= w
+        if x < 0:
+            return value
+    return pairs[-1][0]
+
+
+def _serial(rnd, alphabet: str, k: int) -> str:
+    n = float(len(alphabet))
+    return "".join([alphabet[int(rnd() * n)] for _ in range(k)])
+
+
+def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | None = None) -> dict:
+    """Build the neutral profile of hardware `hw` of one MDM; same inputs, same device.
+    `hasher` is ids.Hasher(seed, mdm), passed by callers that build many profiles."""
+    hasher = hasher or ids.Hasher(seed, mdm)
+    r = _rng()
+    _cseed(r, hasher.int(hw))
+    g, rnd = r.getrandbits, r.random
+    os_name = os_of(seed, mdm, hw, hasher)
     prof = {"os": os_name, "hw": hw}
-    prof.update(_hardware(r, os_name))
-    prof.update(_user(r))
-    prof["serial"] = serial_for(r, prof)
-    prof["udid"] = ids.udid(r, modern=prof["ram"] >= 6 * GB) if prof["manufacturer"] == "Apple" else ""
-    _sim_card(r, prof)
-    _network(r, prof)
-    _names(r, prof)
-    prof["enrolled"], prof["last_sync"] = dates_of(seed, mdm, hw, now)
-    _state(r, prof)
-    prof["app_count"], prof["app_seed"] = apps_of(seed, mdm, hw, os_name)
+
+    # hardware
+    if os_name == "iOS":
+        model, ram, os_version = IPHONES[_below(g, 8)]
+        maker, ram = "Apple", ram * GB
+        storage = _IOS_STORAGE[_below(g, 5)] * GB
+        cellular = rnd() < 0.92
+    elif os_name == "iPadOS":
+        model, ram, os_version = IPADS[_below(g, 4)]
+        maker, ram = "Apple", ram * GB
+        storage = _IPAD_STORAGE[_below(g, 4)] * GB
+        cellular = rnd() < 0.4
+    elif os_name == "Android":
+        maker, model, _, ram = ANDROIDS[_below(g, 8)]
+        ram *= GB
+        os_version = ANDROID_VERSIONS[_below(g, 4)]
+        storage = _ANDROID_STORAGE[_below(g, 5)] * GB
+        cellular = rnd() < 0.9
+    else:
+        maker, model = PCS[_below(g, 7)]
+        ram = _PC_RAM[_below(g, 4)] * GB
+        os_version = WIN_VERSIONS[_below(g, 3)]
+        storage = _PC_STORAGE[_below(g, 3)] * GB
+        cellular = rnd() < 0.1
+    prof["manufacturer"] = maker
+    prof["model"] = model
+    prof["ram"] = ram
+    prof["os_version"] = os_version
+    prof["storage_total"] = storage
+    prof["cellular"] = cellular
+
+    # user
+    if rnd() < 0.6:
+        fam, giv = JP_FAMILY[_below(g, 10)], JP_GIVEN[_below(g, 10)]
+        user_name, login = f"{fam[0]} {giv[0]}", f"{giv[1]}.{fam[1]}{1 + _below(g, 98)}"
+    else:
+        i = _below(g, 7)
+        user_name, login = EN_NAMES[i], f"{_EN_LOGINS[i]}{1 + _below(g, 98)}"
+    prof["user_name"] = user_name
+    prof["login"] = login
+    prof["upn"] = prof["email"] = f"{login}@{DOMAIN}"
+    prof["user_id"] = _guid(g)
+    department = prof["department"] = DEPTS[_below(g, 7)]
+
+    # serial number and UDID
+    apple = maker == "Apple"
+    if apple:
+        prof["serial"] = _serial(rnd, _APPLE_SERIAL, 10 if _below(g, 2) == 0 else 12)
+    elif os_name == "Windows":
+        prof["serial"] = _serial(rnd, _PC_SERIAL, (7, 8, 10)[_below(g, 3)])
+    else:
+        prof["serial"] = _serial(rnd, _OTHER_SERIAL, 11)
+    if apple:
+        prof["udid"] = f"{g(32):08X}-{g(64):016X}" if ram >= 6 * GB else f"{g(160):040x}"
+    else:
+        prof["udid"] = ""
+
+    # SIM card (devices without one send empty strings, as the real services do)
+    if not cellular:
+        prof.update(imei="", iccid="", imsi="", phone="", carrier=None, meid="")
+    else:
+        if rnd() < 0.85:
+            carrier, plmn, issuer, cc = ids.CARRIERS_JP[_below(g, 5)]
+        else:
+            carrier, plmn, issuer, cc = ids.CARRIERS_OTHER[_below(g, 4)]
+        tacs = ids.TACS.get(maker, _TAC_OTHER)
+        body = tacs[_below(g, len(tacs))] + f"{_below(g, 1_000_000):06d}"
+        prof["imei"] = body + ids.luhn_digit(body)
+        body = "89" + issuer
+        k = (19 if rnd() < 0.8 else 20) - 1 - len(body)
+        body += f"{_below(g, 10**k):0{k}d}"
+        prof["iccid"] = body + ids.luhn_digit(body)
+        k = 15 - len(plmn)
+        prof["imsi"] = plmn + f"{_below(g, 10**k):0{k}d}"
+        if cc == "81":
+            number = _PHONE_PREFIX[_below(g, 3)] + f"{_below(g, 10**8):08d}"
+            phone = "+81" + number if rnd() < 0.6 else "0" + number
+        else:
+            phone = "+" + cc + str(10**9 + _below(g, 9 * 10**9))
+        prof["phone"] = phone
+        prof["carrier"] = carrier
+        prof["meid"] = ""
+        if rnd() < 0.05:     # eSIM-only or a data-only plan: a SIM without a voice number
+            prof["phone"] = ""
+
+    # network
+    prof["eth_mac"] = None
+    prof["wifi_mac"] = _mac(g)
+    if os_name == "Windows":
+        kind = rnd()
+        if kind < 0.2:          # desktop on a wire only
+            prof["wifi_mac"] = ""
+        if kind < 0.2 or kind > 0.6:
+            prof["eth_mac"] = _mac(g)
+    prof["ip"] = f"10.{_below(g, 256)}.{_below(g, 256)}.{1 + _below(g, 254)}"
+
+    # names
+    if os_name == "Windows":
+        name = f"DESKTOP-{g(28):07X}" if rnd() < 0.6 else f"{department[:2]}-PC-{_below(g, 10000):04d}"
+        prof["device_name"] = prof["host_name"] = name
+    else:
+        kind = _KIND.get(os_name, model)
+        family = user_name.split(" ")[0]
+        if rnd() < 0.5 and not family.isascii():
+            i = _below(g, 3)
+            name = f"{department}の {kind}" if i == 0 else (f"{family}の{kind}" if i == 1 else f"{user_name}の {kind}")
+        else:
+            name = f"{user_name.split(' ')[-1]}'s {kind}" if rnd() < 0.5 else kind
+        prof["device_name"] = name
+        prof["host_name"] = f"{login.replace('.', '-')}-{os_name.lower()}"
+
+    prof["enrolled"], prof["last_sync"] = dates_of(seed, mdm, hw, now, hasher)
+
+    # state
+    prof["storage_free"] = int(storage * (0.05 + (0.85 - 0.05) * rnd())) // 4096 * 4096
+    prof["ram_free"] = int(ram * (0.1 + (0.6 - 0.1) * rnd())) // 4096 * 4096
+    if os_name == "Android" and maker in _SD_MAKERS and rnd() < 0.35:
+        sd_total = prof["sd_total"] = _SD_SIZES[_below(g, 4)] * GB
+        prof["sd_free"] = int(sd_total * (0.1 + (0.9 - 0.1) * rnd())) // 4096 * 4096
+    else:
+        prof["sd_total"] = prof["sd_free"] = 0
+    prof["jailbroken"] = "Unknown" if os_name == "Windows" else ("True" if rnd() < 0.01 else "False")
+    prof["encrypted"] = rnd() < 0.93
+    prof["supervised"] = os_name in ("iOS", "iPadOS") and rnd() < 0.7
+    prof["passcode"] = rnd() < 0.9
+    prof["compliance"] = _weighted(rnd() * 100, _COMPLIANCE)
+    prof["owner"] = "company" if rnd() < 0.85 else "personal"
+    prof["security_patch"] = f"2025-{1 + _below(g, 9):02d}-01" if os_name == "Android" else None
+    prof["aad_id"] = _guid(g)
+    prof["eas_id"] = f"{g(64):016X}"
+    prof["manager_version"] = _weighted(rnd() * 100, SDM_VERSIONS)
+    prof["app_count"], prof["app_seed"] = apps_of(seed, mdm, hw, os_name, hasher)
     return prof
 
 

@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from .catalog import catalog_for
 from .ids import colon_mac, stable_int
-from .web import Service, draw_of, json_response
+from .jsontext import HHMM, SSZ, iso_day
+from .web import Service, draw_of, dumps, json_response
 
 COMMAND_TYPES = ("lock", "wipe", "passcodeReset")
 MAX_LIMIT = 500
@@ -40,10 +41,13 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+_UNSAFE = re.compile(r"[^0-9A-Za-z_.-]")
+
+
 def list_name(p: dict) -> str:
     """The SDM list name: at most 128 bytes of 0-9A-Za-z_-. (the manual's rule)."""
     base = f"{p['model']}_{p['login']}"
-    return re.sub(r"[^0-9A-Za-z_.-]", "-", base)[:128]
+    return _UNSAFE.sub("-", base)[:128]
 
 
 def wire_device(p: dict, device_id: str) -> dict:
@@ -66,6 +70,48 @@ def wire_device(p: dict, device_id: str) -> dict:
         "hostName": p["host_name"] if apple else None, "lastContact": _iso(p["last_sync"]),
         "managed": not p.get("profile_removed") and not p.get("wiped"), "managerVersion": p["manager_version"],
     }
+
+
+def _n(value) -> str:
+    """JSON text of None, a bool or an int."""
+    return "null" if value is None else ("true" if value is True else "false" if value is False else str(value))
+
+
+def _q(text: str | None) -> str:
+    """JSON text of None or an escape-free string."""
+    return "null" if text is None else '"' + text + '"'
+
+
+def wire_text(p: dict, device_id: str) -> str:
+    """wire_device's JSON text for a device without an overlay (not wiped, profile in place);
+    profile strings come from escape-free tables, digits and hex (tested)."""
+    apple = p["manufacturer"] == "Apple"
+    strip = not apple and p["manager_version"] < "11-00-04"      # older managers: Android serial, passcode
+    wifi, last, sd_total = p["wifi_mac"], p["last_sync"], p["sd_total"]
+    if type(last) is int and last >= 0:
+        day, secs = divmod(last, 86_400)
+        minute, sec = divmod(secs, 60)
+        contact = '"' + iso_day(day) + HHMM[minute] + SSZ[sec] + '"'
+    else:
+        contact = _q(_iso(last))
+    if wifi:
+        m = wifi.lower()
+        wifi = f'"{m[0:2]}:{m[2:4]}:{m[4:6]}:{m[6:8]}:{m[8:10]}:{m[10:12]}"'
+    else:
+        wifi = "null"
+    return (f'{{"deviceId":"{device_id}","listName":"{list_name(p)}","user":"{p["user_name"]}",'
+            f'"phoneNumber":{_q(p["phone"] or None)},"email":"{p["email"]}","os":"{p["os"]}",'
+            f'"osVersion":"{p["os_version"]}","manufacturer":"{p["manufacturer"]}","model":"{p["model"]}",'
+            f'"serialNumber":{"null" if strip else _q(p["serial"])},"imei":{_q(p["imei"] or None)},'
+            f'"udid":{_q(p["udid"]) if apple else "null"},"imsi":{_q(p["imsi"] or None)},'
+            f'"iccid":{_q(p["iccid"] or None)},"carrier":{_q(p["carrier"])},'
+            f'"passcodeSet":{"null" if strip else _n(p["passcode"])},'
+            f'"ramTotalBytes":{"null" if apple else p["ram"]},"ramFreeBytes":{"null" if apple else p["ram_free"]},'
+            f'"internalTotalBytes":{p["storage_total"]},"internalFreeBytes":{p["storage_free"]},'
+            f'"sdCardTotalBytes":{"null" if apple else _n(sd_total or None)},'
+            f'"sdCardFreeBytes":{"null" if apple else _n(p["sd_free"] if sd_total else None)},'
+            f'"wifiMac":{wifi},"hostName":{_q(p["host_name"]) if apple else "null"},"lastContact":{contact},'
+            f'"managed":true,"managerVersion":"{p["manager_version"]}"}}')
 
 
 class _SdmBase(Service):
@@ -124,14 +170,21 @@ class SdmService(_SdmBase):
             offset, limit = self.paging(request)
         except ValueError as exc:
             return self.error(request, 400, "BadRequest", str(exc))
-        out = []
-        first = self.fleet.nth_slot(offset)
+        out: list[bytes] = []
+        fleet = self.fleet
+        first = fleet.nth_slot(offset)
         if first is not None:
-            for slot in self.fleet.live_slots(first):
+            pristine, id_of = fleet.pristine, fleet.id_of
+            for slot in fleet.live_slots(first):
                 if len(out) == limit:
                     break
-                out.append(wire_device(self.fleet.profile(slot), self.fleet.id_of(slot)))
-        return json_response({"total": self.fleet.count(), "devices": out})
+                p = pristine(slot)
+                if p is not None:
+                    out.append(wire_text(p, id_of(slot)).encode())
+                else:
+                    out.append(dumps(wire_device(fleet.profile(slot), id_of(slot))))
+        body = b"".join((b'{"total":%d,"devices":[' % fleet.count(), b",".join(out), b"]}"))
+        return Response(body, media_type="application/json")
 
     async def device(self, request: Request) -> Response:
         """GET /devices/{deviceId}."""
@@ -141,6 +194,9 @@ class SdmService(_SdmBase):
         slot = self.fleet.slot_of(request.path_params["device_id"])
         if slot is None:
             return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
+        p = self.fleet.pristine(slot)
+        if p is not None:
+            return Response(wire_text(p, self.fleet.id_of(slot)).encode(), media_type="application/json")
         return json_response(wire_device(self.fleet.profile(slot), self.fleet.id_of(slot)))
 
     async def command(self, request: Request) -> Response:
