@@ -98,6 +98,8 @@ def test_sigterm_mid_run_leaves_the_inventory_as_it_was(ctx, sim):
     assert SchedulerState.select().count() == 0
     # the cancelled run is still owed: the next start runs it
     assert Linkage.get_by_id(linkage.id).last_scheduled_run_at < owed
+    log = ctx.settings.log_file.read_text(encoding="utf-8")
+    assert "scheduled collection of Intune due at" in log and "cancelled" in log and "daemon stopped" in log
 
 
 def test_sigterm_while_idle_exits_at_once(ctx, sim):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
-from schedule_helpers import add_linkage, utc  # noqa: E402
+from schedule_helpers import add_linkage, intune_linkage, utc  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
@@ -133,3 +133,29 @@ def test_daemon_once_with_nothing_due_and_a_bad_tick(capsys, linkages):
 def test_daemon_refuses_read_only(capsys, linkages):
     code, _, err = run(capsys, "--read-only", "daemon", "--once")
     assert code == 1 and "read-only" in err
+
+
+def test_daemon_once_collects_what_is_due_and_fails_with_status_1(capsys, linkages):
+    from datetime import timedelta
+
+    from mdmtui.models import utcnow
+    from mdmtui.recurrence import Schedule
+    from mdmtui.services import schedule as svc
+    from mdmtui.sim import Simulator
+    from mdmtui.sim.faults import Faults
+
+    with Simulator(seed=4, intune=12, mobileiron=1, sdm=1) as sim:
+        intune_linkage(linkages, sim, "Intune")
+        now = utcnow().replace(microsecond=0)
+        daily = Schedule(start_at=(now - timedelta(days=5)).replace(tzinfo=None), interval="daily", tz="UTC")
+        svc.set_schedule(linkages, "Intune", daily, now=now - timedelta(days=2))
+        code, out, err = run(capsys, "daemon", "--once")
+        assert code == 0, err
+        assert out.startswith("Intune: due ") and out.rstrip().endswith(": succeeded")
+        assert run(capsys, "daemon", "--once")[1].strip() == "nothing due"
+
+        Linkage.update(last_scheduled_run_at=now - timedelta(days=2)).execute()
+        sim.set_faults(Faults(rate_5xx=1.0, retry_after=0), mdm="intune")
+        code, out, _ = run(capsys, "daemon", "--once")
+    assert code == 1 and ": failed (" in out
+    assert [r.status for r in CollectionRun.select().order_by(CollectionRun.id)] == ["succeeded", "failed"]
