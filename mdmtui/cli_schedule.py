@@ -116,9 +116,9 @@ def _local_iso(value: datetime | None) -> str | None:
 
 def _table_row(view: dict[str, Any]) -> list[str]:
     schedule = view["error"] or view["description"]
-    if not view["enabled"]:
-        schedule += " (linkage disabled)"
     nxt = _when(view["next_runs"][0]) if view["next_runs"] else ""
+    if not view["enabled"] and view["schedule"]:
+        nxt = "none: linkage disabled"
     if view["overdue"]:
         nxt += " (overdue: runs when the daemon does)"
     return [view["name"], schedule, _run_cell(view["last_run"]), _run_cell(view["last_scheduled_run"]), nxt]

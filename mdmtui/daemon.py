@@ -149,6 +149,7 @@ class Daemon:
             due = await self._db(schedule_service.due_linkages, self.ctx, now)
         except Exception:  # a database hiccup must not kill the daemon; the next tick retries
             log.exception("tick at %s failed", now.isoformat())
+            await self._reconnect()
             return []
         started = []
         for linkage, due_at in due:
@@ -241,6 +242,13 @@ class Daemon:
     def _unregister(self) -> None:
         SchedulerState.delete().where(SchedulerState.host == self.host,
                                       SchedulerState.pid == self.pid).execute()
+
+    async def _reconnect(self) -> None:
+        """Drop the DB thread's connection (e.g. after a database restart): the next tick opens a new one."""
+        try:
+            await self._db(self._close_connection)
+        except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
+            log.warning("closing the daemon's database connection failed: %s", exc)
 
     def _close_connection(self) -> None:
         if not self.ctx.db.is_closed():

@@ -254,3 +254,22 @@ async def _until(predicate, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+async def test_a_database_error_in_a_tick_is_logged_and_the_next_tick_goes_on(ctx, make, monkeypatch):
+    linkage, daemon = make
+    linkage("L")
+    collect = FakeCollect()
+    real = svc.due_linkages
+    failures = iter([RuntimeError("server closed the connection unexpectedly")])
+
+    def flaky(*args):
+        for exc in failures:
+            raise exc
+        return real(*args)
+
+    monkeypatch.setattr(svc, "due_linkages", flaky)
+    async with daemon(collect) as d:
+        assert await d.run_once(utc(2026, 1, 2, 6, 1)) == []
+        [outcome] = await d.run_once(utc(2026, 1, 2, 6, 2))
+    assert outcome.status == "succeeded" and collect.calls == [("L", "scheduled")]

@@ -71,6 +71,10 @@ def test_list_shows_schedule_last_and_next_run_and_the_daemon(capsys, tokyo, lin
     assert "2030-01-31 06:30:00" in sdm_line
     assert "no schedule" in next(line for line in out.splitlines() if line.startswith("東京 Intune"))
     assert "daemon: NOT running" in out
+    Linkage.update(enabled=False).where(Linkage.name == "SDM 01").execute()
+    out = run(capsys, "schedule", "list")[1]
+    assert next(line for line in out.splitlines() if line.startswith("SDM 01")).endswith("none: linkage disabled")
+    Linkage.update(enabled=True).where(Linkage.name == "SDM 01").execute()
 
     code, out, _ = run(capsys, "schedule", "list", "--json")
     data = json.loads(out)
