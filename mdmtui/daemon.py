@@ -63,6 +63,8 @@ class Daemon:
         if not 0 < tick_s <= schedule_service.HEARTBEAT_EVERY.total_seconds():
             raise UsageError(f"the tick must be between 0 and "
                              f"{schedule_service.HEARTBEAT_EVERY.total_seconds():g} seconds")
+        if min(busy_wait_s, grace_s) < 0 or busy_poll_s <= 0:
+            raise UsageError("the busy wait and the grace period must not be negative")
         self.ctx = ctx
         self.clock = clock
         self.collect = collect or collect_with_service

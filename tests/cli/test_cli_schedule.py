@@ -132,6 +132,8 @@ def test_daemon_once_with_nothing_due_and_a_bad_tick(capsys, linkages):
     assert SchedulerState.select().count() == 0  # --once leaves the role when done
     code, _, err = run(capsys, "daemon", "--tick", "300")
     assert code == 2 and "tick" in err
+    code, _, err = run(capsys, "daemon", "--grace", "-1")
+    assert code == 2 and "grace period" in err
 
 
 def test_daemon_refuses_read_only(capsys, linkages):
