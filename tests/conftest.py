@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from mdmtui import models
-from mdmtui.config import Settings
 from mdmtui.services.context import Context, open_context
+from mdmtui_testing import make_settings
 
 POSTGRES_URL = os.environ.get("MDMTUI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -60,12 +60,6 @@ def _drop_schema(schema: str) -> None:
     conn.autocommit = True
     conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     conn.close()
-
-
-def make_settings(tmp_path, database_url: str | None = None, **extra) -> Settings:
-    """Settings rooted in ``tmp_path``."""
-    return Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config",
-                    database_url=database_url, **extra)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,7 +13,7 @@ from mdmtui.models import Device, Linkage
 from mdmtui.secrets import SecretBox
 from mdmtui.services.context import open_context
 
-from conftest import make_settings
+from mdmtui_testing import make_settings
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "6731de76-14a6-49ae-97bc-6eba6914391e"

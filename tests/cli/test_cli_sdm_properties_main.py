@@ -4,7 +4,7 @@ from mdmtui.cli import main
 from mdmtui.models import Linkage
 from mdmtui.services.context import open_context
 
-from conftest import make_settings
+from mdmtui_testing import make_settings
 
 
 def test_check_uses_configured_path_and_sdm_linkage_names(tmp_path, capsys):

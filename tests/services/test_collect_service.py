@@ -275,7 +275,7 @@ async def test_a_lock_taken_over_mid_run_writes_nothing(ctx):
 
 
 async def test_read_only_refuses_to_collect(tmp_path):
-    from conftest import make_settings
+    from mdmtui_testing import make_settings
 
     from mdmtui.services.context import open_context
 

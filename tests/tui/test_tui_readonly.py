@@ -28,7 +28,7 @@ async def test_read_only_refuses_adding_a_linkage_and_says_why(ro_ctx):
 async def test_help_lists_every_binding_with_the_remapped_key(tmp_path):
     from mdmtui.services.context import open_context
 
-    from conftest import make_settings
+    from mdmtui_testing import make_settings
 
     ctx = open_context(make_settings(tmp_path, keymap={"linkages.add": "ctrl+n"}))
     app = create_app(ctx, start="linkages")
