@@ -1,0 +1,133 @@
+"""The collection lock: one holder per linkage across threads and processes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from collect_helpers import plain_linkage
+
+from mdmtui.errors import Busy
+from mdmtui.models import CollectionLock, utcnow
+from mdmtui.services import locks
+
+RACE_SCRIPT = """
+import sys, time
+from mdmtui.config import Settings
+from mdmtui.errors import Busy
+from mdmtui.models import Linkage
+from mdmtui.services import locks
+from mdmtui.services.context import open_context
+url, data, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ctx = open_context(Settings(data_dir=data, config_dir=data, database_url=url))
+linkage = Linkage.get(Linkage.name == "MI")
+while time.time() < start:
+    time.sleep(0.001)
+try:
+    with locks.collection_lock(ctx, linkage):
+        print("got", flush=True)
+        time.sleep(1.5)
+except Busy as exc:
+    print("busy:", exc, flush=True)
+"""
+
+
+def test_a_second_holder_is_refused_until_the_first_releases(ctx):
+    linkage = plain_linkage()
+    with locks.collection_lock(ctx, linkage) as held:
+        assert locks.holder_of(linkage).owner == held.owner
+        with pytest.raises(Busy, match="collection of 'MI' is already running"):
+            locks.acquire(ctx, linkage)
+    assert locks.holder_of(linkage) is None
+    with locks.collection_lock(ctx, linkage):
+        pass
+
+
+def test_threads_racing_get_exactly_one_lock(ctx):
+    linkage = plain_linkage()
+    barrier = threading.Barrier(6)
+    results: list[str] = []
+
+    def contender() -> None:
+        barrier.wait()
+        try:
+            held = locks.acquire(ctx, linkage)
+            results.append("got")
+            time.sleep(0.3)
+            locks.release(held)
+        except Busy:
+            results.append("busy")
+        finally:
+            ctx.db.close()
+
+    threads = [threading.Thread(target=contender) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["busy"] * 5 + ["got"]
+
+
+def test_processes_racing_get_exactly_one_lock(ctx, tmp_path):
+    plain_linkage()
+    start = time.time() + 2.0  # both interpreters are up by then
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    procs = [subprocess.Popen([sys.executable, "-c", RACE_SCRIPT, ctx.settings.database, str(tmp_path / "data"),
+                               str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    lines = sorted(out.strip().split(":")[0] for out, _ in outs)
+    assert lines == ["busy", "busy", "got"], outs
+    busy = next(out for out, _ in outs if out.startswith("busy"))
+    assert "pid" in busy
+
+
+def test_a_waiting_holder_gets_the_lock_when_released(ctx):
+    linkage = plain_linkage()
+    held = locks.acquire(ctx, linkage)
+    threading.Timer(0.3, lambda: (locks.release(held), ctx.db.close())).start()
+    started = time.monotonic()
+    with locks.collection_lock(ctx, linkage, wait=5):
+        assert time.monotonic() - started >= 0.25
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_once(ctx):
+    linkage = plain_linkage()
+    old = utcnow() - timedelta(minutes=30)
+    CollectionLock.create(linkage=linkage, owner="gone:1:dead", acquired_at=old, heartbeat_at=old)
+    barrier = threading.Barrier(4)
+    results: list[str] = []
+
+    def contender() -> None:
+        barrier.wait()
+        try:
+            locks.acquire(ctx, linkage)
+            results.append("got")
+        except Busy:
+            results.append("busy")
+        finally:
+            ctx.db.close()
+
+    threads = [threading.Thread(target=contender) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["busy"] * 3 + ["got"]
+    assert locks.holder_of(linkage).owner != "gone:1:dead"
+
+
+def test_the_heartbeat_keeps_a_long_run_from_looking_stale(ctx):
+    linkage = plain_linkage()
+    with locks.collection_lock(ctx, linkage, heartbeat_s=0.05) as held:
+        first = locks.holder_of(linkage).heartbeat_at
+        time.sleep(0.3)
+        assert locks.holder_of(linkage).heartbeat_at > first
+        with pytest.raises(Busy):
+            locks.acquire(ctx, linkage, stale_after=timedelta(seconds=0.2))
+        assert not held.lost
