@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from mdmtui import recurrence
-from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError, UsageError
+from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.recurrence import Schedule
-from mdmtui.services import audit
+from mdmtui.services import audit, linkages
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -161,15 +161,6 @@ def _wall_text(wall: datetime) -> str:
     return wall.isoformat(timespec="seconds" if wall.second else "minutes")
 
 
-def find_linkage(name: str) -> Linkage:
-    """The linkage called ``name``; ``NotFoundError`` naming the known ones otherwise."""
-    linkage = Linkage.get_or_none(Linkage.name == name)
-    if linkage is None:
-        known = ", ".join(sorted(l.name for l in Linkage.select(Linkage.name))) or "none yet"
-        raise NotFoundError(f"no linkage named {name!r} (known: {known})")
-    return linkage
-
-
 def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
                  now: datetime | None = None) -> Linkage:
     """Give linkage ``name`` a schedule (None clears it); audited as a settings change."""
@@ -177,7 +168,7 @@ def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
         raise ActionRefused("read-only mode: schedules cannot be changed")
     now = now or utcnow()
     with ctx.db.atomic():
-        linkage = find_linkage(name)
+        linkage = linkages.get(ctx, name)
         before = _describe_stored(linkage)
         columns = schedule_columns(schedule)
         changed = any(getattr(linkage, k) != v for k, v in columns.items())
