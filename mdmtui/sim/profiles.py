@@ -111,17 +111,6 @@ def _below(g, n: int) -> int:
     return x
 
 
-def _guid(g) -> str:
-    h = f"{g(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
-
-
-def _mac(g) -> str:
-    first = _below(g, 256) & 0xFC
-    return f"{first:02X}{g(40):010X}"
-
-
-_COMPLIANCE = (("compliant", 85), ("noncompliant", 8), ("inGracePeriod", 2), ("unknown", 5))
 _IOS_STORAGE = [64, 128, 128, 256, 512]
 _IPAD_STORAGE = [64, 128, 256, 512]
 _ANDROID_STORAGE = [32, 64, 128, 128, 256]
@@ -138,35 +127,46 @@ _TAC_OTHER = ids.TACS["Samsung"]
 _PHONE_PREFIX = ["70", "80", "90"]
 
 
-def _weighted(x: float, pairs):
-    """The value whose weight band x (uniform over the total) falls in, subtracting as it goes."""
-    for value, w in pairs:
-        x -= w
-        if x < 0:
-            return value
-    return pairs[-1][0]
+def _luhn_tables() -> tuple[list[int], list[int]]:
+    """Luhn sums of 3-digit groups: [0] with the last digit doubled, [1] with the middle one doubled."""
+    dbl = [2 * d - 9 if 2 * d > 9 else 2 * d for d in range(10)]
+    return ([dbl[v % 10] + v // 10 % 10 + dbl[v // 100] for v in range(1000)],
+            [v % 10 + dbl[v // 10 % 10] + v // 100 for v in range(1000)])
 
 
-def _serial(rnd, alphabet: str, k: int) -> str:
-    n = float(len(alphabet))
-    return "".join([alphabet[int(rnd() * n)] for _ in range(k)])
+_LUHN_A, _LUHN_B = _luhn_tables()
+# an IMEI body is TAC (8 digits) + 6 drawn digits: the drawn ones are the last, doubled from the right
+_TAC_SUM: dict[str, int] = {}
+for _tacs in ids.TACS.values():
+    for _tac in _tacs:
+        _digits = _tac[::-1]          # reversed TAC digits sit at positions 6..13 from the right: even ones doubled
+        _TAC_SUM[_tac] = sum((2 * int(c) - 9 if 2 * int(c) > 9 else 2 * int(c)) if i % 2 == 0 else int(c)
+                             for i, c in enumerate(_digits))
+_REPEAT = {k: range(k) for k in (7, 8, 10, 11, 12)}
 
 
 def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | None = None) -> dict:
     """Build the neutral profile of hardware `hw` of one MDM; same inputs, same device.
-    `hasher` is ids.Hasher(seed, mdm), passed by callers that build many profiles."""
+    `hasher` is ids.Hasher(seed, mdm), passed by callers that build many profiles.
+    Hot (every device of every page): `x = g(k)` + `while x >= n: x = g(k)` is r._randbelow(n), k the
+    bit length of n, written out where n is fixed."""
     hasher = hasher or ids.Hasher(seed, mdm)
     r = _rng()
     _cseed(r, hasher.int(hw))
     g, rnd = r.getrandbits, r.random
     os_name = os_of(seed, mdm, hw, hasher)
-    prof = {"os": os_name, "hw": hw}
 
     # hardware
     if os_name == "iOS":
-        model, ram, os_version = IPHONES[_below(g, 8)]
+        x = g(4)
+        while x >= 8:
+            x = g(4)
+        model, ram, os_version = IPHONES[x]
         maker, ram = "Apple", ram * GB
-        storage = _IOS_STORAGE[_below(g, 5)] * GB
+        x = g(3)
+        while x >= 5:
+            x = g(3)
+        storage = _IOS_STORAGE[x] * GB
         cellular = rnd() < 0.92
     elif os_name == "iPadOS":
         model, ram, os_version = IPADS[_below(g, 4)]
@@ -174,10 +174,19 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
         storage = _IPAD_STORAGE[_below(g, 4)] * GB
         cellular = rnd() < 0.4
     elif os_name == "Android":
-        maker, model, _, ram = ANDROIDS[_below(g, 8)]
+        x = g(4)
+        while x >= 8:
+            x = g(4)
+        maker, model, _, ram = ANDROIDS[x]
         ram *= GB
-        os_version = ANDROID_VERSIONS[_below(g, 4)]
-        storage = _ANDROID_STORAGE[_below(g, 5)] * GB
+        x = g(3)
+        while x >= 4:
+            x = g(3)
+        os_version = ANDROID_VERSIONS[x]
+        x = g(3)
+        while x >= 5:
+            x = g(3)
+        storage = _ANDROID_STORAGE[x] * GB
         cellular = rnd() < 0.9
     else:
         maker, model = PCS[_below(g, 7)]
@@ -185,82 +194,118 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
         os_version = WIN_VERSIONS[_below(g, 3)]
         storage = _PC_STORAGE[_below(g, 3)] * GB
         cellular = rnd() < 0.1
-    prof["manufacturer"] = maker
-    prof["model"] = model
-    prof["ram"] = ram
-    prof["os_version"] = os_version
-    prof["storage_total"] = storage
-    prof["cellular"] = cellular
 
     # user
     if rnd() < 0.6:
-        fam, giv = JP_FAMILY[_below(g, 10)], JP_GIVEN[_below(g, 10)]
-        user_name, login = f"{fam[0]} {giv[0]}", f"{giv[1]}.{fam[1]}{1 + _below(g, 98)}"
+        x = g(4)
+        while x >= 10:
+            x = g(4)
+        fam = JP_FAMILY[x]
+        x = g(4)
+        while x >= 10:
+            x = g(4)
+        giv = JP_GIVEN[x]
+        x = g(7)
+        while x >= 98:
+            x = g(7)
+        user_name, login = fam[0] + " " + giv[0], f"{giv[1]}.{fam[1]}{1 + x}"
     else:
-        i = _below(g, 7)
-        user_name, login = EN_NAMES[i], f"{_EN_LOGINS[i]}{1 + _below(g, 98)}"
-    prof["user_name"] = user_name
-    prof["login"] = login
-    prof["upn"] = prof["email"] = f"{login}@{DOMAIN}"
-    prof["user_id"] = _guid(g)
-    department = prof["department"] = DEPTS[_below(g, 7)]
+        i = g(3)
+        while i >= 7:
+            i = g(3)
+        x = g(7)
+        while x >= 98:
+            x = g(7)
+        user_name, login = EN_NAMES[i], f"{_EN_LOGINS[i]}{1 + x}"
+    upn = login + "@" + DOMAIN
+    h = f"{g(128):032x}"
+    user_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+    x = g(3)
+    while x >= 7:
+        x = g(3)
+    department = DEPTS[x]
 
     # serial number and UDID
     apple = maker == "Apple"
     if apple:
-        prof["serial"] = _serial(rnd, _APPLE_SERIAL, 10 if _below(g, 2) == 0 else 12)
+        x = g(2)
+        while x >= 2:
+            x = g(2)
+        serial = "".join([_APPLE_SERIAL[int(rnd() * 30.0)] for _ in _REPEAT[12 if x else 10]])
+        udid = f"{g(32):08X}-{g(64):016X}" if ram >= 6 * GB else f"{g(160):040x}"
     elif os_name == "Windows":
-        prof["serial"] = _serial(rnd, _PC_SERIAL, (7, 8, 10)[_below(g, 3)])
+        serial = "".join([_PC_SERIAL[int(rnd() * 33.0)] for _ in _REPEAT[(7, 8, 10)[_below(g, 3)]]])
+        udid = ""
     else:
-        prof["serial"] = _serial(rnd, _OTHER_SERIAL, 11)
-    if apple:
-        prof["udid"] = f"{g(32):08X}-{g(64):016X}" if ram >= 6 * GB else f"{g(160):040x}"
-    else:
-        prof["udid"] = ""
+        serial = "".join([_OTHER_SERIAL[int(rnd() * 35.0)] for _ in _REPEAT[11]])
+        udid = ""
 
     # SIM card (devices without one send empty strings, as the real services do)
-    if not cellular:
-        prof.update(imei="", iccid="", imsi="", phone="", carrier=None, meid="")
-    else:
+    if cellular:
         if rnd() < 0.85:
-            carrier, plmn, issuer, cc = ids.CARRIERS_JP[_below(g, 5)]
+            x = g(3)
+            while x >= 5:
+                x = g(3)
+            carrier, plmn, issuer, cc = ids.CARRIERS_JP[x]
         else:
             carrier, plmn, issuer, cc = ids.CARRIERS_OTHER[_below(g, 4)]
         tacs = ids.TACS.get(maker, _TAC_OTHER)
-        body = tacs[_below(g, len(tacs))] + f"{_below(g, 1_000_000):06d}"
-        prof["imei"] = body + ids.luhn_digit(body)
+        tac = tacs[_below(g, len(tacs))]
+        x = g(20)
+        while x >= 1_000_000:
+            x = g(20)
+        check = (10 - (_TAC_SUM[tac] + _LUHN_A[x % 1000] + _LUHN_B[x // 1000]) % 10) % 10
+        imei = f"{tac}{x:06d}{check}"
         body = "89" + issuer
         k = (19 if rnd() < 0.8 else 20) - 1 - len(body)
         body += f"{_below(g, 10**k):0{k}d}"
-        prof["iccid"] = body + ids.luhn_digit(body)
+        iccid = body + ids.luhn_digit(body)
         k = 15 - len(plmn)
-        prof["imsi"] = plmn + f"{_below(g, 10**k):0{k}d}"
+        imsi = plmn + f"{_below(g, 10**k):0{k}d}"
         if cc == "81":
-            number = _PHONE_PREFIX[_below(g, 3)] + f"{_below(g, 10**8):08d}"
+            x = g(2)
+            while x >= 3:
+                x = g(2)
+            number = _PHONE_PREFIX[x] + f"{_below(g, 100_000_000):08d}"
             phone = "+81" + number if rnd() < 0.6 else "0" + number
         else:
-            phone = "+" + cc + str(10**9 + _below(g, 9 * 10**9))
-        prof["phone"] = phone
-        prof["carrier"] = carrier
-        prof["meid"] = ""
+            phone = "+" + cc + str(1_000_000_000 + _below(g, 9_000_000_000))
         if rnd() < 0.05:     # eSIM-only or a data-only plan: a SIM without a voice number
-            prof["phone"] = ""
+            phone = ""
+    else:
+        imei = iccid = imsi = phone = ""
+        carrier = None
 
     # network
-    prof["eth_mac"] = None
-    prof["wifi_mac"] = _mac(g)
+    x = g(9)
+    while x >= 256:
+        x = g(9)
+    wifi = f"{x & 0xFC:02X}{g(40):010X}"
+    eth = None
     if os_name == "Windows":
         kind = rnd()
         if kind < 0.2:          # desktop on a wire only
-            prof["wifi_mac"] = ""
+            wifi = ""
         if kind < 0.2 or kind > 0.6:
-            prof["eth_mac"] = _mac(g)
-    prof["ip"] = f"10.{_below(g, 256)}.{_below(g, 256)}.{1 + _below(g, 254)}"
+            x = g(9)
+            while x >= 256:
+                x = g(9)
+            eth = f"{x & 0xFC:02X}{g(40):010X}"
+    x = g(9)
+    while x >= 256:
+        x = g(9)
+    y = g(9)
+    while y >= 256:
+        y = g(9)
+    z = g(8)
+    while z >= 254:
+        z = g(8)
+    ip = f"10.{x}.{y}.{1 + z}"
 
     # names
     if os_name == "Windows":
         name = f"DESKTOP-{g(28):07X}" if rnd() < 0.6 else f"{department[:2]}-PC-{_below(g, 10000):04d}"
-        prof["device_name"] = prof["host_name"] = name
+        host = name
     else:
         kind = _KIND.get(os_name, model)
         family = user_name.split(" ")[0]
@@ -269,31 +314,60 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
             name = f"{department}の {kind}" if i == 0 else (f"{family}の{kind}" if i == 1 else f"{user_name}の {kind}")
         else:
             name = f"{user_name.split(' ')[-1]}'s {kind}" if rnd() < 0.5 else kind
-        prof["device_name"] = name
-        prof["host_name"] = f"{login.replace('.', '-')}-{os_name.lower()}"
+        host = f"{login.replace('.', '-')}-{os_name.lower()}"
 
-    prof["enrolled"], prof["last_sync"] = dates_of(seed, mdm, hw, now, hasher)
+    enrolled, last_sync = dates_of(seed, mdm, hw, now, hasher)
 
     # state
-    prof["storage_free"] = int(storage * (0.05 + (0.85 - 0.05) * rnd())) // 4096 * 4096
-    prof["ram_free"] = int(ram * (0.1 + (0.6 - 0.1) * rnd())) // 4096 * 4096
+    storage_free = int(storage * (0.05 + (0.85 - 0.05) * rnd())) // 4096 * 4096
+    ram_free = int(ram * (0.1 + (0.6 - 0.1) * rnd())) // 4096 * 4096
     if os_name == "Android" and maker in _SD_MAKERS and rnd() < 0.35:
-        sd_total = prof["sd_total"] = _SD_SIZES[_below(g, 4)] * GB
-        prof["sd_free"] = int(sd_total * (0.1 + (0.9 - 0.1) * rnd())) // 4096 * 4096
+        sd_total = _SD_SIZES[_below(g, 4)] * GB
+        sd_free = int(sd_total * (0.1 + (0.9 - 0.1) * rnd())) // 4096 * 4096
     else:
-        prof["sd_total"] = prof["sd_free"] = 0
-    prof["jailbroken"] = "Unknown" if os_name == "Windows" else ("True" if rnd() < 0.01 else "False")
-    prof["encrypted"] = rnd() < 0.93
-    prof["supervised"] = os_name in ("iOS", "iPadOS") and rnd() < 0.7
-    prof["passcode"] = rnd() < 0.9
-    prof["compliance"] = _weighted(rnd() * 100, _COMPLIANCE)
-    prof["owner"] = "company" if rnd() < 0.85 else "personal"
-    prof["security_patch"] = f"2025-{1 + _below(g, 9):02d}-01" if os_name == "Android" else None
-    prof["aad_id"] = _guid(g)
-    prof["eas_id"] = f"{g(64):016X}"
-    prof["manager_version"] = _weighted(rnd() * 100, SDM_VERSIONS)
-    prof["app_count"], prof["app_seed"] = apps_of(seed, mdm, hw, os_name, hasher)
-    return prof
+        sd_total = sd_free = 0
+    jailbroken = "Unknown" if os_name == "Windows" else ("True" if rnd() < 0.01 else "False")
+    encrypted = rnd() < 0.93
+    supervised = (os_name == "iOS" or os_name == "iPadOS") and rnd() < 0.7
+    passcode = rnd() < 0.9
+    x = rnd() * 100 - 85                     # _weighted over (85, 8, 2, 5): subtract band by band
+    if x < 0:
+        compliance = "compliant"
+    else:
+        x -= 8
+        if x < 0:
+            compliance = "noncompliant"
+        else:
+            x -= 2
+            compliance = "inGracePeriod" if x < 0 else "unknown"
+    owner = "company" if rnd() < 0.85 else "personal"
+    if os_name == "Android":
+        x = g(4)
+        while x >= 9:
+            x = g(4)
+        patch = f"2025-{1 + x:02d}-01"
+    else:
+        patch = None
+    h = f"{g(128):032x}"
+    aad_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+    eas_id = f"{g(64):016X}"
+    x = rnd() * 100 - 20                     # _weighted over SDM_VERSIONS (20, 30, 50)
+    if x < 0:
+        manager = "11-00-02"
+    else:
+        x -= 30
+        manager = "11-00-03" if x < 0 else "11-00-04"
+    app_count, app_seed = apps_of(seed, mdm, hw, os_name, hasher)
+    return {"os": os_name, "hw": hw, "manufacturer": maker, "model": model, "ram": ram, "os_version": os_version,
+            "storage_total": storage, "cellular": cellular, "user_name": user_name, "login": login, "upn": upn,
+            "email": upn, "user_id": user_id, "department": department, "serial": serial, "udid": udid,
+            "imei": imei, "iccid": iccid, "imsi": imsi, "phone": phone, "carrier": carrier, "meid": "",
+            "eth_mac": eth, "wifi_mac": wifi, "ip": ip, "device_name": name, "host_name": host,
+            "enrolled": enrolled, "last_sync": last_sync, "storage_free": storage_free, "ram_free": ram_free,
+            "sd_total": sd_total, "sd_free": sd_free, "jailbroken": jailbroken, "encrypted": encrypted,
+            "supervised": supervised, "passcode": passcode, "compliance": compliance, "owner": owner,
+            "security_patch": patch, "aad_id": aad_id, "eas_id": eas_id, "manager_version": manager,
+            "app_count": app_count, "app_seed": app_seed}
 
 
 def device_apps(prof: dict) -> list[tuple[int, int]]:
