@@ -20,7 +20,7 @@ database: a column added to a model without a migration fails that test.
 
 Version history:
 1. The first schema (commit 8ad0e9c).
-2. ``device.fingerprint``. (Unreleased: add this session's columns here.)
+2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
     2: [
         ("device", "fingerprint"),
+        ("device", "search_text"),
     ],
 }
 
