@@ -57,11 +57,11 @@ _CHUNK = 500  # ids per IN list
 ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
     "os_class", "mdm_device_id", "linkage_id", "linkage_name", "change_marker", "fingerprint",
     "management_type", "management_status", "device_status", "consumes_license", "managed",
-    "first_seen_at", "last_collected_at", "missing_since", "duplicate_of", "orphaned",
+    "first_seen_at", "last_collected_at", "missing_since", "duplicate_of", "orphaned", "search_text",
 )
 UPDATE_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
     "os_class", "mdm_device_id", "linkage_name", "change_marker", "fingerprint", "management_type",
-    "management_status", "consumes_license", "last_collected_at", "missing_since", "orphaned",
+    "management_status", "consumes_license", "last_collected_at", "missing_since", "orphaned", "search_text",
 )
 _DIFF_FIELDS = COLLECTED_FIELDS + ("os_class", "mdm_device_id")
 _KNOWN_COLUMNS = ("id", "mdm_device_id", "fingerprint", "change_marker", "missing_since", "device_status",
@@ -371,7 +371,8 @@ class _Run:
                    linkage_name=self.linkage.name, change_marker=record.change_marker,
                    fingerprint=fingerprint(row, _software_hash(record.software)),
                    device_status=STATUS_UNKNOWN, managed=bool(self.linkage.auto_manage), first_seen_at=self.now,
-                   last_collected_at=self.now, missing_since=None, duplicate_of=None, orphaned=False)
+                   last_collected_at=self.now, missing_since=None, duplicate_of=None, orphaned=False,
+                   search_text=search_text(row))
         return row
 
     def _compare(self, known: _Known, record: DeviceRecord) -> _Change | None:
@@ -386,7 +387,7 @@ class _Run:
             return None
         values.update(_set_values(record), mdm_device_id=record.mdm_device_id, linkage_name=self.linkage.name,
                       change_marker=record.change_marker, fingerprint=fp, last_collected_at=self.now,
-                      missing_since=None, orphaned=False)
+                      missing_since=None, orphaned=False, search_text=search_text(values))
         software = record.software if record.software is not None and \
             software_hash != _stored_software_hash(stored["fingerprint"]) else None
         return _Change(known, values, software)
@@ -634,6 +635,15 @@ def fingerprint(values: dict[str, Any], software_hash: str) -> str:
     """A hash of the collected items, then of the software: equal fingerprints mean nothing to write."""
     text = "\x1f".join(_canonical(values.get(f)) for f in COLLECTED_FIELDS)
     return "f" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + "s" + software_hash
+
+
+SEARCHED = ("computer_name", "serial_number", "imei", "udid", "phone_number", "user_name")
+
+
+def search_text(values: dict[str, Any]) -> str | None:
+    """What the device list's text filter searches, lower-cased in one column (see models.Device)."""
+    parts = [str(values[k]).lower() for k in SEARCHED if values.get(k) is not None]
+    return "\x1f".join(parts) if parts else None
 
 
 def _canonical(value: Any) -> str:

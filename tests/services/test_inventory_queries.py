@@ -1,0 +1,185 @@
+"""Inventory queries: filters, order, pages, detail, software, history, licenses, asset info, deletion.
+
+Devices come from a scripted collection (as in production), plus one row written directly (no
+``search_text``), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from collect_helpers import ScriptedConnector, plain_linkage, record, scripted, software, utc
+
+from mdmtui.errors import ActionRefused, NotFoundError, UsageError
+from mdmtui.models import AssetInfo, Device, DeviceHistory, Software, utcnow
+from mdmtui.records import OsClass
+from mdmtui.services import audit, collection, inventory
+from mdmtui.services.inventory import DeviceFilter
+
+NOW = utcnow()
+
+
+def mi_fleet() -> list:
+    return [
+        record("a", computer_name="山田's iPhone", serial_number="SERA", imei="351111111111111", user_name="山田 太郎",
+               phone_number="+819011112222", passcode_set=True, jailbroken=False, encrypted=True, last_alive_at=NOW,
+               os_name="iOS", os_version="17.4", software=software("Mail", "Maps", "Slack")),
+        record("b", computer_name="sato_phone", serial_number="SERB", imei="352222222222222", user_name="Sato",
+               passcode_set=False, jailbroken=None, encrypted=None, last_alive_at=NOW - timedelta(days=45),
+               os_name="Android", os_version="14"),
+        record("c", computer_name="100% pad", serial_number="SERC", udid="UDID-CCC", passcode_set=True,
+               jailbroken=True, encrypted=False, last_alive_at=NOW),
+    ]
+
+
+@pytest.fixture
+def fleet(ctx):
+    plain_linkage("MI")
+    plain_linkage("Intune", system="intune")
+    import asyncio
+
+    asyncio.run(collection.collect(ctx, "MI", connector_factory=scripted(ScriptedConnector([mi_fleet()]))))
+    pcs = [record("p1", os_class=OsClass.IP, device_type="PC", computer_name="経理-PC-1", serial_number="PCSER1",
+                  wifi_mac="AABBCCDDEEFF", last_alive_at=NOW)]
+    asyncio.run(collection.collect(ctx, "Intune", connector_factory=scripted(ScriptedConnector([pcs]))))
+    # a row no collection wrote (older inventory): found by the text filter all the same
+    Device.create(linkage=None, linkage_name="Old", mdm_device_id="z", os_class="M", computer_name="Legacy Zeta",
+                  serial_number="OLDSER", orphaned=True)
+    return {d.mdm_device_id: d.id for d in Device.select()}
+
+
+def names(rows) -> list[str]:
+    return [r.computer_name for r in rows]
+
+
+def test_counts_and_quick_filters(fleet):
+    assert inventory.count(DeviceFilter()) == 5
+    assert inventory.count(DeviceFilter(linkage="MI")) == 3
+    assert inventory.count(DeviceFilter(os_class="ip")) == 1
+    assert inventory.count(DeviceFilter(device_status="unknown")) == 4
+    assert inventory.count(DeviceFilter(missing=True)) == 0
+    with pytest.raises(UsageError, match="unknown OS class"):
+        inventory.count(DeviceFilter(os_class="XX"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("山田", ["山田's iPhone"]), ("太郎", ["山田's iPhone"]), ("sera", ["山田's iPhone"]),
+    ("2222222", ["sato_phone"]), ("udid-c", ["100% pad"]), ("9011112", ["山田's iPhone"]),
+    ("100%", ["100% pad"]), ("o_p", ["sato_phone"]), ("%", ["100% pad"]), ("_", ["sato_phone"]),
+    ("zeta", ["Legacy Zeta"]), ("oldser", ["Legacy Zeta"]), ("経理", ["経理-PC-1"]), ("nothing-like-it", []),
+])
+def test_text_search_matches_parts_of_the_searched_columns_literally(fleet, text, expected):
+    f = DeviceFilter(text=text)
+    assert sorted(names(inventory.page(f, 0, 50))) == sorted(expected)
+    assert inventory.count(f) == len(expected)
+
+
+def test_security_problems(fleet):
+    def matching(problem):
+        return sorted(names(inventory.page(DeviceFilter(security_problem=problem), 0, 50)))
+
+    assert matching("passcode") == ["sato_phone"]
+    assert matching("jailbroken") == ["100% pad"]
+    assert matching("unencrypted") == ["100% pad"]
+    assert matching("stale") == ["sato_phone"]
+    assert matching(True) == ["100% pad", "sato_phone"]
+    rows = {r.computer_name: r for r in inventory.page(DeviceFilter(), 0, 50)}
+    assert inventory.security_flags(rows["sato_phone"], 30) == ["no passcode", "not seen 30d+"]
+    assert inventory.security_flags(rows["山田's iPhone"], 30) == []
+    assert inventory.security_flags(rows["経理-PC-1"], 30) == []  # not collected is no problem
+
+
+def test_order_pages_and_ids_agree(fleet):
+    f = DeviceFilter(sort="computer_name")
+    everything = names(inventory.page(f, 0, 50))
+    assert everything == sorted(everything, key=lambda n: n)  # byte order, stable by id
+    assert names(inventory.page(f, 1, 2)) == everything[1:3]
+    assert [r.id for r in inventory.page(f, 0, 50)] == inventory.ids(f)
+    down = names(inventory.page(DeviceFilter(sort="computer_name", descending=True), 0, 50))
+    assert down == everything[::-1]
+    by_seen = inventory.page(DeviceFilter(sort="last_alive_at"), 0, 50)
+    assert by_seen[-1].last_alive_at is None  # not collected sorts last
+    assert inventory.page(f, 0, 0) == []
+
+
+def test_detail_shows_only_what_the_source_can_deliver_grouped_as_the_spec(fleet):
+    pc = inventory.device_detail(fleet["p1"])
+    assert list(pc.groups)[:2] == ["System", "Computer"]
+    assert "BIOS" in pc.groups and "Asset information" in pc.groups
+    items = {label for group in pc.groups.values() for label, _ in group}
+    assert "IMSI" not in items and "Passcode or password set" not in items  # -- for Intune PCs
+    mi = inventory.device_detail(fleet["a"])
+    smart = dict(mi.groups["Smart device"])
+    assert smart["IMEI"] == "351111111111111" and smart["E-mail"] is None  # not collected: None
+    assert "BIOS" not in mi.groups
+    assert dict(mi.groups["System"])["Management Type"] == "MDM linkage management"
+    assert mi.as_dict()["groups"]["Computer"]["Serial #"] == "SERA"
+    with pytest.raises(NotFoundError):
+        inventory.device_detail(999999)
+
+
+def test_software_is_filtered_counted_and_paged(fleet):
+    total, items = inventory.software_of(fleet["a"])
+    assert total == 3 and [s.name for s in items] == ["Mail", "Maps", "Slack"]
+    assert inventory.software_of(fleet["a"], "ma", 0, 1)[0] == 2
+    assert [s.name for s in inventory.software_of(fleet["a"], "ma", 1, 1)[1]] == ["Maps"]
+    assert inventory.software_of(fleet["a"], None, 0, 0) == (3, [])
+
+
+def test_history_newest_first(fleet):
+    DeviceHistory.create(device=fleet["a"], field="os_version", old_value="17.3", new_value="17.4", at=utc(2026, 1, 1))
+    DeviceHistory.create(device=fleet["a"], field="phone_number", old_value="1", new_value="2", at=utc(2026, 2, 1))
+    assert [h.field for h in inventory.history_of(fleet["a"])] == ["phone_number", "os_version"]
+
+
+def test_licenses_one_per_managed_smart_device_none_for_intune(fleet, ctx):
+    usage = inventory.licenses(ctx)
+    by = {r.linkage: r for r in usage.rows}
+    assert (by["MI"].managed, by["MI"].licenses) == (3, 3)
+    assert (by["Intune"].managed, by["Intune"].licenses) == (1, 0)
+    Device.update(managed=False).where(Device.id == fleet["b"]).execute()
+    assert inventory.licenses(ctx).licenses == 2 + by["Old"].licenses
+
+
+def test_asset_info_is_kept_audited_and_refused_in_read_only(fleet, ctx):
+    saved = inventory.set_asset_info(ctx, fleet["a"], asset_number=" A-001 ", department="経理")
+    assert saved["asset_number"] == "A-001" and saved["location"] is None
+    inventory.set_asset_info(ctx, fleet["a"], department="総務")
+    assert AssetInfo.select().count() == 1
+    [latest, first] = audit.query(ctx, category="settings", device=fleet["a"])
+    assert "department" in latest.message and latest.outcome == "succeeded"
+    with pytest.raises(UsageError, match="unknown asset field"):
+        inventory.set_asset_info(ctx, fleet["a"], password="x")
+    ctx.settings.read_only = True
+    try:
+        with pytest.raises(ActionRefused):
+            inventory.set_asset_info(ctx, fleet["a"], notes="x")
+        with pytest.raises(ActionRefused):
+            inventory.delete_devices(ctx, [fleet["a"]])
+    finally:
+        ctx.settings.read_only = False
+    assert inventory.asset_info(fleet["a"])["department"] == "総務"
+
+
+def test_delete_is_explicit_audited_per_device_and_complete(fleet, ctx):
+    inventory.set_asset_info(ctx, fleet["a"], notes="n")
+    assert inventory.delete_devices(ctx, [fleet["a"], fleet["b"], fleet["a"]]) == 2
+    assert not Device.select().where(Device.id.in_([fleet["a"], fleet["b"]])).exists()
+    assert not Software.select().where(Software.device == fleet["a"]).exists()
+    assert not AssetInfo.select().exists()
+    entries = audit.query(ctx, category="deletion")
+    assert sorted(e.device_name for e in entries) == ["sato_phone", "山田's iPhone"]
+    assert all(e.device_serial and "returns at the next collection" in e.message for e in entries)
+    with pytest.raises(NotFoundError):
+        inventory.delete_devices(ctx, [fleet["a"]])
+
+
+def test_export_rows_stream_every_device_with_asset_info_and_no_secret(fleet, ctx):
+    inventory.set_asset_info(ctx, fleet["a"], asset_number="A-1")
+    rows = [inventory.export_row(d, a) for d, a in inventory.iter_devices(DeviceFilter(), chunk=2)]
+    assert len(rows) == 5 and [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert {r["mdm_device_id"]: r["asset_asset_number"] for r in rows}["a"] == "A-1"
+    assert not any("secret" in k or "password" in k for k in rows[0])
+    only = list(inventory.iter_devices(DeviceFilter(linkage="Intune")))
+    assert [d.mdm_device_id for d, _ in only] == ["p1"]
