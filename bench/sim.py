@@ -4,7 +4,11 @@ Runs the simulator in a subprocess (so its memory is its own: VmHWM from /proc),
 every device with httpx the way a connector would: Intune via @odata.nextLink (1000 per page, also
 with $select), MobileIron Core via limit/offset (200, 1000, 5000), the SDM via offset/limit (500).
 
+Then it times $batch (20 single-device GETs with $select per batch, as connectors send them) and, in
+this process without HTTP, building and serialising Intune pages (the simulator's own share).
+
     .venv/bin/python bench/sim.py [--devices 100000] [--json bench/results/sim.json]
+    PYTHONPATH=/tmp/ref .venv/bin/python bench/sim.py --sim-module oldsim   # a saved copy, to compare
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import time
 import httpx
 
 SERVER = r"""
-import json, sys
-from mdmtui.sim import Simulator
+import importlib, json, sys
+Simulator = importlib.import_module(sys.argv[2]).Simulator
 n = int(sys.argv[1])
 sim = Simulator(seed=1, intune=n, mobileiron=n, sdm=n).start()
 print(json.dumps({"intune": vars(sim.intune) | {"permissions": []}, "mobileiron": {"base_url": sim.mobileiron.base_url,
@@ -101,13 +105,66 @@ def offset_pager(client: httpx.Client, url: str, params: dict, limit: int, key: 
     return fetch
 
 
+def batches(info, client: httpx.Client, count: int) -> dict:
+    """Time `count` $batch requests of 20 single-device GETs ($select) over the first devices."""
+    i = info["intune"]
+    tok = client.post(f"{i['base_url']}/{i['tenant_id']}/oauth2/v2.0/token",
+                      data={"client_id": i["client_id"], "client_secret": i["client_secret"],
+                            "scope": "https://graph.microsoft.com/.default", "grant_type": "client_credentials"}).json()
+    headers = {"Authorization": "Bearer " + tok["access_token"]}
+    ids = [d["id"] for d in client.get(f"{i['base_url']}/v1.0/deviceManagement/managedDevices?$select=id",
+                                       headers=headers).json()["value"]]
+    started = time.perf_counter()
+    for k in range(count):
+        chunk = [ids[(k * 20 + j) % len(ids)] for j in range(20)]
+        reqs = [{"id": str(j), "method": "GET", "url": f"/deviceManagement/managedDevices/{d}?$select={SELECT},iccid,udid"}
+                for j, d in enumerate(chunk)]
+        r = client.post(f"{i['base_url']}/v1.0/$batch", headers=headers, json={"requests": reqs})
+        r.raise_for_status()
+        assert len(r.json()["responses"]) == 20
+    secs = time.perf_counter() - started
+    row = {"run": "intune $batch (20 GETs $select)", "batches": count, "seconds": round(secs, 2),
+           "batches_per_s": round(count / secs, 1), "ms_per_batch": round(secs / count * 1000, 2)}
+    print(f"{row['run']:34} {count:>7} batches {secs:7.2f} s {row['batches_per_s']:7.1f} batches/s "
+          f"{row['ms_per_batch']:6.2f} ms/batch", flush=True)
+    return row
+
+
+def build_only(module: str, n: int, pages: int = 10) -> list[dict]:
+    """Build and serialise Intune pages in this process, no HTTP: the simulator's own cost per page."""
+    import importlib
+    sim_mod = importlib.import_module(module)
+    dumps = importlib.import_module(module + ".web").dumps
+    svc = sim_mod.Simulator(seed=1, intune=n, mobileiron=0, sdm=0).services["intune"]
+    rows = []
+    for label, select, first in (("no $select", None, n // 4), ("$select (16 props)", SELECT, n // 2)):
+        started = time.perf_counter()
+        size = 0
+        for k in range(pages):            # devices no earlier request built (the profile cache is cold)
+            query = {"$skiptoken": svc._token(min(first + k * 1000, max(0, n - 1000)), False)}
+            if select:
+                query["$select"] = select
+            res = svc.list_devices(None, "v1.0", query)
+            body = getattr(res, "raw", None)
+            size += len(body if body is not None else dumps(res.body))
+        secs = time.perf_counter() - started
+        row = {"run": f"build intune page {label}, no HTTP", "pages": pages,
+               "ms_per_page": round(secs / pages * 1000, 1), "MB": round(size / 1e6, 1)}
+        print(f"{row['run']:34} {pages:>7} pages   {row['ms_per_page']:7.1f} ms/page", flush=True)
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--sim-module", default="mdmtui.sim", help="the simulator package to measure")
+    parser.add_argument("--batches", type=int, default=500, help="$batch requests to time")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(args.devices)], stdin=subprocess.PIPE,
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(args.devices), args.sim_module], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         info = json.loads(proc.stdout.readline())
@@ -126,8 +183,10 @@ def main() -> int:
             s = info["sdm"]
             rows.append(run("sdm limit=500", offset_pager(client, s["base_url"] + "/sdm/api/v1/devices", {}, 500,
                                                           "devices", (s["user"], s["password"])), n))
+            rows.append(batches(info, client, args.batches))
         mem = memory(proc.pid)
         print(f"simulator memory: idle {idle['VmRSS']} MiB, now {mem['VmRSS']} MiB, peak (VmHWM) {mem['VmHWM']} MiB")
+        rows += build_only(args.sim_module, n)
         if args.json:
             os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
             with open(args.json, "w") as fh:
