@@ -454,6 +454,9 @@ def create(ctx: Context, data: dict[str, Any] | LinkageInput) -> Linkage:
     with ctx.db.atomic():
         _check_unique(checked, exclude_id=None)
         linkage = Linkage.create(**_columns(ctx, checked, stored=None))
+        if linkage.schedule_interval:  # owed from creation on, not from a past Start At
+            linkage.last_scheduled_run_at = linkage.created_at
+            linkage.save()
         audit.record(ctx, category="settings", action="linkage.create", outcome="succeeded",
                      linkage_name=linkage.name, message=f"linkage '{linkage.name}' added",
                      options=_audit_options(checked, changed=None))
@@ -481,6 +484,9 @@ def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
         for column, value in _columns(ctx, checked, stored=linkage).items():
             setattr(linkage, column, value)
         linkage.updated_at = utcnow()
+        if any(k.startswith("schedule_") for k in changed):
+            # as schedule.set_schedule does: runs are owed from now on, not from a past Start At
+            linkage.last_scheduled_run_at = linkage.updated_at if linkage.schedule_interval else None
         linkage.save()
         if linkage.name != old_name:  # devices carry the name for when the linkage is gone
             Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()

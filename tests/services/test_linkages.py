@@ -261,3 +261,17 @@ def test_update_with_masked_secret_keeps_the_stored_one(ctx):
     assert updated.timeout_s == 90
     assert linkages.linkage_config(ctx, updated).password.reveal() == "sdm-pass-Xq7"
     assert "password" not in linkages.editable_settings(updated)
+
+
+def test_schedule_edited_through_update_is_owed_from_the_edit_not_from_a_past_start(ctx):
+    from datetime import datetime, timedelta
+
+    from mdmtui.services import schedule as schedule_service
+    from mdmtui.models import utcnow
+
+    name = linkages.create(ctx, sdm()).name
+    past = (datetime.now() - timedelta(days=10)).replace(microsecond=0).isoformat()
+    linkage = linkages.update(ctx, name, schedule_start_at=past, schedule_interval="daily")
+    assert linkage.last_scheduled_run_at is not None
+    assert schedule_service.due_at(linkage, utcnow()) is None  # nothing fires at once
+    assert schedule_service.due_at(linkage, utcnow() + timedelta(days=1, minutes=1)) is not None
