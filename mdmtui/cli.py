@@ -8,6 +8,7 @@ Errors are one readable line on stderr; the details (traceback) go to the log fi
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import logging
 import sys
@@ -106,8 +107,19 @@ def run_handler(handler, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("mdmtui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mdmtui ... | head` closed the pipe: not an error worth a message
+        _silence_stdout()
+        return 0
     except Exception as exc:  # never a traceback on the terminal; the log file has it
         return _unexpected(exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
 
 
 def _unexpected(exc: Exception) -> int:
