@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from .catalog import catalog_for
 from .ids import colon_mac
-from .jsontext import HHMM, Template, iso_day, jstr, jtext, views_cache
+from .jsontext import HHMM, Template, iso_day, jtext, views_cache
 from .web import Service, draw_of, dumps, json_response
 
 MSG = "com.mobileiron.vsp.messages"
