@@ -104,7 +104,8 @@ def test_progress_line_rewrites_itself():
 
 
 def test_list_aligns_wide_names_and_shows_local_time(capsys, collected, tokyo):
-    Device.update(computer_name="山田太郎のiPhone").where(Device.id == 1).execute()
+    for device_id, name in ((1, "A山田太郎のiPhone"), (2, "Aテスト端末"), (3, "Aab")):
+        Device.update(computer_name=name).where(Device.id == device_id).execute()
     code, out, _ = cli(capsys, collected, "devices", "list", "--limit", "5")
     assert code == 0
     lines = out.splitlines()
@@ -115,7 +116,7 @@ def test_list_aligns_wide_names_and_shows_local_time(capsys, collected, tokyo):
         if serial:
             assert width(row[:row.index(serial)]) == column, row
     assert f"(5 of {2 * SIZE} devices shown" in out
-    assert any("山田太郎のiPhone" in row for row in rows)
+    assert "A山田太郎のiPhone" in rows[2] and "Aテスト端末" in rows[1]
     last_alive = Device.get(Device.id == int(rows[0].split()[0])).last_alive_at
     assert last_alive.astimezone().strftime("%Y-%m-%d %H:%M") in out
 
