@@ -314,8 +314,7 @@ class _Run:
         with self.ctx.db.atomic():
             _update_row(row, result)
             self._audit(device, result)
-            if result.outcome is Outcome.SUCCEEDED and self.action is Action.WIPE:
-                _mark_wiped(device)
+            _apply_effect(device, self.action, result)
 
     def finish(self, row: DeviceAction, device: Device, result: ActionResult) -> DeviceOutcome:
         """The device is settled for this run: events for what needs attention, then progress."""
@@ -478,10 +477,21 @@ def _update_row(row: DeviceAction, result: ActionResult) -> None:
     ).where(DeviceAction.id == row.id).execute()
 
 
-def _mark_wiped(device: Device) -> None:
-    """A confirmed wipe: Device Status "Warning" until the device re-registers and is collected."""
-    Device.update(device_status=STATUS_WARNING).where(Device.id == device.id).execute()
-    device.device_status = STATUS_WARNING
+def _apply_effect(device: Device, action: Action, result: ActionResult) -> None:
+    """What a confirmed action changes on the stored device.
+
+    A wipe sets Device Status "Warning" until the device re-registers and is collected. Any
+    confirmed action forgets the change marker: some effects (a cleared passcode) do not show in
+    the MDM's listing, so the next collection must fetch the device's details again.
+    """
+    if result.outcome is not Outcome.SUCCEEDED:
+        return
+    changes = {Device.change_marker: None}
+    if action is Action.WIPE:
+        changes[Device.device_status] = STATUS_WARNING
+        device.device_status = STATUS_WARNING
+    Device.update(changes).where(Device.id == device.id).execute()
+    device.change_marker = None
 
 
 def _audit_message(result: ActionResult) -> str:
@@ -579,8 +589,7 @@ def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, resu
     audit.record(ctx, category="action", action=action.value, outcome=result.outcome.value,
                  message=f"follow-up: {_audit_message(result)}", device=device,
                  options=_json_or_none(row.options), request_id=result.request_id)
-    if result.outcome is Outcome.SUCCEEDED and action is Action.WIPE:
-        _mark_wiped(device)
+    _apply_effect(device, action, result)
     if result.outcome is Outcome.FAILED:
         _emit_failure(device, action, result)
 

@@ -188,3 +188,17 @@ async def test_wiped_device_is_warning_until_it_re_registers_and_is_collected(ct
     back = Device.get_or_none(Device.mdm_device_id == new_id)
     assert back is not None and back.device_status == "Unknown"
     assert back.id == device.id  # the same device, re-registered under a new MDM id
+
+
+async def test_passcode_reset_shows_in_the_next_collection(ctx, sim):
+    """A cleared passcode does not change Core's listing: the device's details must be re-read."""
+    from mdmtui.services.collection import collect
+
+    linkage = sim_linkage(ctx, sim, "mobileiron")
+    await collect(ctx, linkage.name)
+    device = Device.select().where(Device.linkage == linkage.id, Device.passcode_set == True).first()  # noqa: E712
+    [out] = await control.act(ctx, [device.id], Action.RESET_PASSCODE, follow_timeout=10)
+    assert out.outcome is Outcome.SUCCEEDED
+    assert Device.get_by_id(device.id).change_marker is None
+    await collect(ctx, linkage.name)
+    assert Device.get_by_id(device.id).passcode_set is False
