@@ -111,9 +111,31 @@ def test_cli_builds_the_simulator():
     assert sim.intune.client_secret in text and sim.mobileiron.base_url in text and str(sim.sdm.db_port) in text
 
 
+def _four_free_ports() -> int:
+    """A base port below the ephemeral range whose next three ports are free too (other tests' servers
+    take ephemeral ports, so a probed free port says nothing about port + 1 .. + 3)."""
+    import random
+    import socket
+
+    for _ in range(50):
+        base = random.randrange(20000, 30000)
+        socks = []
+        try:
+            for offset in range(4):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no four consecutive free ports found")
+
+
 def test_fixed_ports_and_request_log():
-    with Simulator(seed=3, intune=1, mobileiron=1, sdm=1) as probe:
-        port = int(probe.intune.base_url.rsplit(":", 1)[1])
+    port = _four_free_ports()
     with Simulator(seed=3, intune=1, mobileiron=1, sdm=1, port=port) as sim:
         assert sim.mobileiron.base_url.endswith(f":{port + 1}") and sim.sdm.db_port == port + 3
         httpx.get(sim.mobileiron.base_url + "/api/v2/ping")
