@@ -15,7 +15,8 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, print_ambiguous, print_json,
+                               print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.models import Device
 from mdmtui.records import CollectionSummary, Progress
@@ -29,7 +30,6 @@ SORTS = ("name", "os", "serial", "imei", "phone", "status", "last-alive", "linka
 SORT_COLUMNS = {"name": "computer_name", "os": "os_name", "serial": "serial_number", "imei": "imei",
                 "phone": "phone_number", "status": "device_status", "last-alive": "last_alive_at",
                 "linkage": "linkage_name", "id": "id"}
-SHOWN_CANDIDATES = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -249,11 +249,7 @@ def _one_device(ctx: Context, term: str) -> Device | None:
     try:
         return lookup.resolve(ctx, term)
     except AmbiguousError as exc:
-        print(f"mdmtui: {exc}", file=sys.stderr)
-        for line in exc.candidates[:SHOWN_CANDIDATES]:
-            print(f"  {line}", file=sys.stderr)
-        if len(exc.candidates) > SHOWN_CANDIDATES:
-            print(f"  ... and {len(exc.candidates) - SHOWN_CANDIDATES} more", file=sys.stderr)
+        print_ambiguous(exc)
         return None
 
 

@@ -64,3 +64,15 @@ def confirm_typed(prompt: str, expected: str) -> bool:
     except EOFError:
         return False
     return answer.strip() == expected
+
+
+SHOWN_CANDIDATES = 20
+
+
+def print_ambiguous(exc) -> None:
+    """An AmbiguousError on stderr: the message, then at most SHOWN_CANDIDATES candidates."""
+    print(f"mdmtui: {exc}", file=sys.stderr)
+    for line in exc.candidates[:SHOWN_CANDIDATES]:
+        print(f"  {line}", file=sys.stderr)
+    if len(exc.candidates) > SHOWN_CANDIDATES:
+        print(f"  ... and {len(exc.candidates) - SHOWN_CANDIDATES} more", file=sys.stderr)

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, print_ambiguous, print_json,
+                               print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.models import Device, DeviceAction
 from mdmtui.records import Action, Outcome, WipeOptions
@@ -143,9 +144,7 @@ def _resolve(ctx: Context, terms: list[str]) -> list[Device] | None:
     try:
         return lookup.resolve_many(ctx, terms)
     except AmbiguousError as exc:
-        print(f"mdmtui: {exc}", file=sys.stderr)
-        for line in exc.candidates:
-            print(f"  {line}", file=sys.stderr)
+        print_ambiguous(exc)
     except NotFoundError as exc:
         print(f"mdmtui: {exc}; nothing was sent", file=sys.stderr)
     return None
