@@ -15,8 +15,8 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, print_ambiguous, print_json,
-                               print_table, to_local)
+from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
+                               print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.models import Device
 from mdmtui.records import CollectionSummary, Progress
@@ -393,9 +393,7 @@ def _deletion_targets(ctx: Context, args: argparse.Namespace) -> list[Device] | 
         try:
             return lookup.resolve_many(ctx, args.devices)
         except AmbiguousError as exc:
-            print(f"mdmtui: {exc}", file=sys.stderr)
-            for line in exc.candidates[:SHOWN_CANDIDATES]:
-                print(f"  {line}", file=sys.stderr)
+            print_ambiguous(exc)
             return None
     wanted = inventory.ids(filter_from_args(ctx, args))
     found: list[Device] = []
