@@ -182,13 +182,32 @@ class MdmtuiApp(App[int]):
 
         try:
             if names and len(names) == 1:
-                return [await collection.collect(self.ctx, names[0], trigger="immediate",
-                                                 progress=progress, cancel=cancel)]
-            return list(await collection.collect_many(self.ctx, names, trigger="immediate",
-                                                      progress=progress, cancel=cancel))
+                summaries = [await collection.collect(self.ctx, names[0], trigger="immediate",
+                                                      progress=progress, cancel=cancel)]
+            else:
+                summaries = list(await collection.collect_many(self.ctx, names, trigger="immediate",
+                                                               progress=progress, cancel=cancel))
         finally:
             self.collecting = {}
             self._cancel_collection = None
+        if not cancel.is_set() and any(s.status == "succeeded" for s in summaries):
+            await self._follow_up_actions()
+        return summaries
+
+    async def _follow_up_actions(self) -> None:
+        """The collection service does not ask about pending actions: ask the MDMs now (as the CLI does)."""
+        from mdmtui.services import control
+
+        try:
+            followed = await control.follow_up_pending(self.ctx)
+        except MdmtuiError as exc:  # the collection itself went fine: say so, and why the follow-up did not
+            log.info("follow-up of pending actions failed: %s", exc, exc_info=exc)
+            self.notify(f"pending actions not checked: {exc}", severity="warning")
+            return
+        settled = [o for o in followed if o.outcome.value not in ("pending", "unknown")]
+        if settled:
+            self.notify(f"{len(settled)} pending action(s) settled: {control.summary_line(settled)}",
+                        title="Actions followed up", timeout=10)
 
     def on_collection_progressed(self, message: CollectionProgressed) -> None:
         """Show the latest tick of a linkage in the progress panel."""

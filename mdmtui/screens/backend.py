@@ -56,30 +56,21 @@ class SoftwareSource:
     device_id: int
     text: str = ""
     total: int | None = None
+    unfiltered_total: int | None = None
 
     def count(self) -> int:
         """Items matching the text."""
-        result = in_db(self.ctx, inventory().software_of, self.device_id, self.text or None, 0, 0)
-        self.total = _total_of(result)
+        self.total, _ = in_db(self.ctx, inventory().software_of, self.device_id, self.text or None, 0, 0)
+        if not self.text:
+            self.unfiltered_total = self.total
+        elif self.unfiltered_total is None:
+            self.unfiltered_total, _ = in_db(self.ctx, inventory().software_of, self.device_id, None, 0, 0)
         return self.total
 
     def page(self, offset: int, limit: int) -> Sequence[Any]:
         """One page of items."""
-        result = in_db(self.ctx, inventory().software_of, self.device_id, self.text or None, offset, limit)
-        return _items_of(result)
-
-
-def _total_of(result: Any) -> int:
-    """``software_of`` answers (total, items) or an object with them."""
-    if isinstance(result, tuple):
-        return int(result[0])
-    return int(getattr(result, "total"))
-
-
-def _items_of(result: Any) -> list[Any]:
-    if isinstance(result, tuple):
-        return list(result[1])
-    return list(getattr(result, "items"))
+        _, items = in_db(self.ctx, inventory().software_of, self.device_id, self.text or None, offset, limit)
+        return items
 
 
 async def run_sync(fn: Callable[..., T], *args: Any) -> T:
@@ -89,13 +80,11 @@ async def run_sync(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(fn, *args)
 
 
-# The security problems the quick filter offers: (DeviceFilter.security_problem value, label)
-SECURITY_PROBLEMS = (
-    ("passcode", "passcode not set"),
-    ("jailbroken", "jailbroken / rooted"),
-    ("unencrypted", "not encrypted"),
-    ("stale", "not seen for a while"),
-)
+def security_problems(ctx: Context) -> list[tuple[str, str]]:
+    """The security problems the quick filter offers: (DeviceFilter.security_problem value, label)."""
+    labels = dict(inventory().SECURITY_PROBLEMS)
+    labels["stale"] = f"not seen for {ctx.settings.stale_days} days or more"
+    return list(labels.items())
 
 
 def security_flags(ctx: Context, row: Any) -> list[str]:
@@ -108,21 +97,50 @@ class Detail:
     """Everything the detail pane shows about one device."""
 
     title: str
-    groups: Any
+    groups: dict[str, list[tuple[str, Any]]]
     history: list[Any]
     audit: list[Any]
+    flags: list[str]
+
+
+# The detail pane's groups (the issue's words) from the inventory's groups (the spec table's words).
+PANE_GROUPS = {"System": "System", "Computer": "System", "BIOS": "System", "OS": "System",
+               "Smart device": "Smart device", "Memory": "Memory and storage", "Hard disk": "Memory and storage",
+               "Network": "Network", "Status": "Status", "Asset information": "Asset information",
+               "Collection": "Collection"}
+PANE_ORDER = ("System", "Smart device", "Memory and storage", "Network", "Status", "Asset information",
+              "Collection")
+_STORAGE_FIELDS = {"ram_free_bytes", "storage_free_bytes", "sd_total_bytes", "sd_free_bytes"}
+
+
+def pane_groups(groups: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
+    """Regroup a device detail for the pane; byte counts shown as sizes, None kept (not collected)."""
+    from mdmtui import mapping
+    from mdmtui.widgets.format import size
+
+    field_of = {item.name: item.field for item in mapping.ITEMS}
+    out: dict[str, list[tuple[str, Any]]] = {name: [] for name in PANE_ORDER}
+    for group, items in groups.items():
+        for label, value in items:
+            field = field_of.get(label, "")
+            target = "Memory and storage" if field in _STORAGE_FIELDS else PANE_GROUPS.get(group, group)
+            if field.endswith("_bytes") and isinstance(value, int):
+                value = size(value)
+            out.setdefault(target, []).append((label, value))
+    return {name: items for name, items in out.items() if items}
 
 
 def device_detail(ctx: Context, device_id: int) -> Detail:
-    """The highlighted device's grouped items, history and audit entries."""
+    """The highlighted device's grouped items, security problems, history and audit entries."""
     from mdmtui.services import audit
 
     def load() -> Detail:
         inv = inventory()
         detail = inv.device_detail(device_id)
-        history = list(inv.history_of(device_id))
-        entries = list(audit.query(ctx, device=device_id, limit=200))
-        return Detail(getattr(detail, "title", ""), getattr(detail, "groups", detail), history, entries)
+        history = inv.history_of(device_id, limit=200)
+        entries = audit.query(ctx, device=device_id, limit=200)
+        flags = inv.security_flags(detail.device, stale_days=ctx.settings.stale_days)
+        return Detail(detail.title, pane_groups(detail.groups), history, entries, flags)
     return in_db(ctx, load)
 
 
@@ -161,6 +179,21 @@ class LinkageRow:
     schedule: str
 
 
+def daemon_line(ctx: Context) -> str:
+    """Whether the scheduler daemon runs (scheduled collections happen only then)."""
+    from mdmtui.services import schedule
+    from mdmtui.widgets.format import local_time
+
+    status = in_db(ctx, schedule.daemon_status, ctx)
+    if status.running:
+        return (f"scheduler daemon: running on {status.host} (pid {status.pid}), "
+                f"last heartbeat {local_time(status.heartbeat_at, seconds=True)}")
+    if status.heartbeat_at is not None:
+        return (f"scheduler daemon: NOT running (last seen {local_time(status.heartbeat_at)}): "
+                "scheduled collections wait until `mdmtui daemon` runs")
+    return "scheduler daemon: not running — scheduled collections need `mdmtui daemon`"
+
+
 def linkage_rows(ctx: Context) -> list[LinkageRow]:
     """Every linkage with its last collection (and outcome) and next scheduled one."""
     from mdmtui import recurrence
@@ -183,10 +216,10 @@ def linkage_rows(ctx: Context) -> list[LinkageRow]:
 
 
 def linkage_settings(ctx: Context, name: str) -> dict[str, Any]:
-    """A linkage's settings for the edit form (secrets masked, never their values)."""
+    """A linkage's settings as the edit form (and ``linkages.update``) take them; no secret in them."""
     from mdmtui.services import linkages
 
-    return in_db(ctx, lambda: linkages.describe(linkages.get(ctx, name)))
+    return in_db(ctx, lambda: linkages.editable_settings(linkages.get(ctx, name)))
 
 
 def save_linkage(ctx: Context, original: str | None, data: dict[str, Any]) -> str:
@@ -243,3 +276,58 @@ def device_label(ctx: Context, device_id: int) -> str:
     from mdmtui.services import lookup
 
     return in_db(ctx, lambda: lookup.confirm_label(lookup.resolve(ctx, f"id:{device_id}")))
+
+
+@dataclass
+class Export:
+    """Where an export went and how many devices it holds."""
+
+    path: Any
+    count: int
+
+
+def export_devices(ctx: Context, device_filter: Any, fmt: str, *, now: Any = None) -> Export:
+    """Write the devices of the current view (its filters) to ``<data dir>/exports/``; CSV or JSON.
+
+    Every collected item, the set values and the asset information (no secret is in a device row),
+    in the CLI export's columns. Rows stream from ``inventory.iter_devices`` in device id order, so
+    memory stays flat at any fleet size.
+    """
+    import csv
+    import json
+    from datetime import datetime
+
+    inv = inventory()
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    folder = ctx.settings.data_dir / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"devices-{stamp}.{fmt}"
+    columns = list(inv.EXPORT_COLUMNS) + [f"asset_{k}" for k in inv.ASSET_FIELDS]
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone().isoformat(timespec="seconds")
+        return value
+
+    def write() -> int:
+        count = 0
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            if fmt == "csv":
+                writer = csv.writer(out)
+                writer.writerow(columns)
+            else:
+                out.write("[")
+            for device, asset in inv.iter_devices(device_filter):
+                row = inv.export_row(device, asset)
+                if fmt == "csv":
+                    writer.writerow(["" if row[c] is None else
+                                     ("true" if row[c] is True else "false" if row[c] is False else cell(row[c]))
+                                     for c in columns])
+                else:
+                    out.write(("," if count else "") + "\n  "
+                              + json.dumps({k: cell(v) for k, v in row.items()}, ensure_ascii=False))
+                count += 1
+            if fmt != "csv":
+                out.write("\n]\n" if count else "]\n")
+        return count
+    return Export(path, in_db(ctx, write))

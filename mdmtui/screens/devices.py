@@ -151,7 +151,7 @@ class DevicesScreen(ConsoleScreen):
         if row is None or row.id != device_id:
             return  # the cursor moved on meanwhile
         pane = self.query_one(DetailPane)
-        pane.show_detail(detail.title, detail.groups)
+        pane.show_detail(detail.title, detail.groups, detail.flags)
         pane.show_history(detail.history)
         pane.show_audit(detail.audit)
         self._set_software(device_id, "")
@@ -257,7 +257,9 @@ class DevicesScreen(ConsoleScreen):
         options += [(f"OS class: {c}", {"os_class": c}) for c in ("Si", "SA", "M", "IS", "IP")]
         options += [(f"Device Status: {s}", {"device_status": s}) for s in ("Unknown", "Warning")]
         options += [("Missing from its MDM", {"missing": True})]
-        options += [(f"Security: {label}", {"security_problem": key}) for key, label in backend.SECURITY_PROBLEMS]
+        options += [("Any security problem", {"security_problem": True})]
+        options += [(f"Security: {label}", {"security_problem": key})
+                    for key, label in backend.security_problems(self.ctx)]
         choice = await self.app.push_screen_wait(ChoiceScreen("Quick filter", options))
         if choice is not None:
             self._apply(**choice)
@@ -392,8 +394,8 @@ class DevicesScreen(ConsoleScreen):
                                                                                           ("JSON", "json")]))
         if fmt is None:
             return
-        path = await backend.run_sync(backend.export_devices, self.ctx, self.source.filter, fmt)
-        self.notify(f"exported {path.count:,} devices to {path.path}", timeout=10)
+        done = await backend.run_sync(backend.export_devices, self.ctx, self.source.filter, fmt)
+        self.notify(f"exported {done.count:,} devices to {done.path}", title="Export", timeout=12)
 
 
 def _describe(row: Any) -> str:

@@ -31,7 +31,18 @@ FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
     ("proxy_url", "Proxy URL (blank: none)", frozenset({"intune", "mobileiron", "sdm"}), False),
     ("timeout_s", "Timeout, seconds", frozenset({"intune", "mobileiron", "sdm"}), False),
     ("page_size", "Page size (blank: the MDM's maximum)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("schedule_start_at", "Scheduled collection — Start At (local time, e.g. 2026-12-01T09:00; blank: none)",
+     frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("schedule_interval", "Repeat Interval (daily, weekly or monthly)", frozenset({"intune", "mobileiron", "sdm"}),
+     False),
+    ("schedule_every", "Repeat every N intervals (blank: 1)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("schedule_weekdays", "Weekdays, weekly only (e.g. mon,thu)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("schedule_month_day", "Day of the month, monthly only (1-31)", frozenset({"intune", "mobileiron", "sdm"}),
+     False),
 )
+SCHEDULE_FIELDS = ("schedule_start_at", "schedule_interval", "schedule_every", "schedule_weekdays",
+                   "schedule_month_day")
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYSTEM_CHOICES = (("Microsoft Intune", "intune"), ("MobileIron Core", "mobileiron"), ("SDM", "sdm"))
 
 
@@ -60,8 +71,9 @@ class LinkageFormScreen(ModalScreen[str | None]):
         Binding("ctrl+t", "save_and_test", "Save and test", id="linkage_form.test"),
     ]
 
-    def __init__(self, settings: dict[str, Any] | None) -> None:
+    def __init__(self, settings: dict[str, Any] | None, *, now: Any = None) -> None:
         super().__init__()
+        self.now = now  # the preview's "now" (None: the clock); fixed in snapshot tests
         self.settings = settings or {}
         self.original = self.settings.get("name")
         self.system = self.settings.get("system", "intune")
@@ -85,6 +97,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 yield Checkbox("Verify TLS certificates", self.settings.get("verify_tls", True), id="verify_tls")
                 yield Checkbox("Enabled (collected by the schedule)", self.settings.get("enabled", True),
                                id="enabled")
+            yield Static("", id="schedule-preview")
             yield Static("", id="test-result")
             with Horizontal(id="form-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
@@ -95,6 +108,8 @@ class LinkageFormScreen(ModalScreen[str | None]):
         if secret:
             return ""  # never put a secret, even masked, into an editable field
         value = self.settings.get(key)
+        if isinstance(value, list):  # weekdays
+            return ",".join(WEEKDAY_NAMES[d] for d in value)
         return "" if value is None else str(value)
 
     def on_mount(self) -> None:
@@ -111,8 +126,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         self._show_fields()
         self._validate()
 
-    def data(self) -> dict[str, Any]:
-        """The form's values for the linkage service (blank secrets left out when editing)."""
+    def _raw(self) -> dict[str, Any]:
         data: dict[str, Any] = {"system": self.system}
         for key, _label, systems, secret in FIELDS:
             if self.system not in systems:
@@ -121,6 +135,15 @@ class LinkageFormScreen(ModalScreen[str | None]):
             if secret and self.original and not value:
                 continue  # keep the stored secret
             data[key] = value
+        return data
+
+    def data(self) -> dict[str, Any]:
+        """The form's values for the linkage service (blank secrets left out when editing)."""
+        from mdmtui.services.schedule import parse_weekdays
+
+        data = self._raw()
+        weekdays = (data.get("schedule_weekdays") or "").strip()
+        data["schedule_weekdays"] = parse_weekdays(weekdays) if weekdays else None
         if not data.get("timeout_s"):
             data.pop("timeout_s", None)
         data["verify_tls"] = self.query_one("#verify_tls", Checkbox).value
@@ -129,16 +152,49 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     @on(Input.Changed)
     def _validate(self) -> dict[str, str]:
-        data = dict(self.data())
+        errors: dict[str, str] = {}
+        try:
+            data = dict(self.data())
+        except MdmtuiError as exc:  # weekdays that do not parse
+            data = {k: v for k, v in self._raw().items() if k != "schedule_weekdays"}
+            errors["schedule_weekdays"] = str(exc)
         if self.original:  # secrets not retyped are kept as stored: validate as if present
             for key, _label, systems, secret in FIELDS:
                 if secret and self.system in systems:
                     data.setdefault(key, "stored")
-        errors = form_errors(data)
+        errors = {**form_errors(data), **errors}
+        for key in SCHEDULE_FIELDS:  # a schedule problem is reported on the whole form by the service
+            if errors.get("") and key.removeprefix("schedule_") in errors[""].lower().replace(" ", "_"):
+                errors.setdefault(key, errors.pop(""))
+        self._preview(data, errors)
         for key, *_rest in FIELDS:
             self.query_one(f"#err-{key}", Label).update(errors.get(key, ""))
         self.query_one("#form-error", Static).update(errors.get("", ""))
         return errors
+
+    def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
+        """The next three scheduled collections, in local time, as the schedule service computes them."""
+        from mdmtui.services import schedule
+        from mdmtui.widgets.format import local_time
+
+        preview = self.query_one("#schedule-preview", Static)
+        if not data.get("schedule_interval") and not data.get("schedule_start_at"):
+            preview.update("Scheduled collection: none (collect with c, or set Start At and Repeat Interval)")
+            return
+        if any(k in errors for k in SCHEDULE_FIELDS) or errors.get(""):
+            preview.update("Scheduled collection: fix the schedule fields to see the next runs")
+            return
+        try:
+            plan = schedule.build_schedule(
+                start_at=data["schedule_start_at"], interval=data["schedule_interval"],
+                every=int(data.get("schedule_every") or 1), weekdays=data.get("schedule_weekdays"),
+                month_day=int(data["schedule_month_day"]) if data.get("schedule_month_day") else None)
+            runs = schedule.preview_runs(plan, 3, now=self.now)
+        except (MdmtuiError, ValueError) as exc:
+            preview.update(f"Scheduled collection: {exc}")
+            return
+        shown = ", ".join(local_time(r) or "" for r in runs) or "no run ahead"
+        preview.update(f"Next scheduled collections: {shown}")
 
     def action_cancel(self) -> None:
         """Close (a linkage saved before testing stays saved)."""

@@ -26,6 +26,15 @@ def last_text(run: Any) -> str:
     return f"{local_time(run.started_at)} {run.status}{reason}"
 
 
+def next_text(row: Any) -> str:
+    """The next scheduled collection, or why there is none."""
+    if row.next_run is not None:
+        return local_time(row.next_run) or ""
+    if row.schedule != "none" and not row.enabled:
+        return "disabled"
+    return "not scheduled" if row.schedule == "none" else row.schedule
+
+
 class LinkagesScreen(ConsoleScreen):
     """Every linkage; ``c`` collects the highlighted one, ``n`` adds, enter edits."""
 
@@ -41,6 +50,7 @@ class LinkagesScreen(ConsoleScreen):
     def body(self) -> ComposeResult:
         yield DataTable(id="linkages", cursor_type="row", zebra_stripes=True)
         yield Static("", id="linkage-info")
+        yield Static("", id="daemon")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -56,16 +66,18 @@ class LinkagesScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="linkages", exit_on_error=False, name="linkages")
     def _load(self) -> None:
         rows = backend.linkage_rows(self.ctx)
-        self.app.call_from_thread(self._show, rows)
+        daemon = backend.daemon_line(self.ctx)
+        self.app.call_from_thread(self._show, rows, daemon)
 
-    def _show(self, rows: list[backend.LinkageRow]) -> None:
+    def _show(self, rows: list[backend.LinkageRow], daemon: str = "") -> None:
+        self.query_one("#daemon", Static).update(daemon)
         table = self.query_one(DataTable)
         keep = self._want or (self.current.name if self.current else None)
         self.rows = rows
         table.clear()
         for r in rows:
             table.add_row(r.name, r.system, r.server, "yes" if r.enabled else "no", last_text(r.last),
-                          local_time(r.next_run) or "not scheduled", key=r.name)
+                          next_text(r), key=r.name)
         self.query_one("#linkage-info", Static).update(
             "" if rows else "No linkage yet. Press n to add one (Intune, MobileIron or SDM).")
         if keep and keep in [r.name for r in rows]:

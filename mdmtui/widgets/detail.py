@@ -84,10 +84,13 @@ class DetailPane(Vertical):
                 with VerticalScroll():
                     yield Static("", id="audit")
 
-    def show_detail(self, title: str, groups: Mapping[str, Any]) -> None:
-        """The device's items, grouped as the spec groups them."""
+    def show_detail(self, title: str, groups: Mapping[str, Any], flags: Iterable[str] = ()) -> None:
+        """The device's items, grouped as the spec groups them; security problems first."""
         head = Text(title, style="bold")
-        self.query_one("#device-groups", Static).update(Group(head, Text(""), detail_renderable(groups)))
+        flags = list(flags)
+        security = (Text("Security: " + ", ".join(flags), style="bold red") if flags
+                    else Text("Security: no problem known", style="green"))
+        self.query_one("#device-groups", Static).update(Group(head, security, Text(""), detail_renderable(groups)))
 
     def show_empty(self, text: str) -> None:
         """Nothing to show (no device, or still loading)."""

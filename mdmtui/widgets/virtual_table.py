@@ -141,20 +141,32 @@ class VirtualTable(ScrollView, can_focus=True):
         self._strips: LRUCache[tuple, Strip] = LRUCache(512)
         self._widths: list[int] = [c.width for c in self.columns]
         self._last_highlight: Hashable | None = object()
+        self._counted = False
+        self._first_page: int | None = None
 
     # ------------------------------------------------------------------ data
 
     def set_source(self, source: RowSource, *, keep_cursor: bool = False) -> None:
-        """Show ``source``'s rows; the count and first page load in workers."""
+        """Show ``source``'s rows: the cursor's page first, then (only if needed) the count."""
         self._source = source
         self._generation += 1
+        self._counted = False
+        self._first_page: int | None = None
         self._pages.clear()
         self._pending.clear()
         self._strips.clear()
         if not keep_cursor:
             self.cursor = 0
             self.scroll_to(y=0, animate=False)
-        generation = self._generation
+        # The page paints the screen; a short page *is* the count, else the count follows it (a keystroke
+        # waits for one query, not two on a busy CPU).
+        self._first_page = self.cursor // self.page_size
+        self._fetch(self._first_page)
+
+    def _count(self) -> None:
+        source, generation = self._source, self._generation
+        if source is None:
+            return
         self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
                         group=f"count-{self.id}", name="count")
 
@@ -210,13 +222,17 @@ class VirtualTable(ScrollView, can_focus=True):
             if generation == self._generation:
                 self._store_page(number, rows)
 
-    def _set_count(self, count: int) -> None:
+    def _set_count(self, count: int, *, final: bool = True) -> None:
         self.row_count = count
+        self._counted = self._counted or final
         self.cursor = min(self.cursor, max(count - 1, 0))
         self._update_virtual_size()
         if count == 0:
             self.post_message(self.Loaded(self, 0))
             self._announce()
+        elif self.cursor // self.page_size in self._pages:
+            self._announce()
+            self.post_message(self.Loaded(self, count))
         else:
             self._fetch(self.cursor // self.page_size)
         self.refresh()
@@ -228,7 +244,17 @@ class VirtualTable(ScrollView, can_focus=True):
             self._pages.popitem(last=False)
         self._strips.clear()
         self.refresh()
-        if number == self.cursor // self.page_size:
+        if not self._counted and number == self._first_page:
+            self._first_page = None
+            offset = number * self.page_size
+            if len(rows) < self.page_size and (rows or number == 0):
+                self._set_count(offset + len(rows))  # the last page: the count is known
+                return
+            if rows:
+                self._set_count(offset + len(rows), final=False)  # at least this many; the count follows
+            self._count()
+            return
+        if number == self.cursor // self.page_size and self.row_count is not None:
             self._announce()
             self.post_message(self.Loaded(self, self.row_count or 0))
 
