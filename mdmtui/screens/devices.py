@@ -24,6 +24,8 @@ from mdmtui.widgets.virtual_table import Column, VirtualTable
 
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
 ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
+OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
+              ("IP", "Intune PC"))
 NEEDS_DEVICE = {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
@@ -36,13 +38,21 @@ def device_name(row: Any) -> str:
     return confirm_label(row)
 
 
+SEVERITY = ("jailbroken", "no passcode", "unencrypted")  # the worst first: the column is narrow
+
+
+def security_text(flags: list[str]) -> str:
+    """The security column: problems, the worst first (the detail pane lists them in full)."""
+    return ", ".join(sorted(flags, key=lambda f: SEVERITY.index(f) if f in SEVERITY else len(SEVERITY)))
+
+
 def device_columns(security: Any) -> list[Column]:
     """The table's columns; ``security(row)`` gives the security status text (or "")."""
     return [
         Column("computer_name", "Name", 18, lambda d: d.computer_name, flex=True),
         Column("missing_since", "MDM", 4, lambda d: "gone" if d.missing_since else "",
                tone=lambda d: "danger" if d.missing_since else None),
-        Column("security", "Security", 14, security, tone=lambda d: "danger" if security(d) else None),
+        Column("security", "Security", 16, security, tone=lambda d: "danger" if security(d) else None),
         Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
         Column("model", "Model", 14, lambda d: d.model),
         Column("serial_number", "Serial", 13, lambda d: d.serial_number),
@@ -102,8 +112,7 @@ class DevicesScreen(ConsoleScreen):
         self.table.reload()
 
     def _security_text(self, row: Any) -> str:
-        flags = backend.security_flags(self.ctx, row)
-        return ", ".join(flags)
+        return security_text(backend.security_flags(self.ctx, row))
 
     def _apply(self, **changes: Any) -> None:
         assert self.source is not None
@@ -247,22 +256,23 @@ class DevicesScreen(ConsoleScreen):
         """Pick a quick filter."""
         self._pick_quick_filter()
 
-    @work(exit_on_error=False, name="quick filter")
-    async def _pick_quick_filter(self) -> None:
-        names = await backend.run_sync(backend.linkage_names, self.ctx)
-        options = [("All devices (clear quick filters)", {"linkage": None, "os_class": None,
-                                                          "device_status": None, "missing": None,
-                                                          "security_problem": None})]
+    @work(thread=True, exclusive=True, group="quick filter", exit_on_error=False, name="quick filter")
+    def _pick_quick_filter(self) -> None:
+        names = backend.linkage_names(self.ctx)
+        self.app.call_from_thread(self._show_quick_filters, names)
+
+    def _show_quick_filters(self, names: list[str]) -> None:
+        options: list[tuple[str, Any]] = [("All devices (clear quick filters)", {
+            "linkage": None, "os_class": None, "device_status": None, "missing": None, "security_problem": None})]
         options += [(f"Linkage: {n}", {"linkage": n}) for n in names]
-        options += [(f"OS class: {c}", {"os_class": c}) for c in ("Si", "SA", "M", "IS", "IP")]
+        options += [(f"OS class: {c} ({label})", {"os_class": c}) for c, label in OS_CLASSES]
         options += [(f"Device Status: {s}", {"device_status": s}) for s in ("Unknown", "Warning")]
         options += [("Missing from its MDM", {"missing": True})]
         options += [("Any security problem", {"security_problem": True})]
         options += [(f"Security: {label}", {"security_problem": key})
                     for key, label in backend.security_problems(self.ctx)]
-        choice = await self.app.push_screen_wait(ChoiceScreen("Quick filter", options))
-        if choice is not None:
-            self._apply(**choice)
+        self.app.push_screen(ChoiceScreen("Quick filter", options),
+                             lambda choice: self._apply(**choice) if choice is not None else None)
 
     # ------------------------------------------------------------------ bindings: acting
 
@@ -370,32 +380,37 @@ class DevicesScreen(ConsoleScreen):
     def action_edit_asset(self) -> None:
         """Edit the highlighted device's asset information."""
         row = self.table.cursor_row
-        self._edit_asset(row.id, device_name(row))
+        self._load_asset(row.id, device_name(row))
 
-    @work(exit_on_error=False, name="asset information")
-    async def _edit_asset(self, device_id: int, name: str) -> None:
-        current = await backend.run_sync(backend.asset_info, self.ctx, device_id)
+    @work(thread=True, exit_on_error=False, name="asset information")
+    def _load_asset(self, device_id: int, name: str) -> None:
+        current = backend.asset_info(self.ctx, device_id)
+        self.app.call_from_thread(self._edit_asset, device_id, name, current)
+
+    def _edit_asset(self, device_id: int, name: str, current: dict[str, str | None]) -> None:
         fields = [(key, label, current.get(key)) for key, label in ASSET_FIELDS]
-        values = await self.app.push_screen_wait(FormScreen(f"Asset information: {name}", fields))
-        if values is None:
-            return
-        await backend.run_sync(backend.set_asset_info, self.ctx, device_id,
-                               {k: (v.strip() or None) for k, v in values.items()})
-        self.notify("asset information saved")
+        self.app.push_screen(FormScreen(f"Asset information: {name}", fields),
+                             lambda values: self._save_asset(device_id, values) if values is not None else None)
+
+    @work(thread=True, exit_on_error=False, name="save asset information")
+    def _save_asset(self, device_id: int, values: dict[str, str]) -> None:
+        backend.set_asset_info(self.ctx, device_id, {k: (v.strip() or None) for k, v in values.items()})
+        self.app.call_from_thread(self._asset_saved, device_id)
+
+    def _asset_saved(self, device_id: int) -> None:
+        self.notify("asset information saved (collections never overwrite it)")
         self._load_detail(device_id)
 
     def action_export(self) -> None:
-        """Export the rows of the current view."""
-        self._export()
+        """Export the rows of the current view (CSV or JSON) to the data directory."""
+        self.app.push_screen(ChoiceScreen("Export the current view as", [("CSV", "csv"), ("JSON", "json")]),
+                             lambda fmt: self._export(fmt) if fmt else None)
 
-    @work(exit_on_error=False, name="export")
-    async def _export(self) -> None:
-        fmt = await self.app.push_screen_wait(ChoiceScreen("Export the current view as", [("CSV", "csv"),
-                                                                                          ("JSON", "json")]))
-        if fmt is None:
-            return
-        done = await backend.run_sync(backend.export_devices, self.ctx, self.source.filter, fmt)
-        self.notify(f"exported {done.count:,} devices to {done.path}", title="Export", timeout=12)
+    @work(thread=True, exit_on_error=False, name="export")
+    def _export(self, fmt: str) -> None:
+        done = backend.export_devices(self.ctx, self.source.filter, fmt)
+        self.app.call_from_thread(self.notify, f"exported {done.count:,} devices to {done.path}", title="Export",
+                                  timeout=12)
 
 
 def _describe(row: Any) -> str:

@@ -169,17 +169,20 @@ class LinkagesScreen(ConsoleScreen):
             answer = await linkages.test_connection(self.ctx, name)
         self.notify(f"{name}: {answer}", title="Connection works", timeout=8)
 
-    @work(exit_on_error=False, name="remove linkage")
-    async def action_remove(self) -> None:
+    def action_remove(self) -> None:
         """Remove the highlighted linkage; choose what becomes of its devices."""
         name = self.current.name
-        devices = await self.app.push_screen_wait(ChoiceScreen(
+        self.app.push_screen(ChoiceScreen(
             f"Remove linkage {name}? Its devices are…",
             [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete"),
-             ("Cancel: keep the linkage", None)]))
-        if devices is None:
-            return
-        count = await backend.run_sync(backend.remove_linkage, self.ctx, name, devices)
+             ("Cancel: keep the linkage", None)]), lambda devices: self._remove(name, devices) if devices else None)
+
+    @work(thread=True, exit_on_error=False, name="remove linkage")
+    def _remove(self, name: str, devices: str) -> None:
+        count = backend.remove_linkage(self.ctx, name, devices)
+        self.app.call_from_thread(self._removed, name, devices, count)
+
+    def _removed(self, name: str, devices: str, count: int) -> None:
         self.notify(f"linkage {name} removed; {count} device(s) {'kept' if devices == 'keep' else 'deleted'}")
         self.app.data_version += 1
 
