@@ -55,3 +55,43 @@ async def test_linkage_form_shows_errors_inline_then_saves(tui_ctx):
         assert table.row_count == 1
         assert table.get_row_at(0)[:2] == ["MI 1", "mobileiron"]
         assert table.get_row_at(0)[4] == "never"
+
+
+async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_tests(fleet, sim):
+    from textual.widgets import Static
+    from tui_helpers import settle
+
+    app = create_app(fleet, start="linkages")
+    async with app.run_test(size=(120, 45)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        names = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        assert names == ["Intune (demo)", "MobileIron (demo)", "SDM (demo)"]
+        assert all("succeeded" in table.get_row_at(i)[4] for i in range(3))  # last collection and outcome
+        assert "scheduler daemon: not running" in str(app.screen.query_one("#daemon").render())
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, LinkageFormScreen)
+        assert form.query_one("#in-server_url", Input).value == sim.mobileiron.base_url
+        assert form.query_one("#in-user", Input).value == sim.mobileiron.user
+        assert form.query_one("#in-password", Input).value == ""  # a secret never comes back
+        await _type(pilot, "#in-schedule_start_at", "2030-01-06T09:00")
+        await _type(pilot, "#in-schedule_interval", "weekly")
+        await _type(pilot, "#in-schedule_weekdays", "mon,thu")
+        preview = str(form.query_one("#schedule-preview", Static).render())
+        assert "2030-01-07 09:00, 2030-01-10 09:00, 2030-01-14 09:00" in preview  # Start At is a Sunday: Mon, Thu, Mon
+        await _type(pilot, "#in-schedule_weekdays", "someday")
+        assert "someday" in str(form.query_one("#err-schedule_weekdays", Label).render())
+        await _type(pilot, "#in-schedule_weekdays", "mon,thu")
+        await pilot.press("ctrl+t")  # save and test the connection against the simulator
+        await settle(pilot, 5)
+        assert "Connection works" in str(form.query_one("#test-result", Static).render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "2030-01-07 09:00" in table.get_row_at(1)[5]  # next collection, local time
+    with fleet.db.connection_context():
+        stored = Linkage.get(Linkage.name == "MobileIron (demo)")
+    assert (stored.schedule_interval, stored.schedule_weekdays) == ("weekly", "0,3")
+    assert stored.password_enc  # kept, not cleared by the blank field

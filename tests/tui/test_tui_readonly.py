@@ -49,3 +49,28 @@ async def test_help_lists_every_binding_with_the_remapped_key(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, LinkageFormScreen)
     ctx.db.close()
+
+
+async def test_read_only_devices_screen_hides_actions_and_sends_nothing(ro_fleet, sim):
+    from tui_helpers import device, highlight, notifications, settle
+
+    from mdmtui.models import CollectionRun, DeviceAction
+
+    target = device(ro_fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
+    app = create_app(ro_fleet, poll_seconds=60)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await highlight(pilot, ro_fleet, target)
+        shown = set(app.screen.active_bindings)
+        for key in ("l", "w", "p", "d", "c", "a"):
+            assert key not in shown, key
+        assert {"slash", "s", "e", "f"} <= shown  # reading stays possible
+        for key in ("l", "w", "p", "d", "c", "a"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "DevicesScreen"  # no dialog opened
+        said = notifications(app)
+        assert len(said) == 6 and all("read-only" in m for m in said)
+    with ro_fleet.db.connection_context():
+        assert DeviceAction.select().count() == 0
+        assert CollectionRun.select().count() == 3  # only the fixture's collections
