@@ -156,8 +156,7 @@ class DevicesScreen(ConsoleScreen):
         self.app.call_from_thread(self._show_detail, device_id, detail)
 
     def _show_detail(self, device_id: int, detail: backend.Detail) -> None:
-        row = self.table.cursor_row
-        if row is None or row.id != device_id:
+        if self.table.highlighted_key != device_id:
             return  # the cursor moved on meanwhile
         pane = self.query_one(DetailPane)
         pane.show_detail(detail.title, detail.groups, detail.flags)

@@ -171,9 +171,15 @@ class VirtualTable(ScrollView, can_focus=True):
                         group=f"count-{self.id}", name="count")
 
     def reload(self) -> None:
-        """Fetch everything again, keeping the cursor where it is."""
+        """Fetch everything again, keeping the cursor where it is (the row is announced again)."""
         if self._source is not None:
+            self._last_highlight = object()
             self.set_source(self._source, keep_cursor=True)
+
+    @property
+    def highlighted_key(self) -> Hashable | None:
+        """The key of the row last announced as highlighted (None: none)."""
+        return self._last_highlight
 
     def row_at(self, index: int) -> Any | None:
         """The row at ``index`` if its page is cached (a fetch is started otherwise)."""

@@ -4,21 +4,12 @@ linked and collected through the real services (linkage service, collection serv
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import pytest
 
-from mdmtui.config import Settings
+from tui_helpers import link_and_collect, make_settings
+
 from mdmtui.services.context import open_context
-
-# The simulator's fleet epoch and the console's "now" in snapshot tests (times on screen never move).
-FIXED_NOW = datetime(2026, 5, 1, 3, 0, tzinfo=timezone.utc)
-
-
-def make_settings(tmp_path, **extra) -> Settings:
-    """Settings rooted in ``tmp_path`` (SQLite: the console's dialect does not matter here)."""
-    return Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", **extra)
-
 
 @pytest.fixture(autouse=True)
 def _tokyo(monkeypatch):
@@ -54,26 +45,14 @@ def sim(monkeypatch):
 
     monkeypatch.setattr(control, "FOLLOW_FIRST_DELAY_S", 0.05)
     monkeypatch.setattr(control, "FOLLOW_MAX_DELAY_S", 0.1)
+    from tui_helpers import FIXED_NOW
+
     simulator = Simulator(seed=11, intune=14, mobileiron=10, sdm=10, scenario="demo",
                           now=FIXED_NOW.timestamp()).start()
     simulator.intune.action_delay = 0.2
     simulator.sdm.command_step = 0.05
     yield simulator
     simulator.stop()
-
-
-async def link_and_collect(ctx, sim) -> None:  # noqa: D103 - used by the fixtures below
-    """Three linkages through the linkage service, sdm_import.properties, one collection each (in turn,
-    so device ids do not depend on which MDM answers first)."""
-    from mdmtui.cli_console import DEMO_LINKAGES, _link, _write_properties
-    from mdmtui.services import collection
-
-    with ctx.db.connection_context():
-        _link(ctx, sim)
-        _write_properties(ctx, sim)
-    for name in DEMO_LINKAGES.values():
-        summary = await collection.collect(ctx, name)
-        assert summary.status == "succeeded", summary
 
 
 @pytest.fixture

@@ -2,23 +2,54 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from textual.widgets import Input
-from textual.worker import WorkerCancelled
+from textual.worker import WorkerCancelled, WorkerState
 
+from mdmtui.config import Settings
 from mdmtui.models import Device
 from mdmtui.widgets.virtual_table import VirtualTable
 
 
+# The simulator's fleet epoch and the console's "now" in snapshot tests (times on screen never move).
+FIXED_NOW = datetime(2026, 5, 1, 3, 0, tzinfo=timezone.utc)
+
+
+def make_settings(tmp_path, **extra) -> Settings:
+    """Settings rooted in ``tmp_path`` (SQLite: the console's dialect does not matter here)."""
+    return Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", **extra)
+
+
+async def link_and_collect(ctx, sim) -> None:
+    """Three linkages through the linkage service, sdm_import.properties, one collection each (in turn,
+    so device ids do not depend on which MDM answers first)."""
+    from mdmtui.cli_console import DEMO_LINKAGES, _link, _write_properties
+    from mdmtui.services import collection
+
+    with ctx.db.connection_context():
+        _link(ctx, sim)
+        _write_properties(ctx, sim)
+    for name in DEMO_LINKAGES.values():
+        summary = await collection.collect(ctx, name)
+        assert summary.status == "succeeded", summary
+
+
 async def settle(pilot, rounds: int = 3) -> None:
-    """Let workers finish and messages land (no sleeps)."""
-    for _ in range(rounds):
+    """Let workers finish and messages land, until a pause starts no new worker (no sleeps)."""
+    app = pilot.app
+    quiet = 0
+    for _ in range(max(rounds, 2) * 10):
         try:
-            await pilot.app.workers.wait_for_complete()
+            await app.workers.wait_for_complete()
         except WorkerCancelled:  # an exclusive worker replaced by a newer one: wait for the others
             continue
         await pilot.pause()
+        busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        quiet = 0 if busy else quiet + 1
+        if quiet >= rounds:
+            return
 
 
 def devices_table(app) -> VirtualTable:

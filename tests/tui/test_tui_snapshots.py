@@ -1,0 +1,67 @@
+"""SVG snapshots of the main screens at 80x24 and 160x45 (pytest-textual-snapshot).
+
+Deterministic: a fixed simulator fleet (seed, epoch), collected in turn; every stored time set to one
+fixed instant; the console's "now" frozen; TZ=Asia/Tokyo (conftest); user, host and ports fixed.
+Update with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` after looking at the SVGs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tui_helpers import FIXED_NOW, link_and_collect, make_settings, settle
+
+from mdmtui.models import CollectionRun, Device, Event, Linkage
+from mdmtui.screens.app import create_app
+from mdmtui.services import audit, collection, events, inventory, linkages, schedule
+from mdmtui.services.context import open_context
+
+SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
+
+
+@pytest.fixture
+def frozen_fleet(tmp_path, sim, monkeypatch):
+    """The small demo fleet with every time, user, host and port fixed."""
+    for module in (audit, collection, events, inventory, linkages, schedule):  # the audit log is append-only:
+        monkeypatch.setattr(module, "utcnow", lambda: FIXED_NOW)             # its times are fixed as written
+    ctx = open_context(make_settings(tmp_path))
+    ctx.os_user, ctx.host = "admin", "console"
+    asyncio.run(link_and_collect(ctx, sim))
+    with ctx.db.connection_context():
+        CollectionRun.update(started_at=FIXED_NOW, finished_at=FIXED_NOW).execute()
+        Event.update(at=FIXED_NOW).execute()
+        Device.update(first_seen_at=FIXED_NOW, last_collected_at=FIXED_NOW).execute()
+        for lk in Linkage.select():
+            Linkage.update(server_url=f"https://{lk.system}.example.jp").where(Linkage.id == lk.id).execute()
+    yield ctx
+    ctx.db.close()
+
+
+def _open(key: str | None):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        if key:
+            await pilot.press(key)
+            await settle(pilot)
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen,key", [("devices", None), ("linkages", "2"), ("events", "3"), ("audit", "4"),
+                                        ("licenses", "5")])
+def test_screen_snapshot(frozen_fleet, snap_compare, screen, key, size):
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_open(key))
+
+
+def test_help_snapshot(frozen_fleet, snap_compare):
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open("question_mark"))
+
+
+def test_ansi_theme_snapshot(frozen_fleet, snap_compare):
+    """The 16-colour theme stays readable (the table, the cursor, the security column)."""
+    frozen_fleet.settings.theme = "ansi-dark"
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open(None))
