@@ -14,6 +14,39 @@ from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
 
 
+class ConsoleFooter(Footer):
+    """One line from 140 columns; below, compact keys on a grid of two lines, so none is cut off at 80."""
+
+    DEFAULT_CSS = """
+    ConsoleFooter.-narrow { layout: grid; }
+    ConsoleFooter.-narrow FooterKey { width: 1fr; margin: 0; }
+    ConsoleFooter.-narrow FooterKey.-command-palette { display: none; }
+    """
+    CELL = 11  # "space Mark" and a gap
+
+    def _grid(self) -> None:
+        keys = len([k for k in self.query("FooterKey") if not k.has_class("-command-palette")])
+        columns = max(self.app.size.width // self.CELL, 1)
+        self.styles.grid_size_columns = columns
+        self.styles.height = max(-(-keys // columns), 1)
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        if self.has_class("-narrow"):  # Footer.compose sets one grid column per key
+            self.call_after_refresh(self._grid)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < 140
+        if narrow != self.has_class("-narrow"):
+            self.compact = narrow
+            self.set_class(narrow, "-narrow")
+            if not narrow:
+                self.styles.height = 1
+            self.refresh(recompose=True)
+        elif narrow:
+            self._grid()
+
+
 class ConsoleScreen(Screen):
     """A top-level screen (a mode): subclasses compose ``body()`` and may explain disabled actions."""
 
@@ -23,7 +56,7 @@ class ConsoleScreen(Screen):
         yield AppHeader(SCREENS.get(self.SCOPE, self.SCOPE))
         yield from self.body()
         yield CollectionPanel()
-        yield Footer()
+        yield ConsoleFooter()
 
     def body(self) -> ComposeResult:
         """The screen's own widgets."""

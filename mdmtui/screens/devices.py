@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
@@ -209,8 +209,33 @@ class DevicesScreen(ConsoleScreen):
     # ------------------------------------------------------------------ bindings: finding
 
     def action_filter(self) -> None:
-        """Focus the filter field."""
-        self.query_one("#filter", Input).focus()
+        """Focus the filter field; keys typed in the same burst as ``/`` (a paste, tmux) still land in it."""
+        self._to_filter = True
+        self.set_focus(self.query_one("#filter", Input))
+
+    def on_key(self, event: events.Key) -> None:
+        """Until the filter has focus, printable keys go to it; else greyed keys say why."""
+        if event.key in self._filter_keys():
+            self._to_filter = True  # the binding's action runs after the keys already queued
+            return
+        if getattr(self, "_to_filter", False) and event.is_printable and event.character:
+            field = self.query_one("#filter", Input)
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
+            return
+        super().on_key(event)
+
+    def _filter_keys(self) -> set[str]:
+        from mdmtui.screens.commands import COMMANDS, current_keys
+
+        command = next(c for c in COMMANDS if c.id == "devices.filter")
+        keymap = getattr(self.app, "_keymap", {}) or {}
+        return {k.strip() for k in current_keys(command, keymap).split(",")}
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "filter":
+            self._to_filter = False
 
     def action_clear(self) -> None:
         """Clear the text filter, the quick filters and the marks."""
