@@ -47,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > Vertical { width: 110; max-width: 100%; height: 100%; max-height: 44;
                             border: thick $primary; background: $surface; padding: 0 1; }
     HelpScreen #help-title { text-style: bold; }
-    HelpScreen #help-foot { color: $text-muted; }
+    HelpScreen #help-foot { color: $text-muted; width: 100%; height: auto; }
     """
 
     def __init__(self, scope: str) -> None:
