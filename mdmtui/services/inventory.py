@@ -133,14 +133,30 @@ def _text_condition(text: str):
     return like(Device.search_text) | (Device.search_text.is_null() & fallback)
 
 
-def _security_condition(problem: bool | str, stale_days: int):
-    stale = Device.last_alive_at < utcnow() - timedelta(days=stale_days)
-    conditions = {
+# Security problems in SQL, with the weight that orders them when sorting by security (worst first).
+SECURITY_WEIGHTS = {"jailbroken": 8, "passcode": 4, "unencrypted": 2, "stale": 1}
+
+
+def _security_conditions(stale_days: int) -> dict[str, Any]:
+    return {
         "passcode": Device.passcode_set == False,  # noqa: E712 - SQL, not Python truthiness
         "jailbroken": Device.jailbroken == True,  # noqa: E712
         "unencrypted": Device.encrypted == False,  # noqa: E712
-        "stale": stale,
+        "stale": Device.last_alive_at < utcnow() - timedelta(days=stale_days),
     }
+
+
+def _security_score(stale_days: int):
+    """A number that grows with the device's security problems (0: none known)."""
+    score = None
+    for name, cond in _security_conditions(stale_days).items():
+        term = Case(None, [(cond, SECURITY_WEIGHTS[name])], 0)
+        score = term if score is None else score + term
+    return score
+
+
+def _security_condition(problem: bool | str, stale_days: int):
+    conditions = _security_conditions(stale_days)
     if problem is True:
         combined = None
         for cond in conditions.values():
@@ -153,9 +169,7 @@ def _security_condition(problem: bool | str, stale_days: int):
 
 def _ordered(query, f: DeviceFilter):
     key = f.sort if f.sort in SORT_KEYS else "computer_name"
-    if key == "security":
-        key = "last_alive_at"
-    column = Device._meta.columns[key]
+    column = _security_score(f.stale_days) if key == "security" else Device._meta.columns[key]
     order = column.desc(nulls="LAST") if f.descending else column.asc(nulls="LAST")
     return query.order_by(order, Device.id.desc() if f.descending else Device.id)
 

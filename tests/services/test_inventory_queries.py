@@ -183,3 +183,11 @@ def test_export_rows_stream_every_device_with_asset_info_and_no_secret(fleet, ct
     assert not any("secret" in k or "password" in k for k in rows[0])
     only = list(inventory.iter_devices(DeviceFilter(linkage="Intune")))
     assert [d.mdm_device_id for d, _ in only] == ["p1"]
+
+
+def test_sort_by_security_puts_the_worst_first(fleet):
+    # 100% pad: jailbroken + unencrypted (10); sato_phone: no passcode + stale (5); the rest: none (0)
+    worst_first = names(inventory.page(DeviceFilter(sort="security", descending=True), 0, 50))
+    assert worst_first[:2] == ["100% pad", "sato_phone"]
+    best_first = names(inventory.page(DeviceFilter(sort="security"), 0, 50))
+    assert best_first[-2:] == ["sato_phone", "100% pad"]
