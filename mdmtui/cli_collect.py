@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
+from mdmtui.formatting import shown
 from mdmtui.models import Device
 from mdmtui.records import CollectionSummary, Progress
 from mdmtui.services import collection, inventory, lookup
@@ -262,7 +263,7 @@ def _print_detail(detail: inventory.DeviceDetail, flags: list[str]) -> None:
     for group, items in detail.groups.items():
         print(f"\n{group}")
         for label, value in items:
-            print(f"  {fit(label, column)}  {_shown(value)}")
+            print(f"  {fit(label, column)}  {_shown(value, group)}")
 
 
 def _print_software(total: int, items: list) -> None:
@@ -282,16 +283,10 @@ def _print_history(history: list) -> None:
                  for h in history])
 
 
-def _shown(value: Any) -> str:
-    if value is None:
-        return "not collected"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return to_local(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+def _shown(value: Any, group: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"  # exact figures (bytes) on the command line
+    return shown(value, group)
 
 
 def _local(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 from mdmtui.config import load_settings
 from mdmtui.services.context import Context, open_context
+from mdmtui.formatting import local_time
 from mdmtui.textwidth import fit, width
 
 
@@ -28,9 +29,7 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 def to_local(value: datetime | None) -> str:
     """A timestamp shown in the server's local time zone."""
-    if value is None:
-        return ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(value, seconds=True) or ""
 
 
 def print_json(data: Any) -> None:

@@ -226,7 +226,7 @@ class MdmtuiApp(App[int]):
             self.notify("stopping the collection…")
 
     def _collection_done(self, summaries: list) -> None:
-        from mdmtui.widgets.format import summary_line
+        from mdmtui.formatting import summary_line
 
         self.data_version += 1
         self.refresh_unread()

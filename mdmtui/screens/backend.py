@@ -116,7 +116,7 @@ _STORAGE_FIELDS = {"ram_free_bytes", "storage_free_bytes", "sd_total_bytes", "sd
 def pane_groups(groups: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
     """Regroup a device detail for the pane; byte counts shown as sizes, None kept (not collected)."""
     from mdmtui import mapping
-    from mdmtui.widgets.format import size
+    from mdmtui.formatting import size
 
     field_of = {item.name: item.field for item in mapping.ITEMS}
     out: dict[str, list[tuple[str, Any]]] = {name: [] for name in PANE_ORDER}
@@ -182,7 +182,7 @@ class LinkageRow:
 def daemon_line(ctx: Context) -> str:
     """Whether the scheduler daemon runs (scheduled collections happen only then)."""
     from mdmtui.services import schedule
-    from mdmtui.widgets.format import local_time
+    from mdmtui.formatting import local_time
 
     status = in_db(ctx, schedule.daemon_status, ctx)
     if status.running:

@@ -19,7 +19,7 @@ from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.widgets.detail import DetailPane
-from mdmtui.widgets.format import local_time, outcome_line
+from mdmtui.formatting import local_time, outcome_line
 from mdmtui.widgets.virtual_table import Column, VirtualTable
 
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
-from mdmtui.widgets.format import local_time
+from mdmtui.formatting import local_time
 
 
 def kind_label(kind: str) -> str:

@@ -175,7 +175,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
     def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
         """The next three scheduled collections, in local time, as the schedule service computes them."""
         from mdmtui.services import schedule
-        from mdmtui.widgets.format import local_time
+        from mdmtui.formatting import local_time
 
         preview = self.query_one("#schedule-preview", Static)
         if not data.get("schedule_interval") and not data.get("schedule_start_at"):

@@ -13,7 +13,7 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
-from mdmtui.widgets.format import local_time
+from mdmtui.formatting import local_time
 
 NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
 

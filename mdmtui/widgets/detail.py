@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
-from mdmtui.widgets.format import NOT_COLLECTED, local_time, shown
+from mdmtui.formatting import NOT_COLLECTED, local_time, shown
 from mdmtui.widgets.virtual_table import Column, VirtualTable
 
 SOFTWARE_COLUMNS = (
@@ -31,7 +31,7 @@ def group_table(title: str, items: Iterable[tuple[str, Any]]) -> Table:
     table.title_justify = "left"
     table.title_style = "bold"
     for label, value in items:
-        text = shown(value)
+        text = shown(value, title)
         table.add_row(label, Text(text, style="dim italic") if text == NOT_COLLECTED else Text(text))
     return table
 

@@ -6,6 +6,10 @@ from datetime import datetime
 from typing import Any
 
 NOT_COLLECTED = "not collected"
+NOT_SET = "(not set)"
+
+# Groups whose values the admin maintains or mdmtui sets: empty there is "not set", not "not collected".
+NOT_COLLECTED_DOES_NOT_APPLY = {"Asset information", "Collection"}
 
 
 def local_time(value: datetime | None, *, seconds: bool = False) -> str | None:
@@ -39,10 +43,10 @@ def yes_no(value: bool | None) -> str | None:
     return "Yes" if value else "No"
 
 
-def shown(value: Any) -> str:
-    """Any value as the detail pane prints it."""
+def shown(value: Any, group: str | None = None) -> str:
+    """Any value as the detail pane and ``devices show`` print it (``group``: the spec group it is in)."""
     if value is None or value == "":
-        return NOT_COLLECTED
+        return NOT_SET if group in NOT_COLLECTED_DOES_NOT_APPLY else NOT_COLLECTED
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, datetime):
