@@ -145,7 +145,7 @@ def _daemon_line(status: schedule_service.DaemonStatus) -> str:
     if status.heartbeat_at:
         return (f"daemon: NOT running (last seen on {status.host}, pid {status.pid}, "
                 f"at {to_local(status.heartbeat_at)}); scheduled collections wait for it")
-    return "daemon: NOT running; scheduled collections need `mdmtui daemon` (see the README, "Scheduled collection")"
+    return "daemon: NOT running; scheduled collections need `mdmtui daemon` (see the README, 'Scheduled collection')"
 
 
 # --- schedule set / clear ---------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _warn_if_no_daemon(ctx: Context, linkage: Linkage) -> None:
     if not linkage.enabled:
         print(f"note: {linkage.name} is disabled; it is not collected until it is enabled", file=sys.stderr)
     if not schedule_service.daemon_status(ctx).running:
-        print("note: no daemon is running; start `mdmtui daemon` (see the README, "Scheduled collection")", file=sys.stderr)
+        print("note: no daemon is running; start `mdmtui daemon` (see the README, 'Scheduled collection')", file=sys.stderr)
 
 
 # --- daemon -----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def describe(sim) -> str:
         f"  user / password   : {s.user} / {s.password}",
         f"  software dbhost   : {s.db_host}  dbport: {s.db_port}",
         f"  devices           : {sim.fleets['sdm'].count()}",
-        "Admin: POST/DELETE {base_url}/_sim/devices..., PUT {base_url}/_sim/faults (see the README, "The MDM simulator")",
+        "Admin: POST/DELETE {base_url}/_sim/devices..., PUT {base_url}/_sim/faults (see the README, 'The MDM simulator')",
     ]
     if sim.ca_bundle:
         lines.append(f"CA bundle (TLS)     : {sim.ca_bundle}")
