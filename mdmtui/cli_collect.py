@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import signal
 import sys
@@ -21,7 +20,7 @@ from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.formatting import shown
 from mdmtui.models import Device
 from mdmtui.records import CollectionSummary, Progress
-from mdmtui.services import collection, inventory, lookup
+from mdmtui.services import collection, export, inventory, lookup
 from mdmtui.services.context import Context
 from mdmtui.services.inventory import DeviceFilter
 from mdmtui.textwidth import fit, width
@@ -304,7 +303,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--bom applies to --format csv only")
     out, close = _open_output(args.output, args.bom)
     try:
-        count = (_write_csv if args.format == "csv" else _write_json)(out, f)
+        count = export.write_devices(out, f, args.format)
     finally:
         if close:
             out.close()
@@ -323,35 +322,6 @@ def _open_output(path: str | None, bom: bool) -> tuple[TextIO, bool]:
         return open(path, "w", encoding=encoding, newline=""), True
     except OSError as exc:
         raise UsageError(f"--output {path}: {exc.strerror}") from None
-
-
-def _write_csv(out: TextIO, f: DeviceFilter) -> int:
-    columns = list(inventory.EXPORT_COLUMNS) + [f"asset_{k}" for k in inventory.ASSET_FIELDS]
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    count = 0
-    for device, asset in inventory.iter_devices(f):
-        row = inventory.export_row(device, asset)
-        writer.writerow(["" if row[c] is None else _csv_value(row[c]) for c in columns])
-        count += 1
-    return count
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _local(value)
-
-
-def _write_json(out: TextIO, f: DeviceFilter) -> int:
-    out.write("[")
-    count = 0
-    for device, asset in inventory.iter_devices(f):
-        row = {k: _local(v) for k, v in inventory.export_row(device, asset).items()}
-        out.write(("," if count else "") + "\n  " + json.dumps(row, ensure_ascii=False))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

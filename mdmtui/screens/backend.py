@@ -287,47 +287,17 @@ class Export:
 
 
 def export_devices(ctx: Context, device_filter: Any, fmt: str, *, now: Any = None) -> Export:
-    """Write the devices of the current view (its filters) to ``<data dir>/exports/``; CSV or JSON.
-
-    Every collected item, the set values and the asset information (no secret is in a device row),
-    in the CLI export's columns. Rows stream from ``inventory.iter_devices`` in device id order, so
-    memory stays flat at any fleet size.
-    """
-    import csv
-    import json
+    """Write the devices of the current view (its filters and order) to ``<data dir>/exports/``."""
     from datetime import datetime
 
-    inv = inventory()
+    from mdmtui.services import export
+
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     folder = ctx.settings.data_dir / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"devices-{stamp}.{fmt}"
-    columns = list(inv.EXPORT_COLUMNS) + [f"asset_{k}" for k in inv.ASSET_FIELDS]
-
-    def cell(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone().isoformat(timespec="seconds")
-        return value
 
     def write() -> int:
-        count = 0
         with open(path, "w", encoding="utf-8", newline="") as out:
-            if fmt == "csv":
-                writer = csv.writer(out)
-                writer.writerow(columns)
-            else:
-                out.write("[")
-            for device, asset in inv.iter_devices(device_filter):
-                row = inv.export_row(device, asset)
-                if fmt == "csv":
-                    writer.writerow(["" if row[c] is None else
-                                     ("true" if row[c] is True else "false" if row[c] is False else cell(row[c]))
-                                     for c in columns])
-                else:
-                    out.write(("," if count else "") + "\n  "
-                              + json.dumps({k: cell(v) for k, v in row.items()}, ensure_ascii=False))
-                count += 1
-            if fmt != "csv":
-                out.write("\n]\n" if count else "]\n")
-        return count
+            return export.write_devices(out, device_filter, fmt)
     return Export(path, in_db(ctx, write))

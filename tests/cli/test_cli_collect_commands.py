@@ -161,7 +161,7 @@ def test_export_csv_and_json_with_asset_info_and_no_secret(capsys, collected, si
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert len(rows) == 2 * SIZE and rows[0]["asset_asset_number"] == "資産-001"
+    assert len(rows) == 2 * SIZE and {r["id"]: r["asset_asset_number"] for r in rows}["1"] == "資産-001"
     assert rows[0]["management_type"] == "MDM linkage management"
     code, out, _ = cli(capsys, collected, "devices", "export", "--format", "json", "--linkage", "MobileIron")
     data = json.loads(out)

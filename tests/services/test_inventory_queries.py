@@ -178,7 +178,9 @@ def test_delete_is_explicit_audited_per_device_and_complete(fleet, ctx):
 def test_export_rows_stream_every_device_with_asset_info_and_no_secret(fleet, ctx):
     inventory.set_asset_info(ctx, fleet["a"], asset_number="A-1")
     rows = [inventory.export_row(d, a) for d, a in inventory.iter_devices(DeviceFilter(), chunk=2)]
-    assert len(rows) == 5 and [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert len(rows) == 5 and [r["id"] for r in rows] == inventory.ids(DeviceFilter())  # the view's order
+    by_serial = DeviceFilter(sort="serial_number", descending=True)
+    assert [d.id for d, _ in inventory.iter_devices(by_serial, chunk=2)] == inventory.ids(by_serial)
     assert {r["mdm_device_id"]: r["asset_asset_number"] for r in rows}["a"] == "A-1"
     assert not any("secret" in k or "password" in k for k in rows[0])
     only = list(inventory.iter_devices(DeviceFilter(linkage="Intune")))
