@@ -153,3 +153,32 @@ async def test_delete_device_information_after_yes(fleet, sim):
         assert Device.get_or_none(Device.id == target.id) is None
         assert AuditEvent.select().where(AuditEvent.action == "device.delete",
                                          AuditEvent.device_id == target.id).count() == 1
+
+
+async def test_ssh_hangup_mid_action_lets_it_record_its_answer_then_exits(fleet, sim):
+    """SIGHUP while a lock is in flight: the MDM's answer is still recorded, then the console leaves."""
+    from mdmtui.sim import Faults
+
+    target = mi_device(fleet, sim)
+    sim.set_faults(Faults(latency_ms=1500), mdm="mobileiron")  # the lock is in flight for a while
+    app = create_app(fleet)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            await highlight(pilot, fleet, target)
+            await pilot.press("l")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause(0.5)
+            [row] = actions_of(fleet, target)
+            assert row.outcome == "unknown"  # written ahead: the command has left, no answer yet
+            app.on_hangup()  # what the SIGHUP handler calls when the SSH session drops
+            for _ in range(100):
+                if app.return_code is not None:
+                    break
+                await pilot.pause(0.1)
+            assert app.return_code == 0, "the console did not leave after the hang-up"
+    finally:
+        sim.set_faults(None, mdm="mobileiron")
+    [row] = actions_of(fleet, target)
+    assert row.outcome == "succeeded"  # the in-flight answer was recorded before exiting
