@@ -158,6 +158,7 @@ class ActionResult:
     http_status: int | None = None
     request_id: str | None = None  # client-request-id / MDM request id
     reference: str | None = None  # MDM-side handle to follow up (SDM command id, Intune action name)
+    sent_at: datetime | None = None  # when mdmtui sent it: older MDM records are not about this request
     new_passcode: str | None = field(default=None, repr=False)  # shown once, never stored
 
 

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import httpx
@@ -445,7 +446,7 @@ class IntuneConnector:
             return _follow(pending, outcome, f"{gone} (after a wipe this is expected once it is done)"
                            if pending.action is Action.WIPE else gone, reply, None)
         self._expect_ok(reply, f"device {device.mdm_device_id}")
-        entry = _latest_action(reply.body, name)
+        entry = _latest_action(reply.body, name, pending.sent_at)
         if entry is None:
             return _follow(pending, Outcome.PENDING, f"Intune reports no {name} result yet", reply, None)
         state = str(entry.get("actionState") or "")
@@ -495,9 +496,21 @@ def _software(app: object) -> SoftwareItem | None:
     return SoftwareItem(name=name, version=mapping.text(app.get("version"))) if name else None
 
 
-def _latest_action(body: object, name: str) -> dict | None:
+# Graph's clock and ours may differ a little; an entry started this long before we sent still counts.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _latest_action(body: object, name: str, sent_at: datetime | None = None) -> dict | None:
+    """The newest deviceActionResults entry of ``name`` that can be about a request sent at ``sent_at``.
+
+    An older entry (a lock done last month) says nothing about this request: trusting it would
+    record a lost command as done.
+    """
     results = body.get("deviceActionResults") if isinstance(body, dict) else None
     mine = [r for r in results or () if isinstance(r, dict) and str(r.get("actionName", "")).lower() == name.lower()]
+    if sent_at is not None:
+        mine = [r for r in mine if (mapping.when(r.get("startDateTime")) or sent_at - 2 * CLOCK_SKEW)
+                >= sent_at - CLOCK_SKEW]
     return max(mine, key=lambda r: str(r.get("startDateTime") or "")) if mine else None
 
 

@@ -261,7 +261,9 @@ class _Run:
 
     async def _send_recorded(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device) -> ActionResult:
         try:
-            return await _send(lane, self.action, ref, self.options)
+            result = await _send(lane, self.action, ref, self.options)
+            result.sent_at = row.requested_at
+            return result
         except asyncio.CancelledError:
             # the request may have reached the MDM: say so instead of leaving the write-ahead text
             lost = _result(ref, self.action, Outcome.UNKNOWN,
@@ -432,7 +434,7 @@ def merge(known: ActionResult, newer: ActionResult) -> ActionResult:
         known.mdm_device_id, known.action, newer.outcome, message=newer.message or known.message,
         mdm_code=newer.mdm_code or known.mdm_code, http_status=newer.http_status or known.http_status,
         request_id=known.request_id or newer.request_id, reference=newer.reference or known.reference,
-        new_passcode=newer.new_passcode or known.new_passcode,
+        new_passcode=newer.new_passcode or known.new_passcode, sent_at=known.sent_at or newer.sent_at,
     )
 
 
@@ -598,7 +600,7 @@ def stored_result(row: DeviceAction) -> ActionResult:
     """A DeviceAction row as the ActionResult a connector's follow_up expects."""
     return ActionResult(row.mdm_device_id, Action(row.action), Outcome(row.outcome), message=row.message or "",
                         mdm_code=row.mdm_code, http_status=row.http_status, request_id=row.request_id,
-                        reference=row.reference)
+                        reference=row.reference, sent_at=row.requested_at)
 
 
 def _json_or_none(text: str | None) -> dict | None:

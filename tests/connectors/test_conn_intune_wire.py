@@ -266,6 +266,24 @@ async def test_follow_up_reads_device_action_results(sleeps, state, outcome):
 
 
 @respx.mock
+async def test_follow_up_ignores_results_older_than_the_request(sleeps):
+    """A month-old "done" lock says nothing about a lock whose answer was just lost."""
+    from datetime import datetime, timezone
+
+    token_route("tok-1")
+    respx.get(f"{LIST_URL}/dev-1").mock(return_value=httpx.Response(200, json={
+        "id": "dev-1", "deviceActionResults": [
+            {"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-10-01T00:00:00Z"}]}))
+    lost = ActionResult("dev-1", Action.LOCK, Outcome.UNKNOWN, reference="remoteLock",
+                        sent_at=datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc))
+    conn = connector(sleeps)
+    result = await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)
+    assert result.outcome is Outcome.PENDING and "no remoteLock result yet" in result.message
+    lost.sent_at = datetime(2026, 10, 1, 0, 1, tzinfo=timezone.utc)  # within the clock-skew allowance
+    assert (await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)).outcome is Outcome.SUCCEEDED
+
+
+@respx.mock
 async def test_expired_next_link_restarts_without_duplicates(sleeps):
     token_route("tok-1")
     link = f"{GRAPH}/v1.0/deviceManagement/managedDevices?$skiptoken=abc"
