@@ -337,29 +337,36 @@ async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterato
     """Offset-paged listing (MobileIron, SDM) without repeats or silent gaps, prefetching the next page.
 
     ``fetch(offset)`` returns (rows, total). A page made only of devices already read (the server
-    served an earlier page again, or the set shifted) is asked for again; if that keeps happening,
-    or fewer distinct devices than the final total came back, a ``ProtocolError`` says so rather than
-    returning a truncated list.
+    served an earlier page again) is asked for again; if that keeps happening, or fewer distinct
+    devices than the final total came back, a ``ProtocolError`` says so rather than returning a
+    truncated list. When the total shrinks, devices before the page left the list and the rest slid
+    back: the listing steps back by as many rows, so the device that slid onto the previous page is
+    not skipped (it would otherwise be marked missing while the MDM still has it).
     """
     seen: set[str] = set()
-    offset, total, refetches = 0, None, 0
+    page_offset, total, last_total, refetches, stepped_back = 0, None, None, 0, False
     task = asyncio.ensure_future(fetch(0))
     try:
         while task is not None:
             rows, total = await task
             task = None
             fresh = _fresh_rows(rows, seen, id_key, what)
-            if rows and not fresh:
+            shrink = last_total - total if last_total is not None and total is not None else 0
+            last_total = total if total is not None else last_total
+            if shrink > 0 and page_offset > 0:
+                next_offset, stepped_back = max(0, page_offset - shrink), True
+            elif rows and not fresh and not stepped_back:
                 refetches += 1
                 if refetches > MAX_REFETCH:
-                    raise ProtocolError(f"{what} served the same devices again at offset {offset} "
+                    raise ProtocolError(f"{what} served the same devices again at offset {page_offset} "
                                         f"{refetches} times: the list cannot be read completely; try again later")
-                task = asyncio.ensure_future(fetch(offset))
+                task = asyncio.ensure_future(fetch(page_offset))
                 continue
-            refetches = 0
-            offset += len(rows)
-            if rows and (total is None or offset < total):
-                task = asyncio.ensure_future(fetch(offset))
+            else:
+                next_offset, refetches, stepped_back = page_offset + len(rows), 0, False
+            if rows and (total is None or next_offset < total):
+                page_offset = next_offset
+                task = asyncio.ensure_future(fetch(next_offset))
             if fresh:
                 yield fresh
     finally:

@@ -182,3 +182,22 @@ def _any_ca(tmp_path) -> str:
     import certifi
 
     return certifi.where()
+
+
+@pytest.mark.parametrize("victim", ["d005", "d199", "d300"])
+async def test_offset_listing_that_shrinks_mid_read_skips_no_device(victim):
+    """A device retired while the list is read shifts the rest back; none may be skipped (found in review)."""
+    from mdmtui.connectors.http import offset_pages
+
+    devices = [f"d{i:03d}" for i in range(400)]
+    calls = []
+
+    async def fetch(offset):
+        calls.append(offset)
+        if len(calls) == 2:  # retired between the first and the second page
+            devices.remove(victim)
+        return [{"id": d} for d in devices[offset:offset + 200]], len(devices)
+
+    read = [row["id"] for page in [p async for p in offset_pages(fetch, "id", "MDM")] for row in page]
+    assert len(read) == len(set(read))
+    assert set(devices) <= set(read)  # every device the MDM still lists was read
