@@ -57,15 +57,17 @@ def size(value: Any) -> int | None:
     return number if number is not None and number > 0 else None
 
 
+MAX_BIGINT = 2**63 - 1  # the database columns' range; anything beyond it is garbage, not a size
+
+
 def _number(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     try:
-        return int(float(value))
-    except (TypeError, ValueError):
+        number = value if isinstance(value, int) else int(float(value))
+    except (TypeError, ValueError, OverflowError):  # "abc", "Infinity"
         return None
+    return number if -MAX_BIGINT <= number <= MAX_BIGINT else None
 
 
 def flag(value: Any) -> bool | None:

@@ -209,3 +209,11 @@ def test_wire_keys_cover_only_real_names_per_source():
     assert "PasscodePresent" in mapping.wire_keys(System.MOBILEIRON)
     assert "physicalMemoryInBytes" in mapping.wire_keys(System.INTUNE)
     assert not any(k.startswith("common.") for k in mapping.wire_keys(System.INTUNE))
+
+
+@pytest.mark.parametrize("garbage", ["inf", "Infinity", float("inf"), "-inf", "1e300", 2**70, "NaN"])
+def test_absurd_sizes_are_not_collected_rather_than_failing_the_run(garbage):
+    """One device's garbage must not fail a whole linkage's collection (found in review)."""
+    from mdmtui import mapping
+
+    assert mapping.size(garbage) is None
