@@ -35,11 +35,18 @@ def _local(value: Any) -> Any:
     return value
 
 
+# A cell starting with these is run as a formula by spreadsheet programs; device and user names
+# come from end users through the MDM, so an export must not carry them live.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return _local(value)
 
 
