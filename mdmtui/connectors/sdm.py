@@ -110,6 +110,9 @@ class SdmConnector:
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device; read software (when configured) only for new or changed devices."""
         self.warnings = []
+        if not self.software_url:
+            self._warn("software not collected: sdm_import.properties has no entry for this linkage "
+                       "(sdm.N.name / sdm.N.dbhost / sdm.N.dbport)")
 
         async def fetch(offset: int) -> tuple[list, int | None]:
             return await self._page(offset, self.page_size)
@@ -141,8 +144,9 @@ class SdmConnector:
         record = mapping.map_device(System.SDM, os_class, row, mdm_device_id=row[ID_FIELD], change_marker=marker,
                                     name_mapping=self.config.name_mapping, sdm_version=self.config.sdm_version)
         record.software = apps
-        if changed and self.software_url and apps is None:
-            record.change_marker = None  # software still missing: read it again next time
+        if not self.software_url or (changed and apps is None):
+            # software not read (not configured, or it failed): read it again next time
+            record.change_marker = None
         return record
 
     # --- software (the database service) ------------------------------------------------------------------

@@ -760,8 +760,9 @@ def describe(s: CollectionSummary) -> str:
     if s.status != "succeeded":
         return f"{s.status}: {s.reason}" if s.reason else s.status
     took = f" in {s.duration_s:.1f} s" if s.duration_s is not None else ""
-    return (f"{s.devices_seen:,} devices{took}: {s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, "
+    line = (f"{s.devices_seen:,} devices{took}: {s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, "
             f"{s.missing:,} missing, {s.returned:,} returned; {s.software_items:,} software items written")
+    return f"{line} ({s.reason})" if s.reason else line  # warnings of a run that still succeeded
 
 
 # ---------------------------------------------------------------------------------- staging storage

@@ -219,3 +219,15 @@ def test_the_daemon_style_call_from_plain_asyncio_run(ctx, sim):
     assert summary.status == "succeeded" and summary.new == SIZE
     assert CollectionRun.get().trigger == "scheduled"
     assert asyncio.run(collection.collect_many(ctx, [], connector_factory=fast())) == []
+
+
+async def test_sdm_without_a_properties_entry_says_software_was_not_collected(ctx, sim):
+    """The run succeeds, but "0 software items" must not read as "these devices have no apps"."""
+    sim_linkage(ctx, sim, "sdm", page_size=PAGE)
+    summary = await collection.collect(ctx, "SDM", connector_factory=fast())
+    assert summary.status == "succeeded" and summary.new == SIZE and summary.software_items == 0
+    assert "software not collected: sdm_import.properties has no entry" in summary.reason
+    assert "software not collected" in collection.describe(summary)
+    write_properties(ctx, sim)
+    again = await collection.collect(ctx, "SDM", connector_factory=fast())
+    assert again.reason is None and again.software_items > 0
