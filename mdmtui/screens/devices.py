@@ -9,7 +9,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Tabs
 from textual.worker import Worker, WorkerState
 
 from mdmtui.services.control import refusal_for
@@ -259,7 +259,8 @@ class DevicesScreen(ConsoleScreen):
     def action_focus_detail(self) -> None:
         """Move between the table and the detail pane."""
         if self.table.has_focus:
-            self.query_one("#detail-tabs").focus()
+            # TabbedContent itself cannot take focus: its tab strip can (arrows switch tabs, tab goes on)
+            self.query_one("#detail-tabs").query_one(Tabs).focus()
         else:
             self.table.focus()
 

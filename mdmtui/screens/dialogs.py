@@ -173,10 +173,17 @@ class FormScreen(Dialog):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
 
+    def on_mount(self) -> None:
+        # the cursor starts in the first field: what the admin types at once must land somewhere
+        if self.fields:
+            self.query_one(f"#f-{self.fields[0][0]}", Input).focus()
+
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        """Return the values typed."""
-        self.dismiss({key: self.query_one(f"#f-{key}", Input).value for key, _l, _v in self.fields})
+        """Return the values typed, or None (as for cancel) when nothing changed."""
+        values = {key: self.query_one(f"#f-{key}", Input).value for key, _l, _v in self.fields}
+        unchanged = all(values[key] == (value or "") for key, _l, value in self.fields)
+        self.dismiss(None if unchanged else values)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:

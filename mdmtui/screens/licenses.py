@@ -17,14 +17,17 @@ from mdmtui.screens.commands import bindings
 
 
 def licenses_table(usage: Any) -> Table:
-    """Per linkage: devices managed and licenses used; then the total."""
+    """Per linkage: devices managed, licenses used and how many of those are missing; then the total."""
     table = Table(title="License use", title_justify="left", expand=False)
-    for name in ("Linkage", "System", "Managed devices", "Licenses used"):
-        table.add_column(name, justify="right" if "devices" in name or "used" in name else "left")
+    table.add_column("Linkage")
+    table.add_column("System")
+    for name in ("Managed devices", "Licenses used", "of which missing"):
+        table.add_column(name, justify="right")
     for row in usage.rows:
-        table.add_row(row.linkage, row.system, f"{row.managed:,}", f"{row.licenses:,}")
+        table.add_row(row.linkage, row.system, f"{row.managed:,}", f"{row.licenses:,}", f"{row.missing:,}")
     table.add_section()
-    table.add_row("Total", "", f"{usage.managed:,}", f"{usage.licenses:,}", style="bold")
+    missing = sum(row.missing for row in usage.rows)
+    table.add_row("Total", "", f"{usage.managed:,}", f"{usage.licenses:,}", f"{missing:,}", style="bold")
     return table
 
 
@@ -39,7 +42,8 @@ class LicensesScreen(ConsoleScreen):
         with VerticalScroll():
             yield Static("Loading…", id="licenses")
             yield Static("Every smart device managed uses one product license; devices managed through "
-                         "Intune use none.", id="licenses-note")
+                         "Intune use none. A device missing from its MDM keeps its license until its "
+                         "information is deleted.", id="licenses-note")
 
     def on_mount(self) -> None:
         super().on_mount()
