@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Tabs
 from textual.worker import Worker, WorkerState
 
-from mdmtui.services.control import refusal_for
+from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
@@ -374,7 +374,7 @@ class DevicesScreen(ConsoleScreen):
     def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
         names = {d.id: device_name(d) for d in devices}
         lines = [outcome_line(names.get(o.device_id) or o.device_name or "?", o) for o in outcomes]
-        self.app.push_screen(ResultsScreen(f"{action.value}: outcome per device", lines))
+        self.app.push_screen(ResultsScreen(f"{ACTION_LABELS[action].capitalize()}: outcome per device", lines))
         self.table.clear_marks()
         self.marked_rows.clear()
         self._show_count()

@@ -358,8 +358,10 @@ class LinkageInput(BaseModel):
 
     def _check_schedule(self) -> None:
         if self.schedule_interval is None:
-            extra = [n for n in ("schedule_start_at", "schedule_every", "schedule_weekdays",
-                                 "schedule_month_day", "schedule_tz") if getattr(self, n) is not None]
+            labels = {"schedule_start_at": "Start At", "schedule_every": "Repeat (every N)",
+                      "schedule_weekdays": "weekdays", "schedule_month_day": "day of the month",
+                      "schedule_tz": "time zone"}
+            extra = [label for name, label in labels.items() if getattr(self, name) is not None]
             if extra:
                 raise ValueError(f"{extra[0]} needs a repeat interval (daily, weekly or monthly)")
             return

@@ -89,7 +89,7 @@ def message(data) -> str:
     (sdm(schedule_interval="hourly", schedule_start_at="2026-12-01T09:00"),
      "repeat interval must be daily, weekly or monthly, got 'hourly'"),
     (sdm(schedule_interval="daily"), "a schedule needs Start At (a local date and time such as 2026-12-01T09:00)"),
-    (sdm(schedule_start_at="2026-12-01T09:00"), "schedule_start_at needs a repeat interval (daily, weekly or monthly)"),
+    (sdm(schedule_start_at="2026-12-01T09:00"), "Start At needs a repeat interval (daily, weekly or monthly)"),
     (sdm(schedule_interval="daily", schedule_start_at="tomorrow"),
      "Start At must be a local date and time such as 2026-12-01T09:00, got 'tomorrow'"),
     (sdm(schedule_interval="daily", schedule_start_at="2026-12-01T09:00+09:00"),

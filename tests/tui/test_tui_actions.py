@@ -65,7 +65,7 @@ async def test_wipe_needs_the_device_name_typed_exactly(fleet, sim):
         dialog.query_one("#typed", Input).value = confirm_label(target)
         await pilot.press("enter")
         await settle(pilot, 6)
-        assert "wipe" in app.screen.title_text and confirm_label(target) in results_text(app)
+        assert app.screen.title_text == "Wipe: outcome per device" and confirm_label(target) in results_text(app)
     [row] = actions_of(fleet, target)
     assert row.action == "wipe" and row.outcome in ("succeeded", "pending")
     if row.outcome == "succeeded":
