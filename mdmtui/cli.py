@@ -49,7 +49,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser."""
-    parser = ArgumentParser(prog="mdmtui", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="mdmtui", description="A keyboard-driven console linking an asset inventory to MDM systems "
+                            "(Intune, MobileIron Core, SDM). With no command, it opens the console.")
     parser.add_argument("--version", action="version", version=f"mdmtui {__version__}")
     parser.add_argument("--read-only", action="store_true", default=None,
                         help="refuse every state-changing command (lock, wipe, edits...)")

@@ -343,7 +343,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     deleted = inventory.delete_devices(ctx, [d.id for d in devices])
-    print(f"{deleted:,} devices' information deleted (recorded in the audit log)")
+    noun = "device's" if deleted == 1 else "devices'"
+    print(f"{deleted:,} {noun} information deleted (recorded in the audit log)")
     return 0
 
 

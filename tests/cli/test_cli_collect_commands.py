@@ -175,7 +175,7 @@ def test_delete_needs_the_typed_count_or_yes_and_is_audited(capsys, collected):
     code, _, err = cli(capsys, collected, "devices", "delete", f"id:{victim.id}")
     assert code == 1 and "not confirmed" in err and Device.get_or_none(Device.id == victim.id) is not None
     code, out, _ = cli(capsys, collected, "devices", "delete", f"id:{victim.id}", "--yes")
-    assert code == 0 and "1 devices' information deleted" in out
+    assert code == 0 and "1 device's information deleted" in out
     assert Device.get_or_none(Device.id == victim.id) is None
     entry = AuditEvent.get(AuditEvent.category == "deletion")
     assert (entry.device_id, entry.device_serial) == (victim.id, victim.serial_number)
