@@ -78,9 +78,7 @@ class IntuneService(Service):
     mdm = "intune"
 
     def __init__(self, sim, cfg: IntuneConfig):
-        super().__init__(sim)
-        self.cfg = cfg
-        self.fleet = sim.fleets["intune"]
+        super().__init__(sim, cfg)
         self.tokens: dict[str, float] = {}
         self._apps_cache: tuple[int, dict] | None = None
         self._apps_lock = threading.Lock()

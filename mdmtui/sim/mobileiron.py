@@ -216,11 +216,6 @@ class MobileIronService(Service):
 
     mdm = "mobileiron"
 
-    def __init__(self, sim, cfg: MobileIronConfig):
-        super().__init__(sim)
-        self.cfg = cfg
-        self.fleet = sim.fleets["mobileiron"]
-
     def routes(self) -> list[Route]:
         r = self.route
         return [

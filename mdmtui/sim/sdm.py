@@ -117,11 +117,6 @@ def wire_text(p: dict, device_id: str) -> str:
 class _SdmBase(Service):
     mdm = "sdm"
 
-    def __init__(self, sim, cfg: SdmConfig):
-        super().__init__(sim)
-        self.cfg = cfg
-        self.fleet = sim.fleets["sdm"]
-
     def error(self, request, status, code, message, headers=None) -> Response:
         return json_response({"error": message}, status, headers)
 

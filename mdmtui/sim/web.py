@@ -75,8 +75,10 @@ class Service:
 
     mdm = "?"
 
-    def __init__(self, sim):
+    def __init__(self, sim, cfg):
         self.sim = sim
+        self.cfg = cfg
+        self.fleet = sim.fleets[self.mdm]
 
     # --- overridden by each MDM -------------------------------------------------------------------
     def error(self, request: Request, status: int, code: str, message: str,
