@@ -28,6 +28,18 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
 
 
+@pytest.fixture
+def tokyo(monkeypatch):
+    """The server's local time zone is Asia/Tokyo for this test (times shown locally)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """A CLI test's setup_logging (file only, no propagation) must not hide later tests' caplog."""

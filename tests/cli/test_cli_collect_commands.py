@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ SIZE = 25
 def sim():
     with Simulator(seed=31, intune=SIZE, mobileiron=SIZE, sdm=1) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def tokyo(monkeypatch):
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture

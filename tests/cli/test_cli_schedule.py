@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
 from mdmtui.models import AuditEvent, CollectionRun, Linkage, SchedulerState  # noqa: E402
 from mdmtui.services.context import open_context  # noqa: E402
-
-
-@pytest.fixture
-def tokyo(monkeypatch):
-    """The server's local time zone is Asia/Tokyo for this test."""
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture
