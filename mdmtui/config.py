@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from mdmtui.errors import ConfigurationError
@@ -24,6 +24,54 @@ def default_data_dir() -> Path:
 def default_config_dir() -> Path:
     """The platform's per-user config directory (``~/.config/mdmtui`` on Linux)."""
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+ROLE_NAMES = ("viewer", "operator", "admin")
+TWO_PERSON_ACTIONS = ("lock", "wipe", "reset_passcode")
+
+
+class RoleSettings(BaseModel):
+    """``[roles]`` in config.toml: OS groups and users mapped to roles, and the two-person rule.
+
+    Nothing mapped means roles are off: every OS user is admin, as before roles existed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: dict[str, str] = Field(default_factory=dict)  # OS group name -> role
+    users: dict[str, str] = Field(default_factory=dict)  # OS user name -> role (wins over groups)
+    default: str = "viewer"  # the role of an OS user no mapping names (when roles are on)
+    # action -> whether it needs a second admin's approval; unset: on for wipe once roles are on
+    two_person: dict[str, bool] = Field(default_factory=dict)
+    request_expiry_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+    @field_validator("groups", "users")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, role in value.items():
+            if role not in ROLE_NAMES:
+                raise ValueError(f"{name!r}: unknown role {role!r}; use one of {', '.join(ROLE_NAMES)}")
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _known_default(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"unknown role {value!r}; use one of {', '.join(ROLE_NAMES)}")
+        return value
+
+    @field_validator("two_person")
+    @classmethod
+    def _known_actions(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(TWO_PERSON_ACTIONS))
+        if unknown:
+            raise ValueError(f"unknown action(s) {', '.join(unknown)}; use {', '.join(TWO_PERSON_ACTIONS)}")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """True when some group or user is mapped (roles are enforced)."""
+        return bool(self.groups or self.users)
 
 
 class Settings(BaseSettings):
@@ -42,6 +90,7 @@ class Settings(BaseSettings):
     secret_key_file: Path | None = None  # None: config_dir/secret.key
     collect_concurrency: int = Field(default=4, ge=1, le=32)
     action_concurrency: int = Field(default=16, ge=1, le=64)
+    roles: RoleSettings = Field(default_factory=RoleSettings)  # see services/roles.py
 
     @field_validator("database_url")
     @classmethod

@@ -259,6 +259,9 @@ class AuditEvent(BaseModel):
     outcome = CharField()
     message = TextField(null=True)
     request_id = CharField(null=True)
+    # the ApprovalRequest this entry belongs to; no index: an index on a column a later step adds breaks
+    # the earlier steps' create_missing (see migrations.py); chains are read by time range instead
+    approval_id = IntegerField(null=True)
 
     # Append-only at the application level: inserts pass, every change or deletion is refused.
     def save(self, *args, **kwargs):
@@ -320,7 +323,35 @@ class SchedulerState(BaseModel):
     heartbeat_at = UTCDateTimeField(default=utcnow)
 
 
+class ApprovalRequest(BaseModel):
+    """A two-person-rule request: an action one admin asked for, waiting for another admin's decision.
+
+    The device's identity at request time is kept, so an approval can tell it is still the same device.
+    """
+
+    id = AutoField()
+    action = CharField()  # wipe | lock | reset_passcode
+    options = TextField(null=True)  # JSON WipeOptions, never secrets
+    justification = TextField()
+    device = ForeignKeyField(Device, null=True, on_delete="SET NULL")
+    device_name = CharField(null=True)
+    linkage_name = CharField(null=True)
+    mdm_device_id = CharField()
+    serial_number = CharField(null=True)
+    imei = CharField(null=True)
+    state = CharField(default="pending", index=True)  # pending | approved | rejected | expired | void
+    requested_by = CharField()
+    requested_host = CharField()
+    requested_at = UTCDateTimeField(default=utcnow)
+    expires_at = UTCDateTimeField()
+    decided_by = CharField(null=True)
+    decided_host = CharField(null=True)
+    decided_at = UTCDateTimeField(null=True)
+    decision_note = TextField(null=True)  # a rejection's reason, or what changed on the device
+    action_id = IntegerField(null=True)  # the DeviceAction row of the send (its outcome: the MDM's answer)
+
+
 ALL_MODELS = [
     SchemaVersion, Linkage, Device, AssetInfo, Software, CollectionRun, CollectionLock,
-    DeviceHistory, DeviceAction, AuditEvent, Event, SchedulerState,
+    DeviceHistory, DeviceAction, AuditEvent, Event, SchedulerState, ApprovalRequest,
 ]

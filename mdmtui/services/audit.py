@@ -25,6 +25,8 @@ CATEGORIES = {
     "collection": "a collection run of a linkage",
     "settings": "a change of settings (linkages, schedules, properties)",
     "deletion": "deletion of device information",
+    "access": "a command the OS user's role does not allow (refused)",
+    "approval": "a two-person-rule request: asked, approved, rejected or expired",
 }
 
 # Keys whose string values are secrets; placeholders that only say a secret exists may stay.
@@ -38,7 +40,7 @@ def record(ctx: Context, *, category: str, action: str, outcome: str, message: s
            linkage_name: str | None = None, device=None, mdm_device_id: str | None = None,
            options: dict[str, Any] | None = None, request_id: str | None = None,
            device_id: int | None = None, device_name: str | None = None,
-           device_serial: str | None = None) -> AuditEvent:
+           device_serial: str | None = None, approval_id: int | None = None) -> AuditEvent:
     """Append one audit event; secret-looking option values are masked before they are written.
 
     ``device`` is a ``Device`` row; for device information already deleted, pass ``device_id``,
@@ -54,7 +56,7 @@ def record(ctx: Context, *, category: str, action: str, outcome: str, message: s
         device_serial=device.serial_number if device is not None else device_serial,
         mdm_device_id=mdm_device_id or (device.mdm_device_id if device is not None else None),
         options=json.dumps(scrub(options), ensure_ascii=False, sort_keys=True, default=str) if options else None,
-        outcome=outcome, message=message, request_id=request_id,
+        outcome=outcome, message=message, request_id=request_id, approval_id=approval_id,
     )
     _mirror(ctx, event)
     return event
@@ -139,6 +141,7 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
         "device_serial": event.device_serial, "mdm_device_id": event.mdm_device_id,
         "options": json.loads(event.options) if event.options else None,
         "outcome": event.outcome, "message": event.message, "request_id": event.request_id,
+        "approval_id": event.approval_id,
     }
 
 

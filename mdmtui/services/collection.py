@@ -38,7 +38,7 @@ from mdmtui.records import (
     COLLECTED_FIELDS, MANAGEMENT_STATUS, MANAGEMENT_TYPE, STATUS_UNKNOWN, STATUS_WARNING, CollectionSummary,
     DeviceRecord, OsClass, Progress, SoftwareItem,
 )
-from mdmtui.services import audit, events, identity, locks
+from mdmtui.services import audit, events, identity, locks, roles
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progre
         raise ValueError(f"trigger must be 'immediate' or 'scheduled', got {trigger!r}")
     if ctx.read_only:
         raise ActionRefused("read-only mode: collection is disabled")
+    roles.require(ctx, roles.Permission.COLLECT, target=f"collection of {name}")
     writer = _Writer(ctx)
     try:
         run = await writer.call(_Run.begin, ctx, name, trigger)
@@ -103,6 +104,7 @@ async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trig
     """
     if ctx.read_only:
         raise ActionRefused("read-only mode: collection is disabled")
+    roles.require(ctx, roles.Permission.COLLECT, target="collection")
     chosen = await asyncio.to_thread(_linkage_names, ctx, names)
     slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import socket
 from dataclasses import dataclass, field
 
@@ -15,7 +16,15 @@ from mdmtui.secrets import SecretBox
 
 
 def current_os_user() -> str:
-    """The OS user running mdmtui (the admin logged in over SSH)."""
+    """The OS user running mdmtui (the admin logged in over SSH), from the real uid.
+
+    Not from $USER/$LOGNAME (getpass reads those first): roles and the audit log must not follow a
+    variable anyone can set.
+    """
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        pass
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers

@@ -23,7 +23,7 @@ from mdmtui.errors import (
 )
 from mdmtui.models import Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
-from mdmtui.services import audit, events
+from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,17 @@ _INTUNE = frozenset({OsClass.IS, OsClass.IP})
 _WIPE_OPTION_LABELS = {"keep_enrollment_data": "keep enrollment data", "keep_user_data": "keep user data",
                        "persist_esim_data_plan": "keep the eSIM data plan"}
 ACTION_LABELS = {Action.LOCK: "lock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "passcode reset"}
+PERMISSIONS = {Action.LOCK: roles.Permission.LOCK, Action.WIPE: roles.Permission.WIPE,
+               Action.RESET_PASSCODE: roles.Permission.RESET_PASSCODE}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The two-person-rule request an action is sent for: who asked, who approved."""
+
+    id: int
+    requested_by: str
+    approved_by: str
 
 
 @dataclass(slots=True)
@@ -126,16 +137,22 @@ def describe_send(device: Device, action: Action, options: WipeOptions | None) -
 async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, options: WipeOptions | None = None,
               *, progress: ProgressCallback | None = None, cancel: asyncio.Event | None = None,
               dry_run: bool = False, follow: bool = True, follow_timeout: float = FOLLOW_TIMEOUT_S,
-              connector_factory: ConnectorFactory | None = None) -> list[DeviceOutcome]:
-    """Send ``action`` to each device; one outcome per device, in the order given (repeats dropped)."""
+              connector_factory: ConnectorFactory | None = None,
+              approval: Approval | None = None) -> list[DeviceOutcome]:
+    """Send ``action`` to each device; one outcome per device, in the order given (repeats dropped).
+
+    ``approval`` is given only by the approvals service, sending a request a second admin approved.
+    """
     action = Action(action)
     if options is not None and action is not Action.WIPE:
         raise ValueError("options apply to a wipe only")
+    roles.require(ctx, PERMISSIONS[action], target=f"{ACTION_LABELS[action]} of {len(device_ids)} device(s)")
     devices = _load_devices(device_ids)
-    plans = [(device, refusal_for(ctx, device, action, options)) for device in devices]
+    gate = None if approval or dry_run else roles.approval_refusal(ctx, action.value)
+    plans = [(device, gate or refusal_for(ctx, device, action, options)) for device in devices]
     if dry_run:
         return [_dry_outcome(d, action, options, reason) for d, reason in plans]
-    run = _Run(ctx, action, options, progress, cancel, len(plans), follow, follow_timeout)
+    run = _Run(ctx, action, options, progress, cancel, len(plans), follow, follow_timeout, approval)
     outcomes: dict[int, DeviceOutcome] = {}
     for device, reason in plans:
         if reason is not None:
@@ -209,9 +226,13 @@ class _Run:
 
     def __init__(self, ctx: Context, action: Action, options: WipeOptions | None,
                  progress: ProgressCallback | None, cancel: asyncio.Event | None, total: int,
-                 follow: bool, follow_timeout: float) -> None:
+                 follow: bool, follow_timeout: float, approval: Approval | None = None) -> None:
         self.ctx, self.action, self.options = ctx, action, options
+        self.approval = approval
         self.opts = options_record(action, options)
+        if approval is not None:  # sent under both names: recorded on the action row and every entry
+            self.opts = {**(self.opts or {}), "approval_id": approval.id,
+                         "requested_by": approval.requested_by, "approved_by": approval.approved_by}
         self.progress, self.cancel, self.total = progress, cancel, total
         self.follow, self.follow_timeout = follow, follow_timeout
         self.done = self.sent = 0
@@ -330,7 +351,7 @@ class _Run:
     def _audit(self, device: Device, result: ActionResult) -> None:
         audit.record(self.ctx, category="action", action=self.action.value, outcome=result.outcome.value,
                      message=_audit_message(result), device=device, options=self.opts,
-                     request_id=result.request_id)
+                     request_id=result.request_id, approval_id=self.approval.id if self.approval else None)
 
     def _tick(self, outcome: DeviceOutcome) -> DeviceOutcome:
         self.done += 1
@@ -588,9 +609,11 @@ def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: A
 def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
     action = Action(row.action)
     _update_row(row, result)
+    options = _json_or_none(row.options)
     audit.record(ctx, category="action", action=action.value, outcome=result.outcome.value,
                  message=f"follow-up: {_audit_message(result)}", device=device,
-                 options=_json_or_none(row.options), request_id=result.request_id)
+                 options=options, request_id=result.request_id,
+                 approval_id=(options or {}).get("approval_id"))
     _apply_effect(device, action, result)
     if result.outcome is Outcome.FAILED:
         _emit_failure(device, action, result)

@@ -14,6 +14,8 @@ KINDS = {
     "collection_failed": "Collection failed",
     "action_failed": "Action failed",
     "action_pending": "Action still pending",
+    "approval_requested": "Request waiting for a second admin",
+    "approval_decided": "Request approved, rejected or expired",
 }
 
 

@@ -19,7 +19,7 @@ from mdmtui import mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
-from mdmtui.services import audit
+from mdmtui.services import audit, roles
 from mdmtui.services.collection import SEARCHED
 from mdmtui.services.context import Context
 
@@ -337,6 +337,7 @@ def set_asset_info(ctx: Context, device_id: int, **fields: str | None) -> dict[s
     """Save asset information (kept across collections); audited as a settings change."""
     if ctx.read_only:
         raise ActionRefused("read-only mode: asset information cannot be changed")
+    roles.require(ctx, roles.Permission.ASSET_EDIT, target=f"asset information of device {device_id}")
     unknown = set(fields) - set(ASSET_FIELDS)
     if unknown:
         raise UsageError(f"unknown asset field(s) {', '.join(sorted(unknown))}: use {', '.join(ASSET_FIELDS)}")
@@ -361,6 +362,7 @@ def delete_devices(ctx: Context, device_ids: Sequence[int]) -> int:
     """
     if ctx.read_only:
         raise ActionRefused("read-only mode: device information cannot be deleted")
+    roles.require(ctx, roles.Permission.DELETE, target=f"deleting {len(device_ids)} device(s)")
     wanted = list(dict.fromkeys(int(i) for i in device_ids))
     deleted = 0
     for start in range(0, len(wanted), _CHUNK):

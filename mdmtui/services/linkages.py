@@ -31,7 +31,7 @@ from mdmtui.models import (
     AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
 )
 from mdmtui.secrets import SecretBox, mask, rotate_key
-from mdmtui.services import audit
+from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
 
 SYSTEMS = ("sdm", "mobileiron", "intune")
@@ -432,6 +432,7 @@ def validation_message(exc: ValidationError) -> str:
 def _refuse_if_read_only(ctx: Context, what: str) -> None:
     if ctx.read_only:
         raise ActionRefused(f"read-only mode: cannot {what}")
+    roles.require(ctx, roles.Permission.LINKAGES, target=what)  # every linkage change passes here
 
 
 def get(ctx: Context, name: str) -> Linkage:

@@ -21,7 +21,7 @@ from mdmtui import recurrence
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.recurrence import Schedule
-from mdmtui.services import audit, linkages
+from mdmtui.services import audit, linkages, roles
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
     """Give linkage ``name`` a schedule (None clears it); audited as a settings change."""
     if ctx.read_only:
         raise ActionRefused("read-only mode: schedules cannot be changed")
+    roles.require(ctx, roles.Permission.SCHEDULES, linkage_name=name, target=f"schedule of {name}")
     now = now or utcnow()
     with ctx.db.atomic():
         linkage = linkages.get(ctx, name)
