@@ -65,18 +65,19 @@ def create(ctx: Context, device_ids: Sequence[int], action: Action | str, justif
         if reason:
             raise ActionRefused(f"{device.computer_name or device.mdm_device_id}: {reason}")
     opts = control.options_record(action, options)
-    expires = utcnow() + timedelta(hours=ctx.settings.roles.request_expiry_hours)
+    now = utcnow()
     with ctx.db.atomic():
-        return [_create_one(ctx, device, action, opts, text, expires) for device in devices]
+        return [_create_one(ctx, device, action, opts, text, now) for device in devices]
 
 
 def _create_one(ctx: Context, device: Device, action: Action, opts: dict | None, text: str,
-                expires: datetime) -> ApprovalRequest:
+                now: datetime) -> ApprovalRequest:
+    expires = now + timedelta(hours=ctx.settings.roles.request_expiry_hours)
     row = ApprovalRequest.create(
         action=action.value, options=json.dumps(opts, sort_keys=True) if opts else None, justification=text,
         device=device.id, device_name=device.computer_name, linkage_name=device.linkage_name,
         mdm_device_id=device.mdm_device_id, serial_number=device.serial_number, imei=device.imei,
-        requested_by=ctx.os_user, requested_host=ctx.host, expires_at=expires)
+        requested_by=ctx.os_user, requested_host=ctx.host, requested_at=now, expires_at=expires)
     _record(ctx, row, "request.create", "pending", f"{describe(row)} requested: {text}", device=device)
     events.emit("approval_requested", f"request #{row.id}: {describe(row)} asked by {ctx.os_user}, "
                 "waiting for another admin", linkage_name=device.linkage_name, device_id=device.id)
