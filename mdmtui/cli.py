@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove|test
     "mdmtui.cli_collect",  # collect, devices list|show|export|delete, licenses
     "mdmtui.cli_control",  # lock, wipe, reset-passcode, actions, audit
+    "mdmtui.cli_requests",  # requests list|show|create|approve|reject (two-person rule)
     "mdmtui.cli_schedule",  # schedule list, daemon
     "mdmtui.sdm_properties_cli",  # sdm-properties check|show
     "mdmtui.sim.cli",  # sim

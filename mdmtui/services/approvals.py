@@ -38,15 +38,15 @@ class Approved:
     outcomes: list[control.DeviceOutcome]
 
 
-def check_justification(text: str | None) -> str:
-    """The justification, trimmed; UsageError when missing, too long or holding control characters."""
+def check_justification(text: str | None, what: str = "justification") -> str:
+    """The text, trimmed; UsageError when missing, too long or holding control characters."""
     cleaned = (text or "").strip()
     if not cleaned:
-        raise UsageError("a justification is required (why this device must be wiped)")
+        raise UsageError(f"a {what} is required (why this must be done)")
     if len(cleaned) > MAX_JUSTIFICATION:
-        raise UsageError(f"the justification is {len(cleaned)} characters; at most {MAX_JUSTIFICATION}")
+        raise UsageError(f"the {what} is {len(cleaned)} characters; at most {MAX_JUSTIFICATION}")
     if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
-        raise UsageError("the justification must be one line of text, without control characters")
+        raise UsageError(f"the {what} must be one line of text, without control characters")
     return cleaned
 
 
@@ -200,7 +200,7 @@ def reject(ctx: Context, request_id: int, reason: str | None = None) -> Approval
     expire_due(ctx)
     row = get(ctx, request_id)
     _check_decidable(ctx, row, "reject")
-    note = check_justification(reason) if reason else None
+    note = check_justification(reason, "reason") if reason else None
     verb = "withdrawn" if row.requested_by == ctx.os_user else "rejected"
     with ctx.db.atomic():
         won = _claim(row, "rejected", ctx, note, utcnow(), None)
