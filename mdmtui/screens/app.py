@@ -57,6 +57,7 @@ class MdmtuiApp(App[int]):
     COMMANDS = App.COMMANDS | {CommandsProvider}
 
     unread_events: reactive[int] = reactive(0)
+    pending_requests: reactive[int] = reactive(0)  # two-person-rule requests waiting (the header badge)
     collecting: reactive[dict[str, Progress | None]] = reactive(dict, always_update=True)
     data_version: reactive[int] = reactive(0)  # bumped when devices changed: screens reload
     banner: reactive[str] = reactive("")
@@ -117,10 +118,17 @@ class MdmtuiApp(App[int]):
     def _dispatch_success(self, worker: Worker) -> None:
         if worker.name == "unread":
             self.unread_events = int(worker.result)
+        elif worker.name == "requests":
+            self.pending_requests = int(worker.result)
         elif worker.name == "collection":
             self._collection_done(worker.result)
         elif worker.name == "jump":
             self._show_jump(worker.result)
+        elif worker.name == "request":
+            ids = ", ".join(f"#{r.id}" for r in worker.result)
+            self.notify(f"request {ids} stored: another admin approves it on the Requests screen (6) or "
+                        "with mdmtui requests approve", title="Waiting for a second admin", timeout=12)
+            self.refresh_unread()
 
     def report_error(self, error: BaseException | None, *, what: str = "task") -> None:
         """Show ``error`` as one line; the details go to the log."""
@@ -150,8 +158,12 @@ class MdmtuiApp(App[int]):
         """Count unread events in a worker; the header shows it."""
         from mdmtui.services import events
 
+        from mdmtui.services import approvals
+
         self.run_worker(lambda: backend.in_db(self.ctx, events.unread_count), thread=True,
                         group="unread", exclusive=True, exit_on_error=False, name="unread")
+        self.run_worker(lambda: backend.in_db(self.ctx, approvals.pending_count, self.ctx), thread=True,
+                        group="requests", exclusive=True, exit_on_error=False, name="requests")
 
     # ------------------------------------------------------------------ collection
 
@@ -258,6 +270,23 @@ class MdmtuiApp(App[int]):
         if on_done is not None and not self.hung_up:
             on_done(outcomes)
         return outcomes
+
+    def request_approval(self, device_ids: list[int], action: Action) -> None:
+        """The two-person rule: ask for a justification, then store a request for another admin."""
+        from mdmtui.screens.dialogs import FormScreen
+        from mdmtui.services import approvals
+
+        def asked(values: dict | None) -> None:
+            if values is None:
+                self.notify("nothing requested, nothing sent", severity="warning")
+                return
+            self.run_worker(lambda: backend.in_db(self.ctx, approvals.create, self.ctx, device_ids, action,
+                                                  values["justification"]),
+                            thread=True, group="requests-create", exit_on_error=False, name="request")
+
+        self.push_screen(FormScreen(f"{action.value}: a second admin must approve (two-person rule)", [
+            ("justification", f"Justification (required, at most {approvals.MAX_JUSTIFICATION} characters)",
+             "")]), asked)
 
     # ------------------------------------------------------------------ jump
 

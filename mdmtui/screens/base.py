@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
+from mdmtui.services import roles
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
 
@@ -47,6 +48,21 @@ class ConsoleFooter(Footer):
             self._grid()
 
 
+# the role a screen's command needs (services/roles.py); the services check it again when it runs
+ROLE_PERMISSIONS = {"collect": roles.Permission.COLLECT, "lock": roles.Permission.LOCK,
+                    "wipe": roles.Permission.WIPE, "reset_passcode": roles.Permission.RESET_PASSCODE,
+                    "delete": roles.Permission.DELETE, "edit_asset": roles.Permission.ASSET_EDIT,
+                    "add": roles.Permission.LINKAGES, "edit": roles.Permission.LINKAGES,
+                    "remove": roles.Permission.LINKAGES, "approve": roles.Permission.APPROVE,
+                    "reject": roles.Permission.APPROVE}
+
+
+def role_refusal(screen: Screen, action: str) -> str | None:
+    """Why the OS user's role forbids ``action`` on this screen, or None."""
+    permission = ROLE_PERMISSIONS.get(action)
+    return roles.refusal(screen.app.ctx, permission) if permission else None
+
+
 class ConsoleScreen(Screen):
     """A top-level screen (a mode): subclasses compose ``body()`` and may explain disabled actions."""
 
@@ -77,13 +93,13 @@ class ConsoleScreen(Screen):
         """State-changing commands are hidden in read-only mode; subclasses grey others."""
         if action in DANGEROUS_ACTIONS and self.app.ctx.read_only:
             return False
-        return True
+        return None if role_refusal(self, action) else True  # greyed, and the key says why
 
     def disabled_reason(self, action: str) -> str:
         """Why ``action`` cannot run now (shown when its key is pressed)."""
         if action in DANGEROUS_ACTIONS and self.app.ctx.read_only:
             return "read-only mode: nothing can be changed (started with --read-only or read_only = true)"
-        return "not available here"
+        return role_refusal(self, action) or "not available here"
 
     def on_key(self, event: events.Key) -> None:
         """A key whose command is greyed out or hidden says why instead of doing nothing."""

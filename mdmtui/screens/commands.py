@@ -31,6 +31,7 @@ SCREENS = {
     "events": "Events",
     "audit": "Audit log",
     "licenses": "Licenses",
+    "requests": "Requests",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -44,6 +45,8 @@ COMMANDS: tuple[Command, ...] = (
             show=False),
     Command("app.audit", "4", "app.switch_mode('audit')", "Audit", "Show the audit log", "app", show=False),
     Command("app.licenses", "5", "app.switch_mode('licenses')", "Licenses", "Show license use", "app", show=False),
+    Command("app.requests", "6", "app.switch_mode('requests')", "Requests",
+            "Show the requests waiting for a second admin (two-person rule)", "app", show=False),
     Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
             "Cancel the running collection", "app"),
     Command("app.theme", "f2", "app.search_themes", "Theme", "Choose a colour theme", "app", show=False),
@@ -87,6 +90,12 @@ COMMANDS: tuple[Command, ...] = (
     # audit, licenses
     Command("audit.refresh", "r", "refresh", "Refresh", "Reload the audit log", "audit"),
     Command("licenses.refresh", "r", "refresh", "Refresh", "Reload license use", "licenses"),
+    # requests (two-person rule)
+    Command("requests.approve", "a", "approve", "Approve", "Approve the highlighted request and send it",
+            "requests", dangerous=True),
+    Command("requests.reject", "d", "reject", "Reject", "Reject (or withdraw) the highlighted request",
+            "requests", dangerous=True),
+    Command("requests.refresh", "r", "refresh", "Refresh", "Reload the requests", "requests"),
 )
 
 DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}

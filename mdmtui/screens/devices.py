@@ -15,7 +15,8 @@ from textual.worker import Worker, WorkerState
 from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
-from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.base import ConsoleScreen, role_refusal
+from mdmtui.services import roles
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.widgets.detail import DetailPane
@@ -325,7 +326,8 @@ class DevicesScreen(ConsoleScreen):
 
     def disabled_reason(self, action: str) -> str:
         """Why the key does nothing now."""
-        if self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect"}:
+        if (self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect"}
+                or role_refusal(self, action)):
             return super().disabled_reason(action)
         return self._reasons.get(action, super().disabled_reason(action))
 
@@ -360,7 +362,9 @@ class DevicesScreen(ConsoleScreen):
                                    yes=ACTION_WORDS[action].split()[0], danger=True)
 
         def confirmed(ok: bool | None) -> None:
-            if ok:
+            if ok and roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
+                self.app.request_approval(ids, action)
+            elif ok:
                 options = WipeOptions() if action == Action.WIPE else None
                 self.notify(f"{action.value}: sending to {len(ids)} device(s)…")
                 self.app.act(ids, action, options, on_done=lambda out: self._show_outcomes(action, devices, out))

@@ -18,7 +18,7 @@ class AppHeader(Widget):
         self.title = title
 
     def on_mount(self) -> None:
-        for name in ("unread_events", "collecting", "banner"):
+        for name in ("unread_events", "collecting", "banner", "pending_requests"):
             self.watch(self.app, name, lambda *_: self.refresh(), init=False)
 
     def render(self) -> Text:
@@ -34,6 +34,9 @@ class AppHeader(Widget):
         unread = getattr(app, "unread_events", 0)
         right.append(f"events: {unread} unread" if unread else "events: none new",
                      style="bold reverse" if unread else "")
+        waiting = getattr(app, "pending_requests", 0)
+        if waiting:  # two-person-rule requests another admin must decide (Requests screen, 6)
+            right.append(f"  requests: {waiting}", style="bold reverse")
         if app.ctx.read_only:
             right.append("  READ-ONLY", style="bold reverse")
         pad = max(self.size.width - left.cell_len - right.cell_len - 1, 1)

@@ -1,0 +1,139 @@
+"""The two-person rule's requests: approve (type the device's name) or reject another admin's request."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.widgets import DataTable
+
+from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import local_time, outcome_line
+from mdmtui.screens import backend
+from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.commands import bindings
+from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
+from mdmtui.services import approvals
+
+
+class RequestsScreen(ConsoleScreen):
+    """Pending requests first, then the recent decisions, with what the MDM answered."""
+
+    SCOPE = "requests"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("requests")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Any] = []
+        self._reasons: dict[str, str] = {}
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(DataTable).add_columns("#", "State", "Action", "Device", "Asked by", "Expires",
+                                              "Sent", "Justification")
+        self.reload()
+        self.query_one(DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch the requests."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="requests-list", exit_on_error=False, name="requests")
+    def _load(self) -> None:
+        rows = backend.in_db(self.ctx, lambda: [(r, approvals.send_outcome(r)) for r in
+                                                approvals.list_requests(self.ctx, pending_only=False)])
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[tuple[Any, str | None]]) -> None:
+        rows.sort(key=lambda pair: (pair[0].state != "pending", -pair[0].id))
+        self.rows = [r for r, _ in rows]
+        table = self.query_one(DataTable)
+        table.clear()
+        for r, sent in rows:
+            table.add_row(r.id, r.state, r.action, r.device_name or r.mdm_device_id, r.requested_by,
+                          local_time(r.expires_at), sent or "", r.justification[:80])
+        self.app.pending_requests = sum(r.state == "pending" for r in self.rows)
+        self.refresh_bindings()
+
+    def current(self) -> Any | None:
+        """The highlighted request."""
+        row = self.query_one(DataTable).cursor_row
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey approve/reject for a request that is not pending, and approve for one's own."""
+        base = super().check_action(action, parameters)
+        if base is not True or action not in ("approve", "reject"):
+            return base
+        req = self.current() if self.is_mounted else None
+        if req is None or req.state != "pending":
+            self._reasons[action] = "no pending request highlighted"
+            return None
+        if action == "approve" and req.requested_by == self.ctx.os_user:
+            self._reasons[action] = "you asked for it: another admin must approve it"
+            return None
+        return True
+
+    def disabled_reason(self, action: str) -> str:
+        """Why the key does nothing now."""
+        base = super().disabled_reason(action)
+        return base if base != "not available here" else self._reasons.get(action, base)
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    def action_approve(self) -> None:
+        """Show the request and the device's changes; typing the device's name approves and sends."""
+        req = self.current()
+        changes = approvals.device_changes(req)
+        name = req.device_name or req.mdm_device_id
+        body = (f"{approvals.describe(req)}\nasked by {req.requested_by}@{req.requested_host}: "
+                f"{req.justification}\n\n" + ("CHANGED since the request: " + "; ".join(changes) if changes
+                                             else "The device is unchanged since the request."))
+        self.app.push_screen(TypedConfirmScreen(f"Approve request #{req.id}?", body, name,
+                                                f"Type the device's name to approve and send: {name}",
+                                                yes="Approve"),
+                             lambda ok: self._approve(req.id) if ok else None)
+
+    @work(group="requests-decide", exit_on_error=False, name="approve")
+    async def _approve(self, request_id: int) -> None:
+        try:
+            done = await approvals.approve(self.ctx, request_id)
+        except MdmtuiError as exc:
+            self.notify(str(exc), title=f"request #{request_id} not approved", severity="error", timeout=12)
+        else:
+            lines = [outcome_line(o.device_name or "?", o) for o in done.outcomes]
+            self.app.push_screen(ResultsScreen(f"Request #{request_id}: approved and sent", lines))
+        self.app.data_version += 1
+        self.reload()
+
+    def action_reject(self) -> None:
+        """Ask for the reason, then reject."""
+        req = self.current()
+
+        def given(values: dict | None) -> None:
+            if values is None:
+                self.notify(f"request #{req.id} left as it was", severity="warning")
+            else:
+                self._reject(req.id, values["reason"])
+
+        self.app.push_screen(FormScreen(f"Reject request #{req.id}?", [("reason", "Reason (kept in the audit log)",
+                                                                        "")]), given)
+
+    @work(thread=True, group="requests-decide", exit_on_error=False, name="reject")
+    def _reject(self, request_id: int, reason: str | None) -> None:
+        backend.in_db(self.ctx, approvals.reject, self.ctx, request_id, reason or None)
+        self.app.call_from_thread(self.notify, f"request #{request_id} rejected; nothing was sent")
+        self.app.call_from_thread(self.reload)
+
+    def action_refresh(self) -> None:
+        """Reload."""
+        self.reload()
