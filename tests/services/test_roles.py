@@ -47,7 +47,21 @@ def test_the_context_user_is_the_real_uid_not_a_variable(sqlite_ctx, monkeypatch
 
 
 def test_groups_are_the_processes_real_groups(sqlite_ctx):
-    assert list(roles.os_groups(sqlite_ctx.os_user)) == my_groups()
+    import subprocess
+
+    said = subprocess.run(["id", "-Gn"], capture_output=True, text=True, check=True).stdout.split()
+    assert set(roles.os_groups(sqlite_ctx.os_user)) == set(said)  # what the OS tells any tool
+
+
+def test_another_users_groups_come_from_the_group_database(sqlite_ctx):
+    import pwd
+
+    other = next((e for e in pwd.getpwall() if e.pw_name != sqlite_ctx.os_user), None)
+    if other is None:  # pragma: no cover - a system with one account
+        pytest.skip("no second account on this system")
+    primary = grp.getgrgid(other.pw_gid).gr_name
+    assert primary in roles.os_groups(other.pw_name)
+    assert roles.os_groups("no-such-user-xyz") == ()
 
 
 def test_role_from_one_of_my_real_groups(sqlite_ctx):
@@ -189,3 +203,27 @@ async def test_a_wipe_under_the_two_person_rule_is_refused_unsent(world):
     # a lock is not under the rule by default
     [out] = await control.act(ctx, [device.id], Action.LOCK, connector_factory=mdm.factory)
     assert out.outcome.value == "succeeded" and mdm.sent_ids("lock") == [device.mdm_device_id]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setting supplementary groups needs root")
+def test_a_supplementary_group_gives_its_role(tmp_path):
+    """A child process given one more OS group (setgroups) gets that group's role; the parent is untouched."""
+    import subprocess
+    import sys
+
+    extra = next(g for g in grp.getgrall() if g.gr_gid != os.getegid())
+    script = (
+        "import os, sys\n"
+        f"os.setgroups([os.getegid(), {extra.gr_gid}])\n"
+        "from mdmtui.config import Settings, RoleSettings\n"
+        "from mdmtui.services import roles\n"
+        "from mdmtui.services.context import current_os_user\n"
+        "class Ctx: pass\n"
+        "ctx = Ctx(); ctx.os_user = current_os_user()\n"
+        f"ctx.settings = Settings(data_dir={str(tmp_path)!r}, roles=RoleSettings(groups={{{extra.gr_name!r}: 'operator'}}))\n"
+        "who = roles.identity(ctx)\n"
+        "print(who.role.label, who.source)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"operator group {extra.gr_name}"
+    assert extra.gr_gid not in os.getgroups()  # this process kept its own groups
