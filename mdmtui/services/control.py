@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from mdmtui import capabilities
 from mdmtui.connectors.base import Connector, connector_for
 from mdmtui.errors import (
-    AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError, Throttled,
+    ActionRefused, AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError,
+    Throttled,
 )
-from mdmtui.models import Device, DeviceAction, Linkage, utcnow
+from mdmtui.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
@@ -148,6 +149,8 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
         raise ValueError("options apply to a wipe only")
     roles.require(ctx, PERMISSIONS[action], target=f"{ACTION_LABELS[action]} of {len(device_ids)} device(s)")
     devices = _load_devices(device_ids)
+    if approval is not None:
+        _check_approval(ctx, approval, devices, action)
     gate = None if approval or dry_run else roles.approval_refusal(ctx, action.value)
     plans = [(device, gate or refusal_for(ctx, device, action, options)) for device in devices]
     if dry_run:
@@ -163,6 +166,14 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
         for linkage, group_devices in _by_linkage(sendable):
             group.create_task(run.linkage(factory, linkage, group_devices, outcomes))
     return [outcomes[d.id] for d in devices]
+
+
+def _check_approval(ctx: Context, approval: Approval, devices: list[Device], action: Action) -> None:
+    """An approval sends only what it approved, by its approver, once (no action recorded for it yet)."""
+    row = ApprovalRequest.get_or_none(ApprovalRequest.id == approval.id)
+    if (row is None or row.state != "approved" or row.decided_by != ctx.os_user or row.action_id is not None
+            or row.action != action.value or [d.id for d in devices] != [row.device_id]):
+        raise ActionRefused(f"request #{approval.id} does not approve this send: nothing was sent")
 
 
 def default_connector(ctx: Context, linkage: Linkage) -> Connector:

@@ -190,3 +190,14 @@ async def test_two_admins_approving_at_once_send_exactly_one_wipe(ctx, sim, phon
     assert wipes(sim) == 1
     assert DeviceAction.select().where(DeviceAction.device == phone.id).count() == 1
     assert approvals.get(ctx, req.id).decided_by == won[0]
+
+
+async def test_an_approval_cannot_be_replayed_or_forged(ctx, sim, phone):
+    [req] = approvals.create(user(ctx, "alice"), [phone.id], Action.WIPE, "stolen")
+    forged = control.Approval(req.id, "alice", "bob")
+    with pytest.raises(ActionRefused, match="does not approve this send"):  # still pending: not approved
+        await control.act(user(ctx, "bob"), [phone.id], Action.WIPE, approval=forged)
+    await approvals.approve(user(ctx, "bob"), req.id, follow_timeout=10)
+    with pytest.raises(ActionRefused, match="does not approve this send"):  # sent once already
+        await control.act(user(ctx, "bob"), [phone.id], Action.WIPE, approval=forged)
+    assert wipes(sim) == 1
