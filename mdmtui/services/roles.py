@@ -59,7 +59,8 @@ NEEDED: dict[Permission, Role] = {
     Permission.WIPE: Role.ADMIN, Permission.DELETE: Role.ADMIN, Permission.LINKAGES: Role.ADMIN,
     Permission.SCHEDULES: Role.ADMIN, Permission.SETTINGS: Role.ADMIN, Permission.APPROVE: Role.ADMIN,
 }
-_TEXT = {Permission.COLLECT: "collection", Permission.RESET_PASSCODE: "passcode reset", Permission.ASSET_EDIT: "asset edits",
+_TEXT = {Permission.COLLECT: "collection", Permission.RESET_PASSCODE: "passcode reset",
+         Permission.ASSET_EDIT: "asset edits",
          Permission.DELETE: "deleting device information", Permission.LINKAGES: "changing linkages",
          Permission.SCHEDULES: "changing schedules", Permission.SETTINGS: "changing settings",
          Permission.APPROVE: "approving requests"}
