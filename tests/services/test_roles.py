@@ -220,7 +220,8 @@ def test_a_supplementary_group_gives_its_role(tmp_path):
         "from mdmtui.services.context import current_os_user\n"
         "class Ctx: pass\n"
         "ctx = Ctx(); ctx.os_user = current_os_user()\n"
-        f"ctx.settings = Settings(data_dir={str(tmp_path)!r}, roles=RoleSettings(groups={{{extra.gr_name!r}: 'operator'}}))\n"
+        f"mapping = {{{extra.gr_name!r}: 'operator'}}\n"
+        f"ctx.settings = Settings(data_dir={str(tmp_path)!r}, roles=RoleSettings(groups=mapping))\n"
         "who = roles.identity(ctx)\n"
         "print(who.role.label, who.source)\n"
     )
