@@ -14,6 +14,7 @@ from textual.widgets import Label, Static, TextArea
 
 from mdmtui import sdm_properties
 from mdmtui.screens import backend
+from mdmtui.services import roles
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
 # sdm.N.name=<an SDM linkage's MDM settings name>
@@ -94,6 +95,13 @@ class PropertiesScreen(ModalScreen[None]):
 
     @work(thread=True, exit_on_error=False, name="save sdm_import.properties")
     def _save(self, report: sdm_properties.PropertiesReport) -> None:
+        # the file is a setting: admins only when roles are configured (refusals audited, then shown)
+        ctx = self.app.ctx
+        try:
+            backend.in_db(ctx, roles.require, ctx, roles.Permission.SETTINGS, target="sdm_import.properties")
+        except roles.PermissionDenied as exc:
+            self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         sdm_properties.write(self.path, report.entries, original_text=report.text)
         self.app.call_from_thread(self.notify, f"saved {self.path}")

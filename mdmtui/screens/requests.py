@@ -130,8 +130,13 @@ class RequestsScreen(ConsoleScreen):
 
     @work(thread=True, group="requests-decide", exit_on_error=False, name="reject")
     def _reject(self, request_id: int, reason: str | None) -> None:
-        backend.in_db(self.ctx, approvals.reject, self.ctx, request_id, reason or None)
-        self.app.call_from_thread(self.notify, f"request #{request_id} rejected; nothing was sent")
+        try:
+            backend.in_db(self.ctx, approvals.reject, self.ctx, request_id, reason or None)
+        except MdmtuiError as exc:  # a screen's worker errors reach nobody else: say it here
+            self.app.call_from_thread(self.notify, str(exc), title=f"request #{request_id} not rejected",
+                                      severity="error", timeout=12)
+        else:
+            self.app.call_from_thread(self.notify, f"request #{request_id} rejected; nothing was sent")
         self.app.call_from_thread(self.reload)
 
     def action_refresh(self) -> None:

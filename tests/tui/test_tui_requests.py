@@ -102,3 +102,50 @@ async def test_the_requester_cannot_approve_their_own_in_the_console(fleet, sim)
         assert not isinstance(app.screen, TypedConfirmScreen)
         assert any("another admin must approve it" in m for m in notifications(app))
     assert wipes_sent(sim) == 0
+
+
+async def test_an_operator_cannot_save_sdm_import_properties(tui_ctx):
+    from textual.widgets import TextArea
+    from test_tui_properties import _open_editor, _sdm
+
+    from mdmtui.models import AuditEvent
+
+    _sdm(tui_ctx)
+    ctx = as_user(tui_ctx, "olga", users={"olga": "operator"})
+    app = create_app(ctx, start="linkages")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        editor = await _open_editor(app, pilot)
+        editor.query_one(TextArea).load_text("sdm.1.name=SDM 01\nsdm.1.dbhost=192.168.50.100\n")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any("changing settings needs the admin role" in m for m in notifications(app)), notifications(app)
+    assert not ctx.settings.properties_path.exists()
+    with tui_ctx.db.connection_context():
+        assert AuditEvent.select().where(AuditEvent.category == "access", AuditEvent.os_user == "olga").count() == 1
+
+
+async def test_reject_on_the_requests_screen(fleet, sim):
+    target = device(fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["sim_swap_candidate"])
+    roles = {"users": {"alice": "admin", "bob": "admin"}}
+    from mdmtui.records import Action
+    from mdmtui.services import approvals
+
+    with fleet.db.connection_context():
+        [req] = approvals.create(as_user(fleet, "alice", **roles), [target.id], Action.WIPE, "lost")
+    app = create_app(as_user(fleet, "bob", **roles), poll_seconds=60, start="requests")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        app.screen.query_one("#f-reason", Input).value = "found in the office"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(f"request #{req.id} rejected" in m for m in notifications(app))
+        assert "requests:" not in str(app.screen.query_one("AppHeader").render())
+    with fleet.db.connection_context():
+        req = ApprovalRequest.get_by_id(req.id)
+        assert (req.state, req.decided_by, req.decision_note) == ("rejected", "bob", "found in the office")
+    assert wipes_sent(sim) == 0
