@@ -171,11 +171,11 @@ async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
     _check_decidable(ctx, row, "approve")
     if row.requested_by == ctx.os_user:
         _refuse(ctx, row, "approve", f"{ctx.os_user} asked for it: another admin must approve it")
+    if ctx.read_only:
+        _refuse(ctx, row, "approve", "read-only mode: nothing is approved or sent")
     changes = device_changes(row)
     if changes:
         _void(ctx, row, changes)
-    if ctx.read_only:
-        _refuse(ctx, row, "approve", "read-only mode: nothing is approved or sent")
     now = utcnow()
     with ctx.db.atomic():  # the claim and its audit entry exist together or not at all
         won = _claim(row, "approved", ctx, None, now, None, unexpired_at=now)
