@@ -58,6 +58,7 @@ class IntuneConfig:
     licensed: bool = True
     action_delay: float = 2.0
     page_size: int = PAGE
+    next_link_base: str = ""  # tests: next links name this base instead (a tampered answer's host)
 
 
 @dataclass
@@ -336,7 +337,7 @@ class IntuneService(Service):
         params = {k: v for k, v in query.items() if k != "$skiptoken"}
         params["$skiptoken"] = self._token(pos, repeat)
         qs = urlencode(params, safe="$,'()", quote_via=quote)
-        return f"{self.cfg.base_url}/{ver}/{path}?{qs}"
+        return f"{self.cfg.next_link_base or self.cfg.base_url}/{ver}/{path}?{qs}"
 
     def get_device(self, request, ver: str, key: str, query: dict) -> Result:
         """GET managedDevices/{id}: real values only for what $select names (memory: beta only)."""

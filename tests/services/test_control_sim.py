@@ -72,8 +72,7 @@ async def test_matrix_cell_against_the_mdm(ctx, sim, os_class, action):
 
 
 @pytest.mark.parametrize("os_class,action", [("M", Action.LOCK), ("M", Action.WIPE), ("M", Action.RESET_PASSCODE),
-                                             ("Si", Action.WIPE), ("SA", Action.LOCK), ("IS", Action.WIPE),
-                                             ("IP", Action.WIPE)])
+                                             ("Si", Action.WIPE), ("SA", Action.LOCK), ("IS", Action.LOCK)])
 async def test_profile_removed_device_ends_as_failure(ctx, sim, os_class, action):
     system = SYSTEM[os_class]
     device = first(await devices_of(ctx, sim, system), os_class)
