@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
@@ -474,7 +475,6 @@ class IntuneConnector:
         outcome = ACTION_STATES.get(state.lower(), Outcome.UNKNOWN)
         return _follow(pending, outcome, f"Intune reports {name}: {state}", reply, state)
 
-
     async def _follow_wipe(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
         """A wipe's state from the device's managementState (beta), judged by ``judge_wipe``."""
         reply = await self._graph("GET", self._beta(self._device_path(device.mdm_device_id)),
@@ -482,8 +482,13 @@ class IntuneConnector:
         if reply.status != 404:
             self._expect_ok(reply, f"device {device.mdm_device_id}")
         state = reply.body.get("managementState") if isinstance(reply.body, dict) else None
+        if state is not None and not _ENUM_NAME.fullmatch(str(state)):
+            state = "an unexpected value"  # an enum name, or nothing from it reaches a message
         outcome, message, code = judge_wipe(pending, None if reply.status == 404 else str(state or ""))
         return _follow(pending, outcome, message, reply, code)
+
+
+_ENUM_NAME = re.compile(r"[A-Za-z]{1,40}")
 
 
 def judge_wipe(pending: ActionResult, state: str | None) -> tuple[Outcome, str, str | None]:

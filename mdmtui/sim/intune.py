@@ -418,6 +418,10 @@ class IntuneService(Service):
         self.fleet.update(slot, wiped={"start": now, "end": end}, wipe_next_end=None)
         with self._wipe_lock:
             self._wiping.add(slot)
+        # requests sweep lazily; the timer makes the record go on time for device_ids() and /_sim too
+        timer = threading.Timer(2 * self.cfg.action_delay + 0.01, self.sweep_wipes)
+        timer.daemon = True
+        timer.start()
 
     def end_next_wipe(self, slot: int, how: str) -> None:
         """Admin: the device's current (or next) wipe ends as `how` ("fail" or "cancel")."""

@@ -333,6 +333,15 @@ def test_wipe_goes_through_management_state_then_the_record_is_removed(fresh, cl
     assert ident not in fresh.device_ids("intune")
 
 
+def test_completed_wipe_leaves_the_fleet_on_time_without_any_request(fresh, client):
+    headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
+    ident = _first(fresh, "Android")
+    assert client.post(f"{fresh.intune.base_url}{DEV}/{ident}/wipe", headers=headers).status_code == 204
+    time.sleep(0.6)  # 2 x action_delay (0.2) and then some
+    assert ident not in fresh.device_ids("intune")
+    assert ident not in client.get(f"{fresh.intune.base_url}/_sim/devices").json()["ids"]
+
+
 @pytest.mark.parametrize("how, final", [("fail", "wipeFailed"), ("cancel", "wipeCanceled")])
 def test_wipe_failure_or_cancel_injected_through_the_admin_api(fresh, client, how, final):
     headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
