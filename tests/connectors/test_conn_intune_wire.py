@@ -205,6 +205,17 @@ async def test_403_on_action_names_the_privileged_permission_and_license(sleeps)
 
 
 @respx.mock
+async def test_403_on_the_batch_names_the_read_permission(sleeps):
+    """A $batch is a POST but only reads: asking for PrivilegedOperations would mislead the admin."""
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1)]}))
+    respx.post(BATCH_URL).mock(return_value=httpx.Response(403, json={
+        "error": {"code": "Forbidden", "message": "Application is not authorized to perform this operation."}}))
+    with pytest.raises(AuthenticationFailed, match="DeviceManagementManagedDevices.Read.All"):
+        await collect(connector(sleeps, extra={"collect_software": False}))
+
+
+@respx.mock
 async def test_wipe_body_and_pending_result(sleeps):
     token_route("tok-1")
     route = respx.post(f"{LIST_URL}/dev-1/wipe").mock(return_value=httpx.Response(204))
