@@ -159,6 +159,9 @@ class ActionResult:
     request_id: str | None = None  # client-request-id / MDM request id
     reference: str | None = None  # MDM-side handle to follow up (SDM command id, Intune action name)
     sent_at: datetime | None = None  # when mdmtui sent it: older MDM records are not about this request
+    # the previous request of the same action to the same device: its traces are not this one's
+    earlier_sent_at: datetime | None = None
+    earlier_open: bool = False  # that request had no final outcome yet when this one was sent
     new_passcode: str | None = field(default=None, repr=False)  # shown once, never stored
 
 

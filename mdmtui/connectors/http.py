@@ -79,6 +79,41 @@ class AnswerLost(ConnectionFailed):
         self.request_id = request_id
 
 
+class ForeignLink(ProtocolError):
+    """A server-given URL (a next link) points somewhere other than the linkage's own server."""
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an absolute URL as httpx, which would send the request, reads it."""
+    parsed = httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS.get(scheme)
+
+
+def check_same_origin(url: str, base: str, *, what: str, mdm: str) -> str:
+    """``url`` unchanged when its scheme, host and port are those of ``base``; else ``ForeignLink``.
+
+    A URL the server hands out (``@odata.nextLink``) is followed with the linkage's credentials, so
+    an answer rewritten on the way must not be able to send them to a host of its choosing. User
+    info in the URL is refused too: it would become an Authorization header of its own.
+    """
+    try:
+        parsed, want = httpx.URL(url), _origin(base)
+        got = _origin(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise ForeignLink(f"{mdm}'s {what} is not a valid URL: nothing was sent; the answer was not "
+                          "the MDM's own (check a proxy between mdmtui and the MDM)") from None
+    if got != want or parsed.userinfo:
+        shown = f"{got[0]}://{got[1]}:{got[2]}" if got[1] else "a relative or hostless URL"
+        raise ForeignLink(f"{mdm}'s {what} points to another host ({shown!r} instead of "
+                          f"{want[0]}://{want[1]}:{want[2]}): nothing was sent there and the run stops; "
+                          "check the linkage's server URL and any proxy that rewrites answers")
+    return url
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another try."""
 
@@ -188,15 +223,26 @@ class HttpLayer:
         """Close the connection pool."""
         await self.client.aclose()
 
+    async def download(self, url: str) -> Reply:
+        """GET a URL the MDM handed out for download (an export file, possibly on a storage host)
+        WITHOUT the linkage's credentials: no Authorization header and no client auth go with it.
+        The body is kept as bytes (``Reply.raw``), not decoded as JSON."""
+        return await self.request("GET", url, credentials=False, raw=True)
+
     async def request(self, method: str, url: str, *, idempotent: bool = True, params: Any = None,
                       json_body: Any = None, data: Any = None, headers: dict | None = None,
-                      headers_fn: Callable[[], Awaitable[dict]] | None = None) -> Reply:
+                      headers_fn: Callable[[], Awaitable[dict]] | None = None, credentials: bool = True,
+                      raw: bool = False) -> Reply:
         """Send one logical request, retrying transient failures; non-2xx answers are returned.
 
         ``idempotent=False`` (actions): only failures that provably did not reach the server
         (connection errors) and explicit throttling (429: not carried out) are retried; a lost
-        answer raises ``AnswerLost`` instead of sending the action again.
+        answer raises ``AnswerLost`` instead of sending the action again. ``credentials=False``
+        sends neither the client's auth nor any Authorization header; ``raw=True`` leaves the body
+        undecoded.
         """
+        if not credentials and headers_fn is not None:
+            raise ValueError("a request without credentials takes no header callback")
         retrying = AsyncRetrying(stop=stop_after_attempt(self.policy.attempts), wait=_Wait(self.policy),
                                  retry=retry_if_exception_type(_Retry), sleep=self.sleep, reraise=True,
                                  before_sleep=self._log_retry)
@@ -204,8 +250,11 @@ class HttpLayer:
             async for attempt in retrying:
                 with attempt:
                     extra = await headers_fn() if headers_fn else {}
-                    reply = await self._attempt(method, url, idempotent, params, json_body, data,
-                                                {**(headers or {}), **extra})
+                    sent = {**(headers or {}), **extra}
+                    if not credentials:
+                        sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+                    reply = await self._attempt(method, url, idempotent, params, json_body, data, sent,
+                                                credentials, raw)
                     reply.attempts = attempt.retry_state.attempt_number
                     return reply
         except _Retry as failure:
@@ -213,35 +262,37 @@ class HttpLayer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, method: str, url: str, idempotent: bool, params: Any, json_body: Any,
-                       data: Any, headers: dict) -> Reply:
+                       data: Any, headers: dict, credentials: bool = True, raw: bool = False) -> Reply:
         request_id = str(uuid.uuid4())
         headers[REQUEST_ID_HEADER] = request_id
         started = time.monotonic()
+        # auth=None switches the client's own auth (MobileIron's Basic) off for this request
+        no_auth = {} if credentials else {"auth": None}
         async with self._sem:
             self.requests_sent += 1
             try:
                 response = await self.client.request(method, url, params=params, json=json_body, data=data,
-                                                     headers=headers)
+                                                     headers=headers, **no_auth)
             except httpx.HTTPError as exc:
                 self._log(method, url, None, started, request_id, exc)
                 raise self._transport_failure(exc, idempotent, request_id, url) from None
         reply = self._reply(response, started, request_id)
         self._log(method, url, reply.status, started, request_id)
-        return self._judge(reply, idempotent)
+        return self._judge(reply, idempotent, raw)
 
     def _reply(self, response: httpx.Response, started: float, request_id: str) -> Reply:
         return Reply(status=response.status_code, body=None, headers=response.headers, request_id=request_id,
                      url=str(response.request.url), elapsed_ms=(time.monotonic() - started) * 1000,
                      raw=response.content)
 
-    def _judge(self, reply: Reply, idempotent: bool) -> Reply:
+    def _judge(self, reply: Reply, idempotent: bool, raw: bool = False) -> Reply:
         if reply.status in TRANSIENT_STATUSES and (idempotent or reply.status == 429):
             wait = retry_after_seconds(reply.headers) if reply.status in THROTTLE_STATUSES else None
             if wait is not None and wait > self.policy.max_retry_after_s:
                 raise Throttled(f"{self._who()} asks to wait {wait:.0f} s before the next request "
                                 "(Retry-After): try the collection again later", retry_after=wait)
             raise _Retry(f"HTTP {reply.status}", reply=reply, retry_after=wait)
-        reply.body = self._decode(reply, idempotent)
+        reply.body = None if raw else self._decode(reply, idempotent)
         return reply
 
     def _decode(self, reply: Reply, idempotent: bool) -> Any:

@@ -5,8 +5,14 @@ Wire choices (see MDM-APIS.md):
   through ``@odata.nextLink`` exactly as given.
 - The LIST quirk: ``iccid``, ``udid``, ``ethernetMacAddress`` and ``physicalMemoryInBytes`` are
   placeholders in the list, so they are never read from it. For new or changed devices only, they
-  come from single-device GETs packed 20 to a JSON ``$batch`` on the beta endpoint (the only one
-  that returns ``physicalMemoryInBytes``; one call per device instead of a v1.0 and a beta one).
+  come from single-device GETs packed 20 to a JSON ``$batch`` on the beta endpoint, which alone
+  returns ``physicalMemoryInBytes`` — and only with ``hardwareInformation`` in the same ``$select``
+  (selected alone it is 0); one call per device instead of a v1.0 and a beta one.
+- Next links are followed only on the linkage's own Graph host (scheme, host and port): the
+  token goes with them.
+- Wipe is not listed in ``deviceActionResults``: it is followed through the device's beta
+  ``managementState`` (wipePending, wipeIssued, wipeFailed, wipeCanceled), and a completed full
+  wipe removes the device record (docs/intune-graph-api.md).
 - Detected apps: the per-device beta call, only for new or changed devices. The tenant-wide v1.0
   call costs one request per distinct app version plus the paging of every app's device list
   whatever changed, and must be inverted in memory for the whole fleet before the first page could
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
@@ -27,7 +34,7 @@ import httpx
 
 from mdmtui import mapping
 from mdmtui.connectors.base import LinkageConfig, register
-from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, retry_after_seconds
+from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, Reply, check_same_origin, retry_after_seconds
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
                            Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
@@ -45,7 +52,8 @@ MAX_RESTARTS = 2  # listing restarts after an expired nextLink
 
 # The LIST quirk: placeholders in the list answer, real values only from a single-device GET.
 QUIRK_KEYS = ("iccid", "udid", "ethernetMacAddress", "physicalMemoryInBytes")
-ENRICH_SELECT = ("id",) + QUIRK_KEYS
+# hardwareInformation: without it in the same $select, beta answers physicalMemoryInBytes 0
+ENRICH_SELECT = ("id", "hardwareInformation") + QUIRK_KEYS
 LIST_SELECT = ("id",) + tuple(k for k in mapping.wire_keys(System.INTUNE) if k not in QUIRK_KEYS)
 # Record fields that depend on the quirk keys: kept from the last collection when not fetched.
 ENRICHED_FIELDS = {
@@ -59,6 +67,12 @@ ACTION_NAMES = {Action.LOCK: "remoteLock", Action.WIPE: "wipe", Action.RESET_PAS
 ACTION_STATES = {"done": Outcome.SUCCEEDED, "failed": Outcome.FAILED, "canceled": Outcome.FAILED,
                  "notsupported": Outcome.FAILED, "pending": Outcome.PENDING, "active": Outcome.PENDING,
                  "none": Outcome.PENDING}
+# managementState while a wipe is under way (evidence that Intune took this wipe), and at its end
+WIPE_UNDER_WAY = {"wipepending": "Intune has the wipe pending: the device has not fetched it yet",
+                  "wipeissued": "Intune issued the wipe to the device; it is done when Intune removes the device record"}
+WIPE_ENDED = {"wipefailed": "Intune reports the wipe failed on the device (wipeFailed)",
+              "wipecanceled": "the wipe was cancelled in Intune before the device carried it out (wipeCanceled)"}
+WIPE_DONE = "done — the device record was removed by Intune after the wipe"
 # Failures that concern one device's enrichment: the device keeps its stored values for the run.
 DEVICE_LEVEL_ERRORS = (ProtocolError, NotFoundError, MdmRequestError, Throttled)
 
@@ -168,12 +182,12 @@ class IntuneConnector:
                                            "app registration is in the linkage's tenant")
             self.token.invalidate(used[-1])
         if reply.status == 403:
-            raise self._forbidden(reply, method)
+            raise self._forbidden(reply, method == "GET" or url.endswith("/$batch"))
         return reply
 
-    def _forbidden(self, reply: Reply, method: str) -> AuthenticationFailed:
+    def _forbidden(self, reply: Reply, reading: bool) -> AuthenticationFailed:
         _code, message = graph_error(reply)
-        needed = READ_PERMISSION if method == "GET" else PRIVILEGED_PERMISSION
+        needed = READ_PERMISSION if reading else PRIVILEGED_PERMISSION
         return AuthenticationFailed(
             f"Intune refused the request (HTTP 403: {message}): grant the app the application permission "
             f"{needed} with admin consent, and check that the tenant has an Intune license "
@@ -238,6 +252,7 @@ class IntuneConnector:
                 items, next_link = await task
                 task = None
                 if next_link:
+                    self._own_link(next_link, "next link (@odata.nextLink) of the device list")
                     if next_link in links:
                         raise ProtocolError("Intune sent a nextLink it had already sent (a paging loop): "
                                             "the device list cannot be read completely; try again later")
@@ -264,6 +279,10 @@ class IntuneConnector:
         if next_link is not None and not isinstance(next_link, str):
             raise ProtocolError("Intune's @odata.nextLink is not a URL")
         return body["value"], next_link
+
+    def _own_link(self, link: str, what: str) -> str:
+        """The link, if it is on the linkage's Graph host; ``ForeignLink`` (nothing sent) otherwise."""
+        return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
     async def _records(self, items: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
         """Map one page; fetch the LIST-quirk properties and apps of new or changed devices, concurrently."""
@@ -362,6 +381,8 @@ class IntuneConnector:
         # An unreachable MDM or missing permission still fails the whole run (ConnectionFailed, 401/403).
         try:
             return await self._detected_apps(ident)
+        except ForeignLink:
+            raise  # a tampered answer is not one device's problem: the run stops
         except DEVICE_LEVEL_ERRORS as exc:
             log.info("Intune: detected apps of %s not read: %s", ident, exc)
             return None
@@ -380,6 +401,8 @@ class IntuneConnector:
                 raise ProtocolError(f"Intune's detected apps answer for {ident} has no 'value' list")
             out.extend(app for app in map(_software, body["value"]) if app is not None)
             url, params = body.get("@odata.nextLink"), None
+            if url is not None:
+                self._own_link(str(url), f"next link (@odata.nextLink) of the detected apps of {ident}")
         return out
 
     async def software(self, device: DeviceRef) -> list[SoftwareItem]:
@@ -436,22 +459,67 @@ class IntuneConnector:
                             http_status=reply.status, request_id=reply.request_id, reference=name)
 
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
-        """The action's state from the device's deviceActionResults."""
+        """The action's state: a wipe from managementState, lock from deviceActionResults."""
+        if pending.action is Action.WIPE:
+            return await self._follow_wipe(device, pending)
         name = pending.reference or ACTION_NAMES[pending.action]
         reply = await self._graph("GET", self._v1(self._device_path(device.mdm_device_id)),
                                   params={"$select": "id,deviceActionResults"})
         if reply.status == 404:
-            gone = "the device no longer exists in Intune"
-            outcome = Outcome.UNKNOWN if pending.action is Action.WIPE else Outcome.FAILED
-            return _follow(pending, outcome, f"{gone} (after a wipe this is expected once it is done)"
-                           if pending.action is Action.WIPE else gone, reply, None)
+            return _follow(pending, Outcome.FAILED, "the device no longer exists in Intune", reply, None)
         self._expect_ok(reply, f"device {device.mdm_device_id}")
-        entry = _latest_action(reply.body, name, pending.sent_at)
+        entry = _latest_action(reply.body, name, pending.sent_at, pending.earlier_sent_at)
         if entry is None:
             return _follow(pending, Outcome.PENDING, f"Intune reports no {name} result yet", reply, None)
         state = str(entry.get("actionState") or "")
         outcome = ACTION_STATES.get(state.lower(), Outcome.UNKNOWN)
         return _follow(pending, outcome, f"Intune reports {name}: {state}", reply, state)
+
+    async def _follow_wipe(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
+        """A wipe's state from the device's managementState (beta), judged by ``judge_wipe``."""
+        reply = await self._graph("GET", self._beta(self._device_path(device.mdm_device_id)),
+                                  params={"$select": "id,managementState"})
+        if reply.status != 404:
+            self._expect_ok(reply, f"device {device.mdm_device_id}")
+        state = reply.body.get("managementState") if isinstance(reply.body, dict) else None
+        if state is not None and not _ENUM_NAME.fullmatch(str(state)):
+            state = "an unexpected value"  # an enum name, or nothing from it reaches a message
+        outcome, message, code = judge_wipe(pending, None if reply.status == 404 else str(state or ""))
+        return _follow(pending, outcome, message, reply, code)
+
+
+_ENUM_NAME = re.compile(r"[A-Za-z]{1,40}")
+
+
+def judge_wipe(pending: ActionResult, state: str | None) -> tuple[Outcome, str, str | None]:
+    """(outcome, message, state to record) of a wipe whose device shows ``state`` (None: record gone).
+
+    Only this wipe's own trace settles it: a state under way is recorded as evidence, and the
+    record's removal means "done" only after that evidence. While an earlier wipe of the device
+    was still open when this one was sent, nothing Intune shows can be told apart from that
+    wipe's doing, so this one stays as it is (an earlier request never settles a later one).
+    """
+    seen = (pending.mdm_code or "").lower() in WIPE_UNDER_WAY
+    if pending.earlier_open:
+        when = pending.earlier_sent_at.isoformat(timespec="seconds") if pending.earlier_sent_at else "before"
+        why = (f"an earlier wipe of this device (sent {when}) was still under way when this one was sent: "
+               "what Intune shows cannot be told apart from that wipe's doing")
+        return (Outcome.UNKNOWN, f"the device record is gone, but {why}", None) if state is None else \
+            (Outcome.PENDING, f"Intune shows {state}; {why}", None)
+    if state is None:
+        if seen:
+            return Outcome.SUCCEEDED, WIPE_DONE, "removed"
+        return (Outcome.UNKNOWN, "the device no longer exists in Intune, but the wipe was never seen under "
+                "way (wipePending/wipeIssued): whether it wiped the device cannot be told; check the device", None)
+    key = state.lower()
+    if key in WIPE_UNDER_WAY:
+        return Outcome.PENDING, WIPE_UNDER_WAY[key], state
+    if key in WIPE_ENDED and (seen or pending.outcome is Outcome.PENDING):
+        return Outcome.FAILED, WIPE_ENDED[key], state
+    if seen:  # it was under way and the device is back to another state without being removed
+        return (Outcome.UNKNOWN, f"the wipe was under way, but Intune now shows the device {state or 'without a state'} "
+                "and kept its record: whether it was wiped cannot be told; check the device", state)
+    return Outcome.PENDING, f"Intune shows no wipe under way for this request yet (managementState {state or 'not given'})", None
 
 
 class _ExpiredLink(Exception):
@@ -500,18 +568,27 @@ def _software(app: object) -> SoftwareItem | None:
 CLOCK_SKEW = timedelta(minutes=2)
 
 
-def _latest_action(body: object, name: str, sent_at: datetime | None = None) -> dict | None:
-    """The newest deviceActionResults entry of ``name`` that can be about a request sent at ``sent_at``.
+def _latest_action(body: object, name: str, sent_at: datetime | None = None,
+                   earlier_sent_at: datetime | None = None) -> dict | None:
+    """The newest deviceActionResults entry of ``name`` that can only be about a request sent at ``sent_at``.
 
     An older entry (a lock done last month) says nothing about this request: trusting it would
-    record a lost command as done.
+    record a lost command as done. Nor does an entry that may be the previous request's (sent at
+    ``earlier_sent_at``): it must have started after that one plus the clock skew. Between the two
+    (a repeat within twice the skew) no entry qualifies, and the request stays as it is.
     """
     results = body.get("deviceActionResults") if isinstance(body, dict) else None
     mine = [r for r in results or () if isinstance(r, dict) and str(r.get("actionName", "")).lower() == name.lower()]
     if sent_at is not None:
-        mine = [r for r in mine if (mapping.when(r.get("startDateTime")) or sent_at - 2 * CLOCK_SKEW)
-                >= sent_at - CLOCK_SKEW]
+        mine = [r for r in mine if _started_within(r, sent_at - CLOCK_SKEW, earlier_sent_at)]
     return max(mine, key=lambda r: str(r.get("startDateTime") or "")) if mine else None
+
+
+def _started_within(entry: dict, not_before: datetime, earlier_sent_at: datetime | None) -> bool:
+    started = mapping.when(entry.get("startDateTime"))
+    if started is None:  # undated: it cannot be shown to be this request's
+        return False
+    return started >= not_before and (earlier_sent_at is None or started > earlier_sent_at + CLOCK_SKEW)
 
 
 def _follow(pending: ActionResult, outcome: Outcome, message: str, reply: Reply, code: str | None) -> ActionResult:

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from mdmtui import capabilities
 from mdmtui.connectors.base import Connector, connector_for
@@ -285,7 +286,7 @@ class _Run:
             self.sent += 1
             result = await self._send_recorded(lane, ref, row, device)
         if result.outcome is Outcome.UNKNOWN:
-            result = await _check_lost_answer(lane, ref, result)
+            result = await _check_lost_answer(lane, ref, result, row)
         self.settle(row, device, result)
         if result.outcome is Outcome.PENDING and self.follow:
             result = await self._follow(lane, ref, row, device, result)
@@ -295,6 +296,7 @@ class _Run:
         try:
             result = await _send(lane, self.action, ref, self.options)
             result.sent_at = row.requested_at
+            result.earlier_sent_at, result.earlier_open = _earlier_request(row)
             return result
         except asyncio.CancelledError:
             # the request may have reached the MDM: say so instead of leaving the write-ahead text
@@ -318,6 +320,7 @@ class _Run:
                 merged = merge(result, newer)
                 self.settle(row, device, merged)
                 return merged
+            result = _note_progress(row, result, newer)
             delay = min(delay * 2, FOLLOW_MAX_DELAY_S)
         return result
 
@@ -419,9 +422,10 @@ def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionRes
                    "the command may have been carried out")
 
 
-async def _check_lost_answer(lane: _Lane, ref: DeviceRef, lost: ActionResult) -> ActionResult:
+async def _check_lost_answer(lane: _Lane, ref: DeviceRef, lost: ActionResult, row: DeviceAction) -> ActionResult:
     """The answer was lost: ask the MDM's own record of the action once, never send it again."""
     newer = await _ask_state(lane, ref, lost)
+    lost = _note_progress(row, lost, newer)
     if newer is None or not _is_news(Outcome.UNKNOWN, newer.outcome):
         if newer is None:
             why = "its state could not be read"
@@ -467,7 +471,32 @@ def merge(known: ActionResult, newer: ActionResult) -> ActionResult:
         mdm_code=newer.mdm_code or known.mdm_code, http_status=newer.http_status or known.http_status,
         request_id=known.request_id or newer.request_id, reference=newer.reference or known.reference,
         new_passcode=newer.new_passcode or known.new_passcode, sent_at=known.sent_at or newer.sent_at,
+        earlier_sent_at=known.earlier_sent_at, earlier_open=known.earlier_open,
     )
+
+
+def _note_progress(row: DeviceAction, known: ActionResult, newer: ActionResult | None) -> ActionResult:
+    """An open action for which the MDM now reports a state (Intune's wipeIssued): the row keeps its
+    outcome but records the state, the evidence a later answer may rest on (a removed record)."""
+    if newer is None or newer.outcome is not Outcome.PENDING or not newer.mdm_code or newer.mdm_code == known.mdm_code:
+        return known
+    message = newer.message if known.outcome is Outcome.PENDING else known.message
+    known = dataclasses.replace(known, mdm_code=newer.mdm_code, message=message)
+    DeviceAction.update(mdm_code=known.mdm_code, message=message, updated_at=utcnow()).where(
+        DeviceAction.id == row.id).execute()
+    return known
+
+
+def _earlier_request(row: DeviceAction) -> tuple[datetime | None, bool]:
+    """(sent at, still open then) of the previous request of the same action to the same device."""
+    earlier = (DeviceAction.select().where(
+        DeviceAction.device == row.device_id, DeviceAction.action == row.action, DeviceAction.id < row.id,
+        DeviceAction.outcome.not_in([Outcome.REFUSED.value, Outcome.CANCELLED.value]))
+        .order_by(DeviceAction.id.desc()).first())
+    if earlier is None:
+        return None, False
+    final = earlier.outcome in (Outcome.SUCCEEDED.value, Outcome.FAILED.value)
+    return earlier.requested_at, not (final and earlier.updated_at <= row.requested_at)
 
 
 def _result(ref: DeviceRef, action: Action, outcome: Outcome, message: str, *, code: str | None = None,
@@ -596,7 +625,7 @@ async def _follow_row(ctx: Context, lane: _Lane, row: DeviceAction) -> DeviceOut
     known = stored_result(row)
     ref = DeviceRef(row.mdm_device_id, OsClass(device.os_class), device.computer_name)
     newer = await _ask_state(lane, ref, known)
-    result = known
+    result = known = _note_progress(row, known, newer)
     if newer is not None and _is_news(known.outcome, newer.outcome):
         result = merge(known, newer)
         _record_follow_up(ctx, row, device, result)
@@ -632,9 +661,11 @@ def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, resu
 
 def stored_result(row: DeviceAction) -> ActionResult:
     """A DeviceAction row as the ActionResult a connector's follow_up expects."""
+    earlier_sent_at, earlier_open = _earlier_request(row)
     return ActionResult(row.mdm_device_id, Action(row.action), Outcome(row.outcome), message=row.message or "",
                         mdm_code=row.mdm_code, http_status=row.http_status, request_id=row.request_id,
-                        reference=row.reference, sent_at=row.requested_at)
+                        reference=row.reference, sent_at=row.requested_at, earlier_sent_at=earlier_sent_at,
+                        earlier_open=earlier_open)
 
 
 def _json_or_none(text: str | None) -> dict | None:

@@ -48,6 +48,13 @@ class Admin:
         """The device's MDM profile was removed: commands to it fail from now on."""
         self._sim.fleets[mdm].remove_profile(self._slot(mdm, ident))
 
+    def end_wipe(self, mdm: str, ident: str, how: str) -> None:
+        """Intune: the device's current (or next) wipe ends in wipeFailed ("fail") or wipeCanceled
+        ("cancel") instead of the record's removal."""
+        if mdm != "intune":
+            raise ValueError("only Intune reports a wipe's end in managementState")
+        self._sim.services[mdm].end_next_wipe(self._slot(mdm, ident), how)
+
     def touch(self, mdm: str, ident: str) -> None:
         """The device checks in now (last contact / lastSyncDateTime moves)."""
         self._sim.fleets[mdm].touch(self._slot(mdm, ident))
@@ -88,7 +95,9 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         ident, name = request.path_params["id"], request.path_params["op"]
         if name == "reenrol":
             return json_response({"id": admin.reenrol(mdm, ident)})
-        fn = {"simswap": admin.sim_swap, "remove-profile": admin.remove_profile, "touch": admin.touch}.get(name)
+        fn = {"simswap": admin.sim_swap, "remove-profile": admin.remove_profile, "touch": admin.touch,
+              "wipe-fail": lambda m, i: admin.end_wipe(m, i, "fail"),
+              "wipe-cancel": lambda m, i: admin.end_wipe(m, i, "cancel")}.get(name)
         if fn is None:
             return json_response({"error": f"unknown operation {name}"}, 404)
         fn(mdm, ident)

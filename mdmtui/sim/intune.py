@@ -33,9 +33,15 @@ PAGE = 1000
 BATCH_MAX = 20
 WIPE_PARAMS = {"keepEnrollmentData": bool, "keepUserData": bool, "macOsUnlockCode": (str, type(None)),
                "persistEsimDataPlan": bool}
-BETA_WIPE_PARAMS = {**WIPE_PARAMS, "useProtectedWipe": bool}
+# obliterationBehavior and useProtectedWipe are documented for the beta wipe only (the v1.0 page and
+# Clear-MgDeviceManagementManagedDevice list the four above): v1.0 refuses them.
+BETA_WIPE_PARAMS = {**WIPE_PARAMS, "useProtectedWipe": bool, "obliterationBehavior": str}
+ENUM_PARAMS = {"obliterationBehavior": ("default", "doNotObliterate", "obliterateWithWarning", "always")}
+# Wipe and retire need PrivilegedOperations.All like lock (a Microsoft maintainer on
+# microsoft-graph-docs#17172): ReadWrite.All is not enough.
 ACTION_PERMS = {"remoteLock": {PRIVILEGED}, "resetPasscode": {PRIVILEGED}, "syncDevice": {PRIVILEGED},
-                "retire": {PRIVILEGED, READWRITE}, "wipe": {PRIVILEGED, READWRITE}}
+                "retire": {PRIVILEGED}, "wipe": {PRIVILEGED}}
+WIPE_ENDS = {"fail": "wipeFailed", "cancel": "wipeCanceled"}
 
 
 @dataclass
@@ -52,6 +58,7 @@ class IntuneConfig:
     licensed: bool = True
     action_delay: float = 2.0
     page_size: int = PAGE
+    next_link_base: str = ""  # tests: next links name this base instead (a tampered answer's host)
 
 
 @dataclass
@@ -82,6 +89,8 @@ class IntuneService(Service):
         self.tokens: dict[str, float] = {}
         self._apps_cache: tuple[int, dict] | None = None
         self._apps_lock = threading.Lock()
+        self._wiping: set[int] = set()  # slots with a wipe under way (their records go once it completes)
+        self._wipe_lock = threading.Lock()
 
     # --- plumbing -----------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -228,6 +237,7 @@ class IntuneService(Service):
         """Route one Graph call below /deviceManagement/ (shared by plain requests and $batch)."""
         parts = _segments(rest)
         beta = ver == "beta"
+        self.sweep_wipes()
         if parts and parts[0] == "managedDevices":
             if len(parts) == 1 and method == "GET":
                 return self.list_devices(request, ver, query)
@@ -255,7 +265,7 @@ class IntuneService(Service):
         if bad:
             return bad
         try:
-            select = _select(query)
+            select = _select(query, ver)
             top = _top(query, self.cfg.page_size)
             pred = _filter(self.fleet, query.get("$filter"))
         except ValueError as exc:
@@ -327,7 +337,7 @@ class IntuneService(Service):
         params = {k: v for k, v in query.items() if k != "$skiptoken"}
         params["$skiptoken"] = self._token(pos, repeat)
         qs = urlencode(params, safe="$,'()", quote_via=quote)
-        return f"{self.cfg.base_url}/{ver}/{path}?{qs}"
+        return f"{self.cfg.next_link_base or self.cfg.base_url}/{ver}/{path}?{qs}"
 
     def get_device(self, request, ver: str, key: str, query: dict) -> Result:
         """GET managedDevices/{id}: real values only for what $select names (memory: beta only)."""
@@ -340,14 +350,16 @@ class IntuneService(Service):
             return self.intune_fail(request, 404, "ResourceNotFound", f"deviceManagement/managedDevices('{ident}')",
                                     "Resource not found")
         try:
-            select = _select(query)
+            select = _select(query, ver)
         except ValueError as exc:
             return self.fail(request, 400, "BadRequest", str(exc))
         context = f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices/$entity"
+        # memory only from beta, and only with hardwareInformation in the same $select (else 0)
+        memory_zero = bool(select) and not (ver == "beta" and "hardwareInformation" in select)
         p = self.fleet.pristine(slot)
         if p is not None:
             beta = ver == "beta"
-            view = wire.VIEWS[beta, not select, bool(select) and not beta, tuple(select) if select else None]
+            view = wire.VIEWS[beta, not select, memory_zero, tuple(select) if select else None]
             text = view.render(p, ident)
             head = '{"@odata.context":' + jstr(context)
             return Result(200, raw=(head + ("," + text[1:] if text != "{}" else "}")).encode())
@@ -356,7 +368,7 @@ class IntuneService(Service):
             out = wire.list_item(full)
         else:
             out = wire.project(full, select)
-            if ver != "beta" and "physicalMemoryInBytes" in out:
+            if memory_zero and "physicalMemoryInBytes" in out:
                 out["physicalMemoryInBytes"] = 0
         out = {"@odata.context": context, **out}
         return Result(200, out)
@@ -384,15 +396,62 @@ class IntuneService(Service):
     def _apply(self, slot: int, prof: dict, name: str) -> None:
         now = time.time()
         dead = bool(prof.get("profile_removed"))
+        if name in ("wipe", "retire"):  # never in deviceActionResults: managementState only
+            if name == "wipe":
+                self._start_wipe(slot, prof, now)
+            return
         actions = list(prof.get("actions", ())) + [{"name": name, "start": now, "fails": dead}]
         changes: dict = {"actions": actions}
-        if name == "wipe" and not dead:
-            changes["wiped"] = True
         if name == "remoteLock" and not dead:
             changes["locked_at"] = now
-        if name == "syncDevice" and not dead and not prof.get("wiped"):
+        if name == "syncDevice" and not dead and not isinstance(prof.get("wiped"), dict):
             changes["last_sync"] = int(now)
         self.fleet.update(slot, **changes)
+
+    # --- wipes: managementState, then the record goes -----------------------------------------------
+    def _start_wipe(self, slot: int, prof: dict, now: float) -> None:
+        """A wipe already pending or issued stays as it is; after a failed or cancelled one it starts again."""
+        state = wire.management_state(prof, now, self.cfg.action_delay)
+        if state in ("wipePending", "wipeIssued"):
+            return
+        end = prof.get("wipe_next_end")
+        self.fleet.update(slot, wiped={"start": now, "end": end}, wipe_next_end=None)
+        with self._wipe_lock:
+            self._wiping.add(slot)
+        # requests sweep lazily; the timer makes the record go on time for device_ids() and /_sim too
+        timer = threading.Timer(2 * self.cfg.action_delay + 0.01, self.sweep_wipes)
+        timer.daemon = True
+        timer.start()
+
+    def end_next_wipe(self, slot: int, how: str) -> None:
+        """Admin: the device's current (or next) wipe ends as `how` ("fail" or "cancel")."""
+        end = WIPE_ENDS.get(how)
+        if end is None:
+            raise ValueError(f"a wipe can be made to 'fail' or 'cancel', not {how!r}")
+        prof = self.fleet.profile(slot)
+        wipe = prof.get("wiped")
+        if isinstance(wipe, dict) and wire.management_state(prof, time.time(), self.cfg.action_delay) in (
+                "wipePending", "wipeIssued"):
+            self.fleet.update(slot, wiped={**wipe, "end": end})
+        else:
+            self.fleet.update(slot, wipe_next_end=end)
+
+    def sweep_wipes(self) -> None:
+        """Remove the records of devices whose full wipe has completed (their GET becomes 404)."""
+        if not self._wiping:
+            return
+        now, delay = time.time(), self.cfg.action_delay
+        with self._wipe_lock:
+            for slot in list(self._wiping):
+                if not self.fleet.exists(slot):
+                    self._wiping.discard(slot)
+                    continue
+                prof = self.fleet.profile(slot)
+                if wire.wipe_completed(prof, now, delay):
+                    self.fleet.remove(slot)
+                    self._wiping.discard(slot)
+                elif wire.management_state(prof, now, delay) in ("wipeFailed", "wipeCanceled"):
+                    self._wiping.discard(slot)
 
     # --- $batch -------------------------------------------------------------------------------------
     async def batch(self, request: Request) -> Response:
@@ -510,7 +569,11 @@ class IntuneService(Service):
         fam, idx, version = key
         pred = lambda s: _family(self.fleet.os_of(s)) == fam and (idx, version) in self.fleet.apps(s)  # noqa: E731
         slots, nxt = await asyncio.to_thread(self._page, start, _top(query, self.cfg.page_size), pred)
-        items = self._items(slots, ver == "beta", _select(query))
+        try:
+            select = _select(query, ver)
+        except ValueError as exc:
+            return self.fail(request, 400, "BadRequest", str(exc))
+        items = self._items(slots, ver == "beta", select)
         link = None
         if nxt is not None:
             link = self._next_link(ver, f"deviceManagement/detectedApps/{_key(app)}/managedDevices", query, nxt, False)
@@ -545,6 +608,9 @@ class IntuneService(Service):
     # --- for the Simulator facade -------------------------------------------------------------------
     def truth(self, slot: int) -> dict:
         """The full real representation (v1.0 properties and beta-only ones)."""
+        self.sweep_wipes()
+        if not self.fleet.exists(slot):
+            raise KeyError("the device record was removed after its wipe completed")
         return wire.device(self.fleet.profile(slot), self.fleet.id_of(slot), time.time(), self.cfg.action_delay, True)
 
 
@@ -602,12 +668,13 @@ def _endpoint_name(method: str, rest: str) -> str:
     return "deviceManagement"
 
 
-def _select(query: dict) -> list[str] | None:
+def _select(query: dict, ver: str) -> list[str] | None:
+    """The $select names; a name the version does not have is refused (v1.0 knows no beta-only one)."""
     raw = query.get("$select")
     if raw is None:
         return None
     names = [n.strip() for n in raw.split(",") if n.strip()]
-    known = set(wire.LIST_QUIRK) | set(wire.BETA_ONLY) | _KNOWN
+    known = set(wire.LIST_QUIRK) | (_KNOWN - set(wire.BETA_ONLY)) | (set(wire.BETA_ONLY) if ver == "beta" else set())
     for n in names:
         if n not in known:
             raise ValueError(f"Could not find a property named '{n}' on type 'microsoft.graph.managedDevice'.")
@@ -678,6 +745,8 @@ def _action_params(name: str, body: bytes | None, wipe_params: dict) -> str | No
         if not isinstance(value, allowed[key]) or (allowed[key] is bool and not isinstance(value, bool)):
             kind = "Edm.Boolean" if allowed[key] is bool else "Edm.String"
             return f"Cannot convert the literal '{value}' to the expected type '{kind}'."
+        if key in ENUM_PARAMS and value not in ENUM_PARAMS[key]:
+            return f"The value '{value}' is not valid for the enum type 'microsoft.graph.{key}'."
     return None
 
 

@@ -55,7 +55,8 @@ def _managed_name(p: dict) -> str:
 
 
 def action_results(p: dict, now: float, delay: float) -> list[dict]:
-    """deviceActionResults: pending until `delay` has passed, then done (failed without a profile)."""
+    """deviceActionResults: pending until `delay` has passed, then done (failed without a profile).
+    Wipe and retire never appear here: real Intune shows them only in managementState."""
     out = []
     for act in p.get("actions", ()):
         done = now - act["start"] >= delay
@@ -65,10 +66,33 @@ def action_results(p: dict, now: float, delay: float) -> list[dict]:
     return out
 
 
+def management_state(p: dict, now: float, delay: float) -> str:
+    """managementState: a wipe is pending for `delay`, then issued to the device for `delay`; then it
+    ends as injected (wipeFailed / wipeCanceled) or the record is removed (the caller deletes it).
+    A device without its MDM profile never checks in, so its wipe stays pending."""
+    wipe = p.get("wiped")
+    if not isinstance(wipe, dict):
+        return "managed"
+    elapsed, end = now - wipe["start"], wipe.get("end")
+    if end == "wipeCanceled" and elapsed >= delay:
+        return end                      # cancelled before the device fetched it
+    if elapsed < delay or p.get("profile_removed"):
+        return "wipePending"
+    if elapsed < 2 * delay or end is None:
+        return "wipeIssued"             # None past 2 x delay: completed, about to be removed
+    return end
+
+
+def wipe_completed(p: dict, now: float, delay: float) -> bool:
+    """True once a full wipe is done and Intune removes the device record."""
+    wipe = p.get("wiped")
+    return (isinstance(wipe, dict) and wipe.get("end") is None and not p.get("profile_removed")
+            and now - wipe["start"] >= 2 * delay)
+
+
 def device(p: dict, ident: str, now: float, delay: float, beta: bool) -> dict:
     """The full, real managedDevice object (v1.0 properties; beta adds its own)."""
     agent, enrol_type, dev_type, chassis = _platform_bits(p)
-    wiped = p.get("wiped")
     d = {
         "@odata.type": ODATA_TYPE, "id": ident, "userId": p["user_id"], "deviceName": p["device_name"],
         "managedDeviceName": _managed_name(p), "userPrincipalName": p["upn"], "userDisplayName": p["user_name"],
@@ -98,11 +122,11 @@ def device(p: dict, ident: str, now: float, delay: float, beta: bool) -> dict:
         "deviceActionResults": action_results(p, now, delay),
     }
     if beta:
-        d.update(_beta(p, dev_type, chassis, wiped))
+        d.update(_beta(p, dev_type, chassis, management_state(p, now, delay)))
     return d
 
 
-def _beta(p: dict, dev_type: str, chassis: str, wiped) -> dict:
+def _beta(p: dict, dev_type: str, chassis: str, state: str) -> dict:
     hw = {"serialNumber": p["serial"], "totalStorageSpace": p["storage_total"], "freeStorageSpace": p["storage_free"],
           "imei": p["imei"], "meid": p["meid"], "manufacturer": p["manufacturer"], "model": p["model"],
           "phoneNumber": p["phone"], "subscriberCarrier": p["carrier"] or "", "cellularTechnology": "LTE" if p["imei"] else "",
@@ -112,7 +136,7 @@ def _beta(p: dict, dev_type: str, chassis: str, wiped) -> dict:
     return {"deviceType": dev_type, "chassisType": chassis, "hardwareInformation": hw,
             "joinType": "azureADJoined" if p["os"] == "Windows" else "unknown",
             "skuFamily": "Enterprise" if p["os"] == "Windows" else "",
-            "managementState": "wipePending" if wiped else "managed", "lostModeState": "disabled"}
+            "managementState": state, "lostModeState": "disabled"}
 
 
 def list_item(full: dict) -> dict:

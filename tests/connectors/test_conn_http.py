@@ -11,7 +11,7 @@ import pytest
 import respx
 from conn_helpers import basic_config
 
-from mdmtui.connectors.http import AnswerLost, HttpLayer, build_client, retry_after_seconds
+from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, build_client, check_same_origin, retry_after_seconds
 from mdmtui.errors import ConnectionFailed, MdmRequestError, ProtocolError, Throttled
 from mdmtui.secrets import Secret
 
@@ -144,6 +144,40 @@ async def test_no_secret_in_logs(sleeps, caplog):
     assert "pa55-w0rd-never-logged" not in caplog.text and sent.split()[1] not in caplog.text
     assert "client-request-id" in caplog.text  # every request is logged with its id
     assert "pa55" not in repr(http.config)
+
+
+@pytest.mark.parametrize("url", [
+    "https://mdm.test/next?x=1", "https://MDM.test:443/next", "https://mdm.test/a/b"])
+def test_same_origin_links_pass_unchanged(url):
+    assert check_same_origin(url, BASE, what="next link", mdm="SDM") == url
+
+
+@pytest.mark.parametrize("url", [
+    "https://evil.test/next", "http://mdm.test/next", "https://mdm.test:8443/next", "https://mdm.test.evil.test/",
+    "https://mdm.test@evil.test/", "https://u:p@mdm.test/", "/relative?x=1", "https://[not-a-host/", ""])
+def test_links_elsewhere_are_refused_with_a_clear_message(url):
+    with pytest.raises(ForeignLink) as caught:
+        check_same_origin(url, BASE, what="next link", mdm="SDM")
+    assert isinstance(caught.value, ProtocolError) and "nothing was sent" in str(caught.value)
+    assert "points to another host" in str(caught.value) or "not a valid URL" in str(caught.value)
+
+
+@respx.mock
+async def test_download_sends_no_credentials_and_keeps_the_bytes(sleeps):
+    """Export files may be on a storage host: neither the client's Basic auth nor a header goes there."""
+    zip_url = "https://blob.storage.test/export/abc.zip?sig=SAS"
+    route = respx.get(zip_url).mock(return_value=httpx.Response(200, content=b"PK\x03\x04 not json"))
+    http = layer(sleeps)
+    reply = await http.download(zip_url)
+    assert reply.raw == b"PK\x03\x04 not json" and reply.body is None and reply.ok
+    sent = route.calls[0].request.headers
+    assert "authorization" not in sent and "client-request-id" in sent
+    with pytest.raises(ValueError):
+        await http.request("GET", zip_url, credentials=False, headers_fn=lambda: None)
+    plain = await http.request("GET", zip_url, credentials=False, headers={"Authorization": "Bearer t"}, raw=True)
+    assert plain.ok and "authorization" not in route.calls[-1].request.headers
+    await http.request("GET", zip_url, raw=True)  # the ordinary path still authenticates
+    assert route.calls[-1].request.headers["authorization"].startswith("Basic ")
 
 
 def test_retry_after_forms():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -204,6 +205,17 @@ async def test_403_on_action_names_the_privileged_permission_and_license(sleeps)
 
 
 @respx.mock
+async def test_403_on_the_batch_names_the_read_permission(sleeps):
+    """A $batch is a POST but only reads: asking for PrivilegedOperations would mislead the admin."""
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1)]}))
+    respx.post(BATCH_URL).mock(return_value=httpx.Response(403, json={
+        "error": {"code": "Forbidden", "message": "Application is not authorized to perform this operation."}}))
+    with pytest.raises(AuthenticationFailed, match="DeviceManagementManagedDevices.Read.All"):
+        await collect(connector(sleeps, extra={"collect_software": False}))
+
+
+@respx.mock
 async def test_wipe_body_and_pending_result(sleeps):
     token_route("tok-1")
     route = respx.post(f"{LIST_URL}/dev-1/wipe").mock(return_value=httpx.Response(204))
@@ -256,13 +268,139 @@ async def test_follow_up_reads_device_action_results(sleeps, state, outcome):
     token_route("tok-1")
     route = respx.get(f"{LIST_URL}/dev-1").mock(return_value=httpx.Response(200, json={
         "id": "dev-1", "deviceActionResults": [
-            {"actionName": "wipe", "actionState": "failed", "startDateTime": "2026-01-01T00:00:00Z"},
-            {"actionName": "wipe", "actionState": state, "startDateTime": "2026-11-20T00:00:00Z"},
-            {"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-11-21T00:00:00Z"}]}))
-    pending = ActionResult("dev-1", Action.WIPE, Outcome.PENDING, reference="wipe")
+            {"actionName": "remoteLock", "actionState": "failed", "startDateTime": "2026-01-01T00:00:00Z"},
+            {"actionName": "remoteLock", "actionState": state, "startDateTime": "2026-11-20T00:00:00Z"},
+            {"actionName": "resetPasscode", "actionState": "done", "startDateTime": "2026-11-21T00:00:00Z"}]}))
+    pending = ActionResult("dev-1", Action.LOCK, Outcome.PENDING, reference="remoteLock")
     result = await connector(sleeps).follow_up(DeviceRef("dev-1", OsClass.IS), pending)
     assert result.outcome is outcome and result.mdm_code == state
     assert parse_qs(urlsplit(str(route.calls[0].request.url)).query)["$select"] == ["id,deviceActionResults"]
+
+
+WIPE_STATE_URL = f"{GRAPH}/beta/deviceManagement/managedDevices/dev-1"
+
+
+def wipe_state(state: str | None):
+    """The beta single GET of managementState; None: the record is gone (404)."""
+    if state is None:
+        return respx.get(WIPE_STATE_URL).mock(return_value=httpx.Response(404, json={
+            "error": {"code": "ResourceNotFound", "message": "Resource not found"}}))
+    return respx.get(WIPE_STATE_URL).mock(return_value=httpx.Response(200, json={
+        "id": "dev-1", "managementState": state}))
+
+
+SENT = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+
+
+@respx.mock
+@pytest.mark.parametrize(("before", "seen", "state", "outcome", "code"), [
+    (Outcome.PENDING, None, "wipePending", Outcome.PENDING, "wipePending"),
+    (Outcome.PENDING, "wipePending", "wipeIssued", Outcome.PENDING, "wipeIssued"),   # issued is not done
+    (Outcome.PENDING, "wipeIssued", None, Outcome.SUCCEEDED, "removed"),             # gone after under way
+    (Outcome.PENDING, None, None, Outcome.UNKNOWN, None),                            # gone, never seen under way
+    (Outcome.PENDING, "wipeIssued", "wipeFailed", Outcome.FAILED, "wipeFailed"),
+    (Outcome.PENDING, None, "wipeCanceled", Outcome.FAILED, "wipeCanceled"),
+    (Outcome.PENDING, None, "managed", Outcome.PENDING, None),
+    (Outcome.PENDING, "wipeIssued", "managed", Outcome.UNKNOWN, "managed"),          # back, record kept
+    (Outcome.UNKNOWN, None, "wipeFailed", Outcome.PENDING, None),                    # lost: a stale failure?
+    (Outcome.UNKNOWN, "wipePending", None, Outcome.SUCCEEDED, "removed"),
+])
+async def test_wipe_is_followed_through_beta_management_state(sleeps, before, seen, state, outcome, code):
+    """Intune lists no wipe in deviceActionResults: managementState and the record's removal tell."""
+    token_route("tok-1")
+    route = wipe_state(state)
+    known = ActionResult("dev-1", Action.WIPE, before, reference="wipe", mdm_code=seen, sent_at=SENT)
+    result = await connector(sleeps).follow_up(DeviceRef("dev-1", OsClass.IS), known)
+    assert (result.outcome, result.mdm_code) == (outcome, code), result
+    assert parse_qs(urlsplit(str(route.calls[0].request.url)).query)["$select"] == ["id,managementState"]
+    if outcome is Outcome.SUCCEEDED:
+        assert result.message == "done — the device record was removed by Intune after the wipe"
+
+
+@respx.mock
+@pytest.mark.parametrize("state", ["wipePending", "wipeIssued", "wipeFailed", None])
+async def test_wipe_sent_while_an_earlier_one_was_open_is_never_settled_by_it(sleeps, state):
+    """Issue 11 #3 for wipe: managementState has no time, so an earlier open wipe makes it ambiguous."""
+    token_route("tok-1")
+    wipe_state(state)
+    known = ActionResult("dev-1", Action.WIPE, Outcome.UNKNOWN, reference="wipe", mdm_code="wipePending",
+                         sent_at=SENT, earlier_sent_at=SENT - timedelta(seconds=40), earlier_open=True)
+    result = await connector(sleeps).follow_up(DeviceRef("dev-1", OsClass.IS), known)
+    assert result.outcome in (Outcome.PENDING, Outcome.UNKNOWN) and result.mdm_code is None
+    assert "earlier wipe" in result.message
+
+
+@respx.mock
+async def test_repeated_lock_within_the_clock_skew_is_not_settled_by_the_earlier_lock(sleeps):
+    """Issue 11 #3: lock A done at 03:00:05, lock B sent 03:01:00 and lost: A's entry is not B's."""
+    token_route("tok-1")
+    entries = [{"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-11-27T03:00:05Z"}]
+    route = respx.get(f"{LIST_URL}/dev-1").mock(return_value=httpx.Response(200, json={
+        "id": "dev-1", "deviceActionResults": entries}))
+    conn = connector(sleeps)
+    lost = ActionResult("dev-1", Action.LOCK, Outcome.UNKNOWN, reference="remoteLock",
+                        sent_at=SENT + timedelta(seconds=60), earlier_sent_at=SENT, earlier_open=False)
+    assert (await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)).outcome is Outcome.PENDING
+    entries.append({"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-11-27T03:03:30Z"})
+    route.mock(return_value=httpx.Response(200, json={"id": "dev-1", "deviceActionResults": entries}))
+    assert (await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)).outcome is Outcome.SUCCEEDED  # B's own
+
+
+@respx.mock
+async def test_enrichment_selects_hardware_information_on_the_beta_batch(sleeps):
+    """physicalMemoryInBytes is 0 on beta unless hardwareInformation is in the same $select."""
+    token_route("tok-1")
+    respx.get(url__startswith=LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1, "Windows")]}))
+    batches = respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    v1_batch = respx.post(f"{GRAPH}/v1.0/$batch").mock(return_value=httpx.Response(500))
+    await collect(connector(sleeps, extra={"retry": {"attempts": 1}, "collect_software": False}))
+    [req] = json.loads(batches.calls[0].request.content)["requests"]
+    select = parse_qs(urlsplit(req["url"]).query)["$select"][0].split(",")
+    assert {"hardwareInformation", "physicalMemoryInBytes"} <= set(select) and not v1_batch.called
+    assert req["method"] == "GET" and req["url"].startswith("/deviceManagement/managedDevices/dev-0001?")
+
+
+def _evil_page(link: str) -> httpx.Response:
+    return httpx.Response(200, json={"value": [device(1)], "@odata.nextLink": link})
+
+
+@respx.mock
+@pytest.mark.parametrize("link", [
+    "https://evil.test/v1.0/deviceManagement/managedDevices?$skiptoken=x",
+    "http://graph.test/v1.0/deviceManagement/managedDevices?$skiptoken=x",        # scheme
+    "https://graph.test:8443/v1.0/deviceManagement/managedDevices?$skiptoken=x",  # port
+    "https://graph.test.evil.test/v1.0/deviceManagement/managedDevices",
+    "https://graph.test@evil.test/v1.0/deviceManagement/managedDevices",
+    "https://user:pw@graph.test/v1.0/deviceManagement/managedDevices",            # userinfo
+    "/v1.0/deviceManagement/managedDevices?$skiptoken=x",                         # relative
+])
+async def test_a_next_link_to_another_host_is_not_followed_and_gets_no_token(sleeps, link):
+    """Issue 11 #4: the bearer token must not go to a host a tampered @odata.nextLink names."""
+    token_route("tok-1")
+    respx.get(LIST_URL).mock(return_value=_evil_page(link))
+    respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    elsewhere = respx.route(host__regex=r"^(?!graph\.test$|login\.test$).*").mock(
+        return_value=httpx.Response(200, json={"value": []}))
+    other_port = respx.route(port=8443).mock(return_value=httpx.Response(200, json={"value": []}))
+    plain = respx.route(scheme="http").mock(return_value=httpx.Response(200, json={"value": []}))
+    with pytest.raises(ProtocolError, match=r"next link \(@odata.nextLink\) of the device list points to another host"):
+        await collect(connector(sleeps, extra={"retry": {"attempts": 1}, "collect_software": False}))
+    assert not elsewhere.called and not other_port.called and not plain.called
+    listed = [c for c in respx.calls if c.request.url.path.endswith("/managedDevices")]
+    assert len(listed) == 1  # only the first page, from the linkage's own Graph
+
+
+@respx.mock
+async def test_a_detected_apps_next_link_to_another_host_stops_the_run(sleeps):
+    token_route("tok-1")
+    respx.get(LIST_URL).mock(return_value=httpx.Response(200, json={"value": [device(1)]}))
+    respx.post(BATCH_URL).mock(side_effect=batch_answer)
+    respx.get(url__regex=r".*graph\.test/beta/.*/detectedApps.*").mock(return_value=httpx.Response(200, json={
+        "value": [], "@odata.nextLink": "https://evil.test/beta/apps?$skiptoken=1"}))
+    evil = respx.route(host="evil.test").mock(return_value=httpx.Response(200, json={"value": []}))
+    with pytest.raises(ProtocolError, match="points to another host"):
+        await collect(connector(sleeps))
+    assert not evil.called
 
 
 @respx.mock

@@ -7,6 +7,8 @@ mapping mistake in mdmtui.mapping cannot hide behind itself.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -14,6 +16,7 @@ import pytest
 from conn_sim import collect, sim_config
 
 from mdmtui.connectors.base import connector_for
+from mdmtui.connectors.intune import WIPE_DONE
 from mdmtui.records import COLLECTED_FIELDS, Action, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.sim import Simulator
 from mdmtui.sim.catalog import catalog_for
@@ -208,13 +211,68 @@ def pick(sim, system: str, os_names: tuple[str, ...]) -> str:
     raise AssertionError(f"no {os_names} device in {system}")
 
 
-async def test_intune_wipe_then_follow_up_reports_done_or_failed(sim):
+async def follow_wipe(conn, ref, result, rounds=40):
+    """Follow a wipe the way services/control.py does: a state under way is kept as evidence."""
+    seen = []
+    for _ in range(rounds):
+        newer = await conn.follow_up(ref, result)
+        seen.append(newer.mdm_code)
+        if newer.outcome is not Outcome.PENDING:
+            return newer, seen
+        if newer.mdm_code:
+            result = dataclasses.replace(result, mdm_code=newer.mdm_code)
+        await asyncio.sleep(0.1)
+    return newer, seen
+
+
+@pytest.fixture
+def slow_actions(sim):
+    sim.intune.action_delay = 0.3
+    yield
+    sim.intune.action_delay = 0
+
+
+async def test_intune_wipe_followed_through_management_state_to_the_record_s_removal(sim, slow_actions):
     conn = connector_for(sim_config(sim, "intune"))
     try:
         ok = DeviceRef(pick(sim, "intune", ("Android",)), OsClass.IS)
         result = await conn.wipe(ok, WipeOptions())
         assert (result.outcome, result.reference, result.http_status) == (Outcome.PENDING, "wipe", 204)
-        assert (await conn.follow_up(ok, result)).outcome is Outcome.SUCCEEDED
+        final, seen = await follow_wipe(conn, ok, result)
+        assert final.outcome is Outcome.SUCCEEDED and final.message == WIPE_DONE, final
+        assert "wipePending" in seen and "wipeIssued" in seen  # walked through the real states
+        assert ok.mdm_device_id not in sim.device_ids("intune")
+    finally:
+        await conn.aclose()
+
+
+@pytest.mark.parametrize("how, state", [("fail", "wipeFailed"), ("cancel", "wipeCanceled")])
+async def test_intune_wipe_failed_or_cancelled_in_intune_is_failed(sim, slow_actions, how, state):
+    conn = connector_for(sim_config(sim, "intune"))
+    try:
+        ref = DeviceRef(pick(sim, "intune", ("iOS", "iPadOS")), OsClass.IS)
+        sim.admin.end_wipe("intune", ref.mdm_device_id, how)
+        final, _ = await follow_wipe(conn, ref, await conn.wipe(ref, WipeOptions()))
+        assert (final.outcome, final.mdm_code) == (Outcome.FAILED, state), final
+        assert ref.mdm_device_id in sim.device_ids("intune")
+    finally:
+        await conn.aclose()
+
+
+async def test_intune_record_gone_without_the_wipe_seen_under_way_is_unknown(sim):
+    """With action_delay 0 the record is gone at the first look: no evidence it was this wipe."""
+    conn = connector_for(sim_config(sim, "intune"))
+    try:
+        ref = DeviceRef(pick(sim, "intune", ("Android",)), OsClass.IS)
+        final = await conn.follow_up(ref, await conn.wipe(ref, WipeOptions()))
+        assert final.outcome is Outcome.UNKNOWN and "never seen under way" in final.message
+    finally:
+        await conn.aclose()
+
+
+async def test_intune_lock_of_a_device_without_profile_fails(sim):
+    conn = connector_for(sim_config(sim, "intune"))
+    try:
         dead = DeviceRef(pick(sim, "intune", ("iOS",)), OsClass.IS)
         sim.admin.remove_profile("intune", dead.mdm_device_id)
         locked = await conn.lock(dead)

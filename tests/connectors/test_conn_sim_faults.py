@@ -151,3 +151,47 @@ async def test_detected_apps_failing_keep_stored_software(sim):
     assert_complete(sim, "intune", records)
     assert all(r.software is None and r.change_marker is None for r in records)
     assert any("detected apps" in w for w in conn.warnings)
+
+
+class _Recorder:
+    """A loopback HTTP server that records what reaches it (the host a tampered next link names)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                seen.append((self.path, dict(self.headers)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"value":[]}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_intune_next_link_to_another_host_gets_no_request_and_no_token(sim):
+    """Issue 11 #4 over HTTP: the simulator's next links name another loopback server."""
+    other = _Recorder()
+    sim.intune.next_link_base = other.base
+    try:
+        _, error = await outcome(sim, "intune")
+    finally:
+        sim.intune.next_link_base = ""
+        other.close()
+    assert isinstance(error, ProtocolError), error
+    assert "next link (@odata.nextLink) of the device list points to another host" in str(error)
+    assert other.base.split("//")[1].split(":")[1] in str(error)  # the port it named
+    assert other.seen == []  # nothing was sent there, so no bearer token either

@@ -72,8 +72,7 @@ async def test_matrix_cell_against_the_mdm(ctx, sim, os_class, action):
 
 
 @pytest.mark.parametrize("os_class,action", [("M", Action.LOCK), ("M", Action.WIPE), ("M", Action.RESET_PASSCODE),
-                                             ("Si", Action.WIPE), ("SA", Action.LOCK), ("IS", Action.WIPE),
-                                             ("IP", Action.WIPE)])
+                                             ("Si", Action.WIPE), ("SA", Action.LOCK), ("IS", Action.LOCK)])
 async def test_profile_removed_device_ends_as_failure(ctx, sim, os_class, action):
     system = SYSTEM[os_class]
     device = first(await devices_of(ctx, sim, system), os_class)
@@ -131,6 +130,76 @@ async def test_intune_wipe_timeout_is_checked_in_device_action_results(ctx, sim)
     assert rows_for(device)[0].outcome == "unknown"
     assert sim_requests(sim, "intune", "POST", "/wipe") <= 1
     assert sim_requests(sim, "intune", "GET", device.mdm_device_id) >= 2  # its state was read, twice
+
+
+async def test_intune_wipe_of_a_device_without_profile_stays_pending_never_wiped(ctx, sim):
+    """Intune keeps such a wipe wipePending (the device never checks in): never recorded as done."""
+    device = first(await devices_of(ctx, sim, "intune"), "IS")
+    sim.admin.remove_profile("intune", device.mdm_device_id)
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome is Outcome.PENDING and out.result.mdm_code == "wipePending", out.result
+    [row] = rows_for(device)
+    assert (row.outcome, row.mdm_code) == ("pending", "wipePending")
+    assert Device.get_by_id(device.id).device_status == "Unknown"
+
+
+@pytest.mark.parametrize("how, state", [("fail", "wipeFailed"), ("cancel", "wipeCanceled")])
+async def test_intune_wipe_that_fails_or_is_cancelled_in_intune_is_failed(ctx, sim, how, state):
+    device = first(await devices_of(ctx, sim, "intune"), "IS")
+    sim.admin.end_wipe("intune", device.mdm_device_id, how)
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=10)
+    assert (out.outcome, out.result.mdm_code) == (Outcome.FAILED, state), out.result
+    assert rows_for(device)[0].outcome == "failed" and audit_for(device)[-1].outcome == "failed"
+    assert Device.get_by_id(device.id).device_status == "Unknown"  # not wiped
+    assert Event.select().where(Event.kind == "action_failed", Event.device_id == device.id).count() == 1
+
+
+async def test_intune_wipe_done_means_the_record_was_removed(ctx, sim):
+    device = first(await devices_of(ctx, sim, "intune"), "IP")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=10)
+    assert out.outcome is Outcome.SUCCEEDED
+    assert out.result.message == "done — the device record was removed by Intune after the wipe"
+    with pytest.raises(KeyError):
+        sim.truth("intune", device.mdm_device_id)
+    assert [e.outcome for e in audit_for(device)][-1] == "succeeded"
+
+
+async def test_repeated_intune_lock_lost_within_the_skew_is_not_settled_by_the_earlier_lock(ctx, sim):
+    """Issue 11 #3: lock A is done; lock B, sent seconds later, loses its answer. A's "done" entry
+    lies inside B's clock-skew window, but it is A's: B stays unknown and is never resent."""
+    device = first(await devices_of(ctx, sim, "intune", timeout_s=0.4), "IS")
+    [first_lock] = await control.act(ctx, [device.id], Action.LOCK, follow_timeout=10)
+    assert first_lock.outcome is Outcome.SUCCEEDED
+    sim.set_faults(Faults(hang_s=0.8), mdm="intune", endpoint="actions")
+    [second] = await control.act(ctx, [device.id], Action.LOCK, follow_timeout=1)
+    assert second.outcome is Outcome.UNKNOWN, second.result
+    await asyncio.sleep(1.0)
+    sim.set_faults(None)
+    await control.follow_up_pending(ctx, [device.id])
+    rows = sorted(rows_for(device), key=lambda r: r.id)
+    assert [r.outcome for r in rows] == ["succeeded", "unknown"]
+    assert sim_requests(sim, "intune", "POST", "/remoteLock") <= 2  # B was never sent again
+
+
+async def test_repeated_intune_wipe_is_never_settled_by_the_earlier_wipe(ctx, sim):
+    """Wipe A is under way; wipe B's answer is lost. When Intune removes the record, A is done; B
+    cannot be told apart from A's doing and stays unknown."""
+    sim.intune.action_delay = 1.0
+    device = first(await devices_of(ctx, sim, "intune", timeout_s=0.4), "IS")
+    [a] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=0.3)
+    assert (a.outcome, a.result.mdm_code) == (Outcome.PENDING, "wipePending"), a.result
+    sim.set_faults(Faults(hang_s=0.8), mdm="intune", endpoint="actions")
+    [b] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert b.outcome is Outcome.UNKNOWN, b.result
+    sim.set_faults(None)
+    await asyncio.sleep(2.2)  # pending 1 s, issued 1 s, then the record goes
+    with pytest.raises(KeyError):
+        sim.truth("intune", device.mdm_device_id)
+    later = {o.action_id: o for o in await control.follow_up_pending(ctx, [device.id])}
+    rows = sorted(rows_for(device), key=lambda r: r.id)
+    assert [r.outcome for r in rows] == ["succeeded", "unknown"], [r.message for r in rows]
+    assert "earlier wipe" in rows[1].message and later[rows[1].id].outcome is Outcome.UNKNOWN
+    assert sim_requests(sim, "intune", "POST", "/wipe") <= 2
 
 
 async def test_sdm_wipe_timeout_stays_unknown_and_says_so(ctx, sim):

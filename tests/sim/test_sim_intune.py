@@ -308,13 +308,123 @@ def test_wipe_body_checked(fresh, client, body, fragment):
     assert r.status_code == 400 and fragment in r.json()["error"]["message"]
 
 
-def test_wipe_marks_the_device(fresh, client):
+WIPE_BODY = {"keepEnrollmentData": False, "keepUserData": False, "macOsUnlockCode": None, "persistEsimDataPlan": False}
+
+
+def _state(client, headers, base, ident) -> tuple[int, str | None]:
+    r = client.get(f"{base}/beta/deviceManagement/managedDevices/{ident}?$select=id,managementState", headers=headers)
+    return r.status_code, r.json().get("managementState")
+
+
+def test_wipe_goes_through_management_state_then_the_record_is_removed(fresh, client):
+    """Real Intune lists no wipe in deviceActionResults: pending, issued, then the device is gone."""
+    headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
+    base, ident = fresh.intune.base_url, _first(fresh, "Android")
+    fresh.intune.action_delay = 0.6  # each step lasts this long
+    assert client.post(f"{base}{DEV}/{ident}/wipe", headers=headers, json=WIPE_BODY).status_code == 204
+    truth = fresh.truth("intune", ident)
+    assert truth["managementState"] == "wipePending" and truth["deviceActionResults"] == []
+    assert _state(client, headers, base, ident) == (200, "wipePending")
+    time.sleep(0.7)
+    assert _state(client, headers, base, ident) == (200, "wipeIssued")
+    time.sleep(0.6)
+    assert _state(client, headers, base, ident)[0] == 404
+    assert client.get(f"{base}{DEV}/{ident}?$select=id", headers=headers).status_code == 404
+    assert ident not in fresh.device_ids("intune")
+
+
+def test_completed_wipe_leaves_the_fleet_on_time_without_any_request(fresh, client):
     headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
     ident = _first(fresh, "Android")
-    body = {"keepEnrollmentData": False, "keepUserData": False, "macOsUnlockCode": None, "persistEsimDataPlan": False}
-    assert client.post(f"{fresh.intune.base_url}{DEV}/{ident}/wipe", headers=headers, json=body).status_code == 204
-    truth = fresh.truth("intune", ident)
-    assert truth["managementState"] == "wipePending" and truth["deviceActionResults"][-1]["actionName"] == "wipe"
+    assert client.post(f"{fresh.intune.base_url}{DEV}/{ident}/wipe", headers=headers).status_code == 204
+    time.sleep(0.6)  # 2 x action_delay (0.2) and then some
+    assert ident not in fresh.device_ids("intune")
+    assert ident not in client.get(f"{fresh.intune.base_url}/_sim/devices").json()["ids"]
+
+
+@pytest.mark.parametrize("how, final", [("fail", "wipeFailed"), ("cancel", "wipeCanceled")])
+def test_wipe_failure_or_cancel_injected_through_the_admin_api(fresh, client, how, final):
+    headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
+    base, ident = fresh.intune.base_url, _first(fresh, "iOS")
+    assert client.post(f"{base}/_sim/devices/{ident}/wipe-{how}").status_code == 200  # the next wipe ends so
+    assert client.post(f"{base}{DEV}/{ident}/wipe", headers=headers).status_code == 204
+    time.sleep(0.45)
+    assert _state(client, headers, base, ident) == (200, final)  # the record stays
+    assert fresh.truth("intune", ident)["deviceActionResults"] == []
+    # a new wipe after the failure starts again and, this time, completes
+    assert client.post(f"{base}{DEV}/{ident}/wipe", headers=headers).status_code == 204
+    assert _state(client, headers, base, ident) == (200, "wipePending")
+    time.sleep(0.45)
+    assert _state(client, headers, base, ident)[0] == 404
+
+
+def test_wipe_of_a_device_without_profile_stays_pending(fresh, client):
+    headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
+    base, ident = fresh.intune.base_url, _first(fresh, "iOS")
+    fresh.admin.remove_profile("intune", ident)
+    assert client.post(f"{base}{DEV}/{ident}/wipe", headers=headers).status_code == 204
+    time.sleep(0.5)
+    assert _state(client, headers, base, ident) == (200, "wipePending")  # the device never checks in
+
+
+def test_wipe_end_injection_refuses_other_mdms_and_words(fresh, client):
+    mi = fresh.device_ids("mobileiron")[0]
+    assert client.post(f"{fresh.mobileiron.base_url}/_sim/devices/{mi}/wipe-fail").status_code == 400
+    with pytest.raises(ValueError, match="fail.*cancel"):
+        fresh.admin.end_wipe("intune", _first(fresh, "iOS"), "explode")
+
+
+def test_wipe_body_obliteration_behavior_only_in_beta(fresh, client):
+    """obliterationBehavior is documented for the beta wipe only (v1.0 lists four parameters)."""
+    headers = {"Authorization": "Bearer " + graph_token(fresh, client)}
+    base, ident = fresh.intune.base_url, _first(fresh, "Android")
+    body = {**WIPE_BODY, "obliterationBehavior": "doNotObliterate"}
+    r = client.post(f"{base}{DEV}/{ident}/wipe", headers=headers, json=body)
+    assert r.status_code == 400 and "obliterationBehavior" in r.json()["error"]["message"]
+    r = client.post(f"{base}/beta/deviceManagement/managedDevices/{ident}/wipe", headers=headers,
+                    json={**body, "obliterationBehavior": "sometimes"})
+    assert r.status_code == 400 and "enum" in r.json()["error"]["message"]
+    r = client.post(f"{base}/beta/deviceManagement/managedDevices/{ident}/wipe", headers=headers, json=body)
+    assert r.status_code == 204
+
+
+@pytest.mark.parametrize("name", ["deviceType", "chassisType", "hardwareInformation", "joinType", "skuFamily",
+                                  "lostModeState", "managementState"])
+def test_v1_select_naming_a_beta_only_property_is_400(sim, graph, name):
+    client, headers, base = graph
+    ident = sim.device_ids("intune")[0]
+    for url in (f"{base}{DEV}?$select=id,{name}", f"{base}{DEV}/{ident}?$select=id,{name}"):
+        r = client.get(url, headers=headers)
+        assert r.status_code == 400 and name in r.json()["error"]["message"], url
+        assert r.json()["error"]["code"] == "BadRequest" and "innerError" in r.json()["error"]
+    r = client.post(f"{sim.intune.base_url}/v1.0/$batch", headers=headers, json={"requests": [
+        {"id": "1", "method": "GET", "url": f"/deviceManagement/managedDevices/{ident}?$select=id,{name}"}]})
+    assert r.json()["responses"][0]["status"] == 400
+    beta = client.get(f"{sim.intune.base_url}/beta/deviceManagement/managedDevices/{ident}?$select=id,{name}",
+                      headers=headers)
+    assert beta.status_code == 200 and name in beta.json()
+
+
+def test_memory_only_from_beta_with_hardware_information(sim, graph):
+    """physicalMemoryInBytes alone gives 0, even on beta; in the list always 0."""
+    client, headers, base = graph
+    beta = f"{sim.intune.base_url}/beta/deviceManagement/managedDevices"
+    for ident in (sim.device_ids("intune")[1], sim.scenario_devices["intune"]["pc_two_macs"]):
+        truth = sim.truth("intune", ident)["physicalMemoryInBytes"]
+        assert truth > 0
+        alone = client.get(f"{beta}/{ident}?$select=id,physicalMemoryInBytes", headers=headers).json()
+        assert alone["physicalMemoryInBytes"] == 0
+        both = client.get(f"{beta}/{ident}?$select=id,hardwareInformation,physicalMemoryInBytes",
+                          headers=headers).json()
+        assert both["physicalMemoryInBytes"] == truth
+        r = client.post(f"{sim.intune.base_url}/beta/$batch", headers=headers, json={"requests": [
+            {"id": "a", "method": "GET", "url": f"/deviceManagement/managedDevices/{ident}?$select=id,physicalMemoryInBytes"},
+            {"id": "b", "method": "GET",
+             "url": f"/deviceManagement/managedDevices/{ident}?$select=id,physicalMemoryInBytes,hardwareInformation"}]})
+        got = {x["id"]: x["body"]["physicalMemoryInBytes"] for x in r.json()["responses"]}
+        assert got == {"a": 0, "b": truth}
+    listed = client.get(f"{beta}?$select=id,hardwareInformation,physicalMemoryInBytes&$top=5", headers=headers).json()
+    assert {d["physicalMemoryInBytes"] for d in listed["value"]} == {0}
 
 
 def test_sync_device_moves_last_sync(fresh, client):
@@ -345,7 +455,12 @@ def test_action_errors_404_403_and_unknown(fresh, client):
     r = client.post(f"{base}/{_first(fresh, 'iOS')}/remoteLock", headers=headers)
     assert r.status_code == 403 and "PrivilegedOperations" in r.json()["error"]["message"]
     fresh.intune.permissions = {"DeviceManagementManagedDevices.ReadWrite.All"}
+    for action in ("wipe", "retire", "remoteLock", "resetPasscode"):  # ReadWrite.All is not enough
+        r = client.post(f"{base}/{_first(fresh, 'Android')}/{action}", headers=headers)
+        assert r.status_code == 403 and "PrivilegedOperations" in r.json()["error"]["message"], action
+    fresh.intune.permissions = {"DeviceManagementManagedDevices.PrivilegedOperations.All"}
     r = client.post(f"{base}/{_first(fresh, 'Android')}/wipe", headers=headers)
-    assert r.status_code == 204                      # wipe accepts ReadWrite.All
+    assert r.status_code == 204
+    fresh.intune.permissions = {"DeviceManagementManagedDevices.ReadWrite.All"}
     r = client.post(f"{base}/{_first(fresh, 'Android')}/remoteLock", headers=headers)
     assert r.status_code == 403
