@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mdmtui import __version__
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import printable
 from mdmtui.logs import current_log_file, log_file_path, redact, setup_logging
 
 log = logging.getLogger("mdmtui.cli")
@@ -44,7 +45,7 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,8 +133,8 @@ def _unexpected(exc: Exception) -> int:
 
 
 def one_line(text: str) -> str:
-    """A message squeezed onto one line, URL passwords redacted."""
-    return redact(" ".join(text.split()))
+    """A message squeezed onto one line, control characters escaped, URL passwords redacted."""
+    return redact(printable(" ".join(text.split())))
 
 
 def _log_path(args: argparse.Namespace) -> Path:

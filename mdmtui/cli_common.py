@@ -11,7 +11,7 @@ from typing import Any
 
 from mdmtui.config import load_settings
 from mdmtui.services.context import Context, open_context
-from mdmtui.formatting import local_time
+from mdmtui.formatting import UNPRINTABLE_BEYOND_C0, local_time, printable
 from mdmtui.textwidth import fit, width
 
 
@@ -33,9 +33,16 @@ def to_local(value: datetime | None) -> str:
 
 
 def print_json(data: Any) -> None:
-    """JSON on stdout (UTF-8, not escaped, datetimes as ISO 8601)."""
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
-    sys.stdout.write("\n")
+    """JSON on stdout (UTF-8, datetimes as ISO 8601); C1, DEL and bidi controls as \\u escapes."""
+    sys.stdout.write(json_text(data) + "\n")
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON that is safe on a terminal: json escapes C0 controls, this also the rest of them."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+    # They can only occur inside strings (JSON's own syntax is ASCII), where \uXXXX means the same
+    return UNPRINTABLE_BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 
 def _json_default(value: Any) -> Any:
@@ -45,8 +52,9 @@ def _json_default(value: Any) -> Any:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> None:
-    """An aligned text table; wide (Japanese) characters count as two columns."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    """An aligned text table; wide (Japanese) characters count as two columns, control characters escaped."""
+    headers = [printable(h) for h in headers]
+    cells = [[printable(v) for v in row] for row in rows]
     widths = [min(max([width(h)] + [width(r[i]) for r in cells]), max_width) for i, h in enumerate(headers)]
     out = sys.stdout
     out.write("  ".join(fit(h, w) for h, w in zip(headers, widths)).rstrip() + "\n")
@@ -70,8 +78,8 @@ SHOWN_CANDIDATES = 20
 
 def print_ambiguous(exc) -> None:
     """An AmbiguousError on stderr: the message, then at most SHOWN_CANDIDATES candidates."""
-    print(f"mdmtui: {exc}", file=sys.stderr)
+    print(f"mdmtui: {printable(exc)}", file=sys.stderr)
     for line in exc.candidates[:SHOWN_CANDIDATES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {printable(line)}", file=sys.stderr)
     if len(exc.candidates) > SHOWN_CANDIDATES:
         print(f"  ... and {len(exc.candidates) - SHOWN_CANDIDATES} more", file=sys.stderr)

@@ -18,6 +18,7 @@ from peewee import fn
 
 from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import UsageError
+from mdmtui.formatting import printable
 from mdmtui.models import Device
 from mdmtui.services import linkages
 
@@ -189,7 +190,7 @@ def run_add(args: argparse.Namespace) -> int:
     _require_secret(args.system, data)
     ctx = context_from_args(args)
     linkage = linkages.create(ctx, data)
-    print(f"linkage '{linkage.name}' added ({linkage.system}, {linkage.server_url})")
+    print(printable(f"linkage '{linkage.name}' added ({linkage.system}, {linkage.server_url})"))
     return 0
 
 
@@ -206,7 +207,7 @@ def run_edit(args: argparse.Namespace) -> int:
         raise UsageError("nothing to change: give at least one setting (see mdmtui linkage edit --help)")
     ctx = context_from_args(args)
     linkage = linkages.update(ctx, args.name, **changes)
-    print(f"linkage '{linkage.name}' updated: {', '.join(sorted(changes))}")
+    print(f"linkage '{printable(linkage.name)}' updated: {', '.join(sorted(changes))}")
     return 0
 
 
@@ -255,12 +256,13 @@ def run_remove(args: argparse.Namespace) -> int:
     if args.devices == "delete" and count and not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"deleting {count} device(s) needs confirmation: add --yes")
-        if not confirm_typed(f"Delete {count} device(s) of '{linkage.name}'? Type the linkage name:", linkage.name):
+        if not confirm_typed(f"Delete {count} device(s) of '{printable(linkage.name)}'? Type the linkage name:",
+                             linkage.name):
             print("not removed: the name typed did not match")
             return 1
     removed = linkages.remove(ctx, args.name, devices=args.devices)
     verb = "kept, marked orphaned" if args.devices == "keep" else "deleted"
-    print(f"linkage '{args.name}' removed; {removed} device(s) {verb}")
+    print(f"linkage '{printable(args.name)}' removed; {removed} device(s) {verb}")
     return 0
 
 
@@ -268,7 +270,7 @@ def run_test(args: argparse.Namespace) -> int:
     """Test the connection and credentials of a linkage."""
     ctx = context_from_args(args)
     description = asyncio.run(linkages.test_connection(ctx, args.name))
-    print(f"ok: {args.name}: {description}")
+    print(printable(f"ok: {args.name}: {description}"))
     return 0
 
 

@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdmtui.errors import ConfigurationError
+from mdmtui.formatting import clip
 
 DEFAULT_DBPORT = 26066
 MAX_HOST_NAME_LENGTH = 32
+MAX_N_DIGITS = 9  # int() refuses 4,300 digits; no file has a billion entries
+QUOTED_CHARS = 80  # of a key or value quoted in a problem message
 FIELDS = ("name", "dbhost", "dbport")
 
 _BOM = "\ufeff"
@@ -145,6 +148,11 @@ def parse(source: str | bytes, *,
     return PropertiesReport(entries=entries, problems=problems, text=text, utf8=utf8)
 
 
+def _q(value: str, limit: int = QUOTED_CHARS) -> str:
+    """A value as a problem message quotes it: a 10 MB line must not make a 10 MB message."""
+    return clip(value, limit)
+
+
 def _decode(data: bytes) -> tuple[str, list[Problem]]:
     """Decode UTF-8; on a bad byte report its line and go on, so the other problems show too."""
     try:
@@ -199,7 +207,7 @@ def _read_slots(doc: _Document, problems: list[Problem]) -> dict[int, dict[str, 
         n, name = line.slot  # type: ignore[misc]  # set by _key_problem when there is no problem
         earlier = slots.setdefault(n, {}).get(name)
         if earlier is not None:
-            problems.append(Problem(line.number, f"{line.key}: duplicate key, also on line "
+            problems.append(Problem(line.number, f"{_q(line.key)}: duplicate key, also on line "
                                                  f"{earlier.number}; this later value wins"))
         slots[n][name] = line
     return slots
@@ -209,16 +217,16 @@ def _key_problem(line: _Line) -> str | None:
     """What is wrong with the line's key, or None (then ``line.slot`` is set)."""
     key = line.key or ""
     if not key:
-        shown = line.content.strip()
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        return f"'{shown}' is not a Key=Value line (start a comment with '#')"
+        return f"'{_q(line.content.strip(), 40)}' is not a Key=Value line (start a comment with '#')"
     match = _KEY.fullmatch(key)
     if match is None:
         return _unknown_key(key)
     n = match["n"]
     if not _NATURAL.fullmatch(n):
-        zeros = " without leading zeros" if n.isdigit() and int(n) > 0 else ""
-        return f"{key}: N must be a natural number (1, 2, 3, ...){zeros}, got '{n}'"
+        zeros = " without leading zeros" if _PORT.fullmatch(n) and n.strip("0") else ""
+        return f"{_q(key)}: N must be a natural number (1, 2, 3, ...){zeros}, got '{_q(n)}'"
+    if len(n) > MAX_N_DIGITS:
+        return f"{_q(key)}: N is too large (at most {MAX_N_DIGITS} digits)"
     line.slot = (int(n), match["field"])
     return None
 
@@ -226,8 +234,8 @@ def _key_problem(line: _Line) -> str | None:
 def _unknown_key(key: str) -> str:
     hint = "expected sdm.N.name, sdm.N.dbhost or sdm.N.dbport"
     if _KEY.fullmatch(key.lower()):
-        hint = f"keys are case-sensitive: write {key.lower()}"
-    return f"{key}: unknown key ({hint})"
+        hint = f"keys are case-sensitive: write {_q(key.lower())}"
+    return f"{_q(key)}: unknown key ({hint})"
 
 
 def _build_entries(slots: dict[int, dict[str, _Line]],
@@ -262,7 +270,7 @@ def _build_entry(n: int, lines: dict[str, _Line], problems: list[Problem]) -> Sd
         if message := check_dbport(port.value):
             problems.append(Problem(port.number, f"sdm.{n}.dbport: {message}"))
         if _PORT.fullmatch(port.value):
-            dbport = int(port.value)
+            dbport = _number(port.value)
         else:
             usable = False  # no number to carry; keep the lines as they are when writing
     if name is None or host is None or not usable:
@@ -281,11 +289,11 @@ def check_dbhost(value: str) -> str | None:
     except ValueError:
         pass
     if _IPV4_LIKE.fullmatch(value):
-        return f"'{value}' is not a valid IPv4 address"
+        return f"'{_q(value)}' is not a valid IPv4 address"
     if ":" in value:
-        return f"'{value}' is not a valid IPv6 address"
+        return f"'{_q(value)}' is not a valid IPv6 address"
     if len(value) > MAX_HOST_NAME_LENGTH:
-        return (f"host name '{value}' is {len(value)} characters long; "
+        return (f"host name '{_q(value)}' is {len(value):,} characters long; "
                 f"at most {MAX_HOST_NAME_LENGTH} are allowed")
     bad = sorted({c for c in value if not _HOST_CHAR.fullmatch(c)})
     if bad:
@@ -309,10 +317,16 @@ def check_dbport(value: str) -> str | None:
     if not value:
         return f"the port is empty; remove the line to use the default {DEFAULT_DBPORT}"
     if not _PORT.fullmatch(value):
-        return f"port '{value}' is not a number"
-    if not 1 <= int(value) <= 65535:
-        return f"port {int(value)} is out of range (1-65535)"
+        return f"port '{_q(value)}' is not a number"
+    if not 1 <= _number(value) <= 65535:
+        return f"port {_q(value.lstrip('0') or '0')} is out of range (1-65535)"
     return None
+
+
+def _number(digits: str) -> int:
+    """ASCII digits as a number; past 5 significant digits only "too big" matters (int() refuses 4,300+)."""
+    significant = digits.lstrip("0")
+    return int(significant[:6] or "0")
 
 
 def _check_linkage_names(entries: list[SdmDbEntry], names: Collection[str],
@@ -325,12 +339,12 @@ def _check_linkage_names(entries: list[SdmDbEntry], names: Collection[str],
 
 
 def _unknown_linkage(name: str, known: list[str]) -> str:
-    message = f"no SDM linkage is named '{name}'"
+    message = f"no SDM linkage is named '{_q(name)}'"
     if not known:
         return message + " (there are no SDM linkages)"
     folded = [k for k in known if k.casefold() == name.casefold()]  # names are case-sensitive
     close = folded or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    return message + (f"; did you mean '{close[0]}'?" if close else "")
+    return message + (f"; did you mean '{_q(close[0])}'?" if close else "")
 
 
 def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -> None:
@@ -339,7 +353,7 @@ def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -
         first = seen.setdefault(entry.name, entry)
         if first is not entry and entry.name:
             problems.append(Problem(entry.lines["name"],
-                                    f"sdm.{entry.n}.name: linkage '{entry.name}' is already named "
+                                    f"sdm.{entry.n}.name: linkage '{_q(entry.name)}' is already named "
                                     f"by sdm.{first.n} (line {first.lines['name']})"))
 
 
@@ -425,7 +439,7 @@ def _rewrite_lines(doc: _Document, wanted: dict[int, SdmDbEntry], known: set[int
 
 def _same_value(line: _Line, entry: SdmDbEntry, name: str) -> bool:
     if name == "dbport":  # '026066' still means 26066: leave the admin's spelling alone
-        return bool(_PORT.fullmatch(line.value)) and int(line.value) == entry.dbport
+        return bool(_PORT.fullmatch(line.value)) and _number(line.value) == entry.dbport
     return line.value == _field_values(entry)[name]
 
 
