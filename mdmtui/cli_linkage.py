@@ -167,6 +167,9 @@ def _remove_parser(commands) -> None:
     parser.add_argument("--devices", required=True, choices=("keep", "delete"),
                         help="keep the devices (marked orphaned) or delete them")
     parser.add_argument("--yes", action="store_true", help="do not ask to confirm deleting devices")
+    parser.add_argument("--properties-entry", choices=("remove", "keep"),
+                        help="SDM: remove or keep the sdm_import.properties entry naming the linkage "
+                             "(asked on a terminal; kept otherwise)")
     parser.set_defaults(handler=run_remove)
 
 
@@ -260,10 +263,30 @@ def run_remove(args: argparse.Namespace) -> int:
                              linkage.name):
             print("not removed: the name typed did not match")
             return 1
-    removed = linkages.remove(ctx, args.name, devices=args.devices)
+    entry = linkages.properties_entry(ctx, linkage.name) if linkage.system == "sdm" else None
+    drop = entry is not None and _drop_properties_entry(args, ctx, entry)
+    removed = linkages.remove(ctx, args.name, devices=args.devices, properties_entry=drop)
     verb = "kept, marked orphaned" if args.devices == "keep" else "deleted"
     print(f"linkage '{printable(args.name)}' removed; {removed} device(s) {verb}")
+    if entry is not None:
+        path = printable(ctx.settings.properties_path)
+        print(f"sdm.{entry} removed from {path}" if drop else
+              f"sdm.{entry} kept in {path}: it names no linkage now (remove it there, or add the linkage again)")
     return 0
+
+
+def _drop_properties_entry(args: argparse.Namespace, ctx, entry: int) -> bool:
+    """Whether to remove the linkage's sdm_import.properties entry: the option, else asked on a terminal."""
+    if args.properties_entry is not None:
+        return args.properties_entry == "remove"
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{printable(ctx.settings.properties_path)} names this linkage (sdm.{entry}); "
+                       "remove that entry too? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def run_test(args: argparse.Namespace) -> int:

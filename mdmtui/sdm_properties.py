@@ -23,8 +23,8 @@ import ipaddress
 import os
 import re
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mdmtui.errors import ConfigurationError
@@ -33,7 +33,8 @@ from mdmtui.formatting import clip
 DEFAULT_DBPORT = 26066
 MAX_HOST_NAME_LENGTH = 32
 MAX_N_DIGITS = 9  # int() refuses 4,300 digits; no file has a billion entries
-QUOTED_CHARS = 80  # of a key or value quoted in a problem message
+QUOTED_CHARS = 80
+SUMMARY_PROBLEMS = 5  # listed in a one-line error message (`mdmtui sdm-properties check` lists more)  # of a key or value quoted in a problem message
 FIELDS = ("name", "dbhost", "dbport")
 
 _BOM = "\ufeff"
@@ -91,6 +92,17 @@ class PropertiesReport:
         """The entry naming the SDM linkage ``name``, or None."""
         return next((e for e in self.entries if e.name == name), None)
 
+    def problems_for(self, name: str) -> list[Problem]:
+        """The problems that may concern linkage ``name``: all but those on lines of other entries.
+
+        A stale or broken entry of another linkage must not stop this one's software collection;
+        a problem on no ``sdm.N`` line (a stray line, a bad byte) may be about any entry.
+        """
+        lines = list(_slot_lines(self.text))
+        slots = {line.number: n for line, n, _ in lines}
+        mine = {n for line, n, field_ in lines if field_ == "name" and line.value == name}
+        return [p for p in self.problems if slots.get(p.line) is None or slots[p.line] in mine]
+
 
 @dataclass
 class _Line:
@@ -146,6 +158,12 @@ def parse(source: str | bytes, *,
     _check_linkages_unique(entries, problems)
     problems.sort(key=lambda p: p.line)  # stable: problems of one line keep their order
     return PropertiesReport(entries=entries, problems=problems, text=text, utf8=utf8)
+
+
+def summary(problems: list[Problem], shown: int = SUMMARY_PROBLEMS) -> str:
+    """The first problems on one line, then how many more: for messages that must stay short."""
+    text = "; ".join(str(p) for p in problems[:shown])
+    return text + (f"; and {len(problems) - shown:,} more" if len(problems) > shown else "")
 
 
 def _q(value: str, limit: int = QUOTED_CHARS) -> str:
@@ -357,7 +375,46 @@ def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -
                                     f"by sdm.{first.n} (line {first.lines['name']})"))
 
 
+def _slot_lines(text: str) -> Iterator[tuple[_Line, int, str]]:
+    """(line, N, field) of every line with a valid ``sdm.N.field`` key."""
+    for line in _read_document(text).lines:
+        match = _KEY.fullmatch(line.key or "")
+        if match and _NATURAL.fullmatch(match["n"]) and len(match["n"]) <= MAX_N_DIGITS:
+            yield line, int(match["n"]), match["field"]
+
+
 # ------------------------------------------------------------------------------------------ writing
+
+
+def rename_linkage(path: str | os.PathLike[str], old: str, new: str) -> int | None:
+    """Make the entry naming linkage ``old`` name ``new`` (all else kept); its N, or None if none names it."""
+    report = _for_rewrite(path)
+    entry = report.for_linkage(old) if report else None
+    if report is None or entry is None:
+        return None
+    entries = [replace(e, name=new) if e is entry else e for e in report.entries]
+    write(path, entries, original_text=report.text)
+    return entry.n
+
+
+def remove_linkage(path: str | os.PathLike[str], name: str) -> int | None:
+    """Drop the entry naming linkage ``name`` (its lines only); its N, or None if none names it."""
+    report = _for_rewrite(path)
+    entry = report.for_linkage(name) if report else None
+    if report is None or entry is None:
+        return None
+    write(path, [e for e in report.entries if e is not entry], original_text=report.text)
+    return entry.n
+
+
+def _for_rewrite(path: str | os.PathLike[str]) -> PropertiesReport | None:
+    """The file's report for rewriting it, None when there is no file; refuses text it cannot keep."""
+    if not Path(path).exists():
+        return None
+    report = load(path)
+    if not report.utf8:  # writing back the decoded text would replace the admin's bytes
+        raise ConfigurationError(f"{path} is not valid UTF-8: edit its sdm.N.name lines by hand")
+    return report
 
 
 def write(path: str | os.PathLike[str], entries: Iterable[SdmDbEntry],
