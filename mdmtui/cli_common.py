@@ -11,7 +11,7 @@ from typing import Any
 
 from mdmtui.config import load_settings
 from mdmtui.services.context import Context, open_context
-from mdmtui.formatting import UNPRINTABLE_BEYOND_C0, local_time, printable
+from mdmtui.formatting import local_time, printable, terminal_safe_json
 from mdmtui.textwidth import fit, width
 
 
@@ -39,9 +39,7 @@ def print_json(data: Any) -> None:
 
 def json_text(data: Any) -> str:
     """Indented JSON that is safe on a terminal: json escapes C0 controls, this also the rest of them."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
-    # They can only occur inside strings (JSON's own syntax is ASCII), where \uXXXX means the same
-    return UNPRINTABLE_BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return terminal_safe_json(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
 
 

@@ -14,6 +14,7 @@ from playhouse.db_url import connect as url_connect
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from mdmtui import models
+from mdmtui.config import private_dir
 from mdmtui.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def open_database(url: str) -> Database:
 
 def _create_private_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (it holds personal data); SQLite's WAL follows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 

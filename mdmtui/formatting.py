@@ -78,7 +78,7 @@ def outcome_line(name: str, outcome: Any) -> str:
 # reorder the text around them) and the Unicode line and paragraph separators.
 _BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _UNPRINTABLE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
-UNPRINTABLE_BEYOND_C0 = re.compile(f"[{_BEYOND_C0}]")  # what json.dumps leaves raw
+_BEYOND_JSON = re.compile(f"[{_BEYOND_C0}]")  # what json.dumps leaves raw
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -86,6 +86,14 @@ def printable(value: Any) -> str:
     """``value`` as text a terminal shows as it is: control characters become visible escapes (``\\x1b``)."""
     text = "" if value is None else str(value)
     return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def terminal_safe_json(text: str) -> str:
+    """JSON text with C1, DEL and bidi controls as ``\\uXXXX`` too (json.dumps escapes only C0).
+
+    They can only occur inside strings (JSON's own syntax is ASCII), where the escape means the same.
+    """
+    return _BEYOND_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _escape_char(match: re.Match[str]) -> str:
