@@ -17,8 +17,9 @@ from pathlib import Path
 
 from mdmtui import __version__
 from mdmtui.errors import MdmtuiError
+from mdmtui.cli_common import one_line
 from mdmtui.formatting import printable
-from mdmtui.logs import current_log_file, log_file_path, redact, setup_logging
+from mdmtui.logs import current_log_file, log_file_path, setup_logging
 
 log = logging.getLogger("mdmtui.cli")
 
@@ -130,11 +131,6 @@ def _unexpected(exc: Exception) -> int:
     print(f"mdmtui: unexpected error: {exc.__class__.__name__}: {one_line(str(exc))} "
           f"(details in {path})", file=sys.stderr)
     return 1
-
-
-def one_line(text: str) -> str:
-    """A message squeezed onto one line, control characters escaped, URL passwords redacted."""
-    return redact(printable(" ".join(text.split())))
 
 
 def _log_path(args: argparse.Namespace) -> Path:

@@ -25,6 +25,7 @@ from mdmtui.services.context import Context
 from mdmtui.services.inventory import DeviceFilter
 from mdmtui.textwidth import fit, width
 
+SUMMARY_CHARS = 2_000  # of a summary line: a run's warnings may name thousands of devices (the run keeps all)
 LIST_HEADERS = ("ID", "Name", "OS", "Serial", "IMEI", "Phone", "Status", "Last alive", "Linkage", "MDM")
 SORTS = ("name", "os", "serial", "imei", "phone", "status", "last-alive", "linkage", "id")
 SORT_COLUMNS = {"name": "computer_name", "os": "os_name", "serial": "serial_number", "imei": "imei",
@@ -124,7 +125,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print("no enabled linkage to collect (mdmtui linkage add, or --linkage NAME)")
     else:
         for s in summaries:
-            print(f"{printable(s.linkage)}: {printable(collection.describe(s))}")
+            print(f"{printable(s.linkage)}: {printable(clip(collection.describe(s), SUMMARY_CHARS))}")
     return 0 if all(s.status == "succeeded" for s in summaries) else 1
 
 

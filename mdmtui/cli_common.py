@@ -11,7 +11,8 @@ from typing import Any
 
 from mdmtui.config import load_settings
 from mdmtui.services.context import Context, open_context
-from mdmtui.formatting import local_time, printable, terminal_safe_json
+from mdmtui.formatting import clip, local_time, printable, terminal_safe_json
+from mdmtui.logs import redact
 from mdmtui.textwidth import fit, width
 
 
@@ -72,11 +73,17 @@ def confirm_typed(prompt: str, expected: str) -> bool:
 
 
 SHOWN_CANDIDATES = 20
+LINE_CHARS = 2_000  # of an error line: one quoting a 10 MB input keeps its head and says how much more
+
+
+def one_line(text: Any) -> str:
+    """A message squeezed onto one line of at most LINE_CHARS, control characters escaped, passwords redacted."""
+    return printable(clip(redact(" ".join(str(text).split())), LINE_CHARS))  # redacted before a cut hides the @
 
 
 def print_ambiguous(exc) -> None:
     """An AmbiguousError on stderr: the message, then at most SHOWN_CANDIDATES candidates."""
-    print(f"mdmtui: {printable(exc)}", file=sys.stderr)
+    print(f"mdmtui: {one_line(exc)}", file=sys.stderr)
     for line in exc.candidates[:SHOWN_CANDIDATES]:
         print(f"  {printable(line)}", file=sys.stderr)
     if len(exc.candidates) > SHOWN_CANDIDATES:

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, print_ambiguous, print_json,
-                               print_table, to_local)
+from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, one_line, print_ambiguous,
+                               print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.models import Device, DeviceAction
@@ -147,7 +147,7 @@ def _resolve(ctx: Context, terms: list[str]) -> list[Device] | None:
     except AmbiguousError as exc:
         print_ambiguous(exc)
     except NotFoundError as exc:
-        print(f"mdmtui: {printable(exc)}; nothing was sent", file=sys.stderr)
+        print(f"mdmtui: {one_line(exc)}; nothing was sent", file=sys.stderr)
     return None
 
 

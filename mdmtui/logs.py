@@ -12,7 +12,9 @@ from mdmtui.config import default_data_dir, open_private, private_dir
 from mdmtui.formatting import clip, printable
 
 # user:password@ in URLs (database URLs, proxies): the password never reaches the log file
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s/]*@")
+# (A scheme starts a word and is short: otherwise every position of a long run of letters starts a
+# match that scans the whole run, and a 200 KB value takes minutes.)
+_URL_PASSWORD = re.compile(r"(?P<head>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/@\s]*):[^@\s/]*@")
 _handler: logging.Handler | None = None
 MESSAGE_CHARS = 10_000  # of one log message: a value quoted from a 10 MB file stays a line, not 10 MB
 

@@ -94,3 +94,12 @@ def test_an_audit_message_quoting_a_huge_value_is_cut_in_the_database_and_the_mi
     assert len(event.message) < 2_100 and event.message.endswith("…(10,998,013 more characters)")
     [line] = sqlite_ctx.settings.audit_log_file.read_text(encoding="utf-8").splitlines()
     assert len(line) < 3_000
+
+
+def test_an_error_quoting_a_huge_input_is_one_bounded_line(sqlite_ctx, capsys, tmp_path):
+    terms = tmp_path / "devices.txt"
+    terms.write_text("\x1b]0;pwn\x07" + "z" * 10_000_000 + "\n", encoding="utf-8")
+    code = main(["--database", sqlite_ctx.settings.database, "lock", "--from", str(terms)])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("mdmtui: no device matches '\\x1b]0;pwn\\x07zzz")
+    assert len(out + err) < 2_500 and "more characters)" in err and "\x1b" not in err
