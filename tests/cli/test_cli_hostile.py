@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,10 +80,8 @@ def test_devices_list_escapes_and_keeps_columns_aligned(capsys, hostile):
     lines = out.splitlines()
     header, rows = lines[0], lines[1:1 + 3 * SIZE]
     column = width(header[:header.index("OS")])
-    long_rows = [row for row in rows if "長い名前" in row]
-    assert long_rows and all(width(row[:row.index(" iOS") + 1 if " iOS" in row else row.index(" A") + 1]) >= column
-                             for row in long_rows)
-    for row in rows:  # every row's OS column starts where the header's does
+    assert any("長い名前長い名前" in row for row in rows)  # the 320-character name, cut to the column
+    for row in rows:  # every row's OS column starts where the header's does, wide names and escapes too
         device = Device.get(Device.id == int(row.split()[0]))
         if device.os_name:
             assert width(row[:row.index(device.os_name, len(str(device.id)))]) == column, row
@@ -131,3 +131,13 @@ def test_sdm_properties_check_escapes_the_file_it_quotes(capsys, hostile, tmp_pa
     assert_terminal_safe(out + err)
     code, out, err = cli(capsys, hostile, "sdm-properties", "show", str(path))
     assert_terminal_safe(out + err)
+
+
+def test_a_real_subprocess_prints_no_raw_control_character(hostile):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for argv in (("devices", "list", "--limit", "0"), ("devices", "show", "Titled"), ("audit",)):
+        done = subprocess.run([sys.executable, "-m", "mdmtui.cli", "--database", hostile.settings.database, *argv],
+                              env=env, capture_output=True, timeout=120)
+        text = (done.stdout + done.stderr).decode("utf-8")
+        assert done.returncode in (0, 1), text
+        assert_terminal_safe(text)
