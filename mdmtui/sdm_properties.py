@@ -392,8 +392,7 @@ def rename_linkage(path: str | os.PathLike[str], old: str, new: str) -> int | No
     entry = report.for_linkage(old) if report else None
     if report is None or entry is None:
         return None
-    entries = [replace(e, name=new) if e is entry else e for e in report.entries]
-    write(path, entries, original_text=report.text)
+    _rewrite(path, [replace(e, name=new) if e is entry else e for e in report.entries], report.text)
     return entry.n
 
 
@@ -403,7 +402,7 @@ def remove_linkage(path: str | os.PathLike[str], name: str) -> int | None:
     entry = report.for_linkage(name) if report else None
     if report is None or entry is None:
         return None
-    write(path, [e for e in report.entries if e is not entry], original_text=report.text)
+    _rewrite(path, [e for e in report.entries if e is not entry], report.text)
     return entry.n
 
 
@@ -413,8 +412,16 @@ def _for_rewrite(path: str | os.PathLike[str]) -> PropertiesReport | None:
         return None
     report = load(path)
     if not report.utf8:  # writing back the decoded text would replace the admin's bytes
-        raise ConfigurationError(f"{path} is not valid UTF-8: edit its sdm.N.name lines by hand")
+        raise ConfigurationError(f"cannot update {path}: it is not valid UTF-8 (`mdmtui sdm-properties check` "
+                                 "shows where); nothing was changed")
     return report
+
+
+def _rewrite(path: str | os.PathLike[str], entries: list[SdmDbEntry], text: str) -> None:
+    try:
+        write(path, entries, original_text=text)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}; nothing was changed") from exc
 
 
 def write(path: str | os.PathLike[str], entries: Iterable[SdmDbEntry],

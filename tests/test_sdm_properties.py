@@ -521,3 +521,13 @@ def test_a_huge_file_gives_short_messages_and_never_crashes(tmp_path: Path, caps
     assert run_check(cli_args("check", str(path)), lambda: ["A"]) == 1
     out = capsys.readouterr().out
     assert len(out) < 20_000 and out.endswith("... and 19,953 more problems\n")
+
+
+def test_a_file_that_cannot_be_rewritten_changes_nothing(tmp_path: Path) -> None:
+    from mdmtui.sdm_properties import rename_linkage
+
+    path = tmp_path / "p.properties"
+    path.write_bytes(b"sdm.1.name=A\nsdm.1.dbhost=h\n# caf\xe9\n")
+    with pytest.raises(ConfigurationError, match="it is not valid UTF-8 .*nothing was changed"):
+        rename_linkage(path, "A", "B")
+    assert path.read_bytes() == b"sdm.1.name=A\nsdm.1.dbhost=h\n# caf\xe9\n"

@@ -95,3 +95,12 @@ def test_a_stale_entry_fails_no_other_linkage_and_its_software_is_still_read(cap
     assert "8 devices" in lines["SDM 新宿"] and "software not collected" in lines["SDM 新宿"]
     assert code == 0, out + err
     assert Software.select().count() > 0
+
+
+def test_a_rename_the_file_cannot_follow_is_refused_whole(capsys, monkeypatch, two_sdm):
+    broken = properties(two_sdm).read_bytes() + b"# caf\xe9\r\n"
+    properties(two_sdm).write_bytes(broken)
+    code, out, err = cli(capsys, monkeypatch, two_sdm, "linkage", "edit", "SDM Osaka", "--rename", "SDM 大阪")
+    assert code == 1 and "not valid UTF-8" in err and "nothing was changed" in err
+    assert Linkage.select().where(Linkage.name == "SDM Osaka").exists()
+    assert properties(two_sdm).read_bytes() == broken
