@@ -17,7 +17,9 @@ from pathlib import Path
 
 from mdmtui import __version__
 from mdmtui.errors import MdmtuiError
-from mdmtui.logs import current_log_file, log_file_path, redact, setup_logging
+from mdmtui.cli_common import one_line
+from mdmtui.formatting import printable
+from mdmtui.logs import current_log_file, log_file_path, setup_logging
 
 log = logging.getLogger("mdmtui.cli")
 
@@ -45,7 +47,7 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,11 +132,6 @@ def _unexpected(exc: Exception) -> int:
     print(f"mdmtui: unexpected error: {exc.__class__.__name__}: {one_line(str(exc))} "
           f"(details in {path})", file=sys.stderr)
     return 1
-
-
-def one_line(text: str) -> str:
-    """A message squeezed onto one line, URL passwords redacted."""
-    return redact(" ".join(text.split()))
 
 
 def _log_path(args: argparse.Namespace) -> Path:

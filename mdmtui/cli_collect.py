@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
-from mdmtui.formatting import shown
+from mdmtui.formatting import clip, printable, shown
 from mdmtui.models import Device
 from mdmtui.records import CollectionSummary, Progress
 from mdmtui.services import collection, export, inventory, lookup
@@ -25,6 +25,7 @@ from mdmtui.services.context import Context
 from mdmtui.services.inventory import DeviceFilter
 from mdmtui.textwidth import fit, width
 
+SUMMARY_CHARS = 2_000  # of a summary line: a run's warnings may name thousands of devices (the run keeps all)
 LIST_HEADERS = ("ID", "Name", "OS", "Serial", "IMEI", "Phone", "Status", "Last alive", "Linkage", "MDM")
 SORTS = ("name", "os", "serial", "imei", "phone", "status", "last-alive", "linkage", "id")
 SORT_COLUMNS = {"name": "computer_name", "os": "os_name", "serial": "serial_number", "imei": "imei",
@@ -124,7 +125,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print("no enabled linkage to collect (mdmtui linkage add, or --linkage NAME)")
     else:
         for s in summaries:
-            print(f"{s.linkage}: {collection.describe(s)}")
+            print(f"{printable(s.linkage)}: {printable(clip(collection.describe(s), SUMMARY_CHARS))}")
     return 0 if all(s.status == "succeeded" for s in summaries) else 1
 
 
@@ -158,7 +159,7 @@ class _ProgressLine:
 
     def update(self, p: Progress) -> None:
         self.ticks[p.linkage] = p
-        parts = [f"{t.linkage}: {t.pages} pages, {t.devices:,} devices, {t.rate or 0:,.0f}/s"
+        parts = [f"{printable(t.linkage)}: {t.pages} pages, {t.devices:,} devices, {t.rate or 0:,.0f}/s"
                  for t in self.ticks.values()]
         line = fit(" | ".join(parts), max(20, _columns() - 1)).rstrip()
         self.out.write("\r" + line + " " * max(0, self.shown - width(line)))
@@ -254,15 +255,15 @@ def _one_device(ctx: Context, term: str) -> Device | None:
 
 
 def _print_detail(detail: inventory.DeviceDetail, flags: list[str]) -> None:
-    print(f"{detail.title}  (id {detail.device.id})")
+    print(f"{printable(clip(detail.title))}  (id {detail.device.id})")
     if flags:
-        print(f"security: {', '.join(flags)}")
+        print(f"security: {printable(', '.join(flags))}")
     labels = [label for items in detail.groups.values() for label, _ in items]
     column = min(max(width(label) for label in labels), 44)
     for group, items in detail.groups.items():
         print(f"\n{group}")
         for label, value in items:
-            print(f"  {fit(label, column)}  {_shown(value, group)}")
+            print(f"  {fit(label, column)}  {printable(clip(_shown(value, group)))}")
 
 
 def _print_software(total: int, items: list) -> None:
@@ -334,7 +335,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         print("no device matches; nothing deleted")
         return 0
     for device in devices[:SHOWN_CANDIDATES]:
-        print(f"  {lookup.describe(device)}", file=sys.stderr)
+        print(f"  {printable(lookup.describe(device))}", file=sys.stderr)
     if len(devices) > SHOWN_CANDIDATES:
         print(f"  ... and {len(devices) - SHOWN_CANDIDATES} more", file=sys.stderr)
     if not args.yes and not confirm_typed(

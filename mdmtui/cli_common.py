@@ -11,7 +11,8 @@ from typing import Any
 
 from mdmtui.config import load_settings
 from mdmtui.services.context import Context, open_context
-from mdmtui.formatting import local_time
+from mdmtui.formatting import clip, local_time, printable, terminal_safe_json
+from mdmtui.logs import redact
 from mdmtui.textwidth import fit, width
 
 
@@ -33,9 +34,14 @@ def to_local(value: datetime | None) -> str:
 
 
 def print_json(data: Any) -> None:
-    """JSON on stdout (UTF-8, not escaped, datetimes as ISO 8601)."""
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
-    sys.stdout.write("\n")
+    """JSON on stdout (UTF-8, datetimes as ISO 8601); C1, DEL and bidi controls as \\u escapes."""
+    sys.stdout.write(json_text(data) + "\n")
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON that is safe on a terminal: json escapes C0 controls, this also the rest of them."""
+    return terminal_safe_json(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
 
 
 def _json_default(value: Any) -> Any:
@@ -45,8 +51,9 @@ def _json_default(value: Any) -> Any:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> None:
-    """An aligned text table; wide (Japanese) characters count as two columns."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    """An aligned text table; wide (Japanese) characters count as two columns, control characters escaped."""
+    headers = [printable(h) for h in headers]
+    cells = [[printable(v) for v in row] for row in rows]
     widths = [min(max([width(h)] + [width(r[i]) for r in cells]), max_width) for i, h in enumerate(headers)]
     out = sys.stdout
     out.write("  ".join(fit(h, w) for h, w in zip(headers, widths)).rstrip() + "\n")
@@ -66,12 +73,18 @@ def confirm_typed(prompt: str, expected: str) -> bool:
 
 
 SHOWN_CANDIDATES = 20
+LINE_CHARS = 2_000  # of an error line: one quoting a 10 MB input keeps its head and says how much more
+
+
+def one_line(text: Any) -> str:
+    """A message squeezed onto one line of at most LINE_CHARS, control characters escaped, passwords redacted."""
+    return printable(clip(redact(" ".join(str(text).split())), LINE_CHARS))  # redacted before a cut hides the @
 
 
 def print_ambiguous(exc) -> None:
     """An AmbiguousError on stderr: the message, then at most SHOWN_CANDIDATES candidates."""
-    print(f"mdmtui: {exc}", file=sys.stderr)
+    print(f"mdmtui: {one_line(exc)}", file=sys.stderr)
     for line in exc.candidates[:SHOWN_CANDIDATES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {printable(line)}", file=sys.stderr)
     if len(exc.candidates) > SHOWN_CANDIDATES:
         print(f"  ... and {len(exc.candidates) - SHOWN_CANDIDATES} more", file=sys.stderr)

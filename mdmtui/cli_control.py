@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, print_ambiguous, print_json,
-                               print_table, to_local)
+from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, one_line, print_ambiguous,
+                               print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
+from mdmtui.formatting import printable
 from mdmtui.models import Device, DeviceAction
 from mdmtui.records import Action, Outcome, WipeOptions
 from mdmtui.services import audit, control, lookup
@@ -146,7 +147,7 @@ def _resolve(ctx: Context, terms: list[str]) -> list[Device] | None:
     except AmbiguousError as exc:
         print_ambiguous(exc)
     except NotFoundError as exc:
-        print(f"mdmtui: {exc}; nothing was sent", file=sys.stderr)
+        print(f"mdmtui: {one_line(exc)}; nothing was sent", file=sys.stderr)
     return None
 
 
@@ -160,7 +161,7 @@ def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Device],
         return None
     reason, status = problem
     control.record_refusal(ctx, [d.id for d in devices], Action.WIPE, options, reason)
-    print(f"mdmtui: wipe refused: {reason}; nothing was sent", file=sys.stderr)
+    print(f"mdmtui: wipe refused: {printable(reason)}; nothing was sent", file=sys.stderr)
     return status
 
 
@@ -174,8 +175,8 @@ def _confirm_one(args: argparse.Namespace, device: Device) -> tuple[str, int] | 
         return f"the confirmation '{args.confirm}' does not match the device name '{expected}'", 1
     if not sys.stdin.isatty():
         return f"no confirmation: give --confirm '{expected}' to wipe {lookup.describe(device)}", 2
-    print(f"About to WIPE {lookup.describe(device)}. This erases the device.", file=sys.stderr)
-    if confirm_typed(f"Type the device name ({expected}) to wipe it:", expected):
+    print(f"About to WIPE {printable(lookup.describe(device))}. This erases the device.", file=sys.stderr)
+    if confirm_typed(f"Type the device name ({printable(expected)}) to wipe it:", expected):
         return None
     return "the typed confirmation does not match the device name", 1
 
@@ -192,7 +193,7 @@ def _confirm_bulk(args: argparse.Namespace, devices: list[Device]) -> tuple[str,
         return f"no confirmation: give --yes-count {count} to wipe these {count} devices", 2
     print(f"About to WIPE {count} devices:", file=sys.stderr)
     for device in devices[:LIST_SHOWN]:
-        print(f"  {lookup.describe(device)}", file=sys.stderr)
+        print(f"  {printable(lookup.describe(device))}", file=sys.stderr)
     if count > LIST_SHOWN:
         print(f"  ... and {count - LIST_SHOWN} more", file=sys.stderr)
     if confirm_typed(f"Type the number of devices ({count}) to wipe them all:", str(count)):
@@ -264,7 +265,7 @@ def _report(args: argparse.Namespace, action: Action, outcomes: list[control.Dev
                            o.result.message, o.result.request_id] for o in outcomes), max_width=80)
     for o in outcomes:
         if o.result.new_passcode:
-            print(f"New passcode for {o.device_name or o.device_id}: {o.result.new_passcode} "
+            print(f"New passcode for {printable(o.device_name or o.device_id)}: {o.result.new_passcode} "
                   "(shown once; not stored anywhere)")
     print(control.summary_line(outcomes))
 
@@ -272,7 +273,7 @@ def _report(args: argparse.Namespace, action: Action, outcomes: list[control.Dev
 def _report_dry_run(outcomes: list[control.DeviceOutcome]) -> None:
     for o in outcomes:  # whole lines: the point of a dry run is the detail
         verdict = "REFUSED: " if o.outcome is Outcome.REFUSED else ""
-        print(f"id {o.device_id} '{o.device_name or ''}' [{o.linkage_name}]: {verdict}{o.result.message}")
+        print(printable(f"id {o.device_id} '{o.device_name or ''}' [{o.linkage_name}]: {verdict}{o.result.message}"))
     refused = sum(o.outcome is Outcome.REFUSED for o in outcomes)
     print(f"dry run, nothing sent: {len(outcomes) - refused} would be sent, {refused} refused")
 
@@ -313,7 +314,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
         print(f"followed up {len(followed)} action(s): {control.summary_line(followed)}", file=sys.stderr)
         for o in followed:  # an SDM passcode reset reports its new passcode when the command ends
             if o.result.new_passcode:
-                print(f"New passcode for {o.device_name or o.device_id}: {o.result.new_passcode} "
+                print(f"New passcode for {printable(o.device_name or o.device_id)}: {o.result.new_passcode} "
                       "(shown once; not stored anywhere)")
     outcomes = ["pending", "unknown"] if args.pending else None
     action = args.action.replace("-", "_") if args.action else None

@@ -18,6 +18,7 @@ from peewee import fn
 
 from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import UsageError
+from mdmtui.formatting import printable
 from mdmtui.models import Device
 from mdmtui.services import linkages
 
@@ -166,6 +167,9 @@ def _remove_parser(commands) -> None:
     parser.add_argument("--devices", required=True, choices=("keep", "delete"),
                         help="keep the devices (marked orphaned) or delete them")
     parser.add_argument("--yes", action="store_true", help="do not ask to confirm deleting devices")
+    parser.add_argument("--properties-entry", choices=("remove", "keep"),
+                        help="SDM: remove or keep the sdm_import.properties entry naming the linkage "
+                             "(asked on a terminal; kept otherwise)")
     parser.set_defaults(handler=run_remove)
 
 
@@ -189,7 +193,7 @@ def run_add(args: argparse.Namespace) -> int:
     _require_secret(args.system, data)
     ctx = context_from_args(args)
     linkage = linkages.create(ctx, data)
-    print(f"linkage '{linkage.name}' added ({linkage.system}, {linkage.server_url})")
+    print(printable(f"linkage '{linkage.name}' added ({linkage.system}, {linkage.server_url})"))
     return 0
 
 
@@ -206,7 +210,7 @@ def run_edit(args: argparse.Namespace) -> int:
         raise UsageError("nothing to change: give at least one setting (see mdmtui linkage edit --help)")
     ctx = context_from_args(args)
     linkage = linkages.update(ctx, args.name, **changes)
-    print(f"linkage '{linkage.name}' updated: {', '.join(sorted(changes))}")
+    print(f"linkage '{printable(linkage.name)}' updated: {', '.join(sorted(changes))}")
     return 0
 
 
@@ -255,20 +259,41 @@ def run_remove(args: argparse.Namespace) -> int:
     if args.devices == "delete" and count and not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"deleting {count} device(s) needs confirmation: add --yes")
-        if not confirm_typed(f"Delete {count} device(s) of '{linkage.name}'? Type the linkage name:", linkage.name):
+        if not confirm_typed(f"Delete {count} device(s) of '{printable(linkage.name)}'? Type the linkage name:",
+                             linkage.name):
             print("not removed: the name typed did not match")
             return 1
-    removed = linkages.remove(ctx, args.name, devices=args.devices)
+    entry = linkages.properties_entry(ctx, linkage.name) if linkage.system == "sdm" else None
+    drop = entry is not None and _drop_properties_entry(args, ctx, entry)
+    removed = linkages.remove(ctx, args.name, devices=args.devices, properties_entry=drop)
     verb = "kept, marked orphaned" if args.devices == "keep" else "deleted"
-    print(f"linkage '{args.name}' removed; {removed} device(s) {verb}")
+    print(f"linkage '{printable(args.name)}' removed; {removed} device(s) {verb}")
+    if entry is not None:
+        path = printable(ctx.settings.properties_path)
+        print(f"sdm.{entry} removed from {path}" if drop else
+              f"sdm.{entry} kept in {path}: it names no linkage now (remove it there, or add the linkage again)")
     return 0
+
+
+def _drop_properties_entry(args: argparse.Namespace, ctx, entry: int) -> bool:
+    """Whether to remove the linkage's sdm_import.properties entry: the option, else asked on a terminal."""
+    if args.properties_entry is not None:
+        return args.properties_entry == "remove"
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{printable(ctx.settings.properties_path)} names this linkage (sdm.{entry}); "
+                       "remove that entry too? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def run_test(args: argparse.Namespace) -> int:
     """Test the connection and credentials of a linkage."""
     ctx = context_from_args(args)
     description = asyncio.run(linkages.test_connection(ctx, args.name))
-    print(f"ok: {args.name}: {description}")
+    print(printable(f"ok: {args.name}: {description}"))
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from mdmtui import recurrence
 from mdmtui.cli_common import add_json_flag, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
+from mdmtui.formatting import printable
 from mdmtui.logs import setup_logging
 from mdmtui.models import Linkage, utcnow
 from mdmtui.services import schedule as schedule_service
@@ -161,7 +162,7 @@ def cmd_set(args: argparse.Namespace) -> int:
                                                weekdays=args.weekdays, month_day=args.month_day, tz=args.tz)
     ctx = context_from_args(args)
     linkage = schedule_service.set_schedule(ctx, args.name, schedule)
-    print(f"{linkage.name}: {recurrence.describe(schedule)}")
+    print(f"{printable(linkage.name)}: {recurrence.describe(schedule)}")
     for when in schedule_service.next_runs_for(linkage, PREVIEW_COUNT):
         print(f"  next: {to_local(when)}")
     _warn_if_no_daemon(ctx, linkage)
@@ -172,13 +173,13 @@ def cmd_clear(args: argparse.Namespace) -> int:
     """Remove a linkage's schedule."""
     ctx = context_from_args(args)
     linkage = schedule_service.set_schedule(ctx, args.name, None)
-    print(f"{linkage.name}: no schedule")
+    print(f"{printable(linkage.name)}: no schedule")
     return 0
 
 
 def _warn_if_no_daemon(ctx: Context, linkage: Linkage) -> None:
     if not linkage.enabled:
-        print(f"note: {linkage.name} is disabled; it is not collected until it is enabled", file=sys.stderr)
+        print(f"note: {printable(linkage.name)} is disabled; it is not collected until it is enabled", file=sys.stderr)
     if not schedule_service.daemon_status(ctx).running:
         print("note: no daemon is running; start `mdmtui daemon` (see the README, 'Scheduled collection')", file=sys.stderr)
 
@@ -223,5 +224,5 @@ async def _once(daemon) -> int:
         print("nothing due")
     for outcome in outcomes:
         reason = f" ({outcome.reason})" if outcome.reason else ""
-        print(f"{outcome.linkage}: due {to_local(outcome.due_at)}: {outcome.status}{reason}")
+        print(printable(f"{outcome.linkage}: due {to_local(outcome.due_at)}: {outcome.status}{reason}"))
     return 1 if any(o.status == "failed" for o in outcomes) else 0

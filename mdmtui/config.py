@@ -74,6 +74,32 @@ class RoleSettings(BaseModel):
         return bool(self.groups or self.users)
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) with a new last directory readable by its owner only.
+
+    An existing directory keeps its mode: it may be shared on purpose; the files mdmtui keeps in it
+    are private themselves.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def open_private(path: Path, mode: str = "a", encoding: str | None = "utf-8", errors: str | None = None):
+    """Open a text file for writing, created 0600; an existing one readable by others is tightened to 0600.
+
+    The log and the audit mirror hold device and user names: as private as the database and the key.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        return open(fd, mode, encoding=encoding, errors=errors)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class Settings(BaseSettings):
     """Everything configurable outside the database. Env vars win over the config file."""
 

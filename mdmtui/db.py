@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from playhouse.db_url import connect as url_connect
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from mdmtui import models
+from mdmtui.config import private_dir
 from mdmtui.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ PG_CONNECT_TIMEOUT_S = 10  # an unreachable server fails in seconds, not minutes
 # Any constant: serialises concurrent migrations (console and daemon starting together)
 _PG_MIGRATION_LOCK = 0x6D646D74
 
+# SQLite's words for a file that is not an SQLite database, or one whose pages are damaged
+_NOT_A_DATABASE = re.compile(r"not a database|malformed|file is encrypted", re.I)
+
 Migration = Callable[[Database, SchemaMigrator], None]
 MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1; see migrations.py
 CURRENT_VERSION = 6
@@ -42,6 +47,11 @@ def open_database(url: str) -> Database:
         path = url.split("sqlite:///", 1)[-1] if url.startswith("sqlite:///") else ""
         if not path:
             raise ConfigurationError(f"SQLite URL {url!r} names no file: use sqlite:////absolute/path.db")
+        if path != ":memory:" and not Path(path).is_absolute():
+            # Refused rather than resolved: the console, the CLI and the daemon (started by systemd in /)
+            # would otherwise each open a different file for the same setting.
+            raise ConfigurationError(f"SQLite URL {url!r} names a relative path, which depends on the current "
+                                     f"directory: give an absolute one, e.g. sqlite:///{Path(path).absolute()}")
         if path != ":memory:":
             _create_private_file(Path(path))
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
@@ -54,7 +64,7 @@ def open_database(url: str) -> Database:
 
 def _create_private_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (it holds personal data); SQLite's WAL follows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
@@ -73,26 +83,35 @@ def init_database(url: str, *, migrate_schema: bool = True) -> Database:
     models.database.initialize(db)
     try:
         db.connect(reuse_if_open=True)
-    except (OperationalError, DatabaseError) as exc:
-        raise ConfigurationError(f"cannot open database {redact_url(url)}: {_first_line(exc)}"
-                                 + _hint(db), detail=str(exc)) from exc
-    if migrate_schema:
-        try:
+        if migrate_schema:
             migrate(db)
-        except OperationalError as exc:
-            raise ConfigurationError(f"cannot migrate database {redact_url(url)}: {_first_line(exc)}"
-                                     + _hint(db), detail=str(exc)) from exc
+    except DatabaseError as exc:  # OperationalError included
+        raise _open_error(url, db, exc) from exc
     return db
+
+
+def _open_error(url: str, db: Database, exc: DatabaseError) -> ConfigurationError:
+    """One line that says what is wrong with the database and what to do."""
+    detail = _first_line(exc)
+    if not isinstance(db, PostgresqlDatabase) and _NOT_A_DATABASE.search(detail):
+        return ConfigurationError(f"{db.database} is not an mdmtui database (or is corrupt): {detail}; point "
+                                  "--database or MDMTUI_DATABASE_URL at the right file, or move this one away "
+                                  "to start afresh", detail=str(exc))
+    doing = "open" if db.is_closed() else "migrate"
+    return ConfigurationError(f"cannot {doing} database {redact_url(url)}: {detail}{_hint(db, detail)}",
+                              detail=str(exc))
 
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
-def _hint(db: Database) -> str:
+def _hint(db: Database, detail: str) -> str:
     if isinstance(db, PostgresqlDatabase):
         return " (is PostgreSQL running and reachable, and MDMTUI_DATABASE_URL right?)"
-    return f" (another mdmtui process may hold it longer than {BUSY_TIMEOUT_S} s; retry)"
+    if "locked" in detail or "busy" in detail:
+        return f" (another mdmtui process may hold it longer than {BUSY_TIMEOUT_S} s; retry)"
+    return " (check the path and that this user may read and write it and its directory)"
 
 
 def schema_version(db: Database) -> int | None:

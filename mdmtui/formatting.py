@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -70,3 +71,39 @@ def outcome_line(name: str, outcome: Any) -> str:
     if result.new_passcode:
         line += f"\n    new passcode (shown once, write it down): {result.new_passcode}"
     return line
+
+
+# What a terminal may act on instead of showing: C0 (newline, tab and CR too: a value must stay on its
+# line), DEL, C1 (U+009B is a CSI on many terminals), the bidi embeddings, overrides and isolates (they
+# reorder the text around them) and the Unicode line and paragraph separators.
+_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNPRINTABLE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+_BEYOND_JSON = re.compile(f"[{_BEYOND_C0}]")  # what json.dumps leaves raw
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(value: Any) -> str:
+    """``value`` as text a terminal shows as it is: control characters become visible escapes (``\\x1b``)."""
+    text = "" if value is None else str(value)
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def terminal_safe_json(text: str) -> str:
+    """JSON text with C1, DEL and bidi controls as ``\\uXXXX`` too (json.dumps escapes only C0).
+
+    They can only occur inside strings (JSON's own syntax is ASCII), where the escape means the same.
+    """
+    return _BEYOND_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def clip(text: str, limit: int = 1_000) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were (messages that quote input)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text) - limit:,} more characters)"

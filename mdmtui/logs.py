@@ -8,18 +8,40 @@ import os
 import re
 from pathlib import Path
 
-from mdmtui.config import default_data_dir
+from mdmtui.config import default_data_dir, open_private, private_dir
+from mdmtui.formatting import clip, printable
 
 # user:password@ in URLs (database URLs, proxies): the password never reaches the log file
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s/]*@")
+# (A scheme starts a word and is short: otherwise every position of a long run of letters starts a
+# match that scans the whole run, and a 200 KB value takes minutes.)
+_URL_PASSWORD = re.compile(r"(?P<head>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^:/@\s]*):[^@\s/]*@")
 _handler: logging.Handler | None = None
+MESSAGE_CHARS = 10_000  # of one log message: a value quoted from a 10 MB file stays a line, not 10 MB
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats records (tracebacks included) with URL passwords replaced by ``***``."""
+    """Formats records (tracebacks included) with URL passwords replaced by ``***``.
+
+    A message is one line (control characters escaped, so MDM data cannot forge log lines) of at most
+    MESSAGE_CHARS characters; a traceback keeps its line breaks.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = printable(clip(record.message, MESSAGE_CHARS))
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        return "\n".join(printable(clip(line, MESSAGE_CHARS)) for line in super().formatException(ei).split("\n"))
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created 0600 (each new file after a rotation too)."""
+
+    def _open(self):
+        return open_private(Path(self.baseFilename), self.mode, self.encoding, self.errors)
 
 
 def redact(text: str) -> str:
@@ -55,8 +77,8 @@ def setup_logging(*, verbose: bool = False, path: Path | None = None) -> Path:
     if _handler is not None:  # another data directory (tests, a second context): switch files
         root.removeHandler(_handler)
         _handler.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    private_dir(path.parent)
+    _handler = PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
     _handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"))
     root.addHandler(_handler)
     return path

@@ -23,14 +23,18 @@ import ipaddress
 import os
 import re
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mdmtui.errors import ConfigurationError
+from mdmtui.formatting import clip
 
 DEFAULT_DBPORT = 26066
 MAX_HOST_NAME_LENGTH = 32
+MAX_N_DIGITS = 9  # int() refuses 4,300 digits; no file has a billion entries
+QUOTED_CHARS = 80
+SUMMARY_PROBLEMS = 5  # listed in a one-line error message (`mdmtui sdm-properties check` lists more)  # of a key or value quoted in a problem message
 FIELDS = ("name", "dbhost", "dbport")
 
 _BOM = "\ufeff"
@@ -87,6 +91,17 @@ class PropertiesReport:
     def for_linkage(self, name: str) -> SdmDbEntry | None:
         """The entry naming the SDM linkage ``name``, or None."""
         return next((e for e in self.entries if e.name == name), None)
+
+    def problems_for(self, name: str) -> list[Problem]:
+        """The problems that may concern linkage ``name``: all but those on lines of other entries.
+
+        A stale or broken entry of another linkage must not stop this one's software collection;
+        a problem on no ``sdm.N`` line (a stray line, a bad byte) may be about any entry.
+        """
+        lines = list(_slot_lines(self.text))
+        slots = {line.number: n for line, n, _ in lines}
+        mine = {n for line, n, field_ in lines if field_ == "name" and line.value == name}
+        return [p for p in self.problems if slots.get(p.line) is None or slots[p.line] in mine]
 
 
 @dataclass
@@ -145,6 +160,17 @@ def parse(source: str | bytes, *,
     return PropertiesReport(entries=entries, problems=problems, text=text, utf8=utf8)
 
 
+def summary(problems: list[Problem], shown: int = SUMMARY_PROBLEMS) -> str:
+    """The first problems on one line, then how many more: for messages that must stay short."""
+    text = "; ".join(str(p) for p in problems[:shown])
+    return text + (f"; and {len(problems) - shown:,} more" if len(problems) > shown else "")
+
+
+def _q(value: str, limit: int = QUOTED_CHARS) -> str:
+    """A value as a problem message quotes it: a 10 MB line must not make a 10 MB message."""
+    return clip(value, limit)
+
+
 def _decode(data: bytes) -> tuple[str, list[Problem]]:
     """Decode UTF-8; on a bad byte report its line and go on, so the other problems show too."""
     try:
@@ -199,7 +225,7 @@ def _read_slots(doc: _Document, problems: list[Problem]) -> dict[int, dict[str, 
         n, name = line.slot  # type: ignore[misc]  # set by _key_problem when there is no problem
         earlier = slots.setdefault(n, {}).get(name)
         if earlier is not None:
-            problems.append(Problem(line.number, f"{line.key}: duplicate key, also on line "
+            problems.append(Problem(line.number, f"{_q(line.key)}: duplicate key, also on line "
                                                  f"{earlier.number}; this later value wins"))
         slots[n][name] = line
     return slots
@@ -209,16 +235,16 @@ def _key_problem(line: _Line) -> str | None:
     """What is wrong with the line's key, or None (then ``line.slot`` is set)."""
     key = line.key or ""
     if not key:
-        shown = line.content.strip()
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        return f"'{shown}' is not a Key=Value line (start a comment with '#')"
+        return f"'{_q(line.content.strip(), 40)}' is not a Key=Value line (start a comment with '#')"
     match = _KEY.fullmatch(key)
     if match is None:
         return _unknown_key(key)
     n = match["n"]
     if not _NATURAL.fullmatch(n):
-        zeros = " without leading zeros" if n.isdigit() and int(n) > 0 else ""
-        return f"{key}: N must be a natural number (1, 2, 3, ...){zeros}, got '{n}'"
+        zeros = " without leading zeros" if _PORT.fullmatch(n) and n.strip("0") else ""
+        return f"{_q(key)}: N must be a natural number (1, 2, 3, ...){zeros}, got '{_q(n)}'"
+    if len(n) > MAX_N_DIGITS:
+        return f"{_q(key)}: N is too large (at most {MAX_N_DIGITS} digits)"
     line.slot = (int(n), match["field"])
     return None
 
@@ -226,8 +252,8 @@ def _key_problem(line: _Line) -> str | None:
 def _unknown_key(key: str) -> str:
     hint = "expected sdm.N.name, sdm.N.dbhost or sdm.N.dbport"
     if _KEY.fullmatch(key.lower()):
-        hint = f"keys are case-sensitive: write {key.lower()}"
-    return f"{key}: unknown key ({hint})"
+        hint = f"keys are case-sensitive: write {_q(key.lower())}"
+    return f"{_q(key)}: unknown key ({hint})"
 
 
 def _build_entries(slots: dict[int, dict[str, _Line]],
@@ -262,7 +288,7 @@ def _build_entry(n: int, lines: dict[str, _Line], problems: list[Problem]) -> Sd
         if message := check_dbport(port.value):
             problems.append(Problem(port.number, f"sdm.{n}.dbport: {message}"))
         if _PORT.fullmatch(port.value):
-            dbport = int(port.value)
+            dbport = _number(port.value)
         else:
             usable = False  # no number to carry; keep the lines as they are when writing
     if name is None or host is None or not usable:
@@ -281,11 +307,11 @@ def check_dbhost(value: str) -> str | None:
     except ValueError:
         pass
     if _IPV4_LIKE.fullmatch(value):
-        return f"'{value}' is not a valid IPv4 address"
+        return f"'{_q(value)}' is not a valid IPv4 address"
     if ":" in value:
-        return f"'{value}' is not a valid IPv6 address"
+        return f"'{_q(value)}' is not a valid IPv6 address"
     if len(value) > MAX_HOST_NAME_LENGTH:
-        return (f"host name '{value}' is {len(value)} characters long; "
+        return (f"host name '{_q(value)}' is {len(value):,} characters long; "
                 f"at most {MAX_HOST_NAME_LENGTH} are allowed")
     bad = sorted({c for c in value if not _HOST_CHAR.fullmatch(c)})
     if bad:
@@ -309,10 +335,16 @@ def check_dbport(value: str) -> str | None:
     if not value:
         return f"the port is empty; remove the line to use the default {DEFAULT_DBPORT}"
     if not _PORT.fullmatch(value):
-        return f"port '{value}' is not a number"
-    if not 1 <= int(value) <= 65535:
-        return f"port {int(value)} is out of range (1-65535)"
+        return f"port '{_q(value)}' is not a number"
+    if not 1 <= _number(value) <= 65535:
+        return f"port {_q(value.lstrip('0') or '0')} is out of range (1-65535)"
     return None
+
+
+def _number(digits: str) -> int:
+    """ASCII digits as a number; past 5 significant digits only "too big" matters (int() refuses 4,300+)."""
+    significant = digits.lstrip("0")
+    return int(significant[:6] or "0")
 
 
 def _check_linkage_names(entries: list[SdmDbEntry], names: Collection[str],
@@ -325,12 +357,12 @@ def _check_linkage_names(entries: list[SdmDbEntry], names: Collection[str],
 
 
 def _unknown_linkage(name: str, known: list[str]) -> str:
-    message = f"no SDM linkage is named '{name}'"
+    message = f"no SDM linkage is named '{_q(name)}'"
     if not known:
         return message + " (there are no SDM linkages)"
     folded = [k for k in known if k.casefold() == name.casefold()]  # names are case-sensitive
     close = folded or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    return message + (f"; did you mean '{close[0]}'?" if close else "")
+    return message + (f"; did you mean '{_q(close[0])}'?" if close else "")
 
 
 def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -> None:
@@ -339,11 +371,57 @@ def _check_linkages_unique(entries: list[SdmDbEntry], problems: list[Problem]) -
         first = seen.setdefault(entry.name, entry)
         if first is not entry and entry.name:
             problems.append(Problem(entry.lines["name"],
-                                    f"sdm.{entry.n}.name: linkage '{entry.name}' is already named "
+                                    f"sdm.{entry.n}.name: linkage '{_q(entry.name)}' is already named "
                                     f"by sdm.{first.n} (line {first.lines['name']})"))
 
 
+def _slot_lines(text: str) -> Iterator[tuple[_Line, int, str]]:
+    """(line, N, field) of every line with a valid ``sdm.N.field`` key."""
+    for line in _read_document(text).lines:
+        match = _KEY.fullmatch(line.key or "")
+        if match and _NATURAL.fullmatch(match["n"]) and len(match["n"]) <= MAX_N_DIGITS:
+            yield line, int(match["n"]), match["field"]
+
+
 # ------------------------------------------------------------------------------------------ writing
+
+
+def rename_linkage(path: str | os.PathLike[str], old: str, new: str) -> int | None:
+    """Make the entry naming linkage ``old`` name ``new`` (all else kept); its N, or None if none names it."""
+    report = _for_rewrite(path)
+    entry = report.for_linkage(old) if report else None
+    if report is None or entry is None:
+        return None
+    _rewrite(path, [replace(e, name=new) if e is entry else e for e in report.entries], report.text)
+    return entry.n
+
+
+def remove_linkage(path: str | os.PathLike[str], name: str) -> int | None:
+    """Drop the entry naming linkage ``name`` (its lines only); its N, or None if none names it."""
+    report = _for_rewrite(path)
+    entry = report.for_linkage(name) if report else None
+    if report is None or entry is None:
+        return None
+    _rewrite(path, [e for e in report.entries if e is not entry], report.text)
+    return entry.n
+
+
+def _for_rewrite(path: str | os.PathLike[str]) -> PropertiesReport | None:
+    """The file's report for rewriting it, None when there is no file; refuses text it cannot keep."""
+    if not Path(path).exists():
+        return None
+    report = load(path)
+    if not report.utf8:  # writing back the decoded text would replace the admin's bytes
+        raise ConfigurationError(f"cannot update {path}: it is not valid UTF-8 (`mdmtui sdm-properties check` "
+                                 "shows where); nothing was changed")
+    return report
+
+
+def _rewrite(path: str | os.PathLike[str], entries: list[SdmDbEntry], text: str) -> None:
+    try:
+        write(path, entries, original_text=text)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}; nothing was changed") from exc
 
 
 def write(path: str | os.PathLike[str], entries: Iterable[SdmDbEntry],
@@ -425,7 +503,7 @@ def _rewrite_lines(doc: _Document, wanted: dict[int, SdmDbEntry], known: set[int
 
 def _same_value(line: _Line, entry: SdmDbEntry, name: str) -> bool:
     if name == "dbport":  # '026066' still means 26066: leave the admin's spelling alone
-        return bool(_PORT.fullmatch(line.value)) and int(line.value) == entry.dbport
+        return bool(_PORT.fullmatch(line.value)) and _number(line.value) == entry.dbport
     return line.value == _field_values(entry)[name]
 
 

@@ -8,17 +8,20 @@ dispatching differently. Exit codes: 0 ok, 1 problems or failure, 2 bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from wcwidth import wcswidth
 
+from mdmtui.cli_common import json_text
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import printable
 from mdmtui.sdm_properties import PropertiesReport, SdmDbEntry, load
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+SHOWN_PROBLEMS = 50  # a broken 10 MB file must not print 10 MB
 
 LinkageNames = Callable[[], list[str]]
 _PATH_HELP = "the file (default: the configured one)"
@@ -60,8 +63,7 @@ def run_check(args: argparse.Namespace, sdm_linkage_names: LinkageNames | None) 
     if isinstance(loaded, int):
         return loaded
     path, report = loaded
-    for problem in report.problems:
-        print(f"{path}:{problem.line}: {problem.message}")
+    _print_problems(path, report, sys.stdout)
     if report.problems:
         return EXIT_PROBLEMS
     print(f"ok: {_count(len(report.entries))}")
@@ -75,11 +77,10 @@ def run_show(args: argparse.Namespace, sdm_linkage_names: LinkageNames | None = 
         return loaded
     path, report = loaded
     if getattr(args, "json", False):
-        print(json.dumps(_as_json(path, report), ensure_ascii=False, indent=2))
+        print(json_text(_as_json(path, report)))
     else:
         print(_table(report.entries) if report.entries else "no entries")
-    for problem in report.problems:
-        print(f"{path}:{problem.line}: {problem.message}", file=sys.stderr)
+    _print_problems(path, report, sys.stderr)
     return EXIT_PROBLEMS if report.problems else EXIT_OK
 
 
@@ -96,8 +97,16 @@ def _load(args: argparse.Namespace,
         names = sdm_linkage_names() if sdm_linkage_names is not None else None
         return path, load(path, sdm_linkage_names=names)
     except MdmtuiError as exc:
-        print(f"mdmtui sdm-properties: {exc}", file=sys.stderr)
+        print(f"mdmtui sdm-properties: {printable(exc)}", file=sys.stderr)
         return EXIT_PROBLEMS
+
+
+def _print_problems(path: Path, report: PropertiesReport, out: TextIO) -> None:
+    """``PATH:LINE: message`` for the first SHOWN_PROBLEMS problems, then how many more there are."""
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        print(printable(f"{path}:{problem.line}: {problem.message}"), file=out)
+    if len(report.problems) > SHOWN_PROBLEMS:
+        print(f"... and {len(report.problems) - SHOWN_PROBLEMS:,} more problems", file=out)
 
 
 def _count(n: int) -> str:
@@ -116,7 +125,7 @@ def _as_json(path: Path, report: PropertiesReport) -> dict:
 def _table(entries: list[SdmDbEntry]) -> str:
     """A plain table, padded by display width so Japanese names line up."""
     rows = [["N", "NAME", "DBHOST", "DBPORT"]]
-    rows += [[str(e.n), e.name, e.dbhost, str(e.dbport)] for e in entries]
+    rows += [[str(e.n), printable(e.name), printable(e.dbhost), str(e.dbport)] for e in entries]
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths))
              for row in rows)

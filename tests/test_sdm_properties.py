@@ -475,3 +475,59 @@ def test_subcommand_is_required() -> None:
     with pytest.raises(SystemExit) as exited:
         cli_args()
     assert exited.value.code == 2
+
+
+# ------------------------------------------------------------------ linkage renamed or removed, huge files
+
+
+def test_rename_and_remove_linkage_touch_only_that_entry(tmp_path: Path) -> None:
+    from mdmtui.sdm_properties import remove_linkage, rename_linkage
+
+    path = tmp_path / "p.properties"
+    original = "# head\n" + SPEC_EXAMPLE.replace("sdm.2.name=", "# second\nsdm.2.name = ")
+    path.write_text(original, encoding="utf-8")
+    assert rename_linkage(path, "ITDM2 SD Manager 02", "大阪 SDM") == 2
+    assert path.read_text(encoding="utf-8") == original.replace("ITDM2 SD Manager 02", "大阪 SDM")
+    assert rename_linkage(path, "no such linkage", "x") is None
+    assert remove_linkage(path, "ITDM2 SD Manager 01") == 1
+    assert path.read_text(encoding="utf-8") == "# head\n# second\nsdm.2.name = 大阪 SDM\n" \
+        "sdm.2.dbhost=SDM-Server02\nsdm.2.dbport=36066\n"
+    assert remove_linkage(tmp_path / "absent.properties", "x") is None
+
+
+def test_problems_of_other_entries_do_not_concern_a_linkage() -> None:
+    text = SPEC_EXAMPLE + "sdm.3.name=Gone\nsdm.3.dbhost=db_3\n"
+    report = parse(text, sdm_linkage_names=LINKAGES)
+    assert len(report.problems) == 2  # sdm.3 names no linkage and has a bad host
+    assert report.problems_for("ITDM2 SD Manager 01") == []
+    assert len(report.problems_for("Gone")) == 2
+    stray = parse(text + "garbage\n", sdm_linkage_names=LINKAGES)
+    assert [p.line for p in stray.problems_for("ITDM2 SD Manager 01")] == [9]  # may be about any entry
+
+
+def test_a_huge_file_gives_short_messages_and_never_crashes(tmp_path: Path, capsys) -> None:
+    from mdmtui.sdm_properties import summary
+
+    huge_key = "k" * 5_000_000
+    digits = "9" * 5_000
+    text = f"{huge_key}=1\nsdm.1.name=A\nsdm.1.dbhost=h\nsdm.1.dbport={digits}\nsdm.{digits}.name=B\n"
+    text += "x\n" * 20_000
+    report = parse(text, sdm_linkage_names=["A"])
+    assert max(len(p.message) for p in report.problems) < 300
+    assert f"port {'9' * 80}…(4,920 more characters) is out of range" in report.problems[1].message
+    assert len(summary(report.problems)) < 1_500 and summary(report.problems).endswith("; and 19,998 more")
+    path = tmp_path / "p.properties"
+    path.write_text(text, encoding="utf-8")
+    assert run_check(cli_args("check", str(path)), lambda: ["A"]) == 1
+    out = capsys.readouterr().out
+    assert len(out) < 20_000 and out.endswith("... and 19,953 more problems\n")
+
+
+def test_a_file_that_cannot_be_rewritten_changes_nothing(tmp_path: Path) -> None:
+    from mdmtui.sdm_properties import rename_linkage
+
+    path = tmp_path / "p.properties"
+    path.write_bytes(b"sdm.1.name=A\nsdm.1.dbhost=h\n# caf\xe9\n")
+    with pytest.raises(ConfigurationError, match="it is not valid UTF-8 .*nothing was changed"):
+        rename_linkage(path, "A", "B")
+    assert path.read_bytes() == b"sdm.1.name=A\nsdm.1.dbhost=h\n# caf\xe9\n"

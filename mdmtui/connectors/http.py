@@ -12,6 +12,8 @@ import asyncio
 import json
 import random
 import logging
+import re
+import socket
 import ssl
 import time
 import uuid
@@ -21,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from mdmtui.connectors.base import LinkageConfig
@@ -34,6 +36,10 @@ THROTTLE_STATUSES = frozenset({429, 503})
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Errors raised before a single byte of the request could reach the server: safe to retry anything.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# A name that does not resolve now rarely resolves a few seconds later: one retry (a resolver hiccup), not six
+DNS_ATTEMPTS = 2
+_DNS_FAILURE = re.compile(r"name or service not known|nodename nor servname|name resolution|getaddrinfo failed|"
+                          r"no address associated with hostname", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +249,7 @@ class HttpLayer:
         """
         if not credentials and headers_fn is not None:
             raise ValueError("a request without credentials takes no header callback")
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.policy.attempts), wait=_Wait(self.policy),
+        retrying = AsyncRetrying(stop=self._stop, wait=_Wait(self.policy),
                                  retry=retry_if_exception_type(_Retry), sleep=self.sleep, reraise=True,
                                  before_sleep=self._log_retry)
         try:
@@ -318,8 +324,17 @@ class HttpLayer:
                           "the request may have been carried out: check its state before sending it again",
                           request_id)
 
+    def _stop(self, state: RetryCallState) -> bool:
+        """Give up after the policy's attempts; after DNS_ATTEMPTS when the host name does not resolve."""
+        exc = state.outcome.exception() if state.outcome else None
+        unresolved = isinstance(exc, _Retry) and _unresolved(exc.exc)
+        return state.attempt_number >= (min(DNS_ATTEMPTS, self.policy.attempts) if unresolved else self.policy.attempts)
+
     def _exhausted(self, method: str, url: str, failure: _Retry) -> Exception:
         tries = self.policy.attempts
+        if _unresolved(failure.exc):
+            return ConnectionFailed(f"{self._who()}: cannot resolve host {self._resolved_host()}: check the host name "
+                                    "and the DNS settings of this server")
         reply = failure.reply
         if reply is not None and reply.status in THROTTLE_STATUSES:
             return Throttled(f"{self._who()} kept throttling requests (HTTP {reply.status}) after {tries} "
@@ -333,6 +348,10 @@ class HttpLayer:
             return ProtocolError(f"{self._who()} answered {_path(url)} with something that is not JSON "
                                  f"{tries} times in a row: check the server URL or a proxy in between")
         return ConnectionFailed(f"{self._who()}: {_describe(failure.exc, self.config)} after {tries} tries")
+
+    def _resolved_host(self) -> str:
+        """The host this layer looks up: the proxy's when there is one, else the server's."""
+        return urlsplit(self.config.proxy_url or self.config.server_url).hostname or self.config.server_url
 
     def _who(self) -> str:
         return f"{self.mdm} ({urlsplit(self.config.server_url).netloc or self.config.server_url})"
@@ -349,6 +368,16 @@ class HttpLayer:
         outcome = status if exc is None else exc.__class__.__name__
         log.debug("%s %s %s -> %s in %.0f ms [client-request-id %s]", self.mdm, method, _path(url), outcome,
                   ms, request_id)
+
+
+def _unresolved(exc: BaseException | None) -> bool:
+    """True when a connection failed because the host name did not resolve (getaddrinfo failed)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return isinstance(exc, httpx.ConnectError) and bool(_DNS_FAILURE.search(str(exc)))
 
 
 def _untrusted(exc: BaseException | None) -> bool:

@@ -231,11 +231,11 @@ def save_linkage(ctx: Context, original: str | None, data: dict[str, Any]) -> st
     return in_db(ctx, lambda: linkages.update(ctx, original, **data)).name
 
 
-def remove_linkage(ctx: Context, name: str, devices: str) -> int:
-    """Remove a linkage, keeping or deleting its devices."""
+def remove_linkage(ctx: Context, name: str, devices: str, *, properties_entry: bool = False) -> int:
+    """Remove a linkage, keeping or deleting its devices (and, if asked, its sdm_import.properties entry)."""
     from mdmtui.services import linkages
 
-    return in_db(ctx, linkages.remove, ctx, name, devices)
+    return in_db(ctx, lambda: linkages.remove(ctx, name, devices, properties_entry=properties_entry))
 
 
 def sdm_linkage_names(ctx: Context) -> list[str]:

@@ -172,14 +172,18 @@ class LinkagesScreen(ConsoleScreen):
     def action_remove(self) -> None:
         """Remove the highlighted linkage; choose what becomes of its devices."""
         name = self.current.name
-        self.app.push_screen(ChoiceScreen(
-            f"Remove linkage {name}? Its devices are…",
-            [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete"),
-             ("Cancel: keep the linkage", None)]), lambda devices: self._remove(name, devices) if devices else None)
+        choices = [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete")]
+        if self.current.system == "sdm":  # its sdm_import.properties entry would name no linkage any more
+            choices += [("kept; its sdm_import.properties entry removed too", "keep+entry"),
+                        ("deleted; its sdm_import.properties entry removed too", "delete+entry")]
+        self.app.push_screen(ChoiceScreen(f"Remove linkage {name}? Its devices are…",
+                                          [*choices, ("Cancel: keep the linkage", None)]),
+                             lambda choice: self._remove(name, choice) if choice else None)
 
     @work(thread=True, exit_on_error=False, name="remove linkage")
-    def _remove(self, name: str, devices: str) -> None:
-        count = backend.remove_linkage(self.ctx, name, devices)
+    def _remove(self, name: str, choice: str) -> None:
+        devices, _, entry = choice.partition("+")
+        count = backend.remove_linkage(self.ctx, name, devices, properties_entry=bool(entry))
         self.app.call_from_thread(self._removed, name, devices, count)
 
     def _removed(self, name: str, devices: str, count: int) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 from peewee import fn
 
+from mdmtui.config import open_private, private_dir
 from mdmtui.errors import UsageError
+from mdmtui.formatting import clip, terminal_safe_json
 from mdmtui.models import AuditEvent, utcnow
 from mdmtui.services.context import Context
 
@@ -34,6 +36,7 @@ _SECRET_KEY = re.compile(r"pass(word|code|phrase)?|secret|token|credential|api[_
 _PLACEHOLDERS = {"", "***", "(set)", "(changed)", "(unchanged)", "(removed)"}
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$", re.I)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MESSAGE_CHARS = 2_000  # of an entry's message: one that quotes a huge value keeps its head and says the rest
 
 
 def record(ctx: Context, *, category: str, action: str, outcome: str, message: str | None = None,
@@ -56,7 +59,8 @@ def record(ctx: Context, *, category: str, action: str, outcome: str, message: s
         device_serial=device.serial_number if device is not None else device_serial,
         mdm_device_id=mdm_device_id or (device.mdm_device_id if device is not None else None),
         options=json.dumps(scrub(options), ensure_ascii=False, sort_keys=True, default=str) if options else None,
-        outcome=outcome, message=message, request_id=request_id, approval_id=approval_id,
+        outcome=outcome, message=clip(message, MESSAGE_CHARS) if message else message, request_id=request_id,
+        approval_id=approval_id,
     )
     _mirror(ctx, event)
     return event
@@ -147,8 +151,9 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
 
 def _mirror(ctx: Context, event: AuditEvent) -> None:
     try:
-        ctx.settings.audit_log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(ctx.settings.audit_log_file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(as_dict(event), ensure_ascii=False) + "\n")
+        path = ctx.settings.audit_log_file
+        private_dir(path.parent)
+        with open_private(path) as fh:
+            fh.write(terminal_safe_json(json.dumps(as_dict(event), ensure_ascii=False)) + "\n")
     except OSError as exc:  # the database copy is authoritative; say so in the log
         log.error("cannot mirror audit event %s to %s: %s", event.id, ctx.settings.audit_log_file, exc)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from peewee import Database
 
-from mdmtui.config import Settings, load_settings
+from mdmtui.config import Settings, load_settings, private_dir
 from mdmtui.db import init_database
 from mdmtui.secrets import SecretBox
 
@@ -50,6 +50,6 @@ class Context:
 def open_context(settings: Settings | None = None) -> Context:
     """Load settings (unless given), open and migrate the database."""
     settings = settings or load_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     db = init_database(settings.database)
     return Context(settings=settings, db=db, secrets=SecretBox(settings.key_file))

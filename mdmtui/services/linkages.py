@@ -17,6 +17,7 @@ Choices where the issue is silent:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ from mdmtui.models import (
 from mdmtui.secrets import SecretBox, mask, rotate_key
 from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
+
+log = logging.getLogger(__name__)
 
 SYSTEMS = ("sdm", "mobileiron", "intune")
 SDM_DEFAULT_PORT = 26055
@@ -491,10 +494,12 @@ def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
             # as schedule.set_schedule does: runs are owed from now on, not from a past Start At
             linkage.last_scheduled_run_at = linkage.updated_at if linkage.schedule_interval else None
         linkage.save()
+        entry = None
         if linkage.name != old_name:  # devices carry the name for when the linkage is gone
             Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()
-        audit.record(ctx, category="settings", action="linkage.update", outcome="succeeded",
-                     linkage_name=linkage.name, message=_update_message(old_name, linkage.name, changed),
+            entry = _rename_properties_entry(ctx, linkage, old_name)
+        audit.record(ctx, category="settings", action="linkage.update", outcome="succeeded", linkage_name=linkage.name,
+                     message=_update_message(old_name, linkage.name, changed) + _entry_note(ctx, entry, "renamed"),
                      options=_audit_options(checked, changed=changed))
     return linkage
 
@@ -504,8 +509,33 @@ def _update_message(old: str, new: str, changed: list[str]) -> str:
     return f"linkage '{new}'{renamed} edited: {', '.join(changed) or 'nothing changed'}"
 
 
-def remove(ctx: Context, name: str, devices: Literal["keep", "delete"]) -> int:
-    """Remove a linkage; its devices are kept and marked orphaned, or deleted. Returns how many devices."""
+def _rename_properties_entry(ctx: Context, linkage: Linkage, old_name: str) -> int | None:
+    """Rename an SDM linkage's sdm_import.properties entry too (else its software is no longer read)."""
+    from mdmtui import sdm_properties
+
+    if linkage.system != "sdm":
+        return None
+    return sdm_properties.rename_linkage(ctx.settings.properties_path, old_name, linkage.name)
+
+
+def _entry_note(ctx: Context, entry: int | None, verb: str) -> str:
+    return f"; sdm.{entry} {verb} in {ctx.settings.properties_path}" if entry is not None else ""
+
+
+def properties_entry(ctx: Context, name: str) -> int | None:
+    """N of the sdm_import.properties entry naming linkage ``name``, or None."""
+    from mdmtui import sdm_properties
+
+    path = ctx.settings.properties_path
+    entry = sdm_properties.load(path).for_linkage(name) if path.exists() else None
+    return entry.n if entry else None
+
+
+def remove(ctx: Context, name: str, devices: Literal["keep", "delete"], *, properties_entry: bool = False) -> int:
+    """Remove a linkage; its devices are kept and marked orphaned, or deleted. Returns how many devices.
+
+    ``properties_entry``: also drop the sdm_import.properties entry naming it (an SDM linkage).
+    """
     _refuse_if_read_only(ctx, "remove a linkage")
     if devices not in ("keep", "delete"):
         raise ConfigurationError("say what to do with the linkage's devices: 'keep' (marked orphaned) or 'delete'")
@@ -520,11 +550,21 @@ def remove(ctx: Context, name: str, devices: Literal["keep", "delete"]) -> int:
         CollectionRun.update(linkage=None).where(CollectionRun.linkage == linkage).execute()
         CollectionLock.delete().where(CollectionLock.linkage == linkage).execute()
         linkage.delete_instance()
+        entry = _remove_properties_entry(ctx, linkage) if properties_entry else None
         verb = "kept, marked orphaned" if devices == "keep" else "deleted"
         audit.record(ctx, category="settings", action="linkage.remove", outcome="succeeded",
                      linkage_name=name, options={"devices": devices, "device_count": len(ids)},
-                     message=f"linkage '{name}' removed; {len(ids)} device(s) {verb}")
+                     message=f"linkage '{name}' removed; {len(ids)} device(s) {verb}"
+                     + _entry_note(ctx, entry, "removed"))
     return len(ids)
+
+
+def _remove_properties_entry(ctx: Context, linkage: Linkage) -> int | None:
+    from mdmtui import sdm_properties
+
+    if linkage.system != "sdm":
+        return None
+    return sdm_properties.remove_linkage(ctx.settings.properties_path, linkage.name)
 
 
 def _delete_devices(ids: list[int]) -> None:
@@ -664,10 +704,12 @@ def sdm_database(ctx: Context, name: str) -> tuple[str | None, int | None]:
         return None, None
     names = [row.name for row in Linkage.select(Linkage.name).where(Linkage.system == "sdm")]
     report = sdm_properties.load(path, sdm_linkage_names=names)
-    if report.problems:
-        listed = "; ".join(str(p) for p in report.problems)
-        raise ConfigurationError(f"{path} has problems ({listed}); fix them or run "
+    problems = report.problems_for(name)
+    if problems:
+        raise ConfigurationError(f"{path} has problems ({sdm_properties.summary(problems)}); fix them or run "
                                  "`mdmtui sdm-properties check`")
+    if report.problems:  # only other entries' (a stale name, say): they do not stop this linkage
+        log.warning("%s: %s (ignored for linkage %r)", path, sdm_properties.summary(report.problems), name)
     entry = report.for_linkage(name)
     return (entry.dbhost, entry.dbport) if entry else (None, None)
 

@@ -19,11 +19,14 @@ from .faults import FaultBook, Faults, parse_spec
 from .fleet import Fleet
 from .intune import IntuneConfig, IntuneService
 from .mobileiron import API_ROLE, DEVICE_ACTIONS_ROLE, MobileIronConfig, MobileIronService
-from .scenario import apply_demo
+from .scenario import apply_demo, apply_hostile
 from .sdm import SdmConfig, SdmService, SoftwareService
 from .server import ServerThread, bind
 
-__all__ = ["Simulator", "Faults", "parse_spec"]
+__all__ = ["Simulator", "Faults", "parse_spec", "SCENARIOS"]
+
+# --scenario NAME: what each one injects into the generated fleets
+SCENARIOS = {"demo": apply_demo, "hostile": apply_hostile}
 
 
 def _secret(r: random.Random, n: int, alphabet: str) -> str:
@@ -50,10 +53,10 @@ class Simulator:
                          "sdm": SdmService(self, self.sdm), "software": SoftwareService(self, self.sdm)}
         self._server: ServerThread | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
-        if scenario == "demo":
-            apply_demo(self)
-        elif scenario is not None:
-            raise ValueError(f"unknown scenario {scenario!r} (known: demo)")
+        if scenario is not None and scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+        if scenario is not None:
+            SCENARIOS[scenario](self)
 
     def _credentials(self, seed: int) -> None:
         r = random.Random(ids.stable_int(seed, "credentials"))

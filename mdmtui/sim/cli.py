@@ -23,7 +23,9 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--faults", action="append", default=[], metavar="SPEC",
                    help='fault switches, repeatable: "latency_ms=50,rate_429=0.1", "intune:rate_5xx=0.05", '
                         '"intune.batch:batch_item_fail_rate=0.2"')
-    p.add_argument("--scenario", choices=["demo"], help="inject the demo's remarkable devices")
+    p.add_argument("--scenario", choices=["demo", "hostile"],
+                   help="demo: the demo's remarkable devices; hostile: names with markup, escape sequences, NUL, "
+                        "over 255 characters and a 70,000-character user name")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA (its PEM path is printed)")
     p.set_defaults(func=run_sim)
     return p

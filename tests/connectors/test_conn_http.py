@@ -235,3 +235,11 @@ async def test_offset_listing_that_shrinks_mid_read_skips_no_device(victim):
     read = [row["id"] for page in [p async for p in offset_pages(fetch, "id", "MDM")] for row in page]
     assert len(read) == len(set(read))
     assert set(devices) <= set(read)  # every device the MDM still lists was read
+
+
+@respx.mock
+async def test_a_host_name_that_does_not_resolve_is_tried_twice_and_said_so(sleeps):
+    route = respx.get(URL).mock(side_effect=httpx.ConnectError("[Errno -2] Name or service not known"))
+    with pytest.raises(ConnectionFailed, match=r"^SDM \(mdm.test\): cannot resolve host mdm.test: check the host"):
+        await layer(sleeps).request("GET", URL)
+    assert route.call_count == 2 and len(sleeps.waits) == 1

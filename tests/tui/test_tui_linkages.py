@@ -95,3 +95,28 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
         stored = Linkage.get(Linkage.name == "MobileIron (demo)")
     assert (stored.schedule_interval, stored.schedule_weekdays) == ("weekly", "0,3")
     assert stored.password_enc  # kept, not cleared by the blank field
+
+
+async def test_removing_an_sdm_linkage_can_drop_its_properties_entry(tui_ctx):
+    from mdmtui.services import linkages
+
+    linkages.create(tui_ctx, dict(name="SDM 東京", system="sdm", server_url="https://sdm01.example.jp",
+                                  user="admin", password="pw"))
+    path = tui_ctx.settings.properties_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# ours\nsdm.1.name=SDM 東京\nsdm.1.dbhost=db01\n", encoding="utf-8")
+    app = create_app(tui_ctx, start="linkages")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("delete")
+        await pilot.pause()
+        choices = app.screen.query_one("#choices")
+        assert "removed too" in str(choices.get_option_at_index(2).prompt)
+        choices.highlighted = 2  # "kept; its sdm_import.properties entry removed too"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    with tui_ctx.db.connection_context():
+        assert Linkage.select().count() == 0
+    assert path.read_text(encoding="utf-8") == "# ours\n"
