@@ -21,6 +21,8 @@ database: a column added to a model without a migration fails that test.
 Version history:
 1. The first schema (commit 8ad0e9c).
 2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
+3. (Another change's step; a no-op placeholder below keeps the chain whole until it lands.)
+4. IMEI and ICCID without separators; the search text recomputed (phone numbers in every form).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from peewee import Database
 from playhouse.migrate import SchemaMigrator, migrate
 
 from mdmtui import db as _db
-from mdmtui import models
+from mdmtui import identifiers, models
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,40 @@ def _to_v2(db: Database, migrator: SchemaMigrator) -> None:
     """Device fingerprints (and whatever this unreleased version adds)."""
     add_model_columns(db, migrator, ADDED_COLUMNS[2])
     create_missing(db)
+
+
+@step(4)
+def _to_v4(db: Database, migrator: SchemaMigrator) -> None:
+    """Identifiers stored as MDMs sent them (``35 391808 912345 6``) become digits; search text follows."""
+    create_missing(db)
+    normalise_identifiers(db)
+
+
+_ID_COLUMNS = ("imei", "iccid")
+_NORMALISE_CHUNK = 1000
+
+
+def normalise_identifiers(db: Database) -> int:
+    """Rewrite the device rows whose IMEI, ICCID or search text is not in today's form; returns how many."""
+    from mdmtui.services.collection import SEARCHED, search_text
+
+    Device = models.Device
+    columns = tuple(dict.fromkeys(("id", *_ID_COLUMNS, *SEARCHED, "search_text")))
+    last, changed = 0, 0
+    while True:
+        rows = list(Device.select(*[Device._meta.columns[c] for c in columns]).where(Device.id > last)
+                    .order_by(Device.id).limit(_NORMALISE_CHUNK).dicts())
+        if not rows:
+            return changed
+        for row in rows:
+            new = {c: identifiers.hardware_id(row[c]) for c in _ID_COLUMNS}
+            if row["search_text"] is not None:  # rows no collection wrote keep NULL (searched by column)
+                new["search_text"] = search_text({**row, **new})
+            new = {c: v for c, v in new.items() if v != row[c]}
+            if new:
+                Device.update(**new).where(Device.id == row["id"]).execute()
+                changed += 1
+        last = rows[-1]["id"]
 
 
 def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tuple[str, str]]) -> None:
@@ -86,3 +122,8 @@ def create_missing(db: Database) -> None:
     db.create_tables(models.ALL_MODELS, safe=True)
     for model in models.ALL_MODELS:
         model._schema.create_indexes(safe=True)
+
+
+# Step 3 belongs to a change developed alongside this one; until it is merged, an empty step keeps
+# the chain 2 -> 3 -> 4 whole (setdefault: the real step 3, defined above it, wins).
+_db.MIGRATIONS.setdefault(3, lambda db, migrator: create_missing(db))
