@@ -170,7 +170,8 @@ def insert_v2_devices(database) -> None:
     ]
     sql = ('INSERT INTO "device" ("linkage_id", "linkage_name", "mdm_device_id", "os_class", "computer_name", '
            '"imei", "iccid", "phone_number", "search_text", "consumes_license", "managed", "orphaned", '
-           '"first_seen_at") VALUES (NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)').replace("%s", database.param)
+           '"first_seen_at") VALUES (NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)')
+    sql = sql.replace("%s", database.param)
     for mdm_id, imei, iccid, phone, text in rows:
         database.execute_sql(sql, ("Intune", mdm_id, "IS", mdm_id, imei, iccid, phone, text, False, True, False, now))
 

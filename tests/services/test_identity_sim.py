@@ -36,7 +36,8 @@ def events(kind: str) -> list[Event]:
 
 
 def history(device_id: int) -> dict[str, tuple[str, str]]:
-    return {h.field: (h.old_value, h.new_value) for h in DeviceHistory.select().where(DeviceHistory.device == device_id)}
+    rows = DeviceHistory.select().where(DeviceHistory.device == device_id)
+    return {h.field: (h.old_value, h.new_value) for h in rows}
 
 
 def test_one_device_through_two_linkages_with_differently_written_imeis(ctx, sim):
