@@ -19,6 +19,8 @@ TRUNK_PREFIX = "0"
 _SEPARATORS = re.compile(r"[\s\-./()]+")
 _HEX = re.compile(r"[0-9A-F]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-./()]*\d[\d\s\-./()]*")
+_NON_DIGITS = re.compile(r"\D")
+_DROP_SEPARATORS = str.maketrans("", "", " \t\u3000-./()")  # the fast path of _SEPARATORS (hot: every device)
 MIN_NATIONAL_DIGITS = 9  # a bare national significant number shorter than this names no phone
 
 
@@ -31,7 +33,9 @@ def hardware_id(value: Any) -> str | None:
     if value is None:
         return None
     raw = str(value).strip()
-    compact = _SEPARATORS.sub("", raw).upper()
+    compact = raw.translate(_DROP_SEPARATORS).upper()
+    if not compact.isalnum():
+        compact = _SEPARATORS.sub("", compact)
     if not compact:
         return None
     if not _HEX.fullmatch(compact):
@@ -54,7 +58,9 @@ def e164(value: Any) -> str | None:
     if value is None:
         return None
     raw = str(value).strip()
-    digits = re.sub(r"\D", "", raw)
+    digits = raw.translate(_DROP_SEPARATORS).lstrip("+")
+    if not digits.isdigit():
+        digits = _NON_DIGITS.sub("", raw)
     if not digits:
         return None
     if raw.startswith("+"):
@@ -66,7 +72,10 @@ def e164(value: Any) -> str | None:
 
 def national(value: Any) -> str | None:
     """``09012345678`` for a number of the home country (see COUNTRY_CODE), else None."""
-    canonical = e164(value)
+    return _national_of(e164(value))
+
+
+def _national_of(canonical: str | None) -> str | None:
     prefix = "+" + COUNTRY_CODE
     if canonical is None or not canonical.startswith(prefix):
         return None
@@ -80,7 +89,7 @@ def phone_key(value: Any) -> str | None:
     canonical = e164(value)
     if canonical is not None:
         return canonical
-    return re.sub(r"\D", "", str(value)) or None
+    return _NON_DIGITS.sub("", str(value)) or None
 
 
 def phone_matches(typed: str, stored: Any) -> bool:
@@ -90,7 +99,7 @@ def phone_matches(typed: str, stored: Any) -> bool:
         return False
     if key == mine:
         return True
-    bare = re.sub(r"\D", "", typed)
+    bare = _NON_DIGITS.sub("", typed)
     significant = national(stored)
     return (len(bare) >= MIN_NATIONAL_DIGITS and not typed.strip().startswith(("+", TRUNK_PREFIX))
             and significant is not None and significant[1:] == bare)
@@ -98,10 +107,15 @@ def phone_matches(typed: str, stored: Any) -> bool:
 
 def phone_forms(value: Any) -> list[str]:
     """Every form the device list's search should find a phone number by (as sent, E.164, national)."""
-    if value is None or not str(value).strip():
+    raw = "" if value is None else str(value).strip()
+    if not raw:
         return []
-    forms = [str(value).strip(), e164(value), national(value), re.sub(r"[^\d+]", "", str(value))]
-    return list(dict.fromkeys(f for f in forms if f))
+    canonical = e164(raw)
+    forms = [raw]
+    for form in (canonical, _national_of(canonical), raw.translate(_DROP_SEPARATORS)):
+        if form and form not in forms:
+            forms.append(form)
+    return forms
 
 
 def search_needles(text: str) -> list[str]:

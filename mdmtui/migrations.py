@@ -74,25 +74,32 @@ _NORMALISE_CHUNK = 1000
 
 def normalise_identifiers(db: Database) -> int:
     """Rewrite the device rows whose IMEI, ICCID or search text is not in today's form; returns how many."""
-    from mdmtui.services.collection import SEARCHED, search_text
+    from mdmtui.services.collection import SEARCHED, search_text  # the one definition of the search text
 
     Device = models.Device
     columns = tuple(dict.fromkeys(("id", *_ID_COLUMNS, *SEARCHED, "search_text")))
+    sets = ", ".join(f"{c} = {db.param}" for c in (*_ID_COLUMNS, "search_text"))
     last, changed = 0, 0
     while True:
         rows = list(Device.select(*[Device._meta.columns[c] for c in columns]).where(Device.id > last)
                     .order_by(Device.id).limit(_NORMALISE_CHUNK).dicts())
         if not rows:
             return changed
-        for row in rows:
-            new = {c: identifiers.hardware_id(row[c]) for c in _ID_COLUMNS}
-            if row["search_text"] is not None:  # rows no collection wrote keep NULL (searched by column)
-                new["search_text"] = search_text({**row, **new})
-            new = {c: v for c, v in new.items() if v != row[c]}
-            if new:
-                Device.update(**new).where(Device.id == row["id"]).execute()
-                changed += 1
+        updates = [u for u in (_normalised(r, search_text) for r in rows) if u is not None]
+        if updates:  # one statement per chunk: 100,000 single UPDATEs take a minute on SQLite
+            db.cursor().executemany(f"UPDATE device SET {sets} WHERE id = {db.param}", updates)
+            changed += len(updates)
         last = rows[-1]["id"]
+
+
+def _normalised(row: dict, search_text) -> tuple | None:
+    """(imei, iccid, search text, id) of a row that must change, else None."""
+    new = {c: identifiers.hardware_id(row[c]) for c in _ID_COLUMNS}
+    # rows no collection wrote keep a NULL search text (the search looks at their columns)
+    new["search_text"] = search_text({**row, **new}) if row["search_text"] is not None else None
+    if all(new[c] == row[c] for c in new):
+        return None
+    return (*new.values(), row["id"])
 
 
 def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tuple[str, str]]) -> None:
