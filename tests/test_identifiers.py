@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mdmtui import identifiers as ids
+from mdmtui.errors import NotFoundError
 from mdmtui.services.collection import search_text
 
 
@@ -59,3 +60,13 @@ def test_search_text_holds_a_phone_in_every_form():
     assert parts[0] == "営業部の iphone" and "353918089123456" in parts
     assert {"+81 70-9307-9041", "+817093079041", "07093079041"} <= set(parts)
     assert "0709307" in text and "7093079041" in text
+
+
+def test_lookup_reads_a_hex_meid_only_with_its_prefix(sqlite_ctx):
+    from mdmtui.models import Device
+    from mdmtui.services import lookup
+
+    dev = Device.create(mdm_device_id="m1", os_class="SA", computer_name="CDMA phone", imei="A0000012345678")
+    assert lookup.resolve(sqlite_ctx, "imei:a0 000012 345678").id == dev.id
+    with pytest.raises(NotFoundError):  # a bare hex word is no IMEI: it could be a name or a serial
+        lookup.resolve(sqlite_ctx, "A0000012345678")

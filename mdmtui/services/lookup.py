@@ -35,14 +35,18 @@ class _Term:
 
     @property
     def imei(self) -> str | None:
-        """IMEI (14-16 digits) or MEID (14 hex digits) as stored: without separators."""
-        compact = identifiers.hardware_id(self.text) if identifiers.looks_like_number(self.text) or \
-            self.kind == "imei" else None
+        """IMEI (14-16 digits) or, with the ``imei:`` prefix, a hex MEID: without separators, as stored."""
+        if not (identifiers.looks_like_number(self.text) or self.kind == "imei"):
+            return None
+        compact = identifiers.hardware_id(self.text)
         return compact if compact and 14 <= len(compact) <= 16 else None
 
     @property
     def iccid(self) -> str | None:
-        compact = identifiers.hardware_id(self.text) if identifiers.looks_like_number(self.text) else None
+        """An ICCID (18-22 digits) without separators."""
+        if not identifiers.looks_like_number(self.text):
+            return None
+        compact = identifiers.hardware_id(self.text)
         return compact if compact and compact.isdigit() and 18 <= len(compact) <= 22 else None
 
     @property
