@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
+from mdmtui.identifiers import hardware_id
 from mdmtui.records import DEVICE_TYPE_PC, DEVICE_TYPE_SMART, DeviceRecord, OsClass, System
 
 SI, SA, M, IS, IP = OsClass.SI, OsClass.SA, OsClass.M, OsClass.IS, OsClass.IP
@@ -281,10 +282,13 @@ ITEMS: tuple[Item, ...] = (
              ("wiFiMacAddress", "ethernetMacAddress"))),
     Item("Network", "MAC Address (PC): Wi-Fi", "wifi_mac", _set(IP), None, None, _INTUNE_WIFI),
     Item("Network", "MAC Address (PC): Ethernet", "ethernet_mac", _set(IP), None, None, _INTUNE_ETH),
-    Item("Smart device", "IMEI", "imei", ALL, w("imei"), w("common.imei"), w("imei")),
+    # IMEI and ICCID without the separators Graph and Core send (``35 391808 912345 6``): see identifiers.
+    Item("Smart device", "IMEI", "imei", ALL, w("imei", hardware_id), w("common.imei", hardware_id),
+         w("imei", hardware_id)),
     Item("Smart device", "UDID", "udid", _set(SI, M, IS), w("udid"), apple_only(MI_UDID), apple_only("udid")),
     Item("Smart device", "IMSI", "imsi", _set(SI, SA, M), w("imsi"), w("common.imsi"), None),
-    Item("Smart device", "ICCID", "iccid", ALL, w("iccid"), w(MI_ICCID), w("iccid")),
+    Item("Smart device", "ICCID", "iccid", ALL, w("iccid", hardware_id), w(MI_ICCID, hardware_id),
+         w("iccid", hardware_id)),
     Item("Smart device", "Contract phone number", "phone_number", ALL,
          w("phoneNumber"), w("common.current_phone_number"), w("phoneNumber")),
     Item("Smart device", "E-mail", "email", _set(SI, SA, M), w("email"), w("user.email_address"), None),

@@ -21,6 +21,7 @@ database: a column added to a model without a migration fails that test.
 Version history:
 1. The first schema (commit 8ad0e9c).
 2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
+4. IMEI and ICCID without separators; the search text recomputed (phone numbers in every form).
 6. ``approval_request`` (the two-person rule) and ``audit_event.approval_id``.
 """
 
@@ -32,7 +33,7 @@ from peewee import Database
 from playhouse.migrate import SchemaMigrator, migrate
 
 from mdmtui import db as _db
-from mdmtui import models
+from mdmtui import identifiers, models
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,47 @@ def _to_v2(db: Database, migrator: SchemaMigrator) -> None:
     """Device fingerprints (and whatever this unreleased version adds)."""
     add_model_columns(db, migrator, ADDED_COLUMNS[2])
     create_missing(db)
+
+
+@step(4)
+def _to_v4(db: Database, migrator: SchemaMigrator) -> None:
+    """Identifiers stored as MDMs sent them (``35 391808 912345 6``) become digits; search text follows."""
+    create_missing(db)
+    normalise_identifiers(db)
+
+
+_ID_COLUMNS = ("imei", "iccid")
+_NORMALISE_CHUNK = 1000
+
+
+def normalise_identifiers(db: Database) -> int:
+    """Rewrite the device rows whose IMEI, ICCID or search text is not in today's form; returns how many."""
+    from mdmtui.services.collection import SEARCHED, search_text  # the one definition of the search text
+
+    Device = models.Device
+    columns = tuple(dict.fromkeys(("id", *_ID_COLUMNS, *SEARCHED, "search_text")))
+    sets = ", ".join(f"{c} = {db.param}" for c in (*_ID_COLUMNS, "search_text"))
+    last, changed = 0, 0
+    while True:
+        rows = list(Device.select(*[Device._meta.columns[c] for c in columns]).where(Device.id > last)
+                    .order_by(Device.id).limit(_NORMALISE_CHUNK).dicts())
+        if not rows:
+            return changed
+        updates = [u for u in (_normalised(r, search_text) for r in rows) if u is not None]
+        if updates:  # one statement per chunk: 100,000 single UPDATEs take a minute on SQLite
+            db.cursor().executemany(f"UPDATE device SET {sets} WHERE id = {db.param}", updates)
+            changed += len(updates)
+        last = rows[-1]["id"]
+
+
+def _normalised(row: dict, search_text) -> tuple | None:
+    """(imei, iccid, search text, id) of a row that must change, else None."""
+    new = {c: identifiers.hardware_id(row[c]) for c in _ID_COLUMNS}
+    # rows no collection wrote keep a NULL search text (the search looks at their columns)
+    new["search_text"] = search_text({**row, **new}) if row["search_text"] is not None else None
+    if all(new[c] == row[c] for c in new):
+        return None
+    return (*new.values(), row["id"])
 
 
 @step(6)

@@ -157,3 +157,45 @@ def test_sqlite_file_is_private(tmp_path):
 def test_bad_database_url_is_refused():
     with pytest.raises(ConfigurationError, match="unsupported database URL 'mysql://u:\\*\\*\\*@h/db'"):
         dbmod.open_database("mysql://u:pw@h/db")
+
+
+def insert_v2_devices(database) -> None:
+    """Devices as version 2 stored them: identifiers as the MDM sent them, the old search text."""
+    now = datetime(2026, 11, 27, 0, 30)
+    rows = [  # (mdm id, IMEI, ICCID, phone, search text)
+        ("grouped", "35 391808 912345 6", "8981 1000 1234 5678 901", "+81 90-1234-5678",
+         "iphone\x1f35 391808 912345 6\x1f+81 90-1234-5678"),
+        ("dashed", "35-391808-912345-7", None, "070-9307-9041", None),  # no collection wrote its search text
+        ("plain", "356789012345678", "8981100012345678902", "09011112222", "pixel\x1f356789012345678\x1f09011112222"),
+    ]
+    sql = ('INSERT INTO "device" ("linkage_id", "linkage_name", "mdm_device_id", "os_class", "computer_name", '
+           '"imei", "iccid", "phone_number", "search_text", "consumes_license", "managed", "orphaned", '
+           '"first_seen_at") VALUES (NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)')
+    sql = sql.replace("%s", database.param)
+    for mdm_id, imei, iccid, phone, text in rows:
+        database.execute_sql(sql, ("Intune", mdm_id, "IS", mdm_id, imei, iccid, phone, text, False, True, False, now))
+
+
+def test_v4_stores_identifiers_as_digits_and_recomputes_the_search_text(db_url):
+    from mdmtui import migrations
+    from mdmtui.services import inventory
+
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    dbmod.MIGRATIONS[2](database, dbmod.migrator_for(database))  # a version-2 database, with search text
+    models.SchemaVersion.update(version=2).execute()
+    insert_v2_devices(database)
+
+    assert dbmod.migrate(database) == dbmod.CURRENT_VERSION >= 4
+    by_id = {d.mdm_device_id: d for d in models.Device.select()}
+    assert (by_id["grouped"].imei, by_id["grouped"].iccid) == ("353918089123456", "8981100012345678901")
+    assert by_id["dashed"].imei == "353918089123457" and by_id["plain"].imei == "356789012345678"
+    assert by_id["grouped"].phone_number == "+81 90-1234-5678"  # phones stay as the MDM sent them
+    assert "+819012345678" in by_id["grouped"].search_text and "09012345678" in by_id["grouped"].search_text
+    assert by_id["dashed"].search_text is None  # searched through its columns, as before
+    found = {f: [d.mdm_device_id for d in inventory.page(inventory.DeviceFilter(text=f))]
+             for f in ("35 391808 912345 6", "090-1234", "353918089123457", "35-678901")}
+    assert found == {"35 391808 912345 6": ["grouped"], "090-1234": ["grouped"], "353918089123457": ["dashed"],
+                     "35-678901": ["plain"]}
+    assert migrations.normalise_identifiers(database) == 0  # nothing left to rewrite
+    database.close()

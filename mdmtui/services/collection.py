@@ -30,7 +30,7 @@ from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
 
-from mdmtui import capabilities
+from mdmtui import capabilities, identifiers
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
 from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
@@ -48,6 +48,7 @@ ConnectorFactory = Callable[[LinkageConfig], Connector]
 
 # Items that change at nearly every contact: they update the row but write no history entry.
 HISTORY_SKIP = frozenset({"last_alive_at", "ram_free_bytes", "storage_free_bytes", "sd_free_bytes"})
+HARDWARE_IDS = ("imei", "iccid")  # stored without separators, whichever connector built the record
 # Per-kind events beyond this many in one run become one summary event (a first collection of
 # 100,000 devices must not bury the events view).
 EVENT_DETAIL_LIMIT = 20
@@ -362,6 +363,8 @@ class _Run:
     def _values(self, record: DeviceRecord, stored: dict[str, Any] | None) -> dict[str, Any]:
         """The record's collected items; the ones it did not fetch keep the stored value (None if new)."""
         values = {f: getattr(record, f) for f in COLLECTED_FIELDS}
+        for name in HARDWARE_IDS:  # records not built by mapping too: stored without separators
+            values[name] = identifiers.hardware_id(values[name])
         for name in record.unfetched:
             if name in values:
                 values[name] = stored.get(name) if stored is not None else None
@@ -643,9 +646,17 @@ SEARCHED = ("computer_name", "serial_number", "imei", "udid", "phone_number", "u
 
 
 def search_text(values: dict[str, Any]) -> str | None:
-    """What the device list's text filter searches, lower-cased in one column (see models.Device)."""
-    parts = [str(values[k]).lower() for k in SEARCHED if values.get(k) is not None]
-    return "\x1f".join(parts) if parts else None
+    """What the device list's text filter searches, lower-cased in one column (see models.Device).
+
+    A phone number is there as sent and in its E.164 and national forms without separators, so
+    ``090-1234``, ``09012345678`` and ``+819012345678`` all find ``+81 90-1234-5678``.
+    """
+    parts = []
+    for key in SEARCHED:
+        value = values.get(key)
+        if value is not None:
+            parts += identifiers.phone_forms(value) if key == "phone_number" else [str(value)]
+    return "\x1f".join(parts).lower() if parts else None
 
 
 def _canonical(value: Any) -> str:

@@ -3,7 +3,9 @@
 A device is (linkage, MDM device id). Beyond that:
 - **Re-enrolled**: a new MDM id whose serial number, UDID or IMEI equals that of a device of the same
   linkage that the run did *not* see under its old id. It stays that device (its MDM id changes).
-- **SIM swap**: the same device (same IMEI) with a new phone number, ICCID or IMSI.
+- **SIM swap**: the same device (same IMEI) with a new phone number, ICCID or IMSI. Values are
+  compared in canonical form (``identifiers``): an IMEI sent grouped, or a number sent as
+  ``090-1234-5678`` instead of ``+819012345678``, is the same value, not a swap.
 - **Duplicate**: a new device whose serial, UDID or IMEI equals a device of *another* linkage. It is
   flagged (``duplicate_of``), never merged: the two linkages may both need it to act on the device.
 
@@ -17,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from peewee import Database
+
+from mdmtui.identifiers import hardware_id, phone_key
 
 IDENTITY_KEYS = ("serial_number", "udid", "imei")
 SIM_FIELDS = ("phone_number", "iccid", "imsi")
@@ -63,11 +67,16 @@ def duplicates(db: Database, stage_table: str, linkage_id: int) -> dict[str, tup
 
 def sim_swap(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """The SIM fields that changed on the same IMEI (empty when this is no SIM swap)."""
-    imei = new.get("imei")
-    if not imei or old.get("imei") != imei:
+    imei = hardware_id(new.get("imei"))
+    if not imei or hardware_id(old.get("imei")) != imei:
         return []
     return [(f, old.get(f), new.get(f)) for f in SIM_FIELDS
-            if old.get(f) is not None and new.get(f) is not None and old.get(f) != new.get(f)]
+            if old.get(f) is not None and new.get(f) is not None and _sim_key(f, old[f]) != _sim_key(f, new[f])]
+
+
+def _sim_key(field: str, value: Any) -> str | None:
+    """A SIM field's value as compared: phone numbers by E.164, the card's numbers by their digits."""
+    return phone_key(value) if field == "phone_number" else hardware_id(value)
 
 
 KEY_LABELS = {"serial_number": "serial number", "udid": "UDID", "imei": "IMEI"}

@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import JOIN, SQL, Case, NodeList, fn
 
-from mdmtui import mapping
+from mdmtui import identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
@@ -45,7 +45,7 @@ _CHUNK = 500
 class DeviceFilter:
     """What the device list shows: a text search, quick filters and the order."""
 
-    text: str | None = None  # matches name, serial, IMEI, UDID, phone number or user (part, any case)
+    text: str | None = None  # matches name, serial, IMEI, UDID, phone number (any form) or user (part, any case)
     linkage: str | None = None
     os_class: str | None = None
     device_status: str | None = None
@@ -119,7 +119,19 @@ def _os_class(value: str) -> str:
 
 
 def _text_condition(text: str):
-    """A part of any searched column, case-insensitively; % and _ are matched literally."""
+    """A part of any searched column, case-insensitively; % and _ are matched literally.
+
+    A number typed with separators (``35-391808-912345-6``, ``090-1234``) is also looked for without
+    them: identifiers are stored, and phone numbers indexed, that way (``identifiers``).
+    """
+    cond = None
+    for needle in identifiers.search_needles(text):
+        one = _like_condition(needle)
+        cond = one if cond is None else (cond | one)
+    return cond
+
+
+def _like_condition(text: str):
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
 

@@ -1,25 +1,27 @@
-"""Finding devices from what an admin types: a name, serial number, IMEI, MDM id or inventory id.
+"""Finding devices from what an admin types: a name, serial number, IMEI, ICCID, phone number, MDM id
+or inventory id.
 
-A term may carry a prefix (``id:``, ``name:``, ``serial:``, ``imei:``, ``mdm:``) to say which one it
-is; without one, every kind is tried and a term that matches several devices is refused with the
-candidates listed, so an action never lands on a device the admin did not mean.
+A term may carry a prefix (``id:``, ``name:``, ``serial:``, ``imei:``, ``iccid:``, ``phone:``, ``mdm:``)
+to say which one it is; without one, every kind is tried and a term that matches several devices is
+refused with the candidates listed, so an action never lands on a device the admin did not mean.
+IMEI and ICCID match in any grouping (``35-391808-912345-6``); a phone number in E.164 or national
+form, with or without separators (``090-1234-5678`` names ``+819012345678``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peewee import fn
 
+from mdmtui import identifiers
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.models import Device
 from mdmtui.services.context import Context
 
-KINDS = ("id", "name", "serial", "imei", "mdm")
-_CHUNK = 150  # terms per query: five IN lists stay under SQLite's old 999-variable limit
-_SEPARATORS = re.compile(r"[\s\-./]")
+KINDS = ("id", "name", "serial", "imei", "iccid", "phone", "mdm")
+_CHUNK = 100  # terms per query: the IN lists and phone LIKEs stay under SQLite's old 999-variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,27 @@ class _Term:
 
     @property
     def imei(self) -> str | None:
-        digits = _SEPARATORS.sub("", self.text)
-        return digits if digits.isdigit() and 14 <= len(digits) <= 16 else None
+        """IMEI (14-16 digits) or, with the ``imei:`` prefix, a hex MEID: without separators, as stored."""
+        if not (identifiers.looks_like_number(self.text) or self.kind == "imei"):
+            return None
+        compact = identifiers.hardware_id(self.text)
+        return compact if compact and 14 <= len(compact) <= 16 else None
+
+    @property
+    def iccid(self) -> str | None:
+        """An ICCID (18-22 digits) without separators."""
+        if not identifiers.looks_like_number(self.text):
+            return None
+        compact = identifiers.hardware_id(self.text)
+        return compact if compact and compact.isdigit() and 18 <= len(compact) <= 22 else None
+
+    @property
+    def phone(self) -> str | None:
+        """The number's E.164 form (or its bare digits) when the term reads as a phone number."""
+        if not identifiers.looks_like_number(self.text):
+            return None
+        digits = identifiers.strip_separators(self.text).lstrip("+")
+        return identifiers.phone_key(self.text) if len(digits) >= identifiers.MIN_NATIONAL_DIGITS else None
 
     @property
     def device_id(self) -> int | None:
@@ -50,7 +71,7 @@ def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
     """The devices the terms name, in order and without repeats; one error lists every bad term."""
     parsed = [_parse(t) for t in terms]
     if not parsed:
-        raise UsageError("name at least one device (name, serial, IMEI or id)")
+        raise UsageError("name at least one device (name, serial, IMEI, phone number or id)")
     pool = _candidates(parsed)
     found: dict[int, Device] = {}
     missing: list[str] = []
@@ -108,11 +129,16 @@ def _condition(terms: list[_Term]):
 
     ids = [t.device_id for t in of("id") if t.device_id is not None]
     imeis = [t.imei for t in of("imei") if t.imei is not None]
+    iccids = [t.iccid for t in of("iccid") if t.iccid is not None]
     cond = Device.id.in_(ids or [-1])
     cond |= fn.LOWER(Device.computer_name).in_([t.lowered for t in of("name")] or [""])
     cond |= fn.LOWER(Device.serial_number).in_([t.lowered for t in of("serial")] or [""])
     cond |= Device.imei.in_(imeis or [""])
+    cond |= Device.iccid.in_(iccids or [""])
     cond |= fn.LOWER(Device.mdm_device_id).in_([t.lowered for t in of("mdm")] or [""])
+    for term in of("phone"):
+        if term.phone is not None:  # candidates by the indexed forms; _matches decides
+            cond |= Device.search_text.contains(term.phone.lstrip("+")) | (Device.phone_number == term.text)
     return cond
 
 
@@ -122,6 +148,8 @@ def _matches(term: _Term, device: Device) -> bool:
         "name": lambda: (device.computer_name or "").lower() == term.lowered,
         "serial": lambda: (device.serial_number or "").lower() == term.lowered,
         "imei": lambda: term.imei is not None and device.imei == term.imei,
+        "iccid": lambda: term.iccid is not None and device.iccid == term.iccid,
+        "phone": lambda: term.phone is not None and identifiers.phone_matches(term.text, device.phone_number),
         "mdm": lambda: device.mdm_device_id.lower() == term.lowered,
     }
     kinds = [term.kind] if term.kind else KINDS
@@ -134,8 +162,8 @@ def _raise_problems(missing: list[str], ambiguous: dict[str, list[Device]]) -> N
         if missing:
             lines.append("no device matches " + ", ".join(f"'{t}'" for t in missing))
         candidates = [describe(d) for ds in ambiguous.values() for d in ds]
-        raise AmbiguousError("; ".join(lines) + " — name each by id (id:N), serial:, imei: or name:",
+        raise AmbiguousError("; ".join(lines) + " — name each by id (id:N), serial:, imei:, phone: or name:",
                              candidates)
     if missing:
         raise NotFoundError("no device matches " + ", ".join(f"'{t}'" for t in missing)
-                            + " (give a device name, serial number, IMEI or id)")
+                            + " (give a device name, serial number, IMEI, ICCID, phone number or id)")

@@ -27,6 +27,7 @@ class Fleet:
         self.version = 0                         # bumps on every change
         self.membership = 0                      # bumps when devices come or go (app aggregates)
         self.lock = threading.RLock()
+        self.grouped_ids = profiles.GROUPED_IDS[mdm]   # IMEI/ICCID/phone with separators (see profiles)
         self._profile = functools.lru_cache(maxsize=4096)(self._make)
 
     # --- identity -------------------------------------------------------------------------------
@@ -80,7 +81,14 @@ class Fleet:
 
     # --- device facts ---------------------------------------------------------------------------
     def _make(self, hw: int) -> dict:
-        return profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
+        prof = profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
+        return profiles.as_reported(prof, self.grouped_ids)
+
+    def report_ids(self, grouped: bool) -> None:
+        """Switch how the MDM writes IMEIs, ICCIDs and phone numbers (as after a server upgrade)."""
+        with self.lock:  # the facts stay the same, only their notation: no version bump
+            self.grouped_ids = grouped
+            self._profile.cache_clear()
 
     def hw_of(self, slot: int) -> int:
         """The hardware index behind a slot (re-enrolled slots share their predecessor's)."""
@@ -92,6 +100,7 @@ class Fleet:
         over = self.overlay.get(slot)
         if over:
             prof.update(over)
+            profiles.as_reported(prof, self.grouped_ids)
         return prof
 
     def pristine(self, slot: int) -> dict | None:

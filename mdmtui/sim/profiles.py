@@ -370,6 +370,58 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
             "app_count": app_count, "app_seed": app_seed}
 
 
+# --- identifiers as each MDM reports them ---------------------------------------------------------------
+# Graph and Core pass on what the device reports: Apple's DeviceInformation gives the IMEI as
+# "35 445506 652132 5" and the ICCID in groups of four (Apple's device-management samples; SimpleMDM and
+# Jamf API samples show the same), and phones show their number the way the SIM's country writes it.
+# Undocumented for Android and for the phone number, so the harsher reading: every IMEI, MEID and ICCID
+# grouped, and about half of the phone numbers with separators (docs/intune-graph-api.md). The SDM's
+# contract says 15 digits and no hyphens: its devices keep the plain form.
+GROUPED_IDS = {"intune": True, "mobileiron": True, "sdm": False}
+
+
+def as_reported(prof: dict, grouped: bool) -> dict:
+    """IMEI, MEID, ICCID and phone number in the form the MDM sends (changes and returns `prof`)."""
+    for key, grouper in _GROUPERS:
+        value = prof.get(key)
+        if value:
+            plain = _plain(value)
+            prof[key] = grouper(plain) if grouped and plain else plain
+    return prof
+
+
+def _plain(value: str) -> str:
+    """Back to the generated form: digits, a leading + kept (so as_reported can be applied again)."""
+    if value.isdigit() or (value[0] == "+" and value[1:].isdigit()):
+        return value
+    digits = "".join(c for c in value if c.isdigit())
+    return ("+" + digits if value.startswith("+") else digits) if digits else ""
+
+
+def _grouped_imei(v: str) -> str:
+    """TAC (2 + 6), serial (6), check digit: 35 391808 912345 6 (an MEID: the first three groups)."""
+    return f"{v[:2]} {v[2:8]} {v[8:14]} {v[14:]}".rstrip() if len(v) > 8 else v
+
+
+def _grouped_iccid(v: str) -> str:
+    return " ".join([v[i:i + 4] for i in range(0, len(v), 4)])
+
+
+def _grouped_phone(number: str) -> str:
+    """Japanese mobiles as 090-1234-5678 / +81 90-1234-5678 for about half the numbers; else as is."""
+    if number[-1] in "13579":
+        return number
+    if len(number) == 11 and number[0] == "0":
+        return f"{number[:3]}-{number[3:7]}-{number[7:]}"
+    if len(number) == 13 and number.startswith("+81"):
+        return f"+81 {number[3:5]}-{number[5:9]}-{number[9:]}"
+    return number
+
+
+_GROUPERS = (("imei", _grouped_imei), ("meid", _grouped_imei), ("iccid", _grouped_iccid),
+             ("phone", _grouped_phone))
+
+
 def device_apps(prof: dict) -> list[tuple[int, int]]:
     """The device's installed apps as (catalog index, version index), deterministic per device."""
     return apps_from(prof["os"], prof["app_count"], prof["app_seed"])

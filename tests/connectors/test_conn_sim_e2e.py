@@ -37,6 +37,11 @@ def s(value):
     return None if value is None or value == "" else value
 
 
+def digits(value):
+    """IMEI, ICCID: stored without the separators Graph and Core send (35 391808 912345 6)."""
+    return s((value or "").replace(" ", "").replace("-", ""))
+
+
 def pos(value):
     """Sizes: 0 and blank are unknown."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
@@ -65,7 +70,7 @@ def expect_intune(t: dict) -> tuple[OsClass, dict]:
         bios_serial_number=t["serialNumber"] if pc else None, os_name=t["operatingSystem"], os_version=t["osVersion"],
         network_adapter_name=", ".join(n for n, m in (("Wi-Fi", wifi), ("Ethernet", eth)) if m) or None if pc else None,
         mac_address=(wifi or eth) if pc else wifi, wifi_mac=wifi if pc else None, ethernet_mac=eth if pc else None,
-        imei=s(t["imei"]), udid=s(t["udid"]) if apple else None, imsi=None, iccid=s(t["iccid"]),
+        imei=digits(t["imei"]), udid=s(t["udid"]) if apple else None, imsi=None, iccid=digits(t["iccid"]),
         phone_number=s(t["phoneNumber"]), email=None, carrier=s(t["subscriberCarrier"]), passcode_set=None,
         ram_total_bytes=pos(t["physicalMemoryInBytes"]), ram_free_bytes=None, storage_total_bytes=total,
         storage_free_bytes=t["freeStorageSpaceInBytes"] if total else None, sd_total_bytes=None, sd_free_bytes=None,
@@ -82,8 +87,9 @@ def expect_mobileiron(t: dict) -> tuple[OsClass, dict]:
         device_type="Smart Device", computer_name=s(t["ios.DeviceName"]), host_name=s(t["ios.DeviceName"]),
         manufacturer=None, model=None, serial_number=s(t["common.SerialNumber"]), bios_serial_number=None,
         os_name=t["common.platform"], os_version=t["common.os_version"], network_adapter_name=None,
-        mac_address=colon(t["common.wifi_mac_address"]), wifi_mac=None, ethernet_mac=None, imei=s(t["common.imei"]),
-        udid=s(t["ios.iPhone UDID"]) if apple else None, imsi=s(t["common.imsi"]), iccid=s(t["ios.iPhone ICCID"]),
+        mac_address=colon(t["common.wifi_mac_address"]), wifi_mac=None, ethernet_mac=None,
+        imei=digits(t["common.imei"]),
+        udid=s(t["ios.iPhone UDID"]) if apple else None, imsi=s(t["common.imsi"]), iccid=digits(t["ios.iPhone ICCID"]),
         phone_number=s(t["common.current_phone_number"]), email=s(t["user.email_address"]),
         carrier=s(t["common.home_operator_name"]), passcode_set=details["PasscodePresent"] == "true",
         ram_total_bytes=ram, ram_free_bytes=t["common.memory_free"] if ram else None, storage_total_bytes=storage,
@@ -104,8 +110,9 @@ def expect_sdm(t: dict) -> tuple[OsClass, dict]:
         device_type="Smart Device", computer_name=name, host_name=s(t["hostName"]) if ios else None,
         manufacturer=t["manufacturer"], model=t["model"], serial_number=s(t["serialNumber"]) if android_ok else None,
         bios_serial_number=None, os_name=t["os"], os_version=t["osVersion"], network_adapter_name=None,
-        mac_address=colon(t["wifiMac"]), wifi_mac=None, ethernet_mac=None, imei=s(t["imei"]),
-        udid=s(t["udid"]) if ios else None, imsi=s(t["imsi"]), iccid=s(t["iccid"]), phone_number=s(t["phoneNumber"]),
+        mac_address=colon(t["wifiMac"]), wifi_mac=None, ethernet_mac=None, imei=digits(t["imei"]),
+        udid=s(t["udid"]) if ios else None, imsi=s(t["imsi"]), iccid=digits(t["iccid"]),
+        phone_number=s(t["phoneNumber"]),
         email=s(t["email"]), carrier=s(t["carrier"]), passcode_set=t["passcodeSet"] if android_ok else None,
         ram_total_bytes=ram, ram_free_bytes=t["ramFreeBytes"] if ram else None,
         storage_total_bytes=pos(t["internalTotalBytes"]),

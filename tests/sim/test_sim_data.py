@@ -29,8 +29,9 @@ def test_identifiers_are_well_formed():
     with_sim = [p for p in profs if p["imei"]]
     assert len(with_sim) > len(profs) * 0.6
     for p in with_sim:
-        assert len(p["imei"]) == 15 and luhn_ok(p["imei"])
-        assert p["iccid"].startswith("89") and len(p["iccid"]) in (19, 20) and luhn_ok(p["iccid"])
+        imei, iccid = p["imei"].replace(" ", ""), p["iccid"].replace(" ", "")
+        assert len(imei) == 15 and luhn_ok(imei)
+        assert iccid.startswith("89") and len(iccid) in (19, 20) and luhn_ok(iccid)
         assert len(p["imsi"]) == 15 and p["imsi"].isdigit()
     jp = [p for p in with_sim if p["imsi"].startswith(("440", "441"))]
     assert len(jp) > len(with_sim) * 0.7
@@ -38,6 +39,30 @@ def test_identifiers_are_well_formed():
     for p in profs:
         assert p["wifi_mac"] == "" or re.fullmatch(r"[0-9A-F]{12}", p["wifi_mac"])
         assert p["storage_free"] < p["storage_total"]
+
+
+def test_intune_and_core_send_identifiers_grouped_the_sdm_plain():
+    for mdm in ("intune", "mobileiron"):
+        with_sim = [p for p in _profiles(mdm) if p["imei"]]
+        assert with_sim and all(re.fullmatch(r"\d{2} \d{6} \d{6} \d", p["imei"]) for p in with_sim)
+        assert all(re.fullmatch(r"(\d{4} ){4}\d{3,4}", p["iccid"]) for p in with_sim)
+        phones = [p["phone"] for p in with_sim if p["phone"].startswith(("0", "+81"))]
+        dashed = [n for n in phones if re.fullmatch(r"0\d0-\d{4}-\d{4}|\+81 \d0-\d{4}-\d{4}", n)]
+        assert 0.3 < len(dashed) / len(phones) < 0.7  # a deterministic share of the numbers
+    sdm = [p for p in _profiles("sdm") if p["imei"]]
+    assert all(p["imei"].isdigit() and p["iccid"].isdigit() for p in sdm)
+    assert all("-" not in p["phone"] and " " not in p["phone"] for p in sdm)
+
+
+def test_a_swapped_sim_is_reported_in_the_same_form():
+    fleet = Fleet(3, "intune", 40, now=1_760_000_000)
+    slot = next(s for s in range(40) if fleet.profile(s)["imei"])
+    before = fleet.profile(slot)["imei"]
+    fleet.sim_swap(slot)
+    after = fleet.profile(slot)
+    assert after["imei"] == before and re.fullmatch(r"(\d{4} ){4}\d{3,4}", after["iccid"])
+    fleet.report_ids(grouped=False)
+    assert fleet.profile(slot)["imei"] == before.replace(" ", "")
 
 
 def test_os_mix_and_pc_networks():
