@@ -30,7 +30,7 @@ from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
 
-from mdmtui import capabilities
+from mdmtui import capabilities, storable
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
 from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
@@ -51,6 +51,8 @@ HISTORY_SKIP = frozenset({"last_alive_at", "ram_free_bytes", "storage_free_bytes
 # Per-kind events beyond this many in one run become one summary event (a first collection of
 # 100,000 devices must not bury the events view).
 EVENT_DETAIL_LIMIT = 20
+# Values adjusted to fit the database are named one by one up to this many per run, then counted.
+ADJUSTMENT_DETAIL_LIMIT = 10
 _CHUNK = 500  # ids per IN list
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
@@ -264,6 +266,8 @@ class _Run:
     new_ids: set[str] = field(default_factory=set)  # MDM ids staged as new
     events: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
     warning_cleared: int = 0
+    adjustments: list[storable.Adjustment] = field(default_factory=list)  # the first few, for the warnings
+    adjusted: int = 0
     heartbeat: Any = None
 
     @property
@@ -318,6 +322,7 @@ class _Run:
     def _stage_page(self, records: list[DeviceRecord]) -> None:
         self.summary.pages += 1
         self.summary.devices_seen += len(records)
+        records = [r for r in records if self._storable(r)]
         stored = self._stored(records)
         new_rows, changes = [], []
         for record in records:
@@ -337,6 +342,22 @@ class _Run:
                 changes.append(change)
         self._stage_new(new_rows, records)
         self._stage_changes(changes)
+
+    def _storable(self, record: DeviceRecord) -> bool:
+        """Fit the record to the database (one odd value never fails the run); False: skip the device."""
+        keep, adjustments = storable.device(record)
+        for adjustment in adjustments:
+            self.adjusted += 1
+            if len(self.adjustments) < ADJUSTMENT_DETAIL_LIMIT:
+                self.adjustments.append(adjustment)
+                log.warning("collection of %s: %s", self.name, adjustment)
+        return keep
+
+    def _adjustment_warnings(self) -> list[str]:
+        shown = [str(a) for a in self.adjustments]
+        if self.adjusted > len(shown):
+            shown.append(f"and {self.adjusted - len(shown):,} more values adjusted to fit the database")
+        return shown
 
     def _stored(self, records: list[DeviceRecord]) -> dict[str, _Known]:
         """The page's stored devices: the narrow columns plus the items the connector did not fetch."""
@@ -465,6 +486,7 @@ class _Run:
             self._write_updates()
             self._write_history_and_software()
             self._emit_events()
+            warnings = [*warnings, *self._adjustment_warnings()]
             reason = ("warnings: " + "; ".join(warnings)) if warnings else None
             summary = self._record("succeeded", reason)
         self._end()
@@ -778,9 +800,8 @@ def _create_stage(db) -> None:
                    f"CAST(NULL AS INTEGER) AS reregistered FROM device WHERE 1 = 0")
     db.execute_sql(f"CREATE TEMPORARY TABLE {_HIST} (device_id INTEGER, field VARCHAR(255), old_value TEXT, "
                    "new_value TEXT)")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_SW} (mdm_device_id VARCHAR(255), name TEXT, version TEXT, "
-                   "vendor TEXT)")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_SWDEV} (mdm_device_id VARCHAR(255))")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SW} (mdm_device_id TEXT, name TEXT, version TEXT, vendor TEXT)")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SWDEV} (mdm_device_id TEXT)")
 
 
 def _drop_stage(db) -> None:
