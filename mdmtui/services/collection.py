@@ -183,17 +183,40 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
                   cancel: asyncio.Event | None) -> None:
     """Stage each page while the next one is fetched (one page in flight at the writer)."""
     known = await writer.call(run.prepare)
-    pending: asyncio.Future | None = None
     started, pages, devices = time.monotonic(), 0, 0
-    async for page in connector.iter_device_pages(known):
-        _check_cancel(cancel)
-        await writer.call(run.stage_page, page)
-        pages, devices = pages + 1, devices + len(page)
-        if progress is not None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            progress(Progress(run.name, pages, devices, None, devices / elapsed))
-    if pending is not None:
-        await pending
+    stream = connector.iter_device_pages(known)
+    try:
+        while (page := await _next_page(stream, cancel)) is not _END:
+            await writer.call(run.stage_page, page)
+            pages, devices = pages + 1, devices + len(page)
+            if progress is not None:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+    finally:
+        aclose = getattr(stream, "aclose", None)  # an async generator: close it even when abandoned mid-page
+        if aclose is not None:
+            await aclose()
+
+
+_END = object()
+
+
+async def _next_page(stream, cancel: asyncio.Event | None) -> Any:
+    """The stream's next page, or ``_END``; a cancel (a signal) stops waiting for a slow MDM at once."""
+    _check_cancel(cancel)
+    fetch = asyncio.ensure_future(anext(stream, _END))
+    if cancel is None:
+        return await fetch
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait((fetch, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not fetch.done():
+            fetch.cancel()  # the request in flight is abandoned; nothing of the run is written
+            await asyncio.gather(fetch, return_exceptions=True)
+    _check_cancel(cancel)
+    return fetch.result()
 
 
 def _check_cancel(cancel: asyncio.Event | None) -> None:
@@ -288,6 +311,7 @@ class _Run:
         held = locks.acquire(ctx, linkage)
         now = utcnow()
         try:
+            _close_abandoned_runs(ctx, linkage)
             row = CollectionRun.create(linkage=linkage, linkage_name=linkage.name, trigger=trigger,
                                        status="running", started_at=now, host=ctx.host, pid=os.getpid())
         except Exception:
@@ -640,6 +664,26 @@ class _Run:
             locks.release(self.held)
         except Exception:  # noqa: BLE001 - a stale lock is taken over after locks.STALE_AFTER
             log.exception("could not release the collection lock of %s", self.name)
+
+
+def _close_abandoned_runs(ctx: Context, linkage: Linkage) -> None:
+    """Runs left "running" by a process of this host that no longer runs (killed): recorded as failed.
+
+    Called with the linkage's lock held, so no live run of it can be among them.
+    """
+    orphans = CollectionRun.select().where(CollectionRun.linkage == linkage.id, CollectionRun.status == "running",
+                                           CollectionRun.host == ctx.host, CollectionRun.pid.is_null(False))
+    for run in orphans:
+        if locks.process_alive(run.pid):
+            continue
+        reason = (f"interrupted: process {run.pid} on {run.host} ended without finishing this run; "
+                  "nothing of it was written")
+        with ctx.db.atomic():
+            CollectionRun.update(status="failed", reason=reason, finished_at=utcnow()).where(
+                CollectionRun.id == run.id, CollectionRun.status == "running").execute()
+            audit.record(ctx, category="collection", action=f"{run.trigger} collection", outcome="failed",
+                         linkage_name=linkage.name, message=reason)
+        log.warning("collection run %s of %s: %s", run.id, linkage.name, reason)
 
 
 class _NullGate:
