@@ -379,7 +379,8 @@ def map_device(system: System, os_class: OsClass, wire: dict, *, mdm_device_id: 
 
 def change_marker(wire: dict, *keys: str) -> str:
     """The named wire values plus a checksum of everything else: changes whenever the MDM's copy does."""
-    digest = zlib.crc32("\x1f".join(map(str, wire.values())).encode("utf-8", "surrogatepass"))  # never fails on odd data
+    # surrogatepass: a lone surrogate from JSON's "\ud800" must not fail the run
+    digest = zlib.crc32("\x1f".join(map(str, wire.values())).encode("utf-8", "surrogatepass"))
     return "|".join(str(wire.get(k)) for k in keys) + f"|{digest:08x}"
 
 

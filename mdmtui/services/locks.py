@@ -116,7 +116,8 @@ def _try_take(linkage_id: int, owner: str, stale_after: timedelta, host: str) ->
         CollectionLock.linkage == linkage_id, CollectionLock.owner == row.owner,
         CollectionLock.heartbeat_at == row.heartbeat_at).execute()
     if taken:
-        why = f"pid {row.pid} no longer runs on {host}" if dead else f"no heartbeat since {row.heartbeat_at.isoformat()}"
+        why = (f"pid {row.pid} no longer runs on {host}" if dead
+               else f"no heartbeat since {row.heartbeat_at.isoformat()}")
         log.warning("collection lock of linkage %s taken over from %s (%s)", linkage_id, row.owner, why)
         return None
     return CollectionLock.get_or_none(CollectionLock.linkage == linkage_id) or row
