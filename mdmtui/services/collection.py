@@ -203,10 +203,10 @@ _END = object()
 
 async def _next_page(stream, cancel: asyncio.Event | None) -> Any:
     """The stream's next page, or ``_END``; a cancel (a signal) stops waiting for a slow MDM at once."""
+    if cancel is None:
+        return await anext(stream, _END)
     _check_cancel(cancel)
     fetch = asyncio.ensure_future(anext(stream, _END))
-    if cancel is None:
-        return await fetch
     stop = asyncio.ensure_future(cancel.wait())
     try:
         await asyncio.wait((fetch, stop), return_when=asyncio.FIRST_COMPLETED)
