@@ -184,7 +184,7 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
     """Stage each page while the next one is fetched (one page in flight at the writer)."""
     known = await writer.call(run.prepare)
     started, pages, devices = time.monotonic(), 0, 0
-    stream = connector.iter_device_pages(known)
+    stream = aiter(connector.iter_device_pages(known))
     try:
         while (page := await _next_page(stream, cancel)) is not _END:
             await writer.call(run.stage_page, page)
