@@ -1,7 +1,8 @@
 """``mdmtui collect``, ``mdmtui devices list|show|export|delete`` and ``mdmtui licenses``.
 
 Exit status: 0 ok; 1 a collection failed (or was skipped or cancelled), a device was not found or a
-confirmation was refused; 2 bad usage.
+confirmation was refused; 2 bad usage; 128 + the signal's number when SIGINT, SIGTERM or SIGHUP
+cancelled a collection (130, 143, 129).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mdmtui.records import CollectionSummary, Progress
 from mdmtui.services import collection, export, inventory, lookup
 from mdmtui.services.context import Context
 from mdmtui.services.inventory import DeviceFilter
+from mdmtui.signals import exit_status, on_stop_signals
 from mdmtui.textwidth import fit, width
 
 SUMMARY_CHARS = 2_000  # of a summary line: a run's warnings may name thousands of devices (the run keeps all)
@@ -111,44 +113,56 @@ def cmd_collect(args: argparse.Namespace) -> int:
     """Collect now; a progress line on a terminal, then one summary line per linkage."""
     ctx = context_from_args(args)
     display = _ProgressLine(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    stopped: list[signal.Signals] = []
     try:
-        summaries = asyncio.run(_collect(ctx, args.linkage, display))
+        summaries = asyncio.run(_collect(ctx, args.linkage, display, stopped))
     except KeyboardInterrupt:
         print("\nmdmtui: interrupted; the inventory was left as it was", file=sys.stderr)
         return 130
     finally:
         if display is not None:
             display.close()
-    if args.json:
+    try:
+        _print_summaries(summaries, args.json)
+    except OSError:  # SIGHUP: the terminal is gone; the runs are recorded all the same
+        if not stopped:
+            raise
+    if all(s.status == "succeeded" for s in summaries):
+        return 0
+    return exit_status(stopped[0]) if stopped else 1
+
+
+def _print_summaries(summaries: list[CollectionSummary], as_json: bool) -> None:
+    if as_json:
         print_json([_summary_json(s) for s in summaries])
     elif not summaries:
         print("no enabled linkage to collect (mdmtui linkage add, or --linkage NAME)")
     else:
         for s in summaries:
             print(f"{printable(s.linkage)}: {printable(clip(collection.describe(s), SUMMARY_CHARS))}")
-    return 0 if all(s.status == "succeeded" for s in summaries) else 1
 
 
-async def _collect(ctx: Context, names: list[str] | None, display: _ProgressLine | None) -> list[CollectionSummary]:
+async def _collect(ctx: Context, names: list[str] | None, display: _ProgressLine | None,
+                   stopped: list[signal.Signals]) -> list[CollectionSummary]:
     cancel = asyncio.Event()
-    loop = asyncio.get_running_loop()
 
-    def on_interrupt() -> None:
+    def on_signal(sig: signal.Signals) -> None:
+        if not stopped:
+            what = "interrupted" if sig == signal.SIGINT else f"{sig.name} received"
+            _notice(f"\nmdmtui: {what}: cancelling; nothing of this run is written")
+        stopped.append(sig)
         cancel.set()
-        print("\nmdmtui: cancelling after the current page; nothing of this run is written", file=sys.stderr)
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass
-    try:
+    with on_stop_signals(on_signal):
         return await collection.collect_many(ctx, names, trigger="immediate",
                                              progress=display.update if display else None, cancel=cancel)
-    finally:
-        try:
-            loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+
+
+def _notice(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:  # the terminal hung up
+        pass
 
 
 class _ProgressLine:
@@ -162,14 +176,19 @@ class _ProgressLine:
         parts = [f"{printable(t.linkage)}: {t.pages} pages, {t.devices:,} devices, {t.rate or 0:,.0f}/s"
                  for t in self.ticks.values()]
         line = fit(" | ".join(parts), max(20, _columns() - 1)).rstrip()
-        self.out.write("\r" + line + " " * max(0, self.shown - width(line)))
-        self.out.flush()
+        self._write("\r" + line + " " * max(0, self.shown - width(line)))
         self.shown = width(line)
 
     def close(self) -> None:
         if self.shown:
-            self.out.write("\n")
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            self.out.write(text)
             self.out.flush()
+        except OSError:  # the terminal hung up (SIGHUP): the line is cosmetic, the run goes on to its end
+            pass
 
 
 def _columns() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from mdmtui.models import Linkage, utcnow
 from mdmtui.services import schedule as schedule_service
 from mdmtui.services.context import Context
 from mdmtui.services.schedule import RunInfo
+from mdmtui.signals import on_stop_signals
 
 PREVIEW_COUNT = 3
 
@@ -60,7 +60,7 @@ def _register_daemon(subparsers: argparse._SubParsersAction) -> None:
                         help="how long a scheduled run waits for a manual collection of the same "
                              "linkage before it is skipped (default 300)")
     parser.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
-                        help="on SIGTERM, how long running collections get to stop (default 30)")
+                        help="on SIGTERM (or SIGINT, SIGHUP), how long running collections get to stop (default 30)")
     parser.set_defaults(handler=cmd_daemon)
 
 
@@ -188,7 +188,7 @@ def _warn_if_no_daemon(ctx: Context, linkage: Linkage) -> None:
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    """Run scheduled collections until SIGTERM/SIGINT (or once, with --once)."""
+    """Run scheduled collections until SIGTERM, SIGINT or SIGHUP (or once, with --once)."""
     from mdmtui.daemon import Daemon
 
     ctx = context_from_args(args)
@@ -204,20 +204,18 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_signals(callback) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, callback)
-
-
 async def _serve(daemon) -> None:
     stop = asyncio.Event()
-    _on_signals(stop.set)
-    await daemon.run(stop)
+    with on_stop_signals(lambda _sig: stop.set()):  # SIGTERM, SIGINT and SIGHUP alike
+        await daemon.run(stop)
 
 
 async def _once(daemon) -> int:
-    _on_signals(daemon.request_stop)
+    with on_stop_signals(lambda _sig: daemon.request_stop()):
+        return await _run_once(daemon)
+
+
+async def _run_once(daemon) -> int:
     async with daemon:
         outcomes = await daemon.run_once(daemon.clock())
     if not outcomes:

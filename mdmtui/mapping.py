@@ -101,6 +101,13 @@ def when(value: Any) -> datetime | None:
     """A UTC datetime from ISO 8601 or epoch milliseconds; the "never" date and blanks are None."""
     if value is None or value == "" or value == NEVER:
         return None
+    try:
+        return _when(value)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds: garbage, not a date
+        return None
+
+
+def _when(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, timezone.utc) if value > 0 else None
     raw = str(value).strip()
@@ -376,7 +383,8 @@ def map_device(system: System, os_class: OsClass, wire: dict, *, mdm_device_id: 
 
 def change_marker(wire: dict, *keys: str) -> str:
     """The named wire values plus a checksum of everything else: changes whenever the MDM's copy does."""
-    digest = zlib.crc32("\x1f".join(map(str, wire.values())).encode())
+    # surrogatepass: a lone surrogate from JSON's "\ud800" must not fail the run
+    digest = zlib.crc32("\x1f".join(map(str, wire.values())).encode("utf-8", "surrogatepass"))
     return "|".join(str(wire.get(k)) for k in keys) + f"|{digest:08x}"
 
 

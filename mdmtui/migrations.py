@@ -22,14 +22,18 @@ Version history:
 1. The first schema (commit 8ad0e9c).
 2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
 4. IMEI and ICCID without separators; the search text recomputed (phone numbers in every form).
+5. What an MDM sends is stored as TEXT (``WIDENED_TO_TEXT``): PostgreSQL refused a whole collection
+   for one name longer than 255 characters. ``collection_lock.host`` and ``.pid``: a lock held by a
+   dead process on this host is taken over at once.
 6. ``approval_request`` (the two-person rule) and ``audit_event.approval_id``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
-from peewee import Database
+from peewee import Database, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 from mdmtui import db as _db
@@ -43,15 +47,35 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("device", "fingerprint"),
         ("device", "search_text"),
     ],
+    5: [
+        ("collection_lock", "host"),
+        ("collection_lock", "pid"),
+    ],
     6: [
         ("audit_event", "approval_id"),
     ],
 }
 
+# version -> VARCHAR(255) columns that version made TEXT (MDM data: no MDM documents its limits)
+WIDENED_TO_TEXT: dict[int, dict[str, tuple[str, ...]]] = {
+    5: {
+        "device": (
+            "mdm_device_id", "computer_name", "host_name", "manufacturer", "model", "serial_number",
+            "bios_serial_number", "os_name", "os_version", "network_adapter_name", "mac_address", "wifi_mac",
+            "ethernet_mac", "imei", "udid", "imsi", "iccid", "phone_number", "email", "carrier", "user_name",
+            "compliance", "change_marker"),
+        "software": ("name", "version", "vendor"),
+        "device_action": ("mdm_device_id", "device_name", "mdm_code", "request_id", "reference"),
+        "audit_event": ("device_name", "device_serial", "mdm_device_id", "request_id"),
+    },
+}
+
 
 def step(version: int):
-    """Register a migration that upgrades version-1 to ``version``."""
+    """Register a migration that upgrades to ``version``; a number registered twice is a merge mistake."""
     def register(fn):
+        if version in _db.MIGRATIONS:
+            raise RuntimeError(f"migration step {version} is registered twice ({fn.__name__})")
         _db.MIGRATIONS[version] = fn
         return fn
     return register
@@ -105,6 +129,54 @@ def _normalised(row: dict, search_text) -> tuple | None:
     return (*new.values(), row["id"])
 
 
+@step(5)
+def _to_v5(db: Database, migrator: SchemaMigrator) -> None:
+    """MDM data as TEXT; the collection lock's holder host and pid."""
+    widen_to_text(db, migrator, WIDENED_TO_TEXT[5])
+    add_model_columns(db, migrator, ADDED_COLUMNS[5])
+    create_missing(db)
+
+
+def widen_to_text(db: Database, migrator: SchemaMigrator, tables: dict[str, tuple[str, ...]]) -> None:
+    """Make VARCHAR columns TEXT, in place; a column that is TEXT already is left alone."""
+    for table, columns in tables.items():
+        narrow = [c.name for c in db.get_columns(table) if c.name in columns and c.data_type.lower() != "text"]
+        if not narrow:
+            continue
+        log.info("widening %s.%s to TEXT", table, ", ".join(narrow))
+        if isinstance(db, PostgresqlDatabase):  # binary-compatible: no table rewrite, indexes kept
+            migrate(*(migrator.alter_column_type(table, c, model_field(table, c)) for c in narrow))
+        else:
+            _sqlite_retype_text(db, table, narrow)
+
+
+_DECLARED_VARCHAR = r'("{}") VARCHAR\(\d+\)'
+
+
+def _sqlite_retype_text(db: Database, table: str, columns: list[str]) -> None:
+    """SQLite: rewrite the declared types in the stored CREATE TABLE (already inside a transaction).
+
+    VARCHAR(n) and TEXT have the same affinity, so the stored rows do not change: this is the
+    procedure of sqlite.org/lang_altertable.html for schema changes that leave the data as it is. A
+    rebuild of the table instead would cascade-delete software and history (foreign keys cannot be
+    switched off inside the migration's transaction) and copy the whole inventory once per column.
+    """
+    (sql,) = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    for column in columns:
+        sql, found = re.subn(_DECLARED_VARCHAR.format(re.escape(column)), r"\1 TEXT", sql)
+        if found != 1:
+            raise RuntimeError(f"migrations: cannot find the declared type of {table}.{column} in SQLite's schema")
+    (version,) = db.execute_sql("PRAGMA schema_version").fetchone()
+    db.execute_sql("PRAGMA writable_schema = ON")
+    try:
+        db.execute_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql, table))
+        db.execute_sql(f"PRAGMA schema_version = {int(version) + 1}")  # other connections re-read the schema
+    finally:
+        db.execute_sql("PRAGMA writable_schema = OFF")
+
+
+
+
 @step(6)
 def _to_v6(db: Database, migrator: SchemaMigrator) -> None:
     """The two-person rule: approval requests, and the request id on audit entries."""
@@ -139,14 +211,3 @@ def create_missing(db: Database) -> None:
     db.create_tables(models.ALL_MODELS, safe=True)
     for model in models.ALL_MODELS:
         model._schema.create_indexes(safe=True)
-
-
-# Steps 3-5 belong to other branches developed in parallel with step 6. Until they are merged, a
-# version they would have reached is a no-op here, so the chain 2 -> 6 stays unbroken; a real step
-# registered above for that number is never replaced.
-def _no_change(db: Database, migrator: SchemaMigrator) -> None:
-    """A step of another branch, not merged into this one: nothing to change."""
-
-
-for _version in range(3, _db.CURRENT_VERSION):
-    _db.MIGRATIONS.setdefault(_version, _no_change)

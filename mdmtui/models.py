@@ -93,33 +93,37 @@ class Linkage(BaseModel):
 
 
 class Device(BaseModel):
-    """A device as collected. Identity: (linkage, mdm_device_id); one column per spec item."""
+    """A device as collected. Identity: (linkage, mdm_device_id); one column per spec item.
+
+    What an MDM sends is TEXT (unbounded): no MDM documents its own limits. ``storable`` makes each
+    value fit (no NUL, indexed columns cut to a length every dialect's index can hold).
+    """
 
     id = AutoField()
     linkage = ForeignKeyField(Linkage, backref="devices", null=True, on_delete="SET NULL")
     linkage_name = CharField(null=True)  # kept when the linkage is removed but devices are kept
-    mdm_device_id = CharField()
+    mdm_device_id = TextField()
     os_class = CharField(max_length=2)  # Si | SA | M | IS | IP
     device_type = CharField(null=True)
-    computer_name = CharField(null=True, index=True)  # the device list's default order
-    host_name = CharField(null=True)
-    manufacturer = CharField(null=True)
-    model = CharField(null=True)
-    serial_number = CharField(null=True, index=True)
-    bios_serial_number = CharField(null=True)
-    os_name = CharField(null=True)
-    os_version = CharField(null=True)
-    network_adapter_name = CharField(null=True)
-    mac_address = CharField(null=True)
-    wifi_mac = CharField(null=True)
-    ethernet_mac = CharField(null=True)
-    imei = CharField(null=True, index=True)
-    udid = CharField(null=True, index=True)
-    imsi = CharField(null=True)
-    iccid = CharField(null=True)
-    phone_number = CharField(null=True)
-    email = CharField(null=True)
-    carrier = CharField(null=True)
+    computer_name = TextField(null=True, index=True)  # the device list's default order
+    host_name = TextField(null=True)
+    manufacturer = TextField(null=True)
+    model = TextField(null=True)
+    serial_number = TextField(null=True, index=True)
+    bios_serial_number = TextField(null=True)
+    os_name = TextField(null=True)
+    os_version = TextField(null=True)
+    network_adapter_name = TextField(null=True)
+    mac_address = TextField(null=True)
+    wifi_mac = TextField(null=True)
+    ethernet_mac = TextField(null=True)
+    imei = TextField(null=True, index=True)
+    udid = TextField(null=True, index=True)
+    imsi = TextField(null=True)
+    iccid = TextField(null=True)
+    phone_number = TextField(null=True)
+    email = TextField(null=True)
+    carrier = TextField(null=True)
     passcode_set = BooleanField(null=True)
     ram_total_bytes = BigIntegerField(null=True)
     ram_free_bytes = BigIntegerField(null=True)
@@ -127,10 +131,10 @@ class Device(BaseModel):
     storage_free_bytes = BigIntegerField(null=True)
     sd_total_bytes = BigIntegerField(null=True)
     sd_free_bytes = BigIntegerField(null=True)
-    user_name = CharField(null=True)
+    user_name = TextField(null=True)
     jailbroken = BooleanField(null=True)
     encrypted = BooleanField(null=True)
-    compliance = CharField(null=True)
+    compliance = TextField(null=True)
     mdm_managed = BooleanField(null=True)
     last_alive_at = UTCDateTimeField(null=True)  # Last Alive Confirmation
     # Set, not collected
@@ -140,7 +144,7 @@ class Device(BaseModel):
     consumes_license = BooleanField(default=False)
     managed = BooleanField(default=True)  # a management target
     # Bookkeeping
-    change_marker = CharField(null=True)
+    change_marker = TextField(null=True)
     fingerprint = CharField(null=True)  # hash of the collected items: unchanged devices are not rewritten
     first_seen_at = UTCDateTimeField(default=utcnow)
     last_collected_at = UTCDateTimeField(null=True)
@@ -171,9 +175,9 @@ class Software(BaseModel):
     """One software item installed on a device."""
 
     device = ForeignKeyField(Device, backref="software", on_delete="CASCADE", index=True)
-    name = CharField()
-    version = CharField(null=True)
-    vendor = CharField(null=True)
+    name = TextField()
+    version = TextField(null=True)
+    vendor = TextField(null=True)
 
 
 class CollectionRun(BaseModel):
@@ -204,6 +208,8 @@ class CollectionLock(BaseModel):
 
     linkage = ForeignKeyField(Linkage, unique=True, on_delete="CASCADE")
     owner = CharField()  # host:pid:token
+    host = CharField(null=True)  # the holder's host and pid: a dead holder on this host is taken over at once
+    pid = IntegerField(null=True)
     acquired_at = UTCDateTimeField(default=utcnow)
     heartbeat_at = UTCDateTimeField(default=utcnow)
 
@@ -225,16 +231,16 @@ class DeviceAction(BaseModel):
     id = AutoField()
     device = ForeignKeyField(Device, backref="actions", null=True, on_delete="SET NULL")
     linkage_name = CharField()
-    mdm_device_id = CharField()
-    device_name = CharField(null=True)
+    mdm_device_id = TextField()
+    device_name = TextField(null=True)
     action = CharField()  # lock | wipe | reset_passcode
     options = TextField(null=True)  # JSON, never secrets
     outcome = CharField()  # succeeded | pending | failed | refused | unknown | cancelled
     message = TextField(null=True)
-    mdm_code = CharField(null=True)
+    mdm_code = TextField(null=True)
     http_status = IntegerField(null=True)
-    request_id = CharField(null=True)
-    reference = CharField(null=True)
+    request_id = TextField(null=True)
+    reference = TextField(null=True)
     os_user = CharField(null=True)
     host = CharField(null=True)
     requested_at = UTCDateTimeField(default=utcnow)
@@ -252,13 +258,13 @@ class AuditEvent(BaseModel):
     action = CharField()
     linkage_name = CharField(null=True)
     device_id = IntegerField(null=True, index=True)
-    device_name = CharField(null=True)
-    device_serial = CharField(null=True)
-    mdm_device_id = CharField(null=True)
+    device_name = TextField(null=True)
+    device_serial = TextField(null=True)
+    mdm_device_id = TextField(null=True)
     options = TextField(null=True)  # JSON, never secrets
     outcome = CharField()
     message = TextField(null=True)
-    request_id = CharField(null=True)
+    request_id = TextField(null=True)
     # the ApprovalRequest this entry belongs to; no index: an index on a column a later step adds breaks
     # the earlier steps' create_missing (see migrations.py); chains are read by time range instead
     approval_id = IntegerField(null=True)

@@ -1,4 +1,4 @@
-"""``mdmtui daemon`` as a real process: SIGTERM mid-run exits cleanly and leaves the inventory consistent."""
+"""``mdmtui daemon`` as a real process: SIGTERM (or SIGHUP) mid-run exits cleanly, the inventory consistent."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "services"))
 from schedule_helpers import intune_linkage, inventory  # noqa: E402
 
-from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow  # noqa: E402
+from mdmtui.models import AuditEvent, CollectionLock, CollectionRun, Linkage, SchedulerState, utcnow  # noqa: E402
 from mdmtui.recurrence import Schedule  # noqa: E402
 from mdmtui.services import schedule as svc  # noqa: E402
 from mdmtui.services.collection import collect  # noqa: E402
@@ -52,9 +52,9 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def stop(proc: subprocess.Popen) -> tuple[int, str]:
-    """SIGTERM, then the exit status and stderr; the process must end within the grace period."""
-    proc.send_signal(signal.SIGTERM)
+def stop(proc: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
+    """``sig``, then the exit status and stderr; the process must end within the grace period."""
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=GRACE_S + 5)
     except subprocess.TimeoutExpired:
@@ -68,7 +68,9 @@ def running_scheduled_run() -> bool:
                                         CollectionRun.status == "running").exists()
 
 
-def test_sigterm_mid_run_leaves_the_inventory_as_it_was(ctx, sim):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_mid_run_leaves_the_inventory_as_it_was(ctx, sim, sig):
+    """SIGHUP killed the daemon and left its run "running" for good (issue 11 #8)."""
     linkage = intune_linkage(ctx, sim, "Intune", page_size=5)
     asyncio.run(collect(ctx, "Intune", trigger="immediate"))
     before = inventory("Intune")
@@ -87,7 +89,7 @@ def test_sigterm_mid_run_leaves_the_inventory_as_it_was(ctx, sim):
     proc = start_daemon(ctx)
     wait_for(running_scheduled_run, 30, proc)
     time.sleep(1.0)
-    code, err = stop(proc)
+    code, err = stop(proc, sig)
 
     assert code == 0, err
     assert "Traceback" not in err and "stopped" in err
@@ -95,7 +97,9 @@ def test_sigterm_mid_run_leaves_the_inventory_as_it_was(ctx, sim):
     assert run.status == "cancelled", run.reason
     assert inventory("Intune") == before  # rolled back: not half-written
     assert not running_scheduled_run()
-    assert SchedulerState.select().count() == 0
+    assert SchedulerState.select().count() == 0 and CollectionLock.select().count() == 0
+    assert AuditEvent.select().where(AuditEvent.action == "scheduled collection",
+                                     AuditEvent.outcome == "cancelled").count() == 1
     # the cancelled run is still owed: the next start runs it
     assert Linkage.get_by_id(linkage.id).last_scheduled_run_at < owed
     log = ctx.settings.log_file.read_text(encoding="utf-8")

@@ -198,4 +198,20 @@ def test_v4_stores_identifiers_as_digits_and_recomputes_the_search_text(db_url):
     assert found == {"35 391808 912345 6": ["grouped"], "090-1234": ["grouped"], "353918089123457": ["dashed"],
                      "35-678901": ["plain"]}
     assert migrations.normalise_identifiers(database) == 0  # nothing left to rewrite
+
+
+def test_v1_database_takes_long_mdm_values_after_migrating(db_url):
+    """Version 5 made MDM data TEXT: PostgreSQL refused a name over 255 characters (issue 11 #7)."""
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    insert_v1_data(database)
+    dbmod.migrate(database)
+    device = models.Device.get(models.Device.mdm_device_id == "dev-1")
+    device.computer_name, device.change_marker = "名" * 400, "m" * 1000
+    device.save()
+    models.Software.create(device=device, name="a" * 300, version="v" * 300, vendor="ジ" * 300)
+    assert models.Device.get_by_id(device.id).computer_name == "名" * 400
+    assert [s.name for s in device.software] == ["乗換案内", "a" * 300]  # the v1 rows survived the retyping
+    if dialect(database) == "sqlite":
+        assert database.execute_sql("PRAGMA integrity_check").fetchall() == [("ok",)]
     database.close()

@@ -30,7 +30,7 @@ from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
 
-from mdmtui import capabilities, identifiers
+from mdmtui import capabilities, identifiers, storable
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
 from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
@@ -52,6 +52,8 @@ HARDWARE_IDS = ("imei", "iccid")  # stored without separators, whichever connect
 # Per-kind events beyond this many in one run become one summary event (a first collection of
 # 100,000 devices must not bury the events view).
 EVENT_DETAIL_LIMIT = 20
+# Values adjusted to fit the database are named one by one up to this many per run, then counted.
+ADJUSTMENT_DETAIL_LIMIT = 10
 _CHUNK = 500  # ids per IN list
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
@@ -184,17 +186,40 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
                   cancel: asyncio.Event | None) -> None:
     """Stage each page while the next one is fetched (one page in flight at the writer)."""
     known = await writer.call(run.prepare)
-    pending: asyncio.Future | None = None
     started, pages, devices = time.monotonic(), 0, 0
-    async for page in connector.iter_device_pages(known):
-        _check_cancel(cancel)
-        await writer.call(run.stage_page, page)
-        pages, devices = pages + 1, devices + len(page)
-        if progress is not None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            progress(Progress(run.name, pages, devices, None, devices / elapsed))
-    if pending is not None:
-        await pending
+    stream = aiter(connector.iter_device_pages(known))
+    try:
+        while (page := await _next_page(stream, cancel)) is not _END:
+            await writer.call(run.stage_page, page)
+            pages, devices = pages + 1, devices + len(page)
+            if progress is not None:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+    finally:
+        aclose = getattr(stream, "aclose", None)  # an async generator: close it even when abandoned mid-page
+        if aclose is not None:
+            await aclose()
+
+
+_END = object()
+
+
+async def _next_page(stream, cancel: asyncio.Event | None) -> Any:
+    """The stream's next page, or ``_END``; a cancel (a signal) stops waiting for a slow MDM at once."""
+    if cancel is None:
+        return await anext(stream, _END)
+    _check_cancel(cancel)
+    fetch = asyncio.ensure_future(anext(stream, _END))
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait((fetch, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not fetch.done():
+            fetch.cancel()  # the request in flight is abandoned; nothing of the run is written
+            await asyncio.gather(fetch, return_exceptions=True)
+    _check_cancel(cancel)
+    return fetch.result()
 
 
 def _check_cancel(cancel: asyncio.Event | None) -> None:
@@ -267,6 +292,8 @@ class _Run:
     new_ids: set[str] = field(default_factory=set)  # MDM ids staged as new
     events: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
     warning_cleared: int = 0
+    adjustments: list[storable.Adjustment] = field(default_factory=list)  # the first few, for the warnings
+    adjusted: int = 0
     heartbeat: Any = None
 
     @property
@@ -287,6 +314,7 @@ class _Run:
         held = locks.acquire(ctx, linkage)
         now = utcnow()
         try:
+            _close_abandoned_runs(ctx, linkage)
             row = CollectionRun.create(linkage=linkage, linkage_name=linkage.name, trigger=trigger,
                                        status="running", started_at=now, host=ctx.host, pid=os.getpid())
         except Exception:
@@ -321,6 +349,7 @@ class _Run:
     def _stage_page(self, records: list[DeviceRecord]) -> None:
         self.summary.pages += 1
         self.summary.devices_seen += len(records)
+        records = [r for r in records if self._storable(r)]
         stored = self._stored(records)
         new_rows, changes = [], []
         for record in records:
@@ -340,6 +369,22 @@ class _Run:
                 changes.append(change)
         self._stage_new(new_rows, records)
         self._stage_changes(changes)
+
+    def _storable(self, record: DeviceRecord) -> bool:
+        """Fit the record to the database (one odd value never fails the run); False: skip the device."""
+        keep, adjustments = storable.device(record)
+        for adjustment in adjustments:
+            self.adjusted += 1
+            if len(self.adjustments) < ADJUSTMENT_DETAIL_LIMIT:
+                self.adjustments.append(adjustment)
+                log.warning("collection of %s: %s", self.name, adjustment)
+        return keep
+
+    def _adjustment_warnings(self) -> list[str]:
+        shown = [str(a) for a in self.adjustments]
+        if self.adjusted > len(shown):
+            shown.append(f"and {self.adjusted - len(shown):,} more values adjusted to fit the database")
+        return shown
 
     def _stored(self, records: list[DeviceRecord]) -> dict[str, _Known]:
         """The page's stored devices: the narrow columns plus the items the connector did not fetch."""
@@ -470,6 +515,7 @@ class _Run:
             self._write_updates()
             self._write_history_and_software()
             self._emit_events()
+            warnings = [*warnings, *self._adjustment_warnings()]
             reason = ("warnings: " + "; ".join(warnings)) if warnings else None
             summary = self._record("succeeded", reason)
         self._end()
@@ -623,6 +669,26 @@ class _Run:
             locks.release(self.held)
         except Exception:  # noqa: BLE001 - a stale lock is taken over after locks.STALE_AFTER
             log.exception("could not release the collection lock of %s", self.name)
+
+
+def _close_abandoned_runs(ctx: Context, linkage: Linkage) -> None:
+    """Runs left "running" by a process of this host that no longer runs (killed): recorded as failed.
+
+    Called with the linkage's lock held, so no live run of it can be among them.
+    """
+    orphans = CollectionRun.select().where(CollectionRun.linkage == linkage.id, CollectionRun.status == "running",
+                                           CollectionRun.host == ctx.host, CollectionRun.pid.is_null(False))
+    for run in orphans:
+        if locks.process_alive(run.pid):
+            continue
+        reason = (f"interrupted: process {run.pid} on {run.host} ended without finishing this run; "
+                  "nothing of it was written")
+        with ctx.db.atomic():
+            CollectionRun.update(status="failed", reason=reason, finished_at=utcnow()).where(
+                CollectionRun.id == run.id, CollectionRun.status == "running").execute()
+            audit.record(ctx, category="collection", action=f"{run.trigger} collection", outcome="failed",
+                         linkage_name=linkage.name, message=reason)
+        log.warning("collection run %s of %s: %s", run.id, linkage.name, reason)
 
 
 class _NullGate:
@@ -791,9 +857,8 @@ def _create_stage(db) -> None:
                    f"CAST(NULL AS INTEGER) AS reregistered FROM device WHERE 1 = 0")
     db.execute_sql(f"CREATE TEMPORARY TABLE {_HIST} (device_id INTEGER, field VARCHAR(255), old_value TEXT, "
                    "new_value TEXT)")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_SW} (mdm_device_id VARCHAR(255), name TEXT, version TEXT, "
-                   "vendor TEXT)")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_SWDEV} (mdm_device_id VARCHAR(255))")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SW} (mdm_device_id TEXT, name TEXT, version TEXT, vendor TEXT)")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_SWDEV} (mdm_device_id TEXT)")
 
 
 def _drop_stage(db) -> None:

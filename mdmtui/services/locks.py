@@ -3,8 +3,9 @@
 A ``CollectionLock`` row (unique per linkage) is the lock. Its holder refreshes ``heartbeat_at`` from
 a background thread; a row whose heartbeat is older than ``STALE_AFTER`` belongs to a process that
 died (or hangs) and is taken over with a compare-and-swap update, so a crash never blocks a linkage
-for good. The same code works on both dialects because it relies only on a unique constraint and
-on an UPDATE's row count.
+for good. A row whose holder is a process of this host that no longer runs is taken over at once
+(a PID reused by another process only delays that to ``STALE_AFTER``). The same code works on both
+dialects because it relies only on a unique constraint and on an UPDATE's row count.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def acquire(ctx: Context, linkage: Linkage, wait: float = 0.0, *, stale_after: t
     owner = owner_id(ctx)
     deadline = time.monotonic() + wait
     while True:
-        holder = _try_take(linkage.id, owner, stale_after)
+        holder = _try_take(linkage.id, owner, stale_after, ctx.host)
         if holder is None:
             return HeldLock(linkage.id, linkage.name, owner)
         if time.monotonic() >= deadline:
@@ -94,29 +95,49 @@ def holder_of(linkage: Linkage) -> CollectionLock | None:
     return CollectionLock.get_or_none(CollectionLock.linkage == linkage.id)
 
 
-def _try_take(linkage_id: int, owner: str, stale_after: timedelta) -> CollectionLock | None:
+def _try_take(linkage_id: int, owner: str, stale_after: timedelta, host: str) -> CollectionLock | None:
     """None when taken; else the row of the live holder."""
     now = utcnow()
+    mine = {"owner": owner, "host": host, "pid": os.getpid(), "acquired_at": now, "heartbeat_at": now}
     try:
         with CollectionLock._meta.database.atomic():
-            CollectionLock.create(linkage=linkage_id, owner=owner, acquired_at=now, heartbeat_at=now)
+            CollectionLock.create(linkage=linkage_id, **mine)
         return None
     except IntegrityError:
         pass
     row = CollectionLock.get_or_none(CollectionLock.linkage == linkage_id)
     if row is None:  # released between our insert and our read: try again at once
-        return _try_take(linkage_id, owner, stale_after)
-    if row.heartbeat_at >= now - stale_after:
+        return _try_take(linkage_id, owner, stale_after, host)
+    dead = row.host == host and row.pid is not None and not process_alive(row.pid)
+    if not dead and row.heartbeat_at >= now - stale_after:
         return row
     # Compare-and-swap on (owner, heartbeat): of two processes taking over, exactly one wins.
-    taken = CollectionLock.update(owner=owner, acquired_at=now, heartbeat_at=now).where(
+    taken = CollectionLock.update(**mine).where(
         CollectionLock.linkage == linkage_id, CollectionLock.owner == row.owner,
         CollectionLock.heartbeat_at == row.heartbeat_at).execute()
     if taken:
-        log.warning("collection lock of linkage %s taken over from %s (no heartbeat since %s)",
-                    linkage_id, row.owner, row.heartbeat_at.isoformat())
+        why = (f"pid {row.pid} no longer runs on {host}" if dead
+               else f"no heartbeat since {row.heartbeat_at.isoformat()}")
+        log.warning("collection lock of linkage %s taken over from %s (%s)", linkage_id, row.owner, why)
         return None
     return CollectionLock.get_or_none(CollectionLock.linkage == linkage_id) or row
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie does not; unknown counts as alive)."""
+    if pid <= 0:
+        return True  # kill(0 or -n) would address a process group, not a process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):  # no /proc (not Linux): kill(pid, 0) has the last word
+        return True
 
 
 def _busy_message(name: str, holder: CollectionLock) -> str:

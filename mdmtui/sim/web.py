@@ -18,7 +18,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def dumps(obj) -> bytes:
     """Compact UTF-8 JSON, as the services send it (non-ASCII names stay readable)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate (hostile data): JSON's \ud800 escape, as Java and .NET write it
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def json_response(obj, status: int = 200, headers: dict | None = None,

@@ -217,3 +217,18 @@ def test_absurd_sizes_are_not_collected_rather_than_failing_the_run(garbage):
     from mdmtui import mapping
 
     assert mapping.size(garbage) is None
+
+
+@pytest.mark.parametrize("garbage", [10**20, "99999999999999999999", 1e300, "9999-12-31T23:59:59-05:00"])
+def test_absurd_dates_are_not_collected_rather_than_failing_the_run(garbage):
+    """A contact time beyond the years a datetime holds raised OverflowError/OSError (issue 11 #7)."""
+    from mdmtui import mapping
+
+    assert mapping.when(garbage) is None
+
+
+def test_the_change_marker_of_a_lone_surrogate_is_computed():
+    """JSON may carry "\\ud800"; the marker's checksum raised UnicodeEncodeError and failed the run."""
+    from mdmtui import mapping
+
+    assert mapping.change_marker({"id": "a", "deviceName": "x\ud800"}, "id").startswith("a|")

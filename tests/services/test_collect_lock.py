@@ -131,3 +131,49 @@ def test_the_heartbeat_keeps_a_long_run_from_looking_stale(ctx):
         with pytest.raises(Busy):
             locks.acquire(ctx, linkage, stale_after=timedelta(seconds=0.2))
         assert not held.lost
+
+
+def dead_pid() -> int:
+    """The PID of a process that ran and was reaped: nothing runs under it now."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(proc.stdout)
+    assert not locks.process_alive(pid)
+    return pid
+
+
+def test_a_fresh_lock_of_a_dead_pid_on_this_host_is_taken_at_once(ctx, caplog):
+    """Issue 11 #8: a killed collector held the linkage for 3 minutes although it was plainly gone."""
+    linkage = plain_linkage()
+    pid, now = dead_pid(), utcnow()
+    CollectionLock.create(linkage=linkage, owner=f"{ctx.host}:{pid}:killed", host=ctx.host, pid=pid,
+                          acquired_at=now, heartbeat_at=now)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="mdmtui.services.locks"):
+        held = locks.acquire(ctx, linkage)
+    assert time.monotonic() - started < 1
+    row = locks.holder_of(linkage)
+    assert (row.owner, row.host, row.pid) == (held.owner, ctx.host, os.getpid())
+    assert f"pid {pid} no longer runs on {ctx.host}" in caplog.text
+
+
+def test_a_fresh_lock_of_a_live_pid_or_of_another_host_is_respected(ctx):
+    linkage = plain_linkage()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        now = utcnow()
+        row = CollectionLock.create(linkage=linkage, owner=f"{ctx.host}:{sleeper.pid}:x", host=ctx.host,
+                                    pid=sleeper.pid, acquired_at=now, heartbeat_at=now)
+        with pytest.raises(Busy, match=f"pid {sleeper.pid}"):
+            locks.acquire(ctx, linkage)
+        # a dead PID means nothing on another host: that holder may well be alive there
+        CollectionLock.update(owner="elsewhere:1:x", host="elsewhere", pid=dead_pid()).where(
+            CollectionLock.id == row.id).execute()
+        with pytest.raises(Busy, match="on elsewhere"):
+            locks.acquire(ctx, linkage)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_process_alive_never_addresses_a_process_group():
+    assert locks.process_alive(0) and locks.process_alive(-1) and locks.process_alive(os.getpid())
