@@ -80,7 +80,10 @@ class Fleet:
 
     # --- device facts ---------------------------------------------------------------------------
     def _make(self, hw: int) -> dict:
-        return profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
+        prof = profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
+        if self.mdm == "mobileiron":
+            prof["mdm_status"] = profiles.mdm_status_of(self.seed, self.mdm, hw, self.hasher)
+        return prof
 
     def hw_of(self, slot: int) -> int:
         """The hardware index behind a slot (re-enrolled slots share their predecessor's)."""

@@ -140,6 +140,7 @@ class SdmService(_SdmBase):
             r("/sdm/api/v1/devices", "sdm_devices", self.devices, ["GET"]),
             r("/sdm/api/v1/devices/{device_id}", "sdm_device", self.device, ["GET"]),
             r("/sdm/api/v1/devices/{device_id}/commands", "commands", self.command, ["POST"]),
+            r("/sdm/api/v1/devices/{device_id}/commands", "device_commands", self.device_commands, ["GET"]),
             r("/sdm/api/v1/commands/{command_id}", "command_status", self.command_status, ["GET"]),
         ]
 
@@ -210,8 +211,25 @@ class SdmService(_SdmBase):
             return self.error(request, 400, "BadRequest", f"type must be one of {', '.join(COMMAND_TYPES)}")
         n = len(self.cfg.commands)
         cid = f"cmd-{stable_int(self.sim.seed, 'cmd', n) & 0xFFFFFFFFFFFF:012x}-{n}"
-        self.cfg.commands[cid] = {"slot": slot, "type": kind, "created": time.time()}
+        self.cfg.commands[cid] = {"slot": slot, "type": kind, "created": time.time(),
+                                  "client_request_id": request.headers.get("client-request-id")}
         return json_response({"commandId": cid, "state": "queued"}, 202)
+
+    async def device_commands(self, request: Request) -> Response:
+        """GET /devices/{deviceId}/commands: the device's commands, oldest first, each with the
+        client-request-id header its POST carried (how a client finds a command whose answer it lost)."""
+        bad = self.auth(request)
+        if bad:
+            return bad
+        slot = self.fleet.slot_of(request.path_params["device_id"])
+        if slot is None:
+            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
+        items = []
+        for cid, cmd in list(self.cfg.commands.items()):
+            if cmd["slot"] == slot:
+                items.append({**self.advance(cid, cmd), "type": cmd["type"], "clientRequestId": cmd["client_request_id"],
+                              "createdAt": _iso(cmd["created"])})
+        return json_response({"commands": items})
 
     async def command_status(self, request: Request) -> Response:
         """GET /commands/{commandId}: state moves on with time; the outcome is applied once."""
