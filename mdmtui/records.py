@@ -110,6 +110,7 @@ class DeviceRecord:
     encrypted: bool | None = None
     compliance: str | None = None
     mdm_managed: bool | None = None  # False when the MDM profile was removed
+    mdm_status: str | None = None  # the MDM's own device state (MobileIron common.status: ACTIVE, RETIRED, ...)
     # Last Alive Confirmation: when the device last connected to its MDM (UTC)
     last_alive_at: datetime | None = None
     # Opaque marker that changes whenever the MDM's copy changes (e.g. lastSyncDateTime);
