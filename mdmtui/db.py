@@ -32,7 +32,7 @@ _PG_MIGRATION_LOCK = 0x6D646D74
 
 Migration = Callable[[Database, SchemaMigrator], None]
 MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1; see migrations.py
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def open_database(url: str) -> Database:

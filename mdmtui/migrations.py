@@ -21,6 +21,8 @@ database: a column added to a model without a migration fails that test.
 Version history:
 1. The first schema (commit 8ad0e9c).
 2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
+3. ``device.mdm_status`` (the MDM's own device state) and ``collection_run.rechecked`` (devices absent
+   from a listing that were asked for one by one before being marked missing).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("device", "fingerprint"),
         ("device", "search_text"),
     ],
+    3: [
+        ("device", "mdm_status"),
+        ("collection_run", "rechecked"),
+    ],
 }
 
 
@@ -56,6 +62,13 @@ def step(version: int):
 def _to_v2(db: Database, migrator: SchemaMigrator) -> None:
     """Device fingerprints (and whatever this unreleased version adds)."""
     add_model_columns(db, migrator, ADDED_COLUMNS[2])
+    create_missing(db)
+
+
+@step(3)
+def _to_v3(db: Database, migrator: SchemaMigrator) -> None:
+    """The MDM's device state on each device; re-checked counts on collection runs."""
+    add_model_columns(db, migrator, ADDED_COLUMNS[3])
     create_missing(db)
 
 

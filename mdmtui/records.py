@@ -179,6 +179,7 @@ class CollectionSummary:
     software_items: int = 0
     pages: int = 0
     devices_seen: int = 0
+    rechecked: int = 0  # stored devices absent from the listing, asked for one by one (missing: the gone ones)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
