@@ -37,6 +37,7 @@ _STATE_REASONS = {
     "VERIFIED": "the device's registration was never completed",
     "VERIFICATION_PENDING": "the device's registration was never completed",
 }
+NO_COMMAND_STATES = frozenset(_STATE_REASONS)
 UNMANAGED_REASON = ("the device's MDM profile was removed (not MDM-managed): the command cannot reach it, "
                     "and MobileIron Core would still report success")
 
