@@ -157,6 +157,16 @@ class SdmService(_SdmBase):
             return None
         return self.error(request, 401, "Unauthorized", "Authentication failed", {"WWW-Authenticate": 'Basic realm="SDM"'})
 
+    def device_slot(self, request: Request) -> tuple[int, Response | None]:
+        """The slot of the path's device, or the 401/404 answer."""
+        bad = self.auth(request)
+        if bad:
+            return -1, bad
+        slot = self.fleet.slot_of(request.path_params["device_id"])
+        if slot is None:
+            return -1, self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
+        return slot, None
+
     async def devices(self, request: Request) -> Response:
         """GET /devices?offset=&limit= -> {"total", "devices"}."""
         bad = self.auth(request)
@@ -184,12 +194,9 @@ class SdmService(_SdmBase):
 
     async def device(self, request: Request) -> Response:
         """GET /devices/{deviceId}."""
-        bad = self.auth(request)
+        slot, bad = self.device_slot(request)
         if bad:
             return bad
-        slot = self.fleet.slot_of(request.path_params["device_id"])
-        if slot is None:
-            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
         p = self.fleet.pristine(slot)
         if p is not None:
             return Response(wire_text(p, self.fleet.id_of(slot)).encode(), media_type="application/json")
@@ -197,12 +204,9 @@ class SdmService(_SdmBase):
 
     async def command(self, request: Request) -> Response:
         """POST /devices/{deviceId}/commands {"type"} -> 202 {"commandId", "state": "queued"}."""
-        bad = self.auth(request)
+        slot, bad = self.device_slot(request)
         if bad:
             return bad
-        slot = self.fleet.slot_of(request.path_params["device_id"])
-        if slot is None:
-            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
         try:
             kind = json.loads(await request.body())["type"]
         except (ValueError, KeyError, TypeError):
@@ -218,12 +222,9 @@ class SdmService(_SdmBase):
     async def device_commands(self, request: Request) -> Response:
         """GET /devices/{deviceId}/commands: the device's commands, oldest first, each with the
         client-request-id header its POST carried (how a client finds a command whose answer it lost)."""
-        bad = self.auth(request)
+        slot, bad = self.device_slot(request)
         if bad:
             return bad
-        slot = self.fleet.slot_of(request.path_params["device_id"])
-        if slot is None:
-            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
         items = []
         for cid, cmd in list(self.cfg.commands.items()):
             if cmd["slot"] == slot:
