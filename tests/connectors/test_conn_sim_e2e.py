@@ -267,3 +267,17 @@ async def test_actions_do_not_leak_across_protocol(sim):
         assert result.action is Action.LOCK
     finally:
         await conn.aclose()
+
+
+@pytest.mark.parametrize("system", ["intune", "mobileiron", "sdm"])
+async def test_device_gone_is_the_mdms_own_answer_about_one_device(sim, system):
+    """The per-device query that confirms a device absent from a listing (issue 11 #1)."""
+    conn = connector_for(sim_config(sim, system))
+    try:
+        ids = sim.device_ids(system)
+        live, removed = ids[-1], ids[-2]
+        sim.admin.remove(system, removed)
+        assert await conn.device_gone(live) is False
+        assert await conn.device_gone(removed) is True
+    finally:
+        await conn.aclose()
