@@ -262,7 +262,7 @@ class SdmService(_SdmBase):
         if not self.fleet.exists(slot):
             return "The device is no longer managed by this SDM."
         prof = self.fleet.profile(slot)
-        if prof.get("profile_removed"):
+        if prof.get("profile_removed") or prof.get("wiped"):   # a wiped device has lost its profile too
             return PROFILE_REMOVED_ERROR
         now = int(time.time())
         if cmd["type"] == "wipe":

@@ -67,6 +67,8 @@ def test_command_lifecycle(fresh):
         r = c.post(f"/devices/{dev}/commands", json={"type": "wipe"})
         _wait(c, r.json()["commandId"])
         assert c.get(f"/devices/{dev}").json()["managed"] is False
+        after = _wait(c, c.post(f"/devices/{dev}/commands", json={"type": "lock"}).json()["commandId"])
+        assert after["state"] == "failed" and "profile" in after["error"]  # wiped: no profile any more
 
 
 def test_command_fails_without_profile(fresh):
