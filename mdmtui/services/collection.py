@@ -55,6 +55,9 @@ HISTORY_SKIP = frozenset({"last_alive_at", "ram_free_bytes", "storage_free_bytes
 # 100,000 devices must not bury the events view).
 EVENT_DETAIL_LIMIT = 20
 _CHUNK = 500  # ids per IN list
+# Up to this many devices absent from a listing are asked for one by one; more are checked by listing
+# again (a linkage pointed at another server must not cost 100,000 requests)
+RECHECK_ONE_BY_ONE = 2000
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
 ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
@@ -196,17 +199,33 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
     if pending is not None:
         await pending
     _check_cancel(cancel)
-    await _recheck_absent(run, writer, connector)
+    await _recheck_absent(run, writer, connector, known)
 
 
-async def _recheck_absent(run: _Run, writer: _Writer, connector: Connector) -> None:
-    """Ask the MDM about each stored device the listing did not show; only confirmed ones go missing."""
+async def _recheck_absent(run: _Run, writer: _Writer, connector: Connector, known: dict[str, str | None]) -> None:
+    """Ask the MDM about each stored device the listing did not show; only confirmed ones go missing.
+    Beyond RECHECK_ONE_BY_ONE devices a second complete listing is cheaper: absent from both is gone."""
     absent = await writer.call(run.absent)
     if not absent:
         return
-    answers = await asyncio.gather(*(_gone_or_none(connector, mdm_id) for _, mdm_id in absent))
-    gone = {device_id for (device_id, _), answer in zip(absent, answers) if answer is True}
+    if len(absent) > RECHECK_ONE_BY_ONE:
+        listed = await _listed_ids(connector, known)
+        gone = {device_id for device_id, mdm_id in absent if mdm_id not in listed}
+    else:
+        answers = await asyncio.gather(*(_gone_or_none(connector, mdm_id) for _, mdm_id in absent))
+        gone = {device_id for (device_id, _), answer in zip(absent, answers) if answer is True}
     await writer.call(run.confirm_absent, gone, len(absent))
+
+
+async def _listed_ids(connector: Connector, known: dict[str, str | None]) -> set[str]:
+    """The MDM ids of a second complete listing (unchanged devices cost no per-device call)."""
+    listed: set[str] = set()
+    kept = list(getattr(connector, "warnings", None) or [])  # the run's warnings are the first listing's
+    async for page in connector.iter_device_pages(known):
+        listed.update(r.mdm_device_id for r in page)
+    if hasattr(connector, "warnings"):
+        connector.warnings = kept
+    return listed
 
 
 async def _gone_or_none(connector: Connector, mdm_id: str) -> bool | None:

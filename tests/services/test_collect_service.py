@@ -174,6 +174,29 @@ async def test_absent_device_the_mdm_still_has_is_not_marked_missing(ctx):
     assert CollectionRun.get(CollectionRun.id == summary.run_id).rechecked == 2
 
 
+async def test_many_absent_devices_are_confirmed_by_a_second_listing(ctx, monkeypatch):
+    monkeypatch.setattr(collection, "RECHECK_ONE_BY_ONE", 1)
+    plain_linkage()
+    await collect(ctx, ScriptedConnector(pages(fleet())))
+
+    class Relisting(ScriptedConnector):
+        """The first listing skips m3..m5; the second one shows m3 (it slid back meanwhile)."""
+        listings = 0
+
+        async def iter_device_pages(self, known):
+            self.listings += 1
+            self.pages = pages(fleet()[:3] if self.listings == 1 else fleet()[:4])
+            async for page in super().iter_device_pages(known):
+                yield page
+
+    conn = Relisting([])
+    summary = await collect(ctx, conn)
+    stored = by_mdm_id("MI")
+    assert conn.listings == 2 and conn.asked == []  # no per-device query
+    assert (summary.rechecked, summary.missing) == (3, 2)
+    assert stored["m3"].missing_since is None and stored["m4"].missing_since is not None
+
+
 async def test_a_device_the_mdm_cannot_be_asked_about_stays_as_it_was(ctx):
     plain_linkage()
     await collect(ctx, ScriptedConnector(pages(fleet())))
