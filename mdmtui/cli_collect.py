@@ -89,7 +89,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     missing.add_argument("--missing", action="store_true", default=None, help="only devices missing from their MDM")
     missing.add_argument("--present", action="store_true", help="only devices their MDM still lists")
     parser.add_argument("--security", metavar="PROBLEM",
-                        help="passcode, jailbroken, unencrypted, stale or any")
+                        help="unmanaged (profile removed, retired...), passcode, jailbroken, unencrypted, stale or any")
     parser.add_argument("--search", metavar="TEXT", help="part of a name, serial, IMEI, UDID, phone number or user")
     parser.add_argument("--sort", choices=SORTS, default="name", help="order (default name)")
     parser.add_argument("--desc", action="store_true", help="descending order")

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     config_dir: Path = Field(default_factory=default_config_dir)
     database_url: str | None = None  # None: SQLite file in data_dir
     read_only: bool = False  # refuse every state-changing command
+    # send commands to devices whose MDM profile was removed (or retired, wiped...) anyway; they are then
+    # recorded failed with that reason, never succeeded (the MDM's answer cannot prove anything)
+    send_to_unmanaged: bool = False
     stale_days: int = Field(default=30, ge=1)  # "not seen for N days" security flag
     theme: str = "textual-dark"
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys

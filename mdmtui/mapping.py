@@ -266,6 +266,7 @@ DT = Calc(device_type)
 MI_NAME = "ios.DeviceName"
 MI_UDID = "ios.iPhone UDID"
 MI_ICCID = "ios.iPhone ICCID"
+MI_RAM = "total_ram_size_bytes"  # the spec's MobileIron source for RAM: in /details, not a search field
 
 # fmt: off
 # group, item, DeviceRecord field, available for, SDM, MobileIron, Intune
@@ -304,9 +305,9 @@ ITEMS: tuple[Item, ...] = (
     Item("Smart device", "Passcode or password set", "passcode_set", _set(SI, SA, M),
          sdm_android_gated("passcodeSet", flag), w("PasscodePresent", flag), None),
     Item("Memory", "Capacity (= Computer Memory, RAM total)", "ram_total_bytes", _set(SA, M, IS, IP),
-         w("ramTotalBytes", size), w("common.memory_capacity", size), w("physicalMemoryInBytes", size)),
+         w("ramTotalBytes", size), w(MI_RAM, size), w("physicalMemoryInBytes", size)),
     Item("Smart device", "RAM (free)", "ram_free_bytes", _set(SA, M),  # Intune gives only the total (³)
-         free_of("ramTotalBytes", "ramFreeBytes"), free_of("common.memory_capacity", "common.memory_free"), None),
+         free_of("ramTotalBytes", "ramFreeBytes"), free_of(MI_RAM, "common.memory_free"), None),
     Item("Hard disk", "Capacity (= Internal storage total)", "storage_total_bytes", ALL,
          w("internalTotalBytes", size), w("common.storage_capacity", size), w("totalStorageSpaceInBytes", size)),
     Item("Smart device", "Internal storage (free)", "storage_free_bytes", ALL,
@@ -327,6 +328,7 @@ ITEMS: tuple[Item, ...] = (
     Item("Status", "Compliance", "compliance", ALL, None, w("common.compliant", mi_compliance), w("complianceState")),
     Item("Status", "MDM managed (profile present)", "mdm_managed", ALL,
          w("managed", flag), w("common.mdm_managed", flag), None),
+    Item("Status", "MDM device state", "mdm_status", ALL, None, w("common.status"), None),
     Item("Status", "Last Alive Confirmation", "last_alive_at", ALL,
          w("lastContact", when), w("common.last_connected_at", when), w("lastSyncDateTime", when)),
 )

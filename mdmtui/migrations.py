@@ -21,6 +21,8 @@ database: a column added to a model without a migration fails that test.
 Version history:
 1. The first schema (commit 8ad0e9c).
 2. ``device.fingerprint``, ``device.search_text`` (and the index on ``device.computer_name``). (Unreleased: add this session's columns here.)
+3. ``device.mdm_status`` (the MDM's own device state) and ``collection_run.rechecked`` (devices absent
+   from a listing that were asked for one by one before being marked missing).
 4. IMEI and ICCID without separators; the search text recomputed (phone numbers in every form).
 5. What an MDM sends is stored as TEXT (``WIDENED_TO_TEXT``): PostgreSQL refused a whole collection
    for one name longer than 255 characters. ``collection_lock.host`` and ``.pid``: a lock held by a
@@ -46,6 +48,10 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
     2: [
         ("device", "fingerprint"),
         ("device", "search_text"),
+    ],
+    3: [
+        ("device", "mdm_status"),
+        ("collection_run", "rechecked"),
     ],
     5: [
         ("collection_lock", "host"),
@@ -85,6 +91,13 @@ def step(version: int):
 def _to_v2(db: Database, migrator: SchemaMigrator) -> None:
     """Device fingerprints (and whatever this unreleased version adds)."""
     add_model_columns(db, migrator, ADDED_COLUMNS[2])
+    create_missing(db)
+
+
+@step(3)
+def _to_v3(db: Database, migrator: SchemaMigrator) -> None:
+    """The MDM's device state on each device; re-checked counts on collection runs."""
+    add_model_columns(db, migrator, ADDED_COLUMNS[3])
     create_missing(db)
 
 
@@ -173,8 +186,6 @@ def _sqlite_retype_text(db: Database, table: str, columns: list[str]) -> None:
         db.execute_sql(f"PRAGMA schema_version = {int(version) + 1}")  # other connections re-read the schema
     finally:
         db.execute_sql("PRAGMA writable_schema = OFF")
-
-
 
 
 @step(6)

@@ -136,6 +136,7 @@ class Device(BaseModel):
     encrypted = BooleanField(null=True)
     compliance = TextField(null=True)
     mdm_managed = BooleanField(null=True)
+    mdm_status = CharField(null=True)  # the MDM's device state (MobileIron common.status)
     last_alive_at = UTCDateTimeField(null=True)  # Last Alive Confirmation
     # Set, not collected
     management_type = CharField(null=True)
@@ -199,6 +200,7 @@ class CollectionRun(BaseModel):
     software_items = IntegerField(default=0)
     pages = IntegerField(default=0)
     devices_seen = IntegerField(default=0)
+    rechecked = IntegerField(default=0)  # absent from the listing, asked for one by one (the gone ones: missing)
     host = CharField(null=True)
     pid = IntegerField(null=True)
 

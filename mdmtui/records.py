@@ -110,6 +110,7 @@ class DeviceRecord:
     encrypted: bool | None = None
     compliance: str | None = None
     mdm_managed: bool | None = None  # False when the MDM profile was removed
+    mdm_status: str | None = None  # the MDM's own device state (MobileIron common.status: ACTIVE, RETIRED, ...)
     # Last Alive Confirmation: when the device last connected to its MDM (UTC)
     last_alive_at: datetime | None = None
     # Opaque marker that changes whenever the MDM's copy changes (e.g. lastSyncDateTime);
@@ -181,6 +182,7 @@ class CollectionSummary:
     software_items: int = 0
     pages: int = 0
     devices_seen: int = 0
+    rechecked: int = 0  # stored devices absent from the listing, asked for one by one (missing: the gone ones)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

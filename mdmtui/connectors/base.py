@@ -76,6 +76,14 @@ class Connector(Protocol):
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
         """Ask the MDM for the current state of an action that was accepted earlier."""
 
+    async def device_gone(self, mdm_device_id: str) -> bool:
+        """Ask the MDM directly about one device that a listing did not show.
+
+        True only when the MDM says it has no such device (a per-device query: 404, or a search by
+        its id that finds nothing); False when it still has it. A failed query raises: an
+        unanswered question confirms nothing, so the device is not marked missing.
+        """
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
 

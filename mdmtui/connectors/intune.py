@@ -458,6 +458,14 @@ class IntuneConnector:
         return ActionResult(device.mdm_device_id, action, outcome, message=message, mdm_code=code,
                             http_status=reply.status, request_id=reply.request_id, reference=name)
 
+    async def device_gone(self, mdm_device_id: str) -> bool:
+        """True when GET managedDevices/{id} answers 404: Intune no longer has the device."""
+        reply = await self._graph("GET", self._v1(self._device_path(mdm_device_id)), params={"$select": "id"})
+        if reply.status == 404:
+            return True
+        self._expect_ok(reply, f"device {mdm_device_id}")
+        return False
+
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
         """The action's state: a wipe from managementState, lock from deviceActionResults."""
         if pending.action is Action.WIPE:

@@ -2,8 +2,14 @@
 
 Wire choices (see MDM-APIS.md): the search's ``fields`` list carries every matrix item Core offers
 as a search field, so one request per page of 200 devices delivers almost everything. Only
-``PasscodePresent`` lives in the per-device ``/details`` list, and it is fetched for new or changed
-devices only, with bounded concurrency, while the next page is already being read.
+``PasscodePresent`` and ``total_ram_size_bytes`` (the spec's RAM source) live in the per-device
+``/details`` list, fetched for new or changed devices only, with bounded concurrency, while the next
+page is already being read.
+
+Truthfulness (MDM-APIS.md section 2): Core 5.8+ answers ``…action.successful`` for a device whose MDM
+profile was removed, so a success entry is checked against the device's own state
+(``common.mdm_managed``); an answer lost as a 5xx or a broken connection is "unknown" and settled
+from the device's state, never sent again.
 """
 
 from __future__ import annotations
@@ -37,13 +43,16 @@ UNLOCK_PASSCODE = "UNLOCK_DEVICE_ONLY"
 WIPE_ACTION = "WIPE_DEVICE"
 SUCCESS_KEY = "com.mobileiron.vsp.messages.device.action.successful"
 ID_FIELD = "common.uuid"
+STATUS_FIELD, MANAGED_FIELD = "common.status", "common.mdm_managed"
 STATUS_WIPED = "WIPED"
 PAGE_SIZE = 200
 # Items only the per-device details list carries (name in details -> wire key the table reads).
-DETAIL_KEYS = ("PasscodePresent",)
+DETAIL_KEYS = ("PasscodePresent", mapping.MI_RAM)
 SEARCH_FIELDS = tuple(dict.fromkeys(
-    (ID_FIELD, "common.status") + tuple(k for k in mapping.wire_keys(System.MOBILEIRON) if k not in DETAIL_KEYS)))
-DETAIL_FIELDS = frozenset({"passcode_set"})
+    (ID_FIELD, STATUS_FIELD) + tuple(k for k in mapping.wire_keys(System.MOBILEIRON) if k not in DETAIL_KEYS)))
+DETAIL_FIELDS = frozenset({"passcode_set", "ram_total_bytes", "ram_free_bytes"})
+# Server errors after the request may have reached Core: no proof that the command was rejected.
+LOST_STATUSES = frozenset({500, 502, 503, 504})
 DEVICE_LEVEL_ERRORS = (ProtocolError, NotFoundError, MdmRequestError, Throttled)
 
 
@@ -152,7 +161,7 @@ class MobileIronConnector:
         got = {i: d for i, d in zip(changed, details) if d is not None}
         if len(got) < len(changed):
             self._warn(f"the details of {len(changed) - len(got)} changed devices could not be read; they keep "
-                       "their stored passcode state and are read again at the next collection")
+                       "their stored passcode state and RAM and are read again at the next collection")
         fetch = set(changed)
         return [self._record(r, markers[r[ID_FIELD]], got.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]
 
@@ -202,6 +211,8 @@ class MobileIronConnector:
             reply = await self._call("PUT", path, idempotent=False, params={"reason": "Locked by mdmtui"})
         except AnswerLost as lost:
             return _lost(device, Action.LOCK, lost)
+        if reply.status in LOST_STATUSES:
+            return _lost_reply(device, Action.LOCK, reply)
         outcome = Outcome.SUCCEEDED if reply.ok else Outcome.FAILED
         message = mi_error(reply) if not reply.ok else _v1_message(reply) or "Core sent the lock command"
         if reply.status == 404:
@@ -228,27 +239,72 @@ class MobileIronConnector:
                                      json_body=body)
         except AnswerLost as lost:
             return _lost(device, action, lost)
+        if reply.status in LOST_STATUSES:
+            return _lost_reply(device, action, reply)
         if not reply.ok:
             return ActionResult(device.mdm_device_id, action, Outcome.FAILED, message=mi_error(reply),
                                 http_status=reply.status, request_id=reply.request_id)
-        return _judge_bulk(device, action, reply, kind)
+        result = _judge_bulk(device, action, reply, kind)
+        if result.mdm_code == SUCCESS_KEY:
+            result = await self._trust_success(device, result)
+        return result
+
+    async def _trust_success(self, device: DeviceRef, result: ActionResult) -> ActionResult:
+        """Core's success entry holds only for a device that still has its MDM profile."""
+        try:
+            row, _reply = await self._lookup(device.mdm_device_id)
+        except DEVICE_LEVEL_ERRORS as exc:
+            log.info("MobileIron: state of %s after the command not read: %s", device.mdm_device_id, exc)
+            return result
+        wiped = result.action is Action.WIPE and str(row.get(STATUS_FIELD) if row else "").upper() == STATUS_WIPED
+        if row is not None and mapping.flag(row.get(MANAGED_FIELD)) is False and not wiped:
+            result.outcome = Outcome.FAILED
+            result.message = _unmanaged_text(row)
+        return result
+
+    async def _lookup(self, uuid: str, fields: str = f"{ID_FIELD},{STATUS_FIELD},{MANAGED_FIELD}"
+                      ) -> tuple[dict | None, Reply]:
+        """One device's search fields (None when Core has no such device)."""
+        space = await self.space()
+        params = {"adminDeviceSpaceId": space, "fields": fields, "limit": 1, "offset": 0,
+                  "query": f'"{ID_FIELD}" = "{uuid}"'}
+        reply = await self._call("GET", SEARCH, params=params)
+        self._expect_ok(reply, f"read the status of device {uuid}")
+        rows = reply.body.get("results") if isinstance(reply.body, dict) else None
+        if not isinstance(rows, list):
+            raise ProtocolError("MobileIron Core's device search answer has no 'results' list")
+        mine = [r for r in rows if isinstance(r, dict) and r.get(ID_FIELD) == uuid]
+        return (mine[0] if mine else None), reply
+
+    async def device_gone(self, mdm_device_id: str) -> bool:
+        """True when a search for the device's uuid finds nothing in Core."""
+        row, _reply = await self._lookup(mdm_device_id, ID_FIELD)
+        return row is None
 
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
-        """A wipe is done once Core shows the device WIPED; lock and passcode clear have no later state."""
-        if pending.action is not Action.WIPE:
+        """Judged by the device's state: a wipe is done once Core shows it WIPED; a cleared passcode once
+        its details say no passcode; a device without the MDM profile never gets the command; a lock
+        leaves no state to read."""
+        if pending.action is Action.LOCK:
             return pending
-        space = await self.space()
-        params = {"adminDeviceSpaceId": space, "fields": f"{ID_FIELD},common.status", "limit": 1, "offset": 0,
-                  "query": f'"{ID_FIELD}" = "{device.mdm_device_id}"'}
-        reply = await self._call("GET", SEARCH, params=params)
-        self._expect_ok(reply, f"read the status of device {device.mdm_device_id}")
-        rows = reply.body.get("results") if isinstance(reply.body, dict) else None
-        if not rows:
+        row, reply = await self._lookup(device.mdm_device_id)
+        if row is None:
             return _redo(pending, Outcome.UNKNOWN, "the device is no longer in MobileIron Core", reply)
-        status = str(rows[0].get("common.status") or "")
-        done = status.upper() == STATUS_WIPED
-        return _redo(pending, Outcome.SUCCEEDED if done else Outcome.PENDING,
-                     f"MobileIron Core shows the device {status or 'without a status'}", reply, status)
+        status = str(row.get(STATUS_FIELD) or "")
+        if pending.action is Action.WIPE and status.upper() == STATUS_WIPED:
+            return _redo(pending, Outcome.SUCCEEDED, f"MobileIron Core shows the device {status}", reply, status)
+        if mapping.flag(row.get(MANAGED_FIELD)) is False:
+            return _redo(pending, Outcome.FAILED, _unmanaged_text(row), reply, status)
+        if pending.action is Action.RESET_PASSCODE:
+            return await self._passcode_state(device, pending, reply)
+        return _redo(pending, Outcome.PENDING, f"MobileIron Core shows the device {status or 'without a status'}",
+                     reply, status)
+
+    async def _passcode_state(self, device: DeviceRef, pending: ActionResult, reply: Reply) -> ActionResult:
+        present = mapping.flag((await self.details(device.mdm_device_id)).get("PasscodePresent"))
+        if present is False:
+            return _redo(pending, Outcome.SUCCEEDED, "MobileIron Core's details show no passcode on the device", reply)
+        return _redo(pending, Outcome.PENDING, "MobileIron Core's details still show a passcode", reply)
 
 
 def _judge_bulk(device: DeviceRef, action: Action, reply: Reply, kind: str) -> ActionResult:
@@ -282,6 +338,20 @@ def _v1_message(reply: Reply) -> str | None:
 
 def _lost(device: DeviceRef, action: Action, lost: AnswerLost) -> ActionResult:
     return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, message=str(lost), request_id=lost.request_id)
+
+
+def _lost_reply(device: DeviceRef, action: Action, reply: Reply) -> ActionResult:
+    """A server error after the request may have reached Core: no proof either way."""
+    return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, http_status=reply.status,
+                        request_id=reply.request_id,
+                        message=f"MobileIron Core answered HTTP {reply.status} ({mi_error(reply)}); the command "
+                                "may have been carried out")
+
+
+def _unmanaged_text(row: dict) -> str:
+    status = str(row.get(STATUS_FIELD) or "unknown")
+    return (f"not carried out: the device has no MDM profile (common.mdm_managed false, status {status}); Core "
+            "reports success for such devices although the command cannot reach them")
 
 
 def _redo(pending: ActionResult, outcome: Outcome, message: str, reply: Reply, code: str | None = None) -> ActionResult:

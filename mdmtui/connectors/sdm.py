@@ -31,6 +31,13 @@ API_PREFIX = "/sdm/api/v1"
 DEVICES = "/devices"  # GET ?offset=&limit= -> {"total": N, "devices": [...]}
 COMMANDS = "/devices/{device_id}/commands"  # POST {"type": ...} -> 202 {"commandId", "state"}
 COMMAND = "/commands/{command_id}"  # GET -> {"commandId", "state", "error"?, "newPasscode"?}
+DEVICE = "/devices/{device_id}"  # GET -> one device, 404 when the SDM no longer has it
+# GET -> {"commands": [{"commandId", "type", "state", "clientRequestId", "createdAt", "error"?}]}: the SDM
+# keeps the client-request-id header of each POST, so a command whose answer was lost can be found
+DEVICE_COMMANDS = "/devices/{device_id}/commands"
+CLIENT_REQUEST_ID_KEY = "clientRequestId"
+# Server errors after the request may have reached the SDM: no proof that the command was rejected.
+LOST_STATUSES = frozenset({500, 502, 503, 504})
 ID_FIELD = "deviceId"
 LIST_KEY, TOTAL_KEY = "devices", "total"
 PAGE_SIZE = 500
@@ -224,6 +231,11 @@ class SdmConnector:
         except AnswerLost as lost:
             return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, message=str(lost),
                                 request_id=lost.request_id)
+        if reply.status in LOST_STATUSES:
+            return ActionResult(device.mdm_device_id, action, Outcome.UNKNOWN, http_status=reply.status,
+                                request_id=reply.request_id,
+                                message=f"the SDM answered HTTP {reply.status} ({sdm_error(reply)}); the command "
+                                        "may have been queued")
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.ok and isinstance(body.get("commandId"), str):
             state = str(body.get("state") or "queued")
@@ -237,21 +249,50 @@ class SdmConnector:
                             message=message, http_status=reply.status, request_id=reply.request_id)
 
     async def follow_up(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
-        """Poll the command: queued / sent -> pending; succeeded; failed with the SDM's error text."""
+        """Poll the command: queued / sent -> pending; succeeded; failed with the SDM's error text.
+        A command whose answer was lost (no command id) is looked up among the device's commands by
+        the client-request-id it was sent with."""
         if not pending.reference:
-            return pending
+            return await self._find_lost(device, pending)
         reply = await self._call("GET", COMMAND.format(command_id=quote(pending.reference, safe="")))
         self._expect_ok(reply, f"report command {pending.reference}")
         body = reply.body if isinstance(reply.body, dict) else {}
+        return self._command_state(pending, body, reply, pending.reference)
+
+    async def _find_lost(self, device: DeviceRef, pending: ActionResult) -> ActionResult:
+        if not pending.request_id:
+            return pending
+        reply = await self._call("GET", DEVICE_COMMANDS.format(device_id=quote(device.mdm_device_id, safe="")))
+        self._expect_ok(reply, f"list the commands of device {device.mdm_device_id}")
+        listed = reply.body.get("commands") if isinstance(reply.body, dict) else None
+        if not isinstance(listed, list):
+            raise ProtocolError("the SDM's command list has no 'commands' list")
+        mine = [c for c in listed if isinstance(c, dict) and c.get(CLIENT_REQUEST_ID_KEY) == pending.request_id
+                and isinstance(c.get("commandId"), str)]
+        if not mine:
+            return ActionResult(pending.mdm_device_id, pending.action, Outcome.PENDING, http_status=reply.status,
+                                request_id=reply.request_id,
+                                message="the SDM lists no command sent with this request's client-request-id")
+        return self._command_state(pending, mine[0], reply, mine[0]["commandId"])
+
+    def _command_state(self, pending: ActionResult, body: dict, reply: Reply, command_id: str) -> ActionResult:
         state = str(body.get("state") or "")
         if state not in COMMAND_STATES:
-            raise ProtocolError(f"the SDM reports command {pending.reference} in an unknown state {state!r}")
+            raise ProtocolError(f"the SDM reports command {command_id} in an unknown state {state!r}")
         outcome = COMMAND_STATES[state]
         message = str(body.get("error") or "") if outcome is Outcome.FAILED else f"the SDM reports the command {state}"
         passcode = body.get(NEW_PASSCODE_KEY) if pending.action is Action.RESET_PASSCODE else None
         return ActionResult(pending.mdm_device_id, pending.action, outcome, message=message or "failed",
                             mdm_code=state, http_status=reply.status, request_id=reply.request_id,
-                            reference=pending.reference, new_passcode=str(passcode) if passcode else None)
+                            reference=command_id, new_passcode=str(passcode) if passcode else None)
+
+    async def device_gone(self, mdm_device_id: str) -> bool:
+        """True when GET /devices/{id} answers 404: the SDM no longer has the device."""
+        reply = await self._call("GET", DEVICE.format(device_id=quote(mdm_device_id, safe="")))
+        if reply.status == 404:
+            return True
+        self._expect_ok(reply, f"read device {mdm_device_id}")
+        return False
 
 
 def _software(item: object) -> SoftwareItem | None:

@@ -39,7 +39,7 @@ def device_name(row: Any) -> str:
     return confirm_label(row)
 
 
-SEVERITY = ("jailbroken", "no passcode", "unencrypted")  # the worst first: the column is narrow
+SEVERITY = ("profile removed", "jailbroken", "no passcode", "unencrypted")  # the worst first: the column is narrow
 
 
 def security_text(flags: list[str]) -> str:

@@ -6,7 +6,10 @@ How a run goes (``collect``):
 2. Stream the MDM's pages. Each page is compared with the stored devices *by fingerprint* (a hash of
    the collected items) and only new or changed devices are staged, in temporary tables of the run's
    own connection: nothing the console reads changes, and no write lock is held while the MDM talks.
-3. When the stream completed: resolve re-enrolments and duplicates (``services.identity``), then apply
+3. When the stream completed: ask the MDM directly about each stored device the listing did not show
+   (``Connector.device_gone``): only those it confirms gone become *missing* — an offset-paged list that
+   changed while it was read skips live devices. Then resolve re-enrolments and duplicates
+   (``services.identity``), and apply
    everything in ONE short transaction — missing marks, inserts, updates, history, software, events,
    audit and the run's "succeeded". A failure or a cancel before that leaves the inventory untouched.
 
@@ -55,6 +58,9 @@ EVENT_DETAIL_LIMIT = 20
 # Values adjusted to fit the database are named one by one up to this many per run, then counted.
 ADJUSTMENT_DETAIL_LIMIT = 10
 _CHUNK = 500  # ids per IN list
+# Up to this many devices absent from a listing are asked for one by one; more are checked by listing
+# again (a linkage pointed at another server must not cost 100,000 requests)
+RECHECK_ONE_BY_ONE = 2000
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
 ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
@@ -130,7 +136,7 @@ def summary_of(run: CollectionRun) -> CollectionSummary:
         linkage=run.linkage_name, run_id=run.id, status=run.status, reason=run.reason, new=run.new,
         changed=run.changed, unchanged=run.unchanged, missing=run.missing, returned=run.returned,
         software_items=run.software_items, pages=run.pages, devices_seen=run.devices_seen,
-        started_at=run.started_at, finished_at=run.finished_at)
+        rechecked=run.rechecked, started_at=run.started_at, finished_at=run.finished_at)
 
 
 def recent_runs(limit: int = 50, linkage: str | None = None) -> list[CollectionRun]:
@@ -199,6 +205,8 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
         aclose = getattr(stream, "aclose", None)  # an async generator: close it even when abandoned mid-page
         if aclose is not None:
             await aclose()
+    _check_cancel(cancel)
+    await _recheck_absent(run, writer, connector, known)
 
 
 _END = object()
@@ -220,6 +228,43 @@ async def _next_page(stream, cancel: asyncio.Event | None) -> Any:
             await asyncio.gather(fetch, return_exceptions=True)
     _check_cancel(cancel)
     return fetch.result()
+
+
+async def _recheck_absent(run: _Run, writer: _Writer, connector: Connector, known: dict[str, str | None]) -> None:
+    """Ask the MDM about each stored device the listing did not show; only confirmed ones go missing.
+    Beyond RECHECK_ONE_BY_ONE devices a second complete listing is cheaper: absent from both is gone."""
+    absent = await writer.call(run.absent)
+    if not absent:
+        return
+    if len(absent) > RECHECK_ONE_BY_ONE:
+        listed = await _listed_ids(connector, known)
+        gone = {device_id for device_id, mdm_id in absent if mdm_id not in listed}
+    else:
+        answers = await asyncio.gather(*(_gone_or_none(connector, mdm_id) for _, mdm_id in absent))
+        gone = {device_id for (device_id, _), answer in zip(absent, answers) if answer is True}
+    await writer.call(run.confirm_absent, gone, len(absent))
+
+
+async def _listed_ids(connector: Connector, known: dict[str, str | None]) -> set[str]:
+    """The MDM ids of a second complete listing (unchanged devices cost no per-device call)."""
+    listed: set[str] = set()
+    kept = list(getattr(connector, "warnings", None) or [])  # the run's warnings are the first listing's
+    async for page in connector.iter_device_pages(known):
+        listed.update(r.mdm_device_id for r in page)
+    if hasattr(connector, "warnings"):
+        connector.warnings = kept
+    return listed
+
+
+async def _gone_or_none(connector: Connector, mdm_id: str) -> bool | None:
+    """True/False as the MDM answers; None when it could not be asked (the device stays as it was)."""
+    try:
+        return await connector.device_gone(mdm_id)
+    except MdmtuiError as exc:
+        log.info("could not confirm that %s is gone: %s", mdm_id, exc)
+    except Exception:  # noqa: BLE001 - one odd answer must not fail the run; the device is left alone
+        log.exception("could not confirm that %s is gone", mdm_id)
+    return None
 
 
 def _check_cancel(cancel: asyncio.Event | None) -> None:
@@ -288,9 +333,11 @@ class _Run:
     row: CollectionRun
     summary: CollectionSummary
     now: datetime
-    seen: set[int] = field(default_factory=set)  # stored devices this run saw (the rest go missing)
+    seen: set[int] = field(default_factory=set)  # stored devices this run saw
+    gone: set[int] = field(default_factory=set)  # not seen, and confirmed gone by the MDM: these go missing
     new_ids: set[str] = field(default_factory=set)  # MDM ids staged as new
     events: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the run's own (the connector has its list)
     warning_cleared: int = 0
     adjustments: list[storable.Adjustment] = field(default_factory=list)  # the first few, for the warnings
     adjusted: int = 0
@@ -501,6 +548,21 @@ class _Run:
         self.events.setdefault(kind, []).append((message, device_id))
 
     # --- the end of the stream ----------------------------------------------------------------------
+    def absent(self) -> list[tuple[int, str]]:
+        """(id, MDM id) of the linkage's present devices this run's listing did not show."""
+        present = Device.select(Device.id, Device.mdm_device_id).where(Device.linkage == self.linkage.id,
+                                                                       Device.missing_since.is_null())
+        return [(i, mdm_id) for i, mdm_id in present.tuples().iterator() if i not in self.seen]
+
+    def confirm_absent(self, gone: set[int], asked: int) -> None:
+        """Record the re-check: the confirmed ones go missing, the others keep their row as it was."""
+        self.gone = gone
+        self.summary.rechecked = asked
+        if asked > len(gone):
+            self.warnings.append(f"{asked - len(gone):,} devices absent from the listing are still in the MDM "
+                                 "(the list changed while it was read, or the MDM could not be asked); they keep "
+                                 "their stored data and are read again at the next collection")
+
     def apply(self, warnings: list[str]) -> CollectionSummary:
         """Resolve identities, then write the whole run in one transaction."""
         self._resolve_reenrolments()
@@ -515,7 +577,7 @@ class _Run:
             self._write_updates()
             self._write_history_and_software()
             self._emit_events()
-            warnings = [*warnings, *self._adjustment_warnings()]
+            warnings = [*warnings, *self.warnings, *self._adjustment_warnings()]
             reason = ("warnings: " + "; ".join(warnings)) if warnings else None
             summary = self._record("succeeded", reason)
         self._end()
@@ -567,9 +629,8 @@ class _Run:
                                      f"{where}: the same hardware seen through two linkages", None)
 
     def _write_missing(self) -> None:
-        """Devices of the linkage the MDM no longer lists are marked, never deleted."""
-        present = Device.select(Device.id).where(Device.linkage == self.linkage.id, Device.missing_since.is_null())
-        gone = [i for (i,) in present.tuples().iterator() if i not in self.seen]
+        """Devices the MDM confirmed gone are marked, never deleted."""
+        gone = sorted(self.gone - self.seen)   # a re-enrolment found after the re-check is not gone
         for start in range(0, len(gone), _CHUNK):
             Device.update(missing_since=self.now).where(Device.id.in_(gone[start:start + _CHUNK])).execute()
         self.summary.missing = len(gone)
@@ -633,7 +694,7 @@ class _Run:
             return self.summary
         try:
             s = self.summary
-            s.new = s.changed = s.unchanged = s.returned = s.missing = s.software_items = 0
+            s.new = s.changed = s.unchanged = s.returned = s.missing = s.software_items = s.rechecked = 0
             with self.db.atomic():
                 summary = self._record(status, reason)
                 if status == "failed":
@@ -652,7 +713,8 @@ class _Run:
         CollectionRun.update(
             status=status, reason=reason, finished_at=s.finished_at, new=s.new, changed=s.changed,
             unchanged=s.unchanged, missing=s.missing, returned=s.returned, software_items=s.software_items,
-            pages=s.pages, devices_seen=s.devices_seen).where(CollectionRun.id == self.row.id).execute()
+            pages=s.pages, devices_seen=s.devices_seen, rechecked=s.rechecked).where(
+            CollectionRun.id == self.row.id).execute()
         audit.record(self.ctx, category="collection", action=f"{self.trigger} collection", outcome=status,
                      linkage_name=self.name, message=describe(s), options=_counts(s))
         return s
@@ -831,7 +893,14 @@ def _label(row: dict[str, Any]) -> str:
 def _counts(s: CollectionSummary) -> dict[str, Any]:
     return {"new": s.new, "changed": s.changed, "unchanged": s.unchanged, "missing": s.missing,
             "returned": s.returned, "software_items": s.software_items, "pages": s.pages,
-            "devices_seen": s.devices_seen, "duration_s": round(s.duration_s or 0.0, 3)}
+            "devices_seen": s.devices_seen, "rechecked": s.rechecked, "duration_s": round(s.duration_s or 0.0, 3)}
+
+
+def _rechecked(s: CollectionSummary) -> str:
+    """The re-check part of the summary line, e.g. " (12 absent re-checked: 10 confirmed gone)"."""
+    if not s.rechecked:
+        return ""
+    return f" ({s.rechecked:,} absent re-checked: {s.missing:,} confirmed gone)"
 
 
 def describe(s: CollectionSummary) -> str:
@@ -840,7 +909,8 @@ def describe(s: CollectionSummary) -> str:
         return f"{s.status}: {s.reason}" if s.reason else s.status
     took = f" in {s.duration_s:.1f} s" if s.duration_s is not None else ""
     line = (f"{s.devices_seen:,} devices{took}: {s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, "
-            f"{s.missing:,} missing, {s.returned:,} returned; {s.software_items:,} software items written")
+            f"{s.missing:,} missing{_rechecked(s)}, {s.returned:,} returned; {s.software_items:,} software items "
+            "written")
     return f"{line} ({s.reason})" if s.reason else line  # warnings of a run that still succeeded
 
 

@@ -98,7 +98,15 @@ def refusal_for(ctx: Context, device: Device, action: Action, options: WipeOptio
     reason = capabilities.refusal(device.os_class, action)
     if reason is None and action is Action.WIPE:
         reason = _wipe_option_refusal(OsClass(device.os_class), options or WipeOptions())
+    if reason is None and not ctx.settings.send_to_unmanaged:
+        reason = _state_refusal(device)
     return reason
+
+
+def _state_refusal(device: Device) -> str | None:
+    """The device's MDM state (profile removed, retired, wiped...) as stored by the last collection."""
+    reason = capabilities.state_refusal(device.mdm_managed, device.mdm_status)
+    return f"not sent: {reason} (set send_to_unmanaged to send anyway)" if reason else None
 
 
 def _wipe_option_refusal(os_class: OsClass, options: WipeOptions) -> str | None:
@@ -285,7 +293,10 @@ class _Run:
             row = self.write_ahead(device)
             self.sent += 1
             result = await self._send_recorded(lane, ref, row, device)
-        if result.outcome is Outcome.UNKNOWN:
+        forced = capabilities.state_refusal(device.mdm_managed, device.mdm_status)
+        if forced:
+            result = _sent_anyway(result, forced)
+        elif result.outcome is Outcome.UNKNOWN:
             result = await _check_lost_answer(lane, ref, result, row)
         self.settle(row, device, result)
         if result.outcome is Outcome.PENDING and self.follow:
@@ -405,6 +416,14 @@ async def _call(connector: Connector, action: Action, ref: DeviceRef, options: W
     if action is Action.WIPE:
         return await connector.wipe(ref, options or WipeOptions())
     return await connector.reset_passcode(ref)
+
+
+def _sent_anyway(result: ActionResult, reason: str) -> ActionResult:
+    """A command sent to a device no command can reach (send_to_unmanaged): failed, whatever the MDM said."""
+    said = result.message or result.outcome.value
+    return dataclasses.replace(result, outcome=Outcome.FAILED, new_passcode=None,
+                               message=f"{reason}; sent anyway (send_to_unmanaged), so the MDM's answer "
+                                       f"({said}) proves nothing")
 
 
 def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionResult:

@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import JOIN, SQL, Case, NodeList, fn
 
-from mdmtui import identifiers, mapping
+from mdmtui import capabilities, identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
@@ -27,11 +27,13 @@ from mdmtui.services.context import Context
 LIST_COLUMNS = (
     "id", "computer_name", "os_class", "os_name", "os_version", "model", "manufacturer", "serial_number", "imei",
     "udid", "phone_number", "carrier", "user_name", "device_type", "device_status", "last_alive_at", "linkage_name",
-    "missing_since", "passcode_set", "jailbroken", "encrypted", "mdm_managed", "linkage_id", "mdm_device_id",
+    "missing_since", "passcode_set", "jailbroken", "encrypted", "mdm_managed", "mdm_status", "linkage_id",
+    "mdm_device_id",
     "duplicate_of", "managed", "orphaned",
 )
 SORT_KEYS = frozenset(LIST_COLUMNS) | {"security"}
 SECURITY_PROBLEMS = {
+    "unmanaged": "profile removed / not MDM-managed",  # no command reaches it (capabilities.state_refusal)
     "passcode": "passcode not set",
     "jailbroken": "jailbroken / rooted",
     "unencrypted": "not encrypted",
@@ -146,11 +148,13 @@ def _like_condition(text: str):
 
 
 # Security problems in SQL, with the weight that orders them when sorting by security (worst first).
-SECURITY_WEIGHTS = {"jailbroken": 8, "passcode": 4, "unencrypted": 2, "stale": 1}
+SECURITY_WEIGHTS = {"unmanaged": 16, "jailbroken": 8, "passcode": 4, "unencrypted": 2, "stale": 1}
 
 
 def _security_conditions(stale_days: int) -> dict[str, Any]:
     return {
+        "unmanaged": (Device.mdm_managed == False)  # noqa: E712
+        | fn.UPPER(Device.mdm_status).in_(sorted(capabilities.NO_COMMAND_STATES)),
         "passcode": Device.passcode_set == False,  # noqa: E712 - SQL, not Python truthiness
         "jailbroken": Device.jailbroken == True,  # noqa: E712
         "unencrypted": Device.encrypted == False,  # noqa: E712
@@ -188,7 +192,7 @@ def _ordered(query, f: DeviceFilter):
 
 def security_flags(device: Any, stale_days: int = 30, *, now: datetime | None = None) -> list[str]:
     """The device's security problems as short words; an item not collected is no problem."""
-    flags = []
+    flags = [state] if (state := _state_flag(device)) else []
     if getattr(device, "passcode_set", None) is False:
         flags.append("no passcode")
     if getattr(device, "jailbroken", None) is True:
@@ -199,6 +203,16 @@ def security_flags(device: Any, stale_days: int = 30, *, now: datetime | None = 
     if seen is not None and seen < (now or utcnow()) - timedelta(days=stale_days):
         flags.append(f"not seen {stale_days}d+")
     return flags
+
+
+def _state_flag(device: Any) -> str | None:
+    """The MDM's device state when it is not plain "managed": no profile, retired, wiped, lost..."""
+    status = (getattr(device, "mdm_status", None) or "").strip().upper()
+    if getattr(device, "mdm_managed", None) is False and status not in capabilities.NO_COMMAND_STATES:
+        return "profile removed"
+    if status and status != "ACTIVE":
+        return f"{status.lower()} in MDM"
+    return None
 
 
 # -------------------------------------------------------------------------------------------- detail
@@ -413,7 +427,7 @@ EXPORT_COLUMNS = (
     "model", "serial_number", "bios_serial_number", "os_name", "os_version", "network_adapter_name", "mac_address",
     "wifi_mac", "ethernet_mac", "imei", "udid", "imsi", "iccid", "phone_number", "email", "carrier", "passcode_set",
     "ram_total_bytes", "ram_free_bytes", "storage_total_bytes", "storage_free_bytes", "sd_total_bytes",
-    "sd_free_bytes", "user_name", "jailbroken", "encrypted", "compliance", "mdm_managed", "last_alive_at",
-    "management_type", "management_status", "device_status", "managed", "consumes_license", "first_seen_at",
+    "sd_free_bytes", "user_name", "jailbroken", "encrypted", "compliance", "mdm_managed", "mdm_status",
+    "last_alive_at", "management_type", "management_status", "device_status", "managed", "consumes_license", "first_seen_at",
     "last_collected_at", "missing_since", "duplicate_of", "orphaned",
 )

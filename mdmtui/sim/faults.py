@@ -23,6 +23,10 @@ class Faults(BaseModel):
     retry_after: float | None = Field(1, ge=0, description="Retry-After seconds on 429/503; None = no header")
     rate_5xx: float = Field(0, ge=0, le=1, description="fraction of requests answered with status_5xx")
     status_5xx: int = Field(503, ge=500, le=599)
+    rate_5xx_after: float = Field(0, ge=0, le=1, description="fraction of requests carried out, then answered "
+                                  "with status_5xx (the answer lost after the MDM acted)")
+    page_latency_ms: float = Field(0, ge=0, description="added delay before every page after the first "
+                                   "(offset > 0), before the page is read: a slow page 2 while the list changes")
     hang_s: float = Field(0, ge=0, description="hold the answer this long (a hung server)")
     rate_hang: float = Field(1, ge=0, le=1, description="fraction of requests that hang when hang_s > 0")
     reset_mid_page: float = Field(0, ge=0, le=1, description="fraction of 200 answers cut off mid-body")

@@ -82,6 +82,8 @@ class Fleet:
     # --- device facts ---------------------------------------------------------------------------
     def _make(self, hw: int) -> dict:
         prof = profiles.make_profile(self.seed, self.mdm, hw, self.now0, self.hasher)
+        if self.mdm == "mobileiron":
+            prof["mdm_status"] = profiles.mdm_status_of(self.seed, self.mdm, hw, self.hasher)
         return profiles.as_reported(prof, self.grouped_ids)
 
     def report_ids(self, grouped: bool) -> None:

@@ -19,9 +19,11 @@ from .web import Service, draw_of, dumps, json_response
 
 MSG = "com.mobileiron.vsp.messages"
 OK_KEY = f"{MSG}.device.action.successful"
-# Failure keys follow the documented success key's style; the exact strings are not public.
-NOT_MANAGED_KEY = f"{MSG}.device.action.failed.device.not.mdm.managed"
+# The failure key follows the documented success key's style; the exact string is not public.
 NOT_FOUND_KEY = f"{MSG}.device.action.failed.device.not.found"
+# States in which the device still carries Core's MDM profile (docs/mobileiron-core-api.md): retired,
+# wiped and never-completed registrations (VERIFIED, EXPIRED) have none, so commands cannot reach them.
+MANAGED_STATUSES = frozenset({"ACTIVE", "LOST", "BLOCKED"})
 MAX_FIELDS = 512
 MAX_LIMIT = 5000
 APPINV_MAX = 25
@@ -66,15 +68,14 @@ def _iso_ms(ts: float | None) -> str:
 def wire_fields(p: dict, uuid: str, slot: int, space: str) -> dict:
     """Every v2 search field of one device ("" where the device has no value, as Core sends)."""
     apple = p["manufacturer"] == "Apple"
-    removed = bool(p.get("profile_removed"))
-    status = "WIPED" if p.get("wiped") else "ACTIVE"
+    status = status_of(p)
     compromised = p["jailbroken"] == "True"
     f = {
         "common.uuid": uuid, "common.id": 100000 + slot, "common.imei": p["imei"], "common.imsi": p["imsi"],
         "common.SerialNumber": p["serial"], "common.status": status,
         "common.owner": "COMPANY" if p["owner"] == "company" else "EMPLOYEE",
         "common.registration_date": _iso_ms(p["enrolled"]), "common.last_connected_at": _iso_ms(p["last_sync"]),
-        "common.mdm_managed": not removed, "common.model": p["model"], "common.manufacturer": p["manufacturer"],
+        "common.mdm_managed": mdm_managed(p), "common.model": p["model"], "common.manufacturer": p["manufacturer"],
         "common.platform": "iOS" if apple else "Android",
         "common.platform_name": f"{'iOS' if apple else 'Android'} {p['os_version']}",
         "common.os_version": p["os_version"], "common.client_version": "12.11.0" if not apple else "",
@@ -87,7 +88,7 @@ def wire_fields(p: dict, uuid: str, slot: int, space: str) -> dict:
         "common.current_phone_number": p["phone"], "common.home_operator_name": p["carrier"] or "",
         "common.wifi_mac_address": colon_mac(p["wifi_mac"] or ""), "common.ethernet_mac": colon_mac(p["eth_mac"] or ""),
         "common.ip_address": p["ip"], "common.storage_capacity": p["storage_total"],
-        "common.storage_free": p["storage_free"], "common.memory_capacity": p["ram"],
+        "common.storage_free": p["storage_free"], "common.memory_capacity": "",
         "common.memory_free": p["ram_free"], "common.language": "ja", "common.locale": "ja_JP",
         "common.home_country_name": "Japan", "common.creation_date": _iso_ms(p["enrolled"]),
         "common.battery_level": 20 + p["hw"] % 80, "common.client_name": "Mobile@Work" if not apple else "",
@@ -100,6 +101,16 @@ def wire_fields(p: dict, uuid: str, slot: int, space: str) -> dict:
         "android.security_patch": p["security_patch"] or "", "android.afw_capable": True if not apple else "",
     }
     return f
+
+
+def status_of(p: dict) -> str:
+    """common.status: WIPED once wiped, else the generated state (ACTIVE for most devices)."""
+    return "WIPED" if p.get("wiped") else p.get("mdm_status", "ACTIVE")
+
+
+def mdm_managed(p: dict) -> bool:
+    """common.mdm_managed: false once the user removed the profile or the state leaves none."""
+    return not p.get("profile_removed") and status_of(p) in MANAGED_STATUSES
 
 
 # --- fast path: JSON text of devices without an overlay -------------------------------------------------
@@ -140,12 +151,13 @@ _SPEC = (("common.uuid", True), ("common.id", False), ("common.imei", True), ("c
          ("common.device_encrypted", False), ("common.current_phone_number", True),
          ("common.home_operator_name", True), ("common.wifi_mac_address", True), ("common.ethernet_mac", True),
          ("common.ip_address", True), ("common.storage_capacity", False), ("common.storage_free", False),
-         ("common.memory_capacity", False), ("common.memory_free", False), ("common.creation_date", True),
+         ("common.memory_free", False), ("common.creation_date", True),
          ("common.battery_level", False), ("common.client_name", True), ("common.device_space_name", True),
          ("user.user_id", True), ("user.display_name", True), ("user.email_address", True),
          ("ios.iPhone UDID", True), ("ios.iPhone ICCID", True), ("ios.iPhone MAC_ADDRESS_EN0", True),
          ("ios.DeviceName", True), ("ios.iPhone VERSION", True), ("ios.DataRoamingEnabled", False),
-         ("android.security_patch", True), ("android.afw_capable", False))
+         ("android.security_patch", True), ("android.afw_capable", False), ("common.status", True),
+         ("common.mdm_managed", False))
 _VAR_INDEX = {name: i for i, (name, _) in enumerate(_SPEC)}
 _QUOTED = {name for name, quoted in _SPEC if quoted}
 
@@ -164,11 +176,11 @@ def fragments(p: dict, uuid: str, slot: int, space: str) -> tuple:
         platform + " " + p["os_version"], p["os_version"], "" if apple else "12.11.0",
         _B[compliance == "compliant" and not compromised], _REASONS[compromised, compliance == "noncompliant"],
         "Compromised" if compromised else "Ok", _B[compromised], _B[p["encrypted"]], p["phone"], p["carrier"] or "",
-        wifi, _colon(p["eth_mac"]), p["ip"], p["storage_total"], p["storage_free"], p["ram"], p["ram_free"],
+        wifi, _colon(p["eth_mac"]), p["ip"], p["storage_total"], p["storage_free"], p["ram_free"],
         enrolled, 20 + p["hw"] % 80, "" if apple else "Mobile@Work", space, p["login"], p["user_name"], p["email"],
         p["udid"] if apple else "", p["iccid"] if apple else "", wifi if apple else "",
         p["device_name"] if apple else "", p["os_version"] if apple else "", "false" if apple else '""',
-        p["security_patch"] or "", '""' if apple else "true",
+        p["security_patch"] or "", '""' if apple else "true", status_of(p), _B[mdm_managed(p)],
     )
 
 
@@ -402,9 +414,10 @@ class MobileIronService(Service):
         slot = self.fleet.slot_of(uuid)
         if slot is None:
             return NOT_FOUND_KEY
-        prof = self.fleet.profile(slot)
-        if prof.get("profile_removed"):
-            return NOT_MANAGED_KEY
+        if not mdm_managed(self.fleet.profile(slot)):
+            # Core 5.8+: the command never reaches a device without the profile, yet Core answers
+            # success for it (MDM-APIS.md section 2); the device's state stays as it was
+            return OK_KEY
         now = int(time.time())
         if kind == "WIPE_DEVICE":
             self.fleet.update(slot, wiped=True)
@@ -430,8 +443,7 @@ class MobileIronService(Service):
         slot = self.fleet.slot_of(uuid)
         if slot is None:
             return self.error(request, 404, "NotFound", f"Device with uuid {uuid} not found")
-        prof = self.fleet.profile(slot)
-        if prof.get("profile_removed"):
+        if not mdm_managed(self.fleet.profile(slot)):
             return self.error(request, 400, "BadRequest", f"Device {uuid} is not MDM managed; the {verb} command cannot be sent")
         self.fleet.update(slot, locked_at=int(time.time()) if verb == "lock" else None)
         return json_response({"messages": {"message": f"The {verb} command was sent to device {uuid}"}})

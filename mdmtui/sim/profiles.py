@@ -55,6 +55,23 @@ def os_of(seed: int, mdm: str, hw: int, hasher: ids.Hasher | None = None) -> str
     return OS_MIX[mdm][-1][0]
 
 
+# MobileIron Core device states other than ACTIVE, per 1000 devices (a fleet of a few years: retired and
+# wiped devices linger, a few are lost or blocked, a few registrations never completed). Drawn from
+# their own hash so the profile's random stream, and every other fact, stays as it was.
+MI_STATUS_RATES = (("RETIRED", 15), ("WIPED", 8), ("BLOCKED", 5), ("LOST", 4), ("VERIFIED", 3), ("EXPIRED", 3))
+
+
+def mdm_status_of(seed: int, mdm: str, hw: int, hasher: ids.Hasher | None = None) -> str:
+    """The device's MobileIron Core status (common.status), deterministic per hardware index."""
+    h = hasher.int(hw, "status") if hasher is not None else ids.stable_int(seed, mdm, hw, "status")
+    x = h % 1000
+    for status, per_mille in MI_STATUS_RATES:
+        if x < per_mille:
+            return status
+        x -= per_mille
+    return "ACTIVE"
+
+
 def dates_of(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | None = None) -> tuple[int, int | None]:
     """(enrolled, last contact or None for never), cheaply, in epoch seconds."""
     h = hasher.int(hw, "dates") if hasher is not None else ids.stable_int(seed, mdm, hw, "dates")

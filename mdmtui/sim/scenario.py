@@ -7,7 +7,8 @@ DAY = 86_400
 
 def _first(fleet, test, taken: set[int], scan: int = 400) -> int | None:
     for slot in range(min(scan, fleet.base_count)):
-        if slot not in taken and test(fleet.profile(slot)):
+        prof = fleet.profile(slot)
+        if slot not in taken and prof.get("mdm_status", "ACTIVE") == "ACTIVE" and test(prof):
             taken.add(slot)
             return slot
     return None

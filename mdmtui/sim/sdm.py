@@ -140,6 +140,7 @@ class SdmService(_SdmBase):
             r("/sdm/api/v1/devices", "sdm_devices", self.devices, ["GET"]),
             r("/sdm/api/v1/devices/{device_id}", "sdm_device", self.device, ["GET"]),
             r("/sdm/api/v1/devices/{device_id}/commands", "commands", self.command, ["POST"]),
+            r("/sdm/api/v1/devices/{device_id}/commands", "device_commands", self.device_commands, ["GET"]),
             r("/sdm/api/v1/commands/{command_id}", "command_status", self.command_status, ["GET"]),
         ]
 
@@ -155,6 +156,16 @@ class SdmService(_SdmBase):
         if ok:
             return None
         return self.error(request, 401, "Unauthorized", "Authentication failed", {"WWW-Authenticate": 'Basic realm="SDM"'})
+
+    def device_slot(self, request: Request) -> tuple[int, Response | None]:
+        """The slot of the path's device, or the 401/404 answer."""
+        bad = self.auth(request)
+        if bad:
+            return -1, bad
+        slot = self.fleet.slot_of(request.path_params["device_id"])
+        if slot is None:
+            return -1, self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
+        return slot, None
 
     async def devices(self, request: Request) -> Response:
         """GET /devices?offset=&limit= -> {"total", "devices"}."""
@@ -183,12 +194,9 @@ class SdmService(_SdmBase):
 
     async def device(self, request: Request) -> Response:
         """GET /devices/{deviceId}."""
-        bad = self.auth(request)
+        slot, bad = self.device_slot(request)
         if bad:
             return bad
-        slot = self.fleet.slot_of(request.path_params["device_id"])
-        if slot is None:
-            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
         p = self.fleet.pristine(slot)
         if p is not None:
             return Response(wire_text(p, self.fleet.id_of(slot)).encode(), media_type="application/json")
@@ -196,12 +204,9 @@ class SdmService(_SdmBase):
 
     async def command(self, request: Request) -> Response:
         """POST /devices/{deviceId}/commands {"type"} -> 202 {"commandId", "state": "queued"}."""
-        bad = self.auth(request)
+        slot, bad = self.device_slot(request)
         if bad:
             return bad
-        slot = self.fleet.slot_of(request.path_params["device_id"])
-        if slot is None:
-            return self.error(request, 404, "NotFound", f"Device not found: {request.path_params['device_id']}")
         try:
             kind = json.loads(await request.body())["type"]
         except (ValueError, KeyError, TypeError):
@@ -210,8 +215,22 @@ class SdmService(_SdmBase):
             return self.error(request, 400, "BadRequest", f"type must be one of {', '.join(COMMAND_TYPES)}")
         n = len(self.cfg.commands)
         cid = f"cmd-{stable_int(self.sim.seed, 'cmd', n) & 0xFFFFFFFFFFFF:012x}-{n}"
-        self.cfg.commands[cid] = {"slot": slot, "type": kind, "created": time.time()}
+        self.cfg.commands[cid] = {"slot": slot, "type": kind, "created": time.time(),
+                                  "client_request_id": request.headers.get("client-request-id")}
         return json_response({"commandId": cid, "state": "queued"}, 202)
+
+    async def device_commands(self, request: Request) -> Response:
+        """GET /devices/{deviceId}/commands: the device's commands, oldest first, each with the
+        client-request-id header its POST carried (how a client finds a command whose answer it lost)."""
+        slot, bad = self.device_slot(request)
+        if bad:
+            return bad
+        items = []
+        for cid, cmd in list(self.cfg.commands.items()):
+            if cmd["slot"] == slot:
+                items.append({**self.advance(cid, cmd), "type": cmd["type"], "clientRequestId": cmd["client_request_id"],
+                              "createdAt": _iso(cmd["created"])})
+        return json_response({"commands": items})
 
     async def command_status(self, request: Request) -> Response:
         """GET /commands/{commandId}: state moves on with time; the outcome is applied once."""
@@ -243,7 +262,7 @@ class SdmService(_SdmBase):
         if not self.fleet.exists(slot):
             return "The device is no longer managed by this SDM."
         prof = self.fleet.profile(slot)
-        if prof.get("profile_removed"):
+        if prof.get("profile_removed") or prof.get("wiped"):   # a wiped device has lost its profile too
             return PROFILE_REMOVED_ERROR
         now = int(time.time())
         if cmd["type"] == "wipe":

@@ -108,7 +108,9 @@ class Service:
             response = await self._before(request, draw) if faults else None
             if response is None:
                 response = await handler(request)
-                if faults and response.status_code == 200:
+                if faults and response.status_code < 300 and draw.hit("rate_5xx_after"):
+                    response = self._server_error(request, faults)   # carried out, answer lost
+                elif faults and response.status_code == 200:
                     response = self._damage(response, draw)
             self.decorate(request, response)
             self.sim.log(self.mdm, request.method, request.url.path, response.status_code)
@@ -125,11 +127,16 @@ class Service:
         if draw.burst() or draw.hit("rate_429"):
             return self.throttled(request, f.retry_after)
         if draw.hit("rate_5xx"):
-            headers = {"Retry-After": _secs(f.retry_after)} if f.status_5xx == 503 and f.retry_after is not None else None
-            return self.error(request, f.status_5xx, "ServiceUnavailable" if f.status_5xx == 503 else "InternalServerError",
-                              "The service is temporarily unavailable." if f.status_5xx == 503 else "An internal server error has occurred.",
-                              headers)
+            return self._server_error(request, f)
+        if f.page_latency_ms and request.query_params.get("offset", "0") not in ("", "0"):
+            await asyncio.sleep(f.page_latency_ms / 1000)
         return None
+
+    def _server_error(self, request: Request, f: Faults) -> Response:
+        headers = {"Retry-After": _secs(f.retry_after)} if f.status_5xx == 503 and f.retry_after is not None else None
+        return self.error(request, f.status_5xx, "ServiceUnavailable" if f.status_5xx == 503 else "InternalServerError",
+                          "The service is temporarily unavailable." if f.status_5xx == 503 else "An internal server error has occurred.",
+                          headers)
 
     def throttled(self, request: Request, retry_after: float | None) -> Response:
         """The MDM's 429 answer."""

@@ -183,3 +183,14 @@ def test_licenses_table_and_json(capsys, collected):
     code, out, _ = cli(capsys, collected, "licenses", "--json")
     data = json.loads(out)
     assert (data["managed"], data["licenses"]) == (2 * SIZE, SIZE)
+
+
+def test_list_security_unmanaged_shows_profile_removed_devices(capsys, linked, sim):
+    dead = sim.device_ids("mobileiron")[2]
+    sim.admin.remove_profile("mobileiron", dead)
+    assert cli(capsys, linked, "collect")[0] == 0
+    code, out, _ = cli(capsys, linked, "devices", "list", "--security", "unmanaged", "--json", "--limit", "0")
+    listed = {d["mdm_device_id"]: d for d in json.loads(out)["devices"]}
+    truth = {i: sim.truth("mobileiron", i) for i in sim.device_ids("mobileiron")}
+    assert code == 0 and set(listed) == {i for i, t in truth.items() if t["common.mdm_managed"] is False}
+    assert listed[dead]["security"][0] == "profile removed"

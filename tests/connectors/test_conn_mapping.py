@@ -42,9 +42,10 @@ MI_IOS = {
     "common.os_version": "15.8.3", "common.compliant": True, "common.device_is_compromised": False,
     "common.device_encrypted": True, "common.current_phone_number": "07054483058", "common.home_operator_name": "au",
     "common.wifi_mac_address": "30:8c:5a:0d:36:ea", "common.ethernet_mac": "", "common.storage_capacity": 64 * GB,
-    "common.storage_free": 30 * GB, "common.memory_capacity": 4 * GB, "common.memory_free": 1 * GB,
+    "common.storage_free": 30 * GB, "common.memory_capacity": "", "common.memory_free": 1 * GB,
     "user.display_name": "中村 愛", "user.email_address": "ai@contoso.co.jp", "ios.iPhone UDID": "bdf3eadd1680981c",
     "ios.iPhone ICCID": "8981308350855743036", "ios.DeviceName": "愛のiPhone", "PasscodePresent": "true",
+    "total_ram_size_bytes": str(4 * GB),  # from /details, as a string (the spec's RAM source for M)
 }
 INTUNE_IPHONE = {
     "id": "in-1", "deviceName": "Taro's iPhone", "operatingSystem": "iOS", "osVersion": "18.6.2", "model": "iPhone 16",
@@ -102,6 +103,7 @@ EXPECTED: dict[str, tuple] = {
     "encrypted": (N, N, True, True, False),
     "compliance": (N, N, "compliant", "compliant", "noncompliant"),
     "mdm_managed": (True, False, True, N, N),
+    "mdm_status": (N, N, "ACTIVE", N, N),
     "last_alive_at": (T, T, T, T, N),  # "0001-01-01T00:00:00Z" = never
 }
 SAMPLES = [(System.SDM, OsClass.SI, SDM_IOS), (System.SDM, OsClass.SA, SDM_ANDROID_OLD),

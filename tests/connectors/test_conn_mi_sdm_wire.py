@@ -14,7 +14,7 @@ from conn_helpers import basic_config
 from mdmtui import mapping
 from mdmtui.connectors.mobileiron import DETAIL_KEYS, SEARCH_FIELDS, SUCCESS_KEY, MobileIronConnector
 from mdmtui.connectors.sdm import SdmConnector
-from mdmtui.errors import AuthenticationFailed, ConfigurationError, ProtocolError
+from mdmtui.errors import AuthenticationFailed, ConfigurationError, MdmRequestError, ProtocolError
 from mdmtui.records import Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 
 MI = "https://core.test"
@@ -59,7 +59,8 @@ async def test_mi_search_shape_and_details_only_for_changed(sleeps):
         httpx.Response(200, json={"results": [mi_row(1), mi_row(2)], "totalCount": 3, "resultCount": 2, "hasMore": True}),
         httpx.Response(200, json={"results": [mi_row(3)], "totalCount": 3, "resultCount": 1, "hasMore": False})])
     details = respx.get(url__regex=rf"{MI}/api/v2/devices/u-\d/details.*").mock(return_value=httpx.Response(
-        200, json={"results": [{"name": "PasscodePresent", "value": "false"}, {"name": "imei", "value": "x"}]}))
+        200, json={"results": [{"name": "PasscodePresent", "value": "false"}, {"name": "imei", "value": "x"},
+                               {"name": "total_ram_size_bytes", "value": str(1 << 33)}]}))
     conn = mi(sleeps, page_size=2)
     known = {"u-2": mapping.change_marker(mi_row(2), "common.last_connected_at", "common.status")}
     records = await collect(conn, known)
@@ -73,7 +74,9 @@ async def test_mi_search_shape_and_details_only_for_changed(sleeps):
         "/api/v2/devices/u-1/details", "/api/v2/devices/u-3/details"]
     by_id = {r.mdm_device_id: r for r in records}
     assert by_id["u-1"].passcode_set is False and by_id["u-2"].passcode_set is None
-    assert by_id["u-2"].unfetched == {"passcode_set"} and by_id["u-1"].ram_free_bytes == 1 << 30
+    assert by_id["u-2"].unfetched == {"passcode_set", "ram_total_bytes", "ram_free_bytes"}
+    assert by_id["u-1"].ram_total_bytes == 1 << 33 and by_id["u-1"].ram_free_bytes == 1 << 30
+    assert "total_ram_size_bytes" not in first["fields"] and "common.memory_capacity" not in first["fields"]
 
 
 @respx.mock
@@ -110,6 +113,8 @@ async def test_mi_wipe_body_and_per_device_judgement(sleeps):
 async def test_mi_passcode_clear_and_v1_lock_shapes(sleeps):
     action = respx.post(f"{MI}/api/v2/devices/action").mock(return_value=httpx.Response(200, json={
         "actionType": "UNLOCK_DEVICE_ONLY", "successful": True, "deviceResults": {"u-1": SUCCESS_KEY}}))
+    respx.get(f"{MI}/api/v2/devices").mock(return_value=httpx.Response(200, json={"results": [
+        {"common.uuid": "u-1", "common.status": "ACTIVE", "common.mdm_managed": True}], "totalCount": 1}))
     lock = respx.put(f"{MI}/api/v1/dm/devices/lock/u-1").mock(return_value=httpx.Response(
         200, json={"messages": {"message": "The lock command was sent to device u-1"}}))
     conn = mi(sleeps)
@@ -118,6 +123,56 @@ async def test_mi_passcode_clear_and_v1_lock_shapes(sleeps):
     assert q(action.calls[0])["actionType"] == "UNLOCK_DEVICE_ONLY" and cleared.outcome is Outcome.SUCCEEDED
     assert cleared.new_passcode is None
     assert "reason" in q(lock.calls[0]) and locked.outcome is Outcome.SUCCEEDED and "sent" in locked.message
+
+
+@respx.mock
+@pytest.mark.parametrize("action", ["wipe", "reset_passcode"])
+async def test_mi_success_key_for_a_device_without_profile_is_a_failure(sleeps, action):
+    """Core 5.8+ answers success for a profile-removed device: the device's own state decides."""
+    respx.put(f"{MI}/api/v2/devices/wipe").mock(return_value=httpx.Response(200, json={
+        "actionType": "WIPE_DEVICE", "successful": True, "deviceResults": {"u-1": SUCCESS_KEY}}))
+    respx.post(f"{MI}/api/v2/devices/action").mock(return_value=httpx.Response(200, json={
+        "actionType": "UNLOCK_DEVICE_ONLY", "successful": True, "deviceResults": {"u-1": SUCCESS_KEY}}))
+    search = respx.get(f"{MI}/api/v2/devices").mock(return_value=httpx.Response(200, json={"results": [
+        {"common.uuid": "u-1", "common.status": "ACTIVE", "common.mdm_managed": False}], "totalCount": 1}))
+    conn = mi(sleeps)
+    ref = DeviceRef("u-1", OsClass.M)
+    result = await (conn.wipe(ref, WipeOptions()) if action == "wipe" else conn.reset_passcode(ref))
+    assert result.outcome is Outcome.FAILED and "no MDM profile" in result.message
+    assert q(search.calls[0])["query"] == '"common.uuid" = "u-1"'
+
+
+@respx.mock
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_mi_wipe_answer_lost_as_5xx_is_unknown_and_sent_once(sleeps, status):
+    wipe = respx.put(f"{MI}/api/v2/devices/wipe").mock(return_value=httpx.Response(status, json={"messages": [
+        {"type": "Error", "messageKey": "x", "localizedMessage": "Bad gateway"}]}))
+    result = await mi(sleeps).wipe(DeviceRef("u-1", OsClass.M), WipeOptions())
+    assert result.outcome is Outcome.UNKNOWN and wipe.call_count == 1 and result.http_status == status
+
+
+@respx.mock
+async def test_mi_wipe_rejected_with_4xx_is_failed(sleeps):
+    respx.put(f"{MI}/api/v2/devices/wipe").mock(return_value=httpx.Response(400, json={"messages": [
+        {"type": "Error", "messageKey": "x", "localizedMessage": "Invalid device space id"}]}))
+    result = await mi(sleeps).wipe(DeviceRef("u-1", OsClass.M), WipeOptions())
+    assert result.outcome is Outcome.FAILED and "Invalid device space" in result.message
+
+
+@respx.mock
+@pytest.mark.parametrize("rows, gone", [([], True), ([{"common.uuid": "u-1"}], False)])
+async def test_mi_device_gone_searches_by_uuid(sleeps, rows, gone):
+    search = respx.get(f"{MI}/api/v2/devices").mock(return_value=httpx.Response(
+        200, json={"results": rows, "totalCount": len(rows)}))
+    assert await mi(sleeps).device_gone("u-1") is gone
+    assert q(search.calls[0])["query"] == '"common.uuid" = "u-1"'
+
+
+@respx.mock
+async def test_mi_device_gone_raises_when_core_cannot_answer(sleeps):
+    respx.get(f"{MI}/api/v2/devices").mock(return_value=httpx.Response(400, json={"messages": []}))
+    with pytest.raises(MdmRequestError):
+        await mi(sleeps).device_gone("u-1")
 
 
 @respx.mock
@@ -192,6 +247,37 @@ async def test_sdm_follow_up_states(sleeps, body, outcome, message):
     assert result.outcome is outcome and message in result.message
     assert result.new_passcode == body.get("newPasscode")
     assert "482913" not in repr(result)
+
+
+@respx.mock
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_sdm_command_answer_lost_as_5xx_is_unknown_and_sent_once(sleeps, status):
+    route = respx.post(f"{SDM_API}/devices/d0/commands").mock(return_value=httpx.Response(status, json={"error": "x"}))
+    result = await sdm(sleeps).wipe(DeviceRef("d0", OsClass.SA), WipeOptions())
+    assert result.outcome is Outcome.UNKNOWN and route.call_count == 1
+    assert result.request_id == route.calls[0].request.headers["client-request-id"]
+
+
+@respx.mock
+@pytest.mark.parametrize(("listed", "outcome", "reference"), [
+    ([{"commandId": "c-0", "type": "wipe", "state": "succeeded", "clientRequestId": "older"},
+      {"commandId": "c-1", "type": "wipe", "state": "failed", "clientRequestId": "req-1", "error": "profile gone"}],
+     Outcome.FAILED, "c-1"),
+    ([{"commandId": "c-0", "type": "wipe", "state": "succeeded", "clientRequestId": "older"}], Outcome.PENDING, None),
+])
+async def test_sdm_lost_command_is_found_by_its_client_request_id(sleeps, listed, outcome, reference):
+    """An earlier command's result never settles the lost one: only its own request id matches."""
+    respx.get(f"{SDM_API}/devices/d0/commands").mock(return_value=httpx.Response(200, json={"commands": listed}))
+    lost = ActionResult("d0", Action.WIPE, Outcome.UNKNOWN, request_id="req-1")
+    result = await sdm(sleeps).follow_up(DeviceRef("d0", OsClass.SA), lost)
+    assert (result.outcome, result.reference) == (outcome, reference)
+
+
+@respx.mock
+@pytest.mark.parametrize(("status", "gone"), [(404, True), (200, False)])
+async def test_sdm_device_gone_asks_for_the_device(sleeps, status, gone):
+    route = respx.get(f"{SDM_API}/devices/d0").mock(return_value=httpx.Response(status, json={"deviceId": "d0"}))
+    assert await sdm(sleeps).device_gone("d0") is gone and route.call_count == 1
 
 
 @respx.mock

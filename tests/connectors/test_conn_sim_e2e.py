@@ -75,14 +75,14 @@ def expect_intune(t: dict) -> tuple[OsClass, dict]:
         ram_total_bytes=pos(t["physicalMemoryInBytes"]), ram_free_bytes=None, storage_total_bytes=total,
         storage_free_bytes=t["freeStorageSpaceInBytes"] if total else None, sd_total_bytes=None, sd_free_bytes=None,
         user_name=t["userDisplayName"], jailbroken={"True": True, "False": False}.get(t["jailBroken"]),
-        encrypted=t["isEncrypted"], compliance=t["complianceState"], mdm_managed=None,
+        encrypted=t["isEncrypted"], compliance=t["complianceState"], mdm_managed=None, mdm_status=None,
         last_alive_at=moment(t["lastSyncDateTime"]))
 
 
 def expect_mobileiron(t: dict) -> tuple[OsClass, dict]:
     apple = t["common.platform"] == "iOS"
     details = {d["name"]: d["value"] for d in t["details"]}
-    ram, storage = pos(t["common.memory_capacity"]), pos(t["common.storage_capacity"])
+    ram, storage = pos(int(details["total_ram_size_bytes"])), pos(t["common.storage_capacity"])  # RAM: /details
     return OsClass.M, dict(
         device_type="Smart Device", computer_name=s(t["ios.DeviceName"]), host_name=s(t["ios.DeviceName"]),
         manufacturer=None, model=None, serial_number=s(t["common.SerialNumber"]), bios_serial_number=None,
@@ -96,7 +96,8 @@ def expect_mobileiron(t: dict) -> tuple[OsClass, dict]:
         storage_free_bytes=t["common.storage_free"] if storage else None, sd_total_bytes=None, sd_free_bytes=None,
         user_name=t["user.display_name"], jailbroken=t["common.device_is_compromised"],
         encrypted=t["common.device_encrypted"], compliance="compliant" if t["common.compliant"] else "noncompliant",
-        mdm_managed=t["common.mdm_managed"], last_alive_at=moment(t["common.last_connected_at"]))
+        mdm_managed=t["common.mdm_managed"], mdm_status=t["common.status"],
+        last_alive_at=moment(t["common.last_connected_at"]))
 
 
 def expect_sdm(t: dict) -> tuple[OsClass, dict]:
@@ -118,7 +119,7 @@ def expect_sdm(t: dict) -> tuple[OsClass, dict]:
         storage_total_bytes=pos(t["internalTotalBytes"]),
         storage_free_bytes=t["internalFreeBytes"] if pos(t["internalTotalBytes"]) else None,
         sd_total_bytes=sd, sd_free_bytes=t["sdCardFreeBytes"] if sd else None, user_name=s(t["user"]),
-        jailbroken=None, encrypted=None, compliance=None, mdm_managed=t["managed"],
+        jailbroken=None, encrypted=None, compliance=None, mdm_managed=t["managed"], mdm_status=None,
         last_alive_at=moment(t["lastContact"]))
 
 
@@ -197,7 +198,7 @@ async def test_unchanged_devices_cost_no_per_device_call(sim, system):
             frozenset({"iccid", "udid", "ram_total_bytes"}),
             frozenset({"iccid", "ethernet_mac", "mac_address", "network_adapter_name", "ram_total_bytes"})}
     if system == "mobileiron":
-        assert all(r.unfetched == {"passcode_set"} for r in second if r.mdm_device_id != touched)
+        assert all(r.unfetched == {"passcode_set", "ram_total_bytes", "ram_free_bytes"} for r in second if r.mdm_device_id != touched)
 
 
 async def test_test_connection_for_each_mdm(sim):
@@ -292,14 +293,14 @@ async def test_intune_lock_of_a_device_without_profile_fails(sim):
 async def test_mobileiron_judges_each_device_by_its_own_result(sim):
     conn = connector_for(sim_config(sim, "mobileiron"))
     try:
-        ids = sim.device_ids("mobileiron")
+        ids = [i for i in sim.device_ids("mobileiron") if sim.truth("mobileiron", i)["common.status"] == "ACTIVE"]
         good, dead = DeviceRef(ids[10], OsClass.M), DeviceRef(ids[11], OsClass.M)
         sim.admin.remove_profile("mobileiron", dead.mdm_device_id)
         wiped = await conn.wipe(good, WipeOptions())
         assert wiped.outcome is Outcome.PENDING
         assert (await conn.follow_up(good, wiped)).outcome is Outcome.SUCCEEDED
         failed = await conn.reset_passcode(dead)
-        assert failed.outcome is Outcome.FAILED and "profile was removed" in failed.message
+        assert failed.outcome is Outcome.FAILED and "no MDM profile" in failed.message
         assert (await conn.lock(dead)).outcome is Outcome.FAILED
         assert (await conn.lock(DeviceRef(ids[12], OsClass.M))).outcome is Outcome.SUCCEEDED
     finally:
@@ -329,5 +330,19 @@ async def test_actions_do_not_leak_across_protocol(sim):
         result = await conn.lock(DeviceRef("00000000-0000-4000-8000-000000000000", OsClass.IS))
         assert result.outcome is Outcome.FAILED and "no longer exists" in result.message and result.http_status == 404
         assert result.action is Action.LOCK
+    finally:
+        await conn.aclose()
+
+
+@pytest.mark.parametrize("system", ["intune", "mobileiron", "sdm"])
+async def test_device_gone_is_the_mdms_own_answer_about_one_device(sim, system):
+    """The per-device query that confirms a device absent from a listing (issue 11 #1)."""
+    conn = connector_for(sim_config(sim, system))
+    try:
+        ids = sim.device_ids(system)
+        live, removed = ids[-1], ids[-2]
+        sim.admin.remove(system, removed)
+        assert await conn.device_gone(live) is False
+        assert await conn.device_gone(removed) is True
     finally:
         await conn.aclose()

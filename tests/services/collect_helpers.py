@@ -92,8 +92,11 @@ class ScriptedConnector:
     system = "mobileiron"
 
     def __init__(self, pages: list[list[DeviceRecord]], fail_after: int | None = None,
-                 error: Exception | None = None, warnings: list[str] | None = None) -> None:
+                 error: Exception | None = None, warnings: list[str] | None = None,
+                 still_there: set[str] = frozenset()) -> None:
         self.pages, self.fail_after, self.error = pages, fail_after, error
+        self.still_there = still_there  # MDM ids the pages leave out that the MDM still has
+        self.asked: list[str] = []  # device_gone calls
         self.known: dict | None = None
         self.warnings = warnings or []
         self.closed = False
@@ -105,6 +108,10 @@ class ScriptedConnector:
                 raise self.error
             await asyncio.sleep(0)
             yield page
+
+    async def device_gone(self, mdm_device_id: str) -> bool:
+        self.asked.append(mdm_device_id)
+        return mdm_device_id not in self.still_there
 
     async def aclose(self) -> None:
         self.closed = True

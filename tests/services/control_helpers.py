@@ -198,6 +198,7 @@ async def seed_from_mdm(ctx, linkage: Linkage) -> list[Device]:
                     linkage=linkage, linkage_name=linkage.name, mdm_device_id=record.mdm_device_id,
                     os_class=record.os_class.value, computer_name=record.computer_name,
                     serial_number=record.serial_number, imei=record.imei, mdm_managed=record.mdm_managed,
+                    mdm_status=record.mdm_status,
                     device_status="Unknown"))
     finally:
         await connector.aclose()

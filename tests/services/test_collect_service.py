@@ -157,6 +157,59 @@ async def test_cancel_leaves_the_inventory_as_it_was(ctx):
     assert CollectionRun.get(CollectionRun.id == summary.run_id).status == "cancelled"
 
 
+async def test_absent_device_the_mdm_still_has_is_not_marked_missing(ctx):
+    """Issue 11 #1: only a device the MDM confirms gone (per-device query) becomes missing."""
+    plain_linkage()
+    await collect(ctx, ScriptedConnector(pages(fleet())))
+    before = by_mdm_id("MI")["m5"]
+    conn = ScriptedConnector(pages(fleet()[:4]), still_there={"m5"})
+    summary = await collect(ctx, conn)
+    stored = by_mdm_id("MI")
+    assert sorted(conn.asked) == ["m4", "m5"]
+    assert (summary.missing, summary.rechecked) == (1, 2)
+    assert stored["m4"].missing_since is not None and stored["m5"].missing_since is None
+    assert stored["m5"].fingerprint == before.fingerprint  # unconfirmed: left exactly as it was
+    assert "1 devices absent from the listing are still in the MDM" in summary.reason
+    assert "2 absent re-checked: 1 confirmed gone" in collection.describe(summary)
+    assert CollectionRun.get(CollectionRun.id == summary.run_id).rechecked == 2
+
+
+async def test_many_absent_devices_are_confirmed_by_a_second_listing(ctx, monkeypatch):
+    monkeypatch.setattr(collection, "RECHECK_ONE_BY_ONE", 1)
+    plain_linkage()
+    await collect(ctx, ScriptedConnector(pages(fleet())))
+
+    class Relisting(ScriptedConnector):
+        """The first listing skips m3..m5; the second one shows m3 (it slid back meanwhile)."""
+        listings = 0
+
+        async def iter_device_pages(self, known):
+            self.listings += 1
+            self.pages = pages(fleet()[:3] if self.listings == 1 else fleet()[:4])
+            async for page in super().iter_device_pages(known):
+                yield page
+
+    conn = Relisting([])
+    summary = await collect(ctx, conn)
+    stored = by_mdm_id("MI")
+    assert conn.listings == 2 and conn.asked == []  # no per-device query
+    assert (summary.rechecked, summary.missing) == (3, 2)
+    assert stored["m3"].missing_since is None and stored["m4"].missing_since is not None
+
+
+async def test_a_device_the_mdm_cannot_be_asked_about_stays_as_it_was(ctx):
+    plain_linkage()
+    await collect(ctx, ScriptedConnector(pages(fleet())))
+
+    class Unreachable(ScriptedConnector):
+        async def device_gone(self, mdm_device_id):
+            raise ConnectionFailed("MobileIron (core.example): cannot connect")
+
+    summary = await collect(ctx, Unreachable(pages(fleet()[:5])))
+    assert summary.status == "succeeded" and (summary.missing, summary.rechecked) == (0, 1)
+    assert by_mdm_id("MI")["m5"].missing_since is None
+
+
 async def test_absent_devices_are_marked_missing_never_deleted_and_can_return(ctx):
     plain_linkage()
     await collect(ctx, ScriptedConnector(pages(fleet())))

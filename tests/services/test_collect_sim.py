@@ -231,3 +231,41 @@ async def test_sdm_without_a_properties_entry_says_software_was_not_collected(ct
     write_properties(ctx, sim)
     again = await collection.collect(ctx, "SDM", connector_factory=fast())
     assert again.reason is None and again.software_items > 0
+
+
+async def _when_first_page_served(sim, mark: int, path: str) -> None:
+    for _ in range(500):
+        if any(entry[2] == path and entry[3] == 200 for entry in list(sim.requests_log)[mark:]):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first page was never served")
+
+
+@pytest.mark.parametrize(("system", "endpoint", "path"), [
+    ("mobileiron", "devices", "/api/v2/devices"), ("sdm", "sdm_devices", "/sdm/api/v1/devices")])
+async def test_offset_paging_race_marks_no_live_device_missing(ctx, sim, system, endpoint, path):
+    """Issue 11 #1 over real HTTP: while page 2 is slow, 5 devices of page 1 leave and 5 enrol (the total
+    stays equal); the 5 that slid back across the page boundary are never listed, yet they are live."""
+    name = sim_linkage(ctx, sim, system, page_size=PAGE).name
+    assert (await collection.collect(ctx, name, connector_factory=fast(software=False))).new == SIZE
+    fleet = sim.fleets[system]
+    sim.set_faults(Faults(page_latency_ms=800), system, endpoint)
+    mark = len(sim.requests_log)
+    task = asyncio.create_task(collection.collect(ctx, name, connector_factory=fast(software=False)))
+    await _when_first_page_served(sim, mark, path)
+    slid = [fleet.id_of(s) for s in range(PAGE, PAGE + 5)]        # will slide from page 2 onto page 1
+    for slot in range(5):
+        fleet.remove(slot)
+        fleet.add()
+    summary = await task
+    assert summary.status == "succeeded"
+    stored = by_mdm_id(name)
+    live = set(sim.device_ids(system))
+    assert not [i for i, d in stored.items() if d.missing_since is not None and i in live]
+    assert all(stored[i].missing_since is None for i in slid)
+    assert (summary.rechecked, summary.missing) == (5, 0)
+    assert "5 devices absent from the listing are still in the MDM" in summary.reason
+    sim.set_faults(None)
+    again = await collection.collect(ctx, name, connector_factory=fast(software=False))
+    stored = by_mdm_id(name)
+    assert {i for i, d in stored.items() if d.missing_since is None} == live and again.missing == 5

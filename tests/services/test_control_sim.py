@@ -271,3 +271,108 @@ async def test_passcode_reset_shows_in_the_next_collection(ctx, sim):
     assert Device.get_by_id(device.id).change_marker is None
     await collect(ctx, linkage.name)
     assert Device.get_by_id(device.id).passcode_set is False
+
+
+# --- the MDM's device state decides before anything is sent (issue 10) -------------------------------
+
+@pytest.mark.parametrize("os_class,action", [("M", Action.WIPE), ("M", Action.RESET_PASSCODE), ("M", Action.LOCK),
+                                             ("Si", Action.WIPE), ("SA", Action.RESET_PASSCODE)])
+async def test_device_known_without_profile_is_refused_before_sending(ctx, sim, os_class, action):
+    system = SYSTEM[os_class]
+    target = next(d for d in await devices_of(ctx, sim, system) if d.os_class == os_class)
+    sim.admin.remove_profile(system, target.mdm_device_id)
+    await seed_again(ctx, sim, system)
+    method, path = WIRE[(system, action)]
+    [out] = await control.act(ctx, [target.id], action, follow_timeout=5)
+    assert out.outcome is Outcome.REFUSED and "profile was removed" in out.result.message
+    assert "send_to_unmanaged" in out.result.message
+    assert sim_requests(sim, system, method, path) == 0
+    assert [e.outcome for e in audit_for(target)] == ["refused"]
+
+
+@pytest.mark.parametrize("status", ["RETIRED", "WIPED", "EXPIRED"])
+async def test_mobileiron_device_in_a_state_without_profile_is_refused(ctx, sim, status):
+    fleet = sim.fleets["mobileiron"]
+    ident = next(i for i in sim.device_ids("mobileiron") if sim.truth("mobileiron", i)["common.status"] == "ACTIVE")
+    fleet.update(fleet.slot_of(ident), mdm_status=status)
+    device = next(d for d in await devices_of(ctx, sim, "mobileiron") if d.mdm_device_id == ident)
+    assert (device.mdm_status, device.mdm_managed) == (status, False)
+    [out] = await control.act(ctx, [device.id], Action.LOCK)
+    assert out.outcome is Outcome.REFUSED and f"MDM status {status}" in out.result.message
+    assert sim_requests(sim, "mobileiron", "PUT", "/lock/") == 0
+
+
+@pytest.mark.parametrize("action", [Action.WIPE, Action.RESET_PASSCODE])
+async def test_send_anyway_to_a_profile_removed_device_is_recorded_failed(ctx, sim, action):
+    """Core answers success for it; with send_to_unmanaged the command goes out and is still a failure."""
+    target = first(await devices_of(ctx, sim, "mobileiron"), "M")
+    sim.admin.remove_profile("mobileiron", target.mdm_device_id)
+    await seed_again(ctx, sim, "mobileiron")
+    ctx.settings.send_to_unmanaged = True
+    [out] = await control.act(ctx, [target.id], action, follow_timeout=2)
+    assert out.outcome is Outcome.FAILED and "sent anyway" in out.result.message
+    method, path = WIRE[("mobileiron", action)]
+    assert sim_requests(sim, "mobileiron", method, path) == 1
+    assert [r.outcome for r in rows_for(target)] == ["failed"]
+    assert "succeeded" not in [e.outcome for e in audit_for(target)]
+    assert Device.get_by_id(target.id).device_status == "Unknown"
+
+
+async def seed_again(ctx, sim, system: str) -> None:
+    """Store the MDM's current mdm_managed / mdm_status on the seeded rows (what a collection does)."""
+    from mdmtui.connectors.base import connector_for
+    from mdmtui.services.linkages import linkage_config
+    from mdmtui.models import Linkage
+
+    linkage = Linkage.get(Linkage.system == system)
+    connector = connector_for(linkage_config(ctx, linkage))
+    try:
+        async for page in connector.iter_device_pages({}):
+            for r in page:
+                Device.update(mdm_managed=r.mdm_managed, mdm_status=r.mdm_status).where(
+                    Device.linkage == linkage.id, Device.mdm_device_id == r.mdm_device_id).execute()
+    finally:
+        await connector.aclose()
+
+
+# --- an answer lost after the MDM acted (issue 11 #2): unknown, settled from the MDM's state ------------
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_mobileiron_wipe_carried_out_but_answered_5xx_is_settled_not_failed(ctx, sim, status):
+    device = first(await devices_of(ctx, sim, "mobileiron"), "M")
+    sim.set_faults(Faults(rate_5xx_after=1.0, status_5xx=status, retry_after=None), mdm="mobileiron", endpoint="wipe")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert sim.truth("mobileiron", device.mdm_device_id)["common.status"] == "WIPED"
+    assert out.outcome is Outcome.SUCCEEDED, out.result
+    assert "answer to the command was lost" in out.result.message
+    assert [r.outcome for r in rows_for(device)] == ["succeeded"]
+    assert sim_requests(sim, "mobileiron", "PUT", "/api/v2/devices/wipe") == 1  # never resent
+
+
+async def test_mobileiron_passcode_clear_answered_502_is_settled_from_the_details(ctx, sim):
+    device = first(await devices_of(ctx, sim, "mobileiron"), "M")
+    sim.set_faults(Faults(rate_5xx_after=1.0, status_5xx=502), mdm="mobileiron", endpoint="action")
+    [out] = await control.act(ctx, [device.id], Action.RESET_PASSCODE, follow_timeout=1)
+    assert out.outcome is Outcome.SUCCEEDED and "no passcode" in out.result.message, out.result
+    assert sim_requests(sim, "mobileiron", "POST", "/api/v2/devices/action") == 1
+
+
+async def test_mobileiron_lock_answered_502_stays_unknown(ctx, sim):
+    device = first(await devices_of(ctx, sim, "mobileiron"), "M")
+    sim.set_faults(Faults(rate_5xx_after=1.0, status_5xx=502), mdm="mobileiron", endpoint="lock")
+    [out] = await control.act(ctx, [device.id], Action.LOCK, follow_timeout=1)
+    assert out.outcome is Outcome.UNKNOWN and "not sent again" in out.result.message  # a lock leaves no state
+    assert sim_requests(sim, "mobileiron", "PUT", "/lock/") == 1
+
+
+async def test_sdm_wipe_answered_502_is_found_by_its_request_id_and_settled(ctx, sim):
+    device = first(await devices_of(ctx, sim, "sdm"), "SA")
+    sim.set_faults(Faults(rate_5xx_after=1.0, status_5xx=502), mdm="sdm", endpoint="commands")
+    [out] = await control.act(ctx, [device.id], Action.WIPE, follow_timeout=1)
+    assert out.outcome in (Outcome.UNKNOWN, Outcome.SUCCEEDED), out.result
+    sim.set_faults(None)
+    await asyncio.sleep(0.2)  # the SDM completes the command
+    later = await control.follow_up_pending(ctx, [device.id])
+    assert [r.outcome for r in rows_for(device)] == ["succeeded"], later
+    assert sim.truth("sdm", device.mdm_device_id)["managed"] is False
+    assert sim_requests(sim, "sdm", "POST", "/commands") == 1

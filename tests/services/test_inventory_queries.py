@@ -193,3 +193,26 @@ def test_sort_by_security_puts_the_worst_first(fleet):
     assert worst_first[:2] == ["100% pad", "sato_phone"]
     best_first = names(inventory.page(DeviceFilter(sort="security"), 0, 50))
     assert best_first[-2:] == ["sato_phone", "100% pad"]
+
+
+def test_profile_removed_and_retired_devices_are_flagged_and_filtered(ctx):
+    """Issue 10 #6: the MDM's device state is visible (security column, detail) and filterable."""
+    import asyncio
+
+    plain_linkage("MI")
+    devices = [record("ok", computer_name="managed", mdm_managed=True, mdm_status="ACTIVE"),
+               record("gone", computer_name="no profile", mdm_managed=False, mdm_status="ACTIVE"),
+               record("ret", computer_name="retired", mdm_managed=False, mdm_status="RETIRED"),
+               record("lost", computer_name="lost", mdm_managed=True, mdm_status="LOST"),
+               record("sdm", computer_name="sdm unmanaged", mdm_managed=False)]
+    asyncio.run(collection.collect(ctx, "MI", connector_factory=scripted(ScriptedConnector([devices]))))
+    found = sorted(names(inventory.page(DeviceFilter(security_problem="unmanaged"), 0, 50)))
+    assert found == ["no profile", "retired", "sdm unmanaged"]
+    rows = {r.computer_name: r for r in inventory.page(DeviceFilter(), 0, 50)}
+    assert inventory.security_flags(rows["no profile"]) == ["profile removed"]
+    assert inventory.security_flags(rows["retired"]) == ["retired in MDM"]
+    assert inventory.security_flags(rows["lost"]) == ["lost in MDM"]
+    assert inventory.security_flags(rows["managed"]) == []
+    assert rows["retired"].mdm_status == "RETIRED"  # the list rows carry what the refusal rule reads
+    worst = names(inventory.page(DeviceFilter(sort="security", descending=True), 0, 3))
+    assert set(worst) == {"no profile", "retired", "sdm unmanaged"}

@@ -174,3 +174,32 @@ def test_faults_over_http(sim, sdm):
     assert httpx.delete(base + "/_sim/faults", params={"endpoint": "sdm_devices"}).status_code == 204
     assert sdm.get("/devices").status_code == 200
     assert httpx.put(base + "/_sim/faults", json={"rate_429": 7}).status_code == 400
+
+
+def test_5xx_after_carries_the_command_out_then_loses_the_answer(fresh):
+    """rate_5xx_after: the MDM acts, the client sees a 502 (issue 11 #2)."""
+    from mdmtui.sim import Faults
+
+    uuid = fresh.scenario_devices["mobileiron"]["stale"]
+    m = fresh.mobileiron
+    fresh.set_faults(Faults(rate_5xx_after=1, status_5xx=502), "mobileiron", "wipe")
+    with httpx.Client(base_url=m.base_url, auth=(m.user, m.password), timeout=10) as c:
+        r = c.put("/api/v2/devices/wipe", params={"adminDeviceSpaceId": 1}, json={"deviceUuids": [uuid]})
+    assert r.status_code == 502
+    assert fresh.truth("mobileiron", uuid)["common.status"] == "WIPED"
+
+
+def test_page_latency_delays_only_later_pages(fresh):
+    import time
+
+    from mdmtui.sim import Faults
+
+    s = fresh.sdm
+    fresh.set_faults(Faults(page_latency_ms=400), "sdm", "sdm_devices")
+    with httpx.Client(base_url=s.base_url, auth=(s.user, s.password), timeout=10) as c:
+        started = time.monotonic()
+        c.get("/sdm/api/v1/devices", params={"offset": 0, "limit": 5})
+        first = time.monotonic() - started
+        c.get("/sdm/api/v1/devices", params={"offset": 5, "limit": 5})
+        second = time.monotonic() - started - first
+    assert first < 0.3 <= 0.39 < second

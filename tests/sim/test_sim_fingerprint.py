@@ -6,6 +6,8 @@ The digests below were recorded from the simulator as it was before page serving
 (every field, a query), details and app inventory, SDM pages, single devices and software, plus
 devices changed by admin operations and actions (the overlay). Only what varies by nature is masked:
 the base URL (a free port) and MobileIron's two clock fields.
+MobileIron's and the truth digests were re-recorded when Core's other device states, the success answer
+for profile-removed devices and RAM only in /details were added (issue 10; docs/mobileiron-core-api.md).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ QUIRK = {"beta": SELECT_QUIRK, "v1.0": SELECT_QUIRK.replace(",hardwareInformatio
 
 EXPECTED = {
     "intune": "551bf6d0de61e89ba489f064e8625c80f71168519b556e16a24fa733a3dac24e",
-    "mobileiron": "5983b7bc3c5bc11b9d660c13381553033d663066ca0e23839ae90afbfd3f5dc4",
+    "mobileiron": "73bd23bec8e4ba15f494352eb3645af3a640e8ebbdfd8413aa6246971af7ea22",
     "sdm": "8960a7140d8cae4e1c98ef287cf71798e28396cbe9fdeb4947de9892dd7d0aae",
-    "truth": "77044e0711442e3165060b4374d4649c03c19ccc745a0e6cbc1de81eaf1fbb33",
+    "truth": "87d97409c8a30dbbcde53d6695f0ede719541ff416ef33d115b109b4869c3f0b",
 }
 
 

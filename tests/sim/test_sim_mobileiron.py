@@ -66,7 +66,9 @@ def test_details_name_value_list(sim, mi):
     truth = sim.truth("mobileiron", uuid)
     assert values["SerialNumber"] == truth["common.SerialNumber"] and values["imei"] == truth["common.imei"]
     assert values["udid"] == truth["ios.iPhone UDID"] and values["PasscodePresent"] in ("true", "false")
-    assert int(values["total_ram_size_bytes"]) == truth["common.memory_capacity"] > 0
+    ram = sim.fleets["mobileiron"].profile(sim.fleets["mobileiron"].slot_of(uuid))["ram"]
+    assert int(values["total_ram_size_bytes"]) == ram > 0
+    assert truth["common.memory_capacity"] == ""   # RAM only in /details (docs/mobileiron-core-api.md)
     assert int(values["total_storage_size_bytes"]) == truth["common.storage_capacity"]
     assert values["Number"] == truth["common.current_phone_number"]
     assert mi.get("/api/v2/devices/00000000-0000-4000-8000-000000000000/details", params=SPACE).status_code == 404
@@ -95,26 +97,53 @@ def _client(sim, user):
     return httpx.Client(base_url=m.base_url, auth=(user, m.users[user][0]), timeout=10)
 
 
+OK_KEY = "com.mobileiron.vsp.messages.device.action.successful"
+
+
 def test_wipe_reports_each_device(fresh):
     ids = fresh.scenario_devices["mobileiron"]
     ok, dead = ids["stale"], ids["profile_removed"]
     ghost = "00000000-0000-4000-8000-000000000000"
     with _client(fresh, "api_admin") as c:
         body = c.put("/api/v2/devices/wipe", params=SPACE, json={"deviceUuids": [ok, dead, ghost], "note": "lost"}).json()
+        assert c.put("/api/v2/devices/wipe", params=SPACE, json={"note": "x"}).status_code == 400
     assert body["actionType"] == "WIPE_DEVICE" and body["successful"] is True
-    assert body["deviceResults"][ok] == "com.mobileiron.vsp.messages.device.action.successful"
-    assert body["deviceResults"][dead] != body["deviceResults"][ok] and "not.mdm.managed" in body["deviceResults"][dead]
+    assert body["deviceResults"][ok] == OK_KEY
     assert "not.found" in body["deviceResults"][ghost]
     assert fresh.truth("mobileiron", ok)["common.status"] == "WIPED"
-    assert fresh.truth("mobileiron", dead)["common.status"] == "ACTIVE"
 
 
-def test_wipe_only_dead_device_is_unsuccessful(fresh):
+@pytest.mark.parametrize("path, params", [("/api/v2/devices/wipe", {}),
+                                          ("/api/v2/devices/action", {"actionType": "UNLOCK_DEVICE_ONLY"})])
+def test_core_answers_success_for_a_profile_removed_device_and_changes_nothing(fresh, path, params):
+    """Core 5.8+ (MDM-APIS.md section 2): the success key, while the device's state never changes."""
     dead = fresh.scenario_devices["mobileiron"]["profile_removed"]
+    before = fresh.truth("mobileiron", dead)
     with _client(fresh, "api_admin") as c:
-        body = c.put("/api/v2/devices/wipe", params=SPACE, json={"deviceUuids": [dead], "note": ""}).json()
-        assert body["successful"] is False
-        assert c.put("/api/v2/devices/wipe", params=SPACE, json={"note": "x"}).status_code == 400
+        call = c.put if path.endswith("wipe") else c.post
+        body = call(path, params={**SPACE, **params}, json={"deviceUuids": [dead], "note": ""}).json()
+        assert body["deviceResults"][dead] == OK_KEY and body["successful"] is True
+    after = fresh.truth("mobileiron", dead)
+    assert after == before and after["common.status"] == "ACTIVE" and after["common.mdm_managed"] is False
+
+
+def test_generated_fleet_has_other_core_states_deterministically():
+    from mdmtui.sim import Simulator
+
+    def states(seed):
+        sim = Simulator(seed=seed, intune=1, mobileiron=3000, sdm=1)
+        svc = sim.services["mobileiron"]
+        return [(svc.truth(s)["common.status"], svc.truth(s)["common.mdm_managed"]) for s in range(3000)]
+
+    got = states(3)
+    assert got == states(3)
+    counts = {}
+    for status, _ in got:
+        counts[status] = counts.get(status, 0) + 1
+    assert set(counts) == {"ACTIVE", "RETIRED", "WIPED", "BLOCKED", "LOST", "VERIFIED", "EXPIRED"}
+    assert counts["ACTIVE"] > 0.93 * 3000 and counts["RETIRED"] < 0.03 * 3000
+    assert {managed for status, managed in got if status in ("RETIRED", "WIPED", "VERIFIED", "EXPIRED")} == {False}
+    assert {managed for status, managed in got if status in ("ACTIVE", "LOST", "BLOCKED")} == {True}
 
 
 def test_unlock_device_only_clears_passcode(fresh):

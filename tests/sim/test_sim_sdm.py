@@ -67,6 +67,8 @@ def test_command_lifecycle(fresh):
         r = c.post(f"/devices/{dev}/commands", json={"type": "wipe"})
         _wait(c, r.json()["commandId"])
         assert c.get(f"/devices/{dev}").json()["managed"] is False
+        after = _wait(c, c.post(f"/devices/{dev}/commands", json={"type": "lock"}).json()["commandId"])
+        assert after["state"] == "failed" and "profile" in after["error"]  # wiped: no profile any more
 
 
 def test_command_fails_without_profile(fresh):
@@ -92,3 +94,19 @@ def test_software_service(sim):
         names |= {(i["name"], i["version"]) for i in httpx.get(base, params={"deviceId": dev, "offset": off, "limit": 500}).json()["items"]}
     assert len(names) == 2500
     assert httpx.get(base, params={"deviceId": "nope"}).status_code == 404
+
+
+def test_device_commands_list_finds_a_command_by_its_client_request_id(fresh):
+    """The contract's way to settle a command whose answer was lost: GET /devices/{id}/commands."""
+    s = fresh.sdm
+    with httpx.Client(base_url=s.base_url + "/sdm/api/v1", auth=(s.user, s.password)) as c:
+        dev = fresh.scenario_devices["sdm"]["stale"]
+        assert c.get(f"/devices/{dev}/commands").json() == {"commands": []}
+        cid = c.post(f"/devices/{dev}/commands", json={"type": "wipe"},
+                     headers={"client-request-id": "req-1"}).json()["commandId"]
+        _wait(c, cid)
+        listed = c.get(f"/devices/{dev}/commands").json()["commands"]
+        assert [(x["commandId"], x["type"], x["state"], x["clientRequestId"]) for x in listed] == \
+            [(cid, "wipe", "succeeded", "req-1")]
+        assert listed[0]["createdAt"].endswith("Z")
+        assert c.get("/devices/nope/commands").status_code == 404

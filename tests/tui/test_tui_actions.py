@@ -5,7 +5,8 @@ each asserted on screen and in the database (actions, audit log, device status).
 from __future__ import annotations
 
 from textual.widgets import Input
-from tui_helpers import device, devices_table, highlight, notifications, settle
+from test_tui_devices import choose, text_of
+from tui_helpers import device, devices_table, highlight, notifications, settle, table_rows
 
 from mdmtui.models import AuditEvent, Device, DeviceAction
 from mdmtui.screens.app import create_app
@@ -124,17 +125,25 @@ async def test_bulk_lock_of_marked_devices_types_the_count(fleet, sim):
         assert [(r.action, r.outcome) for r in actions_of(fleet, target)] == [("lock", "succeeded")]
 
 
-async def test_profile_removed_device_shows_the_real_failure(fleet, sim):
+async def test_profile_removed_device_is_shown_and_refused_before_any_confirmation(fleet, sim):
+    """Issue 10: the state is on screen (security column, detail pane) and wipe is greyed, saying why."""
     target = mi_device(fleet, sim, "profile_removed")
     app = create_app(fleet)
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
         await settle(pilot)
         await highlight(pilot, fleet, target)
-        await pilot.press("l", "y")
-        await settle(pilot, 6)
-        assert "failed" in results_text(app)
-    [row] = actions_of(fleet, target)
-    assert row.outcome == "failed"
+        assert any("profile removed" in row for row in table_rows(app))
+        assert "profile removed" in text_of(app.screen.query_one("#device-groups")).lower()
+        assert app.screen.check_action("wipe", ()) is None and app.screen.check_action("lock", ()) is None
+        await pilot.press("w")
+        await pilot.pause()
+        assert not isinstance(app.screen, (ConfirmScreen, TypedConfirmScreen))
+        assert "profile was removed" in " ".join(notifications(app))
+        await pilot.press("f")
+        await settle(pilot)
+        await choose(pilot, "profile removed")
+        assert any("profile removed" in row for row in table_rows(app))
+    assert actions_of(fleet, target) == []
 
 
 async def test_delete_device_information_after_yes(fleet, sim):
