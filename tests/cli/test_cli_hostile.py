@@ -58,15 +58,20 @@ def assert_terminal_safe(text: str) -> None:
     assert not any(line.startswith("mdmtui: error: fake") for line in text.splitlines())
 
 
+def stored(value: str) -> str:
+    """What the inventory holds of an MDM value: NUL cannot be stored (PostgreSQL), it becomes U+FFFD."""
+    return value.replace("\x00", "\ufffd")
+
+
 def hostile_devices() -> list[Device]:
-    values = [*HOSTILE_VALUES.values(), HOSTILE_HUGE]
+    values = [stored(v) for v in (*HOSTILE_VALUES.values(), HOSTILE_HUGE)]
     return list(Device.select().where(Device.user_name.in_(values)).order_by(Device.id))
 
 
 def test_the_hostile_fleet_is_stored_as_the_mdm_sent_it(hostile, sim):
     devices = hostile_devices()
     assert len(devices) == 3 * (len(HOSTILE_VALUES) + 1)
-    assert {d.user_name for d in devices} == {*HOSTILE_VALUES.values(), HOSTILE_HUGE}
+    assert {d.user_name for d in devices} == {stored(v) for v in (*HOSTILE_VALUES.values(), HOSTILE_HUGE)}
     assert sim.scenario_devices["intune"].keys() == {*HOSTILE_VALUES, "huge_value"}
 
 
@@ -75,7 +80,7 @@ def test_devices_list_escapes_and_keeps_columns_aligned(capsys, hostile):
     assert code == 0, err
     assert_terminal_safe(out + err)
     assert "\\x1b[2JCleared" in out and "\\x1b]0;title\\x07Titled" in out and "\\x9b31mC1 CSI" in out
-    assert "nul\\x00byte" in out and "over\\rwrite\\x08\\x08X" in out and "ok\\nmdmtui: error: fake" in out
+    assert "nul\ufffdbyte" in out and "over\\rwrite\\x08\\x08X" in out and "ok\\nmdmtui: error: fake" in out
     assert "del\\x7f \\u202eevil\\u202c" in out
     lines = out.splitlines()
     header, rows = lines[0], lines[1:1 + 3 * SIZE]
