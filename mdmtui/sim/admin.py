@@ -1,4 +1,4 @@
-"""Scenario operations: add, remove, re-enrol, SIM-swap, touch devices; remove MDM profiles."""
+"""Scenario operations: add, remove, re-enrol, SIM-swap, touch devices; remove MDM profiles; advance time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .day import DayRates, advance
 from .faults import Faults
 from .web import json_response
 
@@ -52,6 +53,15 @@ class Admin:
         """The device checks in now (last contact / lastSyncDateTime moves)."""
         self._sim.fleets[mdm].touch(self._slot(mdm, ident))
 
+    def advance(self, hours: float = 24, mdm: str | None = None, rates: DayRates | dict | None = None) -> dict:
+        """Let the fleets (or one MDM's) live `hours`: check-ins, SIM changes, enrolments, departures,
+        app changes (rates per day, see DayRates); returns what happened per MDM."""
+        if isinstance(rates, dict):
+            rates = DayRates.from_dict(rates)
+        if mdm is not None and mdm not in MDMS:
+            raise ValueError(f"unknown MDM {mdm!r}")
+        return {name: advance(self._sim.fleets[name], hours, rates) for name in ((mdm,) if mdm else MDMS)}
+
 
 def admin_routes(sim, mdm: str) -> list[Route]:
     """The /_sim/... routes of one MDM's port (no auth, no faults: for tests and the demo)."""
@@ -69,7 +79,10 @@ def admin_routes(sim, mdm: str) -> list[Route]:
 
     async def body(request: Request) -> dict:
         raw = await request.body()
-        return json.loads(raw) if raw.strip() else {}
+        data = json.loads(raw) if raw.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
 
     async def list_devices(request: Request) -> Response:
         return json_response({"count": sim.fleets[mdm].count(), "ids": sim.device_ids(mdm)})
@@ -105,6 +118,16 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         sim.set_faults(Faults(**data.pop("faults", data)), mdm=mdm, endpoint=endpoint)
         return Response(status_code=204)
 
+    async def advance_fleet(request: Request) -> Response:
+        data = await body(request)
+        hours = data.get("hours", 24)
+        if not isinstance(hours, (int, float)) or isinstance(hours, bool):
+            raise ValueError("hours must be a number")
+        rates = data.get("rates") or {}
+        if not isinstance(rates, dict):
+            raise ValueError("rates must be a JSON object")
+        return json_response(admin.advance(hours, mdm, rates)[mdm])
+
     async def scenario(request: Request) -> Response:
         return json_response(sim.scenario_devices.get(mdm, {}))
 
@@ -116,4 +139,5 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         Route("/_sim/devices/{id}/{op}", guarded(op), methods=["POST"]),
         Route("/_sim/faults", guarded(faults), methods=["GET", "PUT", "DELETE"]),
         Route("/_sim/scenario", guarded(scenario), methods=["GET"]),
+        Route("/_sim/advance", guarded(advance_fleet), methods=["POST"]),
     ]

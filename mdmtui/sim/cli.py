@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
 from .faults import parse_spec
@@ -25,8 +26,28 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
                         '"intune.batch:batch_item_fail_rate=0.2"')
     p.add_argument("--scenario", choices=["demo"], help="inject the demo's remarkable devices")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA (its PEM path is printed)")
+    p.add_argument("--day-every", type=float, metavar="SECONDS",
+                   help="a living fleet: every SECONDS of wall time the fleets live one day (check-ins, SIM "
+                        "changes, enrolments, departures, app changes)")
+    p.add_argument("--day-rates", metavar="RATES", default="",
+                   help='per-day rates for --day-every, e.g. "checkin=0.9,sim_swap=0.01" (see the README)')
     p.set_defaults(func=run_sim)
     return p
+
+
+def parse_rates(text: str):
+    """DayRates from "name=value,name=value" (a clear ValueError for anything else)."""
+    from .day import DayRates
+    data = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        try:
+            data[name.strip()] = float(value) if eq else None
+        except ValueError:
+            raise ValueError(f"rate {name.strip()} must be a number, not {value!r}") from None
+        if not eq:
+            raise ValueError(f"rate {name.strip()!r} needs a value (name=value)")
+    return DayRates.from_dict(data)
 
 
 def build(args):
@@ -77,6 +98,13 @@ def describe(sim) -> str:
 
 def run_sim(args) -> int:
     """Start the simulator, print its URLs and credentials, serve until Ctrl-C."""
+    try:
+        rates = parse_rates(args.day_rates) if args.day_every else None
+        if args.day_every is not None and args.day_every <= 0:
+            raise ValueError("--day-every must be more than 0 seconds")
+    except ValueError as exc:
+        print(f"mdmtui sim: {exc}", file=sys.stderr)
+        return 2
     sim = build(args)
     sim.start()
     print(describe(sim), flush=True)
@@ -84,8 +112,7 @@ def run_sim(args) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        while not done.wait(0.5):
-            pass
+        _serve(sim, done, args.day_every, rates)
     except KeyboardInterrupt:
         pass
     finally:
@@ -93,9 +120,22 @@ def run_sim(args) -> int:
     return 0
 
 
+def _serve(sim, done: threading.Event, day_every: float | None, rates) -> None:
+    """Wait for a stop signal; with `day_every`, advance the fleets one day each period."""
+    if not day_every:
+        while not done.wait(0.5):
+            pass
+        return
+    while not done.wait(day_every):
+        days = sim.admin.advance(24, rates=rates)
+        print("A day passed: " + "; ".join(f"{mdm} {d['checked_in']} check-ins, {d['sim_swaps'] + d['iccid_only']} "
+                                           f"SIM changes, +{d['enrolled']} -{d['left']}"
+                                           for mdm, d in days.items()), flush=True)
+
+
 def main(argv=None) -> int:
     """Standalone entry point: python -m mdmtui.sim."""
     parser = argparse.ArgumentParser(prog="mdmtui")
     add_sim_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sim", *(argv if argv is not None else __import__("sys").argv[1:])])
+    args = parser.parse_args(["sim", *(argv if argv is not None else sys.argv[1:])])
     return args.func(args)
