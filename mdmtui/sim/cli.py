@@ -26,6 +26,9 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
                         '"intune.batch:batch_item_fail_rate=0.2"')
     p.add_argument("--scenario", choices=["demo"], help="inject the demo's remarkable devices")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA (its PEM path is printed)")
+    p.add_argument("--budget", type=_budget, default=1.0, metavar="SCALE|off",
+                   help="Intune's request budget: 1 = the real 2,000 per 20 s per app (4,000 per tenant), "
+                        "0.1 = 200 per 2 s (same rate, smaller burst), off = unthrottled (default 1)")
     p.add_argument("--day-every", type=float, metavar="SECONDS",
                    help="a living fleet: every SECONDS of wall time the fleets live one day (check-ins, SIM "
                         "changes, enrolments, departures, app changes)")
@@ -33,6 +36,23 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
                    help='per-day rates for --day-every, e.g. "checkin=0.9,sim_swap=0.01" (see the README)')
     p.set_defaults(func=run_sim)
     return p
+
+
+def _budget(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a scale such as 0.1 or 'off', not {text!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError("the scale must be more than 0 and at most 100")
+    return value
+
+
+def _limits_of(scale: float | None):
+    from . import BudgetLimits
+    return None if scale is None else BudgetLimits().scaled(scale)
 
 
 def parse_rates(text: str):
@@ -58,7 +78,8 @@ def build(args):
         return args.devices if value is None else value
 
     sim = Simulator(seed=args.seed, intune=n(args.intune), mobileiron=n(args.mobileiron), sdm=n(args.sdm),
-                    scenario=args.scenario, tls=args.tls, port=args.port)
+                    scenario=args.scenario, tls=args.tls, port=args.port,
+                    budget=_limits_of(getattr(args, "budget", 1.0)))
     for spec in args.faults:
         mdm, endpoint, faults = parse_spec(spec)
         sim.set_faults(faults, mdm=mdm, endpoint=endpoint)
