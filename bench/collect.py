@@ -261,12 +261,22 @@ def main() -> int:
                 print(f"running {phase} ...", file=sys.stderr, flush=True)
                 results[phase] = run_phase(phase, sim, work)
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+        stop_server(server)
     report(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save(results, args.json)
     return 0
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """End the simulator process (it stops when its stdin closes)."""
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
+def save(results: dict, path: str | None) -> None:
+    """Write the figures as JSON when --json was given."""
+    if path:
+        Path(path).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 def run_phase_here(args) -> int:

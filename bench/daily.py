@@ -19,7 +19,6 @@ longer). MobileIron has no published budget: its "units" are its requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from collect import _context, run_phase, start_server
+from collect import _context, run_phase, save, start_server, stop_server
 
 REAL_RATE = 100.0          # Intune: 2,000 units per 20 s per app
 COMPARED = ("serial_number", "imei", "phone_number", "iccid", "last_alive_at", "storage_free_bytes")
@@ -146,11 +145,9 @@ def main_daily(args) -> int:
             print("checking the inventory against the simulator ...", file=sys.stderr, flush=True)
             results["truth"] = run_phase("daily-truth", sim, work)["truth"]
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+        stop_server(server)
     report_daily(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save(results, args.json)
     return 0
 
 

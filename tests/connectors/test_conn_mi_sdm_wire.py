@@ -12,7 +12,6 @@ import pytest
 import respx
 from conn_helpers import basic_config
 
-from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.mobileiron import DETAIL_KEYS, SEARCH_FIELDS, SUCCESS_KEY, MobileIronConnector
 from mdmtui.connectors.sdm import SdmConnector
