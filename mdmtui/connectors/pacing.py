@@ -2,10 +2,11 @@
 
 One ``Pacer`` per linkage's HTTP layer. It sends freely until the MDM first says "too many" (a 429, or
 429s inside a `$batch` answer); from then on requests leave at an adaptive rate:
-- on a throttle signal the rate drops to the lower of 80 % of itself and 95 % of the rate the MDM
-  actually answered over the last few seconds (right after a burst that is the MDM's real budget), at
-  most once per second so the in-flight requests' 429s count as one signal; a Retry-After holds every
-  request of the linkage until it has passed, not only the one that was refused;
+- on the first throttle signal the rate becomes 95 % of what the MDM served over the last second (right
+  after a burst, that is its budget); on later ones it drops to the lower of 85 % of itself and that
+  served rate, but never below 70 % of itself in one step (a served rate also reads low when the
+  collection paused); at most once per second, so the in-flight requests' 429s count as one signal;
+  a Retry-After holds every request of the linkage until it has passed, not only the refused one;
 - every clean answer raises the rate by a small constant step (about +2 requests/s per second at
   100 answers/s), so it creeps back up to the budget and probes it again, seldom and gently.
 Rates are in request units: a `$batch` of 20 costs 20 (Intune counts every item, MDM-APIS.md §1).
@@ -19,9 +20,10 @@ import time
 from collections import deque
 from urllib.parse import urlsplit
 
-DECREASE = 0.8          # multiplicative decrease on a throttle signal
+DECREASE = 0.85         # multiplicative decrease on a throttle signal
+FLOOR_SHARE = 0.7       # the most one signal may take off the rate
 OBSERVED_SHARE = 0.95   # of the rate the MDM actually served
-STEP = 0.01             # additive increase per clean unit (units/s)
+STEP = 0.02             # additive increase per clean unit (units/s)
 COOLDOWN_S = 1.0        # one decrease per this long
 WINDOW_S = 1.0          # how far back the served rate is measured (short: a burst soon leaves it)
 MIN_RATE = 20.0         # never slower: 429s that come whatever the rate (a flaky proxy, fault bursts) must not
@@ -128,10 +130,14 @@ class Pacer:
         if now - self._last_decrease < COOLDOWN_S:
             return
         self._last_decrease = now
-        observed = self._served_rate(now)
-        candidates = [r for r in (self.rate * DECREASE if self.rate else None,
-                                  observed * OBSERVED_SHARE if observed else None) if r]
-        self.rate = max(MIN_RATE, min(candidates)) if candidates else (self.rate or MIN_RATE * 10)
+        observed = self._served_rate(now) * OBSERVED_SHARE
+        if self.rate is None:            # right after a burst, what the MDM served is its budget
+            self.rate = max(MIN_RATE, observed or MIN_RATE * 10)
+            return
+        # a served rate can also be low because the collection itself paused (staging a page):
+        # it may pull the rate down to FLOOR_SHARE of itself, no further
+        wanted = min(self.rate * DECREASE, observed) if observed else self.rate * DECREASE
+        self.rate = max(MIN_RATE, self.rate * FLOOR_SHARE, wanted)
 
     def _trim(self, now: float) -> None:
         while self._served and now - self._served[0][0] > WINDOW_S:

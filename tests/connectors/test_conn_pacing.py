@@ -50,12 +50,12 @@ async def test_one_decrease_per_cooldown_and_a_creep_on_clean_answers():
     pacer.rate = 50.0
     pacer.record(429, 1)
     pacer.record(429, 1)                      # the in-flight requests' 429s: one signal
-    assert pacer.rate == 40.0
+    assert pacer.rate == 50.0 * 0.85          # nothing served in the window: 85 % of itself
     pacer.record(200, 20)
-    assert abs(pacer.rate - (40.0 + 20 * STEP)) < 1e-9
+    assert abs(pacer.rate - (42.5 + 20 * STEP)) < 1e-9
     clock.t += COOLDOWN_S
     pacer.record(200, 20, refused_units=5)    # a $batch with five items refused
-    assert pacer.rate < 40.0 and pacer.throttle_signals == 3
+    assert pacer.rate < 42.5 and pacer.throttle_signals == 3
 
 
 def test_units_and_throttled_batch_items():

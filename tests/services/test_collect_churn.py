@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from collect_helpers import by_mdm_id, run, sdm_software_service, sim_linkage
+from collect_helpers import by_mdm_id, run, sim_linkage
 
 from mdmtui.sim import Simulator
 from mdmtui.sim.day import DayRates
@@ -22,7 +22,10 @@ def sim():
 def _linked(ctx, sim) -> None:
     for system in ("intune", "mobileiron", "sdm"):
         sim_linkage(ctx, sim, system, page_size=PAGE)
-    sdm_software_service(sim)
+    path = ctx.settings.properties_path            # the SDM's software service, as an admin would set it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"sdm.1.name=SDM\nsdm.1.dbhost={sim.sdm.db_host}\nsdm.1.dbport={sim.sdm.db_port}\n",
+                    encoding="utf-8")
 
 
 def _requests(sim) -> dict[str, int]:
@@ -68,6 +71,7 @@ def test_the_rolling_refresh_reads_a_seventh_of_the_fleet_a_day(sqlite_ctx, sim)
     pages = SIZE // PAGE
     assert SIZE / 7 * 0.6 < spent["mobileiron"] - 1 - pages < SIZE / 7 * 1.4
     assert SIZE / 7 * 0.6 < spent["intune"] - pages < SIZE / 7 * 1.4    # detectedApps of the due devices
+    assert SIZE / 7 * 0.6 < spent["sdm"] - pages < SIZE / 7 * 1.4       # software of the due devices
 
 
 def test_passcode_and_software_changes_no_list_shows_are_seen_within_the_period(sqlite_ctx, sim):
