@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 SERVER = r"""
 import json, sys
-from mdmtui.sim import Simulator
-n = int(sys.argv[1])
-sim = Simulator(seed=7, intune=n, mobileiron=n, sdm=1).start()
+from mdmtui.sim import BudgetLimits, Simulator
+n, scale = int(sys.argv[1]), float(sys.argv[2])
+sim = Simulator(seed=7, intune=n, mobileiron=n, sdm=1,
+                budget=BudgetLimits().scaled(scale) if scale else None).start()
 print(json.dumps({"intune": {"base_url": sim.intune.base_url, "tenant_id": sim.intune.tenant_id,
       "client_id": sim.intune.client_id, "client_secret": sim.intune.client_secret},
       "mobileiron": {"base_url": sim.mobileiron.base_url, "user": sim.mobileiron.user,
@@ -169,11 +170,11 @@ def phase_floor(sim: dict, workdir: Path) -> dict:
 # ------------------------------------------------------------------------------------- (b), (c) mdmtui
 
 
-def _context(workdir: Path):
+def _context(workdir: Path, database: str | None = None):
     from mdmtui.config import Settings
     from mdmtui.services.context import open_context
 
-    return open_context(Settings(data_dir=workdir / "data", config_dir=workdir / "config"))
+    return open_context(Settings(data_dir=workdir / "data", config_dir=workdir / "config", database_url=database))
 
 
 def _factory(config):
@@ -224,23 +225,35 @@ def run_phase(phase: str, sim: dict, workdir: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def start_server(devices: int, budget_scale: float) -> tuple[subprocess.Popen, dict]:
+    """The simulator in its own process (budget_scale 0: Intune unthrottled); its connection facts."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(devices), str(budget_scale)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return server, json.loads(server.stdout.readline())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=100_000, help="devices per MDM (default 100000)")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
-    parser.add_argument("--phase", choices=("floor", "first", "again"), help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", choices=("frozen", "daily"), default="frozen",
+                        help="frozen: floor, first, again on an unchanging fleet (default); daily: first, a day of "
+                             "the fleet's life (advance 24 h), the daily run, under Intune's budget (bench/daily.py)")
+    parser.add_argument("--budget-scale", type=float, default=0.1, metavar="F",
+                        help="daily: Intune's budget scaled by F (0.1 = 200 per 2 s, the real rate with a tenth of "
+                             "the burst; default 0.1)")
+    parser.add_argument("--database", metavar="URL", help="daily: run mdmtui on this database (e.g. postgresql://…)")
+    parser.add_argument("--phase", choices=("floor", "first", "again", "daily-first", "daily-daily", "daily-truth"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        sim = json.loads(sys.stdin.read())
-        work = Path(args.workdir)
-        result = phase_floor(sim, work) if args.phase == "floor" else phase_mdmtui(sim, work, args.phase == "first")
-        print(json.dumps(result))
-        return 0
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.devices)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return run_phase_here(args)
+    if args.scenario == "daily":
+        from daily import main_daily
+        return main_daily(args)
+    server, sim = start_server(args.devices, 0)   # frozen: unthrottled, so the floor needs no retries
     try:
-        sim = json.loads(server.stdout.readline())
         with tempfile.TemporaryDirectory(prefix="mdmtui-bench-") as tmp:
             work = Path(tmp)
             results = {"devices_per_mdm": args.devices, "software": "not collected in any phase"}
@@ -248,11 +261,36 @@ def main() -> int:
                 print(f"running {phase} ...", file=sys.stderr, flush=True)
                 results[phase] = run_phase(phase, sim, work)
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+        stop_server(server)
     report(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save(results, args.json)
+    return 0
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """End the simulator process (it stops when its stdin closes)."""
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
+def save(results: dict, path: str | None) -> None:
+    """Write the figures as JSON when --json was given."""
+    if path:
+        Path(path).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def run_phase_here(args) -> int:
+    """A phase in this subprocess: its JSON answer on the last line of stdout."""
+    sim = json.loads(sys.stdin.read())
+    work = Path(args.workdir)
+    if args.phase.startswith("daily-"):
+        from daily import phase_daily
+        result = phase_daily(args.phase, sim, work)
+    elif args.phase == "floor":
+        result = phase_floor(sim, work)
+    else:
+        result = phase_mdmtui(sim, work, args.phase == "first")
+    print(json.dumps(result))
     return 0
 
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     sdm_properties_path: Path | None = None  # None: config_dir/sdm_import.properties
     secret_key_file: Path | None = None  # None: config_dir/secret.key
     collect_concurrency: int = Field(default=4, ge=1, le=32)
+    # days over which facts only a per-device call gives (MobileIron passcode state, software) are
+    # refreshed for the whole fleet, a 1/N share per day (connectors/churn.py)
+    refresh_days: int = Field(default=7, ge=1, le=90)
     action_concurrency: int = Field(default=16, ge=1, le=64)
     roles: RoleSettings = Field(default_factory=RoleSettings)  # see services/roles.py
 

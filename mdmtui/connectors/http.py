@@ -26,6 +26,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
+from mdmtui.connectors import pacing
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.errors import ConnectionFailed, MdmRequestError, ProtocolError, Throttled
 
@@ -217,6 +218,8 @@ class HttpLayer:
         self._sem = asyncio.Semaphore(max(1, config.max_concurrency))
         self.sleep = sleep or asyncio.sleep  # injectable: tests record the waits
         self.requests_sent = 0  # attempts, for tests and progress
+        self.pacer = pacing.Pacer.for_sleep(sleep)  # the linkage's adaptive send rate (pacing.py)
+        self.sleep = self.pacer.sleep
 
     async def pause(self, retry_after: float | None, attempt: int) -> None:
         """Wait before retrying work the caller retries itself (e.g. failed items of a batch)."""
@@ -271,10 +274,12 @@ class HttpLayer:
                        data: Any, headers: dict, credentials: bool = True, raw: bool = False) -> Reply:
         request_id = str(uuid.uuid4())
         headers[REQUEST_ID_HEADER] = request_id
+        units = pacing.request_units(url, json_body)
         started = time.monotonic()
         # auth=None switches the client's own auth (MobileIron's Basic) off for this request
         no_auth = {} if credentials else {"auth": None}
         async with self._sem:
+            await self.pacer.acquire(units)  # inside: what queued before the first 429 is paced too
             self.requests_sent += 1
             try:
                 response = await self.client.request(method, url, params=params, json=json_body, data=data,
@@ -283,6 +288,7 @@ class HttpLayer:
                 self._log(method, url, None, started, request_id, exc)
                 raise self._transport_failure(exc, idempotent, request_id, url) from None
         reply = self._reply(response, started, request_id)
+        self.pacer.observe(reply.url, reply.status, reply.raw, retry_after_seconds(reply.headers), units)
         self._log(method, url, reply.status, started, request_id)
         return self._judge(reply, idempotent, raw)
 

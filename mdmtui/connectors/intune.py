@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from mdmtui import mapping
+from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, Reply, check_same_origin, retry_after_seconds
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
@@ -154,6 +155,8 @@ class IntuneConnector:
                                 config.client_secret, f"{self._scope_root()}/.default")
         self.page_size = min(config.page_size or PAGE_SIZE, PAGE_SIZE)
         self.collect_software = bool(config.extra.get("collect_software", True))
+        self.refresh_days = churn.refresh_days_of(config.extra)
+        self._now = time.time()  # the MDM's clock, from the last list page's Date header (churn.py)
         self.warnings: list[str] = []  # partial failures of the last collection, for the run's summary
 
     def _scope_root(self) -> str:
@@ -271,6 +274,7 @@ class IntuneConnector:
         if not first and reply.status in (400, 404, 410):
             raise _ExpiredLink(reply.status)
         self._expect_ok(reply, "the device list")
+        self._now = churn.server_now(reply.headers)
         body = reply.body
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise ProtocolError("Intune's device list answer has no 'value' list: check that the linkage's "
@@ -285,16 +289,18 @@ class IntuneConnector:
         return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
     async def _records(self, items: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
-        """Map one page; fetch the LIST-quirk properties and apps of new or changed devices, concurrently."""
-        markers = {item["id"]: change_marker(item) for item in items}
-        changed = [i for i, m in markers.items() if known.get(i) != m]
-        details, apps = await asyncio.gather(self._details(changed), self._apps_of(changed))
-        fetch = set(changed)
+        """Map one page; fetch the LIST-quirk properties of new or changed devices (UDID and RAM never
+        change, the ICCID with the SIM fields the list shows) and apps of those plus the devices whose
+        rolling refresh is due (churn.py), concurrently."""
+        markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
+        dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
+        enrich = [i for i, d in dues.items() if d.enrich]
+        details, apps = await asyncio.gather(self._details(enrich), self._apps_of([i for i, d in dues.items() if d.any]))
         return [self._record(item, markers[item["id"]], details.get(item["id"]), apps.get(item["id"]),
-                             item["id"] in fetch) for item in items]
+                             dues[item["id"]]) for item in items]
 
     def _record(self, item: dict, marker: str | None, detail: dict | None, apps: list[SoftwareItem] | None,
-                changed: bool) -> DeviceRecord:
+                due: churn.Due) -> DeviceRecord:
         wire = {k: v for k, v in item.items() if k not in QUIRK_KEYS}  # never trust the list's placeholders
         os_class = mapping.intune_os_class(item.get("operatingSystem"))
         if detail is not None:
@@ -303,8 +309,8 @@ class IntuneConnector:
         if detail is None:
             record.unfetched = ENRICHED_FIELDS[os_class]
         record.software = apps
-        complete = detail is not None and (apps is not None or not self.collect_software)
-        if changed and not complete:
+        missing = (due.enrich and detail is None) or (due.any and apps is None and self.collect_software)
+        if missing:
             record.change_marker = None  # fetch again next time: part of this device is still missing
         return record
 
@@ -552,9 +558,10 @@ def _unseen(items: list, seen: set[str]) -> list[dict]:
     return fresh
 
 
-def change_marker(item: dict) -> str:
-    """lastSyncDateTime plus a checksum of everything else the list shows about the device."""
-    return mapping.change_marker(item, "lastSyncDateTime")
+def change_marker(item: dict, now: float, refresh_days: float) -> str:
+    """A checksum of what the list shows that can signal new LIST-quirk values (not the check-in
+    churn), plus the device's rolling software refresh period (churn.py)."""
+    return churn.marker(item, item["id"], now, refresh_days)
 
 
 def _item_retry_after(item: dict | None) -> float | None:

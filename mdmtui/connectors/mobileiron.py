@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
 
 import httpx
 
 from mdmtui import mapping
+from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
@@ -82,6 +84,8 @@ class MobileIronConnector:
         self.http = http or HttpLayer(config, mdm="MobileIron", auth=auth)
         self.page_size = min(config.page_size or PAGE_SIZE, 5000)
         self._space: int | None = config.device_space_id
+        self.refresh_days = churn.refresh_days_of(config.extra)
+        self._now = time.time()  # Core's clock, from the search answer's server time (churn.py)
         self.warnings: list[str] = []
 
     async def aclose(self) -> None:
@@ -152,11 +156,14 @@ class MobileIronConnector:
             raise ProtocolError("MobileIron Core's device search answer has no 'results' list: check the server "
                                 "URL")
         total = body.get("totalCount")
+        self._now = churn.server_now(reply.headers, body.get("currentServerTimeMilliseconds"))
         return body["results"], total if isinstance(total, int) else None
 
     async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
-        markers = {r[ID_FIELD]: mapping.change_marker(r, "common.last_connected_at", "common.status") for r in rows}
-        changed = [i for i, m in markers.items() if known.get(i) != m]
+        # /details yields only the passcode state, which moves without any listed field: read it for new
+        # devices, changed ones (a SIM or identity change often means a new user) and on the rolling period
+        markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
+        changed = [i for i, m in markers.items() if churn.due(known.get(i), m).any]
         details = await asyncio.gather(*(self._details_or_none(i) for i in changed))
         got = {i: d for i, d in zip(changed, details) if d is not None}
         if len(got) < len(changed):

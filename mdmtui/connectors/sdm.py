@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
 
 import httpx
 
 from mdmtui import mapping
+from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
@@ -76,6 +78,8 @@ class SdmConnector:
                                                if config.sdm_db_host else None)
         self.page_size = min(config.page_size or PAGE_SIZE, PAGE_SIZE)
         self.warnings: list[str] = []
+        self.refresh_days = churn.refresh_days_of(config.extra)
+        self._now = time.time()  # the SDM's clock, from the list answer's Date header (churn.py)
 
     @property
     def software_url(self) -> str | None:
@@ -130,6 +134,7 @@ class SdmConnector:
     async def _page(self, offset: int, limit: int) -> tuple[list, int | None]:
         reply = await self._call("GET", DEVICES, params={"offset": offset, "limit": limit})
         self._expect_ok(reply, "list devices")
+        self._now = churn.server_now(reply.headers)
         body = reply.body
         if not isinstance(body, dict) or not isinstance(body.get(LIST_KEY), list):
             raise ProtocolError(f"the SDM's device list has no '{LIST_KEY}' list: check the server URL and port")
@@ -137,8 +142,9 @@ class SdmConnector:
         return body[LIST_KEY], total if isinstance(total, int) else None
 
     async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
-        markers = {r[ID_FIELD]: mapping.change_marker(r, "lastContact") for r in rows}
-        changed = [i for i, m in markers.items() if known.get(i) != m]
+        # software moves without any listed field: read it for new and changed devices and on the rolling period
+        markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
+        changed = [i for i, m in markers.items() if churn.due(known.get(i), m).any]
         apps = await self._software_of(changed)
         fetch = set(changed)
         return [self._record(r, markers[r[ID_FIELD]], apps.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]

@@ -377,7 +377,10 @@ class _Run:
         """The connector's configuration (secrets decrypted; SDM database from the properties)."""
         from mdmtui.services.linkages import linkage_config
 
-        return linkage_config(self.ctx, self.linkage)
+        config = linkage_config(self.ctx, self.linkage)
+        # facts no list shows (passcode state, software) are refreshed on this rolling period (churn.py)
+        config.extra.setdefault("refresh_days", self.ctx.settings.refresh_days)
+        return config
 
     def prepare(self) -> dict[str, str | None]:
         """Create the staging tables; MDM id -> stored change marker, for the connector."""

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from . import ids
 from .admin import MDMS, Admin, admin_routes
+from .budget import BudgetLimits, Meter
 from .faults import FaultBook, Faults, parse_spec
 from .fleet import Fleet
 from .intune import IntuneConfig, IntuneService
@@ -23,7 +24,7 @@ from .scenario import apply_demo, apply_hostile
 from .sdm import SdmConfig, SdmService, SoftwareService
 from .server import ServerThread, bind
 
-__all__ = ["Simulator", "Faults", "parse_spec", "SCENARIOS"]
+__all__ = ["Simulator", "Faults", "parse_spec", "SCENARIOS", "BudgetLimits"]
 
 # --scenario NAME: what each one injects into the generated fleets
 SCENARIOS = {"demo": apply_demo, "hostile": apply_hostile}
@@ -38,11 +39,12 @@ class Simulator:
 
     def __init__(self, seed: int = 1, intune: int = 1000, mobileiron: int = 1000, sdm: int = 1000,
                  scenario: str | None = None, tls: bool = False, port: int = 0, now: float | None = None,
-                 log_size: int = 10_000):
+                 log_size: int = 10_000, budget: BudgetLimits | None = BudgetLimits()):
         self.seed, self.tls, self.first_port = seed, tls, port
         self.fleets = {"intune": Fleet(seed, "intune", intune, now), "mobileiron": Fleet(seed, "mobileiron", mobileiron, now),
                        "sdm": Fleet(seed, "sdm", sdm, now)}
         self.faults = FaultBook(seed)
+        self.meter = Meter(budget)       # Intune's request budget (None: unthrottled) and request counters
         self.requests_log: deque = deque(maxlen=log_size)
         self._log_lock = threading.Lock()
         self.admin = Admin(self)

@@ -1,4 +1,4 @@
-"""Scenario operations: add, remove, re-enrol, SIM-swap, touch devices; remove MDM profiles."""
+"""Scenario operations: add, remove, re-enrol, SIM-swap, touch devices; remove MDM profiles; advance time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .budget import BudgetLimits
+from .day import DayRates, advance
 from .faults import Faults
 from .web import json_response
 
@@ -59,6 +61,48 @@ class Admin:
         """The device checks in now (last contact / lastSyncDateTime moves)."""
         self._sim.fleets[mdm].touch(self._slot(mdm, ident))
 
+    def advance(self, hours: float = 24, mdm: str | None = None, rates: DayRates | dict | None = None) -> dict:
+        """Let the fleets (or one MDM's) live `hours`: check-ins, SIM changes, enrolments, departures,
+        app changes (rates per day, see DayRates); returns what happened per MDM."""
+        if isinstance(rates, dict):
+            rates = DayRates.from_dict(rates)
+        if mdm is not None and mdm not in MDMS:
+            raise ValueError(f"unknown MDM {mdm!r}")
+        return {name: advance(self._sim.fleets[name], hours, rates) for name in ((mdm,) if mdm else MDMS)}
+
+
+    def budget(self) -> dict:
+        """Requests answered per MDM; Intune's request units spent, 429s answered and limits."""
+        return self._sim.meter.report()
+
+    def set_budget(self, limits: BudgetLimits | dict | None) -> None:
+        """Intune's limits (BudgetLimits or its fields as a dict; None: unthrottled); buckets start full."""
+        if isinstance(limits, dict):
+            limits = _limits(limits)
+        self._sim.meter.configure(limits)
+
+    def reset_budget(self) -> None:
+        """Zero the request counters."""
+        self._sim.meter.reset()
+
+
+def _limits(data: dict) -> BudgetLimits:
+    scale = data.pop("scale", None)
+    known = set(BudgetLimits.__dataclass_fields__)
+    bad = sorted(set(data) - known)
+    if bad:
+        raise ValueError(f"unknown budget setting {bad[0]!r} (known: scale, {', '.join(sorted(known))})")
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 for v in data.values()):
+        raise ValueError("budget settings must be numbers of 0 or more")
+    limits = BudgetLimits(**data)
+    if limits.app_limit < 1 or limits.tenant_limit < 1 or limits.window_s <= 0:
+        raise ValueError("limits must be at least 1 and the window more than 0 seconds")
+    if scale is not None:
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+            raise ValueError("scale must be a number more than 0")
+        limits = limits.scaled(scale)
+    return limits
+
 
 def admin_routes(sim, mdm: str) -> list[Route]:
     """The /_sim/... routes of one MDM's port (no auth, no faults: for tests and the demo)."""
@@ -76,7 +120,10 @@ def admin_routes(sim, mdm: str) -> list[Route]:
 
     async def body(request: Request) -> dict:
         raw = await request.body()
-        return json.loads(raw) if raw.strip() else {}
+        data = json.loads(raw) if raw.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
 
     async def list_devices(request: Request) -> Response:
         return json_response({"count": sim.fleets[mdm].count(), "ids": sim.device_ids(mdm)})
@@ -114,6 +161,26 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         sim.set_faults(Faults(**data.pop("faults", data)), mdm=mdm, endpoint=endpoint)
         return Response(status_code=204)
 
+    async def advance_fleet(request: Request) -> Response:
+        data = await body(request)
+        hours = data.get("hours", 24)
+        if not isinstance(hours, (int, float)) or isinstance(hours, bool):
+            raise ValueError("hours must be a number")
+        rates = data.get("rates") or {}
+        if not isinstance(rates, dict):
+            raise ValueError("rates must be a JSON object")
+        return json_response(admin.advance(hours, mdm, rates)[mdm])
+
+    async def budget(request: Request) -> Response:
+        if request.method == "DELETE":
+            admin.reset_budget()
+            return Response(status_code=204)
+        if request.method == "PUT":
+            data = await body(request)
+            admin.set_budget(None if data.get("off") is True else _limits({k: v for k, v in data.items() if k != "off"}))
+            return Response(status_code=204)
+        return json_response(admin.budget())
+
     async def scenario(request: Request) -> Response:
         return json_response(sim.scenario_devices.get(mdm, {}))
 
@@ -125,4 +192,6 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         Route("/_sim/devices/{id}/{op}", guarded(op), methods=["POST"]),
         Route("/_sim/faults", guarded(faults), methods=["GET", "PUT", "DELETE"]),
         Route("/_sim/scenario", guarded(scenario), methods=["GET"]),
+        Route("/_sim/advance", guarded(advance_fleet), methods=["POST"]),
+        Route("/_sim/budget", guarded(budget), methods=["GET", "PUT", "DELETE"]),
     ]

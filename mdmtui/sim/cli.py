@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
 from .faults import parse_spec
@@ -27,8 +28,48 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
                    help="demo: the demo's remarkable devices; hostile: names with markup, escape sequences, NUL, "
                         "over 255 characters and a 70,000-character user name")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA (its PEM path is printed)")
+    p.add_argument("--budget", type=_budget, default=1.0, metavar="SCALE|off",
+                   help="Intune's request budget: 1 = the real 2,000 per 20 s per app (4,000 per tenant), "
+                        "0.1 = 200 per 2 s (same rate, smaller burst), off = unthrottled (default 1)")
+    p.add_argument("--day-every", type=float, metavar="SECONDS",
+                   help="a living fleet: every SECONDS of wall time the fleets live one day (check-ins, SIM "
+                        "changes, enrolments, departures, app changes)")
+    p.add_argument("--day-rates", metavar="RATES", default="",
+                   help='per-day rates for --day-every, e.g. "checkin=0.9,sim_swap=0.01" (see the README)')
     p.set_defaults(func=run_sim)
     return p
+
+
+def _budget(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a scale such as 0.1 or 'off', not {text!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError("the scale must be more than 0 and at most 100")
+    return value
+
+
+def _limits_of(scale: float | None):
+    from . import BudgetLimits
+    return None if scale is None else BudgetLimits().scaled(scale)
+
+
+def parse_rates(text: str):
+    """DayRates from "name=value,name=value" (a clear ValueError for anything else)."""
+    from .day import DayRates
+    data = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        try:
+            data[name.strip()] = float(value) if eq else None
+        except ValueError:
+            raise ValueError(f"rate {name.strip()} must be a number, not {value!r}") from None
+        if not eq:
+            raise ValueError(f"rate {name.strip()!r} needs a value (name=value)")
+    return DayRates.from_dict(data)
 
 
 def build(args):
@@ -39,7 +80,8 @@ def build(args):
         return args.devices if value is None else value
 
     sim = Simulator(seed=args.seed, intune=n(args.intune), mobileiron=n(args.mobileiron), sdm=n(args.sdm),
-                    scenario=args.scenario, tls=args.tls, port=args.port)
+                    scenario=args.scenario, tls=args.tls, port=args.port,
+                    budget=_limits_of(getattr(args, "budget", 1.0)))
     for spec in args.faults:
         mdm, endpoint, faults = parse_spec(spec)
         sim.set_faults(faults, mdm=mdm, endpoint=endpoint)
@@ -79,6 +121,13 @@ def describe(sim) -> str:
 
 def run_sim(args) -> int:
     """Start the simulator, print its URLs and credentials, serve until Ctrl-C."""
+    try:
+        rates = parse_rates(args.day_rates) if args.day_every else None
+        if args.day_every is not None and args.day_every <= 0:
+            raise ValueError("--day-every must be more than 0 seconds")
+    except ValueError as exc:
+        print(f"mdmtui sim: {exc}", file=sys.stderr)
+        return 2
     sim = build(args)
     sim.start()
     print(describe(sim), flush=True)
@@ -86,8 +135,7 @@ def run_sim(args) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        while not done.wait(0.5):
-            pass
+        _serve(sim, done, args.day_every, rates)
     except KeyboardInterrupt:
         pass
     finally:
@@ -95,9 +143,22 @@ def run_sim(args) -> int:
     return 0
 
 
+def _serve(sim, done: threading.Event, day_every: float | None, rates) -> None:
+    """Wait for a stop signal; with `day_every`, advance the fleets one day each period."""
+    if not day_every:
+        while not done.wait(0.5):
+            pass
+        return
+    while not done.wait(day_every):
+        days = sim.admin.advance(24, rates=rates)
+        print("A day passed: " + "; ".join(f"{mdm} {d['checked_in']} check-ins, {d['sim_swaps'] + d['iccid_only']} "
+                                           f"SIM changes, +{d['enrolled']} -{d['left']}"
+                                           for mdm, d in days.items()), flush=True)
+
+
 def main(argv=None) -> int:
     """Standalone entry point: python -m mdmtui.sim."""
     parser = argparse.ArgumentParser(prog="mdmtui")
     add_sim_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sim", *(argv if argv is not None else __import__("sys").argv[1:])])
+    args = parser.parse_args(["sim", *(argv if argv is not None else sys.argv[1:])])
     return args.func(args)

@@ -9,6 +9,7 @@ import threading
 import time
 
 from . import ids, profiles
+from .catalog import catalog_for
 
 
 class Fleet:
@@ -26,6 +27,11 @@ class Fleet:
         self.next_slot = count
         self.version = 0                         # bumps on every change
         self.membership = 0                      # bumps when devices come or go (app aggregates)
+        # the living fleet (day.py): check-ins kept apart from the overlay, so a device that only
+        # checked in still renders through the services' fast path
+        self.checkins: dict[int, tuple[int, int | None]] = {}   # slot -> (last sync, free storage)
+        self.offset = 0                          # seconds the fleet's clock runs ahead of the wall clock
+        self.advances = 0
         self.lock = threading.RLock()
         self.grouped_ids = profiles.GROUPED_IDS[mdm]   # IMEI/ICCID/phone with separators (see profiles)
         self._profile = functools.lru_cache(maxsize=4096)(self._make)
@@ -99,6 +105,7 @@ class Fleet:
     def profile(self, slot: int) -> dict:
         """The device's neutral profile with its overlay applied (a fresh dict; safe to modify)."""
         prof = dict(self._profile(self.hw_of(slot)))
+        self._checked_in(slot, prof)
         over = self.overlay.get(slot)
         if over:
             prof.update(over)
@@ -110,13 +117,26 @@ class Fleet:
         The services' fast path renders these; changed devices go through profile() and the dict path."""
         if slot in self.overlay:
             return None
-        return self._profile(self.extra_hw.get(slot, slot))
+        prof = self._profile(self.extra_hw.get(slot, slot))
+        if slot in self.checkins:
+            prof = dict(prof)
+            self._checked_in(slot, prof)
+        return prof
+
+    def _checked_in(self, slot: int, prof: dict) -> None:
+        seen = self.checkins.get(slot)
+        if seen is not None:
+            prof["last_sync"] = seen[0]
+            if seen[1] is not None:
+                prof["storage_free"] = seen[1]
 
     def last_sync(self, slot: int) -> int | None:
         """Last contact in epoch seconds (None = never), without building the profile."""
         over = self.overlay.get(slot)
         if over and "last_sync" in over:
             return over["last_sync"]
+        if slot in self.checkins:
+            return self.checkins[slot][0]
         return profiles.dates_of(self.seed, self.mdm, self.hw_of(slot), self.now0, self.hasher)[1]
 
     def os_of(self, slot: int) -> str:
@@ -128,19 +148,38 @@ class Fleet:
         over = self.overlay.get(slot) or {}
         os_name = self.os_of(slot)
         count, app_seed = profiles.apps_of(self.seed, self.mdm, self.hw_of(slot), os_name, self.hasher)
-        return profiles.apps_from(os_name, over.get("app_count", count), app_seed)
+        apps = profiles.apps_from(os_name, over.get("app_count", count), app_seed)
+        bumped = over.get("app_versions")       # apps updated by a living-fleet day
+        return [(i, bumped.get(i, v)) for i, v in apps] if bumped else apps
+
+    def catalog(self, slot: int):
+        """The app catalog the device's OS draws from."""
+        return catalog_for(self.os_of(slot))
 
     def update(self, slot: int, **changes) -> None:
         """Record changed facts of one device."""
         with self.lock:
             self.overlay.setdefault(slot, {}).update(changes)
             self.version += 1
-            if "app_count" in changes:
+            if "app_count" in changes or "app_versions" in changes:
                 self.membership += 1
 
+    def check_in(self, slot: int, when: int, storage_free: int | None) -> None:
+        """The device checked in at `when` (epoch s), optionally reporting new free storage."""
+        with self.lock:
+            over = self.overlay.get(slot)
+            if over is not None:                # a changed device: its overlay holds the newest facts
+                over["last_sync"] = when
+                if storage_free is not None:
+                    over["storage_free"] = storage_free
+            else:
+                self.checkins[slot] = (when, storage_free)
+            self.version += 1
+
     def clock(self) -> int:
-        """The sim's current time in epoch seconds (real time, never before the fleet's epoch)."""
-        return max(int(time.time()), self.now0)
+        """The sim's current time in epoch seconds (real time, never before the fleet's epoch, plus the
+        time `advance` moved the fleet forward)."""
+        return max(int(time.time()), self.now0) + self.offset
 
     # --- admin operations -----------------------------------------------------------------------
     def add(self, os_name: str | None = None) -> int:

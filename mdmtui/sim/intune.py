@@ -235,6 +235,9 @@ class IntuneService(Service):
     async def dispatch(self, request: Request | None, method: str, ver: str, rest: str, query: dict,
                        body: bytes | None) -> Result:
         """Route one Graph call below /deviceManagement/ (shared by plain requests and $batch)."""
+        throttled = self.sim.meter.spend(self.cfg.client_id)      # budget.py: every call is one unit
+        if throttled is not None:
+            return self.fail(request, 429, "TooManyRequests", "Too many requests.", throttled)
         parts = _segments(rest)
         beta = ver == "beta"
         self.sweep_wipes()

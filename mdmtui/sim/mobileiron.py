@@ -315,7 +315,7 @@ class MobileIronService(Service):
         else:
             rows, total = self._filtered_page(offset, limit, fields, pred)
         tail = {"totalCount": total, "resultCount": len(rows), "searchTimeMillis": int((time.perf_counter() - started) * 1000),
-                "currentServerTimeMilliseconds": int(time.time() * 1000), "hasMore": offset + len(rows) < total}
+                "currentServerTimeMilliseconds": self.fleet.clock() * 1000, "hasMore": offset + len(rows) < total}
         body = b"".join((b'{"results":[', b",".join(rows), b"],", dumps(tail)[1:]))
         return Response(body, media_type="application/json")
 

@@ -32,6 +32,7 @@ class ServerThread:
         for app, sock in pairs:
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="h11",
                                     timeout_graceful_shutdown=1, timeout_keep_alive=30,
+                                    date_header=False,  # the services send their fleet's clock (web.py)
                                     ssl_certfile=certfile, ssl_keyfile=keyfile)
             self.servers.append(uvicorn.Server(config))
             self.sockets.append(sock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from email.utils import formatdate
 from typing import Awaitable, Callable
 
 from starlette.requests import Request
@@ -113,6 +114,9 @@ class Service:
                 elif faults and response.status_code == 200:
                     response = self._damage(response, draw)
             self.decorate(request, response)
+            # the MDM's clock, which advance() moves ahead of the wall clock (connectors read it)
+            response.headers["date"] = formatdate(self.fleet.clock(), usegmt=True)
+            self.sim.meter.count(self.mdm)
             self.sim.log(self.mdm, request.method, request.url.path, response.status_code)
             return response
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -99,7 +100,7 @@ async def test_batch_only_for_changed_devices_twenty_per_request(sleeps):
     batches = respx.post(BATCH_URL).mock(side_effect=batch_answer)
     respx.get(url__regex=r".*/detectedApps.*").mock(return_value=httpx.Response(200, json={"value": []}))
     conn = connector(sleeps, extra={"retry": {"attempts": 2}, "collect_software": False})
-    known = {i["id"]: intune.change_marker(i) for i in items[:5]}  # five unchanged devices
+    known = {i["id"]: intune.change_marker(i, time.time(), 7) for i in items[:5]}  # five unchanged devices
     records = await collect(conn, known)
     sent = [json.loads(c.request.content)["requests"] for c in batches.calls]
     assert sorted(len(s) for s in sent) == [5, 20, 20]

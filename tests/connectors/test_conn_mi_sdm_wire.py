@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 import respx
 from conn_helpers import basic_config
 
-from mdmtui import mapping
+from mdmtui.connectors import churn
 from mdmtui.connectors.mobileiron import DETAIL_KEYS, SEARCH_FIELDS, SUCCESS_KEY, MobileIronConnector
 from mdmtui.connectors.sdm import SdmConnector
 from mdmtui.errors import AuthenticationFailed, ConfigurationError, MdmRequestError, ProtocolError
@@ -62,7 +63,7 @@ async def test_mi_search_shape_and_details_only_for_changed(sleeps):
         200, json={"results": [{"name": "PasscodePresent", "value": "false"}, {"name": "imei", "value": "x"},
                                {"name": "total_ram_size_bytes", "value": str(1 << 33)}]}))
     conn = mi(sleeps, page_size=2)
-    known = {"u-2": mapping.change_marker(mi_row(2), "common.last_connected_at", "common.status")}
+    known = {"u-2": churn.marker(mi_row(2), "u-2", time.time(), 7)}
     records = await collect(conn, known)
     assert [r.mdm_device_id for r in records] == ["u-1", "u-2", "u-3"]
     first = q(search.calls[0])
@@ -190,7 +191,7 @@ async def test_sdm_listing_shape_and_software_only_for_changed(sleeps):
     software = respx.get("http://db.test:36066/software").mock(return_value=httpx.Response(200, json={
         "total": 1, "items": [{"name": "Mail", "version": "1.2", "manufacturer": "Contoso"}]}))
     conn = sdm(sleeps, sdm_db_host="db.test", sdm_db_port=36066)
-    known = {"d1": mapping.change_marker(devices[1], "lastContact")}
+    known = {"d1": churn.marker(devices[1], "d1", time.time(), 7)}
     records = await collect(conn, known)
     assert q(listing.calls[0]) == {"offset": "0", "limit": "500"}
     assert listing.calls[0].request.headers["authorization"] == BASIC

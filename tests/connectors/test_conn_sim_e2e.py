@@ -181,24 +181,32 @@ def per_device_calls(sim, since: int) -> Counter:
 
 
 @pytest.mark.parametrize("system", ["intune", "mobileiron", "sdm"])
-async def test_unchanged_devices_cost_no_per_device_call(sim, system):
+async def test_check_ins_cost_no_per_device_call_a_sim_swap_does(sim, system):
     first, _ = await collect(sim, system, page_size=PAGES[system])
     known = {r.mdm_device_id: r.change_marker for r in first}
-    touched = first[3].mdm_device_id
-    sim.admin.touch(system, touched)
+    touched, swapped = first[3].mdm_device_id, next(
+        r.mdm_device_id for r in first[4:] if r.phone_number and r.mdm_device_id not in _scenario_ids(sim, system))
+    sim.admin.touch(system, touched)             # a check-in: sync time moves, nothing enrichment yields
+    sim.admin.sim_swap(system, swapped)          # new number and ICCID: the list shows the number moving
     mark = len(sim.requests_log)
     second, _ = await collect(sim, system, known, page_size=PAGES[system])
     calls = per_device_calls(sim, mark)
     assert calls[system] == (1 if system != "intune" else 2)  # Intune: one $batch + one detectedApps
     fetched = [r for r in second if r.change_marker != known.get(r.mdm_device_id)]
-    assert [r.mdm_device_id for r in fetched] == [touched]
-    assert all(r.software is None for r in second if r.mdm_device_id != touched)
+    assert [r.mdm_device_id for r in fetched] == [swapped]
+    by_id = {r.mdm_device_id: r for r in second}
+    assert by_id[touched].last_alive_at > {r.mdm_device_id: r for r in first}[touched].last_alive_at
+    assert all(r.software is None for r in second if r.mdm_device_id != swapped)
     if system == "intune":
-        assert {r.unfetched for r in second if r.mdm_device_id != touched} == {
+        assert {r.unfetched for r in second if r.mdm_device_id != swapped} == {
             frozenset({"iccid", "udid", "ram_total_bytes"}),
             frozenset({"iccid", "ethernet_mac", "mac_address", "network_adapter_name", "ram_total_bytes"})}
     if system == "mobileiron":
-        assert all(r.unfetched == {"passcode_set", "ram_total_bytes", "ram_free_bytes"} for r in second if r.mdm_device_id != touched)
+        assert all(r.unfetched == {"passcode_set", "ram_total_bytes", "ram_free_bytes"} for r in second if r.mdm_device_id != swapped)
+
+
+def _scenario_ids(sim, system: str) -> set[str]:
+    return set(sim.scenario_devices.get(system, {}).values())
 
 
 async def test_test_connection_for_each_mdm(sim):

@@ -187,8 +187,10 @@ async def test_batch_items_always_failing_keep_the_stored_details(ctx, sim):
     await collection.collect(ctx, "Intune", connector_factory=fast(software=False))
     before = {i: (d.iccid, d.udid, d.ram_total_bytes) for i, d in by_mdm_id("Intune").items()}
     assert any(v[2] for v in before.values())
-    for ident in sim.device_ids("intune")[:5]:
-        sim.admin.touch("intune", ident)
+    # a SIM change shows in the list (new number) and needs the new ICCID from a single GET; a mere
+    # check-in would not fetch anything (connectors/churn.py)
+    for ident in [i for i in sim.device_ids("intune") if sim.truth("intune", i)["phoneNumber"]][:5]:
+        sim.admin.sim_swap("intune", ident)
     sim.set_faults(Faults(batch_item_fail_rate=1, retry_after=0), mdm="intune", endpoint="batch")
     summary = await collection.collect(ctx, "Intune", connector_factory=fast(software=False))
     sim.set_faults(None)
@@ -196,7 +198,7 @@ async def test_batch_items_always_failing_keep_the_stored_details(ctx, sim):
     assert summary.reason and "warnings" in summary.reason
     after = {i: (d.iccid, d.udid, d.ram_total_bytes) for i, d in by_mdm_id("Intune").items()}
     assert after == before  # nothing blanked by the failed detail requests
-    # the touched devices are fetched again next time (their marker was not stored)
+    # the swapped devices are fetched again next time (their marker was not stored)
     retried = await collection.collect(ctx, "Intune", connector_factory=fast(software=False))
     assert retried.changed == 5 and not retried.reason
 

@@ -1,0 +1,163 @@
+"""`bench/collect.py --scenario daily`: a first collection, a day of the fleet's life, the daily run.
+
+The simulator runs in its own process with N Intune and N MobileIron devices and Intune's budget
+scaled by `--budget-scale` (0.1 = 200 units per 2 s: the real rate, a tenth of the burst). Phases run in
+fresh subprocesses, as in the frozen scenario:
+
+1. **first** — mdmtui's first collection of both linkages (Intune with its detected apps);
+2. the fleet lives 24 hours (`POST /_sim/advance`, the default rates);
+3. **daily** — the daily run of both linkages;
+4. **truth** — the inventory against the simulator's truth, device by device: every live device
+   present and not missing, every departed one marked missing, and the listed items equal to what the
+   MDM says now (identity, SIM, last alive confirmation, free storage; MobileIron's passcode state).
+
+Per MDM and phase: wall time, HTTP requests answered, Intune request units (each `$batch` item one),
+429s answered, and the projected minutes at the real budget (units / 100 per s, or the wall time if
+longer). MobileIron has no published budget: its "units" are its requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from collect import _context, run_phase, save, start_server, stop_server
+
+REAL_RATE = 100.0          # Intune: 2,000 units per 20 s per app
+COMPARED = ("serial_number", "imei", "phone_number", "iccid", "last_alive_at", "storage_free_bytes")
+
+
+def phase_daily(phase: str, sim: dict, work: Path) -> dict:
+    """One phase in this subprocess."""
+    ctx = _context(work, sim.get("database"))
+    try:
+        if phase == "daily-truth":
+            return {"truth": {mdm: truth_check(sim, mdm) for mdm in ("intune", "mobileiron")}}
+        if phase == "daily-first":
+            _linkages(ctx, sim)
+        return {mdm: _collect(ctx, mdm) for mdm in ("intune", "mobileiron")}
+    finally:
+        ctx.db.close()
+
+
+def _linkages(ctx, sim: dict) -> None:
+    from mdmtui.services import linkages
+
+    i, m = sim["intune"], sim["mobileiron"]
+    linkages.create(ctx, dict(name="intune", system="intune", server_url=i["base_url"], tenant_id=i["tenant_id"],
+                              client_id=i["client_id"], client_secret=i["client_secret"], authority_url=i["base_url"]))
+    linkages.create(ctx, dict(name="mobileiron", system="mobileiron", server_url=m["base_url"], user=m["user"],
+                              password=m["password"]))
+
+
+def _collect(ctx, name: str) -> dict:
+    from mdmtui.services import collection
+
+    started = time.perf_counter()
+    summary = asyncio.run(collection.collect(ctx, name))
+    if summary.status != "succeeded":
+        raise SystemExit(f"{name}: {summary.status}: {summary.reason}")
+    return {"wall_s": round(time.perf_counter() - started, 2), "devices": summary.devices_seen, "new": summary.new,
+            "changed": summary.changed, "unchanged": summary.unchanged, "missing": summary.missing,
+            "warnings": summary.reason}
+
+
+def truth_check(sim: dict, mdm: str) -> dict:
+    """Stored inventory vs the simulator's truth: counts of devices and of differing items."""
+    from mdmtui.models import Device
+
+    base = sim[mdm]["base_url"]
+    with httpx.Client(timeout=60) as client:
+        live = client.get(base + "/_sim/devices").json()["ids"]
+        stored = {d.mdm_device_id: d for d in Device.select().where(Device.linkage_name == mdm)}
+        out = {"devices": len(live), "absent": sum(i not in stored for i in live),
+               "missing_but_live": sum(1 for i in live if i in stored and stored[i].missing_since is not None),
+               "departed_not_missing": sum(1 for i, d in stored.items() if i not in set(live) and d.missing_since is None),
+               "differences": {}}
+        for ident in live:
+            if ident in stored:
+                _compare(mdm, client.get(f"{base}/_sim/devices/{ident}").json(), stored[ident], out["differences"])
+    out["equal"] = not (out["absent"] or out["missing_but_live"] or out["departed_not_missing"] or out["differences"])
+    return out
+
+
+def _compare(mdm: str, wire: dict, row, differences: dict) -> None:
+    from mdmtui import mapping
+    from mdmtui.records import OsClass, System
+
+    if mdm == "mobileiron":
+        wire = {**wire, **{d["name"]: d["value"] for d in wire.get("details", [])}}
+        record = mapping.map_device(System.MOBILEIRON, OsClass.M, wire, mdm_device_id=row.mdm_device_id)
+        fields = COMPARED + ("passcode_set",)
+    else:
+        os_class = mapping.intune_os_class(wire.get("operatingSystem"))
+        record = mapping.map_device(System.INTUNE, os_class, wire, mdm_device_id=row.mdm_device_id)
+        fields = COMPARED
+    for name in fields:
+        if getattr(record, name) != getattr(row, name):
+            differences[name] = differences.get(name, 0) + 1
+
+
+def _meter(sim: dict, reset: bool = False) -> dict:
+    url = sim["intune"]["base_url"] + "/_sim/budget"
+    if reset:
+        httpx.delete(url, timeout=30)
+        return {}
+    return httpx.get(url, timeout=30).json()
+
+
+def _figures(phase: dict, meter: dict) -> dict:
+    out = {}
+    for mdm in ("intune", "mobileiron"):
+        wall = phase[mdm]["wall_s"]
+        units = meter[mdm].get("units", meter[mdm]["requests"])
+        projected = max(units / REAL_RATE, wall) / 60 if mdm == "intune" else wall / 60
+        out[mdm] = {"requests": meter[mdm]["requests"], "units": units, "throttled": meter[mdm].get("throttled", 0),
+                    "wall_s": wall, "projected_min": round(projected, 2), **phase[mdm]}
+    return out
+
+
+def main_daily(args) -> int:
+    """The daily scenario's driver: phases, the day in between, the report."""
+    server, sim = start_server(args.devices, args.budget_scale)
+    sim["database"] = args.database
+    results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale,
+                     "database": "postgresql" if args.database else "sqlite", "intune": {}, "mobileiron": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="mdmtui-daily-") as tmp:
+            work = Path(tmp)
+            for phase in ("first", "daily"):
+                if phase == "daily":
+                    print("advancing the fleet 24 h ...", file=sys.stderr, flush=True)
+                    results["advance"] = {mdm: httpx.post(sim[mdm]["base_url"] + "/_sim/advance",
+                                                          json={"hours": 24}, timeout=300).json()
+                                          for mdm in ("intune", "mobileiron")}
+                print(f"running {phase} ...", file=sys.stderr, flush=True)
+                _meter(sim, reset=True)
+                figures = _figures(run_phase(f"daily-{phase}", sim, work), _meter(sim))
+                for mdm in ("intune", "mobileiron"):
+                    results[mdm][phase] = figures[mdm]
+            print("checking the inventory against the simulator ...", file=sys.stderr, flush=True)
+            results["truth"] = run_phase("daily-truth", sim, work)["truth"]
+    finally:
+        stop_server(server)
+    report_daily(results)
+    save(results, args.json)
+    return 0
+
+
+def report_daily(r: dict) -> None:
+    """The figures, with the targets of issue 12 beside them."""
+    print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']}, {r['database']}")
+    for mdm in ("intune", "mobileiron"):
+        for phase in ("first", "daily"):
+            f = r[mdm][phase]
+            print(f"{mdm:>10} {phase:>5}: {f['requests']:7,} requests, {f['units']:7,} units, {f['throttled']:5,} "
+                  f"429s, {f['wall_s']:7.1f} s, projected {f['projected_min']:.1f} min at the real budget")
+    for mdm, t in r["truth"].items():
+        print(f"{mdm:>10} truth: {'equal' if t['equal'] else 'DIFFERENT'} ({t})")
