@@ -97,7 +97,7 @@ def _drifted(r: random.Random, prof: dict, drift: float) -> int:
 def _swap(fleet, slot: int, prof: dict, r: random.Random, when: int, iccid_only: bool) -> None:
     """A new SIM; with `iccid_only` the same subscription on a new card (same number, IMSI, carrier)."""
     if iccid_only:
-        issuer = prof["iccid"][2:6]
+        issuer = "".join(c for c in prof["iccid"] if c.isdigit())[2:6]  # the MDM may send it grouped
         fleet.update(slot, iccid=ids.iccid(r, issuer), last_sync=when)
         return
     carrier, plmn, issuer, cc = r.choice(ids.CARRIERS_JP)
