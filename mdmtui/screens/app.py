@@ -6,12 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import BindingType
+from textual.app import SystemCommand
 from textual.command import SimpleCommand
 from textual.message import Message
 from textual.reactive import reactive
@@ -22,6 +23,7 @@ from mdmtui.records import Action, Progress, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
 from mdmtui.services.context import Context
+from mdmtui.widgets.safe import one_line, visible
 
 log = logging.getLogger("mdmtui.console")
 
@@ -126,12 +128,23 @@ class MdmtuiApp(App[int]):
         """Show ``error`` as one line; the details go to the log."""
         if isinstance(error, MdmtuiError):
             log.info("%s failed: %s", what, error, exc_info=error)
-            self.notify(str(error), title=f"{what} failed", severity="error", timeout=10)
+            self.notify(one_line(error), title=f"{what} failed", severity="error", timeout=10)
             return
         log.error("%s failed unexpectedly", what, exc_info=error)
         name = type(error).__name__ if error else "error"
-        self.notify(f"{name}: {error} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
+        self.notify(f"{name}: {one_line(error)} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
                     severity="error", timeout=15)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification is plain text: its message may quote a device name, an MDM's or a file's
+        words, which must show as written (never parsed as markup, control characters escaped)."""
+        super().notify(visible(message, lines=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """None: the console's own palette entries cover theme, quit and help (no duplicates)."""
+        return iter(())
 
     def _fatal_error(self) -> None:
         # A bug in a handler ends the console (its state is unknown), but the admin's SSH session gets

@@ -8,10 +8,12 @@ from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
+from mdmtui.widgets.safe import report_worker_failure
 
 
 class ConsoleFooter(Footer):
@@ -84,6 +86,10 @@ class ConsoleScreen(Screen):
         if action in DANGEROUS_ACTIONS and self.app.ctx.read_only:
             return "read-only mode: nothing can be changed (started with --read-only or read_only = true)"
         return "not available here"
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of this screen shows its reason (the app never hears of it otherwise)."""
+        report_worker_failure(self, event)
 
     def on_key(self, event: events.Key) -> None:
         """A key whose command is greyed out or hidden says why instead of doing nothing."""

@@ -8,6 +8,7 @@ from functools import partial
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.licenses", "5", "app.switch_mode('licenses')", "Licenses", "Show license use", "app", show=False),
     Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
             "Cancel the running collection", "app"),
-    Command("app.theme", "f2", "app.search_themes", "Theme", "Choose a colour theme", "app", show=False),
+    Command("app.theme", "f2", "change_theme", "Theme", "Choose a colour theme", "app", show=False),
     # devices
     Command("devices.collect", "c", "collect", "Collect", "Collect all linkages now", "devices", dangerous=True),
     Command("devices.lock", "l", "lock", "Lock", "Lock the highlighted or marked devices", "devices",
@@ -58,8 +59,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.delete", "d", "delete", "Delete", "Delete the devices' information from mdmtui",
             "devices", dangerous=True),
     Command("devices.mark", "space", "mark", "Mark", "Mark or unmark the highlighted device (bulk)", "devices"),
+    # priority: the app runs it before it hands on the next key, so a burst after "/" lands in the filter
     Command("devices.filter", "slash", "filter", "Filter", "Filter by name, serial, IMEI, UDID, phone, user",
-            "devices"),
+            "devices", priority=True),
     Command("devices.quick_filter", "f", "quick_filter", "Quick",
             "Filter by linkage, OS class, status, missing, security problem", "devices"),
     Command("devices.sort", "s", "sort", "Sort", "Sort by a column", "devices"),
@@ -112,6 +114,8 @@ class CommandsProvider(Provider):
     """The command palette: every command of the current screen, greyed ones left out with their reason."""
 
     def _available(self) -> Iterator[tuple[Command, str]]:
+        """(command, description): the title is the command's label, the description says what it does
+        and, when greyed, why."""
         screen = self.screen
         scope = getattr(screen, "SCOPE", "app")
         for command in commands_for(scope):
@@ -120,10 +124,11 @@ class CommandsProvider(Provider):
             state = target.check_action(action, ())
             if state is False:
                 continue
-            label = f"{SCREENS.get(scope, scope)}: {command.help}" if command.scope != "app" else command.help
+            description = command.help
             if state is None:
-                label += f"  (unavailable: {screen.disabled_reason(action) if hasattr(screen, 'disabled_reason') else 'not now'})"
-            yield command, label
+                reason = screen.disabled_reason(action) if hasattr(screen, "disabled_reason") else "not now"
+                description += f"  (unavailable: {reason})"
+            yield command, description
 
     def _runner(self, command: Command):
         target = self.app if command.scope == "app" else self.screen
@@ -134,13 +139,14 @@ class CommandsProvider(Provider):
 
     async def discover(self) -> Hits:
         """Every command, before anything is typed."""
-        for command, label in self._available():
-            yield DiscoveryHit(label, self._runner(command), help=command.label)
+        for command, description in self._available():
+            yield DiscoveryHit(escape(command.label), self._runner(command), help=escape(description))
 
     async def search(self, query: str) -> Hits:
         """Commands matching what is typed."""
         matcher = self.matcher(query)
-        for command, label in self._available():
-            score = matcher.match(label)
+        for command, description in self._available():
+            # fuzzy on the title; the description only as a whole word group (fuzzy, it matched everything)
+            score = matcher.match(command.label) or (0.1 if query.lower() in command.help.lower() else 0)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), self._runner(command), help=command.label)
+                yield Hit(score, matcher.highlight(command.label), self._runner(command), help=escape(description))

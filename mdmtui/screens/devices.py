@@ -21,6 +21,7 @@ from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, Resu
 from mdmtui.widgets.detail import DetailPane
 from mdmtui.formatting import local_time, outcome_line
 from mdmtui.widgets.virtual_table import Column, VirtualTable
+from mdmtui.widgets.field import Field
 
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
 ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
@@ -82,7 +83,7 @@ class DevicesScreen(ConsoleScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
-            yield Input(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
+            yield Field(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
             yield Label("", id="count")
         yield Label("", id="quick")
         with Horizontal(id="body"):
@@ -209,33 +210,9 @@ class DevicesScreen(ConsoleScreen):
     # ------------------------------------------------------------------ bindings: finding
 
     def action_filter(self) -> None:
-        """Focus the filter field; keys typed in the same burst as ``/`` (a paste, tmux) still land in it."""
-        self._to_filter = True
+        """Focus the filter field. A priority binding: the focus moves before the app hands on the next key,
+        so every key typed in the same burst as ``/`` (a paste, tmux, SSH) reaches the field, in order."""
         self.set_focus(self.query_one("#filter", Input))
-
-    def on_key(self, event: events.Key) -> None:
-        """Until the filter has focus, printable keys go to it; else greyed keys say why."""
-        if event.key in self._filter_keys():
-            self._to_filter = True  # the binding's action runs after the keys already queued
-            return
-        if getattr(self, "_to_filter", False) and event.is_printable and event.character:
-            field = self.query_one("#filter", Input)
-            field.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
-            return
-        super().on_key(event)
-
-    def _filter_keys(self) -> set[str]:
-        from mdmtui.screens.commands import COMMANDS, current_keys
-
-        command = next(c for c in COMMANDS if c.id == "devices.filter")
-        keymap = getattr(self.app, "_keymap", {}) or {}
-        return {k.strip() for k in current_keys(command, keymap).split(",")}
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        if event.widget.id == "filter":
-            self._to_filter = False
 
     def action_clear(self) -> None:
         """Clear the text filter, the quick filters and the marks."""
@@ -310,6 +287,8 @@ class DevicesScreen(ConsoleScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide state changes in read-only mode; grey actions the devices cannot take."""
+        if action == "filter" and isinstance(self.focused, Input):
+            return False  # "/" typed into a field is text (the binding has priority over the field)
         base = super().check_action(action, parameters)
         if base is not True:
             return base

@@ -13,6 +13,7 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.formatting import local_time
+from mdmtui.widgets.safe import plain
 
 
 def kind_label(kind: str) -> str:
@@ -60,8 +61,8 @@ class EventsScreen(ConsoleScreen):
         table = self.query_one(DataTable)
         table.clear()
         for e in rows:
-            table.add_row("●" if not e.read else " ", local_time(e.at), kind_label(e.kind), e.linkage_name or "",
-                          e.message)
+            table.add_row("●" if not e.read else " ", local_time(e.at), kind_label(e.kind), plain(e.linkage_name),
+                          plain(e.message))
         unread = sum(1 for e in rows if not e.read)
         self.query_one("#events-info", Static).update(
             f"{len(rows)} events, {unread} unread (● = unread) · m: mark all read · enter: show the device"

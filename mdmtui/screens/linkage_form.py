@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from mdmtui.errors import MdmtuiError
 from mdmtui.screens import backend
+from mdmtui.widgets.field import Field
 
 # (key, label, systems it applies to, secret)
 FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
@@ -92,7 +93,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
                     with Vertical(classes="field", id=f"box-{key}"):
                         yield Label(label + (" — leave blank to keep the stored one" if secret and self.original
                                              else ""), classes="field-label")
-                        yield Input(self._initial(key, secret), password=secret, id=f"in-{key}")
+                        yield Field(self._initial(key, secret), password=secret, id=f"in-{key}")
                         yield Label("", classes="field-error", id=f"err-{key}")
                 yield Checkbox("Verify TLS certificates", self.settings.get("verify_tls", True), id="verify_tls")
                 yield Checkbox("Enabled (collected by the schedule)", self.settings.get("enabled", True),

@@ -14,8 +14,15 @@ from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
 from mdmtui.formatting import local_time
+from mdmtui.textwidth import fit
+from mdmtui.widgets.safe import plain, visible
 
 NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
+# (label, width): the last collection takes the room left, so a long failure reason is cut there (with
+# an ellipsis; the line under the table shows it whole) and never pushes the other columns away
+COLUMNS = (("Name", 20), ("System", 10), ("Server", 30), ("Enabled", 7), ("Next collection", 16),
+           ("Last collection", 0))
+LAST_MIN = 24
 
 
 def last_text(run: Any) -> str:
@@ -55,9 +62,21 @@ class LinkagesScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one(DataTable)
-        table.add_columns("Name", "System", "Server", "Enabled", "Last collection", "Next collection")
+        for label, width in COLUMNS:
+            table.add_column(label, width=width or self._last_width(), key=label)
         self.reload()
         table.focus()
+
+    def _last_width(self) -> int:
+        fixed = sum(w + 2 for _label, w in COLUMNS if w)  # DataTable pads each cell by one on each side
+        return max(self.size.width - fixed - 4, LAST_MIN)
+
+    def on_resize(self) -> None:
+        table = self.query_one(DataTable)
+        column = table.columns.get("Last collection")
+        if column is not None and column.width != self._last_width():
+            column.width = self._last_width()
+            self._show(self.rows, None)
 
     def reload(self) -> None:
         """Fetch the linkages."""
@@ -69,15 +88,19 @@ class LinkagesScreen(ConsoleScreen):
         daemon = backend.daemon_line(self.ctx)
         self.app.call_from_thread(self._show, rows, daemon)
 
-    def _show(self, rows: list[backend.LinkageRow], daemon: str = "") -> None:
-        self.query_one("#daemon", Static).update(daemon)
+    def _show(self, rows: list[backend.LinkageRow], daemon: str | None = "") -> None:
+        if daemon is not None:
+            self.query_one("#daemon", Static).update(plain(daemon))
         table = self.query_one(DataTable)
         keep = self._want or (self.current.name if self.current else None)
         self.rows = rows
         table.clear()
+        widths = {label: width or self._last_width() for label, width in COLUMNS}
         for r in rows:
-            table.add_row(r.name, r.system, r.server, "yes" if r.enabled else "no", last_text(r.last),
-                          next_text(r), key=r.name)
+            cells = {"Name": r.name, "System": r.system, "Server": r.server, "Enabled": "yes" if r.enabled else "no",
+                     "Next collection": next_text(r), "Last collection": last_text(r.last)}
+            table.add_row(*[plain(fit(visible(cells[label]), widths[label]).rstrip()) for label, _w in COLUMNS],
+                          key=r.name)
         self.query_one("#linkage-info", Static).update(
             "" if rows else "No linkage yet. Press n to add one (Intune, MobileIron or SDM).")
         if keep and keep in [r.name for r in rows]:
@@ -106,7 +129,8 @@ class LinkagesScreen(ConsoleScreen):
         self.refresh_bindings()
         row = self.current
         if row is not None:
-            self.query_one("#linkage-info", Static).update(f"{row.name}: schedule {row.schedule}")
+            last = f" · last collection: {last_text(row.last)}" if row.last is not None else ""
+            self.query_one("#linkage-info", Static).update(plain(f"{row.name}: schedule {row.schedule}{last}"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey the per-linkage commands when there is none."""

@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from mdmtui.formatting import NOT_COLLECTED, local_time, shown
 from mdmtui.widgets.virtual_table import Column, VirtualTable
+from mdmtui.widgets.field import Field
 
 SOFTWARE_COLUMNS = (
     Column("name", "Software name", 24, lambda s: s.name, flex=True),
@@ -74,7 +75,7 @@ class DetailPane(Vertical):
                 from textual.containers import Horizontal
 
                 with Horizontal(id="sw-bar"):
-                    yield Input(placeholder="filter software…", id="sw-filter")
+                    yield Field(placeholder="filter software…", id="sw-filter")
                     yield Label("", id="sw-count")
                 yield VirtualTable(SOFTWARE_COLUMNS, id="software", show_marks=False, key=lambda s: id(s))
             with TabPane("History", id="tab-history"):

@@ -25,6 +25,7 @@ from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
 from mdmtui.textwidth import fit, width as text_width
+from mdmtui.widgets.safe import report_worker_failure, visible
 
 
 class RowSource(Protocol):
@@ -217,6 +218,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if event.worker.node is not self or event.state != WorkerState.SUCCESS:
             if event.worker.node is self and event.state == WorkerState.ERROR:
                 self._pending.clear()
+                report_worker_failure(self, event)
             return
         event.stop()
         if event.worker.name == "count":
@@ -349,7 +351,7 @@ class VirtualTable(ScrollView, can_focus=True):
             return Segment(fit(NOT_COLLECTED_CELL, w), base + self.get_component_rich_style("virtual-table--muted"))
         tone = column.tone(row) if column.tone else None
         style = base + self.get_component_rich_style(f"virtual-table--{tone}") if tone else base
-        return Segment(fit(value.replace("\n", " "), w), style)
+        return Segment(fit(visible(value), w), style)
 
     # ------------------------------------------------------------------ cursor and input
 

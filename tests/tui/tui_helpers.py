@@ -91,3 +91,24 @@ async def highlight(pilot, ctx, dev: Device) -> None:
 def notifications(app) -> list[str]:
     """Every notification message shown so far (run_test(notifications=True))."""
     return [n.message for n in app._notifications]
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Send ``keys`` as one burst: all queued before the console handles the first (a paste, SSH)."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:  # the character as Pilot.press derives it
+            char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await settle(pilot)
