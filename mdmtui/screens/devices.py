@@ -20,6 +20,7 @@ from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.widgets.detail import DetailPane
 from mdmtui.formatting import local_time, outcome_line
+from mdmtui.widgets.safe import plain
 from mdmtui.widgets.virtual_table import Column, VirtualTable
 from mdmtui.widgets.field import Field
 
@@ -27,6 +28,8 @@ ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RE
 ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
 OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
               ("IP", "Intune PC"))
+QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
+                 "security_problem": None}
 NEEDS_DEVICE = {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
@@ -79,6 +82,8 @@ class DevicesScreen(ConsoleScreen):
         super().__init__()
         self.source: backend.DeviceSource | None = None
         self._reasons: dict[str, str] = {}
+        self._pinned: str | None = None  # the label of the one device shown (from an event)
+        self._want_device: int | None = None
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
@@ -99,6 +104,9 @@ class DevicesScreen(ConsoleScreen):
         self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name"))
         self.table.set_source(self.source)
         self.table.focus()
+        if self._want_device is not None:
+            self._show_one(self._want_device)
+            self._want_device = None
 
     @property
     def table(self) -> VirtualTable:
@@ -129,8 +137,11 @@ class DevicesScreen(ConsoleScreen):
             ("security", f.security_problem)) if value]
         if f.missing:
             parts.append("missing from MDM")
-        self.query_one("#quick", Label).update(("quick filters — " + ", ".join(parts) + "  (f to change)")
-                                               if parts else "")
+        text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
+        if f.device_id is not None:
+            text = f"one device: {self._pinned or f.device_id}  (esc: all devices)" + (f" · {text}" if text else "")
+            parts.append("device")
+        self.query_one("#quick", Label).update(plain(text))
         self.set_class(bool(parts), "-quick")
 
     @on(VirtualTable.Loaded, "#devices")
@@ -183,7 +194,7 @@ class DevicesScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._apply(text=event.value.strip() or None)
+        self._apply(text=event.value.strip() or None, device_id=None)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
@@ -200,11 +211,19 @@ class DevicesScreen(ConsoleScreen):
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
 
+    def show_device(self, device_id: int) -> None:
+        """Show exactly one device, by its id (another device may have the same name)."""
+        if self.source is None:  # the screen is opened for this: show it once mounted
+            self._want_device = device_id
+            return
+        self._show_one(device_id)
+
     @work(exit_on_error=False, name="show device")
-    async def show_device(self, device_id: int) -> None:
-        """Filter the table down to one device (by its name, serial or MDM id)."""
-        label = await backend.run_sync(backend.device_label, self.ctx, device_id)
-        self.query_one("#filter", Input).value = label
+    async def _show_one(self, device_id: int) -> None:
+        self._pinned = await backend.run_sync(backend.device_label, self.ctx, device_id)
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._apply(device_id=device_id, **QUICK_CLEARED, text=None)
         self.table.focus()
 
     # ------------------------------------------------------------------ bindings: finding
@@ -215,12 +234,23 @@ class DevicesScreen(ConsoleScreen):
         self.set_focus(self.query_one("#filter", Input))
 
     def action_clear(self) -> None:
-        """Clear the text filter, the quick filters and the marks."""
-        self.query_one("#filter", Input).value = ""
-        self.table.clear_marks()
-        self.marked_rows.clear()
-        self._apply(text=None, linkage=None, os_class=None, device_status=None, missing=None,
-                    security_problem=None)
+        """Step back one level: close the prompt, then clear the text filter (or the one device shown),
+        then the quick filters, then the marks; one step per press."""
+        field = self.query_one("#filter", Input)
+        f = self.source.filter
+        if self.focused is not None and self.focused is not self.table and isinstance(self.focused, Input):
+            self.table.focus()
+        elif f.text or f.device_id is not None:
+            with self.prevent(Input.Changed):
+                field.value = ""
+            self._apply(text=None, device_id=None)
+        elif any(getattr(f, name) for name in QUICK_CLEARED):
+            self._apply(**QUICK_CLEARED)
+        elif self.table.marked:
+            self.table.clear_marks()
+            self.marked_rows.clear()
+            self._show_count()
+            self.refresh_bindings()
         self.table.focus()
 
     def action_sort(self) -> None:
@@ -264,8 +294,7 @@ class DevicesScreen(ConsoleScreen):
         self.app.call_from_thread(self._show_quick_filters, names)
 
     def _show_quick_filters(self, names: list[str]) -> None:
-        options: list[tuple[str, Any]] = [("All devices (clear quick filters)", {
-            "linkage": None, "os_class": None, "device_status": None, "missing": None, "security_problem": None})]
+        options: list[tuple[str, Any]] = [("All devices (clear quick filters)", dict(QUICK_CLEARED))]
         options += [(f"Linkage: {n}", {"linkage": n}) for n in names]
         options += [(f"OS class: {c} ({label})", {"os_class": c}) for c, label in OS_CLASSES]
         options += [(f"Device Status: {s}", {"device_status": s}) for s in ("Unknown", "Warning")]

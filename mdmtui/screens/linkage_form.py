@@ -11,9 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import Worker
 
 from mdmtui.errors import MdmtuiError
 from mdmtui.screens import backend
+from mdmtui.widgets.safe import plain, report_worker_failure
 from mdmtui.widgets.field import Field
 
 # (key, label, systems it applies to, secret)
@@ -83,7 +85,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         title = f"Edit linkage {self.original}" if self.original else "Add a linkage"
         with Vertical(id="form"):
-            yield Label(title, id="form-title")
+            yield Label(plain(title), id="form-title")
             yield Static("", id="form-error")
             with VerticalScroll(id="fields"):
                 yield Label("System", classes="field-label")
@@ -169,8 +171,8 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 errors.setdefault(key, errors.pop(""))
         self._preview(data, errors)
         for key, *_rest in FIELDS:
-            self.query_one(f"#err-{key}", Label).update(errors.get(key, ""))
-        self.query_one("#form-error", Static).update(errors.get("", ""))
+            self.query_one(f"#err-{key}", Label).update(plain(errors.get(key, "")))
+        self.query_one("#form-error", Static).update(plain(errors.get("", ""), lines=True))
         return errors
 
     def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
@@ -192,10 +194,14 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 month_day=int(data["schedule_month_day"]) if data.get("schedule_month_day") else None)
             runs = schedule.preview_runs(plan, 3, now=self.now)
         except (MdmtuiError, ValueError) as exc:
-            preview.update(f"Scheduled collection: {exc}")
+            preview.update(plain(f"Scheduled collection: {exc}"))
             return
         shown = ", ".join(local_time(r) or "" for r in runs) or "no run ahead"
         preview.update(f"Next scheduled collections: {shown}")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed save or test shows its reason."""
+        report_worker_failure(self, event)
 
     def action_cancel(self) -> None:
         """Close (a linkage saved before testing stays saved)."""
@@ -223,7 +229,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         try:
             name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data())
         except MdmtuiError as exc:
-            self.query_one("#form-error", Static).update(str(exc))
+            self.query_one("#form-error", Static).update(plain(str(exc), lines=True))
             return
         self.original = self.saved = name
         if test:
@@ -235,11 +241,11 @@ class LinkageFormScreen(ModalScreen[str | None]):
         from mdmtui.services import linkages
 
         result = self.query_one("#test-result", Static)
-        result.update(f"Saved. Testing the connection to {name}…")
+        result.update(plain(f"Saved. Testing the connection to {name}…"))
         try:
             with self.app.ctx.db.connection_context():
                 answer = await linkages.test_connection(self.app.ctx, name)
         except MdmtuiError as exc:
-            result.update(f"Saved, but the connection test failed: {exc}")
+            result.update(plain(f"Saved, but the connection test failed: {exc}", lines=True))
             return
-        result.update(f"Saved. Connection works: {answer}  (esc to close)")
+        result.update(plain(f"Saved. Connection works: {answer}  (esc to close)", lines=True))

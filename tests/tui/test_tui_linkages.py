@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Input, Label, Select
 from mdmtui.models import Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.linkage_form import LinkageFormScreen
+from tui_helpers import row_text
 
 
 async def _type(pilot, selector: str, text: str) -> None:
@@ -53,8 +54,8 @@ async def test_linkage_form_shows_errors_inline_then_saves(tui_ctx):
         assert stored.system == "mobileiron" and stored.password_enc and "s3cret" not in stored.password_enc
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1
-        assert table.get_row_at(0)[:2] == ["MI 1", "mobileiron"]
-        assert table.get_row_at(0)[4] == "never"
+        assert row_text(table, 0)[:2] == ["MI 1", "mobileiron"]
+        assert row_text(table, 0)[5] == "never"
 
 
 async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_tests(fleet, sim):
@@ -65,9 +66,9 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
     async with app.run_test(size=(120, 45)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(DataTable)
-        names = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        names = [row_text(table, i)[0] for i in range(table.row_count)]
         assert names == ["Intune (demo)", "MobileIron (demo)", "SDM (demo)"]
-        assert all("succeeded" in table.get_row_at(i)[4] for i in range(3))  # last collection and outcome
+        assert all("succeeded" in row_text(table, i)[5] for i in range(3))  # last collection and outcome
         assert "scheduler daemon: not running" in str(app.screen.query_one("#daemon").render())
         table.move_cursor(row=1)
         await pilot.press("enter")
@@ -90,7 +91,7 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
         assert "Connection works" in str(form.query_one("#test-result", Static).render())
         await pilot.press("escape")
         await settle(pilot)
-        assert "2030-01-07 09:00" in table.get_row_at(1)[5]  # next collection, local time
+        assert "2030-01-07 09:00" in row_text(table, 1)[4]  # next collection, local time
     with fleet.db.connection_context():
         stored = Linkage.get(Linkage.name == "MobileIron (demo)")
     assert (stored.schedule_interval, stored.schedule_weekdays) == ("weekly", "0,3")

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from textual.widgets import Input
-from textual.worker import WorkerCancelled, WorkerState
+from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from mdmtui.config import Settings
 from mdmtui.models import Device
@@ -44,6 +44,8 @@ async def settle(pilot, rounds: int = 3) -> None:
         try:
             await app.workers.wait_for_complete()
         except WorkerCancelled:  # an exclusive worker replaced by a newer one: wait for the others
+            continue
+        except WorkerFailed:  # the console reports it (a notification); the test looks at that
             continue
         await pilot.pause()
         busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
@@ -112,3 +114,13 @@ async def burst(pilot, *keys: str) -> None:
         event.set_sender(app)
         app._driver.send_message(event)
     await settle(pilot)
+
+
+def row_text(table, index: int) -> list[str]:
+    """A DataTable row's cells as the text shown."""
+    return [str(cell) for cell in table.get_row_at(index)]
+
+
+def screen_text(app) -> str:
+    """Every character the terminal is sent for the current screen (what the admin sees), line by line."""
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())

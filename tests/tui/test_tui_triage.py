@@ -1,0 +1,134 @@
+"""Issue 14's triage defects, each as a user meets it: Events -> enter opens the event's own device,
+esc steps back one level, every failure says why, f2 and the palette's theme entry, the detail pane by
+keyboard at 80x24, cut cells, refusals audited, mixed selections, Intune wipe options, follow-ups."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input
+from tui_helpers import burst, device, devices_table, highlight, notifications, settle, table_rows, type_filter
+
+from mdmtui.models import AuditEvent, Device
+from mdmtui.screens.app import create_app
+from mdmtui.services import events
+
+
+async def test_events_enter_opens_the_events_device_by_id_not_by_name(fleet):
+    with fleet.db.connection_context():
+        first, second = Device.select().where(Device.imei.is_null(False)).order_by(Device.id).limit(2)
+        Device.update(computer_name="高橋 花子の iPhone").where(Device.id.in_([first.id, second.id])).execute()
+        events.emit("sim_swap", "高橋 花子の iPhone: SIM swapped", linkage_name=second.linkage_name,
+                    device_id=second.id)
+    app = create_app(fleet, start="events")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=0)  # newest first: the event just emitted
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_mode == "devices"
+        assert devices_table(app).row_count == 1
+        assert devices_table(app).cursor_row.id == second.id
+        assert "one device" in str(app.screen.query_one("#quick").render())
+        await pilot.press("escape")  # back to every device
+        await settle(pilot)
+        assert devices_table(app).row_count > 2
+
+
+async def test_escape_steps_back_one_level_per_press(fleet):
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        total = devices_table(app).row_count
+        await pilot.press("space")  # a mark
+        app.screen._apply(os_class="M")  # a quick filter (as chosen with f)
+        await settle(pilot)
+        await burst(pilot, "slash", "i", "p")
+        field = app.screen.query_one("#filter", Input)
+        filtered = devices_table(app).row_count
+        assert filtered < total and field.has_focus
+        await pilot.press("escape")  # 1: the prompt closes, nothing else changes
+        await settle(pilot)
+        assert devices_table(app).has_focus and field.value == "ip" and devices_table(app).row_count == filtered
+        await pilot.press("escape")  # 2: the text filter goes
+        await settle(pilot)
+        assert field.value == "" and app.screen.source.filter.os_class == "M" and devices_table(app).marked
+        await pilot.press("escape")  # 3: the quick filters go
+        await settle(pilot)
+        assert app.screen.source.filter.os_class is None and devices_table(app).row_count == total
+        assert devices_table(app).marked
+        await pilot.press("escape")  # 4: the marks go
+        await settle(pilot)
+        assert not devices_table(app).marked
+
+
+def _failures(app) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications if n.severity == "error"]
+
+
+async def test_test_connection_to_an_unreachable_mdm_says_why(tui_ctx):
+    import socket
+
+    from mdmtui.services import linkages
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tui_ctx.db.connection_context():
+        linkages.create(tui_ctx, {"name": "MI down", "system": "mobileiron", "server_url": f"https://127.0.0.1:{port}",
+                                  "user": "api", "password": "pw", "timeout_s": 2})
+    app = create_app(tui_ctx, start="linkages")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot, 5)
+        [failure] = _failures(app)
+        assert failure.startswith("test connection failed: ") and "\n" not in failure
+        assert "127.0.0.1" in failure or "connect" in failure.lower()
+
+
+async def test_export_asset_save_delete_and_properties_save_failures_say_why(fleet):
+    from mdmtui.screens.dialogs import ChoiceScreen, FormScreen
+    from mdmtui.screens.properties import PropertiesScreen
+
+    (fleet.settings.data_dir / "exports").write_text("a file where the folder should be")
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any(f.startswith("export failed: ") for f in _failures(app)), _failures(app)
+
+        victim = devices_table(app).cursor_row
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, FormScreen)
+        with fleet.db.connection_context():  # the device goes while the form is open
+            Device.delete().where(Device.id == victim.id).execute()
+        await pilot.press(*"A-1", "ctrl+s")
+        await settle(pilot)
+        assert any(f.startswith("save asset information failed: ") for f in _failures(app)), _failures(app)
+
+        with fleet.db.connection_context():
+            fleet.db.execute_sql("CREATE TRIGGER no_delete BEFORE DELETE ON device "
+                                 "BEGIN SELECT RAISE(ABORT, 'deletion blocked by a test trigger'); END")
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert any(f.startswith("delete failed: ") and "blocked" in f for f in _failures(app)), _failures(app)
+
+        app.switch_mode("linkages")
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        assert isinstance(app.screen, PropertiesScreen)
+        fleet.settings.properties_path.unlink()
+        fleet.settings.properties_path.mkdir()  # a folder where the file should be: the save cannot write
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any("sdm_import.properties failed: " in f for f in _failures(app)), _failures(app)
