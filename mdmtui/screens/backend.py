@@ -156,6 +156,13 @@ def delete_devices(ctx: Context, ids: list[int]) -> int:
     return in_db(ctx, inventory().delete_devices, ctx, ids)
 
 
+def record_refusal(ctx: Context, ids: list[int], action: Any, reason: str) -> None:
+    """Record (and audit) that ``action`` was refused for these devices before anything was sent."""
+    from mdmtui.services import control
+
+    in_db(ctx, control.record_refusal, ctx, ids, action, None, reason)
+
+
 def asset_info(ctx: Context, device_id: int) -> dict[str, str | None]:
     """The device's asset information fields."""
     return in_db(ctx, inventory().asset_info, device_id)

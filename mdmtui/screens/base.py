@@ -87,6 +87,9 @@ class ConsoleScreen(Screen):
             return "read-only mode: nothing can be changed (started with --read-only or read_only = true)"
         return "not available here"
 
+    def refused(self, action: str) -> None:
+        """A greyed or hidden command was pressed (subclasses audit refusals of device actions)."""
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed worker of this screen shows its reason (the app never hears of it otherwise)."""
         report_worker_failure(self, event)
@@ -102,4 +105,5 @@ class ConsoleScreen(Screen):
                 event.stop()
                 event.prevent_default()
                 self.notify(self.disabled_reason(command.action), title=command.label, severity="warning")
+                self.refused(command.action)
                 return

@@ -17,13 +17,15 @@ from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
-from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
+from mdmtui.screens.dialogs import (ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen,
+                                    WipeConfirmScreen)
 from mdmtui.widgets.detail import DetailPane
-from mdmtui.formatting import local_time, outcome_line
+from mdmtui.formatting import local_time, outcome_line, plural
 from mdmtui.widgets.safe import plain
 from mdmtui.widgets.virtual_table import Column, VirtualTable
 from mdmtui.widgets.field import Field
 
+INTUNE_CLASSES = {"IS", "IP"}
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
 ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
 OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
@@ -151,7 +153,7 @@ class DevicesScreen(ConsoleScreen):
     def _show_count(self) -> None:
         count = self.table.row_count or 0
         marked = f" · {len(self.table.marked)} marked" if self.table.marked else ""
-        self.query_one("#count", Label).update(f"{count:,} devices{marked}")
+        self.query_one("#count", Label).update(f"{plural(count, 'device')}{marked}")
 
     @on(VirtualTable.Highlighted, "#devices")
     def _highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -324,18 +326,37 @@ class DevicesScreen(ConsoleScreen):
         if action in NEEDS_DEVICE and not self.targets():
             self._reasons[action] = "no device highlighted"
             return None
-        if action in ACTIONS:
-            reasons = {refusal_for(self.ctx, d, ACTIONS[action]) for d in self.targets()} - {None}
-            if reasons:
-                self._reasons[action] = "; ".join(sorted(reasons))
-                return None
+        if action in ACTIONS and not self._split(ACTIONS[action])[0]:
+            self._reasons[action] = "; ".join(sorted({r for _d, r in self._split(ACTIONS[action])[1]}))
+            return None  # greyed only when no target can take it; a mixed selection acts on those that can
         return True
+
+    def _split(self, action: Action) -> tuple[list[Any], list[tuple[Any, str]]]:
+        """The targets that can take ``action``, and the others with the reason each cannot."""
+        can, cannot = [], []
+        for d in self.targets():
+            reason = refusal_for(self.ctx, d, action)
+            if reason is None:
+                can.append(d)
+            else:
+                cannot.append((d, reason))
+        return can, cannot
 
     def disabled_reason(self, action: str) -> str:
         """Why the key does nothing now."""
         if self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect"}:
             return super().disabled_reason(action)
         return self._reasons.get(action, super().disabled_reason(action))
+
+    def refused(self, action: str) -> None:
+        """A greyed or hidden device action was pressed: audit the refusal, as the CLI does."""
+        if action in ACTIONS and self.targets():
+            reason = self.disabled_reason(action)
+            self._record_refusal([d.id for d in self.targets()], ACTIONS[action], reason)
+
+    @work(thread=True, exit_on_error=False, name="record the refusal")
+    def _record_refusal(self, ids: list[int], action: Action, reason: str) -> None:
+        backend.record_refusal(self.ctx, ids, action, reason)
 
     def action_collect(self) -> None:
         """Collect every linkage now."""
@@ -350,34 +371,55 @@ class DevicesScreen(ConsoleScreen):
         self._confirm_and_act(Action.RESET_PASSCODE)
 
     def action_wipe(self) -> None:
-        """Wipe: type the device's name (several: the count)."""
+        """Wipe: type the device's name (several: the count); Intune devices offer Intune's wipe options."""
         self._confirm_and_act(Action.WIPE)
 
     def _confirm_and_act(self, action: Action) -> None:
-        devices = self.targets()
-        ids = [d.id for d in devices]
+        """Confirm for the devices that can take ``action``; the others are listed with their reasons, and
+        sent along so that the control service records (and audits) each refusal."""
+        devices, cannot = self._split(action)
+        everyone = devices + [d for d, _r in cannot]
+        not_sent = "".join(f"\n  {_describe(d)} — {reason}" for d, reason in cannot)
+        not_sent = f"\n\nNot sent ({len(cannot)}, refused and audited):{not_sent}" if cannot else ""
+        options = self._wipe_options(devices) if action == Action.WIPE else ()
         if len(devices) > 1:
-            screen = self._bulk_confirm(ACTION_WORDS[action], devices)
+            screen = self._bulk_confirm(ACTION_WORDS[action], devices, not_sent, options)
         elif action == Action.WIPE:
             name = device_name(devices[0])
-            screen = TypedConfirmScreen(
-                f"Wipe {name}?", f"{_describe(devices[0])}\n\nThe device is erased: this cannot be undone.",
-                name, f"Type the device's name to wipe it: {name}", yes="Wipe")
+            screen = WipeConfirmScreen(
+                f"Wipe {name}?", f"{_describe(devices[0])}\n\nThe device is erased: this cannot be undone.{not_sent}",
+                name, f"Type the device's name to wipe it: {name}", options=options)
         else:
-            screen = ConfirmScreen(f"{ACTION_WORDS[action]} {device_name(devices[0])}?", _describe(devices[0]),
-                                   yes=ACTION_WORDS[action].split()[0], danger=True)
+            screen = ConfirmScreen(f"{ACTION_WORDS[action]} {device_name(devices[0])}?",
+                                   _describe(devices[0]) + not_sent, yes=ACTION_WORDS[action].split()[0], danger=True)
 
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                options = WipeOptions() if action == Action.WIPE else None
-                self.notify(f"{action.value}: sending to {len(ids)} device(s)…")
-                self.app.act(ids, action, options, on_done=lambda out: self._show_outcomes(action, devices, out))
+        def confirmed(answer: Any) -> None:
+            if answer is None or answer is False:
+                return
+            wipe = WipeOptions(**answer) if action == Action.WIPE and isinstance(answer, dict) else (
+                WipeOptions() if action == Action.WIPE else None)
+            self.notify(f"{ACTION_LABELS[action]}: sending to {plural(len(devices), 'device')}…")
+            self.app.act([d.id for d in everyone], action, wipe,
+                         on_done=lambda out: self._show_outcomes(action, everyone, out))
         self.app.push_screen(screen, confirmed)
 
-    def _bulk_confirm(self, verb: str, devices: list[Any]) -> TypedConfirmScreen:
-        listing = "\n".join(_describe(d) for d in devices)
-        return TypedConfirmScreen(f"{verb} {len(devices)} devices?", listing, str(len(devices)),
-                                  f"Type the number of devices ({len(devices)}) to go on", yes=verb.split()[0])
+    @staticmethod
+    def _wipe_options(devices: list[Any]) -> list[tuple[str, str]]:
+        """Intune's wipe options, offered when the wipe goes to an Intune device."""
+        from mdmtui.services.control import WIPE_OPTION_LABELS
+
+        if not any(d.os_class in INTUNE_CLASSES for d in devices):
+            return []
+        return [(key, label.capitalize()) for key, label in WIPE_OPTION_LABELS.items()]
+
+    def _bulk_confirm(self, verb: str, devices: list[Any], not_sent: str = "",
+                      options: list[tuple[str, str]] | tuple = ()) -> TypedConfirmScreen:
+        listing = "\n".join(_describe(d) for d in devices) + not_sent
+        count = str(len(devices))
+        title, prompt = f"{verb} {plural(len(devices), 'device')}?", f"Type the number of devices ({count}) to go on"
+        if verb == ACTION_WORDS[Action.WIPE]:
+            return WipeConfirmScreen(title, listing, count, prompt, options=options)
+        return TypedConfirmScreen(title, listing, count, prompt, yes=verb.split()[0])
 
     def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
         names = {d.id: device_name(d) for d in devices}

@@ -20,7 +20,7 @@ from mdmtui.widgets.safe import plain, visible
 NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
 # (label, width): the last collection takes the room left, so a long failure reason is cut there (with
 # an ellipsis; the line under the table shows it whole) and never pushes the other columns away
-COLUMNS = (("Name", 20), ("System", 10), ("Server", 30), ("Enabled", 7), ("Next collection", 16),
+COLUMNS = (("Name", 20), ("System", 10), ("Server", 24), ("Enabled", 7), ("Next collection", 16),
            ("Last collection", 0))
 LAST_MIN = 24
 

@@ -96,3 +96,24 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
         stored = Linkage.get(Linkage.name == "MobileIron (demo)")
     assert (stored.schedule_interval, stored.schedule_weekdays) == ("weekly", "0,3")
     assert stored.password_enc  # kept, not cleared by the blank field
+
+
+async def test_a_long_failure_reason_never_pushes_next_collection_off_screen(fleet):
+    from mdmtui.models import CollectionRun
+    from tui_helpers import screen_text, settle
+
+    reason = "the MDM answered 503 Service Unavailable " * 8
+    with fleet.db.connection_context():
+        CollectionRun.update(status="failed", reason=reason).execute()
+        Linkage.update(schedule_start_at="2030-01-06T09:00", schedule_interval="daily").execute()
+    app = create_app(fleet, start="linkages")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        header = next(line for line in screen_text(app).splitlines() if "Next collection" in line)
+        assert "Last collection" in header  # both headers on screen
+        table = app.screen.query_one(DataTable)
+        last = row_text(table, 0)[5]
+        assert last.endswith("…") and "failed" in last  # cut, with a sign
+        assert "2030-01-" in row_text(table, 0)[4]
+        assert "2030-01-" in screen_text(app)  # and on screen, not scrolled away
+        assert reason.strip()[:60] in str(app.screen.query_one("#linkage-info").render())  # in full below

@@ -132,3 +132,84 @@ async def test_export_asset_save_delete_and_properties_save_failures_say_why(fle
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert any("sdm_import.properties failed: " in f for f in _failures(app)), _failures(app)
+
+
+def _actions(ctx, dev) -> list[tuple[str, str]]:
+    from mdmtui.models import DeviceAction
+
+    with ctx.db.connection_context():
+        return [(r.action, r.outcome) for r in DeviceAction.select().where(DeviceAction.device == dev.id)]
+
+
+async def test_read_only_refusals_are_audited(ro_fleet):
+    target = device(ro_fleet, os_class="M", computer_name="営業部の iPhone")
+    app = create_app(ro_fleet)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await highlight(pilot, ro_fleet, target)
+        await pilot.press("l")
+        await settle(pilot)
+        assert any("read-only" in n for n in notifications(app))
+    assert _actions(ro_fleet, target) == [("lock", "refused")]
+    with ro_fleet.db.connection_context():
+        [entry] = AuditEvent.select().where(AuditEvent.device_id == target.id, AuditEvent.action == "lock")
+        assert entry.outcome == "refused" and "read-only" in entry.message
+
+
+async def test_a_mixed_selection_acts_on_the_devices_that_can_and_lists_the_others(fleet, sim):
+    from mdmtui.screens.dialogs import ConfirmScreen, ResultsScreen
+
+    phone = device(fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
+    pc = device(fleet, mdm_device_id=sim.scenario_devices["intune"]["pc_two_macs"])
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        for target in (phone, pc):
+            await highlight(pilot, fleet, target)
+            await pilot.press("space")
+        assert app.screen.check_action("lock", ()) is True  # not greyed: one of them can be locked
+        await pilot.press("l")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)  # one device to lock: yes/no
+        assert "Not sent (1" in dialog.body and "cannot lock a device classified as PC" in dialog.body
+        await pilot.press("y")
+        await settle(pilot, 6)
+        assert isinstance(app.screen, ResultsScreen)
+        lines = app.screen.lines
+        assert any("succeeded" in line for line in lines)
+        assert any("refused" in line and "PC" in line for line in lines)
+    assert _actions(fleet, phone) == [("lock", "succeeded")]
+    assert _actions(fleet, pc) == [("lock", "refused")]
+
+
+async def test_intune_wipe_offers_intunes_wipe_options_and_sends_them(fleet, sim):
+    import json
+
+    from textual.widgets import Checkbox
+
+    from mdmtui.models import DeviceAction
+    from mdmtui.screens.dialogs import WipeConfirmScreen
+    from mdmtui.services.lookup import confirm_label
+
+    target = device(fleet, mdm_device_id=sim.scenario_devices["intune"]["sim_swap_candidate"])
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await highlight(pilot, fleet, target)
+        await pilot.press("w")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WipeConfirmScreen)
+        boxes = {box.id: box for box in dialog.query(Checkbox)}
+        assert set(boxes) == {"opt-keep_enrollment_data", "opt-keep_user_data", "opt-persist_esim_data_plan"}
+        assert not any(box.value for box in boxes.values())  # the safe default: erase everything
+        boxes["opt-keep_user_data"].focus()
+        await pilot.press("space")  # ticked by keyboard
+        dialog.query_one("#typed", Input).focus()
+        await pilot.press(*confirm_label(target), "enter")
+        await settle(pilot, 6)
+    with fleet.db.connection_context():
+        [row] = DeviceAction.select().where(DeviceAction.device == target.id)
+    options = row.options if isinstance(row.options, dict) else json.loads(row.options)
+    assert options["keep_user_data"] is True and options["keep_enrollment_data"] is False
