@@ -61,9 +61,9 @@ def device_columns(security: Any) -> list[Column]:
         Column("security", "Security", 16, security, tone=lambda d: "danger" if security(d) else None),
         Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
         Column("model", "Model", 14, lambda d: d.model),
-        Column("serial_number", "Serial", 13, lambda d: d.serial_number),
-        Column("imei", "IMEI", 15, lambda d: d.imei),
-        Column("phone_number", "Phone", 13, lambda d: d.phone_number),
+        Column("serial_number", "Serial", 13, lambda d: d.serial_number, whole=True),
+        Column("imei", "IMEI", 15, lambda d: d.imei, whole=True),
+        Column("phone_number", "Phone", 13, lambda d: d.phone_number, whole=True),
         Column("carrier", "Carrier", 10, lambda d: d.carrier),
         Column("device_type", "Device Type", 12, lambda d: d.device_type),
         Column("device_status", "Status", 8, lambda d: d.device_status,
@@ -95,7 +95,7 @@ class DevicesScreen(ConsoleScreen):
         yield Label("", id="quick")
         with Horizontal(id="body"):
             yield VirtualTable(device_columns(self._security_text), id="devices", key=lambda d: d.id,
-                               sort_key="computer_name")
+                               sort_key="computer_name", frozen=1)
             yield DetailPane(id="detail")
 
     # ------------------------------------------------------------------ loading
@@ -266,10 +266,13 @@ class DevicesScreen(ConsoleScreen):
         self.app.refresh_unread()
 
     def action_focus_detail(self) -> None:
-        """Move between the table and the detail pane."""
+        """``tab`` goes round: the table, the pane's tab strip (arrows switch tabs), the tab's content
+        (arrows and page keys scroll it: nothing in the pane needs a mouse), the table again."""
+        strip = self.query_one("#detail-tabs").query_one(Tabs)
         if self.table.has_focus:
-            # TabbedContent itself cannot take focus: its tab strip can (arrows switch tabs, tab goes on)
-            self.query_one("#detail-tabs").query_one(Tabs).focus()
+            strip.focus()  # TabbedContent itself cannot take focus: its tab strip can
+        elif strip.has_focus:
+            self.query_one(DetailPane).focus_content()
         else:
             self.table.focus()
 

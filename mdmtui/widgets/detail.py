@@ -80,11 +80,19 @@ class DetailPane(Vertical):
                     yield Label("", id="sw-count")
                 yield VirtualTable(SOFTWARE_COLUMNS, id="software", show_marks=False, key=lambda s: id(s))
             with TabPane("History", id="tab-history"):
-                with VerticalScroll():
+                with VerticalScroll(id="history-scroll"):
                     yield Static("", id="history")
             with TabPane("Audit", id="tab-audit"):
-                with VerticalScroll():
+                with VerticalScroll(id="audit-scroll"):
                     yield Static("", id="audit")
+
+    CONTENT = {"tab-device": "#device-scroll", "tab-software": "#software", "tab-history": "#history-scroll",
+               "tab-audit": "#audit-scroll"}
+
+    def focus_content(self) -> None:
+        """Focus what the active tab shows, so the keyboard scrolls it."""
+        active = self.query_one("#detail-tabs", TabbedContent).active
+        self.query_one(self.CONTENT.get(active, "#device-scroll")).focus()
 
     def show_detail(self, title: str, groups: Mapping[str, Any], flags: Iterable[str] = ()) -> None:
         """The device's items, grouped as the spec groups them; security problems first."""

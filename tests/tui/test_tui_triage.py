@@ -5,7 +5,8 @@ keyboard at 80x24, cut cells, refusals audited, mixed selections, Intune wipe op
 from __future__ import annotations
 
 from textual.widgets import DataTable, Input
-from tui_helpers import burst, device, devices_table, highlight, notifications, settle, table_rows, type_filter
+from tui_helpers import (burst, device, devices_table, highlight, notifications, screen_text, settle, table_rows,
+                         type_filter)
 
 from mdmtui.models import AuditEvent, Device
 from mdmtui.screens.app import create_app
@@ -213,3 +214,23 @@ async def test_intune_wipe_offers_intunes_wipe_options_and_sends_them(fleet, sim
         [row] = DeviceAction.select().where(DeviceAction.device == target.id)
     options = row.options if isinstance(row.options, dict) else json.loads(row.options)
     assert options["keep_user_data"] is True and options["keep_enrollment_data"] is False
+
+
+async def test_the_detail_pane_scrolls_by_keyboard_at_80x24(fleet, sim):
+    target = device(fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
+    app = create_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await highlight(pilot, fleet, target)
+        wanted = ("IMEI ", "Contract phone number", "Passcode or password set", "Compliance")
+        first = screen_text(app)
+        assert not all(label in first for label in wanted)  # out of sight at first
+        await pilot.press("tab", "tab")  # the tab strip, then the pane's content
+        seen = set()
+        for _ in range(12):
+            seen |= {label for label in wanted if label in screen_text(app)}
+            await pilot.press("pagedown")
+            await settle(pilot)
+        assert seen == set(wanted)
+        await pilot.press("tab")
+        assert devices_table(app).has_focus  # round the loop, back to the table
