@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import plural
 from mdmtui.records import Action, Progress, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
@@ -219,7 +220,7 @@ class MdmtuiApp(App[int]):
             return
         settled = [o for o in followed if o.outcome.value not in ("pending", "unknown")]
         if settled:
-            self.notify(f"{len(settled)} pending action(s) settled: {control.summary_line(settled)}",
+            self.notify(f"{plural(len(settled), 'pending action')} settled: {control.summary_line(settled)}",
                         title="Actions followed up", timeout=10)
 
     def on_collection_progressed(self, message: CollectionProgressed) -> None:
@@ -243,6 +244,7 @@ class MdmtuiApp(App[int]):
 
         self.data_version += 1
         self.refresh_unread()
+        self.banner = self.banner.split(":")[0]  # "DEMO: c collects…": the hint is done once collected
         if not summaries:
             self.notify("no linkage to collect: add one on the Linkages screen (2)", severity="warning")
             return

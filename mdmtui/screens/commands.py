@@ -147,6 +147,6 @@ class CommandsProvider(Provider):
         matcher = self.matcher(query)
         for command, description in self._available():
             # fuzzy on the title; the description only as a whole word group (fuzzy, it matched everything)
-            score = matcher.match(command.label) or (0.1 if query.lower() in command.help.lower() else 0)
+            score = matcher.match(command.label) or (0.1 if len(query) >= 4 and query.lower() in command.help.lower() else 0)
             if score > 0:
                 yield Hit(score, matcher.highlight(command.label), self._runner(command), help=escape(description))

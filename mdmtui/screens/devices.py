@@ -134,9 +134,11 @@ class DevicesScreen(ConsoleScreen):
 
     def _show_quick(self) -> None:
         f = self.source.filter
+        security = "any problem" if f.security_problem is True else dict(
+            backend.security_problems(self.ctx)).get(f.security_problem, f.security_problem)
         parts = [f"{label}: {value}" for label, value in (
             ("linkage", f.linkage), ("OS", f.os_class), ("status", f.device_status),
-            ("security", f.security_problem)) if value]
+            ("security", security)) if value]
         if f.missing:
             parts.append("missing from MDM")
         text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
@@ -452,7 +454,7 @@ class DevicesScreen(ConsoleScreen):
     def _deleted(self, deleted: int) -> None:
         self.table.clear_marks()
         self.marked_rows.clear()
-        self.notify(f"deleted the information of {deleted} device(s)")
+        self.notify(f"deleted the information of {plural(deleted, 'device')}")
         self.app.data_version += 1
 
     def action_edit_asset(self) -> None:

@@ -13,7 +13,7 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
-from mdmtui.formatting import local_time
+from mdmtui.formatting import local_time, plural
 from mdmtui.textwidth import fit
 from mdmtui.widgets.safe import plain, visible
 
@@ -207,7 +207,7 @@ class LinkagesScreen(ConsoleScreen):
         self.app.call_from_thread(self._removed, name, devices, count)
 
     def _removed(self, name: str, devices: str, count: int) -> None:
-        self.notify(f"linkage {name} removed; {count} device(s) {'kept' if devices == 'keep' else 'deleted'}")
+        self.notify(f"linkage {name} removed; {plural(count, 'device')} {'kept' if devices == 'keep' else 'deleted'}")
         self.app.data_version += 1
 
     def action_properties(self) -> None:

@@ -14,6 +14,7 @@ from textual.widgets import Label, Static, TextArea
 from textual.worker import Worker
 
 from mdmtui import sdm_properties
+from mdmtui.formatting import plural
 from mdmtui.screens import backend
 from mdmtui.widgets.safe import report_worker_failure
 
@@ -92,7 +93,8 @@ class PropertiesScreen(ModalScreen[None]):
             self.notify("not saved: the file was not read (see the error shown)", severity="error")
             return
         if self.report.problems:
-            self.notify(f"not saved: fix the {len(self.report.problems)} problem(s) listed first", severity="error")
+            self.notify(f"not saved: fix the {plural(len(self.report.problems), 'problem')} listed first",
+                        severity="error")
             return
         self._save(self.report)
 

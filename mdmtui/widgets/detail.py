@@ -24,6 +24,14 @@ SOFTWARE_COLUMNS = (
 )
 
 
+def item_name(field: str) -> str:
+    """The spec's name of a stored field (``phone_number`` -> ``Contract phone number``)."""
+    from mdmtui import mapping
+
+    names = {item.field: item.name for item in mapping.ITEMS}
+    return names.get(field, field.replace("_", " "))
+
+
 def group_table(title: str, items: Iterable[tuple[str, Any]]) -> Table:
     """One group as label/value lines; Rich measures cells, so Japanese values align."""
     table = Table.grid(padding=(0, 1))
@@ -110,8 +118,8 @@ class DetailPane(Vertical):
 
     def show_history(self, rows: Iterable[Any]) -> None:
         """Field changes recorded by collections (SIM swaps show here)."""
-        lines = [f"{local_time(r.at)}  {r.field}: {r.old_value or NOT_COLLECTED} → {r.new_value or NOT_COLLECTED}"
-                 for r in rows]
+        lines = [f"{local_time(r.at)}  {item_name(r.field)}: {r.old_value or NOT_COLLECTED} → "
+                 f"{r.new_value or NOT_COLLECTED}" for r in rows]
         self.query_one("#history", Static).update(plain("\n".join(visible(l) for l in lines) or "No changes recorded.",
                                                         lines=True))
 

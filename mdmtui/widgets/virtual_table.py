@@ -72,7 +72,7 @@ class VirtualTable(ScrollView, can_focus=True):
         "virtual-table--danger", "virtual-table--warn", "virtual-table--muted", "virtual-table--sorted",
     }
     DEFAULT_CSS = """
-    VirtualTable { background: $surface; }
+    VirtualTable { background: $surface; overflow-x: hidden; }
     VirtualTable > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
     VirtualTable > .virtual-table--sorted { text-style: bold underline; background: $panel; color: $accent; }
     VirtualTable > .virtual-table--cursor { background: $block-cursor-blurred-background; }
@@ -282,6 +282,11 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ geometry
 
+    @property
+    def _view_width(self) -> int:
+        """The cells a line has: the widget's width less the vertical scrollbar drawn over it."""
+        return self.scrollable_content_region.width
+
     def _widen(self, rows: Sequence[Any]) -> None:
         """Identifier columns grow to their widest value: an IMEI or a serial is never cut."""
         grew = False
@@ -296,10 +301,10 @@ class VirtualTable(ScrollView, can_focus=True):
             self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        self._widths = self._column_widths(self.size.width)
+        self._widths = self._column_widths(self._view_width)
         self._strips.clear()
         # no horizontal scrolling by cells: whole columns scroll (``first_column``), the frozen stay
-        self.virtual_size = Size(self.size.width, (self.row_count or 0) + 1)
+        self.virtual_size = Size(self._view_width, (self.row_count or 0) + 1)
 
     def _column_widths(self, available: int) -> list[int]:
         widths = [max(c.width, self._widest.get(i, 0)) for i, c in enumerate(self.columns)]
@@ -314,7 +319,7 @@ class VirtualTable(ScrollView, can_focus=True):
         """(column index, width) of the columns on screen: the frozen ones, then the scrollable ones from
         ``first_column`` while they fit; one that does not fit is cut with an ellipsis, or left out when it
         holds identifiers."""
-        room = self.size.width - (2 if self.show_marks else 0)
+        room = self._view_width - (2 if self.show_marks else 0) - 1  # the last cell: ▶ when more are right
         frozen = min(self.frozen, len(self.columns))
         shown: list[tuple[int, int]] = []
         for i in [*range(frozen), *range(frozen + self.first_column, len(self.columns))]:
@@ -358,7 +363,7 @@ class VirtualTable(ScrollView, can_focus=True):
             strip = self._header_strip()
         else:
             strip = self._row_strip(scroll_y + y - 1)
-        return strip.crop_extend(0, self.size.width, self.rich_style)
+        return strip.crop_extend(0, self._view_width, self.rich_style)
 
     def _header_strip(self) -> Strip:
         header = self.get_component_rich_style("virtual-table--header")
@@ -373,17 +378,17 @@ class VirtualTable(ScrollView, can_focus=True):
             style = sorted_style if column.key == self.sort_key else header
             segments += [Segment(fit(label, w), style), Segment(" ", header)]
         used = sum(s.cell_length for s in segments)
-        if right and used < self.size.width:  # more columns to the right: say so
-            segments += [Segment(" " * (self.size.width - used - 1), header), Segment("▶", header)]
-        return Strip(segments).extend_cell_length(self.size.width, header)
+        if right and used < self._view_width:  # more columns to the right: say so
+            segments += [Segment(" " * (self._view_width - used - 1), header), Segment("▶", header)]
+        return Strip(segments).extend_cell_length(self._view_width, header)
 
     def _row_strip(self, index: int) -> Strip:
         if self.row_count is None or index >= self.row_count:
-            return Strip.blank(self.size.width, self.rich_style)
+            return Strip.blank(self._view_width, self.rich_style)
         row = self.row_at(index)
         marked = row is not None and self.row_key(row) in self.marked
         cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
-                     self.size.width)
+                     self._view_width)
         cached = self._strips.get(cache_key)
         if cached is not None and row is not None:
             return cached
@@ -396,13 +401,13 @@ class VirtualTable(ScrollView, can_focus=True):
         base = self.rich_style
         if row is None:
             style = self.get_component_rich_style("virtual-table--loading")
-            return Strip([Segment(fit("  …", self.size.width), style)])
+            return Strip([Segment(fit("  …", self._view_width), style)])
         if marked:
             base += self.get_component_rich_style("virtual-table--marked")
         segments = [Segment("● " if marked else "  ", base)] if self.show_marks else []
         for i, w in self._layout():
             segments += [self._cell(self.columns[i], row, w, base), Segment(" ", base)]
-        strip = Strip(segments).extend_cell_length(self.size.width, base)
+        strip = Strip(segments).extend_cell_length(self._view_width, base)
         if is_cursor:
             strip = strip.apply_style(self.get_component_rich_style("virtual-table--cursor"))
         return strip

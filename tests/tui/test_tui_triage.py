@@ -234,3 +234,59 @@ async def test_the_detail_pane_scrolls_by_keyboard_at_80x24(fleet, sim):
         assert seen == set(wanted)
         await pilot.press("tab")
         assert devices_table(app).has_focus  # round the loop, back to the table
+
+
+async def test_wording_counts_security_filter_history_names_banner_and_palette(fleet, sim):
+    from textual.command import CommandPalette
+
+    from mdmtui.models import DeviceHistory
+
+    target = device(fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
+    with fleet.db.connection_context():
+        DeviceHistory.create(device=target.id, field="phone_number", old_value="+817000000001",
+                             new_value="+817000000002")
+        DeviceHistory.create(device=target.id, field="iccid", old_value="8981100000000000001", new_value=None)
+    app = create_app(fleet, banner="DEMO: c collects (a SIM swap waits)")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await highlight(pilot, fleet, target)
+        assert str(app.screen.query_one("#count").render()) == "1 device"
+        history = str(app.screen.query_one("#history").render())
+        assert "Contract phone number: +817000000001 → +817000000002" in history and "ICCID:" in history
+        assert "phone_number" not in history and "iccid" not in history
+        app.screen._apply(security_problem=True)
+        await settle(pilot)
+        assert "security: any problem" in str(app.screen.query_one("#quick").render())
+        assert "True" not in str(app.screen.query_one("#quick").render())
+        await pilot.press("c")  # after a collection the demo's hint is stale: only its label stays
+        await settle(pilot, 5)
+        assert app.banner == "DEMO"
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        await pilot.press(*"theme")
+        await settle(pilot)
+        hits = [str(option.prompt) for option in palette.query_one("CommandList").options]
+        assert hits and hits[0].startswith("Theme") and "Choose a colour theme" in hits[0]
+        assert len(hits) == 1  # no duplicate from Textual's own commands, nothing irrelevant
+
+
+async def test_f2_and_the_palettes_theme_entry_open_the_theme_picker(fleet):
+    from textual.command import CommandPalette
+
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        themes = [str(o.prompt) for o in app.screen.query_one("CommandList").options]
+        assert "nord" in themes and "textual-light" in themes
+        await pilot.press(*"nord", "enter")
+        await settle(pilot)
+        assert app.theme == "nord"
+        await pilot.press("ctrl+p", *"theme", "enter")  # the palette's entry does the same
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        assert "gruvbox" in [str(o.prompt) for o in app.screen.query_one("CommandList").options]
