@@ -117,3 +117,42 @@ async def test_a_long_failure_reason_never_pushes_next_collection_off_screen(fle
         assert "2030-01-" in row_text(table, 0)[4]
         assert "2030-01-" in screen_text(app)  # and on screen, not scrolled away
         assert reason.strip()[:60] in str(app.screen.query_one("#linkage-info").render())  # in full below
+
+
+async def test_the_form_shows_every_error_at_once_marked_and_asks_before_discarding(tui_ctx):
+    from tui_helpers import settle
+
+    from mdmtui.screens.dialogs import ConfirmScreen
+
+    app = create_app(tui_ctx, start="linkages")
+    async with app.run_test(size=(120, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#system", Select).value = "sdm"
+        await pilot.pause()
+        await _type(pilot, "#in-name", "SDM 9")
+        await _type(pilot, "#in-server_url", "https://sdm_core.example.jp:99999")
+        await _type(pilot, "#in-sdm_version", "v11")
+        server = str(form.query_one("#err-server_url", Label).render())
+        assert "underscore" in server and "99999" in server  # both problems of the URL
+        assert "11-00-04" in str(form.query_one("#err-sdm_version", Label).render())  # and the version, at once
+        assert all(line.startswith("✗ ") for line in server.splitlines())  # a sign, not colour alone
+        assert form.query_one("#box-server_url").has_class("-invalid")
+        await pilot.press("escape")  # changed: asks first
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep editing: nothing lost
+        await settle(pilot)
+        assert app.screen is form and form.query_one("#in-sdm_version", Input).value == "v11"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")  # discard
+        await settle(pilot)
+        assert not isinstance(app.screen, LinkageFormScreen)
+        await pilot.press("n")  # a form not changed closes at once
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, (LinkageFormScreen, ConfirmScreen))
