@@ -208,20 +208,33 @@ class MdmtuiApp(App[int]):
             await self._follow_up_actions()
         return summaries
 
-    async def _follow_up_actions(self) -> None:
-        """The collection service does not ask about pending actions: ask the MDMs now (as the CLI does)."""
+    async def _follow_up_actions(self, device_ids: list[int] | None = None, *, asked: bool = False) -> None:
+        """Ask the MDMs about pending (and unknown) actions and record what they say (as the CLI does);
+        after a collection quietly, on the admin's request (``asked``) with a word either way."""
         from mdmtui.services import control
 
         try:
-            followed = await control.follow_up_pending(self.ctx)
+            with self.ctx.db.connection_context():
+                followed = await control.follow_up_pending(self.ctx, device_ids)
         except MdmtuiError as exc:  # the collection itself went fine: say so, and why the follow-up did not
             log.info("follow-up of pending actions failed: %s", exc, exc_info=exc)
-            self.notify(f"pending actions not checked: {exc}", severity="warning")
+            self.notify(f"pending actions not checked: {one_line(exc)}", severity="warning")
             return
         settled = [o for o in followed if o.outcome.value not in ("pending", "unknown")]
         if settled:
             self.notify(f"{plural(len(settled), 'pending action')} settled: {control.summary_line(settled)}",
                         title="Actions followed up", timeout=10)
+        elif asked:
+            self.notify(f"{plural(len(followed), 'pending action')} asked about; none settled yet"
+                        if followed else "no pending action to follow up", title="Actions followed up")
+        if followed:
+            self.data_version += 1
+
+    def follow_up(self, device_ids: list[int] | None = None) -> None:
+        """Follow up the pending actions of these devices (None: of every device) in the background."""
+        self.notify("asking the MDMs about pending actions…")
+        self.run_worker(self._follow_up_actions(device_ids, asked=True), group="follow-up", exclusive=True,
+                        name="follow up pending actions", exit_on_error=False)
 
     def on_collection_progressed(self, message: CollectionProgressed) -> None:
         """Show the latest tick of a linkage in the progress panel."""

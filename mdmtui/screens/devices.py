@@ -434,6 +434,10 @@ class DevicesScreen(ConsoleScreen):
         self.marked_rows.clear()
         self._show_count()
 
+    def action_follow_up(self) -> None:
+        """Ask the MDMs about the pending actions of the marked devices (none marked: of every device)."""
+        self.app.follow_up(sorted(self.table.marked) if self.table.marked else None)
+
     def action_delete(self) -> None:
         """Delete device information from mdmtui (not from the MDM)."""
         devices = self.targets()

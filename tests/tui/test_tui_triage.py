@@ -290,3 +290,22 @@ async def test_f2_and_the_palettes_theme_entry_open_the_theme_picker(fleet):
         await settle(pilot)
         assert isinstance(app.screen, CommandPalette)
         assert "gruvbox" in [str(o.prompt) for o in app.screen.query_one("CommandList").options]
+
+
+async def test_u_follows_up_pending_actions_from_the_console(fleet, sim):
+    import asyncio
+
+    from mdmtui.services import control
+
+    target = device(fleet, os_class="IS", missing_since=None)  # an Intune phone: Intune's lock is asynchronous
+    with fleet.db.connection_context():
+        [sent] = await control.act(fleet, [target.id], "lock", follow=False)
+    assert sent.outcome.value == "pending"
+    await asyncio.sleep(0.5)  # the simulated device has carried it out meanwhile
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot, 5)
+        assert any("1 pending action settled" in n for n in notifications(app)), notifications(app)
+    assert _actions(fleet, target) == [("lock", "succeeded")]
