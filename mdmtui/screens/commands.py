@@ -69,7 +69,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "devices"),
     Command("devices.asset", "a", "edit_asset", "Asset", "Edit asset number, department, location, user",
             "devices", dangerous=True),
-    Command("devices.follow_up", "u", "follow_up", "Follow up",
+    Command("devices.follow_up", "u", "follow_up", "Pending",
             "Ask the MDMs about pending actions (of the marked devices, else of every device)", "devices"),
     Command("devices.clear", "escape", "clear", "Clear", "Clear the filter and the marks", "devices", show=False),
     Command("devices.detail", "tab", "focus_detail", "Detail", "Move between the table and the detail pane",

@@ -20,8 +20,9 @@ from mdmtui.widgets.safe import plain, visible
 NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
 # (label, width): the last collection takes the room left, so a long failure reason is cut there (with
 # an ellipsis; the line under the table shows it whole) and never pushes the other columns away
-COLUMNS = (("Name", 20), ("System", 10), ("Server", 24), ("Enabled", 7), ("Next collection", 16),
+COLUMNS = (("Name", 20), ("System", 10), ("Server", 32), ("Enabled", 7), ("Next collection", 16),
            ("Last collection", 0))
+NARROW_COLUMNS = (("Name", 18), ("System", 10), ("Next collection", 16), ("Last collection", 0))  # < 120 wide
 LAST_MIN = 24
 
 
@@ -61,22 +62,33 @@ class LinkagesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width or self._last_width(), key=label)
+        self._add_columns()
         self.reload()
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    @property
+    def columns(self) -> tuple[tuple[str, int], ...]:
+        """The columns for this width (narrow: server and enabled only in the line under the table)."""
+        return COLUMNS if self.size.width >= 120 else NARROW_COLUMNS
 
     def _last_width(self) -> int:
-        fixed = sum(w + 2 for _label, w in COLUMNS if w)  # DataTable pads each cell by one on each side
+        fixed = sum(w + 2 for _label, w in self.columns if w)  # DataTable pads each cell by one on each side
         return max(self.size.width - fixed - 4, LAST_MIN)
 
-    def on_resize(self) -> None:
+    def _add_columns(self) -> None:
         table = self.query_one(DataTable)
-        column = table.columns.get("Last collection")
+        table.clear(columns=True)
+        self._shown_columns = self.columns
+        for label, width in self.columns:
+            table.add_column(label, width=width or self._last_width(), key=label)
+
+    def on_resize(self) -> None:
+        if self.columns != getattr(self, "_shown_columns", None):
+            self._add_columns()
+        column = self.query_one(DataTable).columns.get("Last collection")
         if column is not None and column.width != self._last_width():
             column.width = self._last_width()
-            self._show(self.rows, None)
+        self._show(self.rows, None)
 
     def reload(self) -> None:
         """Fetch the linkages."""
@@ -95,11 +107,11 @@ class LinkagesScreen(ConsoleScreen):
         keep = self._want or (self.current.name if self.current else None)
         self.rows = rows
         table.clear()
-        widths = {label: width or self._last_width() for label, width in COLUMNS}
+        widths = {label: width or self._last_width() for label, width in self._shown_columns}
         for r in rows:
             cells = {"Name": r.name, "System": r.system, "Server": r.server, "Enabled": "yes" if r.enabled else "no",
                      "Next collection": next_text(r), "Last collection": last_text(r.last)}
-            table.add_row(*[plain(fit(visible(cells[label]), widths[label]).rstrip()) for label, _w in COLUMNS],
+            table.add_row(*[plain(fit(visible(cells[label]), widths[label]).rstrip()) for label in widths],
                           key=r.name)
         self.query_one("#linkage-info", Static).update(
             "" if rows else "No linkage yet. Press n to add one (Intune, MobileIron or SDM).")
@@ -130,7 +142,9 @@ class LinkagesScreen(ConsoleScreen):
         row = self.current
         if row is not None:
             last = f" · last collection: {last_text(row.last)}" if row.last is not None else ""
-            self.query_one("#linkage-info", Static).update(plain(f"{row.name}: schedule {row.schedule}{last}"))
+            enabled = "" if row.enabled else " (disabled)"
+            self.query_one("#linkage-info", Static).update(
+                plain(f"{row.name}{enabled} at {row.server}: schedule {row.schedule}{last}"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey the per-linkage commands when there is none."""

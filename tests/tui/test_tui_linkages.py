@@ -117,6 +117,12 @@ async def test_a_long_failure_reason_never_pushes_next_collection_off_screen(fle
         assert "2030-01-" in row_text(table, 0)[4]
         assert "2030-01-" in screen_text(app)  # and on screen, not scrolled away
         assert reason.strip()[:60] in str(app.screen.query_one("#linkage-info").render())  # in full below
+        await pilot.resize_terminal(80, 24)  # narrow: server and enabled go to the line under the table
+        await settle(pilot)
+        shown = screen_text(app)
+        header = next(line for line in shown.splitlines() if "Next collection" in line)
+        assert "Last collection" in header and "2030-01-" in shown
+        assert all(len(line) <= 80 for line in shown.splitlines())
 
 
 async def test_the_form_shows_every_error_at_once_marked_and_asks_before_discarding(tui_ctx):
