@@ -32,6 +32,7 @@ SCREENS = {
     "events": "Events",
     "audit": "Audit log",
     "licenses": "Licenses",
+    "pending": "Pending actions",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -45,6 +46,8 @@ COMMANDS: tuple[Command, ...] = (
             show=False),
     Command("app.audit", "4", "app.switch_mode('audit')", "Audit", "Show the audit log", "app", show=False),
     Command("app.licenses", "5", "app.switch_mode('licenses')", "Licenses", "Show license use", "app", show=False),
+    Command("app.pending", "6", "app.switch_mode('pending')", "Pending", "Show the actions not yet final", "app",
+            show=False),
     Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
             "Cancel the running collection", "app"),
     Command("app.theme", "f2", "change_theme", "Theme", "Choose a colour theme", "app", show=False),
@@ -69,6 +72,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "devices"),
     Command("devices.asset", "a", "edit_asset", "Asset", "Edit asset number, department, location, user",
             "devices", dangerous=True),
+    Command("devices.describe", "enter", "describe", "Describe",
+            "Everything about the highlighted device, full screen (y copies a value)", "devices", show=False),
     Command("devices.follow_up", "u", "follow_up", "Pending",
             "Ask the MDMs about pending actions (of the marked devices, else of every device)", "devices"),
     Command("devices.clear", "escape", "clear", "Clear", "Clear the filter and the marks", "devices", show=False),
@@ -91,6 +96,10 @@ COMMANDS: tuple[Command, ...] = (
     # audit, licenses
     Command("audit.refresh", "r", "refresh", "Refresh", "Reload the audit log", "audit"),
     Command("licenses.refresh", "r", "refresh", "Refresh", "Reload license use", "licenses"),
+    Command("pending.follow_up", "u", "follow_up", "Ask MDMs", "Ask the MDMs about every pending action now",
+            "pending"),
+    Command("pending.describe", "enter", "describe", "Describe", "Describe the action's device", "pending"),
+    Command("pending.refresh", "r", "refresh", "Refresh", "Reload the pending actions", "pending"),
 )
 
 DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}

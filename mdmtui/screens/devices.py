@@ -32,7 +32,7 @@ OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("I
               ("IP", "Intune PC"))
 QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
                  "security_problem": None}
-NEEDS_DEVICE = {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
+NEEDS_DEVICE = {"describe", "lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
 
@@ -433,6 +433,14 @@ class DevicesScreen(ConsoleScreen):
         self.table.clear_marks()
         self.marked_rows.clear()
         self._show_count()
+
+    def action_describe(self) -> None:
+        """Describe the highlighted device, full screen."""
+        from mdmtui.screens.describe import DescribeScreen
+
+        row = self.table.cursor_row
+        if row is not None:  # None only while its page loads
+            self.app.push_screen(DescribeScreen(row.id))
 
     def action_follow_up(self) -> None:
         """Ask the MDMs about the pending actions of the marked devices (none marked: of every device)."""
