@@ -77,8 +77,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.follow_up", "u", "follow_up", "Pending",
             "Ask the MDMs about pending actions (of the marked devices, else of every device)", "devices"),
     Command("devices.clear", "escape", "clear", "Clear", "Clear the filter and the marks", "devices", show=False),
-    Command("devices.detail", "tab", "focus_detail", "Detail", "Move between the table and the detail pane",
-            "devices", show=False),
+    # priority, as "/": the focus moves before the next key of a burst is handed on (tab then → → works)
+    Command("devices.detail", "tab", "focus_detail", "Detail",
+            "Go round the table, the detail pane's tabs and the tab's content", "devices", show=False, priority=True),
     # linkages
     Command("linkages.collect", "c", "collect", "Collect", "Collect the highlighted linkage now", "linkages",
             dangerous=True),

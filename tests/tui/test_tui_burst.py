@@ -29,3 +29,12 @@ async def test_a_slash_typed_in_the_filter_is_text(fleet):
         await burst(pilot, "slash", "a", "slash", "b")
         assert app.screen.query_one("#filter", Input).value == "a/b"
         assert not any("not available" in n for n in notifications(app))
+
+
+async def test_tab_then_arrows_in_one_burst_switch_the_detail_tabs(fleet):
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "tab", "right", "right")
+        assert app.screen.query_one("#detail-tabs").active == "tab-history"
+        assert app.screen.query_one("#devices").first_column == 0  # the table did not get the arrows
