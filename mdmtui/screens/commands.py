@@ -158,7 +158,9 @@ class CommandsProvider(Provider):
         """Commands matching what is typed."""
         matcher = self.matcher(query)
         for command, description in self._available():
-            # fuzzy on the title; the description only as a whole word group (fuzzy, it matched everything)
-            score = matcher.match(command.label) or (0.1 if len(query) >= 4 and query.lower() in command.help.lower() else 0)
+            # fuzzy on the title; the description only as a plain substring of 4+ characters (fuzzy, or
+            # shorter, it matched almost everything)
+            in_help = len(query) >= 4 and query.lower() in command.help.lower()
+            score = matcher.match(command.label) or (0.1 if in_help else 0)
             if score > 0:
                 yield Hit(score, matcher.highlight(command.label), self._runner(command), help=escape(description))

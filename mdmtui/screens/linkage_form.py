@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker
 
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import plural
 from mdmtui.screens import backend
 from mdmtui.screens.dialogs import ConfirmScreen
 from mdmtui.widgets.safe import plain, report_worker_failure
@@ -256,7 +257,8 @@ class LinkageFormScreen(ModalScreen[str | None]):
         problems = self._validate()
         if problems:
             count = sum(len(m) for m in problems.values())
-            self.query_one("#test-result", Static).update(f"Not saved: fix the {count} problem(s) marked ✗ first.")
+            self.query_one("#test-result", Static).update(
+                f"Not saved: fix the {plural(count, 'problem')} marked ✗ first.")
             return
         try:
             name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data())

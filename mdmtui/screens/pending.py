@@ -70,9 +70,10 @@ class PendingScreen(ConsoleScreen):
                           plain(f"{a.os_user}@{a.host}"), plain((a.message or "")[:200]))
         if rows and keep is not None:
             table.move_cursor(row=min(keep, len(rows) - 1))
+        info = (f"{plural(len(rows), 'action')} not final · u: ask the MDMs again · enter: describe the device · "
+                f"refreshed every {REFRESH_S:g} s")
         self.query_one("#pending-info", Static).update(
-            f"{plural(len(rows), 'action')} not final · u: ask the MDMs again · enter: describe the device · "
-            f"refreshed every {REFRESH_S:g} s" if rows else "No pending action: every action sent has its final outcome.")
+            info if rows else "No pending action: every action sent has its final outcome.")
         self.refresh_bindings()
 
     def _current(self) -> Any | None:
