@@ -9,6 +9,7 @@ from tui_helpers import device, devices_table, link_and_collect, make_settings, 
 
 from mdmtui.models import CollectionRun, Linkage
 from mdmtui.screens.app import create_app
+from mdmtui.screens.describe import DescribeScreen
 from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.services import audit, events
 from mdmtui.services.context import open_context
@@ -59,6 +60,14 @@ async def test_hostile_text_shows_literally_on_every_screen_and_dialog(hostile):
             shown = _literal(app)
         assert "[link=https://evil.example]click[/link]" in shown and "\\x1b[2J" in shown  # the Audit tab: the entry's message
         app.screen.query_one("#devices").focus()
+        await pilot.press("enter")  # the describe view
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen) and MARKUP in _literal(app)
+        await pilot.press("end")
+        await settle(pilot)
+        _literal(app)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen) and MARKUP in _literal(app)
@@ -79,7 +88,7 @@ async def test_hostile_text_shows_literally_on_every_screen_and_dialog(hostile):
         assert isinstance(app.screen, ChoiceScreen)
         _literal(app)
         await pilot.press("escape")
-        for key in ("2", "3", "4", "5"):
+        for key in ("2", "3", "4", "5", "6"):
             await pilot.press(key)
             await settle(pilot)
             shown = _literal(app)
