@@ -16,7 +16,7 @@ from textual.worker import Worker
 from mdmtui import sdm_properties
 from mdmtui.formatting import plural
 from mdmtui.screens import backend
-from mdmtui.widgets.safe import report_worker_failure
+from mdmtui.widgets.safe import report_worker_failure, visible
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
 # sdm.N.name=<an SDM linkage's MDM settings name>
@@ -73,7 +73,10 @@ class PropertiesScreen(ModalScreen[None]):
     def _loaded(self, names: list[str], text: str) -> None:
         self.names = names
         area = self.query_one(TextArea)
-        area.load_text(text)
+        shown = "\n".join("\t".join(visible(part) for part in line.split("\t")) for line in text.split("\n"))
+        if shown != text:  # a terminal would obey them: shown as escapes, which the check then reports
+            self.notify("the file holds control characters: they are shown as \\xNN escapes", severity="warning")
+        area.load_text(shown)
         area.focus()
         self._check()
 
