@@ -101,6 +101,12 @@ COMMANDS: tuple[Command, ...] = (
             "pending"),
     Command("pending.describe", "enter", "describe", "Describe", "Describe the action's device", "pending"),
     Command("pending.refresh", "r", "refresh", "Refresh", "Reload the pending actions", "pending"),
+    # the describe view (enter on a device)
+    Command("describe.close", "escape", "close", "Back", "Back to the list", "describe"),
+    Command("describe.copy", "y", "copy", "Copy value", "Copy the highlighted value (OSC 52, works over SSH)",
+            "describe"),
+    Command("describe.filter", "slash", "filter", "Filter software", "Filter the device's software", "describe"),
+    Command("describe.refresh", "r", "refresh", "Refresh", "Read the device again", "describe"),
 )
 
 DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}

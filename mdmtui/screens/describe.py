@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
@@ -16,6 +16,7 @@ from textual.worker import Worker
 
 from mdmtui.formatting import NOT_COLLECTED, local_time, shown
 from mdmtui.screens import backend
+from mdmtui.screens.commands import bindings
 from mdmtui.textwidth import fit, width
 from mdmtui.widgets.detail import item_name
 from mdmtui.widgets.field import Field
@@ -66,12 +67,8 @@ def _prompt(line: Line, label_width: int) -> Text:
 class DescribeScreen(Screen[None]):
     """Pushed over the Devices screen by ``enter``; ``esc`` goes back."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Back", id="describe.close"),
-        Binding("y", "copy", "Copy value", id="describe.copy"),
-        Binding("slash", "filter", "Filter software", id="describe.filter"),
-        Binding("r", "refresh", "Refresh", id="describe.refresh"),
-    ]
+    SCOPE = "describe"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("describe")
     DEFAULT_CSS = """
     DescribeScreen #describe-title { height: 1; background: $panel; text-style: bold; padding: 0 1; width: 100%; }
     DescribeScreen #describe-filter { height: 1; border: none; padding: 0 1; display: none; }
