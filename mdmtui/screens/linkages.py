@@ -69,7 +69,9 @@ class LinkagesScreen(ConsoleScreen):
     @property
     def columns(self) -> tuple[tuple[str, int], ...]:
         """The columns for this width (narrow: server and enabled only in the line under the table)."""
-        return COLUMNS if self.size.width >= 120 else NARROW_COLUMNS
+        if self.size.width < 120:
+            return NARROW_COLUMNS
+        return COLUMNS if self.size.width >= 140 else tuple((l, 24 if l == "Server" else w) for l, w in COLUMNS)
 
     def _last_width(self) -> int:
         fixed = sum(w + 2 for _label, w in self.columns if w)  # DataTable pads each cell by one on each side
