@@ -37,6 +37,11 @@ def free_of(free: int | None, total: int | None) -> str | None:
     return f"{size(free) or NOT_COLLECTED} free of {size(total) or NOT_COLLECTED}"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 device``, ``2 devices`` (counts shown with thousands separators)."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def yes_no(value: bool | None) -> str | None:
     """Yes / No, None when not collected."""
     if value is None:

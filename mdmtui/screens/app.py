@@ -6,22 +6,25 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import BindingType
+from textual.app import SystemCommand
 from textual.command import SimpleCommand
 from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import plural
 from mdmtui.records import Action, Progress, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
 from mdmtui.services.context import Context
+from mdmtui.widgets.safe import one_line, visible
 
 log = logging.getLogger("mdmtui.console")
 
@@ -134,12 +137,23 @@ class MdmtuiApp(App[int]):
         """Show ``error`` as one line; the details go to the log."""
         if isinstance(error, MdmtuiError):
             log.info("%s failed: %s", what, error, exc_info=error)
-            self.notify(str(error), title=f"{what} failed", severity="error", timeout=10)
+            self.notify(one_line(error), title=f"{what} failed", severity="error", timeout=10)
             return
         log.error("%s failed unexpectedly", what, exc_info=error)
         name = type(error).__name__ if error else "error"
-        self.notify(f"{name}: {error} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
+        self.notify(f"{name}: {one_line(error)} (details in {self.ctx.settings.log_file})", title=f"{what} failed",
                     severity="error", timeout=15)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification is plain text: its message may quote a device name, an MDM's or a file's
+        words, which must show as written (never parsed as markup, control characters escaped)."""
+        super().notify(visible(message, lines=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """None: the console's own palette entries cover theme, quit and help (no duplicates)."""
+        return iter(())
 
     def _fatal_error(self) -> None:
         # A bug in a handler ends the console (its state is unknown), but the admin's SSH session gets
@@ -206,20 +220,33 @@ class MdmtuiApp(App[int]):
             await self._follow_up_actions()
         return summaries
 
-    async def _follow_up_actions(self) -> None:
-        """The collection service does not ask about pending actions: ask the MDMs now (as the CLI does)."""
+    async def _follow_up_actions(self, device_ids: list[int] | None = None, *, asked: bool = False) -> None:
+        """Ask the MDMs about pending (and unknown) actions and record what they say (as the CLI does);
+        after a collection quietly, on the admin's request (``asked``) with a word either way."""
         from mdmtui.services import control
 
         try:
-            followed = await control.follow_up_pending(self.ctx)
+            with self.ctx.db.connection_context():
+                followed = await control.follow_up_pending(self.ctx, device_ids)
         except MdmtuiError as exc:  # the collection itself went fine: say so, and why the follow-up did not
             log.info("follow-up of pending actions failed: %s", exc, exc_info=exc)
-            self.notify(f"pending actions not checked: {exc}", severity="warning")
+            self.notify(f"pending actions not checked: {one_line(exc)}", severity="warning")
             return
         settled = [o for o in followed if o.outcome.value not in ("pending", "unknown")]
         if settled:
-            self.notify(f"{len(settled)} pending action(s) settled: {control.summary_line(settled)}",
+            self.notify(f"{plural(len(settled), 'pending action')} settled: {control.summary_line(settled)}",
                         title="Actions followed up", timeout=10)
+        elif asked:
+            self.notify(f"{plural(len(followed), 'pending action')} asked about; none settled yet"
+                        if followed else "no pending action to follow up", title="Actions followed up")
+        if followed:
+            self.data_version += 1
+
+    def follow_up(self, device_ids: list[int] | None = None) -> None:
+        """Follow up the pending actions of these devices (None: of every device) in the background."""
+        self.notify("asking the MDMs about pending actions…")
+        self.run_worker(self._follow_up_actions(device_ids, asked=True), group="follow-up", exclusive=True,
+                        name="follow up pending actions", exit_on_error=False)
 
     def on_collection_progressed(self, message: CollectionProgressed) -> None:
         """Show the latest tick of a linkage in the progress panel."""
@@ -242,6 +269,7 @@ class MdmtuiApp(App[int]):
 
         self.data_version += 1
         self.refresh_unread()
+        self.banner = self.banner.split(":")[0]  # "DEMO: c collects…": the hint is done once collected
         if not summaries:
             self.notify("no linkage to collect: add one on the Linkages screen (2)", severity="warning")
             return

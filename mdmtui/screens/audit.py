@@ -13,6 +13,8 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.formatting import local_time
+from mdmtui.widgets.safe import plain
+from mdmtui.widgets.field import Field
 
 
 class AuditScreen(ConsoleScreen):
@@ -23,7 +25,7 @@ class AuditScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = bindings("audit")
 
     def body(self) -> ComposeResult:
-        yield Input(placeholder="device: id, name, serial or MDM id (enter)", id="audit-device")
+        yield Field(placeholder="device: id, name, serial or MDM id (enter)", id="audit-device")
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -53,8 +55,8 @@ class AuditScreen(ConsoleScreen):
         table = self.query_one(DataTable)
         table.clear()
         for e in rows:
-            table.add_row(local_time(e.at, seconds=True), f"{e.os_user}@{e.host}", e.category, e.action,
-                          e.device_name or e.linkage_name or "", e.outcome, (e.message or "")[:120])
+            table.add_row(local_time(e.at, seconds=True), plain(f"{e.os_user}@{e.host}"), e.category, e.action,
+                          plain(e.device_name or e.linkage_name), e.outcome, plain((e.message or "")[:120]))
 
     def action_refresh(self) -> None:
         """Reload."""

@@ -156,6 +156,13 @@ def delete_devices(ctx: Context, ids: list[int]) -> int:
     return in_db(ctx, inventory().delete_devices, ctx, ids)
 
 
+def record_refusal(ctx: Context, ids: list[int], action: Any, reason: str) -> None:
+    """Record (and audit) that ``action`` was refused for these devices before anything was sent."""
+    from mdmtui.services import control
+
+    in_db(ctx, control.record_refusal, ctx, ids, action, None, reason)
+
+
 def asset_info(ctx: Context, device_id: int) -> dict[str, str | None]:
     """The device's asset information fields."""
     return in_db(ctx, inventory().asset_info, device_id)
@@ -301,3 +308,32 @@ def export_devices(ctx: Context, device_filter: Any, fmt: str, *, now: Any = Non
         with open(path, "w", encoding="utf-8", newline="") as out:
             return export.write_devices(out, device_filter, fmt)
     return Export(path, in_db(ctx, write))
+
+
+NOT_FINAL = ("pending", "unknown")  # actions whose outcome the MDM has not settled yet
+
+
+def pending_actions(ctx: Context, device_id: int | None = None, limit: int = 1000) -> list[Any]:
+    """Actions not yet final (pending, unknown), newest first; of one device or of the whole fleet."""
+    from mdmtui.services import control
+
+    ids = [device_id] if device_id is not None else None
+    return in_db(ctx, control.list_actions, ctx, device_ids=ids, outcomes=NOT_FINAL, limit=limit)
+
+
+@dataclass
+class Description:
+    """Everything the describe view shows about one device."""
+
+    detail: Detail
+    pending: list[Any]
+    software: list[Any]
+    software_total: int
+
+
+def describe(ctx: Context, device_id: int, software_text: str = "", software_limit: int = 500) -> Description:
+    """One device in full: items, security problems, history, audit, pending actions and (filtered) software."""
+    detail = device_detail(ctx, device_id)
+    pending = pending_actions(ctx, device_id)
+    total, software = in_db(ctx, inventory().software_of, device_id, software_text or None, 0, software_limit)
+    return Description(detail, pending, list(software), total)

@@ -8,11 +8,13 @@ from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
 from mdmtui.services import roles
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
+from mdmtui.widgets.safe import report_worker_failure
 
 
 class ConsoleFooter(Footer):
@@ -101,6 +103,13 @@ class ConsoleScreen(Screen):
             return "read-only mode: nothing can be changed (started with --read-only or read_only = true)"
         return role_refusal(self, action) or "not available here"
 
+    def refused(self, action: str) -> None:
+        """A greyed or hidden command was pressed (subclasses audit refusals of device actions)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of this screen shows its reason (the app never hears of it otherwise)."""
+        report_worker_failure(self, event)
+
     def on_key(self, event: events.Key) -> None:
         """A key whose command is greyed out or hidden says why instead of doing nothing."""
         keymap = getattr(self.app, "_keymap", {}) or {}
@@ -112,4 +121,5 @@ class ConsoleScreen(Screen):
                 event.stop()
                 event.prevent_default()
                 self.notify(self.disabled_reason(command.action), title=command.label, severity="warning")
+                self.refused(command.action)
                 return

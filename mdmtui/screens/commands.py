@@ -8,6 +8,7 @@ from functools import partial
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ SCREENS = {
     "events": "Events",
     "audit": "Audit log",
     "licenses": "Licenses",
+    "pending": "Pending actions",
     "requests": "Requests",
 }
 
@@ -45,11 +47,13 @@ COMMANDS: tuple[Command, ...] = (
             show=False),
     Command("app.audit", "4", "app.switch_mode('audit')", "Audit", "Show the audit log", "app", show=False),
     Command("app.licenses", "5", "app.switch_mode('licenses')", "Licenses", "Show license use", "app", show=False),
-    Command("app.requests", "6", "app.switch_mode('requests')", "Requests",
+    Command("app.pending", "6", "app.switch_mode('pending')", "Pending", "Show the actions not yet final", "app",
+            show=False),
+    Command("app.requests", "7", "app.switch_mode('requests')", "Requests",
             "Show the requests waiting for a second admin (two-person rule)", "app", show=False),
     Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
             "Cancel the running collection", "app"),
-    Command("app.theme", "f2", "app.search_themes", "Theme", "Choose a colour theme", "app", show=False),
+    Command("app.theme", "f2", "change_theme", "Theme", "Choose a colour theme", "app", show=False),
     # devices
     Command("devices.collect", "c", "collect", "Collect", "Collect all linkages now", "devices", dangerous=True),
     Command("devices.lock", "l", "lock", "Lock", "Lock the highlighted or marked devices", "devices",
@@ -61,8 +65,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.delete", "d", "delete", "Delete", "Delete the devices' information from mdmtui",
             "devices", dangerous=True),
     Command("devices.mark", "space", "mark", "Mark", "Mark or unmark the highlighted device (bulk)", "devices"),
+    # priority: the app runs it before it hands on the next key, so a burst after "/" lands in the filter
     Command("devices.filter", "slash", "filter", "Filter", "Filter by name, serial, IMEI, UDID, phone, user",
-            "devices"),
+            "devices", priority=True),
     Command("devices.quick_filter", "f", "quick_filter", "Quick",
             "Filter by linkage, OS class, status, missing, security problem", "devices"),
     Command("devices.sort", "s", "sort", "Sort", "Sort by a column", "devices"),
@@ -70,9 +75,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "devices"),
     Command("devices.asset", "a", "edit_asset", "Asset", "Edit asset number, department, location, user",
             "devices", dangerous=True),
+    Command("devices.describe", "enter", "describe", "Describe",
+            "Everything about the highlighted device, full screen (y copies a value)", "devices", show=False),
+    Command("devices.follow_up", "u", "follow_up", "Pending",
+            "Ask the MDMs about pending actions (of the marked devices, else of every device)", "devices"),
     Command("devices.clear", "escape", "clear", "Clear", "Clear the filter and the marks", "devices", show=False),
-    Command("devices.detail", "tab", "focus_detail", "Detail", "Move between the table and the detail pane",
-            "devices", show=False),
+    # priority, as "/": the focus moves before the next key of a burst is handed on (tab then → → works)
+    Command("devices.detail", "tab", "focus_detail", "Detail",
+            "Go round the table, the detail pane's tabs and the tab's content", "devices", show=False, priority=True),
     # linkages
     Command("linkages.collect", "c", "collect", "Collect", "Collect the highlighted linkage now", "linkages",
             dangerous=True),
@@ -96,6 +106,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("requests.reject", "d", "reject", "Reject", "Reject (or withdraw) the highlighted request",
             "requests", dangerous=True),
     Command("requests.refresh", "r", "refresh", "Refresh", "Reload the requests", "requests"),
+    Command("pending.follow_up", "u", "follow_up", "Ask MDMs", "Ask the MDMs about every pending action now",
+            "pending"),
+    Command("pending.describe", "enter", "describe", "Describe", "Describe the action's device", "pending"),
+    Command("pending.refresh", "r", "refresh", "Refresh", "Reload the pending actions", "pending"),
+    # the describe view (enter on a device)
+    Command("describe.close", "escape", "close", "Back", "Back to the list", "describe"),
+    Command("describe.copy", "y", "copy", "Copy value", "Copy the highlighted value (OSC 52, works over SSH)",
+            "describe"),
+    Command("describe.filter", "slash", "filter", "Filter software", "Filter the device's software", "describe"),
+    Command("describe.refresh", "r", "refresh", "Refresh", "Read the device again", "describe"),
 )
 
 DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}
@@ -121,6 +141,8 @@ class CommandsProvider(Provider):
     """The command palette: every command of the current screen, greyed ones left out with their reason."""
 
     def _available(self) -> Iterator[tuple[Command, str]]:
+        """(command, description): the title is the command's label, the description says what it does
+        and, when greyed, why."""
         screen = self.screen
         scope = getattr(screen, "SCOPE", "app")
         for command in commands_for(scope):
@@ -129,10 +151,11 @@ class CommandsProvider(Provider):
             state = target.check_action(action, ())
             if state is False:
                 continue
-            label = f"{SCREENS.get(scope, scope)}: {command.help}" if command.scope != "app" else command.help
+            description = command.help
             if state is None:
-                label += f"  (unavailable: {screen.disabled_reason(action) if hasattr(screen, 'disabled_reason') else 'not now'})"
-            yield command, label
+                reason = screen.disabled_reason(action) if hasattr(screen, "disabled_reason") else "not now"
+                description += f"  (unavailable: {reason})"
+            yield command, description
 
     def _runner(self, command: Command):
         target = self.app if command.scope == "app" else self.screen
@@ -143,13 +166,16 @@ class CommandsProvider(Provider):
 
     async def discover(self) -> Hits:
         """Every command, before anything is typed."""
-        for command, label in self._available():
-            yield DiscoveryHit(label, self._runner(command), help=command.label)
+        for command, description in self._available():
+            yield DiscoveryHit(escape(command.label), self._runner(command), help=escape(description))
 
     async def search(self, query: str) -> Hits:
         """Commands matching what is typed."""
         matcher = self.matcher(query)
-        for command, label in self._available():
-            score = matcher.match(label)
+        for command, description in self._available():
+            # fuzzy on the title; the description only as a plain substring of 4+ characters (fuzzy, or
+            # shorter, it matched almost everything)
+            in_help = len(query) >= 4 and query.lower() in command.help.lower()
+            score = matcher.match(command.label) or (0.1 if in_help else 0)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), self._runner(command), help=command.label)
+                yield Hit(score, matcher.highlight(command.label), self._runner(command), help=escape(description))

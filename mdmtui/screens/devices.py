@@ -18,16 +18,22 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen, role_refusal
 from mdmtui.services import roles
 from mdmtui.screens.commands import bindings
-from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen
+from mdmtui.screens.dialogs import (ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen,
+                                    WipeConfirmScreen)
 from mdmtui.widgets.detail import DetailPane
-from mdmtui.formatting import local_time, outcome_line
+from mdmtui.formatting import local_time, outcome_line, plural
+from mdmtui.widgets.safe import plain
 from mdmtui.widgets.virtual_table import Column, VirtualTable
+from mdmtui.widgets.field import Field
 
+INTUNE_CLASSES = {"IS", "IP"}
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
 ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE: "Reset the passcode of"}
 OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
               ("IP", "Intune PC"))
-NEEDS_DEVICE = {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
+QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
+                 "security_problem": None}
+NEEDS_DEVICE = {"describe", "lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
 
@@ -56,9 +62,9 @@ def device_columns(security: Any) -> list[Column]:
         Column("security", "Security", 16, security, tone=lambda d: "danger" if security(d) else None),
         Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
         Column("model", "Model", 14, lambda d: d.model),
-        Column("serial_number", "Serial", 13, lambda d: d.serial_number),
-        Column("imei", "IMEI", 15, lambda d: d.imei),
-        Column("phone_number", "Phone", 13, lambda d: d.phone_number),
+        Column("serial_number", "Serial", 13, lambda d: d.serial_number, whole=True),
+        Column("imei", "IMEI", 15, lambda d: d.imei, whole=True),
+        Column("phone_number", "Phone", 13, lambda d: d.phone_number, whole=True),
         Column("carrier", "Carrier", 10, lambda d: d.carrier),
         Column("device_type", "Device Type", 12, lambda d: d.device_type),
         Column("device_status", "Status", 8, lambda d: d.device_status,
@@ -79,16 +85,18 @@ class DevicesScreen(ConsoleScreen):
         super().__init__()
         self.source: backend.DeviceSource | None = None
         self._reasons: dict[str, str] = {}
+        self._pinned: str | None = None  # the label of the one device shown (from an event)
+        self._want_device: int | None = None
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
-            yield Input(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
+            yield Field(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
             yield Label("", id="count")
         yield Label("", id="quick")
         with Horizontal(id="body"):
             yield VirtualTable(device_columns(self._security_text), id="devices", key=lambda d: d.id,
-                               sort_key="computer_name")
+                               sort_key="computer_name", frozen=1)
             yield DetailPane(id="detail")
 
     # ------------------------------------------------------------------ loading
@@ -99,6 +107,9 @@ class DevicesScreen(ConsoleScreen):
         self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name"))
         self.table.set_source(self.source)
         self.table.focus()
+        if self._want_device is not None:
+            self._show_one(self._want_device)
+            self._want_device = None
 
     @property
     def table(self) -> VirtualTable:
@@ -124,13 +135,18 @@ class DevicesScreen(ConsoleScreen):
 
     def _show_quick(self) -> None:
         f = self.source.filter
+        security = "any problem" if f.security_problem is True else dict(
+            backend.security_problems(self.ctx)).get(f.security_problem, f.security_problem)
         parts = [f"{label}: {value}" for label, value in (
             ("linkage", f.linkage), ("OS", f.os_class), ("status", f.device_status),
-            ("security", f.security_problem)) if value]
+            ("security", security)) if value]
         if f.missing:
             parts.append("missing from MDM")
-        self.query_one("#quick", Label).update(("quick filters — " + ", ".join(parts) + "  (f to change)")
-                                               if parts else "")
+        text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
+        if f.device_id is not None:
+            text = f"one device: {self._pinned or f.device_id}  (esc: all devices)" + (f" · {text}" if text else "")
+            parts.append("device")
+        self.query_one("#quick", Label).update(plain(text))
         self.set_class(bool(parts), "-quick")
 
     @on(VirtualTable.Loaded, "#devices")
@@ -140,7 +156,7 @@ class DevicesScreen(ConsoleScreen):
     def _show_count(self) -> None:
         count = self.table.row_count or 0
         marked = f" · {len(self.table.marked)} marked" if self.table.marked else ""
-        self.query_one("#count", Label).update(f"{count:,} devices{marked}")
+        self.query_one("#count", Label).update(f"{plural(count, 'device')}{marked}")
 
     @on(VirtualTable.Highlighted, "#devices")
     def _highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -183,7 +199,7 @@ class DevicesScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._apply(text=event.value.strip() or None)
+        self._apply(text=event.value.strip() or None, device_id=None)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
@@ -200,51 +216,46 @@ class DevicesScreen(ConsoleScreen):
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
 
+    def show_device(self, device_id: int) -> None:
+        """Show exactly one device, by its id (another device may have the same name)."""
+        if self.source is None:  # the screen is opened for this: show it once mounted
+            self._want_device = device_id
+            return
+        self._show_one(device_id)
+
     @work(exit_on_error=False, name="show device")
-    async def show_device(self, device_id: int) -> None:
-        """Filter the table down to one device (by its name, serial or MDM id)."""
-        label = await backend.run_sync(backend.device_label, self.ctx, device_id)
-        self.query_one("#filter", Input).value = label
+    async def _show_one(self, device_id: int) -> None:
+        self._pinned = await backend.run_sync(backend.device_label, self.ctx, device_id)
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._apply(device_id=device_id, **QUICK_CLEARED, text=None)
         self.table.focus()
 
     # ------------------------------------------------------------------ bindings: finding
 
     def action_filter(self) -> None:
-        """Focus the filter field; keys typed in the same burst as ``/`` (a paste, tmux) still land in it."""
-        self._to_filter = True
+        """Focus the filter field. A priority binding: the focus moves before the app hands on the next key,
+        so every key typed in the same burst as ``/`` (a paste, tmux, SSH) reaches the field, in order."""
         self.set_focus(self.query_one("#filter", Input))
 
-    def on_key(self, event: events.Key) -> None:
-        """Until the filter has focus, printable keys go to it; else greyed keys say why."""
-        if event.key in self._filter_keys():
-            self._to_filter = True  # the binding's action runs after the keys already queued
-            return
-        if getattr(self, "_to_filter", False) and event.is_printable and event.character:
-            field = self.query_one("#filter", Input)
-            field.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
-            return
-        super().on_key(event)
-
-    def _filter_keys(self) -> set[str]:
-        from mdmtui.screens.commands import COMMANDS, current_keys
-
-        command = next(c for c in COMMANDS if c.id == "devices.filter")
-        keymap = getattr(self.app, "_keymap", {}) or {}
-        return {k.strip() for k in current_keys(command, keymap).split(",")}
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        if event.widget.id == "filter":
-            self._to_filter = False
-
     def action_clear(self) -> None:
-        """Clear the text filter, the quick filters and the marks."""
-        self.query_one("#filter", Input).value = ""
-        self.table.clear_marks()
-        self.marked_rows.clear()
-        self._apply(text=None, linkage=None, os_class=None, device_status=None, missing=None,
-                    security_problem=None)
+        """Step back one level: close the prompt, then clear the text filter (or the one device shown),
+        then the quick filters, then the marks; one step per press."""
+        field = self.query_one("#filter", Input)
+        f = self.source.filter
+        if self.focused is not None and self.focused is not self.table and isinstance(self.focused, Input):
+            self.table.focus()
+        elif f.text or f.device_id is not None:
+            with self.prevent(Input.Changed):
+                field.value = ""
+            self._apply(text=None, device_id=None)
+        elif any(getattr(f, name) for name in QUICK_CLEARED):
+            self._apply(**QUICK_CLEARED)
+        elif self.table.marked:
+            self.table.clear_marks()
+            self.marked_rows.clear()
+            self._show_count()
+            self.refresh_bindings()
         self.table.focus()
 
     def action_sort(self) -> None:
@@ -258,10 +269,13 @@ class DevicesScreen(ConsoleScreen):
         self.app.refresh_unread()
 
     def action_focus_detail(self) -> None:
-        """Move between the table and the detail pane."""
+        """``tab`` goes round: the table, the pane's tab strip (arrows switch tabs), the tab's content
+        (arrows and page keys scroll it: nothing in the pane needs a mouse), the table again."""
+        strip = self.query_one("#detail-tabs").query_one(Tabs)
         if self.table.has_focus:
-            # TabbedContent itself cannot take focus: its tab strip can (arrows switch tabs, tab goes on)
-            self.query_one("#detail-tabs").query_one(Tabs).focus()
+            strip.focus()  # TabbedContent itself cannot take focus: its tab strip can
+        elif strip.has_focus:
+            self.query_one(DetailPane).focus_content()
         else:
             self.table.focus()
 
@@ -288,8 +302,7 @@ class DevicesScreen(ConsoleScreen):
         self.app.call_from_thread(self._show_quick_filters, names)
 
     def _show_quick_filters(self, names: list[str]) -> None:
-        options: list[tuple[str, Any]] = [("All devices (clear quick filters)", {
-            "linkage": None, "os_class": None, "device_status": None, "missing": None, "security_problem": None})]
+        options: list[tuple[str, Any]] = [("All devices (clear quick filters)", dict(QUICK_CLEARED))]
         options += [(f"Linkage: {n}", {"linkage": n}) for n in names]
         options += [(f"OS class: {c} ({label})", {"os_class": c}) for c, label in OS_CLASSES]
         options += [(f"Device Status: {s}", {"device_status": s}) for s in ("Unknown", "Warning")]
@@ -311,18 +324,29 @@ class DevicesScreen(ConsoleScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide state changes in read-only mode; grey actions the devices cannot take."""
+        if action == "filter" and isinstance(self.focused, Input):
+            return False  # "/" typed into a field is text (the binding has priority over the field)
         base = super().check_action(action, parameters)
         if base is not True:
             return base
         if action in NEEDS_DEVICE and not self.targets():
             self._reasons[action] = "no device highlighted"
             return None
-        if action in ACTIONS:
-            reasons = {refusal_for(self.ctx, d, ACTIONS[action]) for d in self.targets()} - {None}
-            if reasons:
-                self._reasons[action] = "; ".join(sorted(reasons))
-                return None
+        if action in ACTIONS and not self._split(ACTIONS[action])[0]:
+            self._reasons[action] = "; ".join(sorted({r for _d, r in self._split(ACTIONS[action])[1]}))
+            return None  # greyed only when no target can take it; a mixed selection acts on those that can
         return True
+
+    def _split(self, action: Action) -> tuple[list[Any], list[tuple[Any, str]]]:
+        """The targets that can take ``action``, and the others with the reason each cannot."""
+        can, cannot = [], []
+        for d in self.targets():
+            reason = refusal_for(self.ctx, d, action)
+            if reason is None:
+                can.append(d)
+            else:
+                cannot.append((d, reason))
+        return can, cannot
 
     def disabled_reason(self, action: str) -> str:
         """Why the key does nothing now."""
@@ -330,6 +354,16 @@ class DevicesScreen(ConsoleScreen):
                 or role_refusal(self, action)):
             return super().disabled_reason(action)
         return self._reasons.get(action, super().disabled_reason(action))
+
+    def refused(self, action: str) -> None:
+        """A greyed or hidden device action was pressed: audit the refusal, as the CLI does."""
+        if action in ACTIONS and self.targets():
+            reason = self.disabled_reason(action)
+            self._record_refusal([d.id for d in self.targets()], ACTIONS[action], reason)
+
+    @work(thread=True, exit_on_error=False, name="record the refusal")
+    def _record_refusal(self, ids: list[int], action: Action, reason: str) -> None:
+        backend.record_refusal(self.ctx, ids, action, reason)
 
     def action_collect(self) -> None:
         """Collect every linkage now."""
@@ -344,36 +378,58 @@ class DevicesScreen(ConsoleScreen):
         self._confirm_and_act(Action.RESET_PASSCODE)
 
     def action_wipe(self) -> None:
-        """Wipe: type the device's name (several: the count)."""
+        """Wipe: type the device's name (several: the count); Intune devices offer Intune's wipe options."""
         self._confirm_and_act(Action.WIPE)
 
     def _confirm_and_act(self, action: Action) -> None:
-        devices = self.targets()
-        ids = [d.id for d in devices]
+        """Confirm for the devices that can take ``action``; the others are listed with their reasons, and
+        sent along so that the control service records (and audits) each refusal."""
+        devices, cannot = self._split(action)
+        everyone = devices + [d for d, _r in cannot]
+        not_sent = "".join(f"\n  {_describe(d)} — {reason}" for d, reason in cannot)
+        not_sent = f"\n\nNot sent ({len(cannot)}, refused and audited):{not_sent}" if cannot else ""
+        options = self._wipe_options(devices) if action == Action.WIPE else ()
         if len(devices) > 1:
-            screen = self._bulk_confirm(ACTION_WORDS[action], devices)
+            screen = self._bulk_confirm(ACTION_WORDS[action], devices, not_sent, options)
         elif action == Action.WIPE:
             name = device_name(devices[0])
-            screen = TypedConfirmScreen(
-                f"Wipe {name}?", f"{_describe(devices[0])}\n\nThe device is erased: this cannot be undone.",
-                name, f"Type the device's name to wipe it: {name}", yes="Wipe")
+            screen = WipeConfirmScreen(
+                f"Wipe {name}?", f"{_describe(devices[0])}\n\nThe device is erased: this cannot be undone.{not_sent}",
+                name, f"Type the device's name to wipe it: {name}", options=options)
         else:
-            screen = ConfirmScreen(f"{ACTION_WORDS[action]} {device_name(devices[0])}?", _describe(devices[0]),
-                                   yes=ACTION_WORDS[action].split()[0], danger=True)
+            screen = ConfirmScreen(f"{ACTION_WORDS[action]} {device_name(devices[0])}?",
+                                   _describe(devices[0]) + not_sent, yes=ACTION_WORDS[action].split()[0], danger=True)
 
-        def confirmed(ok: bool | None) -> None:
-            if ok and roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
-                self.app.request_approval(ids, action)
-            elif ok:
-                options = WipeOptions() if action == Action.WIPE else None
-                self.notify(f"{action.value}: sending to {len(ids)} device(s)…")
-                self.app.act(ids, action, options, on_done=lambda out: self._show_outcomes(action, devices, out))
+        def confirmed(answer: Any) -> None:
+            if answer is None or answer is False:
+                return
+            if roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
+                self.app.request_approval([d.id for d in devices], action)
+                return
+            wipe = WipeOptions(**answer) if action == Action.WIPE and isinstance(answer, dict) else (
+                WipeOptions() if action == Action.WIPE else None)
+            self.notify(f"{ACTION_LABELS[action]}: sending to {plural(len(devices), 'device')}…")
+            self.app.act([d.id for d in everyone], action, wipe,
+                         on_done=lambda out: self._show_outcomes(action, everyone, out))
         self.app.push_screen(screen, confirmed)
 
-    def _bulk_confirm(self, verb: str, devices: list[Any]) -> TypedConfirmScreen:
-        listing = "\n".join(_describe(d) for d in devices)
-        return TypedConfirmScreen(f"{verb} {len(devices)} devices?", listing, str(len(devices)),
-                                  f"Type the number of devices ({len(devices)}) to go on", yes=verb.split()[0])
+    @staticmethod
+    def _wipe_options(devices: list[Any]) -> list[tuple[str, str]]:
+        """Intune's wipe options, offered when the wipe goes to an Intune device."""
+        from mdmtui.services.control import WIPE_OPTION_LABELS
+
+        if not any(d.os_class in INTUNE_CLASSES for d in devices):
+            return []
+        return [(key, label.capitalize()) for key, label in WIPE_OPTION_LABELS.items()]
+
+    def _bulk_confirm(self, verb: str, devices: list[Any], not_sent: str = "",
+                      options: list[tuple[str, str]] | tuple = ()) -> TypedConfirmScreen:
+        listing = "\n".join(_describe(d) for d in devices) + not_sent
+        count = str(len(devices))
+        title, prompt = f"{verb} {plural(len(devices), 'device')}?", f"Type the number of devices ({count}) to go on"
+        if verb == ACTION_WORDS[Action.WIPE]:
+            return WipeConfirmScreen(title, listing, count, prompt, options=options)
+        return TypedConfirmScreen(title, listing, count, prompt, yes=verb.split()[0])
 
     def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
         names = {d.id: device_name(d) for d in devices}
@@ -382,6 +438,18 @@ class DevicesScreen(ConsoleScreen):
         self.table.clear_marks()
         self.marked_rows.clear()
         self._show_count()
+
+    def action_describe(self) -> None:
+        """Describe the highlighted device, full screen."""
+        from mdmtui.screens.describe import DescribeScreen
+
+        row = self.table.cursor_row
+        if row is not None:  # None only while its page loads
+            self.app.push_screen(DescribeScreen(row.id))
+
+    def action_follow_up(self) -> None:
+        """Ask the MDMs about the pending actions of the marked devices (none marked: of every device)."""
+        self.app.follow_up(sorted(self.table.marked) if self.table.marked else None)
 
     def action_delete(self) -> None:
         """Delete device information from mdmtui (not from the MDM)."""
@@ -403,7 +471,7 @@ class DevicesScreen(ConsoleScreen):
     def _deleted(self, deleted: int) -> None:
         self.table.clear_marks()
         self.marked_rows.clear()
-        self.notify(f"deleted the information of {deleted} device(s)")
+        self.notify(f"deleted the information of {plural(deleted, 'device')}")
         self.app.data_version += 1
 
     def action_edit_asset(self) -> None:

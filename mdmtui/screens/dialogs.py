@@ -10,8 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker
+
+from mdmtui.widgets.safe import plain, report_worker_failure
+from mdmtui.widgets.field import Field
 
 
 class Dialog(ModalScreen):
@@ -23,6 +27,10 @@ class Dialog(ModalScreen):
     def action_cancel(self) -> None:
         """Close without doing anything."""
         self.dismiss(None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of the dialog shows its reason."""
+        report_worker_failure(self, event)
 
 
 class ConfirmScreen(Dialog):
@@ -39,8 +47,8 @@ class ConfirmScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.body, classes="dialog-body", markup=False)
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain(self.body, lines=True), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
                 yield Button("Cancel (n)", id="no")
@@ -64,17 +72,19 @@ class ConfirmScreen(Dialog):
 class TypedConfirmScreen(Dialog):
     """Type ``expected`` to go on (wipe: the device's name; bulk: the number of devices)."""
 
+    CANCELLED: ClassVar[Any] = False
+
     def __init__(self, title: str, body: str, expected: str, prompt: str, *, yes: str = "Confirm") -> None:
         super().__init__()
         self.title_text, self.body, self.expected, self.prompt, self.yes = title, body, expected, prompt, yes
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             with VerticalScroll(classes="dialog-list"):
-                yield Static(self.body, classes="dialog-body", markup=False)
-            yield Label(self.prompt, classes="dialog-prompt", markup=False)
-            yield Input(id="typed", placeholder=self.expected if len(self.expected) < 4 else "")
+                yield Static(plain(self.body, lines=True), classes="dialog-body")
+            yield Label(plain(self.prompt), classes="dialog-prompt")
+            yield Field(id="typed", placeholder=self.expected if len(self.expected) < 4 else "")
             yield Label("", id="mismatch", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.yes, id="yes", variant="error")
@@ -88,17 +98,50 @@ class TypedConfirmScreen(Dialog):
     def _submit(self) -> None:
         typed = self.query_one("#typed", Input).value.strip()
         if typed == self.expected:
-            self.dismiss(True)
+            self.dismiss(self.confirmed())
             return
-        self.query_one("#mismatch", Label).update(f"That does not match. Type exactly: {self.expected}")
+        self.query_one("#mismatch", Label).update(plain(f"That does not match. Type exactly: {self.expected}"))
+
+    def confirmed(self) -> Any:
+        """What the dialog answers when the typed text matches."""
+        return True
 
     @on(Button.Pressed, "#no")
     def _no(self) -> None:
-        self.dismiss(False)
+        self.action_cancel()
 
     def action_cancel(self) -> None:
         """Cancel."""
-        self.dismiss(False)
+        self.dismiss(self.CANCELLED)
+
+
+class WipeConfirmScreen(TypedConfirmScreen):
+    """The wipe's typed confirmation; for Intune devices also Intune's wipe options (all off: erase
+    everything). Dismissed with the options chosen, or None."""
+
+    CANCELLED: ClassVar[Any] = None
+
+    def __init__(self, title: str, body: str, expected: str, prompt: str, *,
+                 options: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(title, body, expected, prompt, yes="Wipe")
+        self.options = list(options)  # (WipeOptions field, label)
+
+    def on_mount(self) -> None:
+        dialog = self.query_one(".dialog", Vertical)
+        if self.options:
+            boxes = [Label("Intune wipe options (space toggles; other MDMs erase everything):",
+                           classes="dialog-prompt")]
+            boxes += [Checkbox(label, False, id=f"opt-{key}") for key, label in self.options]
+            dialog.mount_all(boxes, before=self.query_one(".dialog-prompt", Label))
+        super().on_mount()
+
+    def chosen(self) -> dict[str, bool]:
+        """The options ticked."""
+        return {key: self.query_one(f"#opt-{key}", Checkbox).value for key, _label in self.options}
+
+    def confirmed(self) -> Any:
+        """The options chosen (an empty dict when none is offered)."""
+        return self.chosen()
 
 
 class ResultsScreen(Dialog):
@@ -112,9 +155,9 @@ class ResultsScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             with VerticalScroll(classes="dialog-list"):
-                yield Static("\n".join(self.lines) or "(nothing)", id="results", markup=False)
+                yield Static(plain("\n".join(self.lines) or "(nothing)", lines=True), id="results")
             yield Button("Close (enter)", id="close")
 
     def on_mount(self) -> None:
@@ -134,8 +177,8 @@ class ChoiceScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield OptionList(*[Option(label, id=str(i)) for i, (label, _v) in enumerate(self.options)],
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield OptionList(*[Option(plain(label), id=str(i)) for i, (label, _v) in enumerate(self.options)],
                              id="choices")
 
     def on_mount(self) -> None:
@@ -164,11 +207,11 @@ class FormScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             with VerticalScroll(classes="dialog-form"):
                 for key, label, value in self.fields:
                     yield Label(label, classes="field-label")
-                    yield Input(value or "", id=f"f-{key}")
+                    yield Field(value or "", id=f"f-{key}")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")

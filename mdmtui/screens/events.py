@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Static
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
-from mdmtui.formatting import local_time
+from mdmtui.formatting import local_time, plural
+from mdmtui.widgets.safe import plain
 
 
 def kind_label(kind: str) -> str:
@@ -60,11 +61,11 @@ class EventsScreen(ConsoleScreen):
         table = self.query_one(DataTable)
         table.clear()
         for e in rows:
-            table.add_row("●" if not e.read else " ", local_time(e.at), kind_label(e.kind), e.linkage_name or "",
-                          e.message)
+            table.add_row("●" if not e.read else " ", local_time(e.at), kind_label(e.kind), plain(e.linkage_name),
+                          plain(e.message))
         unread = sum(1 for e in rows if not e.read)
         self.query_one("#events-info", Static).update(
-            f"{len(rows)} events, {unread} unread (● = unread) · m: mark all read · enter: show the device"
+            f"{plural(len(rows), 'event')}, {unread} unread (● = unread) · m: mark all read · enter: show the device"
             if rows else "No events yet: they appear after collections and actions.")
 
     def action_refresh(self) -> None:
@@ -78,7 +79,7 @@ class EventsScreen(ConsoleScreen):
         self.app.call_from_thread(self._marked, count)
 
     def _marked(self, count: int) -> None:
-        self.notify(f"{count} event(s) marked read")
+        self.notify(f"{plural(count, 'event')} marked read")
         self.app.refresh_unread()
         self.reload()
 

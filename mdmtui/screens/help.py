@@ -20,6 +20,11 @@ def key_text(keys: str) -> str:
     return " / ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
+def where_name(scope: str) -> str:
+    """``Devices``, ``anywhere`` (the app), ``Describe`` (a view that is not a screen of its own)."""
+    return "anywhere" if scope == "app" else SCREENS.get(scope, scope.capitalize())
+
+
 def help_table(scope: str, keymap: dict[str, str]) -> Table:
     """The keys of ``scope`` first, then the others' and the app's."""
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
@@ -27,10 +32,10 @@ def help_table(scope: str, keymap: dict[str, str]) -> Table:
     table.add_column("Where", no_wrap=True)
     table.add_column("What")
     table.add_column("Binding id", style="dim", no_wrap=True)
-    order = [scope, "app"] + [s for s in SCREENS if s != scope]
+    order = [scope, "app"] + [s for s in (*SCREENS, "describe") if s != scope]
     for where in order:
         for command in (c for c in COMMANDS if c.scope == where):
-            table.add_row(key_text(current_keys(command, keymap)), SCREENS.get(where, "anywhere"),
+            table.add_row(key_text(current_keys(command, keymap)), where_name(where),
                           ("! " if command.dangerous else "") + command.help,
                           command.id)
     table.add_row("ctrl+p", "anywhere", "Command palette: every command by name", "")
@@ -58,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
         keymap = dict(getattr(self.app.ctx.settings, "keymap", {}) or {})
         self.table = help_table(self.scope, keymap)
         with Vertical():
-            yield Label(f"Keys — {SCREENS.get(self.scope, self.scope)} first", id="help-title")
+            yield Label(f"Keys — {where_name(self.scope)} first", id="help-title")
             with VerticalScroll():
                 yield Static(self.table, id="help-table")
             yield Label("! changes devices or settings (hidden in read-only mode) · remap in config.toml: "

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
+from mdmtui.widgets.safe import plain
 
 
 def licenses_table(usage: Any) -> Table:
@@ -24,7 +25,7 @@ def licenses_table(usage: Any) -> Table:
     for name in ("Managed devices", "Licenses used", "of which missing"):
         table.add_column(name, justify="right")
     for row in usage.rows:
-        table.add_row(row.linkage, row.system, f"{row.managed:,}", f"{row.licenses:,}", f"{row.missing:,}")
+        table.add_row(plain(row.linkage), row.system, f"{row.managed:,}", f"{row.licenses:,}", f"{row.missing:,}")
     table.add_section()
     missing = sum(row.missing for row in usage.rows)
     table.add_row("Total", "", f"{usage.managed:,}", f"{usage.licenses:,}", f"{missing:,}", style="bold")

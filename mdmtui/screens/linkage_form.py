@@ -11,9 +11,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import Worker
 
 from mdmtui.errors import MdmtuiError
+from mdmtui.formatting import plural
 from mdmtui.screens import backend
+from mdmtui.screens.dialogs import ConfirmScreen
+from mdmtui.widgets.safe import plain, report_worker_failure
+from mdmtui.widgets.field import Field
 
 # (key, label, systems it applies to, secret)
 FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
@@ -46,19 +51,31 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYSTEM_CHOICES = (("Microsoft Intune", "intune"), ("MobileIron Core", "mobileiron"), ("SDM", "sdm"))
 
 
-def form_errors(data: dict[str, Any]) -> dict[str, str]:
-    """Field -> message from the linkage service's validation ('' key: the form as a whole)."""
+MARK = "✗ "  # an error is marked by a sign, not by colour alone
+
+
+def form_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Field -> every message from the linkage service's validation ('' key: the form as a whole)."""
     from mdmtui.services.linkages import LinkageInput
 
     try:
         LinkageInput.model_validate(data)
     except ValidationError as exc:
-        errors: dict[str, str] = {}
+        errors: dict[str, list[str]] = {}
         for error in exc.errors():
             key = str(error["loc"][0]) if error["loc"] else ""
-            errors.setdefault(key, error["msg"].removeprefix("Value error, "))
+            text = error["msg"].removeprefix("Value error, ")
+            # the whole-linkage check joins its problems with "; ": one line each
+            errors.setdefault(key, []).extend(text.split("; ") if not key else [text])
         return errors
     return {}
+
+
+def _schedule_field(message: str) -> str | None:
+    """The schedule field a whole-form message is about, if any."""
+    words = {"schedule_start_at": "start at", "schedule_interval": "repeat interval",
+             "schedule_every": "every n", "schedule_weekdays": "weekdays", "schedule_month_day": "day of the month"}
+    return next((key for key, word in words.items() if word in message.lower()), None)
 
 
 class LinkageFormScreen(ModalScreen[str | None]):
@@ -82,7 +99,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         title = f"Edit linkage {self.original}" if self.original else "Add a linkage"
         with Vertical(id="form"):
-            yield Label(title, id="form-title")
+            yield Label(plain(title), id="form-title")
             yield Static("", id="form-error")
             with VerticalScroll(id="fields"):
                 yield Label("System", classes="field-label")
@@ -92,7 +109,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
                     with Vertical(classes="field", id=f"box-{key}"):
                         yield Label(label + (" — leave blank to keep the stored one" if secret and self.original
                                              else ""), classes="field-label")
-                        yield Input(self._initial(key, secret), password=secret, id=f"in-{key}")
+                        yield Field(self._initial(key, secret), password=secret, id=f"in-{key}")
                         yield Label("", classes="field-error", id=f"err-{key}")
                 yield Checkbox("Verify TLS certificates", self.settings.get("verify_tls", True), id="verify_tls")
                 yield Checkbox("Enabled (collected by the schedule)", self.settings.get("enabled", True),
@@ -114,6 +131,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self._show_fields()
+        self._clean = self._state()
         self.query_one("#in-name", Input).focus()
 
     def _show_fields(self) -> None:
@@ -151,25 +169,29 @@ class LinkageFormScreen(ModalScreen[str | None]):
         return data
 
     @on(Input.Changed)
-    def _validate(self) -> dict[str, str]:
-        errors: dict[str, str] = {}
+    def _validate(self) -> dict[str, list[str]]:
+        """Every problem at once, each under its field (marked ✗), the others above the fields."""
+        errors: dict[str, list[str]] = {}
         try:
             data = dict(self.data())
         except MdmtuiError as exc:  # weekdays that do not parse
             data = {k: v for k, v in self._raw().items() if k != "schedule_weekdays"}
-            errors["schedule_weekdays"] = str(exc)
+            errors["schedule_weekdays"] = [str(exc)]
         if self.original:  # secrets not retyped are kept as stored: validate as if present
             for key, _label, systems, secret in FIELDS:
                 if secret and self.system in systems:
                     data.setdefault(key, "stored")
-        errors = {**form_errors(data), **errors}
-        for key in SCHEDULE_FIELDS:  # a schedule problem is reported on the whole form by the service
-            if errors.get("") and key.removeprefix("schedule_") in errors[""].lower().replace(" ", "_"):
-                errors.setdefault(key, errors.pop(""))
+        for key, messages in form_errors(data).items():
+            for message in messages:  # the service reports schedule problems on the whole linkage
+                target = (_schedule_field(message) or "") if key == "" else key
+                errors.setdefault(target, []).append(message)
         self._preview(data, errors)
         for key, *_rest in FIELDS:
-            self.query_one(f"#err-{key}", Label).update(errors.get(key, ""))
-        self.query_one("#form-error", Static).update(errors.get("", ""))
+            bad = errors.get(key, [])
+            self.query_one(f"#err-{key}", Label).update(plain("\n".join(MARK + m for m in bad), lines=True))
+            self.query_one(f"#box-{key}").set_class(bool(bad), "-invalid")
+        self.query_one("#form-error", Static).update(plain("\n".join(MARK + m for m in errors.get("", [])),
+                                                           lines=True))
         return errors
 
     def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
@@ -191,18 +213,34 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 month_day=int(data["schedule_month_day"]) if data.get("schedule_month_day") else None)
             runs = schedule.preview_runs(plan, 3, now=self.now)
         except (MdmtuiError, ValueError) as exc:
-            preview.update(f"Scheduled collection: {exc}")
+            preview.update(plain(f"Scheduled collection: {exc}"))
             return
         shown = ", ".join(local_time(r) or "" for r in runs) or "no run ahead"
         preview.update(f"Next scheduled collections: {shown}")
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed save or test shows its reason."""
+        report_worker_failure(self, event)
+
+    def _state(self) -> tuple:
+        """What the admin can change: the system, every field and box."""
+        values = tuple(self.query_one(f"#in-{key}", Input).value for key, *_rest in FIELDS)
+        return (self.system, values, self.query_one("#verify_tls", Checkbox).value,
+                self.query_one("#enabled", Checkbox).value)
+
     def action_cancel(self) -> None:
-        """Close (a linkage saved before testing stays saved)."""
-        self.dismiss(self.saved)
+        """Close (a linkage saved before testing stays saved); changes not saved are discarded only after
+        asking."""
+        if self._state() == self._clean:
+            self.dismiss(self.saved)
+            return
+        self.app.push_screen(ConfirmScreen("Discard your changes?", "The changes to this linkage are not saved.",
+                                           yes="Discard", danger=True),
+                             lambda discard: self.dismiss(self.saved) if discard else None)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(self.saved)
+        self.action_cancel()
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
@@ -216,15 +254,19 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     @work(exclusive=True, group="linkage-form", exit_on_error=False, name="save linkage")
     async def _save(self, *, test: bool) -> None:
-        if self._validate():
-            self.query_one("#test-result", Static).update("Fix the fields marked in red first.")
+        problems = self._validate()
+        if problems:
+            count = sum(len(m) for m in problems.values())
+            self.query_one("#test-result", Static).update(
+                f"Not saved: fix the {plural(count, 'problem')} marked ✗ first.")
             return
         try:
             name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data())
         except MdmtuiError as exc:
-            self.query_one("#form-error", Static).update(str(exc))
+            self.query_one("#form-error", Static).update(plain(str(exc), lines=True))
             return
         self.original = self.saved = name
+        self._clean = self._state()
         if test:
             await self._test(name)
             return
@@ -234,11 +276,11 @@ class LinkageFormScreen(ModalScreen[str | None]):
         from mdmtui.services import linkages
 
         result = self.query_one("#test-result", Static)
-        result.update(f"Saved. Testing the connection to {name}…")
+        result.update(plain(f"Saved. Testing the connection to {name}…"))
         try:
             with self.app.ctx.db.connection_context():
                 answer = await linkages.test_connection(self.app.ctx, name)
         except MdmtuiError as exc:
-            result.update(f"Saved, but the connection test failed: {exc}")
+            result.update(plain(f"Saved, but the connection test failed: {exc}", lines=True))
             return
-        result.update(f"Saved. Connection works: {answer}  (esc to close)")
+        result.update(plain(f"Saved. Connection works: {answer}  (esc to close)", lines=True))

@@ -13,9 +13,17 @@ from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
-from mdmtui.formatting import local_time
+from mdmtui.formatting import local_time, plural
+from mdmtui.textwidth import fit
+from mdmtui.widgets.safe import plain, visible
 
 NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
+# (label, width): the last collection takes the room left, so a long failure reason is cut there (with
+# an ellipsis; the line under the table shows it whole) and never pushes the other columns away
+COLUMNS = (("Name", 20), ("System", 10), ("Server", 32), ("Enabled", 7), ("Next collection", 16),
+           ("Last collection", 0))
+NARROW_COLUMNS = (("Name", 18), ("System", 10), ("Next collection", 16), ("Last collection", 0))  # < 120 wide
+LAST_MIN = 24
 
 
 def last_text(run: Any) -> str:
@@ -54,10 +62,35 @@ class LinkagesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one(DataTable)
-        table.add_columns("Name", "System", "Server", "Enabled", "Last collection", "Next collection")
+        self._add_columns()
         self.reload()
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    @property
+    def columns(self) -> tuple[tuple[str, int], ...]:
+        """The columns for this width (narrow: server and enabled only in the line under the table)."""
+        if self.size.width < 120:
+            return NARROW_COLUMNS
+        return COLUMNS if self.size.width >= 140 else tuple((l, 24 if l == "Server" else w) for l, w in COLUMNS)
+
+    def _last_width(self) -> int:
+        fixed = sum(w + 2 for _label, w in self.columns if w)  # DataTable pads each cell by one on each side
+        return max(self.size.width - fixed - 4, LAST_MIN)
+
+    def _add_columns(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        self._shown_columns = self.columns
+        for label, width in self.columns:
+            table.add_column(label, width=width or self._last_width(), key=label)
+
+    def on_resize(self) -> None:
+        if self.columns != getattr(self, "_shown_columns", None):
+            self._add_columns()
+        column = self.query_one(DataTable).columns.get("Last collection")
+        if column is not None and column.width != self._last_width():
+            column.width = self._last_width()
+        self._show(self.rows, None)
 
     def reload(self) -> None:
         """Fetch the linkages."""
@@ -69,15 +102,19 @@ class LinkagesScreen(ConsoleScreen):
         daemon = backend.daemon_line(self.ctx)
         self.app.call_from_thread(self._show, rows, daemon)
 
-    def _show(self, rows: list[backend.LinkageRow], daemon: str = "") -> None:
-        self.query_one("#daemon", Static).update(daemon)
+    def _show(self, rows: list[backend.LinkageRow], daemon: str | None = "") -> None:
+        if daemon is not None:
+            self.query_one("#daemon", Static).update(plain(daemon))
         table = self.query_one(DataTable)
         keep = self._want or (self.current.name if self.current else None)
         self.rows = rows
         table.clear()
+        widths = {label: width or self._last_width() for label, width in self._shown_columns}
         for r in rows:
-            table.add_row(r.name, r.system, r.server, "yes" if r.enabled else "no", last_text(r.last),
-                          next_text(r), key=r.name)
+            cells = {"Name": r.name, "System": r.system, "Server": r.server, "Enabled": "yes" if r.enabled else "no",
+                     "Next collection": next_text(r), "Last collection": last_text(r.last)}
+            table.add_row(*[plain(fit(visible(cells[label]), widths[label]).rstrip()) for label in widths],
+                          key=r.name)
         self.query_one("#linkage-info", Static).update(
             "" if rows else "No linkage yet. Press n to add one (Intune, MobileIron or SDM).")
         if keep and keep in [r.name for r in rows]:
@@ -106,7 +143,10 @@ class LinkagesScreen(ConsoleScreen):
         self.refresh_bindings()
         row = self.current
         if row is not None:
-            self.query_one("#linkage-info", Static).update(f"{row.name}: schedule {row.schedule}")
+            last = f" · last collection: {last_text(row.last)}" if row.last is not None else ""
+            enabled = "" if row.enabled else " (disabled)"
+            self.query_one("#linkage-info", Static).update(
+                plain(f"{row.name}{enabled} at {row.server}: schedule {row.schedule}{last}"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey the per-linkage commands when there is none."""
@@ -187,7 +227,7 @@ class LinkagesScreen(ConsoleScreen):
         self.app.call_from_thread(self._removed, name, devices, count)
 
     def _removed(self, name: str, devices: str, count: int) -> None:
-        self.notify(f"linkage {name} removed; {count} device(s) {'kept' if devices == 'keep' else 'deleted'}")
+        self.notify(f"linkage {name} removed; {plural(count, 'device')} {'kept' if devices == 'keep' else 'deleted'}")
         self.app.data_version += 1
 
     def action_properties(self) -> None:

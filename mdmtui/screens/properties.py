@@ -11,10 +11,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static, TextArea
+from textual.worker import Worker
 
 from mdmtui import sdm_properties
+from mdmtui.formatting import plural
 from mdmtui.screens import backend
 from mdmtui.services import roles
+from mdmtui.widgets.safe import report_worker_failure, visible
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
 # sdm.N.name=<an SDM linkage's MDM settings name>
@@ -71,7 +74,10 @@ class PropertiesScreen(ModalScreen[None]):
     def _loaded(self, names: list[str], text: str) -> None:
         self.names = names
         area = self.query_one(TextArea)
-        area.load_text(text)
+        shown = "\n".join("\t".join(visible(part) for part in line.split("\t")) for line in text.split("\n"))
+        if shown != text:  # a terminal would obey them: shown as escapes, which the check then reports
+            self.notify("the file holds control characters: they are shown as \\xNN escapes", severity="warning")
+        area.load_text(shown)
         area.focus()
         self._check()
 
@@ -87,9 +93,12 @@ class PropertiesScreen(ModalScreen[None]):
         if self.app.ctx.read_only:
             self.notify("read-only mode: the file is not written", severity="warning")
             return
-        if self.report is None or self.report.problems:
-            count = len(self.report.problems) if self.report else 0
-            self.notify(f"not saved: fix the {count} problem(s) listed first", severity="error")
+        if self.report is None:
+            self.notify("not saved: the file was not read (see the error shown)", severity="error")
+            return
+        if self.report.problems:
+            self.notify(f"not saved: fix the {plural(len(self.report.problems), 'problem')} listed first",
+                        severity="error")
             return
         self._save(self.report)
 
@@ -105,6 +114,10 @@ class PropertiesScreen(ModalScreen[None]):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         sdm_properties.write(self.path, report.entries, original_text=report.text)
         self.app.call_from_thread(self.notify, f"saved {self.path}")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed read or save shows its reason."""
+        report_worker_failure(self, event)
 
     def action_close(self) -> None:
         """Close the editor."""

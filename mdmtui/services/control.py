@@ -45,6 +45,7 @@ _SYSTEM_OF = {OsClass.SI: "SDM", OsClass.SA: "SDM", OsClass.M: "MobileIron",
 _INTUNE = frozenset({OsClass.IS, OsClass.IP})
 _WIPE_OPTION_LABELS = {"keep_enrollment_data": "keep enrollment data", "keep_user_data": "keep user data",
                        "persist_esim_data_plan": "keep the eSIM data plan"}
+WIPE_OPTION_LABELS = dict(_WIPE_OPTION_LABELS)  # the console's wipe dialog offers these for Intune devices
 ACTION_LABELS = {Action.LOCK: "lock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "passcode reset"}
 PERMISSIONS = {Action.LOCK: roles.Permission.LOCK, Action.WIPE: roles.Permission.WIPE,
                Action.RESET_PASSCODE: roles.Permission.RESET_PASSCODE}

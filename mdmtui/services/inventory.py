@@ -56,6 +56,7 @@ class DeviceFilter:
     sort: str = "computer_name"
     descending: bool = False
     stale_days: int = 30
+    device_id: int | None = None  # exactly this device (the console opens an event's device by its id)
 
 
 # ------------------------------------------------------------------------------------------- listing
@@ -98,6 +99,8 @@ def iter_devices(f: DeviceFilter, chunk: int = 1000) -> Iterator[tuple[Device, A
 
 
 def _filtered(query, f: DeviceFilter):
+    if f.device_id is not None:
+        query = query.where(Device.id == f.device_id)
     if f.text and f.text.strip():
         query = query.where(_text_condition(f.text.strip()))
     if f.linkage:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
@@ -80,8 +81,18 @@ def split_url(value: str, what: str, *, schemes: tuple[str, ...] = ("https", "ht
     parts = _NETLOC.match(netloc)
     if not parts or not parts["host"]:
         raise ValueError(f"{what} has no host name, got '{value}'")
-    host = check_host(parts["host"], what)
-    return scheme, host, check_port(parts["port"], what)
+    problems, host, port = [], "", None
+    try:
+        host = check_host(parts["host"], what)
+    except ValueError as exc:
+        problems.append(str(exc))
+    try:
+        port = check_port(parts["port"], what)
+    except ValueError as exc:  # the host and the port: both problems at once
+        problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return scheme, host, port
 
 
 def check_host(host: str, what: str) -> str:
@@ -203,6 +214,14 @@ class LinkageInput(BaseModel):
             split_url(value, "proxy URL", schemes=("http", "https", "socks5", "socks5h"))
         return value
 
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # here, not only in the model check: a bad URL is then reported with every other bad field
+        if value is not None:
+            split_url(value, "Graph base URL" if info.data.get("system") == "intune" else "server URL")
+        return value
+
     @field_validator("authority_url")
     @classmethod
     def _authority(cls, value: str | None) -> str | None:
@@ -289,13 +308,17 @@ class LinkageInput(BaseModel):
 
     @model_validator(mode="after")
     def _whole(self) -> LinkageInput:
-        self._check_fields_apply()
-        self._check_server()
-        self._check_page_size()
-        self._check_proxy()
-        {"intune": self._check_intune, "mobileiron": self._check_credentials,
-         "sdm": self._check_sdm}[self.system]()
-        self._check_schedule()
+        problems = []
+        system_check = {"intune": self._check_intune, "mobileiron": self._check_credentials,
+                        "sdm": self._check_sdm}[self.system]
+        for check in (self._check_fields_apply, self._check_server, self._check_page_size, self._check_proxy,
+                      system_check, self._check_schedule):
+            try:
+                check()
+            except ValueError as exc:  # every problem at once, not the first only
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def _check_fields_apply(self) -> None:

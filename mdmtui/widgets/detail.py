@@ -13,13 +13,23 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static, TabbedContent, TabPane
 
 from mdmtui.formatting import NOT_COLLECTED, local_time, shown
+from mdmtui.widgets.safe import plain, visible
 from mdmtui.widgets.virtual_table import Column, VirtualTable
+from mdmtui.widgets.field import Field
 
 SOFTWARE_COLUMNS = (
     Column("name", "Software name", 24, lambda s: s.name, flex=True),
     Column("version", "Version", 14, lambda s: s.version),
     Column("vendor", "Vendor", 16, lambda s: s.vendor),
 )
+
+
+def item_name(field: str) -> str:
+    """The spec's name of a stored field (``phone_number`` -> ``Contract phone number``)."""
+    from mdmtui import mapping
+
+    names = {item.field: item.name for item in mapping.ITEMS}
+    return names.get(field, field.replace("_", " "))
 
 
 def group_table(title: str, items: Iterable[tuple[str, Any]]) -> Table:
@@ -32,7 +42,7 @@ def group_table(title: str, items: Iterable[tuple[str, Any]]) -> Table:
     table.title_style = "bold"
     for label, value in items:
         text = shown(value, title)
-        table.add_row(label, Text(text, style="dim italic") if text == NOT_COLLECTED else Text(text))
+        table.add_row(plain(label), plain(text, "dim italic") if text == NOT_COLLECTED else plain(text))
     return table
 
 
@@ -74,41 +84,51 @@ class DetailPane(Vertical):
                 from textual.containers import Horizontal
 
                 with Horizontal(id="sw-bar"):
-                    yield Input(placeholder="filter software…", id="sw-filter")
+                    yield Field(placeholder="filter software…", id="sw-filter")
                     yield Label("", id="sw-count")
                 yield VirtualTable(SOFTWARE_COLUMNS, id="software", show_marks=False, key=lambda s: id(s))
             with TabPane("History", id="tab-history"):
-                with VerticalScroll():
+                with VerticalScroll(id="history-scroll"):
                     yield Static("", id="history")
             with TabPane("Audit", id="tab-audit"):
-                with VerticalScroll():
+                with VerticalScroll(id="audit-scroll"):
                     yield Static("", id="audit")
+
+    CONTENT = {"tab-device": "#device-scroll", "tab-software": "#software", "tab-history": "#history-scroll",
+               "tab-audit": "#audit-scroll"}
+
+    def focus_content(self) -> None:
+        """Focus what the active tab shows, so the keyboard scrolls it."""
+        active = self.query_one("#detail-tabs", TabbedContent).active
+        self.query_one(self.CONTENT.get(active, "#device-scroll")).focus()
 
     def show_detail(self, title: str, groups: Mapping[str, Any], flags: Iterable[str] = ()) -> None:
         """The device's items, grouped as the spec groups them; security problems first."""
-        head = Text(title, style="bold")
+        head = plain(title, "bold")
         flags = list(flags)
-        security = (Text("Security: " + ", ".join(flags), style="bold red") if flags
+        security = (plain("Security: " + ", ".join(flags), "bold red") if flags
                     else Text("Security: no problem known", style="green"))
         self.query_one("#device-groups", Static).update(Group(head, security, Text(""), detail_renderable(groups)))
 
     def show_empty(self, text: str) -> None:
         """Nothing to show (no device, or still loading)."""
-        self.query_one("#device-groups", Static).update(text)
+        self.query_one("#device-groups", Static).update(plain(text))
         self.query_one("#history", Static).update("")
         self.query_one("#audit", Static).update("")
 
     def show_history(self, rows: Iterable[Any]) -> None:
         """Field changes recorded by collections (SIM swaps show here)."""
-        lines = [f"{local_time(r.at)}  {r.field}: {r.old_value or NOT_COLLECTED} → {r.new_value or NOT_COLLECTED}"
-                 for r in rows]
-        self.query_one("#history", Static).update(Text("\n".join(lines) or "No changes recorded."))
+        lines = [f"{local_time(r.at)}  {item_name(r.field)}: {r.old_value or NOT_COLLECTED} → "
+                 f"{r.new_value or NOT_COLLECTED}" for r in rows]
+        self.query_one("#history", Static).update(plain("\n".join(visible(l) for l in lines) or "No changes recorded.",
+                                                        lines=True))
 
     def show_audit(self, rows: Iterable[Any]) -> None:
         """What admins did to this device."""
         lines = [f"{local_time(r.at)}  {r.os_user}@{r.host}  {r.action}: {r.outcome}"
                  + (f" — {r.message}" if r.message else "") for r in rows]
-        self.query_one("#audit", Static).update(Text("\n".join(lines) or "No actions recorded."))
+        self.query_one("#audit", Static).update(plain("\n".join(visible(l) for l in lines) or "No actions recorded.",
+                                                      lines=True))
 
     def show_software_count(self, shown_count: int, total: int | None, text: str) -> None:
         """``12 of 3,400 items`` next to the filter."""

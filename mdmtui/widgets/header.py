@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from mdmtui.widgets.safe import visible
+
 
 class AppHeader(Widget):
     """Reads the app's reactive state; re-renders whenever it changes."""
@@ -27,7 +29,7 @@ class AppHeader(Widget):
         left = Text.assemble(("mdmtui", "bold"), " · ", (self.title, "bold"))
         right = Text()
         if getattr(app, "banner", ""):
-            right.append(f"{app.banner}  ", style="italic")
+            right.append(f"{visible(app.banner)}  ", style="italic")
         collecting = getattr(app, "collecting", {})
         if collecting:
             right.append(f"collecting {len(collecting)} ", style="bold")

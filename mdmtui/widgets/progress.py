@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from mdmtui.records import Progress
+from mdmtui.widgets.safe import plain
 
 
 def progress_line(p: Progress) -> str:
@@ -38,4 +39,4 @@ class CollectionPanel(Widget):
                  for name, p in collecting.items()]
         if lines:
             lines[-1] += "   (x: stop)"
-        return Text("\n".join(lines))
+        return plain("\n".join(lines), lines=True)

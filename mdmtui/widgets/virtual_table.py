@@ -25,6 +25,7 @@ from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
 from mdmtui.textwidth import fit, width as text_width
+from mdmtui.widgets.safe import report_worker_failure, visible
 
 
 class RowSource(Protocol):
@@ -47,6 +48,7 @@ class Column:
     render: Callable[[Any], str | None]
     flex: bool = False  # takes the room left over
     tone: Callable[[Any], str | None] | None = None  # "danger" | "warn" | "muted" | None
+    whole: bool = False  # an identifier (IMEI, serial, phone): never cut; the column widens to its values
 
 
 NOT_COLLECTED_CELL = "n/c"  # a table cell the source did not deliver (the detail pane spells it out)
@@ -62,13 +64,15 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("right", "columns(1)", "Next column", show=False),
+        Binding("left", "columns(-1)", "Previous column", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "virtual-table--header", "virtual-table--cursor", "virtual-table--marked", "virtual-table--loading",
         "virtual-table--danger", "virtual-table--warn", "virtual-table--muted", "virtual-table--sorted",
     }
     DEFAULT_CSS = """
-    VirtualTable { background: $surface; }
+    VirtualTable { background: $surface; overflow-x: hidden; }
     VirtualTable > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
     VirtualTable > .virtual-table--sorted { text-style: bold underline; background: $panel; color: $accent; }
     VirtualTable > .virtual-table--cursor { background: $block-cursor-blurred-background; }
@@ -124,7 +128,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def __init__(self, columns: Sequence[Column], *, key: Callable[[Any], Hashable] = id,
                  page_size: int = 100, cache_pages: int = 12, show_marks: bool = True,
-                 sort_key: str | None = None, descending: bool = False,
+                 sort_key: str | None = None, descending: bool = False, frozen: int = 0,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns = list(columns)
@@ -140,6 +144,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self._strips: LRUCache[tuple, Strip] = LRUCache(512)
         self._widths: list[int] = [c.width for c in self.columns]
+        self._widest: dict[int, int] = {}  # whole columns: the widest value seen so far
+        self.frozen = frozen  # leading columns that never scroll away (the device's name)
+        self.first_column = 0  # how many scrollable columns are scrolled off to the left
         self._last_highlight: Hashable | None = object()
         self._counted = False
         self._first_page: int | None = None
@@ -217,6 +224,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if event.worker.node is not self or event.state != WorkerState.SUCCESS:
             if event.worker.node is self and event.state == WorkerState.ERROR:
                 self._pending.clear()
+                report_worker_failure(self, event)
             return
         event.stop()
         if event.worker.name == "count":
@@ -246,6 +254,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _store_page(self, number: int, rows: list[Any]) -> None:
         self._pending.discard(number)
         self._pages[number] = rows
+        self._widen(rows)
         while len(self._pages) > self._cache_pages:
             self._pages.popitem(last=False)
         self._strips.clear()
@@ -273,19 +282,73 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ geometry
 
+    @property
+    def _view_width(self) -> int:
+        """The cells a line has: the widget's width less the vertical scrollbar drawn over it."""
+        return self.scrollable_content_region.width
+
+    def _widen(self, rows: Sequence[Any]) -> None:
+        """Identifier columns grow to their widest value: an IMEI or a serial is never cut."""
+        grew = False
+        for i, column in enumerate(self.columns):
+            if not column.whole:
+                continue
+            widest = max((text_width(visible(v)) for v in map(column.render, rows) if v), default=0)
+            if widest > self._widest.get(i, 0):
+                self._widest[i] = widest
+                grew = True
+        if grew:
+            self._update_virtual_size()
+
     def _update_virtual_size(self) -> None:
-        self._widths = self._column_widths(self.size.width)
-        total = sum(self._widths) + len(self._widths) + (2 if self.show_marks else 0)
-        self.virtual_size = Size(total, (self.row_count or 0) + 1)
+        self._widths = self._column_widths(self._view_width)
+        self._strips.clear()
+        # no horizontal scrolling by cells: whole columns scroll (``first_column``), the frozen stay
+        self.virtual_size = Size(self._view_width, (self.row_count or 0) + 1)
 
     def _column_widths(self, available: int) -> list[int]:
-        widths = [c.width for c in self.columns]
+        widths = [max(c.width, self._widest.get(i, 0)) for i, c in enumerate(self.columns)]
         spare = available - (sum(widths) + len(widths) + (2 if self.show_marks else 0)) - 1
         flex = [i for i, c in enumerate(self.columns) if c.flex]
         if spare > 0 and flex:
             for i in flex:
                 widths[i] += spare // len(flex)
         return widths
+
+    def _layout(self) -> list[tuple[int, int]]:
+        """(column index, width) of the columns on screen: the frozen ones, then the scrollable ones from
+        ``first_column`` while they fit; one that does not fit is cut with an ellipsis, or left out when it
+        holds identifiers."""
+        room = self._view_width - (2 if self.show_marks else 0) - 1  # the last cell: ▶ when more are right
+        frozen = min(self.frozen, len(self.columns))
+        shown: list[tuple[int, int]] = []
+        for i in [*range(frozen), *range(frozen + self.first_column, len(self.columns))]:
+            w = self._widths[i]
+            if w + 1 <= room:
+                shown.append((i, w))
+                room -= w + 1
+                continue
+            if not self.columns[i].whole and room - 1 >= 4:
+                shown.append((i, room - 1))
+            break
+        return shown
+
+    def _hidden(self) -> tuple[bool, bool]:
+        """Whether columns are scrolled off to the left, and whether some are not (wholly) shown right."""
+        shown = self._layout()
+        last = shown[-1] if shown else None
+        cut = last is not None and last[1] < self._widths[last[0]]
+        right = last is None or last[0] < len(self.columns) - 1 or cut
+        return self.first_column > 0, right
+
+    def action_columns(self, delta: int) -> None:
+        """Scroll by whole columns (the frozen ones stay)."""
+        scrollable = len(self.columns) - min(self.frozen, len(self.columns))
+        if delta > 0 and not self._hidden()[1]:
+            return  # the last column is already on screen
+        self.first_column = max(0, min(scrollable - 1, self.first_column + delta))
+        self._strips.clear()
+        self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()
@@ -295,31 +358,37 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         """One screen line: the header on line 0, else the row under it."""
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_y = self.scroll_offset.y
         if y == 0:
             strip = self._header_strip()
         else:
             strip = self._row_strip(scroll_y + y - 1)
-        return strip.crop_extend(scroll_x, scroll_x + self.size.width, self.rich_style)
+        return strip.crop_extend(0, self._view_width, self.rich_style)
 
     def _header_strip(self) -> Strip:
         header = self.get_component_rich_style("virtual-table--header")
         sorted_style = self.get_component_rich_style("virtual-table--sorted")
-        segments = [Segment("  ", header)] if self.show_marks else []
-        for column, w in zip(self.columns, self._widths):
+        left, right = self._hidden()
+        segments = [Segment("◀ " if left else "  ", header)] if self.show_marks else []
+        for i, w in self._layout():
+            column = self.columns[i]
             label = column.label
             if column.key == self.sort_key:
                 label += " ▼" if self.descending else " ▲"
             style = sorted_style if column.key == self.sort_key else header
             segments += [Segment(fit(label, w), style), Segment(" ", header)]
-        return Strip(segments).extend_cell_length(self.virtual_size.width, header)
+        used = sum(s.cell_length for s in segments)
+        if right and used < self._view_width:  # more columns to the right: say so
+            segments += [Segment(" " * (self._view_width - used - 1), header), Segment("▶", header)]
+        return Strip(segments).extend_cell_length(self._view_width, header)
 
     def _row_strip(self, index: int) -> Strip:
         if self.row_count is None or index >= self.row_count:
-            return Strip.blank(self.virtual_size.width, self.rich_style)
+            return Strip.blank(self._view_width, self.rich_style)
         row = self.row_at(index)
         marked = row is not None and self.row_key(row) in self.marked
-        cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths))
+        cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
+                     self._view_width)
         cached = self._strips.get(cache_key)
         if cached is not None and row is not None:
             return cached
@@ -332,13 +401,13 @@ class VirtualTable(ScrollView, can_focus=True):
         base = self.rich_style
         if row is None:
             style = self.get_component_rich_style("virtual-table--loading")
-            return Strip([Segment(fit("  …", self.virtual_size.width), style)])
+            return Strip([Segment(fit("  …", self._view_width), style)])
         if marked:
             base += self.get_component_rich_style("virtual-table--marked")
         segments = [Segment("● " if marked else "  ", base)] if self.show_marks else []
-        for column, w in zip(self.columns, self._widths):
-            segments += [self._cell(column, row, w, base), Segment(" ", base)]
-        strip = Strip(segments).extend_cell_length(self.virtual_size.width, base)
+        for i, w in self._layout():
+            segments += [self._cell(self.columns[i], row, w, base), Segment(" ", base)]
+        strip = Strip(segments).extend_cell_length(self._view_width, base)
         if is_cursor:
             strip = strip.apply_style(self.get_component_rich_style("virtual-table--cursor"))
         return strip
@@ -349,7 +418,7 @@ class VirtualTable(ScrollView, can_focus=True):
             return Segment(fit(NOT_COLLECTED_CELL, w), base + self.get_component_rich_style("virtual-table--muted"))
         tone = column.tone(row) if column.tone else None
         style = base + self.get_component_rich_style(f"virtual-table--{tone}") if tone else base
-        return Segment(fit(value.replace("\n", " "), w), style)
+        return Segment(fit(visible(value), w), style)
 
     # ------------------------------------------------------------------ cursor and input
 
@@ -399,7 +468,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         """A click on a header sorts by that column; on a row, moves the cursor there."""
-        x = event.x + int(self.scroll_x) - (2 if self.show_marks else 0)
+        x = event.x - (2 if self.show_marks else 0)
         if event.y == 0:
             column = self._column_at(x)
             if column is not None:
@@ -411,10 +480,10 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> Column | None:
         edge = 0
-        for column, w in zip(self.columns, self._widths):
+        for i, w in self._layout():
             edge += w + 1
             if x < edge:
-                return column
+                return self.columns[i]
         return None
 
     def on_focus(self) -> None:

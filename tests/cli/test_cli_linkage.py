@@ -176,3 +176,12 @@ def test_no_option_takes_a_secret_value(option, capsys, monkeypatch):
     with pytest.raises(SystemExit) as info:
         cli.main([*SDM_ADD, option, "plaintext"])
     assert info.value.code == 2
+
+
+def test_add_reports_every_bad_setting_at_once(tmp_path, capsys, monkeypatch):
+    argv = ["linkage", "add", "SDM 02", "--system", "sdm", "--server", "https://sdm_core.example.jp:99999",
+            "--sdm-version", "v11", "--user", "admin", "--password-stdin"]
+    status, out, err = run(argv, capsys, monkeypatch, io.StringIO("s3cret\n"))
+    assert status != 0 and out == ""
+    assert "underscore" in err and "99999" in err and "11-00-04" in err  # all three, in one message
+    assert len(err.strip().splitlines()) == 1

@@ -166,3 +166,21 @@ def test_schedule_normalised():
 def test_several_problems_in_one_line():
     text = message(sdm(timeout_s=0, page_size="many"))
     assert "timeout must be more than 0" in text and "page_size: Input should be a valid integer" in text
+
+
+def test_every_problem_is_reported_at_once_field_and_whole_linkage_checks():
+    from pydantic import ValidationError
+
+    from mdmtui.services.linkages import LinkageInput, validation_message
+
+    with pytest.raises(ValidationError) as caught:  # field checks: URL host and port, and the version
+        LinkageInput.model_validate({"name": "x", "system": "sdm", "server_url": "https://sdm_core.example.jp:99999",
+                                     "sdm_version": "v11", "user": "u", "password": "p"})
+    message = validation_message(caught.value)
+    assert "underscore" in message and "99999" in message and "11-00-04" in message
+    with pytest.raises(ValidationError) as caught:  # whole-linkage checks: no password, weekdays on daily
+        LinkageInput.model_validate({"name": "x", "system": "mobileiron", "server_url": "https://core.example.jp",
+                                     "user": "u", "schedule_interval": "daily", "schedule_start_at": "2030-01-01T09:00",
+                                     "schedule_weekdays": [0], "page_size": 0})
+    message = validation_message(caught.value)
+    assert "password" in message and "weekdays apply only" in message and "page size" in message

@@ -88,7 +88,13 @@ async def test_intune_pc_cannot_be_locked_and_the_key_says_why(fleet, sim):
         said = " ".join(notifications(app)).lower()
         assert "lock" in said and "pc" in said
         assert "passcode" in said
-    assert actions_of(fleet, pc) == []
+        await settle(pilot)
+    # nothing sent; each refusal recorded and audited, as the CLI records it (issue 14 #8)
+    assert [(r.action, r.outcome) for r in actions_of(fleet, pc)] == [("lock", "refused"),
+                                                                       ("reset_passcode", "refused")]
+    with fleet.db.connection_context():
+        audited = AuditEvent.select().where(AuditEvent.device_id == pc.id, AuditEvent.outcome == "refused")
+        assert sorted(e.action for e in audited) == ["lock", "reset_passcode"]
 
 
 async def test_bulk_lock_of_marked_devices_types_the_count(fleet, sim):
@@ -101,7 +107,7 @@ async def test_bulk_lock_of_marked_devices_types_the_count(fleet, sim):
         for target in targets:
             await highlight(pilot, fleet, target)
             await pilot.press("space")
-        await pilot.press("escape")  # clears the filter and the marks: mark again without a filter
+        await pilot.press("escape", "escape")  # one step each: the filter, then the marks; mark again unfiltered
         await settle(pilot)
         table = devices_table(app)
         assert table.marked == set()

@@ -34,7 +34,7 @@ async def test_demo_end_to_end(capsys):
             await pilot.press("2")
             await settle(pilot)
             table = app.screen.query_one(DataTable)
-            assert sorted(table.get_row_at(i)[0] for i in range(table.row_count)) == sorted(DEMO_LINKAGES.values())
+            assert sorted(str(table.get_row_at(i)[0]) for i in range(table.row_count)) == sorted(DEMO_LINKAGES.values())
             await pilot.press("4")
             await settle(pilot)
             assert app.screen.query_one(DataTable).row_count > 0

@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Input, Label, Select
 from mdmtui.models import Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.linkage_form import LinkageFormScreen
+from tui_helpers import row_text
 
 
 async def _type(pilot, selector: str, text: str) -> None:
@@ -53,8 +54,8 @@ async def test_linkage_form_shows_errors_inline_then_saves(tui_ctx):
         assert stored.system == "mobileiron" and stored.password_enc and "s3cret" not in stored.password_enc
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1
-        assert table.get_row_at(0)[:2] == ["MI 1", "mobileiron"]
-        assert table.get_row_at(0)[4] == "never"
+        assert row_text(table, 0)[:2] == ["MI 1", "mobileiron"]
+        assert row_text(table, 0)[5] == "never"
 
 
 async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_tests(fleet, sim):
@@ -65,9 +66,9 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
     async with app.run_test(size=(120, 45)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(DataTable)
-        names = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        names = [row_text(table, i)[0] for i in range(table.row_count)]
         assert names == ["Intune (demo)", "MobileIron (demo)", "SDM (demo)"]
-        assert all("succeeded" in table.get_row_at(i)[4] for i in range(3))  # last collection and outcome
+        assert all("succeeded" in row_text(table, i)[5] for i in range(3))  # last collection and outcome
         assert "scheduler daemon: not running" in str(app.screen.query_one("#daemon").render())
         table.move_cursor(row=1)
         await pilot.press("enter")
@@ -90,7 +91,7 @@ async def test_edit_prefills_from_the_stored_settings_previews_the_schedule_and_
         assert "Connection works" in str(form.query_one("#test-result", Static).render())
         await pilot.press("escape")
         await settle(pilot)
-        assert "2030-01-07 09:00" in table.get_row_at(1)[5]  # next collection, local time
+        assert "2030-01-07 09:00" in row_text(table, 1)[4]  # next collection, local time
     with fleet.db.connection_context():
         stored = Linkage.get(Linkage.name == "MobileIron (demo)")
     assert (stored.schedule_interval, stored.schedule_weekdays) == ("weekly", "0,3")
@@ -120,3 +121,69 @@ async def test_removing_an_sdm_linkage_can_drop_its_properties_entry(tui_ctx):
     with tui_ctx.db.connection_context():
         assert Linkage.select().count() == 0
     assert path.read_text(encoding="utf-8") == "# ours\n"
+
+
+async def test_a_long_failure_reason_never_pushes_next_collection_off_screen(fleet):
+    from mdmtui.models import CollectionRun
+    from tui_helpers import screen_text, settle
+
+    reason = "the MDM answered 503 Service Unavailable " * 8
+    with fleet.db.connection_context():
+        CollectionRun.update(status="failed", reason=reason).execute()
+        Linkage.update(schedule_start_at="2030-01-06T09:00", schedule_interval="daily").execute()
+    app = create_app(fleet, start="linkages")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        header = next(line for line in screen_text(app).splitlines() if "Next collection" in line)
+        assert "Last collection" in header  # both headers on screen
+        table = app.screen.query_one(DataTable)
+        last = row_text(table, 0)[5]
+        assert last.endswith("…") and "failed" in last  # cut, with a sign
+        assert "2030-01-" in row_text(table, 0)[4]
+        assert "2030-01-" in screen_text(app)  # and on screen, not scrolled away
+        assert reason.strip()[:60] in str(app.screen.query_one("#linkage-info").render())  # in full below
+        await pilot.resize_terminal(80, 24)  # narrow: server and enabled go to the line under the table
+        await settle(pilot)
+        shown = screen_text(app)
+        header = next(line for line in shown.splitlines() if "Next collection" in line)
+        assert "Last collection" in header and "2030-01-" in shown
+        assert all(len(line) <= 80 for line in shown.splitlines())
+
+
+async def test_the_form_shows_every_error_at_once_marked_and_asks_before_discarding(tui_ctx):
+    from tui_helpers import settle
+
+    from mdmtui.screens.dialogs import ConfirmScreen
+
+    app = create_app(tui_ctx, start="linkages")
+    async with app.run_test(size=(120, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#system", Select).value = "sdm"
+        await pilot.pause()
+        await _type(pilot, "#in-name", "SDM 9")
+        await _type(pilot, "#in-server_url", "https://sdm_core.example.jp:99999")
+        await _type(pilot, "#in-sdm_version", "v11")
+        server = str(form.query_one("#err-server_url", Label).render())
+        assert "underscore" in server and "99999" in server  # both problems of the URL
+        assert "11-00-04" in str(form.query_one("#err-sdm_version", Label).render())  # and the version, at once
+        assert all(line.startswith("✗ ") for line in server.splitlines())  # a sign, not colour alone
+        assert form.query_one("#box-server_url").has_class("-invalid")
+        await pilot.press("escape")  # changed: asks first
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep editing: nothing lost
+        await settle(pilot)
+        assert app.screen is form and form.query_one("#in-sdm_version", Input).value == "v11"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")  # discard
+        await settle(pilot)
+        assert not isinstance(app.screen, LinkageFormScreen)
+        await pilot.press("n")  # a form not changed closes at once
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, (LinkageFormScreen, ConfirmScreen))

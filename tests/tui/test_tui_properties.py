@@ -48,3 +48,24 @@ async def test_problems_are_listed_by_line_and_a_bad_file_is_not_saved(tui_ctx):
         await pilot.pause()
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# ours\n") and "sdm.1.dbhost=192.168.50.100" in text
+
+
+async def test_control_characters_in_the_file_are_shown_escaped_and_not_saved(tui_ctx):
+    from tui_helpers import screen_text
+
+    _sdm(tui_ctx)
+    path = tui_ctx.settings.properties_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("sdm.1.name=SDM 01\nsdm.1.dbhost=db\x1b[2J.example.jp\x00\n", encoding="utf-8")
+    app = create_app(tui_ctx, start="linkages")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        editor = await _open_editor(app, pilot)
+        shown = screen_text(app)
+        assert "\x1b" not in shown and "\x00" not in shown
+        assert "db\\x1b[2J.example.jp\\x00" in editor.query_one(TextArea).text
+        assert "line 2:" in str(editor.query_one("#props-problems", Static).render())  # so it cannot be saved
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert "\x1b" in path.read_text(encoding="utf-8")  # untouched

@@ -71,6 +71,9 @@ async def test_read_only_devices_screen_hides_actions_and_sends_nothing(ro_fleet
         assert app.screen.__class__.__name__ == "DevicesScreen"  # no dialog opened
         said = notifications(app)
         assert len(said) == 6 and all("read-only" in m for m in said)
-    with ro_fleet.db.connection_context():
-        assert DeviceAction.select().count() == 0
+        await settle(pilot)
+    with ro_fleet.db.connection_context():  # nothing sent: the three device actions recorded as refused
+        rows = list(DeviceAction.select())
+        assert sorted((r.action, r.outcome) for r in rows) == [("lock", "refused"), ("reset_passcode", "refused"),
+                                                               ("wipe", "refused")]
         assert CollectionRun.select().count() == 3  # only the fixture's collections

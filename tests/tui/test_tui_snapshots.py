@@ -65,3 +65,26 @@ def test_ansi_theme_snapshot(frozen_fleet, snap_compare):
     frozen_fleet.settings.theme = "ansi-dark"
     app = create_app(frozen_fleet, poll_seconds=3600)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open(None))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_describe_snapshot(frozen_fleet, snap_compare, size):
+    """enter on the first device: the describe view, full screen."""
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_open("enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pending_snapshot(frozen_fleet, snap_compare, size):
+    """6: two actions not final (recorded with fixed times, as the control service writes them)."""
+    from mdmtui.models import DeviceAction
+
+    with frozen_fleet.db.connection_context():
+        for dev, outcome, message in zip(Device.select().order_by(Device.id).limit(2), ("pending", "unknown"),
+                                         ("the MDM accepted the command; the device has not reported yet",
+                                          "no answer: the connection was lost after sending")):
+            DeviceAction.create(device=dev.id, linkage_name=dev.linkage_name, mdm_device_id=dev.mdm_device_id,
+                                device_name=dev.computer_name, action="lock", outcome=outcome, message=message,
+                                os_user="admin", host="console", requested_at=FIXED_NOW, updated_at=FIXED_NOW)
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_open("6"))

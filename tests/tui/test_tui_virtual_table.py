@@ -104,3 +104,67 @@ async def test_header_click_reports_the_column():
         await pilot.click(VirtualTable, offset=(3, 4))
         await pilot.pause()
         assert app.query_one(VirtualTable).cursor == 3
+
+
+@dataclass
+class Wide:
+    id: int
+    name: str
+    imei: str
+    model: str
+    phone: str
+
+
+class WideSource:
+    def count(self) -> int:
+        return 3
+
+    def page(self, offset: int, limit: int) -> list[Wide]:
+        return [Wide(i, f"端末-{i}", f"35899911423848{i}", "Galaxy S24 Ultra Enterprise Edition", f"+8170930790{i:02d}")
+                for i in range(offset, min(offset + limit, 3))][:limit]
+
+
+WIDE_COLUMNS = [Column("name", "Name", 10, lambda r: r.name, flex=True),
+                Column("model", "Model", 12, lambda r: r.model),
+                Column("imei", "IMEI", 10, lambda r: r.imei, whole=True),
+                Column("phone", "Phone", 8, lambda r: r.phone, whole=True)]
+
+
+class WideApp(App):
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(WIDE_COLUMNS, key=lambda r: r.id, id="t", frozen=1)
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_source(WideSource())
+
+
+async def test_cut_cells_end_in_an_ellipsis_and_identifiers_are_never_cut():
+    app = WideApp()
+    async with app.run_test(size=(44, 8)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        lines = app.query_one(VirtualTable).visible_text()
+        assert "Galaxy S24 …" in lines[1]  # cut, with a sign
+        assert "358999114238480" in lines[1]  # the IMEI whole (its column widened to fit it)
+        assert "+81709307" not in lines[1]  # the phone does not fit whole: left out, not cut
+        assert lines[0].endswith("▶")  # and the header says more columns are to the right
+
+
+async def test_right_scrolls_by_whole_columns_and_the_name_stays():
+    app = WideApp()
+    async with app.run_test(size=(44, 8)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        table.focus()
+        await pilot.press("right")
+        await pilot.pause()
+        lines = table.visible_text()
+        assert lines[0].split()[:4] == ["◀", "Name", "IMEI", "Phone"]  # Model scrolled away, Name frozen
+        assert "端末-0" in lines[1] and "358999114238480" in lines[1] and "+817093079000" in lines[1]
+        await pilot.press("right")  # the last column is already on screen: nothing moves
+        await pilot.pause()
+        assert table.visible_text() == lines
+        await pilot.press("left")
+        await pilot.pause()
+        assert "Model" in table.visible_text()[0]

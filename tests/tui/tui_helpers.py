@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from textual.widgets import Input
-from textual.worker import WorkerCancelled, WorkerState
+from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from mdmtui.config import Settings
 from mdmtui.models import Device
@@ -44,6 +44,8 @@ async def settle(pilot, rounds: int = 3) -> None:
         try:
             await app.workers.wait_for_complete()
         except WorkerCancelled:  # an exclusive worker replaced by a newer one: wait for the others
+            continue
+        except WorkerFailed:  # the console reports it (a notification); the test looks at that
             continue
         await pilot.pause()
         busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
@@ -91,3 +93,34 @@ async def highlight(pilot, ctx, dev: Device) -> None:
 def notifications(app) -> list[str]:
     """Every notification message shown so far (run_test(notifications=True))."""
     return [n.message for n in app._notifications]
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Send ``keys`` as one burst: all queued before the console handles the first (a paste, SSH)."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:  # the character as Pilot.press derives it
+            char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await settle(pilot)
+
+
+def row_text(table, index: int) -> list[str]:
+    """A DataTable row's cells as the text shown."""
+    return [str(cell) for cell in table.get_row_at(index)]
+
+
+def screen_text(app) -> str:
+    """Every character the terminal is sent for the current screen (what the admin sees), line by line."""
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
