@@ -163,6 +163,19 @@ def record_refusal(ctx: Context, ids: list[int], action: Any, reason: str) -> No
     in_db(ctx, control.record_refusal, ctx, ids, action, None, reason)
 
 
+def audit_role_refusal(ctx: Context, permission: Any) -> None:
+    """Audit that the OS user's role refused ``permission`` (the services' own check and record)."""
+    from mdmtui.services import roles
+
+    def deny() -> None:
+        try:
+            roles.require(ctx, permission, target="in the console")
+        except roles.PermissionDenied:
+            pass
+
+    in_db(ctx, deny)
+
+
 def asset_info(ctx: Context, device_id: int) -> dict[str, str | None]:
     """The device's asset information fields."""
     return in_db(ctx, inventory().asset_info, device_id)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker
 
+from mdmtui.screens import backend
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
 from mdmtui.services import roles
 from mdmtui.widgets.header import AppHeader
@@ -104,7 +105,15 @@ class ConsoleScreen(Screen):
         return role_refusal(self, action) or "not available here"
 
     def refused(self, action: str) -> None:
-        """A greyed or hidden command was pressed (subclasses audit refusals of device actions)."""
+        """A greyed or hidden command was pressed: a role's refusal is audited as the services audit it
+        (subclasses also record refusals of device actions)."""
+        permission = ROLE_PERMISSIONS.get(action)
+        if permission is not None and roles.refusal(self.app.ctx, permission):
+            self._audit_role_refusal(permission)
+
+    @work(thread=True, exit_on_error=False, name="audit the refusal")
+    def _audit_role_refusal(self, permission: roles.Permission) -> None:
+        backend.audit_role_refusal(self.app.ctx, permission)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed worker of this screen shows its reason (the app never hears of it otherwise)."""

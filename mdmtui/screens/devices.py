@@ -357,7 +357,9 @@ class DevicesScreen(ConsoleScreen):
 
     def refused(self, action: str) -> None:
         """A greyed or hidden device action was pressed: audit the refusal, as the CLI does."""
-        if action in ACTIONS and self.targets():
+        if role_refusal(self, action):
+            super().refused(action)
+        elif action in ACTIONS and self.targets():
             reason = self.disabled_reason(action)
             self._record_refusal([d.id for d in self.targets()], ACTIONS[action], reason)
 

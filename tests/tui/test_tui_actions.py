@@ -149,7 +149,8 @@ async def test_profile_removed_device_is_shown_and_refused_before_any_confirmati
         await settle(pilot)
         await choose(pilot, "profile removed")
         assert any("profile removed" in row for row in table_rows(app))
-    assert actions_of(fleet, target) == []
+    # the refused key press is recorded (and audited), nothing was sent
+    assert [(r.action, r.outcome) for r in actions_of(fleet, target)] == [("wipe", "refused")]
 
 
 async def test_delete_device_information_after_yes(fleet, sim):

@@ -16,7 +16,8 @@ from mdmtui.services.context import open_context
 
 MARKUP = "[/]pwn [link=https://evil.example]click[/link]"
 ESCAPES = "\x1b[2J\x1b]0;owned\x07bad\x00nul\x9b31m"
-SHOWN_ESCAPES = "\\x1b[2J\\x1b]0;owned\\x07bad\\x00nul\\x9b31m"
+# as the inventory stores it: a NUL cannot be stored (PostgreSQL), it becomes U+FFFD
+SHOWN_ESCAPES = "\\x1b[2J\\x1b]0;owned\\x07bad\ufffdnul\\x9b31m"
 
 
 @pytest.fixture

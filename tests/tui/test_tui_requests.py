@@ -9,7 +9,7 @@ from textual.widgets import Input
 from tui_helpers import device, highlight, notifications, settle
 
 from mdmtui.config import RoleSettings
-from mdmtui.models import ApprovalRequest, DeviceAction
+from mdmtui.models import ApprovalRequest, AuditEvent, DeviceAction
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.services.lookup import confirm_label
@@ -40,8 +40,13 @@ async def test_a_viewer_sees_actions_greyed_and_each_key_says_why(fleet, sim):
         assert len(said) == 6 and all("permission denied" in m and "vera is viewer" in m for m in said), said
         assert any("wipe needs the admin role" in m for m in said)
         assert any("lock needs the operator role" in m for m in said)
+    await app.workers.wait_for_complete()
     with fleet.db.connection_context():
-        assert DeviceAction.select().count() == 0
+        assert DeviceAction.select().count() == 0  # nothing sent, nothing pretended
+        access = AuditEvent.select().where(AuditEvent.category == "access", AuditEvent.outcome == "refused")
+        assert sorted(e.action for e in access) == sorted(["lock", "wipe", "reset_passcode", "delete", "collect",
+                                                           "asset_edit"])
+        assert {e.os_user for e in access} == {"vera"}
 
 
 async def test_wipe_becomes_a_request_that_another_admin_approves(fleet, sim):
