@@ -59,13 +59,15 @@ class Due:
 def marker(wire: dict, ident: str, now: float, refresh_days: float) -> str:
     """The device's change marker: stable list fields' checksum plus its rolling period number."""
     stable = "\x1f".join(f"{k}={v}" for k, v in sorted(wire.items()) if k not in CHURN_KEYS)
-    return f"{PREFIX}|{zlib.crc32(stable.encode()):08x}|{period_number(ident, now, refresh_days)}"
+    # surrogatepass: a lone surrogate from JSON's "\ud800" must not fail the run (as in mapping.change_marker)
+    checksum = zlib.crc32(stable.encode("utf-8", "surrogatepass"))
+    return f"{PREFIX}|{checksum:08x}|{period_number(ident, now, refresh_days)}"
 
 
 def period_number(ident: str, now: float, refresh_days: float) -> int:
     """Which rolling period the device is in: ticks once per period, at a per-device phase."""
     period = max(1.0, refresh_days * DAY_S)
-    phase = (zlib.crc32(ident.encode()) / 2**32) * period
+    phase = (zlib.crc32(ident.encode("utf-8", "surrogatepass")) / 2**32) * period
     return int((now + phase) // period)
 
 
