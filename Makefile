@@ -9,13 +9,16 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: demo test install bench
+.PHONY: demo test lint install bench
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/mdmtui demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mdmtui tests bench
+
+test: lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        if value and not value.split(":", 1)[0] in {"sqlite", "postgresql", "postgres"}:
+        if value and value.split(":", 1)[0] not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 

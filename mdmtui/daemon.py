@@ -288,5 +288,5 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
     """Sleep ``seconds`` or until ``event`` is set, whichever comes first."""
     try:
         await asyncio.wait_for(event.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

@@ -15,8 +15,8 @@ import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import datetime, UTC
+from functools import cache
 from typing import Any
 
 from mdmtui.identifiers import hardware_id
@@ -109,7 +109,7 @@ def when(value: Any) -> datetime | None:
 
 def _when(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, timezone.utc) if value > 0 else None
+        return datetime.fromtimestamp(value / 1000, UTC) if value > 0 else None
     raw = str(value).strip()
     if raw.isdigit():
         return when(int(raw))
@@ -119,7 +119,7 @@ def _when(value: Any) -> datetime | None:
         return None
     if parsed.year <= 1:
         return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # --- cells ------------------------------------------------------------------------------------------
@@ -353,7 +353,7 @@ def wire_keys(system: System) -> tuple[str, ...]:
 Getter = Callable[[dict], Any]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(system: System, os_class: OsClass, name_mapping: str | None,
               sdm_version: str | None) -> tuple[tuple[str, Getter], ...]:
     """The table for one source and OS class as (field, getter) pairs; unavailable cells dropped."""

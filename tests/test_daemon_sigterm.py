@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,7 @@ def stop(proc: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> tuple[
         _, err = proc.communicate(timeout=GRACE_S + 5)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError("the daemon did not stop within its grace period")
+        raise AssertionError("the daemon did not stop within its grace period") from None
     return proc.returncode, err
 
 

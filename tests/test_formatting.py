@@ -1,6 +1,6 @@
 """Display wording shared by the console and the CLI."""
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from mdmtui.formatting import NOT_COLLECTED, NOT_SET, shown, size
 
@@ -14,7 +14,7 @@ def test_missing_mdm_items_read_not_collected_but_admin_fields_read_not_set():
 
 def test_values_read_as_an_admin_expects():
     assert shown(False) == "No" and shown(True) == "Yes"
-    assert shown(datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)).startswith("2026-11-2")
+    assert shown(datetime(2026, 11, 27, 0, 0, tzinfo=UTC)).startswith("2026-11-2")
     assert size(64 * (1 << 30)) == "64.0 GB" and size(None) is None
 
 

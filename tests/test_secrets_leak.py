@@ -63,7 +63,7 @@ def test_secrets_never_leak_through_cli_db_or_logs(tmp_path, capsys, monkeypatch
     assert outputs[-2][0] == 1 and "page size for sdm must be 1 to 500" in outputs[-2][1]
     assert outputs[-1][0] == 1 and "cannot connect" in outputs[-1][1], outputs[-1]
     assert "********" in outputs[2][1]  # show says a password is set, without showing it
-    for status, text in outputs:
+    for _status, text in outputs:
         assert_no_secret(text, "CLI output")
 
     data = tmp_path / "data"

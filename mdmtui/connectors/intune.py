@@ -329,7 +329,7 @@ class IntuneConnector:
 
     async def _batch(self, ids: list[str]) -> dict[str, dict]:
         """Single-device GETs 20 to a request; items that fail on their own are retried a few times."""
-        pending, found = list(ids), {}
+        pending, found, wait = list(ids), {}, None
         for round_no in range(self.http.policy.attempts):
             if round_no:
                 await self.http.pause(wait, round_no)

@@ -77,7 +77,7 @@ class Pacer:
         self.throttle_signals = 0
 
     @classmethod
-    def for_sleep(cls, sleep=None) -> "Pacer":
+    def for_sleep(cls, sleep=None) -> Pacer:
         """A pacer on the real clock, or, with an injected sleep (tests that record waits instead of
         waiting), on a clock that the recorded waits move forward, so a wait already made counts."""
         if sleep is None:

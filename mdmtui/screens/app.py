@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -322,7 +321,7 @@ class MdmtuiApp(App[int]):
         """``:``: a fuzzy list of the screens and linkages to go to."""
         from mdmtui.services import linkages
 
-        self.run_worker(lambda: backend.in_db(self.ctx, lambda: [l.name for l in linkages.list_linkages(self.ctx)]),
+        self.run_worker(lambda: backend.in_db(self.ctx, lambda: [lk.name for lk in linkages.list_linkages(self.ctx)]),
                         thread=True, group="jump", exclusive=True, exit_on_error=False, name="jump")
 
     def _show_jump(self, names: list[str]) -> None:

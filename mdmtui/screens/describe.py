@@ -105,7 +105,7 @@ class DescribeScreen(Screen[None]):
         problems = f" · security: {', '.join(detail.flags)}" if detail.flags else ""
         self.query_one("#describe-title", Label).update(plain(f"{detail.title}{problems}  (esc: back · y: copy)"))
         self.lines = describe_lines(description, software_text)
-        label_width = min(max((width(visible(l[1])) for l in self.lines if l[0] == "item"), default=10), 40)
+        label_width = min(max((width(visible(line[1])) for line in self.lines if line[0] == "item"), default=10), 40)
         options = self.query_one(OptionList)
         keep = options.highlighted
         options.clear_options()

@@ -71,7 +71,7 @@ class LinkagesScreen(ConsoleScreen):
         """The columns for this width (narrow: server and enabled only in the line under the table)."""
         if self.size.width < 120:
             return NARROW_COLUMNS
-        return COLUMNS if self.size.width >= 140 else tuple((l, 24 if l == "Server" else w) for l, w in COLUMNS)
+        return COLUMNS if self.size.width >= 140 else tuple((label, 24 if label == "Server" else w) for label, w in COLUMNS)
 
     def _last_width(self) -> int:
         fixed = sum(w + 2 for _label, w in self.columns if w)  # DataTable pads each cell by one on each side

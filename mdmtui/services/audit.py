@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from typing import Any
 
 from peewee import fn
@@ -133,7 +133,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         raise UsageError(f"--since {text!r}: use e.g. 7d, 12h, 30m, 2024-05-01 or 2024-05-01T09:00") from None
     if value.tzinfo is None:  # the admin types the server's local time
         value = value.astimezone()
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
@@ -794,7 +794,7 @@ def _canonical(value: Any) -> str:
     if value is None:
         return "\x00"
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     return repr(value)
 
 
@@ -868,13 +868,13 @@ def _python(column: str, value: Any) -> Any:
 def _db(value: Any) -> Any:
     """A value as the models store it: datetimes naive UTC."""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
 def _differs(old: Any, new: Any) -> bool:
     if isinstance(old, datetime) and isinstance(new, datetime):
-        return old.astimezone(timezone.utc) != new.astimezone(timezone.utc)
+        return old.astimezone(UTC) != new.astimezone(UTC)
     return old != new
 
 
@@ -884,7 +884,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     return str(value)
 
 

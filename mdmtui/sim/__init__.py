@@ -75,7 +75,7 @@ class Simulator:
                              password=_secret(r, 16, alnum))
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         """Start the four servers in a background thread; returns when they listen."""
         names = ("intune", "mobileiron", "sdm", "software")
         socks = [bind(self.first_port + i if self.first_port else 0) for i in range(4)]
@@ -107,7 +107,7 @@ class Simulator:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -31,7 +31,7 @@ class BudgetLimits:
     window_s: float = 20.0
     without_retry_after: int = 5          # every n-th 429 has no Retry-After header (0: always one)
 
-    def scaled(self, factor: float) -> "BudgetLimits":
+    def scaled(self, factor: float) -> BudgetLimits:
         """The same rate over a window `factor` times as long, with `factor` times the burst."""
         return BudgetLimits(max(1, round(self.app_limit * factor)), max(1, round(self.tenant_limit * factor)),
                             self.window_s * factor, self.without_retry_after)

@@ -28,7 +28,7 @@ class DayRates:
     storage_drift: float = 0.02     # largest change of free storage at one check-in, as a share of the total
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DayRates":
+    def from_dict(cls, data: dict) -> DayRates:
         """Rates from a JSON object; unknown names and values outside 0..1 are refused."""
         known = {f.name for f in fields(cls)}
         bad = sorted(set(data) - known)

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from starlette.requests import Request
@@ -115,7 +115,7 @@ class IntuneService(Service):
     def error_body(self, request: Request | None, code: str, message: str) -> dict:
         """Graph's error JSON."""
         rid, cid = self.ids(request) if request is not None else (str(uuid.uuid4()),) * 2
-        date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         return {"error": {"code": code, "message": message,
                           "innerError": {"date": date, "request-id": rid, "client-request-id": cid}}}
 
@@ -626,7 +626,7 @@ def _page_result(context: str, items: list[bytes], next_link: str | None) -> Res
 
 
 def _aad_error(err: str, code: int, text: str) -> dict:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
     return {"error": err, "error_description": f"{text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {now}",
             "error_codes": [code], "timestamp": now, "trace_id": trace, "correlation_id": corr,

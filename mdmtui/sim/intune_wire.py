@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from operator import itemgetter
 
 from .catalog import catalog_for
@@ -29,7 +29,7 @@ def iso(ts: float | None) -> str:
         day, secs = divmod(ts, 86_400)
         minute, sec = divmod(secs, 60)
         return iso_day(day) + HHMM[minute] + SSZ[sec]
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _platform_bits(p: dict) -> tuple[str, str, str, str]:
@@ -50,7 +50,7 @@ def _managed_name(p: dict) -> str:
         day, secs = divmod(enrolled, 86_400)
         y, m, d = iso_day(day)[:10].split("-")
         return f"{p['login']}_{p['os']}_{int(m)}/{int(d)}/{y}_{HHMM12[secs // 60]}"
-    stamp = datetime.fromtimestamp(enrolled, timezone.utc)
+    stamp = datetime.fromtimestamp(enrolled, UTC)
     return f"{p['login']}_{p['os']}_{stamp.month}/{stamp.day}/{stamp.year}_{stamp.strftime('%I:%M %p')}"
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from email.utils import formatdate
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Label, Static, TabbedContent, TabPane
 
 from mdmtui.formatting import NOT_COLLECTED, local_time, shown
 from mdmtui.widgets.safe import plain, visible
@@ -120,14 +120,14 @@ class DetailPane(Vertical):
         """Field changes recorded by collections (SIM swaps show here)."""
         lines = [f"{local_time(r.at)}  {item_name(r.field)}: {r.old_value or NOT_COLLECTED} → "
                  f"{r.new_value or NOT_COLLECTED}" for r in rows]
-        self.query_one("#history", Static).update(plain("\n".join(visible(l) for l in lines) or "No changes recorded.",
+        self.query_one("#history", Static).update(plain("\n".join(visible(line) for line in lines) or "No changes recorded.",
                                                         lines=True))
 
     def show_audit(self, rows: Iterable[Any]) -> None:
         """What admins did to this device."""
         lines = [f"{local_time(r.at)}  {r.os_user}@{r.host}  {r.action}: {r.outcome}"
                  + (f" — {r.message}" if r.message else "") for r in rows]
-        self.query_one("#audit", Static).update(plain("\n".join(visible(l) for l in lines) or "No actions recorded.",
+        self.query_one("#audit", Static).update(plain("\n".join(visible(line) for line in lines) or "No actions recorded.",
                                                       lines=True))
 
     def show_software_count(self, shown_count: int, total: int | None, text: str) -> None:

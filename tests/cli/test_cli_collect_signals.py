@@ -66,7 +66,7 @@ def signal_and_wait(proc: subprocess.Popen, sig: signal.Signals, timeout: float)
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError(f"collect did not end within {timeout} s of {sig.name}")
+        raise AssertionError(f"collect did not end within {timeout} s of {sig.name}") from None
     return proc.returncode, out, err, time.monotonic() - sent
 
 

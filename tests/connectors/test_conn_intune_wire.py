@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -290,7 +290,7 @@ def wipe_state(state: str | None):
         "id": "dev-1", "managementState": state}))
 
 
-SENT = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 @respx.mock
@@ -407,18 +407,18 @@ async def test_a_detected_apps_next_link_to_another_host_stops_the_run(sleeps):
 @respx.mock
 async def test_follow_up_ignores_results_older_than_the_request(sleeps):
     """A month-old "done" lock says nothing about a lock whose answer was just lost."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     token_route("tok-1")
     respx.get(f"{LIST_URL}/dev-1").mock(return_value=httpx.Response(200, json={
         "id": "dev-1", "deviceActionResults": [
             {"actionName": "remoteLock", "actionState": "done", "startDateTime": "2026-10-01T00:00:00Z"}]}))
     lost = ActionResult("dev-1", Action.LOCK, Outcome.UNKNOWN, reference="remoteLock",
-                        sent_at=datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc))
+                        sent_at=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
     conn = connector(sleeps)
     result = await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)
     assert result.outcome is Outcome.PENDING and "no remoteLock result yet" in result.message
-    lost.sent_at = datetime(2026, 10, 1, 0, 1, tzinfo=timezone.utc)  # within the clock-skew allowance
+    lost.sent_at = datetime(2026, 10, 1, 0, 1, tzinfo=UTC)  # within the clock-skew allowance
     assert (await conn.follow_up(DeviceRef("dev-1", OsClass.IS), lost)).outcome is Outcome.SUCCEEDED
 
 

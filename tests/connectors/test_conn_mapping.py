@@ -7,7 +7,7 @@ NOT show, to prove they stay None ("not collected").
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -15,7 +15,7 @@ from mdmtui import mapping
 from mdmtui.records import COLLECTED_FIELDS, OsClass, System
 
 GB = 1024**3
-T = datetime(2026, 11, 20, 10, 0, 0, tzinfo=timezone.utc)
+T = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
 SDM_IOS = {
     "deviceId": "sdm-1", "listName": "iPhone-15_taro", "user": "山田 太郎", "phoneNumber": "09012345678",

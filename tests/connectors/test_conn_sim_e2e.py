@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from conn_sim import collect, sim_config
@@ -56,7 +56,7 @@ def colon(value):
 def moment(value):
     if not value or value.startswith("0001-"):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def expect_intune(t: dict) -> tuple[OsClass, dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from mdmtui.connectors.base import LinkageConfig, connector_for
@@ -13,7 +13,7 @@ from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 from mdmtui.services import collection, linkages
 
 FAST_RETRY = {"attempts": 4, "initial_s": 0.01, "max_backoff_s": 0.05, "jitter_s": 0.0, "max_retry_after_s": 2}
-UTC = timezone.utc
+UTC = UTC
 
 
 def sim_linkage(ctx, sim, system: str, name: str | None = None, **extra) -> Linkage:

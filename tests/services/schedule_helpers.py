@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from itertools import count
 
 from mdmtui.models import Linkage
 from mdmtui.services import schedule as schedule_service
 
-UTC = timezone.utc
+UTC = UTC
 _ports = count(26100)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from control_helpers import make_device, make_linkage
@@ -89,20 +89,20 @@ def test_query_filters_and_orders_newest_first(ctx):
     assert [e.id for e in audit.query(ctx, category="collection")] == [third.id]
     assert [e.id for e in audit.query(ctx, outcome="failed")] == [first.id]
     assert len(audit.query(ctx, limit=2)) == 2
-    assert audit.query(ctx, since=datetime.now(timezone.utc) + timedelta(minutes=1)) == []
-    assert len(audit.query(ctx, since=datetime.now(timezone.utc) - timedelta(minutes=1))) == 3
+    assert audit.query(ctx, since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    assert len(audit.query(ctx, since=datetime.now(UTC) - timedelta(minutes=1))) == 3
     with pytest.raises(UsageError, match="category"):
         audit.query(ctx, category="nope")
 
 
 def test_parse_since_relative_date_and_errors():
-    now = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
     assert audit.parse_since("7d", now=now) == now - timedelta(days=7)
     assert audit.parse_since("12h", now=now) == now - timedelta(hours=12)
     assert audit.parse_since("30m", now=now) == now - timedelta(minutes=30)
     assert audit.parse_since("2w", now=now) == now - timedelta(weeks=2)
-    assert audit.parse_since("2024-05-01T09:00+00:00") == datetime(2024, 5, 1, 9, tzinfo=timezone.utc)
+    assert audit.parse_since("2024-05-01T09:00+00:00") == datetime(2024, 5, 1, 9, tzinfo=UTC)
     local = audit.parse_since("2024-05-01")
-    assert local.tzinfo is not None and local == datetime(2024, 5, 1).astimezone().astimezone(timezone.utc)
+    assert local.tzinfo is not None and local == datetime(2024, 5, 1).astimezone().astimezone(UTC)
     with pytest.raises(UsageError, match="--since"):
         audit.parse_since("last tuesday")

@@ -101,7 +101,7 @@ def test_a_damaged_stored_schedule_is_reported_and_skipped_not_fatal(ctx, caplog
         due = svc.due_linkages(ctx, utc(2026, 1, 3))
     finally:
         logger.removeHandler(caplog.handler)
-    assert [(l.name, when) for l, when in due] == [("fine", utc(2026, 1, 2, 6))]
+    assert [(lk.name, when) for lk, when in due] == [("fine", utc(2026, 1, 2, 6))]
     assert "broken" in caplog.text
 
 
@@ -153,7 +153,7 @@ def test_a_new_schedule_owes_nothing_from_before_it_existed(ctx):
     schedule = svc.build_schedule(start_at="2025-06-01 06:00", interval="daily", tz="UTC")
     svc.set_schedule(ctx, "L", schedule, now=utc(2026, 1, 10, 12))
     assert svc.due_linkages(ctx, utc(2026, 1, 10, 12, 5)) == []
-    assert [(l.name, d) for l, d in svc.due_linkages(ctx, utc(2026, 1, 11, 6))] == [("L", utc(2026, 1, 11, 6))]
+    assert [(lk.name, d) for lk, d in svc.due_linkages(ctx, utc(2026, 1, 11, 6))] == [("L", utc(2026, 1, 11, 6))]
 
 
 def test_after_downtime_only_the_latest_missed_run_is_due(ctx):

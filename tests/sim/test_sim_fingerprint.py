@@ -81,7 +81,7 @@ def _intune(sim: Simulator, client: httpx.Client) -> list[bytes]:
         pages(f"{base}/{ver}/deviceManagement/managedDevices", {"$select": QUIRK[ver], "$top": "333"})
     pages(f"{base}/v1.0/deviceManagement/managedDevices", {"$filter": "operatingSystem eq 'Windows'", "$top": "97"})
     pages(f"{base}/v1.0/deviceManagement/managedDevices",
-          {"$filter": f"lastSyncDateTime ge 2125-01-01T00:00:00Z and operatingSystem ne 'iOS'"})
+          {"$filter": "lastSyncDateTime ge 2125-01-01T00:00:00Z and operatingSystem ne 'iOS'"})
     ids = sim.device_ids("intune")
     for ver in ("v1.0", "beta"):
         for ident in ids[:12] + ids[-3:]:

@@ -8,7 +8,7 @@ import json
 
 from rich.console import Console
 from textual.widgets import Input, OptionList
-from tui_helpers import device, devices_table, highlight, settle, table_rows, type_filter
+from tui_helpers import device, devices_table, highlight, settle, table_rows
 
 from mdmtui.models import AssetInfo, AuditEvent, Device
 from mdmtui.screens.app import create_app

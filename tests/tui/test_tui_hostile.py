@@ -4,8 +4,7 @@ of the console; the console keeps running and shows the text literally (control 
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable
-from tui_helpers import device, devices_table, link_and_collect, make_settings, screen_text, settle, type_filter
+from tui_helpers import device, link_and_collect, make_settings, screen_text, settle, type_filter
 
 from mdmtui.models import CollectionRun, Linkage
 from mdmtui.screens.app import create_app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tui_helpers import devices_table, settle, table_rows, type_filter
+from tui_helpers import devices_table, settle, type_filter
 
 from mdmtui.models import Device
 from mdmtui.screens.app import create_app

@@ -5,8 +5,7 @@ keyboard at 80x24, cut cells, refusals audited, mixed selections, Intune wipe op
 from __future__ import annotations
 
 from textual.widgets import DataTable, Input
-from tui_helpers import (burst, device, devices_table, highlight, notifications, screen_text, settle, table_rows,
-                         type_filter)
+from tui_helpers import (burst, device, devices_table, highlight, notifications, screen_text, settle)
 
 from mdmtui.models import AuditEvent, Device
 from mdmtui.screens.app import create_app

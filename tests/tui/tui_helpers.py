@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from textual.widgets import Input
@@ -14,7 +14,7 @@ from mdmtui.widgets.virtual_table import VirtualTable
 
 
 # The simulator's fleet epoch and the console's "now" in snapshot tests (times on screen never move).
-FIXED_NOW = datetime(2026, 5, 1, 3, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 
 
 def make_settings(tmp_path, **extra) -> Settings:
