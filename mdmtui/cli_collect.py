@@ -49,6 +49,9 @@ def _register_collect(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--linkage", action="append", metavar="NAME",
                        help="collect this linkage (repeatable; also disabled ones)")
     which.add_argument("--all", action="store_true", help="collect every enabled linkage (the default)")
+    parser.add_argument("--changed-only", action="store_true",
+                        help="only devices that contacted the MDM since the last run began (never marks any "
+                             "device missing)")
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_collect)
 
@@ -114,7 +117,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     display = _ProgressLine(sys.stderr) if sys.stderr.isatty() and not args.json else None
     stopped: list[signal.Signals] = []
     try:
-        summaries = asyncio.run(_collect(ctx, args.linkage, display, stopped))
+        summaries = asyncio.run(_collect(ctx, args.linkage, display, stopped, args.changed_only))
     except KeyboardInterrupt:
         print("\nmdmtui: interrupted; the inventory was left as it was", file=sys.stderr)
         return 130
@@ -142,7 +145,7 @@ def _print_summaries(summaries: list[CollectionSummary], as_json: bool) -> None:
 
 
 async def _collect(ctx: Context, names: list[str] | None, display: _ProgressLine | None,
-                   stopped: list[signal.Signals]) -> list[CollectionSummary]:
+                   stopped: list[signal.Signals], changed_only: bool = False) -> list[CollectionSummary]:
     cancel = asyncio.Event()
 
     def on_signal(sig: signal.Signals) -> None:
@@ -153,7 +156,7 @@ async def _collect(ctx: Context, names: list[str] | None, display: _ProgressLine
         cancel.set()
 
     with on_stop_signals(on_signal):
-        return await collection.collect_many(ctx, names, trigger="immediate",
+        return await collection.collect_many(ctx, names, trigger="immediate", changed_only=changed_only,
                                              progress=display.update if display else None, cancel=cancel)
 
 
@@ -197,7 +200,8 @@ def _columns() -> int:
 
 
 def _summary_json(s: CollectionSummary) -> dict[str, Any]:
-    return {"linkage": s.linkage, "run_id": s.run_id, "status": s.status, "reason": s.reason, "new": s.new,
+    return {"linkage": s.linkage, "run_id": s.run_id, "kind": s.kind, "status": s.status, "reason": s.reason,
+            "new": s.new,
             "changed": s.changed, "unchanged": s.unchanged, "missing": s.missing, "returned": s.returned,
             "software_items": s.software_items, "pages": s.pages, "devices_seen": s.devices_seen,
             "started_at": s.started_at, "finished_at": s.finished_at, "duration_s": s.duration_s}

@@ -28,6 +28,9 @@ Version history:
    for one name longer than 255 characters. ``collection_lock.host`` and ``.pid``: a lock held by a
    dead process on this host is taken over at once.
 6. ``approval_request`` (the two-person rule) and ``audit_event.approval_id``.
+7. Two speeds: ``collection_run.kind`` (full | changed) and ``.mdm_started_at`` (the MDM's clock at a
+   run's start, the next changed-only run's lower bound); ``linkage.changed_schedule`` and
+   ``.last_changed_run_at`` (the changed-only schedule beside the full one).
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
     ],
     6: [
         ("audit_event", "approval_id"),
+    ],
+    7: [
+        ("collection_run", "kind"),
+        ("collection_run", "mdm_started_at"),
+        ("linkage", "changed_schedule"),
+        ("linkage", "last_changed_run_at"),
     ],
 }
 
@@ -192,6 +201,13 @@ def _sqlite_retype_text(db: Database, table: str, columns: list[str]) -> None:
 def _to_v6(db: Database, migrator: SchemaMigrator) -> None:
     """The two-person rule: approval requests, and the request id on audit entries."""
     add_model_columns(db, migrator, ADDED_COLUMNS[6])
+    create_missing(db)
+
+
+@step(7)
+def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
+    """Two speeds: the run's kind and MDM start time, the linkage's changed-only schedule."""
+    add_model_columns(db, migrator, ADDED_COLUMNS[7])
     create_missing(db)
 
 

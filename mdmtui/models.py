@@ -88,6 +88,9 @@ class Linkage(BaseModel):
     schedule_month_day = IntegerField(null=True)
     schedule_tz = CharField(null=True)
     last_scheduled_run_at = UTCDateTimeField(null=True)
+    # the changed-only schedule (the frequent one): a Schedule as JSON, and the run it last started for
+    changed_schedule = TextField(null=True)
+    last_changed_run_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 
@@ -201,6 +204,8 @@ class CollectionRun(BaseModel):
     pages = IntegerField(default=0)
     devices_seen = IntegerField(default=0)
     rechecked = IntegerField(default=0)  # absent from the listing, asked for one by one (the gone ones: missing)
+    kind = CharField(default="full")  # full | changed (changed-only: never marks anything missing)
+    mdm_started_at = UTCDateTimeField(null=True)  # the MDM's own clock at the listing's first answer
     host = CharField(null=True)
     pid = IntegerField(null=True)
 

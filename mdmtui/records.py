@@ -183,6 +183,7 @@ class CollectionSummary:
     pages: int = 0
     devices_seen: int = 0
     rechecked: int = 0  # stored devices absent from the listing, asked for one by one (missing: the gone ones)
+    kind: str = "full"  # full | changed (a changed-only run lists what moved since the last run)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

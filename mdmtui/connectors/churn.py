@@ -101,3 +101,16 @@ def server_now(headers: httpx.Headers | None, reported_ms: object = None) -> flo
         except (TypeError, ValueError, IndexError):
             pass
     return time.time()
+
+
+def changed_since(extra: dict) -> float | None:
+    """A changed-only collection's lower bound on the MDM's clock (epoch seconds), None for a full one.
+    The service sets it from the last successful run's start on the MDM's clock, minus a safety margin."""
+    since = extra.get("changed_since")
+    return float(since) if isinstance(since, (int, float)) and not isinstance(since, bool) else None
+
+
+def iso_utc(ts: float, *, millis: bool = False) -> str:
+    """An instant as ISO 8601 UTC with `Z` (MobileIron's own format has milliseconds)."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+    return text + (f".{int(ts * 1000) % 1000:03d}Z" if millis else "Z")

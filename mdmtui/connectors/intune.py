@@ -157,6 +157,8 @@ class IntuneConnector:
         self.collect_software = bool(config.extra.get("collect_software", True))
         self.refresh_days = churn.refresh_days_of(config.extra)
         self._now = time.time()  # the MDM's clock, from the last list page's Date header (churn.py)
+        self.since = churn.changed_since(config.extra)
+        self.listed_at: float | None = None  # the MDM's clock at the listing's first answer (the run's start)
         self.warnings: list[str] = []  # partial failures of the last collection, for the run's summary
 
     def _scope_root(self) -> str:
@@ -223,15 +225,17 @@ class IntuneConnector:
     # --- collection -------------------------------------------------------------------------------
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device page by page; enrich only new or changed devices."""
-        self.warnings = []
+        self.warnings, self.listed_at = [], None
         seen: set[str] = set()
         async for items in self._list_pages(seen):
             yield await self._records(items, known)
 
     async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[dict]]:
         """Raw list pages without repeats, prefetching the next page while the caller works."""
-        first = (self._v1("/deviceManagement/managedDevices"),
-                 {"$select": ",".join(LIST_SELECT), "$top": str(self.page_size)})
+        params = {"$select": ",".join(LIST_SELECT), "$top": str(self.page_size)}
+        if self.since is not None:  # a changed-only run: Graph filters on the check-in time (MDM-APIS.md §1)
+            params["$filter"] = f"lastSyncDateTime gt {churn.iso_utc(self.since)}"
+        first = (self._v1("/deviceManagement/managedDevices"), params)
         restarts = 0
         while True:
             try:
@@ -275,6 +279,8 @@ class IntuneConnector:
             raise _ExpiredLink(reply.status)
         self._expect_ok(reply, "the device list")
         self._now = churn.server_now(reply.headers)
+        if first and self.listed_at is None:
+            self.listed_at = self._now
         body = reply.body
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise ProtocolError("Intune's device list answer has no 'value' list: check that the linkage's "

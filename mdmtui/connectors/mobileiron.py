@@ -46,6 +46,7 @@ WIPE_ACTION = "WIPE_DEVICE"
 SUCCESS_KEY = "com.mobileiron.vsp.messages.device.action.successful"
 ID_FIELD = "common.uuid"
 STATUS_FIELD, MANAGED_FIELD = "common.status", "common.mdm_managed"
+LAST_CONTACT_FIELD = "common.last_connected_at"
 STATUS_WIPED = "WIPED"
 PAGE_SIZE = 200
 # Items only the per-device details list carries (name in details -> wire key the table reads).
@@ -86,6 +87,8 @@ class MobileIronConnector:
         self._space: int | None = config.device_space_id
         self.refresh_days = churn.refresh_days_of(config.extra)
         self._now = time.time()  # Core's clock, from the search answer's server time (churn.py)
+        self.since = churn.changed_since(config.extra)
+        self.listed_at: float | None = None  # Core's clock at the listing's first answer (the run's start)
         self.warnings: list[str] = []
 
     async def aclose(self) -> None:
@@ -136,18 +139,20 @@ class MobileIronConnector:
     # --- collection -------------------------------------------------------------------------------------
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device; read ``/details`` only for new or changed devices."""
-        self.warnings = []
+        self.warnings, self.listed_at = [], None
         space = await self.space()
         fields = ",".join(SEARCH_FIELDS)
+        # a changed-only run: devices that connected after `since` (docs/mobileiron-core-api.md)
+        query = "" if self.since is None else f'"{LAST_CONTACT_FIELD}" > "{churn.iso_utc(self.since, millis=True)}"'
 
         async def fetch(offset: int) -> tuple[list, int | None]:
-            return await self._search(space, fields, offset)
+            return await self._search(space, fields, offset, query)
 
         async for rows in offset_pages(fetch, ID_FIELD, "MobileIron Core"):
             yield await self._records(rows, known)
 
-    async def _search(self, space: int, fields: str, offset: int) -> tuple[list, int | None]:
-        params = {"adminDeviceSpaceId": space, "query": "", "fields": fields, "limit": self.page_size,
+    async def _search(self, space: int, fields: str, offset: int, query: str = "") -> tuple[list, int | None]:
+        params = {"adminDeviceSpaceId": space, "query": query, "fields": fields, "limit": self.page_size,
                   "offset": offset, "sortField": "common.id", "sortOrder": "ASC"}
         reply = await self._call("GET", SEARCH, params=params)
         self._expect_ok(reply, "search devices")
@@ -157,6 +162,8 @@ class MobileIronConnector:
                                 "URL")
         total = body.get("totalCount")
         self._now = churn.server_now(reply.headers, body.get("currentServerTimeMilliseconds"))
+        if offset == 0 and self.listed_at is None:
+            self.listed_at = self._now
         return body["results"], total if isinstance(total, int) else None
 
     async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:

@@ -80,6 +80,8 @@ class SdmConnector:
         self.warnings: list[str] = []
         self.refresh_days = churn.refresh_days_of(config.extra)
         self._now = time.time()  # the SDM's clock, from the list answer's Date header (churn.py)
+        self.since = churn.changed_since(config.extra)
+        self.listed_at: float | None = None  # the SDM's clock at the listing's first answer (the run's start)
 
     @property
     def software_url(self) -> str | None:
@@ -120,7 +122,7 @@ class SdmConnector:
     # --- collection -------------------------------------------------------------------------------------
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device; read software (when configured) only for new or changed devices."""
-        self.warnings = []
+        self.warnings, self.listed_at = [], None
         if not self.software_url:
             self._warn("software not collected: sdm_import.properties has no entry for this linkage "
                        "(sdm.N.name / sdm.N.dbhost / sdm.N.dbport)")
@@ -132,9 +134,14 @@ class SdmConnector:
             yield await self._records(rows, known)
 
     async def _page(self, offset: int, limit: int) -> tuple[list, int | None]:
-        reply = await self._call("GET", DEVICES, params={"offset": offset, "limit": limit})
+        params: dict = {"offset": offset, "limit": limit}
+        if self.since is not None:  # a changed-only run: our contract's changedSince (README, SDM contract)
+            params["changedSince"] = churn.iso_utc(self.since)
+        reply = await self._call("GET", DEVICES, params=params)
         self._expect_ok(reply, "list devices")
         self._now = churn.server_now(reply.headers)
+        if offset == 0 and self.listed_at is None:
+            self.listed_at = self._now
         body = reply.body
         if not isinstance(body, dict) or not isinstance(body.get(LIST_KEY), list):
             raise ProtocolError(f"the SDM's device list has no '{LIST_KEY}' list: check the server URL and port")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
@@ -61,6 +61,9 @@ _CHUNK = 500  # ids per IN list
 # Up to this many devices absent from a listing are asked for one by one; more are checked by listing
 # again (a linkage pointed at another server must not cost 100,000 requests)
 RECHECK_ONE_BY_ONE = 2000
+# a changed-only run lists from the last run's start on the MDM's clock minus this: a device whose check-in
+# landed while that run listed, or whose time the MDM wrote a little late, is still listed
+CHANGED_MARGIN = timedelta(minutes=10)
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
 ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
@@ -84,9 +87,12 @@ _SQLITE_APPLY_GATE = threading.Lock()  # this process's SQLite applies queue her
 
 
 async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progress: ProgressCallback | None = None,
-                  cancel: asyncio.Event | None = None,
-                  connector_factory: ConnectorFactory | None = None) -> CollectionSummary:
+                  cancel: asyncio.Event | None = None, connector_factory: ConnectorFactory | None = None,
+                  changed_only: bool = False) -> CollectionSummary:
     """Collect one linkage now; the summary says succeeded, failed (with the reason) or cancelled.
+
+    ``changed_only`` lists only the devices whose last contact moved since the last successful run
+    began (on the MDM's clock, minus ``CHANGED_MARGIN``) and never marks anything missing.
 
     Raises ``NotFoundError`` for an unknown linkage, ``Busy`` when the linkage is being collected
     elsewhere and ``ActionRefused`` in read-only mode; every other failure is a recorded, failed run.
@@ -98,7 +104,7 @@ async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progre
     roles.require(ctx, roles.Permission.COLLECT, target=f"collection of {name}")
     writer = _Writer(ctx)
     try:
-        run = await writer.call(_Run.begin, ctx, name, trigger)
+        run = await writer.call(_Run.begin, ctx, name, trigger, "changed" if changed_only else "full")
         return await _stream_and_apply(run, writer, connector_factory or connector_for, progress, cancel)
     finally:
         await writer.close()
@@ -106,7 +112,8 @@ async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progre
 
 async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trigger: str = "immediate",
                        progress: ProgressCallback | None = None, cancel: asyncio.Event | None = None,
-                       connector_factory: ConnectorFactory | None = None) -> list[CollectionSummary]:
+                       connector_factory: ConnectorFactory | None = None,
+                       changed_only: bool = False) -> list[CollectionSummary]:
     """Collect several linkages concurrently (None: every enabled one); one summary each, in order.
 
     A linkage being collected elsewhere gives a "skipped" summary; the others go on.
@@ -123,7 +130,7 @@ async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trig
                 return CollectionSummary(linkage_name, status="cancelled", reason="cancelled before it started")
             try:
                 return await collect(ctx, linkage_name, trigger=trigger, progress=progress, cancel=cancel,
-                                     connector_factory=connector_factory)
+                                     connector_factory=connector_factory, changed_only=changed_only)
             except Busy as exc:
                 return CollectionSummary(linkage_name, status="skipped", reason=str(exc))
 
@@ -136,7 +143,7 @@ def summary_of(run: CollectionRun) -> CollectionSummary:
         linkage=run.linkage_name, run_id=run.id, status=run.status, reason=run.reason, new=run.new,
         changed=run.changed, unchanged=run.unchanged, missing=run.missing, returned=run.returned,
         software_items=run.software_items, pages=run.pages, devices_seen=run.devices_seen,
-        rechecked=run.rechecked, started_at=run.started_at, finished_at=run.finished_at)
+        rechecked=run.rechecked, kind=run.kind, started_at=run.started_at, finished_at=run.finished_at)
 
 
 def recent_runs(limit: int = 50, linkage: str | None = None) -> list[CollectionRun]:
@@ -206,7 +213,9 @@ async def _stream(run: _Run, writer: _Writer, connector: Connector, progress: Pr
         if aclose is not None:
             await aclose()
     _check_cancel(cancel)
-    await _recheck_absent(run, writer, connector, known)
+    run.mdm_started_at = getattr(connector, "listed_at", None)  # before a re-check lists again
+    if run.kind == "full":  # a changed-only listing leaves out every quiet device: absence proves nothing
+        await _recheck_absent(run, writer, connector, known)
 
 
 _END = object()
@@ -329,6 +338,7 @@ class _Run:
     ctx: Context
     linkage: Linkage
     trigger: str
+    kind: str  # full | changed
     held: locks.HeldLock
     row: CollectionRun
     summary: CollectionSummary
@@ -342,6 +352,8 @@ class _Run:
     adjustments: list[storable.Adjustment] = field(default_factory=list)  # the first few, for the warnings
     adjusted: int = 0
     heartbeat: Any = None
+    since: float | None = None  # a changed-only run's lower bound on the MDM's clock (epoch seconds)
+    mdm_started_at: float | None = None  # the MDM's clock at this run's first listing answer
 
     @property
     def name(self) -> str:
@@ -353,7 +365,7 @@ class _Run:
 
     # --- start -------------------------------------------------------------------------------------
     @classmethod
-    def begin(cls, ctx: Context, name: str, trigger: str) -> _Run:
+    def begin(cls, ctx: Context, name: str, trigger: str, kind: str = "full") -> _Run:
         """Lock the linkage, record the run as running and create the staging tables."""
         linkage = Linkage.get_or_none(Linkage.name == name)
         if linkage is None:
@@ -362,13 +374,18 @@ class _Run:
         now = utcnow()
         try:
             _close_abandoned_runs(ctx, linkage)
-            row = CollectionRun.create(linkage=linkage, linkage_name=linkage.name, trigger=trigger,
+            row = CollectionRun.create(linkage=linkage, linkage_name=linkage.name, trigger=trigger, kind=kind,
                                        status="running", started_at=now, host=ctx.host, pid=os.getpid())
         except Exception:
             locks.release(held)
             raise
-        run = cls(ctx, linkage, trigger, held, row,
-                  CollectionSummary(linkage.name, run_id=row.id, started_at=now), now)
+        run = cls(ctx, linkage, trigger, kind, held, row,
+                  CollectionSummary(linkage.name, run_id=row.id, kind=kind, started_at=now), now)
+        if kind == "changed":
+            run.since = changed_since(linkage)
+            if run.since is None:
+                run.warnings.append("no earlier successful run with the MDM's start time: every device was "
+                                    "listed (a changed-only run still marks nothing missing)")
         run.heartbeat = locks.Heartbeat(ctx, held, locks.HEARTBEAT_S)
         run.heartbeat.start()
         return run
@@ -380,6 +397,7 @@ class _Run:
         config = linkage_config(self.ctx, self.linkage)
         # facts no list shows (passcode state, software) are refreshed on this rolling period (churn.py)
         config.extra.setdefault("refresh_days", self.ctx.settings.refresh_days)
+        config.extra["changed_since"] = self.since
         return config
 
     def prepare(self) -> dict[str, str | None]:
@@ -716,11 +734,19 @@ class _Run:
         CollectionRun.update(
             status=status, reason=reason, finished_at=s.finished_at, new=s.new, changed=s.changed,
             unchanged=s.unchanged, missing=s.missing, returned=s.returned, software_items=s.software_items,
-            pages=s.pages, devices_seen=s.devices_seen, rechecked=s.rechecked).where(
+            pages=s.pages, devices_seen=s.devices_seen, rechecked=s.rechecked, mdm_started_at=self._mdm_start(status),
+        ).where(
             CollectionRun.id == self.row.id).execute()
-        audit.record(self.ctx, category="collection", action=f"{self.trigger} collection", outcome=status,
+        kind = "changed-only " if self.kind == "changed" else ""
+        audit.record(self.ctx, category="collection", action=f"{self.trigger} {kind}collection", outcome=status,
                      linkage_name=self.name, message=describe(s), options=_counts(s))
         return s
+
+    def _mdm_start(self, status: str) -> datetime | None:
+        """The MDM's clock at the start, kept only for a run that applied (the next changed-only bound)."""
+        if status != "succeeded" or self.mdm_started_at is None:
+            return None
+        return datetime.fromtimestamp(self.mdm_started_at, UTC)
 
     def _end(self) -> None:
         """Drop the staging tables, stop the heartbeat, release the lock."""
@@ -734,6 +760,19 @@ class _Run:
             locks.release(self.held)
         except Exception:  # noqa: BLE001 - a stale lock is taken over after locks.STALE_AFTER
             log.exception("could not release the collection lock of %s", self.name)
+
+
+def changed_since(linkage: Linkage) -> float | None:
+    """Where a changed-only run starts: the MDM's clock at the last successful run's start, minus
+    CHANGED_MARGIN (a device that checked in while that run listed, or a clock step, is still caught).
+    Never this machine's clock: its skew to the MDM's would lose devices."""
+    last = (CollectionRun.select(CollectionRun.mdm_started_at)
+            .where(CollectionRun.linkage == linkage.id, CollectionRun.status == "succeeded",
+                   CollectionRun.mdm_started_at.is_null(False))
+            .order_by(CollectionRun.id.desc()).first())
+    if last is None:
+        return None
+    return last.mdm_started_at.timestamp() - CHANGED_MARGIN.total_seconds()
 
 
 def _close_abandoned_runs(ctx: Context, linkage: Linkage) -> None:

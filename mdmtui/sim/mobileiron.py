@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import datetime
 import time
 from dataclasses import dataclass, field
 
@@ -502,10 +503,15 @@ def _query(text: str):
         if not m or m.group(1) not in FIELD_NAMES:
             raise ValueError(f"Invalid query: {clause}")
         name, op, value = m.groups()
-        tests.append((name, op, value))
+        tests.append((name, op, _query_value(name, op, value, clause)))
 
     def pred(row: dict) -> bool:
         for name, op, value in tests:
+            if isinstance(value, float):  # a time comparison: compared as instants, never-seen ("") never matches
+                when = _instant(str(row.get(name) or ""))
+                if when is None or not (when > value if op == ">" else when < value):
+                    return False
+                continue
             got = str(row.get(name, "")).lower() if not isinstance(row.get(name), bool) else str(row[name]).lower()
             want = value.lower()
             ok = {"=": got == want, "!=": got != want, ">": got > want, "<": got < want}[op]
@@ -514,3 +520,25 @@ def _query(text: str):
         return True
 
     return pred
+
+
+_TIME_FIELDS = ("common.last_connected_at", "common.registration_date")
+_ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _query_value(name: str, op: str, value: str, clause: str):
+    """A time field compared with < or > takes the field's own format (ISO 8601 UTC with milliseconds);
+    anything else is refused: Core's documentation gives no looser form, so the harsher reading holds."""
+    if name not in _TIME_FIELDS or op not in ("<", ">"):
+        return value
+    when = _instant(value) if _ISO_MS.match(value) else None
+    if when is None:
+        raise ValueError(f"Invalid query: {clause} (a date must be written as yyyy-MM-ddTHH:mm:ss.SSSZ)")
+    return when
+
+
+def _instant(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
+    except ValueError:
+        return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import datetime
 import time
 from dataclasses import dataclass, field
 
@@ -174,8 +175,11 @@ class SdmService(_SdmBase):
             return bad
         try:
             offset, limit = self.paging(request)
+            since = _changed_since(request.query_params.get("changedSince"))
         except ValueError as exc:
             return self.error(request, 400, "BadRequest", str(exc))
+        if since is not None:
+            return self._changed_page(offset, limit, since)
         out: list[bytes] = []
         fleet = self.fleet
         first = fleet.nth_slot(offset)
@@ -191,6 +195,14 @@ class SdmService(_SdmBase):
                     out.append(dumps(wire_device(fleet.profile(slot), id_of(slot))))
         body = b"".join((b'{"total":%d,"devices":[' % fleet.count(), b",".join(out), b"]}"))
         return Response(body, media_type="application/json")
+
+    def _changed_page(self, offset: int, limit: int, since: float) -> Response:
+        """The devices whose last contact is after `since`, paged like the whole list."""
+        fleet = self.fleet
+        slots = [s for s in fleet.live_slots() if (fleet.last_sync(s) or 0) > since]
+        out = [dumps(wire_device(fleet.profile(s), fleet.id_of(s))) for s in slots[offset:offset + limit]]
+        return Response(b"".join((b'{"total":%d,"devices":[' % len(slots), b",".join(out), b"]}")),
+                        media_type="application/json")
 
     async def device(self, request: Request) -> Response:
         """GET /devices/{deviceId}."""
@@ -299,3 +311,15 @@ class SoftwareService(_SdmBase):
         items = [{"name": cat[i].name, "version": cat[i].versions[v], "manufacturer": cat[i].publisher}
                  for i, v in apps[offset:offset + limit]]
         return json_response({"total": len(apps), "items": items})
+
+
+_SINCE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$")
+
+
+def _changed_since(raw: str | None) -> float | None:
+    """`changedSince`: an ISO 8601 instant with its offset (a local time without one is refused)."""
+    if raw is None:
+        return None
+    if not _SINCE.match(raw):
+        raise ValueError("changedSince must be an ISO 8601 time with its UTC offset, e.g. 2026-01-31T02:00:00Z")
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
