@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -182,3 +184,16 @@ def test_profile_removed_device_reads_unmanaged(sim, mi):
     dead = sim.scenario_devices["mobileiron"]["profile_removed"]
     rows = _search(mi, query=f'common.uuid = "{dead}"').json()["results"]
     assert rows[0]["common.mdm_managed"] is False
+
+
+def test_last_connected_at_query_compares_instants_in_cores_own_format(sim, mi):
+    fleet = sim.fleets["mobileiron"]
+    times = sorted(t for t in (fleet.last_sync(s) for s in fleet.live_slots()) if t)
+    cut = times[len(times) // 2]
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(cut)) + ".000Z"
+    rows = _search(mi, query=f'"common.last_connected_at" > "{text}"', limit=500).json()
+    want = {fleet.id_of(s) for s in fleet.live_slots() if (fleet.last_sync(s) or 0) > cut}
+    assert {r["common.uuid"] for r in rows["results"]} == want and rows["totalCount"] == len(want)
+    for loose in ("2026-11-30", "2026-11-30T01:50:00Z", "2026-11-30 01:50:00.000Z", "yesterday"):
+        r = _search(mi, query=f'"common.last_connected_at" > "{loose}"')
+        assert r.status_code == 400 and "yyyy-MM-ddTHH:mm:ss.SSSZ" in r.json()["messages"][0]["localizedMessage"]

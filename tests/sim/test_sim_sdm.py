@@ -110,3 +110,18 @@ def test_device_commands_list_finds_a_command_by_its_client_request_id(fresh):
             [(cid, "wipe", "succeeded", "req-1")]
         assert listed[0]["createdAt"].endswith("Z")
         assert c.get("/devices/nope/commands").status_code == 404
+
+
+def test_changed_since_lists_only_devices_in_contact_after_it(sim, sdm):
+    fleet = sim.fleets["sdm"]
+    times = sorted(t for t in (fleet.last_sync(s) for s in fleet.live_slots()) if t)
+    cut = times[len(times) * 3 // 4]
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut))
+    want = [fleet.id_of(s) for s in fleet.live_slots() if (fleet.last_sync(s) or 0) > cut]
+    first = sdm.get("/devices", params={"changedSince": since, "limit": 10}).json()
+    rest = sdm.get("/devices", params={"changedSince": since, "offset": 10, "limit": 500}).json()
+    assert first["total"] == len(want) < 120
+    assert [d["deviceId"] for d in first["devices"] + rest["devices"]] == want
+    for bad in ("2026-11-30", "2026-11-30T01:50:00", "1764467400"):
+        r = sdm.get("/devices", params={"changedSince": bad})
+        assert r.status_code == 400 and "changedSince" in r.text
