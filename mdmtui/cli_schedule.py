@@ -20,6 +20,8 @@ from mdmtui.services.schedule import RunInfo
 from mdmtui.signals import on_stop_signals
 
 PREVIEW_COUNT = 3
+CHANGED_HELP = ("the second, frequent schedule: its runs collect only the devices that contacted the MDM "
+                "since the last run began and never mark any device missing (the full schedule stays)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,16 +40,18 @@ def _register_schedule(subparsers: argparse._SubParsersAction) -> None:
     setter.add_argument("name", metavar="NAME", help="the linkage's MDM settings name")
     setter.add_argument("--start-at", required=True, metavar="'YYYY-MM-DD HH:MM'",
                         help="first run, a wall-clock time in the schedule's time zone")
-    setter.add_argument("--interval", required=True, choices=("daily", "weekly", "monthly"),
-                        help="repeat interval")
-    setter.add_argument("--every", type=int, default=1, metavar="N", help="every N days, weeks or months (1)")
+    setter.add_argument("--interval", required=True, choices=("hourly", "daily", "weekly", "monthly"),
+                        help="repeat interval (hourly suits a --changed-only schedule)")
+    setter.add_argument("--every", type=int, default=1, metavar="N", help="every N hours, days, weeks or months (1)")
     setter.add_argument("--weekdays", metavar="DAYS", help="weekly: the days, e.g. mon,thu (default: Start At's)")
     setter.add_argument("--month-day", type=int, metavar="DAY",
                         help="monthly: the day of the month, 1-31; past a month's end it runs on the last day")
     setter.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the server's local time zone)")
+    setter.add_argument("--changed-only", action="store_true", help=CHANGED_HELP)
     setter.set_defaults(handler=cmd_set)
     clearer = commands.add_parser("clear", help="remove a linkage's schedule (no scheduled collection)")
     clearer.add_argument("name", metavar="NAME", help="the linkage's MDM settings name")
+    clearer.add_argument("--changed-only", action="store_true", help="remove the changed-only schedule instead")
     clearer.set_defaults(handler=cmd_clear)
 
 
@@ -79,7 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no linkages yet (mdmtui linkage add)")
     else:
-        print_table(["LINKAGE", "SCHEDULE", "LAST RUN", "LAST SCHEDULED RUN", "NEXT RUN"],
+        print_table(["LINKAGE", "SCHEDULE", "CHANGED-ONLY", "LAST RUN", "LAST SCHEDULED RUN", "NEXT RUN"],
                     [_table_row(row) for row in rows], max_width=60)
     print(_daemon_line(status))
     return 0
@@ -101,14 +105,30 @@ def _linkage_view(linkage: Linkage, now: datetime) -> dict[str, Any]:
     view["last_run"] = _run_json(last.any)
     view["last_scheduled_run"] = _run_json(last.scheduled)
     view["overdue"] = bool(view["next_runs"]) and schedule_service.due_at(linkage, now) is not None
+    _changed_view(view, linkage, now)
     return view
+
+
+def _changed_view(view: dict[str, Any], linkage: Linkage, now: datetime) -> None:
+    """The changed-only schedule beside the full one."""
+    view["changed_schedule"], view["changed_description"], view["changed_next_runs"] = None, "none", []
+    try:
+        schedule = schedule_service.changed_schedule_of(linkage)
+        view["changed_next_runs"] = [_local_iso(t) for t in
+                                     schedule_service.next_changed_runs_for(linkage, PREVIEW_COUNT, now=now)]
+    except ConfigurationError as exc:
+        view["changed_description"] = str(exc)
+        return
+    if schedule is not None:
+        view["changed_schedule"] = schedule.model_dump(mode="json")
+        view["changed_description"] = recurrence.describe(schedule)
 
 
 def _run_json(run: RunInfo | None) -> dict[str, Any] | None:
     if run is None:
         return None
     return {"started_at": _local_iso(run.started_at), "finished_at": _local_iso(run.finished_at),
-            "status": run.status, "trigger": run.trigger, "reason": run.reason}
+            "status": run.status, "trigger": run.trigger, "kind": run.kind, "reason": run.reason}
 
 
 def _local_iso(value: datetime | None) -> str | None:
@@ -122,13 +142,17 @@ def _table_row(view: dict[str, Any]) -> list[str]:
         nxt = "none: linkage disabled"
     if view["overdue"]:
         nxt += " (overdue: runs when the daemon does)"
-    return [view["name"], schedule, _run_cell(view["last_run"]), _run_cell(view["last_scheduled_run"]), nxt]
+    changed = view["changed_description"]
+    if view["changed_next_runs"]:
+        changed += f", next {_when(view['changed_next_runs'][0])}"
+    return [view["name"], schedule, changed, _run_cell(view["last_run"]), _run_cell(view["last_scheduled_run"]), nxt]
 
 
 def _run_cell(run: dict[str, Any] | None) -> str:
     if run is None:
         return "never"
-    return f"{_when(run['started_at'])} {run['status']}"
+    kind = " (changed-only)" if run.get("kind") == "changed" else ""
+    return f"{_when(run['started_at'])} {run['status']}{kind}"
 
 
 def _when(iso: str) -> str:
@@ -159,11 +183,14 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.month_day is not None and args.interval != "monthly":
         raise UsageError("--month-day applies only to --interval monthly")
     schedule = schedule_service.build_schedule(start_at=args.start_at, interval=args.interval, every=args.every,
-                                               weekdays=args.weekdays, month_day=args.month_day, tz=args.tz)
+                                               weekdays=args.weekdays, month_day=args.month_day, tz=args.tz,
+                                               changed_only=args.changed_only)
     ctx = context_from_args(args)
-    linkage = schedule_service.set_schedule(ctx, args.name, schedule)
-    print(f"{printable(linkage.name)}: {recurrence.describe(schedule)}")
-    for when in schedule_service.next_runs_for(linkage, PREVIEW_COUNT):
+    linkage = schedule_service.set_schedule(ctx, args.name, schedule, changed_only=args.changed_only)
+    kind = "changed-only " if args.changed_only else ""
+    print(f"{printable(linkage.name)}: {kind}{recurrence.describe(schedule)}")
+    upcoming = schedule_service.next_changed_runs_for if args.changed_only else schedule_service.next_runs_for
+    for when in upcoming(linkage, PREVIEW_COUNT):
         print(f"  next: {to_local(when)}")
     _warn_if_no_daemon(ctx, linkage)
     return 0
@@ -172,8 +199,8 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_clear(args: argparse.Namespace) -> int:
     """Remove a linkage's schedule."""
     ctx = context_from_args(args)
-    linkage = schedule_service.set_schedule(ctx, args.name, None)
-    print(f"{printable(linkage.name)}: no schedule")
+    linkage = schedule_service.set_schedule(ctx, args.name, None, changed_only=args.changed_only)
+    print(f"{printable(linkage.name)}: no {'changed-only ' if args.changed_only else ''}schedule")
     return 0
 
 

@@ -13,6 +13,7 @@ the collections' HTTP traffic runs on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -148,35 +149,37 @@ class Daemon:
         """Heartbeat, re-read the schedules, start each due run not already running."""
         try:
             await self._db(self._heartbeat, now)
-            due = await self._db(schedule_service.due_linkages, self.ctx, now)
+            due = await self._db(schedule_service.due_runs, self.ctx, now)
         except Exception:  # a database hiccup must not kill the daemon; the next tick retries
             log.exception("tick at %s failed", now.isoformat())
             await self._reconnect()
             return []
         started = []
-        for linkage, due_at in due:
+        for linkage, due_at, changed_only in due:
             if linkage.id in self._in_flight or self._stopping.is_set():
-                continue
-            task = asyncio.create_task(self._handle(linkage.id, linkage.name, due_at),
+                continue   # one run per linkage at a time; an owed one starts at a later tick
+            task = asyncio.create_task(self._handle(linkage.id, linkage.name, due_at, changed_only),
                                        name=f"scheduled collection of {linkage.name}")
             self._in_flight[linkage.id] = task
             task.add_done_callback(lambda _t, key=linkage.id: self._in_flight.pop(key, None))
             started.append(task)
         return started
 
-    async def _handle(self, linkage_id: int, name: str, due_at: datetime) -> RunOutcome:
+    async def _handle(self, linkage_id: int, name: str, due_at: datetime, changed_only: bool = False) -> RunOutcome:
         """Run one due collection to its end and record what became of it."""
-        log.info("scheduled collection of %s due at %s: starting", name, due_at.isoformat())
-        outcome = await self._attempt(linkage_id, name, due_at)
+        kind = "changed-only " if changed_only else ""
+        log.info("scheduled %scollection of %s due at %s: starting", kind, name, due_at.isoformat())
+        outcome = await self._attempt(linkage_id, name, due_at, changed_only)
         log.log(logging.WARNING if outcome.status in {"failed", "skipped"} else logging.INFO,
                 "scheduled collection of %s due at %s: %s%s", name, due_at.isoformat(), outcome.status,
                 f" ({outcome.reason})" if outcome.reason else "")
         # A run cancelled by shutdown stays owed: the next start runs it (at most once).
         if outcome.status != "cancelled" or not self._stopping.is_set():
-            await self._db(schedule_service.mark_handled, linkage_id, due_at)
+            await self._db(functools.partial(schedule_service.mark_handled, changed_only=changed_only),
+                           linkage_id, due_at)
         return outcome
 
-    async def _attempt(self, linkage_id: int, name: str, due_at: datetime) -> RunOutcome:
+    async def _attempt(self, linkage_id: int, name: str, due_at: datetime, changed_only: bool) -> RunOutcome:
         """Collect, waiting while a manual collection holds the linkage's lock."""
         deadline = time.monotonic() + self.busy_wait_s
         while True:
@@ -185,7 +188,8 @@ class Daemon:
                 async with self._slots:
                     if self._stopping.is_set():
                         return RunOutcome(name, due_at, "cancelled", "the daemon is stopping")
-                    summary = await self.collect(self.ctx, name, trigger="scheduled", cancel=self.cancel)
+                    extra = {"changed_only": True} if changed_only else {}
+                    summary = await self.collect(self.ctx, name, trigger="scheduled", cancel=self.cancel, **extra)
                 return RunOutcome(name, due_at, summary.status, summary.reason)
             except Busy as exc:
                 if time.monotonic() >= deadline or self._stopping.is_set():

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 UTC = UTC
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_FREQUENCIES = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY, "monthly": rrule.MONTHLY}
-_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
+_FREQUENCIES = {"hourly": rrule.HOURLY, "daily": rrule.DAILY, "weekly": rrule.WEEKLY, "monthly": rrule.MONTHLY}
+_UNITS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
 # Wall clock and UTC order differ by at most an offset change; start the search this much earlier.
 _MARGIN = timedelta(days=2)
 
@@ -34,7 +34,7 @@ class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     start_at: datetime  # naive: wall-clock time in the zone; aware: converted to the zone
-    interval: Literal["daily", "weekly", "monthly"]
+    interval: Literal["hourly", "daily", "weekly", "monthly"]  # hourly: for changed-only runs
     every: int = Field(default=1, ge=1)
     weekdays: list[int] = Field(default_factory=list)  # 0=Mon..6=Sun; weekly; empty: start_at's
     month_day: int | None = Field(default=None, ge=1, le=31)  # monthly; None: start_at's day
@@ -160,7 +160,8 @@ def describe(schedule: Schedule | None) -> str:
         text += f" on day {day}" + (" (or the month's last day)" if day > 28 else "")
     start = schedule.start_wall()
     clock = start.strftime("%H:%M:%S" if start.second else "%H:%M")
-    return f"{text} at {clock} ({schedule.tz or 'server local time'})"
+    at = "from" if schedule.interval == "hourly" else "at"  # hourly: the runs counted from start_at's time
+    return f"{text} {at} {clock} ({schedule.tz or 'server local time'})"
 
 
 def _require_aware(value: datetime, name: str) -> None:

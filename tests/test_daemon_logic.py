@@ -273,3 +273,47 @@ async def test_a_database_error_in_a_tick_is_logged_and_the_next_tick_goes_on(ct
         assert await d.run_once(utc(2026, 1, 2, 6, 1)) == []
         [outcome] = await d.run_once(utc(2026, 1, 2, 6, 2))
     assert outcome.status == "succeeded" and collect.calls == [("L", "scheduled")]
+
+
+class TwoSpeedCollect(FakeCollect):
+    """A stand-in that also takes ``changed_only`` and records the run's kind as the service does."""
+
+    async def __call__(self, ctx, name, *, trigger="immediate", progress=None, cancel=None, changed_only=False):
+        self.calls.append((name, "changed" if changed_only else "full"))
+        linkage = Linkage.get(Linkage.name == name)
+        run = CollectionRun.create(linkage=linkage, linkage_name=name, trigger=trigger, status="succeeded",
+                                   kind="changed" if changed_only else "full", finished_at=utc(2026, 1, 1))
+        return CollectionSummary(linkage=name, run_id=run.id, status="succeeded",
+                                 kind="changed" if changed_only else "full")
+
+
+async def test_the_changed_only_schedule_runs_between_the_full_ones(ctx, make):
+    linkage, daemon = make
+    linkage("SDM 01", Schedule(start_at=datetime(2026, 1, 1, 2), interval="daily", tz="UTC"))
+    svc.set_schedule(ctx, "SDM 01", Schedule(start_at=datetime(2026, 1, 1, 0), interval="hourly", every=2, tz="UTC"),
+                     now=utc(2026, 1, 1), changed_only=True)
+    collect = TwoSpeedCollect()
+    ran = []
+    async with daemon(collect) as d:
+        for hour in (1, 2, 3, 4, 5, 6, 23):
+            ran.append((hour, [o.due_at.hour for o in await d.run_once(utc(2026, 1, 1, hour, 0, 10))]))
+        ran.append((26, [o.due_at.hour for o in await d.run_once(utc(2026, 1, 2, 2, 0, 10))]))
+    # 02:00 owes both: the full run alone (it sees all a changed-only one would); 23:00 owes 22:00 only
+    assert ran == [(1, []), (2, [2]), (3, []), (4, [4]), (5, []), (6, [6]), (23, [22]), (26, [2])]
+    assert collect.calls == [("SDM 01", k) for k in ("full", "changed", "changed", "changed", "full")]
+    kinds = [r.kind for r in CollectionRun.select().order_by(CollectionRun.id)]
+    assert kinds == ["full", "changed", "changed", "changed", "full"]
+    stored = Linkage.get(Linkage.name == "SDM 01")
+    assert stored.last_scheduled_run_at == utc(2026, 1, 2, 2) and stored.last_changed_run_at == utc(2026, 1, 2, 2)
+
+
+def test_clearing_the_changed_only_schedule_keeps_the_full_one(ctx, make):
+    linkage, _ = make
+    linkage("SDM 01")
+    svc.set_schedule(ctx, "SDM 01", Schedule(start_at=datetime(2026, 1, 1, 0), interval="hourly", tz="UTC"),
+                     now=utc(2026, 1, 1), changed_only=True)
+    assert [c for _, _, c in svc.due_runs(ctx, utc(2026, 1, 1, 3))] == [True]
+    svc.set_schedule(ctx, "SDM 01", None, changed_only=True)
+    stored = Linkage.get(Linkage.name == "SDM 01")
+    assert stored.changed_schedule is None and svc.schedule_of(stored) == DAILY_6
+    assert svc.due_runs(ctx, utc(2026, 1, 1, 3)) == []

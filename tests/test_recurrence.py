@@ -41,7 +41,7 @@ def test_no_schedule_means_no_runs() -> None:
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"interval": "hourly"}, "Input should be 'daily', 'weekly' or 'monthly'"),
+    ({"interval": "minutely"}, "Input should be 'hourly', 'daily', 'weekly' or 'monthly'"),
     ({"interval": "daily", "every": 0}, "greater than or equal to 1"),
     ({"interval": "weekly", "weekdays": [7]}, "weekdays are 0 (Mon) to 6 (Sun), got 7"),
     ({"interval": "daily", "weekdays": [1]}, "weekdays apply only to a weekly schedule"),
@@ -297,3 +297,10 @@ def test_missed_run_over_a_dst_gap() -> None:
     schedule = Schedule(start_at=datetime(2024, 3, 1, 2, 30), interval="daily",
                         tz="America/New_York")
     assert missed_run(schedule, utc(2024, 3, 9, 7, 30), utc(2024, 3, 10, 12)) == utc(2024, 3, 10, 7)
+
+
+def test_hourly_runs_every_n_hours_of_wall_clock_time() -> None:
+    schedule = Schedule(start_at=datetime(2026, 12, 1, 0, 30), interval="hourly", every=2, tz="Asia/Tokyo")
+    runs = next_runs(schedule, datetime(2026, 12, 1, 0, 0, tzinfo=UTC), 3)   # 09:00 in Tokyo
+    assert [r.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") for r in runs] == ["10:30", "12:30", "14:30"]
+    assert describe(schedule) == "every 2 hours from 00:30 (Asia/Tokyo)"

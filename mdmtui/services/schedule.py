@@ -11,6 +11,7 @@ it to the moment of the change: a new schedule owes nothing from before it exist
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ class RunInfo:
     status: str  # running | succeeded | failed | cancelled | skipped
     trigger: str  # immediate | scheduled
     reason: str | None
+    kind: str = "full"  # full | changed (changed-only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +101,12 @@ def parse_weekdays(text: str) -> list[int]:
 
 def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
                    weekdays: list[int] | str | None = None, month_day: int | None = None,
-                   tz: str | None = None) -> Schedule:
-    """A validated ``Schedule`` from form or command-line values; bad input raises ``UsageError``."""
+                   tz: str | None = None, changed_only: bool = False) -> Schedule:
+    """A validated ``Schedule`` from form or command-line values; bad input raises ``UsageError``.
+    Hourly is for a changed-only schedule: a full run every hour would spend a big tenant's budget."""
+    if interval == "hourly" and not changed_only:
+        raise UsageError("invalid schedule: interval: hourly applies only to a changed-only schedule "
+                         "(schedule set NAME --changed-only); a full schedule is daily, weekly or monthly")
     if isinstance(start_at, str):
         start_at = parse_start_at(start_at)
     if isinstance(weekdays, str):
@@ -126,14 +132,31 @@ def _validation_text(exc: ValidationError) -> str:
 
 def schedule_of(linkage: Linkage) -> Schedule | None:
     """The linkage's schedule, or None when it has none; a damaged one raises ``ConfigurationError``."""
-    if not linkage.schedule_interval:
+    return _schedule_from(linkage, {column: getattr(linkage, column) for column in schedule_columns(None)})
+
+
+def changed_schedule_of(linkage: Linkage) -> Schedule | None:
+    """The linkage's changed-only schedule (stored as the same columns, in one JSON text), or None."""
+    if not linkage.changed_schedule:
         return None
     try:
-        start_at = datetime.fromisoformat(linkage.schedule_start_at or "")
-        weekdays = [int(d) for d in (linkage.schedule_weekdays or "").split(",") if d.strip()]
-        return Schedule(start_at=start_at, interval=linkage.schedule_interval,
-                        every=linkage.schedule_every or 1, weekdays=weekdays,
-                        month_day=linkage.schedule_month_day, tz=linkage.schedule_tz or None)
+        values = json.loads(linkage.changed_schedule)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise ConfigurationError(f"linkage {linkage.name!r}: its stored changed-only schedule is not readable")
+    return _schedule_from(linkage, {column: values.get(column) for column in schedule_columns(None)})
+
+
+def _schedule_from(linkage: Linkage, values: dict) -> Schedule | None:
+    if not values["schedule_interval"]:
+        return None
+    try:
+        start_at = datetime.fromisoformat(values["schedule_start_at"] or "")
+        weekdays = [int(d) for d in (values["schedule_weekdays"] or "").split(",") if d.strip()]
+        return Schedule(start_at=start_at, interval=values["schedule_interval"],
+                        every=values["schedule_every"] or 1, weekdays=weekdays,
+                        month_day=values["schedule_month_day"], tz=values["schedule_tz"] or None)
     except ValidationError as exc:
         raise ConfigurationError(f"linkage {linkage.name!r}: its stored schedule is invalid: "
                                  f"{_validation_text(exc)}") from None
@@ -162,33 +185,46 @@ def _wall_text(wall: datetime) -> str:
 
 
 def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
-                 now: datetime | None = None) -> Linkage:
-    """Give linkage ``name`` a schedule (None clears it); audited as a settings change."""
+                 now: datetime | None = None, changed_only: bool = False) -> Linkage:
+    """Give linkage ``name`` a schedule (None clears it); audited as a settings change.
+
+    ``changed_only`` sets the second, frequent schedule whose runs list only what changed."""
     if ctx.read_only:
         raise ActionRefused("read-only mode: schedules cannot be changed")
     roles.require(ctx, roles.Permission.SCHEDULES, linkage_name=name, target=f"schedule of {name}")
     now = now or utcnow()
     with ctx.db.atomic():
         linkage = linkages.get(ctx, name)
-        before = _describe_stored(linkage)
-        columns = schedule_columns(schedule)
-        changed = any(getattr(linkage, k) != v for k, v in columns.items())
+        before = _describe_stored(linkage, changed_only)
+        columns = _stored_columns(schedule, changed_only, now)
+        changed = any(getattr(linkage, k) != v for k, v in columns.items() if k != _MARK[changed_only])
         if changed:
             # A new schedule owes no run from before it existed (see the module docstring).
-            Linkage.update(**columns, last_scheduled_run_at=now if schedule else None,
-                           updated_at=now).where(Linkage.id == linkage.id).execute()
+            Linkage.update(**columns, updated_at=now).where(Linkage.id == linkage.id).execute()
         after = recurrence.describe(schedule)
-        audit.record(ctx, category="settings", action="schedule set" if schedule else "schedule clear",
+        verb = "changed-only schedule" if changed_only else "schedule"
+        audit.record(ctx, category="settings", action=f"{verb} set" if schedule else f"{verb} clear",
                      outcome="succeeded" if changed else "unchanged", linkage_name=linkage.name,
                      options={"before": before, "after": after},
-                     message=f"schedule of {linkage.name}: {after}")
-    log.info("schedule of %s: %s -> %s", linkage.name, before, after)
+                     message=f"{verb} of {linkage.name}: {after}")
+    log.info("%s of %s: %s -> %s", verb, linkage.name, before, after)
     return Linkage.get_by_id(linkage.id)
 
 
-def _describe_stored(linkage: Linkage) -> str:
+# the column holding the due time each schedule last handled (full: False, changed-only: True)
+_MARK = {False: "last_scheduled_run_at", True: "last_changed_run_at"}
+
+
+def _stored_columns(schedule: Schedule | None, changed_only: bool, now: datetime | None = None) -> dict:
+    columns = schedule_columns(schedule)
+    if changed_only:
+        columns = {"changed_schedule": json.dumps(columns) if schedule else None}
+    return {**columns, _MARK[changed_only]: (now or utcnow()) if schedule else None}
+
+
+def _describe_stored(linkage: Linkage, changed_only: bool = False) -> str:
     try:
-        return recurrence.describe(schedule_of(linkage))
+        return recurrence.describe(changed_schedule_of(linkage) if changed_only else schedule_of(linkage))
     except ConfigurationError as exc:
         return str(exc)
 
@@ -201,10 +237,12 @@ def preview_runs(schedule: Schedule | None, count: int = 3, *, now: datetime | N
     return recurrence.next_runs(schedule, now or utcnow(), count)
 
 
-def due_at(linkage: Linkage, now: datetime) -> datetime | None:
+def due_at(linkage: Linkage, now: datetime, *, changed_only: bool = False) -> datetime | None:
     """The run owed at ``now`` (at most one, however long the daemon was away), or None."""
     if not linkage.enabled:
         return None
+    if changed_only:
+        return recurrence.missed_run(changed_schedule_of(linkage), linkage.last_changed_run_at, now)
     return recurrence.missed_run(schedule_of(linkage), linkage.last_scheduled_run_at, now)
 
 
@@ -217,6 +255,16 @@ def next_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = No
     owed = due_at(linkage, now)
     upcoming = recurrence.next_runs(schedule, now, count - (1 if owed else 0))
     return ([owed] if owed else []) + upcoming
+
+
+def next_changed_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
+    """The next runs of the linkage's changed-only schedule (UTC), an owed one first."""
+    now = now or utcnow()
+    schedule = changed_schedule_of(linkage)
+    if schedule is None or not linkage.enabled or count < 1:
+        return []
+    owed = due_at(linkage, now, changed_only=True)
+    return ([owed] if owed else []) + recurrence.next_runs(schedule, now, count - (1 if owed else 0))
 
 
 def due_linkages(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime]]:
@@ -234,11 +282,34 @@ def due_linkages(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime]]:
     return sorted(due, key=lambda pair: pair[1])
 
 
-def mark_handled(linkage_id: int, due: datetime) -> bool:
-    """Record that the run due at ``due`` was handled; never moves the mark backwards."""
-    query = Linkage.update(last_scheduled_run_at=due).where(
-        (Linkage.id == linkage_id)
-        & (Linkage.last_scheduled_run_at.is_null() | (Linkage.last_scheduled_run_at < due)))
+def due_runs(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime, bool]]:
+    """(linkage, due, changed_only) for every run owed at ``now``, oldest due first. A linkage whose
+    full run is owed gets only that one: a full run sees everything a changed-only one would."""
+    runs = [(linkage, when, False) for linkage, when in due_linkages(ctx, now)]
+    full = {linkage.id for linkage, _, _ in runs}
+    query = Linkage.select().where(Linkage.changed_schedule.is_null(False), Linkage.enabled == True)  # noqa: E712
+    for linkage in query.order_by(Linkage.name):
+        try:
+            when = due_at(linkage, now, changed_only=True)
+        except ConfigurationError as exc:
+            log.error("%s; no changed-only run until it is fixed", exc)
+            continue
+        if when is not None and linkage.id not in full:
+            runs.append((linkage, when, True))
+    return sorted(runs, key=lambda run: run[1])
+
+
+def mark_handled(linkage_id: int, due: datetime, *, changed_only: bool = False) -> bool:
+    """Record that the run due at ``due`` was handled; never moves the mark backwards. A full run
+    also settles the changed-only runs due up to it (they would list nothing it did not)."""
+    if not changed_only:
+        _move_mark(linkage_id, due, True)
+    return _move_mark(linkage_id, due, changed_only)
+
+
+def _move_mark(linkage_id: int, due: datetime, changed_only: bool) -> bool:
+    column = getattr(Linkage, _MARK[changed_only])
+    query = Linkage.update({column: due}).where((Linkage.id == linkage_id) & (column.is_null() | (column < due)))
     return query.execute() > 0
 
 
@@ -246,7 +317,7 @@ def _run_info(run: CollectionRun | None) -> RunInfo | None:
     if run is None:
         return None
     return RunInfo(started_at=run.started_at, finished_at=run.finished_at, status=run.status,
-                   trigger=run.trigger, reason=run.reason)
+                   trigger=run.trigger, reason=run.reason, kind=run.kind)
 
 
 def last_run(linkage: Linkage) -> LastRuns:

@@ -194,3 +194,17 @@ def test_list_security_unmanaged_shows_profile_removed_devices(capsys, linked, s
     truth = {i: sim.truth("mobileiron", i) for i in sim.device_ids("mobileiron")}
     assert code == 0 and set(listed) == {i for i, t in truth.items() if t["common.mdm_managed"] is False}
     assert listed[dead]["security"][0] == "profile removed"
+
+
+def test_collect_changed_only_lists_what_moved_and_marks_nothing_missing(capsys, collected, sim):
+    from mdmtui.sim.day import DayRates
+
+    sim.admin.advance(6, rates=DayRates(checkin=0, stale_checkin=0, sim_swap=0, apps=0, enrol=0, reenrol=0, leave=0))
+    ids = sim.device_ids("intune")
+    sim.admin.touch("intune", ids[3])
+    sim.admin.remove("intune", ids[7])
+    code, out, err = cli(capsys, collected, "collect", "--linkage", "Intune", "--changed-only", "--json")
+    [summary] = json.loads(out)
+    assert code == 0, err
+    assert summary["kind"] == "changed" and summary["missing"] == 0 and 1 <= summary["devices_seen"] < SIZE
+    assert Device.get(Device.mdm_device_id == ids[7]).missing_since is None

@@ -154,3 +154,32 @@ def test_daemon_once_collects_what_is_due_and_fails_with_status_1(capsys, linkag
         code, out, _ = run(capsys, "daemon", "--once")
     assert code == 1 and ": failed (" in out
     assert [r.status for r in CollectionRun.select().order_by(CollectionRun.id)] == ["succeeded", "failed"]
+
+
+def test_a_changed_only_schedule_sits_beside_the_full_one(capsys, tokyo, linkages):
+    assert run(capsys, "schedule", "set", "SDM 01", "--start-at", "2030-01-01 02:00", "--interval", "daily")[0] == 0
+    code, out, err = run(capsys, "schedule", "set", "SDM 01", "--changed-only", "--start-at", "2030-01-01 00:00",
+                         "--interval", "hourly", "--every", "2")
+    assert code == 0, err
+    assert "SDM 01: changed-only every 2 hours from 00:00 (server local time)" in out
+    assert [line.split("next: ")[1] for line in out.splitlines() if "next:" in line] == [
+        "2030-01-01 00:00:00", "2030-01-01 02:00:00", "2030-01-01 04:00:00"]
+    sdm = Linkage.get(Linkage.name == "SDM 01")
+    CollectionRun.create(linkage=sdm, linkage_name="SDM 01", trigger="scheduled", status="succeeded",
+                         kind="changed", started_at=utc(2029, 12, 31, 23, 0))
+    code, out, _ = run(capsys, "schedule", "list")
+    line = next(line for line in out.splitlines() if line.startswith("SDM 01"))
+    assert "every day at 02:00" in line and "every 2 hours from 00:00" in line and "succeeded (changed-only)" in line
+    view = json.loads(run(capsys, "schedule", "list", "--json")[1])["linkages"]
+    sdm_view = next(v for v in view if v["name"] == "SDM 01")
+    assert sdm_view["schedule"]["interval"] == "daily" and sdm_view["changed_schedule"]["interval"] == "hourly"
+    assert sdm_view["last_run"]["kind"] == "changed"
+    assert run(capsys, "schedule", "clear", "SDM 01", "--changed-only")[1] == "SDM 01: no changed-only schedule\n"
+    sdm = Linkage.get(Linkage.name == "SDM 01")
+    assert sdm.changed_schedule is None and sdm.schedule_interval == "daily"
+
+
+def test_hourly_is_refused_for_the_full_schedule(capsys, linkages):
+    code, _, err = run(capsys, "schedule", "set", "SDM 01", "--start-at", "2030-01-01 00:00", "--interval", "hourly")
+    assert code == 2 and "hourly applies only to a changed-only schedule" in err
+    assert Linkage.get(Linkage.name == "SDM 01").schedule_interval is None
