@@ -31,7 +31,8 @@ def last_text(run: Any) -> str:
     if run is None:
         return "never"
     reason = f" ({run.reason})" if run.reason and run.status != "succeeded" else ""
-    return f"{local_time(run.started_at)} {run.status}{reason}"
+    kind = " (changed-only)" if getattr(run, "kind", "full") == "changed" else ""
+    return f"{local_time(run.started_at)} {run.status}{kind}{reason}"
 
 
 def next_text(row: Any) -> str:
