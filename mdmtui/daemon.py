@@ -77,6 +77,7 @@ class Daemon:
         self.cancel = asyncio.Event()  # handed to every collection: set on stop
         self._stopping = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[RunOutcome]] = {}
+        self._kinds: dict[int, str] = {}  # linkage id -> the kind of its run in flight (full | changed)
         self._slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdmtui-daemon-db")
         self._registered = False
@@ -182,6 +183,7 @@ class Daemon:
     async def _attempt(self, linkage_id: int, name: str, due_at: datetime, changed_only: bool) -> RunOutcome:
         """Collect, waiting while a manual collection holds the linkage's lock."""
         deadline = time.monotonic() + self.busy_wait_s
+        self._kinds[linkage_id] = "changed" if changed_only else "full"  # one run per linkage at a time
         while True:
             before = await self._db(_last_run_id, linkage_id)
             try:
@@ -273,6 +275,7 @@ class Daemon:
         with self.ctx.db.atomic():
             linkage_ref = linkage_id if Linkage.get_or_none(Linkage.id == linkage_id) else None
             CollectionRun.create(linkage=linkage_ref, linkage_name=name, trigger="scheduled", status=status,
+                                 kind=self._kinds.get(linkage_id, "full"),
                                  reason=reason, started_at=now, finished_at=now, host=self.host, pid=self.pid)
             audit.record(self.ctx, category="collection", action="scheduled collection", outcome=status,
                          linkage_name=name, message=reason)

@@ -317,3 +317,18 @@ def test_clearing_the_changed_only_schedule_keeps_the_full_one(ctx, make):
     stored = Linkage.get(Linkage.name == "SDM 01")
     assert stored.changed_schedule is None and svc.schedule_of(stored) == DAILY_6
     assert svc.due_runs(ctx, utc(2026, 1, 1, 3)) == []
+
+
+async def test_a_changed_only_run_that_fails_early_is_recorded_as_changed_only(ctx, make):
+    linkage, daemon = make
+    linkage("SDM 01")
+    svc.set_schedule(ctx, "SDM 01", Schedule(start_at=datetime(2026, 1, 1, 0), interval="hourly", tz="UTC"),
+                     now=utc(2026, 1, 1), changed_only=True)
+
+    async def unreachable(ctx, name, *, trigger="immediate", progress=None, cancel=None, changed_only=False):
+        raise ConnectionFailed("cannot connect to the SDM")
+    async with daemon(unreachable) as d:
+        [outcome] = await d.run_once(utc(2026, 1, 1, 3, 0, 10))
+    assert outcome.status == "failed"
+    run = CollectionRun.get()
+    assert (run.kind, run.status, run.trigger) == ("changed", "failed", "scheduled")
