@@ -716,7 +716,10 @@ def _clause(fleet, clause: str):
     cmp = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
            "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b}[op]
     if prop == "lastSyncDateTime":
-        when = _parse_time(raw.strip("'"))
+        if raw.startswith("'"):  # OData: a DateTimeOffset literal is bare; quoted it is a string (Graph: 400)
+            raise ValueError("A binary operator with incompatible types was detected. Found operand types "
+                             f"'Edm.DateTimeOffset' and 'Edm.String' for operator kind '{op}'.")
+        when = _parse_time(raw)
         return lambda s: cmp(fleet.last_sync(s) or -62135596800, when)
     if prop == "operatingSystem" and op in ("eq", "ne") and raw.startswith("'"):
         want = raw.strip("'").lower()

@@ -153,6 +153,9 @@ def test_filter_on_last_sync(sim, graph):
     assert values and all(v >= recent for v in values) and len(values) < 2000
     lt = _all(client, headers, base + DEV + f"?$filter=lastSyncDateTime lt {recent}&$select=id")
     assert len(values) + sum(len(p["value"]) for p in lt) == 2300
+    for bad in (f"'{recent}'", "2026-13-01T00:00:00Z", "yesterday"):   # a quoted time is a string to OData
+        r = client.get(base + DEV + f"?$filter=lastSyncDateTime gt {bad}", headers=headers)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
 
 
 def test_filter_os_and_unsupported_filter(graph):
