@@ -60,6 +60,7 @@ class MdmtuiApp(App[int]):
 
     unread_events: reactive[int] = reactive(0)
     pending_requests: reactive[int] = reactive(0)  # two-person-rule requests waiting (the header badge)
+    pending_actions: reactive[int] = reactive(0)  # actions not yet final, fleet-wide (the header badge)
     collecting: reactive[dict[str, Progress | None]] = reactive(dict, always_update=True)
     data_version: reactive[int] = reactive(0)  # bumped when devices changed: screens reload
     banner: reactive[str] = reactive("")
@@ -122,6 +123,8 @@ class MdmtuiApp(App[int]):
             self.unread_events = int(worker.result)
         elif worker.name == "requests":
             self.pending_requests = int(worker.result)
+        elif worker.name == "pending count":
+            self.pending_actions = int(worker.result)
         elif worker.name == "collection":
             self._collection_done(worker.result)
         elif worker.name == "jump":
@@ -177,6 +180,16 @@ class MdmtuiApp(App[int]):
                         group="unread", exclusive=True, exit_on_error=False, name="unread")
         self.run_worker(lambda: backend.in_db(self.ctx, approvals.pending_count, self.ctx), thread=True,
                         group="requests", exclusive=True, exit_on_error=False, name="requests")
+        self.refresh_pending()
+
+    def refresh_pending(self) -> None:
+        """Count the actions not yet final in a worker; the header shows it."""
+        self.run_worker(lambda: backend.in_db(self.ctx, backend.inventory().pending_action_count), thread=True,
+                        group="pending count", exclusive=True, exit_on_error=False, name="pending count")
+
+    def watch_data_version(self) -> None:
+        """An action, a follow-up or a collection may have settled or left actions pending."""
+        self.refresh_pending()
 
     # ------------------------------------------------------------------ collection
 

@@ -323,7 +323,7 @@ def export_devices(ctx: Context, device_filter: Any, fmt: str, *, now: Any = Non
     return Export(path, in_db(ctx, write))
 
 
-NOT_FINAL = ("pending", "unknown")  # actions whose outcome the MDM has not settled yet
+NOT_FINAL = ("pending", "unknown")  # actions whose outcome the MDM has not settled yet (as inventory.NOT_FINAL)
 
 
 def pending_actions(ctx: Context, device_id: int | None = None, limit: int = 1000) -> list[Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
 from mdmtui.screens import backend
@@ -132,3 +132,65 @@ class ConsoleScreen(Screen):
                 self.notify(self.disabled_reason(command.action), title=command.label, severity="warning")
                 self.refused(command.action)
                 return
+
+
+class LoadedScreen(ConsoleScreen):
+    """A screen that reads its data in a thread worker (one at a time per screen: a newer load cancels the
+    older) on mount, on resume and on ``refresh``; subclasses say what ``fetch`` reads and how ``show``
+    draws it."""
+
+    LOAD_GROUP: ClassVar[str] = "load"  # the worker's group and name (exclusive within the group)
+    LOAD_NAME: ClassVar[str] = "load"
+
+    # Textual calls the on_mount of every class along the MRO, so these handlers never call super()
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch the screen's data again."""
+        self.run_worker(self._load, thread=True, exclusive=True, group=self.LOAD_GROUP, name=self.LOAD_NAME,
+                        exit_on_error=False)
+
+    def _load(self) -> None:
+        rows = self.fetch()
+        self.app.call_from_thread(self.show, rows)
+
+    def fetch(self) -> Any:
+        """Read the data (in the worker thread, through ``backend``)."""
+        raise NotImplementedError
+
+    def show(self, rows: Any) -> None:
+        """Draw what ``fetch`` read (on the app's thread)."""
+        raise NotImplementedError
+
+    def action_refresh(self) -> None:
+        """Reload."""
+        self.reload()
+
+
+class TableScreen(LoadedScreen):
+    """A list screen: one row-cursor ``DataTable`` with ``COLUMNS``, focused; ``rows`` holds what each row
+    shows, in order."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    TABLE_ID: ClassVar[str] = "table"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Any] = []
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:  # runs before LoadedScreen.on_mount starts the load
+        table = self.query_one(DataTable)
+        table.add_columns(*self.COLUMNS)
+        table.focus()
+
+    def current(self) -> Any | None:
+        """The highlighted row's item."""
+        row = self.query_one(DataTable).cursor_row
+        return self.rows[row] if row is not None and 0 <= row < len(self.rows) else None

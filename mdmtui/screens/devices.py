@@ -51,12 +51,19 @@ def security_text(flags: list[str]) -> str:
     return ", ".join(sorted(flags, key=lambda f: SEVERITY.index(f) if f in SEVERITY else len(SEVERITY)))
 
 
+def mdm_cell(row: Any) -> str:
+    """Gone from its MDM, or else "wait" while an action sent to it is not final (the Pending screen)."""
+    if row.missing_since:
+        return "gone"
+    return "wait" if getattr(row, "action_pending", False) else ""
+
+
 def device_columns(security: Any) -> list[Column]:
     """The table's columns; ``security(row)`` gives the security status text (or "")."""
     return [
         Column("computer_name", "Name", 18, lambda d: d.computer_name, flex=True),
-        Column("missing_since", "MDM", 4, lambda d: "gone" if d.missing_since else "",
-               tone=lambda d: "danger" if d.missing_since else None),
+        Column("missing_since", "MDM", 4, mdm_cell, tone=lambda d: "danger" if d.missing_since else (
+            "warn" if getattr(d, "action_pending", False) else None)),
         Column("security", "Security", 16, security, tone=lambda d: "danger" if security(d) else None),
         Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
         Column("model", "Model", 14, lambda d: d.model),

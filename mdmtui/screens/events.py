@@ -10,7 +10,7 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Static
 
 from mdmtui.screens import backend
-from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.base import TableScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.formatting import local_time, plural
 from mdmtui.widgets.safe import plain
@@ -23,40 +23,25 @@ def kind_label(kind: str) -> str:
     return KINDS.get(kind, kind)
 
 
-class EventsScreen(ConsoleScreen):
+class EventsScreen(TableScreen):
     """Newest first; unread ones marked; ``m`` marks all read, enter shows the device."""
 
     SCOPE = "events"
     CSS_PATH = "events.tcss"
     BINDINGS: ClassVar[list[BindingType]] = bindings("events")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[Any] = []
+    COLUMNS = ("", "When", "What", "Linkage", "Message")
+    TABLE_ID = LOAD_GROUP = LOAD_NAME = "events"
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
+        yield from super().body()
         yield Static("", id="events-info")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(DataTable).add_columns("", "When", "What", "Linkage", "Message")
-        self.reload()
-        self.query_one(DataTable).focus()
+    def fetch(self) -> list[Any]:
+        """The recent events."""
+        return backend.recent_events(self.ctx)
 
-    def on_screen_resume(self) -> None:
-        self.reload()
-
-    def reload(self) -> None:
-        """Fetch the events."""
-        self._load()
-
-    @work(thread=True, exclusive=True, group="events", exit_on_error=False, name="events")
-    def _load(self) -> None:
-        rows = backend.recent_events(self.ctx)
-        self.app.call_from_thread(self._show, rows)
-
-    def _show(self, rows: list[Any]) -> None:
+    def show(self, rows: list[Any]) -> None:
+        """One line per event, and the count."""
         self.rows = rows
         table = self.query_one(DataTable)
         table.clear()
@@ -67,10 +52,6 @@ class EventsScreen(ConsoleScreen):
         self.query_one("#events-info", Static).update(
             f"{plural(len(rows), 'event')}, {unread} unread (● = unread) · m: mark all read · enter: show the device"
             if rows else "No events yet: they appear after collections and actions.")
-
-    def action_refresh(self) -> None:
-        """Reload."""
-        self.reload()
 
     @work(thread=True, exit_on_error=False, name="mark events read")
     def action_mark_read(self) -> None:
@@ -86,7 +67,7 @@ class EventsScreen(ConsoleScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show device only for an event about a device."""
         if action == "show_device":
-            return True if self._current() is not None and self._current().device_id else None
+            return True if self.current() is not None and self.current().device_id else None
         return super().check_action(action, parameters)
 
     def disabled_reason(self, action: str) -> str:
@@ -94,12 +75,6 @@ class EventsScreen(ConsoleScreen):
         if action == "show_device":
             return "this event is not about one device"
         return super().disabled_reason(action)
-
-    def _current(self) -> Any | None:
-        table = self.query_one(DataTable)
-        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
-            return None
-        return self.rows[table.cursor_row]
 
     def on_data_table_row_highlighted(self) -> None:
         self.refresh_bindings()
@@ -110,4 +85,4 @@ class EventsScreen(ConsoleScreen):
 
     def action_show_device(self) -> None:
         """Open the devices screen filtered to the event's device."""
-        self.app.show_device(self._current().device_id)
+        self.app.show_device(self.current().device_id)

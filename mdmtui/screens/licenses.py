@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.table import Table
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from mdmtui.screens import backend
-from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.base import LoadedScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.widgets.safe import plain
 
@@ -32,12 +31,13 @@ def licenses_table(usage: Any) -> Table:
     return table
 
 
-class LicensesScreen(ConsoleScreen):
+class LicensesScreen(LoadedScreen):
     """Licenses used per linkage."""
 
     SCOPE = "licenses"
     BINDINGS: ClassVar[list[BindingType]] = bindings("licenses")
     DEFAULT_CSS = "LicensesScreen #licenses { padding: 1 2; }"
+    LOAD_GROUP = LOAD_NAME = "licenses"
 
     def body(self) -> ComposeResult:
         with VerticalScroll():
@@ -46,22 +46,10 @@ class LicensesScreen(ConsoleScreen):
                          "Intune use none. A device missing from its MDM keeps its license until its "
                          "information is deleted.", id="licenses-note")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.reload()
+    def fetch(self) -> Any:
+        """License use per linkage."""
+        return backend.licenses(self.ctx)
 
-    def on_screen_resume(self) -> None:
-        self.reload()
-
-    def reload(self) -> None:
-        """Fetch license use."""
-        self._load()
-
-    @work(thread=True, exclusive=True, group="licenses", exit_on_error=False, name="licenses")
-    def _load(self) -> None:
-        usage = backend.licenses(self.ctx)
-        self.app.call_from_thread(lambda: self.query_one("#licenses", Static).update(licenses_table(usage)))
-
-    def action_refresh(self) -> None:
-        """Reload."""
-        self.reload()
+    def show(self, rows: Any) -> None:
+        """The table of license use."""
+        self.query_one("#licenses", Static).update(licenses_table(rows))

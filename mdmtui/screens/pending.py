@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Static
 
 from mdmtui.formatting import local_time, plural
 from mdmtui.screens import backend
-from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.base import TableScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.widgets.safe import plain
 
 REFRESH_S = 10.0  # how often the view reads the database again while it is on screen
 
 
-class PendingScreen(ConsoleScreen):
+class PendingScreen(TableScreen):
     """Device, action, sent, by whom, the MDM's last answer."""
 
     SCOPE = "pending"
@@ -29,38 +29,27 @@ class PendingScreen(ConsoleScreen):
     PendingScreen #pending-info { height: auto; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[Any] = []
+    COLUMNS = ("Device", "Action", "Outcome", "Sent", "By", "The MDM's last answer")
+    TABLE_ID = LOAD_GROUP = "pending"
+    LOAD_NAME = "pending actions"
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="pending", cursor_type="row", zebra_stripes=True)
+        yield from super().body()
         yield Static("", id="pending-info")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(DataTable).add_columns("Device", "Action", "Outcome", "Sent", "By", "The MDM's last answer")
-        self.reload()
+    def on_mount(self) -> None:  # the table and the first load: TableScreen's (Textual calls both)
         self.set_interval(REFRESH_S, self._tick)
-        self.query_one(DataTable).focus()
-
-    def on_screen_resume(self) -> None:
-        self.reload()
 
     def _tick(self) -> None:
         if self.is_current:  # only while shown
             self.reload()
 
-    def reload(self) -> None:
-        """Read the pending actions again."""
-        self._load()
+    def fetch(self) -> list[Any]:
+        """The actions not yet final."""
+        return backend.pending_actions(self.ctx)
 
-    @work(thread=True, exclusive=True, group="pending", exit_on_error=False, name="pending actions")
-    def _load(self) -> None:
-        rows = backend.pending_actions(self.ctx)
-        self.app.call_from_thread(self._show, rows)
-
-    def _show(self, rows: list[Any]) -> None:
+    def show(self, rows: list[Any]) -> None:
+        """One line per action, keeping the cursor's place."""
         table = self.query_one(DataTable)
         keep = table.cursor_row
         self.rows = rows
@@ -76,16 +65,10 @@ class PendingScreen(ConsoleScreen):
             info if rows else "No pending action: every action sent has its final outcome.")
         self.refresh_bindings()
 
-    def _current(self) -> Any | None:
-        table = self.query_one(DataTable)
-        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
-            return None
-        return self.rows[table.cursor_row]
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Describe needs an action whose device still exists."""
         if action == "describe":
-            current = self._current()
+            current = self.current()
             return True if current is not None and current.device_id is not None else None
         return super().check_action(action, parameters)
 
@@ -104,12 +87,8 @@ class PendingScreen(ConsoleScreen):
         """Describe the highlighted action's device."""
         from mdmtui.screens.describe import DescribeScreen
 
-        self.app.push_screen(DescribeScreen(self._current().device_id))
+        self.app.push_screen(DescribeScreen(self.current().device_id))
 
     def action_follow_up(self) -> None:
         """Ask the MDMs about every pending action now."""
         self.app.follow_up(None)
-
-    def action_refresh(self) -> None:
-        """Reload."""
-        self.reload()

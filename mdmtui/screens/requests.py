@@ -5,54 +5,38 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable
 
 from mdmtui.errors import MdmtuiError
 from mdmtui.formatting import local_time, outcome_line
 from mdmtui.screens import backend
-from mdmtui.screens.base import ConsoleScreen
+from mdmtui.screens.base import TableScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.services import approvals
 
 
-class RequestsScreen(ConsoleScreen):
+class RequestsScreen(TableScreen):
     """Pending requests first, then the recent decisions, with what the MDM answered."""
 
     SCOPE = "requests"
     BINDINGS: ClassVar[list[BindingType]] = bindings("requests")
+    COLUMNS = ("#", "State", "Action", "Device", "Asked by", "Expires", "Sent", "Justification")
+    TABLE_ID = LOAD_NAME = "requests"
+    LOAD_GROUP = "requests-list"
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[Any] = []
         self._reasons: dict[str, str] = {}
 
-    def body(self) -> ComposeResult:
-        yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(DataTable).add_columns("#", "State", "Action", "Device", "Asked by", "Expires",
-                                              "Sent", "Justification")
-        self.reload()
-        self.query_one(DataTable).focus()
-
-    def on_screen_resume(self) -> None:
-        self.reload()
-
-    def reload(self) -> None:
-        """Fetch the requests."""
-        self._load()
-
-    @work(thread=True, exclusive=True, group="requests-list", exit_on_error=False, name="requests")
-    def _load(self) -> None:
-        rows = backend.in_db(self.ctx, lambda: [(r, approvals.send_outcome(r)) for r in
+    def fetch(self) -> list[tuple[Any, str | None]]:
+        """Every request, with what sending it answered."""
+        return backend.in_db(self.ctx, lambda: [(r, approvals.send_outcome(r)) for r in
                                                 approvals.list_requests(self.ctx, pending_only=False)])
-        self.app.call_from_thread(self._show, rows)
 
-    def _show(self, rows: list[tuple[Any, str | None]]) -> None:
+    def show(self, rows: list[tuple[Any, str | None]]) -> None:
+        """Pending first, newest first; the header's count follows."""
         rows.sort(key=lambda pair: (pair[0].state != "pending", -pair[0].id))
         self.rows = [r for r, _ in rows]
         table = self.query_one(DataTable)
@@ -62,11 +46,6 @@ class RequestsScreen(ConsoleScreen):
                           local_time(r.expires_at), sent or "", r.justification[:80])
         self.app.pending_requests = sum(r.state == "pending" for r in self.rows)
         self.refresh_bindings()
-
-    def current(self) -> Any | None:
-        """The highlighted request."""
-        row = self.query_one(DataTable).cursor_row
-        return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey approve/reject for a request that is not pending, and approve for one's own."""
@@ -138,7 +117,3 @@ class RequestsScreen(ConsoleScreen):
         else:
             self.app.call_from_thread(self.notify, f"request #{request_id} rejected; nothing was sent")
         self.app.call_from_thread(self.reload)
-
-    def action_refresh(self) -> None:
-        """Reload."""
-        self.reload()

@@ -39,6 +39,7 @@ SECURITY_PROBLEMS = {
     "unencrypted": "not encrypted",
     "stale": "not seen for a while",
 }
+NOT_FINAL = ("pending", "unknown")  # action outcomes the MDM has not settled yet
 ASSET_FIELDS = ("asset_number", "department", "location", "assigned_user", "notes")
 _CHUNK = 500
 
@@ -71,9 +72,21 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[Device]:
     """One page of matching devices in the filter's order (rows carry ``LIST_COLUMNS`` only)."""
     if limit <= 0:
         return []
-    columns = [Device._meta.columns[c] for c in LIST_COLUMNS]
+    columns = [Device._meta.columns[c] for c in LIST_COLUMNS] + [_action_pending().alias("action_pending")]
     query = _ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit)
     return list(query)
+
+
+def _action_pending():
+    """Whether the device has an action not yet final: a correlated EXISTS on device_action's device_id
+    index (only the page's rows evaluate it)."""
+    return fn.EXISTS(DeviceAction.select(SQL("1")).where(
+        (DeviceAction.device == Device.id) & DeviceAction.outcome.in_(NOT_FINAL)))
+
+
+def pending_action_count() -> int:
+    """How many actions across the fleet are not yet final (the console's header badge)."""
+    return DeviceAction.select().where(DeviceAction.outcome.in_(NOT_FINAL)).count()
 
 
 def ids(f: DeviceFilter) -> list[int]:

@@ -20,7 +20,7 @@ class AppHeader(Widget):
         self.title = title
 
     def on_mount(self) -> None:
-        for name in ("unread_events", "collecting", "banner", "pending_requests"):
+        for name in ("unread_events", "collecting", "banner", "pending_requests", "pending_actions"):
             self.watch(self.app, name, lambda *_: self.refresh(), init=False)
 
     def render(self) -> Text:
@@ -39,6 +39,9 @@ class AppHeader(Widget):
         waiting = getattr(app, "pending_requests", 0)
         if waiting:  # two-person-rule requests another admin must decide (Requests screen, 6)
             right.append(f"  requests: {waiting}", style="bold reverse")
+        unsettled = getattr(app, "pending_actions", 0)
+        if unsettled:  # actions whose outcome the MDM has not settled (Pending screen)
+            right.append(f"  pending: {unsettled}", style="bold reverse")
         if app.ctx.read_only:
             right.append("  READ-ONLY", style="bold reverse")
         pad = max(self.size.width - left.cell_len - right.cell_len - 1, 1)

@@ -12,7 +12,7 @@ import pytest
 from collect_helpers import ScriptedConnector, plain_linkage, record, scripted, software, utc
 
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
-from mdmtui.models import AssetInfo, Device, DeviceHistory, Software, utcnow
+from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Software, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import audit, collection, inventory
 from mdmtui.services.inventory import DeviceFilter
@@ -101,6 +101,16 @@ def test_order_pages_and_ids_agree(fleet):
     by_seen = inventory.page(DeviceFilter(sort="last_alive_at"), 0, 50)
     assert by_seen[-1].last_alive_at is None  # not collected sorts last
     assert inventory.page(f, 0, 0) == []
+
+
+def test_page_marks_devices_with_an_action_not_final_and_counts_those_actions(fleet):
+    first, second, third = inventory.page(DeviceFilter(sort="id"), 0, 3)
+    for dev, outcome in ((first, "pending"), (first, "succeeded"), (second, "unknown"), (third, "failed")):
+        DeviceAction.create(device=dev.id, linkage_name=dev.linkage_name, mdm_device_id=dev.mdm_device_id,
+                            action="lock", outcome=outcome)
+    marked = {r.id for r in inventory.page(DeviceFilter(sort="id"), 0, 50) if r.action_pending}
+    assert marked == {first.id, second.id}
+    assert inventory.pending_action_count() == 2
 
 
 def test_detail_shows_only_what_the_source_can_deliver_grouped_as_the_spec(fleet):
