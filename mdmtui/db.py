@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -56,10 +57,19 @@ def open_database(url: str) -> Database:
             _create_private_file(Path(path))
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     if scheme in {"postgresql", "postgres"}:
+        _require_postgres_driver()
         extra = {} if "connect_timeout" in parse_qs(urlparse(url).query) else {
             "connect_timeout": PG_CONNECT_TIMEOUT_S}
         return url_connect(url.replace("postgres://", "postgresql://", 1), **extra)
     raise ConfigurationError(f"unsupported database URL {redact_url(url)!r}: use sqlite:/// or postgresql://")
+
+
+def _require_postgres_driver() -> None:
+    """The driver is an extra (``mdmtui[postgres]``): say how to install it instead of Peewee's bare
+    "Postgres driver not installed!" at the first query."""
+    if importlib.util.find_spec("psycopg2") is None:
+        raise ConfigurationError("a postgresql:// database needs the PostgreSQL driver, which is not installed: "
+                                 "pip install 'mdmtui[postgres]' (or psycopg2-binary) into mdmtui's environment")
 
 
 def _create_private_file(path: Path) -> None:

@@ -23,3 +23,31 @@ def test_timestamps_round_trip_as_aware_utc(ctx):
     assert again.storage_total_bytes == 512 * 1024**3
     assert again.computer_name == "営業部の iPhone"
     assert again.imei is None  # not collected stays NULL
+
+
+def test_postgres_url_without_the_driver_says_which_extra_to_install(monkeypatch):
+    import pytest
+
+    from mdmtui.errors import ConfigurationError
+
+    monkeypatch.setitem(__import__("sys").modules, "psycopg2", None)  # as if mdmtui[postgres] were not installed
+    with pytest.raises(ConfigurationError, match=r"pip install 'mdmtui\[postgres\]'"):
+        dbmod.open_database("postgresql://postgres@127.0.0.1:5432/test")
+    assert isinstance(dbmod.open_database("sqlite:///:memory:"), dbmod.SqliteDatabase)  # SQLite needs nothing
+
+
+def test_cli_on_postgres_without_the_driver_prints_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['psycopg2'] = None\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+           "MDMTUI_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+           "MDMTUI_CONFIG_DIR": str(tmp_path / "config"), "MDMTUI_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "mdmtui.cli", "devices", "list"], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1
+    assert "mdmtui[postgres]" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
