@@ -238,8 +238,7 @@ class MdmtuiApp(App[int]):
         from mdmtui.services import control
 
         try:
-            with self.ctx.db.connection_context():
-                followed = await control.follow_up_pending(self.ctx, device_ids)
+            followed = await control.follow_up_pending(self.ctx, device_ids)  # database work off the loop
         except MdmtuiError as exc:  # the collection itself went fine: say so, and why the follow-up did not
             log.info("follow-up of pending actions failed: %s", exc, exc_info=exc)
             self.notify(f"pending actions not checked: {one_line(exc)}", severity="warning")

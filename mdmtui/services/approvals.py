@@ -22,6 +22,7 @@ from mdmtui.models import ApprovalRequest, AuditEvent, Device, DeviceAction, utc
 from mdmtui.records import Action, WipeOptions
 from mdmtui.services import audit, control, events, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import DbThread
 from mdmtui.services.inventory import get_device
 
 MAX_JUSTIFICATION = 1024  # as Intune's Multi Admin Approval
@@ -164,7 +165,20 @@ def expire_due(ctx: Context, *, now: datetime | None = None) -> int:
 
 
 async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
-    """Approve a pending request of another admin and send it once; ``act_options`` go to control.act."""
+    """Approve a pending request of another admin and send it once; ``act_options`` go to control.act.
+
+    The database work runs in a ``DbThread``, off the caller's event loop (the console's).
+    """
+    async with DbThread(ctx.db) as db:
+        row = await db.run(_claim_approval, ctx, request_id)
+        outcomes = await control.act(ctx, [row.device_id], row.action, _options(row),
+                                     approval=control.Approval(row.id, row.requested_by, ctx.os_user),
+                                     **act_options)
+        return await db.run(_record_sent, ctx, row, outcomes)
+
+
+def _claim_approval(ctx: Context, request_id: int) -> ApprovalRequest:
+    """Check and claim the request for this approver (exactly one approver wins), audited."""
     roles.require(ctx, roles.Permission.APPROVE, target=f"request #{request_id}")
     expire_due(ctx)
     row = get(ctx, request_id)
@@ -184,8 +198,10 @@ async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
                     f"{describe(row)} approved by {ctx.os_user} (asked by {row.requested_by})")
     if not won:
         _lost_race(ctx, row)
-    outcomes = await control.act(ctx, [row.device_id], row.action, _options(row),
-                                 approval=control.Approval(row.id, row.requested_by, ctx.os_user), **act_options)
+    return row
+
+
+def _record_sent(ctx: Context, row: ApprovalRequest, outcomes: list) -> Approved:
     ApprovalRequest.update(action_id=outcomes[0].action_id).where(ApprovalRequest.id == row.id).execute()
     events.emit("approval_decided", f"request #{row.id}: {describe(row)} approved by {ctx.os_user}, sent: "
                 f"{outcomes[0].outcome.value}", linkage_name=row.linkage_name, device_id=row.device_id)

@@ -13,9 +13,10 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from mdmtui import capabilities
 from mdmtui.connectors.base import Connector, connector_for
@@ -27,6 +28,7 @@ from mdmtui.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import DbThread
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ THROTTLE_BACKOFF_MAX_S = 30.0
 WRITE_AHEAD_MESSAGE = "sent to the MDM; no answer recorded (interrupted?)"
 
 ConnectorFactory = Callable[[Context, Linkage], Connector]
+DbCall = Callable[..., Awaitable[Any]]  # DbThread.run: database work awaited off the event loop
+T = TypeVar("T")
 ProgressCallback = Callable[["ActProgress"], None]
 
 _SYSTEM_OF = {OsClass.SI: "SDM", OsClass.SA: "SDM", OsClass.M: "MobileIron",
@@ -157,24 +161,26 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
     action = Action(action)
     if options is not None and action is not Action.WIPE:
         raise ValueError("options apply to a wipe only")
-    roles.require(ctx, PERMISSIONS[action], target=f"{ACTION_LABELS[action]} of {len(device_ids)} device(s)")
-    devices = _load_devices(device_ids)
-    if approval is not None:
-        _check_approval(ctx, approval, devices, action)
-    gate = None if approval or dry_run else roles.approval_refusal(ctx, action.value)
-    plans = [(device, gate or refusal_for(ctx, device, action, options)) for device in devices]
-    if dry_run:
-        return [_dry_outcome(d, action, options, reason) for d, reason in plans]
-    run = _Run(ctx, action, options, progress, cancel, len(plans), follow, follow_timeout, approval)
-    outcomes: dict[int, DeviceOutcome] = {}
-    for device, reason in plans:
-        if reason is not None:
-            outcomes[device.id] = run.refuse(device, reason)
-    sendable = [d for d, reason in plans if reason is None]
-    factory = connector_factory or default_connector
-    async with asyncio.TaskGroup() as group:
-        for linkage, group_devices in _by_linkage(sendable):
-            group.create_task(run.linkage(factory, linkage, group_devices, outcomes))
+    async with DbThread(ctx.db) as db:  # every read and write of the run, off the caller's event loop
+        await db.run(roles.require, ctx, PERMISSIONS[action],
+                     target=f"{ACTION_LABELS[action]} of {len(device_ids)} device(s)")
+        devices = await db.run(_load_devices, device_ids)
+        if approval is not None:
+            await db.run(_check_approval, ctx, approval, devices, action)
+        gate = None if approval or dry_run else roles.approval_refusal(ctx, action.value)
+        plans = [(device, gate or refusal_for(ctx, device, action, options)) for device in devices]
+        if dry_run:
+            return [_dry_outcome(d, action, options, reason) for d, reason in plans]
+        run = _Run(ctx, db, action, options, progress, cancel, len(plans), follow, follow_timeout, approval)
+        outcomes: dict[int, DeviceOutcome] = {}
+        for device, reason in plans:
+            if reason is not None:
+                outcomes[device.id] = await run.refuse(device, reason)
+        sendable = [d for d, reason in plans if reason is None]
+        factory = connector_factory or default_connector
+        async with asyncio.TaskGroup() as group:
+            for linkage, group_devices in await db.run(_by_linkage, sendable):
+                group.create_task(run.linkage(factory, linkage, group_devices, outcomes))
     return [outcomes[d.id] for d in devices]
 
 
@@ -245,10 +251,11 @@ class _Lane:
 class _Run:
     """One call of ``act``: records each device's outcome as it settles and reports progress."""
 
-    def __init__(self, ctx: Context, action: Action, options: WipeOptions | None,
+    def __init__(self, ctx: Context, db: DbThread | None, action: Action, options: WipeOptions | None,
                  progress: ProgressCallback | None, cancel: asyncio.Event | None, total: int,
                  follow: bool, follow_timeout: float, approval: Approval | None = None) -> None:
         self.ctx, self.action, self.options = ctx, action, options
+        self.db = db  # None: called from a thread that may do database work itself (record_refusal)
         self.approval = approval
         self.opts = options_record(action, options)
         if approval is not None:  # sent under both names: recorded on the action row and every entry
@@ -269,10 +276,11 @@ class _Run:
                       outcomes: dict[int, DeviceOutcome]) -> None:
         """Act on every device of one linkage through one connector."""
         try:
-            connector = factory(self.ctx, linkage)
+            connector = await self._db(factory, self.ctx, linkage)  # reads secrets and properties
         except MdmtuiError as exc:
             for device in devices:
-                outcomes[device.id] = self.not_sent(device, Outcome.FAILED, f"not sent: linkage {linkage.name}: {exc}")
+                outcomes[device.id] = await self.not_sent(device, Outcome.FAILED,
+                                                          f"not sent: linkage {linkage.name}: {exc}")
             return
         lane = _Lane(connector, self.ctx.settings.action_concurrency)
         try:
@@ -286,35 +294,40 @@ class _Run:
         ref = DeviceRef(device.mdm_device_id, OsClass(device.os_class), device.computer_name)
         async with lane.slots:
             if self.cancelled:
-                outcomes[device.id] = self.not_sent(device, Outcome.CANCELLED, "not sent: the run was cancelled")
+                outcomes[device.id] = await self.not_sent(device, Outcome.CANCELLED,
+                                                          "not sent: the run was cancelled")
                 return
             if lane.stop_reason:
-                outcomes[device.id] = self.not_sent(device, Outcome.FAILED, f"not sent: {lane.stop_reason}")
+                outcomes[device.id] = await self.not_sent(device, Outcome.FAILED, f"not sent: {lane.stop_reason}")
                 return
-            row = self.write_ahead(device)
+            row = await self._db(self.write_ahead, device)
             self.sent += 1
             result = await self._send_recorded(lane, ref, row, device)
         forced = capabilities.state_refusal(device.mdm_managed, device.mdm_status)
         if forced:
             result = _sent_anyway(result, forced)
         elif result.outcome is Outcome.UNKNOWN:
-            result = await _check_lost_answer(lane, ref, result, row)
-        self.settle(row, device, result)
+            result = await _check_lost_answer(lane, self._db, ref, result, row)
+        await self._db(self.settle, row, device, result)
         if result.outcome is Outcome.PENDING and self.follow:
             result = await self._follow(lane, ref, row, device, result)
-        outcomes[device.id] = self.finish(row, device, result)
+        outcomes[device.id] = self._tick(await self._db(self.finish, row, device, result))
 
     async def _send_recorded(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device) -> ActionResult:
         try:
             result = await _send(lane, self.action, ref, self.options)
             result.sent_at = row.requested_at
-            result.earlier_sent_at, result.earlier_open = _earlier_request(row)
+            result.earlier_sent_at, result.earlier_open = await self._db(_earlier_request, row)
             return result
         except asyncio.CancelledError:
             # the request may have reached the MDM: say so instead of leaving the write-ahead text
+            # (waited for here, not awaited: a cancelled task must not lose this write to a second cancel)
             lost = _result(ref, self.action, Outcome.UNKNOWN,
                            "interrupted while waiting for the MDM's answer: outcome unknown, not resent")
-            self.settle(row, device, lost)
+            if self.db is None:
+                self.settle(row, device, lost)
+            else:
+                self.db.run_blocking(self.settle, row, device, lost)
             raise
 
     async def _follow(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device,
@@ -330,19 +343,27 @@ class _Run:
             # anything but "still pending" ends the follow: done, failed, or the MDM cannot tell
             if newer is not None and newer.outcome is not Outcome.PENDING:
                 merged = merge(result, newer)
-                self.settle(row, device, merged)
+                await self._db(self.settle, row, device, merged)
                 return merged
-            result = _note_progress(row, result, newer)
+            result = await self._db(_note_progress, row, result, newer)
             delay = min(delay * 2, FOLLOW_MAX_DELAY_S)
         return result
 
     # --- recording ---------------------------------------------------------------------------
 
-    def refuse(self, device: Device, reason: str) -> DeviceOutcome:
-        """Record a refusal (nothing sent)."""
-        return self.not_sent(device, Outcome.REFUSED, reason)
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Database work of the run: in its database thread (or here, for a caller already in a thread)."""
+        return fn(*args) if self.db is None else await self.db.run(fn, *args)
 
-    def not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
+    async def refuse(self, device: Device, reason: str) -> DeviceOutcome:
+        """Record a refusal (nothing sent)."""
+        return self._tick(await self._db(self.record_not_sent, device, Outcome.REFUSED, reason))
+
+    async def not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
+        """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
+        return self._tick(await self._db(self.record_not_sent, device, outcome, message))
+
+    def record_not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
         """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
         result = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action, outcome, message)
         with self.ctx.db.atomic():  # the action row and its audit entry exist together or not at all
@@ -350,7 +371,7 @@ class _Run:
             self._audit(device, result)
             if outcome is Outcome.FAILED:
                 _emit_failure(device, self.action, result)
-        return self._tick(DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id))
+        return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id)
 
     def write_ahead(self, device: Device) -> DeviceAction:
         """The row exists before the command leaves, so a crash leaves "unknown", not silence."""
@@ -372,7 +393,7 @@ class _Run:
         elif result.outcome is Outcome.PENDING:
             events.emit("action_pending", _event_text(device, self.action, result),
                         linkage_name=device.linkage_name, device_id=device.id)
-        return self._tick(DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id))
+        return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id)
 
     def _audit(self, device: Device, result: ActionResult) -> None:
         audit.record(self.ctx, category="action", action=self.action.value, outcome=result.outcome.value,
@@ -442,10 +463,11 @@ def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionRes
                    "the command may have been carried out")
 
 
-async def _check_lost_answer(lane: _Lane, ref: DeviceRef, lost: ActionResult, row: DeviceAction) -> ActionResult:
+async def _check_lost_answer(lane: _Lane, db: DbCall, ref: DeviceRef, lost: ActionResult,
+                             row: DeviceAction) -> ActionResult:
     """The answer was lost: ask the MDM's own record of the action once, never send it again."""
     newer = await _ask_state(lane, ref, lost)
-    lost = _note_progress(row, lost, newer)
+    lost = await db(_note_progress, row, lost, newer)
     if newer is None or not _is_news(Outcome.UNKNOWN, newer.outcome):
         if newer is None:
             why = "its state could not be read"
@@ -607,6 +629,17 @@ async def follow_up_pending(ctx: Context, device_ids: Sequence[int] | None = Non
     Reading the MDM and recording what it says changes nothing on a device, so this runs in
     read-only mode too. Returns every action looked at, changed or not.
     """
+    factory = connector_factory or default_connector
+    results: list[DeviceOutcome] = []
+    async with DbThread(ctx.db) as db:
+        groups = await db.run(_open_actions, device_ids, include_unknown)
+        for name, rows in groups.items():
+            results.extend(await _follow_linkage(ctx, db.run, factory, name, rows))
+    return results
+
+
+def _open_actions(device_ids: Sequence[int] | None, include_unknown: bool) -> dict[str, list[DeviceAction]]:
+    """Pending (and unknown) actions with their devices, by linkage name."""
     wanted = [Outcome.PENDING.value] + ([Outcome.UNKNOWN.value] if include_unknown else [])
     query = (DeviceAction.select(DeviceAction, Device).join(Device, on=(DeviceAction.device == Device.id))
              .where(DeviceAction.outcome.in_(wanted)).order_by(DeviceAction.id))
@@ -615,40 +648,42 @@ async def follow_up_pending(ctx: Context, device_ids: Sequence[int] | None = Non
     groups: dict[str, list[DeviceAction]] = {}
     for row in query:
         groups.setdefault(row.linkage_name, []).append(row)
-    factory = connector_factory or default_connector
-    results: list[DeviceOutcome] = []
-    for name, rows in groups.items():
-        results.extend(await _follow_linkage(ctx, factory, name, rows))
-    return results
+    return groups
 
 
-async def _follow_linkage(ctx: Context, factory: ConnectorFactory, name: str,
-                          rows: list[DeviceAction]) -> list[DeviceOutcome]:
+def _follow_connector(ctx: Context, factory: ConnectorFactory, name: str, count: int) -> Connector | None:
     linkage = Linkage.get_or_none(Linkage.name == name)
     if linkage is None:
-        log.info("follow-up skipped for %d action(s): linkage %s no longer exists", len(rows), name)
-        return []
+        log.info("follow-up skipped for %d action(s): linkage %s no longer exists", count, name)
+        return None
     try:
-        connector = factory(ctx, linkage)
+        return factory(ctx, linkage)
     except MdmtuiError as exc:
         log.warning("follow-up of linkage %s impossible: %s", name, exc)
+        return None
+
+
+async def _follow_linkage(ctx: Context, db: DbCall, factory: ConnectorFactory, name: str,
+                          rows: list[DeviceAction]) -> list[DeviceOutcome]:
+    connector = await db(_follow_connector, ctx, factory, name, len(rows))
+    if connector is None:
         return []
     lane = _Lane(connector, ctx.settings.action_concurrency)
     try:
-        return list(await asyncio.gather(*(_follow_row(ctx, lane, row) for row in rows)))
+        return list(await asyncio.gather(*(_follow_row(ctx, db, lane, row) for row in rows)))
     finally:
         await connector.aclose()
 
 
-async def _follow_row(ctx: Context, lane: _Lane, row: DeviceAction) -> DeviceOutcome:
+async def _follow_row(ctx: Context, db: DbCall, lane: _Lane, row: DeviceAction) -> DeviceOutcome:
     device: Device = row.device
-    known = stored_result(row)
+    known = await db(stored_result, row)
     ref = DeviceRef(row.mdm_device_id, OsClass(device.os_class), device.computer_name)
     newer = await _ask_state(lane, ref, known)
-    result = known = _note_progress(row, known, newer)
+    result = known = await db(_note_progress, row, known, newer)
     if newer is not None and _is_news(known.outcome, newer.outcome):
         result = merge(known, newer)
-        _record_follow_up(ctx, row, device, result)
+        await db(_record_follow_up, ctx, row, device, result)
     return DeviceOutcome(device.id, device.computer_name, row.linkage_name, result, row.id)
 
 
@@ -697,8 +732,8 @@ def record_refusal(ctx: Context, device_ids: Sequence[int], action: Action | str
     """Record that ``action`` was refused for these devices before sending (e.g. a confirmation mismatch)."""
     action = Action(action)
     devices = _load_devices(device_ids)
-    run = _Run(ctx, action, options, None, None, len(devices), False, 0.0)
-    return [run.refuse(device, reason) for device in devices]
+    run = _Run(ctx, None, action, options, None, None, len(devices), False, 0.0)
+    return [run.record_not_sent(device, Outcome.REFUSED, reason) for device in devices]
 
 
 def list_actions(ctx: Context, *, device_ids: Sequence[int] | None = None, outcomes: Sequence[str] | None = None,

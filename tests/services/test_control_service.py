@@ -249,7 +249,9 @@ async def test_cancel_stops_sending_and_reports_what_was_sent(ctx):
                              progress=progress, cancel=cancel)
     sent = {o.device_id for o in outs if o.outcome is Outcome.SUCCEEDED}
     cancelled = {o.device_id for o in outs if o.outcome is Outcome.CANCELLED}
-    assert 5 <= len(sent) <= 7 and len(sent) + len(cancelled) == 30
+    # in flight when the 5th settled: up to 2 awaiting their answer and 2 more whose answer is being recorded
+    # (recording runs in the database thread, after the MDM slot is freed)
+    assert 5 <= len(sent) <= 9 and len(sent) + len(cancelled) == 30
     assert len(mdm.sent) == len(sent)  # what was sent is exactly what is reported as sent
     for device in devices:
         [row] = rows_for(device)
