@@ -2,10 +2,14 @@
 
 One ``Pacer`` per linkage's HTTP layer. It sends freely until the MDM first says "too many" (a 429, or
 429s inside a `$batch` answer); from then on requests leave at an adaptive rate:
-- on the first throttle signal the rate becomes 95 % of what the MDM served over the last second (right
-  after a burst, that is its budget); on later ones it drops to the lower of 85 % of itself and that
-  served rate, but never below 70 % of itself in one step (a served rate also reads low when the
-  collection paused); at most once per second, so the in-flight requests' 429s count as one signal;
+- on the first throttle signal the rate becomes 95 % of what the MDM served over the last second; on
+  later ones it drops to the lower of 85 % of itself and that served rate, but never below 70 % of itself
+  in one step (a served rate also reads low when the collection paused); at most once per second, so the
+  in-flight requests' 429s count as one signal;
+- while refusals keep coming (an episode: no gap over half a second), the MDM is serving exactly its
+  budget, so what it served since the episode began *is* the budget: after 0.3 s of it the rate is set
+  to 95 % of that (at most halving it per probe). This is what ends the first burst quickly: the served rate of the
+  first second includes the bucket's burst allowance (2,000 units at Intune), which is not a rate;
   a Retry-After holds every request of the linkage until it has passed, not only the refused one;
 - every clean answer raises the rate by a small constant step (about +2 requests/s per second at
   100 answers/s), so it creeps back up to the budget and probes it again, seldom and gently.
@@ -25,6 +29,9 @@ FLOOR_SHARE = 0.7       # the most one signal may take off the rate
 OBSERVED_SHARE = 0.95   # of the rate the MDM actually served
 STEP = 0.02             # additive increase per clean unit (units/s)
 COOLDOWN_S = 1.0        # one decrease per this long
+PROBE_S = 0.3           # refusals all through this long: what was served in it is the budget
+EPISODE_GAP_S = 0.5     # refusals further apart than this are separate episodes
+PROBE_FLOOR_SHARE = 0.5  # the most one probe may take off the rate
 WINDOW_S = 1.0          # how far back the served rate is measured (short: a burst soon leaves it)
 MIN_RATE = 20.0         # never slower: 429s that come whatever the rate (a flaky proxy, fault bursts) must not
                         # starve a run; Intune allows 100 units/s, Core and the SDM publish no limit
@@ -74,6 +81,9 @@ class Pacer:
         self._hold_until = 0.0           # Retry-After in force for every request
         self._last_decrease = -1e9
         self._served: deque[tuple[float, int]] = deque()   # (when, units) answered without throttling
+        self._episode_start: float | None = None   # first refusal of the refusals still coming
+        self._episode_served = 0                    # units served since then
+        self._last_refusal = -1e9
         self.throttle_signals = 0
 
     @classmethod
@@ -117,6 +127,7 @@ class Pacer:
         served = units - refused_units
         if served > 0:
             self._served.append((now, served))
+            self._episode_served += served
             if self.rate is not None:
                 self.rate += STEP * served
         self._trim(now)
@@ -127,6 +138,19 @@ class Pacer:
         self.throttle_signals += 1
         if retry_after:
             self._hold_until = max(self._hold_until, now + retry_after)
+        if self._episode_start is None or now - self._last_refusal > EPISODE_GAP_S:
+            self._episode_start, self._episode_served = now, 0
+        self._last_refusal = now
+        span = now - self._episode_start
+        if self.rate is not None and span >= PROBE_S and self._episode_served:
+            # refused all through `span`: the MDM served its budget, no more (the burst allowance is spent);
+            # at most halved per probe, as the client may itself have sent less for part of the span
+            budget = self._episode_served / span * OBSERVED_SHARE
+            if budget < self.rate:
+                self.rate = max(MIN_RATE, self.rate * PROBE_FLOOR_SHARE, budget)
+                self._last_decrease = now
+            self._episode_start, self._episode_served = now, 0     # measure afresh from here
+            return
         if now - self._last_decrease < COOLDOWN_S:
             return
         self._last_decrease = now

@@ -8,7 +8,7 @@ import time
 from conn_helpers import intune_config
 
 from mdmtui.connectors.base import connector_for
-from mdmtui.connectors.pacing import COOLDOWN_S, STEP, Pacer, request_units, throttled_items
+from mdmtui.connectors.pacing import COOLDOWN_S, PROBE_S, STEP, Pacer, request_units, throttled_items
 from mdmtui.secrets import Secret
 from mdmtui.sim import BudgetLimits, Simulator
 
@@ -56,6 +56,39 @@ async def test_one_decrease_per_cooldown_and_a_creep_on_clean_answers():
     clock.t += COOLDOWN_S
     pacer.record(200, 20, refused_units=5)    # a $batch with five items refused
     assert pacer.rate < 42.5 and pacer.throttle_signals == 3
+
+
+async def test_a_burst_allowance_is_not_taken_for_the_budget():
+    """Intune lets a burst through (the bucket's 2,000 units) before its first 429: the served rate of that
+    first second reads far above the budget. Refusals coming all through the next PROBE_S show what the
+    MDM really serves, and the rate drops to it at once, with no 70 % floor per step."""
+    clock = Clock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    for _ in range(20):                        # 400 units in the first second: the burst allowance
+        pacer.record(200, 20)
+        clock.t += 0.05
+    pacer.record(200, 20, refused_units=20)    # the bucket is empty
+    assert pacer.rate > 300                    # 95 % of the burst: far too fast
+    for _ in range(10):                        # then refusals all along, 100 units/s served (the budget)
+        clock.t += 0.1
+        pacer.record(200, 20, refused_units=10)
+    assert clock.t - 100.0 - 1.0 >= 2 * PROBE_S   # two probes: each may halve the rate, no more
+    assert 0.95 * 90 <= pacer.rate <= 0.95 * 100 + 10 * 10 * STEP
+
+
+async def test_a_probe_needs_something_served_and_at_most_halves():
+    clock = Clock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    pacer.rate = 400.0
+    pacer.record(429, 20)                      # an ordinary first signal: 85 %
+    assert pacer.rate == 340.0
+    for _ in range(4):                         # in-flight answers, all refused: nothing served, no probe
+        clock.t += 0.1
+        pacer.record(429, 20)
+    assert pacer.rate == 340.0
+    clock.t += 0.1
+    pacer.record(200, 20, refused_units=19)    # 1 unit served in 0.5 s: the probe halves, no more
+    assert abs(pacer.rate - (340.0 + STEP) / 2) < 1e-9
 
 
 def test_units_and_throttled_batch_items():
