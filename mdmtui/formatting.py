@@ -65,6 +65,9 @@ def summary_line(summary: Any) -> str:
     if summary.status in {"failed", "skipped", "cancelled"}:
         return f"{summary.linkage}: {summary.status}" + (f" — {summary.reason}" if summary.reason else "")
     took = f" in {summary.duration_s:.1f} s" if summary.duration_s is not None else ""
+    if getattr(summary, "kind", "full") == "changed":  # lists only what moved: absence proves nothing
+        return (f"{summary.linkage}: changed-only, {summary.devices_seen:,} devices had news{took} — "
+                f"{summary.new} new, {summary.changed} changed")
     return (f"{summary.linkage}: {summary.devices_seen:,} devices{took} — {summary.new} new, "
             f"{summary.changed} changed, {summary.missing} missing")
 

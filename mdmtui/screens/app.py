@@ -199,8 +199,9 @@ class MdmtuiApp(App[int]):
             return bool(self.collecting)
         return True
 
-    def collect(self, names: list[str] | None) -> None:
-        """Collect ``names`` (None: every enabled linkage) in the background with progress."""
+    def collect(self, names: list[str] | None, *, changed_only: bool = False) -> None:
+        """Collect ``names`` (None: every enabled linkage) in the background with progress; ``changed_only``
+        lists only the devices whose last contact moved since the last run, and marks nothing missing."""
         if self.ctx.read_only:
             self.notify("read-only mode: collection is disabled", severity="warning")
             return
@@ -209,10 +210,10 @@ class MdmtuiApp(App[int]):
             return
         self._cancel_collection = asyncio.Event()
         self.collecting = {name: None for name in (names or ["all linkages"])}
-        self.run_worker(self._collect(names, self._cancel_collection), group="collection",
+        self.run_worker(self._collect(names, self._cancel_collection, changed_only), group="collection",
                         name="collection", exit_on_error=False)
 
-    async def _collect(self, names: list[str] | None, cancel: asyncio.Event) -> list:
+    async def _collect(self, names: list[str] | None, cancel: asyncio.Event, changed_only: bool = False) -> list:
         from mdmtui.services import collection
 
         def progress(p: Progress) -> None:
@@ -221,10 +222,11 @@ class MdmtuiApp(App[int]):
         try:
             if names and len(names) == 1:
                 summaries = [await collection.collect(self.ctx, names[0], trigger="immediate",
-                                                      progress=progress, cancel=cancel)]
+                                                      progress=progress, cancel=cancel, changed_only=changed_only)]
             else:
                 summaries = list(await collection.collect_many(self.ctx, names, trigger="immediate",
-                                                               progress=progress, cancel=cancel))
+                                                               progress=progress, cancel=cancel,
+                                                               changed_only=changed_only))
         finally:
             self.collecting = {}
             self._cancel_collection = None

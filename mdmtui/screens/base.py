@@ -52,7 +52,8 @@ class ConsoleFooter(Footer):
 
 
 # the role a screen's command needs (services/roles.py); the services check it again when it runs
-ROLE_PERMISSIONS = {"collect": roles.Permission.COLLECT, "lock": roles.Permission.LOCK,
+ROLE_PERMISSIONS = {"collect": roles.Permission.COLLECT, "collect_changed": roles.Permission.COLLECT,
+                    "lock": roles.Permission.LOCK,
                     "wipe": roles.Permission.WIPE, "reset_passcode": roles.Permission.RESET_PASSCODE,
                     "delete": roles.Permission.DELETE, "edit_asset": roles.Permission.ASSET_EDIT,
                     "add": roles.Permission.LINKAGES, "edit": roles.Permission.LINKAGES,

@@ -56,6 +56,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.theme", "f2", "change_theme", "Theme", "Choose a colour theme", "app", show=False),
     # devices
     Command("devices.collect", "c", "collect", "Collect", "Collect all linkages now", "devices", dangerous=True),
+    Command("devices.collect_changed", "C", "collect_changed", "Changed",
+            "Collect only what changed since the last run, on every linkage (marks nothing missing)", "devices",
+            dangerous=True, show=False),
     Command("devices.lock", "l", "lock", "Lock", "Lock the highlighted or marked devices", "devices",
             dangerous=True),
     Command("devices.wipe", "w", "wipe", "Wipe", "Wipe (erase) the highlighted or marked devices", "devices",
@@ -86,6 +89,9 @@ COMMANDS: tuple[Command, ...] = (
     # linkages
     Command("linkages.collect", "c", "collect", "Collect", "Collect the highlighted linkage now", "linkages",
             dangerous=True),
+    Command("linkages.collect_changed", "C", "collect_changed", "Changed",
+            "Collect only what changed on the highlighted linkage since its last run (marks nothing missing)",
+            "linkages", dangerous=True, show=False),
     Command("linkages.add", "n", "add", "New", "Add a linkage", "linkages", dangerous=True),
     Command("linkages.edit", "enter", "edit", "Edit", "Edit the highlighted linkage", "linkages", dangerous=True),
     Command("linkages.test", "t", "test", "Test", "Test the highlighted linkage's connection", "linkages"),

@@ -355,7 +355,8 @@ class DevicesScreen(ConsoleScreen):
 
     def disabled_reason(self, action: str) -> str:
         """Why the key does nothing now."""
-        if (self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect"}
+        if (self.ctx.read_only and action in {"lock", "wipe", "reset_passcode", "delete", "edit_asset", "collect",
+                                                   "collect_changed"}
                 or role_refusal(self, action)):
             return super().disabled_reason(action)
         return self._reasons.get(action, super().disabled_reason(action))
@@ -375,6 +376,10 @@ class DevicesScreen(ConsoleScreen):
     def action_collect(self) -> None:
         """Collect every linkage now."""
         self.app.collect(None)
+
+    def action_collect_changed(self) -> None:
+        """Collect only what changed, on every linkage."""
+        self.app.collect(None, changed_only=True)
 
     def action_lock(self) -> None:
         """Lock: yes/no for one device, the list and the count typed for several."""

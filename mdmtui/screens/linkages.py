@@ -17,7 +17,7 @@ from mdmtui.formatting import local_time, plural
 from mdmtui.textwidth import fit
 from mdmtui.widgets.safe import plain, visible
 
-NEEDS_LINKAGE = {"collect", "edit", "test", "remove"}
+NEEDS_LINKAGE = {"collect", "collect_changed", "edit", "test", "remove"}
 # (label, width): the last collection takes the room left, so a long failure reason is cut there (with
 # an ellipsis; the line under the table shows it whole) and never pushes the other columns away
 COLUMNS = (("Name", 20), ("System", 10), ("Server", 32), ("Enabled", 7), ("Next collection", 16),
@@ -174,6 +174,10 @@ class LinkagesScreen(ConsoleScreen):
     def action_collect(self) -> None:
         """Collect the highlighted linkage now."""
         self.app.collect([self.current.name])
+
+    def action_collect_changed(self) -> None:
+        """Collect only what changed on the highlighted linkage since its last run."""
+        self.app.collect([self.current.name], changed_only=True)
 
     def action_add(self) -> None:
         """Add a linkage."""

@@ -109,3 +109,31 @@ async def test_sim_swap_shows_in_events_then_mark_read_and_show_device(fleet, si
         assert devices_table(app).cursor_row.id == swap.device_id
     with fleet.db.connection_context():
         assert Event.select().where(Event.read == False).count() == 0  # noqa: E712
+
+
+async def test_shift_c_collects_only_what_changed_and_marks_nothing_missing(fleet, sim):
+    from mdmtui.sim.day import DayRates
+
+    sim.admin.advance(6, rates=DayRates(checkin=0, stale_checkin=0, sim_swap=0, apps=0, enrol=0, reenrol=0,
+                                        leave=0))  # the MDMs' clocks move 6 h
+    for mdm in ("intune", "mobileiron", "sdm"):
+        ids = sim.device_ids(mdm)
+        sim.admin.touch(mdm, ids[0])  # one device each checks in
+        sim.admin.remove(mdm, ids[1])  # and one leaves: a changed-only run must not call it missing
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("C")
+        await settle(pilot, 6)
+        finished = [n for n in app._notifications if n.title == "Collection finished"]
+        assert len(finished) == 1 and finished[0].message.count("changed-only") == 3, finished[0].message
+        assert "missing" not in finished[0].message  # a changed-only run checks nothing for missing
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("C")  # on the Linkages screen: the highlighted linkage only
+        await settle(pilot, 6)
+    with fleet.db.connection_context():
+        runs = list(CollectionRun.select().where(CollectionRun.trigger == "immediate").order_by(CollectionRun.id))
+    assert [(r.kind, r.status) for r in runs[-4:]] == [("changed", "succeeded")] * 4
+    assert len({r.linkage_name for r in runs[-4:-1]}) == 3
+    assert all(r.missing == 0 for r in runs[-4:]) and all(r.devices_seen >= 1 for r in runs[-4:-1])
