@@ -236,19 +236,26 @@ def linkage_rows(ctx: Context) -> list[LinkageRow]:
 
 
 def linkage_settings(ctx: Context, name: str) -> dict[str, Any]:
-    """A linkage's settings as the edit form (and ``linkages.update``) take them; no secret in them."""
-    from mdmtui.services import linkages
+    """A linkage's settings as the edit form (and ``linkages.update``) take them; no secret in them. The
+    changed-only schedule comes along under ``changed_schedule`` (a Schedule or None)."""
+    from mdmtui.services import linkages, schedule
 
-    return in_db(ctx, lambda: linkages.editable_settings(linkages.get(ctx, name)))
+    def read() -> dict[str, Any]:
+        linkage = linkages.get(ctx, name)
+        return {**linkages.editable_settings(linkage), "changed_schedule": schedule.changed_schedule_of(linkage)}
+    return in_db(ctx, read)
 
 
-def save_linkage(ctx: Context, original: str | None, data: dict[str, Any]) -> str:
-    """Create (original None) or update a linkage; returns its name."""
-    from mdmtui.services import linkages
+def save_linkage(ctx: Context, original: str | None, data: dict[str, Any], changed_schedule: Any = None) -> str:
+    """Create (original None) or update a linkage, then its changed-only schedule; returns its name."""
+    from mdmtui.services import linkages, schedule
 
-    if original is None:
-        return in_db(ctx, linkages.create, ctx, data).name
-    return in_db(ctx, lambda: linkages.update(ctx, original, **data)).name
+    def save() -> str:
+        with ctx.db.atomic():  # the linkage and its changed-only schedule together, or neither
+            name = (linkages.create(ctx, data) if original is None else linkages.update(ctx, original, **data)).name
+            schedule.set_changed_schedule(ctx, name, changed_schedule)
+        return name
+    return in_db(ctx, save)
 
 
 def remove_linkage(ctx: Context, name: str, devices: str, *, properties_entry: bool = False) -> int:

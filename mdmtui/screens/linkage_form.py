@@ -44,7 +44,15 @@ FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
     ("schedule_weekdays", "Weekdays, weekly only (e.g. mon,thu)", frozenset({"intune", "mobileiron", "sdm"}), False),
     ("schedule_month_day", "Day of the month, monthly only (1-31)", frozenset({"intune", "mobileiron", "sdm"}),
      False),
+    ("changed_start_at", "Changed-only collection — Start At (local time; blank: none)",
+     frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("changed_interval", "Changed-only Repeat Interval (hourly, daily, weekly or monthly)",
+     frozenset({"intune", "mobileiron", "sdm"}), False),
+    ("changed_every", "Changed-only every N intervals (blank: 1)", frozenset({"intune", "mobileiron", "sdm"}), False),
 )
+# the second, frequent schedule (lists only what changed; marks nothing missing): saved by the schedule
+# service, not part of the linkage's own settings
+CHANGED_FIELDS = ("changed_start_at", "changed_interval", "changed_every")
 SCHEDULE_FIELDS = ("schedule_start_at", "schedule_interval", "schedule_every", "schedule_weekdays",
                    "schedule_month_day")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -124,6 +132,12 @@ class LinkageFormScreen(ModalScreen[str | None]):
     def _initial(self, key: str, secret: bool) -> str:
         if secret:
             return ""  # never put a secret, even masked, into an editable field
+        if key in CHANGED_FIELDS:
+            plan = self.settings.get("changed_schedule")
+            if plan is None:
+                return ""
+            return {"changed_start_at": plan.start_at.isoformat(sep=" ", timespec="minutes"),
+                    "changed_interval": plan.interval, "changed_every": str(plan.every)}[key]
         value = self.settings.get(key)
         if isinstance(value, list):  # weekdays
             return ",".join(WEEKDAY_NAMES[d] for d in value)
@@ -159,7 +173,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         """The form's values for the linkage service (blank secrets left out when editing)."""
         from mdmtui.services.schedule import parse_weekdays
 
-        data = self._raw()
+        data = {k: v for k, v in self._raw().items() if k not in CHANGED_FIELDS}
         weekdays = (data.get("schedule_weekdays") or "").strip()
         data["schedule_weekdays"] = parse_weekdays(weekdays) if weekdays else None
         if not data.get("timeout_s"):
@@ -167,6 +181,22 @@ class LinkageFormScreen(ModalScreen[str | None]):
         data["verify_tls"] = self.query_one("#verify_tls", Checkbox).value
         data["enabled"] = self.query_one("#enabled", Checkbox).value
         return data
+
+    def changed_schedule(self) -> Any:
+        """The changed-only schedule the fields give (None: blank); ``MdmtuiError`` naming the field."""
+        from mdmtui.services.schedule import changed_schedule_from_text
+
+        raw = self._raw()
+        return changed_schedule_from_text(*(raw.get(k) or "" for k in CHANGED_FIELDS))
+
+    def _changed_errors(self, errors: dict[str, list[str]]) -> None:
+        try:
+            self.changed_schedule()
+        except MdmtuiError as exc:
+            text = str(exc)
+            field = next((k for k, word in (("changed_interval", "interval"), ("changed_every", "every"))
+                          if word in text.split(":")[0]), "changed_start_at")
+            errors.setdefault(field, []).append(text)
 
     @on(Input.Changed)
     def _validate(self) -> dict[str, list[str]]:
@@ -185,6 +215,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
             for message in messages:  # the service reports schedule problems on the whole linkage
                 target = (_schedule_field(message) or "") if key == "" else key
                 errors.setdefault(target, []).append(message)
+        self._changed_errors(errors)
         self._preview(data, errors)
         for key, *_rest in FIELDS:
             bad = errors.get(key, [])
@@ -200,11 +231,12 @@ class LinkageFormScreen(ModalScreen[str | None]):
         from mdmtui.formatting import local_time
 
         preview = self.query_one("#schedule-preview", Static)
+        changed = self._changed_preview(errors)
         if not data.get("schedule_interval") and not data.get("schedule_start_at"):
-            preview.update("Scheduled collection: none (collect with c, or set Start At and Repeat Interval)")
+            preview.update("Scheduled collection: none (collect with c, or set Start At and Repeat Interval)" + changed)
             return
         if any(k in errors for k in SCHEDULE_FIELDS) or errors.get(""):
-            preview.update("Scheduled collection: fix the schedule fields to see the next runs")
+            preview.update("Scheduled collection: fix the schedule fields to see the next runs" + changed)
             return
         try:
             plan = schedule.build_schedule(
@@ -213,10 +245,23 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 month_day=int(data["schedule_month_day"]) if data.get("schedule_month_day") else None)
             runs = schedule.preview_runs(plan, 3, now=self.now)
         except (MdmtuiError, ValueError) as exc:
-            preview.update(plain(f"Scheduled collection: {exc}"))
+            preview.update(plain(f"Scheduled collection: {exc}") + changed)
             return
         shown = ", ".join(local_time(r) or "" for r in runs) or "no run ahead"
-        preview.update(f"Next scheduled collections: {shown}")
+        preview.update(f"Next scheduled collections: {shown}{changed}")
+
+    def _changed_preview(self, errors: dict[str, list[str]]) -> str:
+        """The next changed-only runs, on a line of their own (nothing when there is no such schedule)."""
+        from mdmtui.formatting import local_time
+        from mdmtui.services import schedule
+
+        if any(k in errors for k in CHANGED_FIELDS):
+            return ""
+        plan = self.changed_schedule()
+        if plan is None:
+            return ""
+        runs = schedule.preview_runs(plan, 3, now=self.now)
+        return "\nNext changed-only collections: " + (", ".join(local_time(r) or "" for r in runs) or "none")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed save or test shows its reason."""
@@ -261,7 +306,8 @@ class LinkageFormScreen(ModalScreen[str | None]):
                 f"Not saved: fix the {plural(count, 'problem')} marked ✗ first.")
             return
         try:
-            name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data())
+            name = await backend.run_sync(backend.save_linkage, self.app.ctx, self.original, self.data(),
+                                          self.changed_schedule())
         except MdmtuiError as exc:
             self.query_one("#form-error", Static).update(plain(str(exc), lines=True))
             return

@@ -118,6 +118,30 @@ def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
         raise UsageError("invalid schedule: " + _validation_text(exc)) from None
 
 
+def changed_schedule_from_text(start_at: str, interval: str, every: str) -> Schedule | None:
+    """A changed-only schedule from the linkage form's three fields; all blank: none (``UsageError`` otherwise,
+    naming the field)."""
+    start_at, interval, every = start_at.strip(), interval.strip().lower(), every.strip()
+    if not (start_at or interval or every):
+        return None
+    if not interval:
+        raise UsageError("changed-only repeat interval: give hourly, daily, weekly or monthly (or clear every "
+                         "changed-only field)")
+    if not start_at:
+        raise UsageError("changed-only start at: give a local date and time such as 2026-12-01 09:00")
+    if every and not (every.isdigit() and int(every) >= 1):
+        raise UsageError(f"changed-only every N: {every!r} is not a whole number of at least 1")
+    return build_schedule(start_at=start_at, interval=interval, every=int(every or 1), changed_only=True)
+
+
+def set_changed_schedule(ctx: Context, name: str, schedule: Schedule | None) -> bool:
+    """The linkage form's save: set or clear the changed-only schedule when it differs from the stored one."""
+    if recurrence.describe(schedule) == _describe_stored(linkages.get(ctx, name), True):
+        return False
+    set_schedule(ctx, name, schedule, changed_only=True)
+    return True
+
+
 def _validation_text(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():

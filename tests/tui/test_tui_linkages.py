@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Label, Select
 
-from mdmtui.models import Linkage
+from mdmtui.models import AuditEvent, Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.linkage_form import LinkageFormScreen
 from tui_helpers import row_text
@@ -187,3 +187,50 @@ async def test_the_form_shows_every_error_at_once_marked_and_asks_before_discard
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, (LinkageFormScreen, ConfirmScreen))
+
+
+async def test_the_form_sets_edits_and_clears_a_changed_only_schedule(fleet, sim):
+    from textual.widgets import Static
+    from tui_helpers import settle
+
+    from mdmtui.services import schedule
+
+    async def edit_row(pilot, row: int) -> LinkageFormScreen:
+        pilot.app.screen.query_one(DataTable).move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, LinkageFormScreen)
+        return pilot.app.screen
+
+    app = create_app(fleet, start="linkages")
+    async with app.run_test(size=(120, 45)) as pilot:
+        await settle(pilot)
+        form = await edit_row(pilot, 0)
+        await _type(pilot, "#in-changed_interval", "hourly")
+        assert "start at" in str(form.query_one("#err-changed_start_at", Label).render())  # both or neither
+        await _type(pilot, "#in-changed_start_at", "2030-01-06 09:00")
+        await _type(pilot, "#in-changed_every", "x")
+        assert "every" in str(form.query_one("#err-changed_every", Label).render())
+        await _type(pilot, "#in-changed_every", "2")
+        preview = str(form.query_one("#schedule-preview", Static).render())
+        assert "Next changed-only collections: 2030-01-06 09:00, 2030-01-06 11:00, 2030-01-06 13:00" in preview
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert not isinstance(app.screen, LinkageFormScreen)
+        with fleet.db.connection_context():
+            plan = schedule.changed_schedule_of(Linkage.get(Linkage.name == "Intune (demo)"))
+        assert (plan.interval, plan.every, plan.start_at.hour) == ("hourly", 2, 9)
+        form = await edit_row(pilot, 0)  # the stored schedule comes back into the fields
+        assert [form.query_one(f"#in-{k}", Input).value for k in ("changed_start_at", "changed_interval",
+                                                                  "changed_every")] == ["2030-01-06 09:00",
+                                                                                        "hourly", "2"]
+        for key in ("changed_start_at", "changed_interval", "changed_every"):
+            await _type(pilot, f"#in-{key}", "")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with fleet.db.connection_context():
+        stored = Linkage.get(Linkage.name == "Intune (demo)")
+        entries = [e.action for e in AuditEvent.select().where(AuditEvent.linkage_name == "Intune (demo)",
+                                                                 AuditEvent.category == "settings")]
+    assert schedule.changed_schedule_of(stored) is None
+    assert entries.count("changed-only schedule set") == 1 and entries.count("changed-only schedule clear") == 1
