@@ -70,6 +70,12 @@ def text(value: str, limit: int | None = None) -> tuple[str, str | None]:
     return value, "; ".join(done) or None
 
 
+def clean(value: str | None) -> str | None:
+    """``value`` as any text column can hold it (an MDM's answer, an error text): NUL and lone surrogates
+    replaced by U+FFFD; None stays None."""
+    return value if value is None or _plain((value,)) else _UNSTORABLE.sub(REPLACEMENT, value)
+
+
 def device(record: DeviceRecord) -> tuple[bool, list[Adjustment]]:
     """Make ``record`` storable in place; False when its MDM id cannot be stored (skip the device).
 

@@ -18,6 +18,7 @@ from mdmtui.config import open_private, private_dir
 from mdmtui.errors import UsageError
 from mdmtui.formatting import clip, terminal_safe_json
 from mdmtui.models import AuditEvent, utcnow
+from mdmtui.storable import clean
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def record(ctx: Context, *, category: str, action: str, outcome: str, message: s
         device_serial=device.serial_number if device is not None else device_serial,
         mdm_device_id=mdm_device_id or (device.mdm_device_id if device is not None else None),
         options=json.dumps(scrub(options), ensure_ascii=False, sort_keys=True, default=str) if options else None,
-        outcome=outcome, message=clip(message, MESSAGE_CHARS) if message else message, request_id=request_id,
+        outcome=outcome, message=clean(clip(message, MESSAGE_CHARS)) if message else message,
+        request_id=clean(request_id),
         approval_id=approval_id,
     )
     _mirror(ctx, event)

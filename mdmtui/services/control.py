@@ -28,6 +28,7 @@ from mdmtui.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
+from mdmtui.storable import clean
 from mdmtui.storage import DbThread
 
 log = logging.getLogger(__name__)
@@ -524,7 +525,7 @@ def _note_progress(row: DeviceAction, known: ActionResult, newer: ActionResult |
         return known
     message = newer.message if known.outcome is Outcome.PENDING else known.message
     known = dataclasses.replace(known, mdm_code=newer.mdm_code, message=message)
-    DeviceAction.update(mdm_code=known.mdm_code, message=message, updated_at=utcnow()).where(
+    DeviceAction.update(mdm_code=clean(known.mdm_code), message=clean(message), updated_at=utcnow()).where(
         DeviceAction.id == row.id).execute()
     return known
 
@@ -567,17 +568,17 @@ def _insert_row(ctx: Context, device: Device, action: Action, opts: dict | None,
         device=device.id, linkage_name=device.linkage_name or "", mdm_device_id=device.mdm_device_id,
         device_name=device.computer_name, action=action.value,
         options=json.dumps(opts, sort_keys=True) if opts else None, outcome=result.outcome.value,
-        message=result.message, mdm_code=result.mdm_code, http_status=result.http_status,
-        request_id=result.request_id, reference=result.reference, os_user=ctx.os_user, host=ctx.host,
+        message=clean(result.message), mdm_code=clean(result.mdm_code), http_status=result.http_status,
+        request_id=clean(result.request_id), reference=clean(result.reference), os_user=ctx.os_user, host=ctx.host,
         requested_at=now, updated_at=now,
     )
 
 
 def _update_row(row: DeviceAction, result: ActionResult) -> None:
     # never new_passcode: it is shown once and never stored
-    DeviceAction.update(
-        outcome=result.outcome.value, message=result.message, mdm_code=result.mdm_code,
-        http_status=result.http_status, request_id=result.request_id, reference=result.reference,
+    DeviceAction.update(  # the MDM's text as a column can hold it (PostgreSQL refuses NUL)
+        outcome=result.outcome.value, message=clean(result.message), mdm_code=clean(result.mdm_code),
+        http_status=result.http_status, request_id=clean(result.request_id), reference=clean(result.reference),
         updated_at=utcnow(),
     ).where(DeviceAction.id == row.id).execute()
 

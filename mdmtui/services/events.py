@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mdmtui.models import Event, utcnow
+from mdmtui.storable import clean
 
 KINDS = {
     "new_device": "New device discovered",
@@ -23,7 +24,7 @@ def emit(kind: str, message: str, *, linkage_name: str | None = None, device_id:
     """Record one event (unread)."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
-    return Event.create(at=utcnow(), kind=kind, message=message, linkage_name=linkage_name, device_id=device_id)
+    return Event.create(at=utcnow(), kind=kind, message=clean(message), linkage_name=linkage_name, device_id=device_id)
 
 
 def unread_count() -> int:

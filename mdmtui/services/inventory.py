@@ -17,6 +17,7 @@ from peewee import JOIN, SQL, Case, NodeList, fn
 
 from mdmtui import capabilities, identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
+from mdmtui.formatting import printable
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import audit, roles
@@ -384,6 +385,11 @@ def set_asset_info(ctx: Context, device_id: int, **fields: str | None) -> dict[s
     if unknown:
         raise UsageError(f"unknown asset field(s) {', '.join(sorted(unknown))}: use {', '.join(ASSET_FIELDS)}")
     cleaned = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in fields.items()}
+    for key, value in cleaned.items():  # typed by an admin: refused, not silently changed (lines in notes are fine)
+        if value is not None and printable(value.replace("\n", "").replace("\t", "")) != value.replace(
+                "\n", "").replace("\t", ""):
+            raise UsageError(f"{key.replace('_', ' ')}: a control character ({printable(value)}) is not allowed; "
+                             "retype the value")
     with ctx.db.atomic():
         device = get_device(device_id)
         before = asset_info(device_id)

@@ -379,3 +379,16 @@ async def test_devices_of_several_linkages_each_use_their_own_connector(ctx):
                              connector_factory=mdm.factory)
     assert [o.device_id for o in outs] == [d.id for d in devices]  # repeats dropped, order kept
     assert mdm.closed == 2 and len(mdm.sent) == 3
+
+
+async def test_an_mdm_answer_with_nul_and_lone_surrogates_is_recorded_not_lost(ctx):
+    """PostgreSQL text cannot hold NUL: the MDM's odd answer is stored with U+FFFD, the action recorded."""
+    linkage = make_linkage("L", "mobileiron")
+    device = make_device(linkage, "M")
+    mdm = FakeMdm(default=Behaviour(send=[Outcome.FAILED], message="refused\x00by \ud800 policy", code="E\x00"))
+    [out] = await control.act(ctx, [device.id], Action.LOCK, connector_factory=mdm.factory)
+    assert out.outcome is Outcome.FAILED
+    [row] = rows_for(device)
+    assert row.message == "refused\ufffdby \ufffd policy" and row.mdm_code == "E\ufffd"
+    [entry] = audit_for(device)
+    assert "\x00" not in entry.message and "\ufffd" in entry.message

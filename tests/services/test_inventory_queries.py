@@ -161,6 +161,10 @@ def test_asset_info_is_kept_audited_and_refused_in_read_only(fleet, ctx):
     assert "department" in latest.message and latest.outcome == "succeeded"
     with pytest.raises(UsageError, match="unknown asset field"):
         inventory.set_asset_info(ctx, fleet["a"], password="x")
+    for hostile in ("A-\x00001", "\x1b[2JA-1", "A\u202e1"):  # NUL (PostgreSQL refuses it), escapes, bidi
+        with pytest.raises(UsageError, match="asset number: a control character"):
+            inventory.set_asset_info(ctx, fleet["a"], asset_number=hostile)
+    assert inventory.set_asset_info(ctx, fleet["a"], notes="line 1\nline 2")["notes"] == "line 1\nline 2"
     ctx.settings.read_only = True
     try:
         with pytest.raises(ActionRefused):
