@@ -312,7 +312,7 @@ class MdmtuiApp(App[int]):
             on_done(outcomes)
         return outcomes
 
-    def request_approval(self, device_ids: list[int], action: Action) -> None:
+    def request_approval(self, device_ids: list[int], action: Action, options: WipeOptions | None = None) -> None:
         """The two-person rule: ask for a justification, then store a request for another admin."""
         from mdmtui.screens.dialogs import FormScreen
         from mdmtui.services import approvals
@@ -322,7 +322,7 @@ class MdmtuiApp(App[int]):
                 self.notify("nothing requested, nothing sent", severity="warning")
                 return
             self.run_worker(lambda: backend.in_db(self.ctx, approvals.create, self.ctx, device_ids, action,
-                                                  values["justification"]),
+                                                  values["justification"], options),
                             thread=True, group="requests-create", exit_on_error=False, name="request")
 
         self.push_screen(FormScreen(f"{action.value}: a second admin must approve (two-person rule)", [

@@ -415,11 +415,11 @@ class DevicesScreen(ConsoleScreen):
         def confirmed(answer: Any) -> None:
             if answer is None or answer is False:
                 return
-            if roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
-                self.app.request_approval([d.id for d in devices], action)
-                return
             wipe = WipeOptions(**answer) if action == Action.WIPE and isinstance(answer, dict) else (
                 WipeOptions() if action == Action.WIPE else None)
+            if roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
+                self.app.request_approval([d.id for d in devices], action, wipe)  # with the options chosen
+                return
             self.notify(f"{ACTION_LABELS[action]}: sending to {plural(len(devices), 'device')}…")
             self.app.act([d.id for d in everyone], action, wipe,
                          on_done=lambda out: self._show_outcomes(action, everyone, out))

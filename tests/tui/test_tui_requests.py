@@ -154,3 +154,35 @@ async def test_reject_on_the_requests_screen(fleet, sim):
         req = ApprovalRequest.get_by_id(req.id)
         assert (req.state, req.decided_by, req.decision_note) == ("rejected", "bob", "found in the office")
     assert wipes_sent(sim) == 0
+
+
+async def test_a_wipe_request_keeps_the_intune_options_chosen_in_the_dialog(fleet, sim):
+    import json
+
+    from textual.widgets import Checkbox
+
+    from mdmtui.models import Device
+
+    with fleet.db.connection_context():
+        target = (Device.select().where(Device.os_class == "IS", Device.computer_name.is_null(False))
+                  .order_by(Device.id).first())
+    alice = as_user(fleet, "alice", users={"alice": "admin", "bob": "admin"})
+    app = create_app(alice, poll_seconds=60)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        await highlight(pilot, alice, target)
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, TypedConfirmScreen)
+        app.screen.query_one("#opt-keep_user_data", Checkbox).value = True
+        app.screen.query_one("#typed", Input).value = confirm_label(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        app.screen.query_one("#f-justification", Input).value = "reassigned to a new hire, keep her data"
+        await pilot.press("ctrl+s")
+        await settle(pilot, 5)
+    with fleet.db.connection_context():
+        [req] = ApprovalRequest.select()
+    assert req.action == "wipe" and json.loads(req.options)["keep_user_data"] is True
+    assert json.loads(req.options)["keep_enrollment_data"] is False
