@@ -735,6 +735,7 @@ class _Run:
             status=status, reason=reason, finished_at=s.finished_at, new=s.new, changed=s.changed,
             unchanged=s.unchanged, missing=s.missing, returned=s.returned, software_items=s.software_items,
             pages=s.pages, devices_seen=s.devices_seen, rechecked=s.rechecked, mdm_started_at=self._mdm_start(status),
+            inventory_total=Device.select().where(Device.linkage == self.linkage.id).count(),
         ).where(
             CollectionRun.id == self.row.id).execute()
         kind = "changed-only " if self.kind == "changed" else ""
