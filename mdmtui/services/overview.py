@@ -17,6 +17,7 @@ from typing import Any
 
 from peewee import Case, fn
 
+from mdmtui.formatting import plural
 from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
 from mdmtui.services import inventory
 from mdmtui.services.context import Context
@@ -237,5 +238,5 @@ def _actions(as_of: datetime) -> list[Figure]:
         if key == "failed":
             query = query.where(DeviceAction.requested_at >= since)
         actions, devices = query.tuples().get()
-        figures.append(Figure(key, label, int(devices or 0), drill, detail=f"{int(actions or 0):,} actions"))
+        figures.append(Figure(key, label, int(devices or 0), drill, detail=plural(int(actions or 0), "action")))
     return figures

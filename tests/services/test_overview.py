@@ -3,48 +3,19 @@ figure's drill-down filter lists exactly the devices it counts."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
-from collect_helpers import ScriptedConnector, plain_linkage, record, scripted
+from overview_helpers import NOW, build_known_fleet
 
-from mdmtui.models import CollectionRun, DeviceAction, utcnow
-from mdmtui.records import OsClass
-from mdmtui.services import collection, inventory, overview
+from mdmtui.models import CollectionRun
+from mdmtui.services import inventory, overview
 from mdmtui.services.inventory import DeviceFilter
-
-NOW = utcnow()
-
-
-def mi_devices() -> list:
-    return [
-        record("a", os_name="iOS", os_version="17.4", serial_number="SERIAL0001", imei="351111111111111", passcode_set=True,
-               jailbroken=False, encrypted=True, last_alive_at=NOW - timedelta(hours=2)),
-        record("b", os_name="iOS", os_version="9.3", serial_number="SERIAL0002", passcode_set=False,
-               last_alive_at=NOW - timedelta(days=45)),
-        record("c", os_name="iOS", os_version="10.0", serial_number="SERIAL0003", jailbroken=True, encrypted=False,
-               last_alive_at=NOW - timedelta(days=3)),
-        record("d", os_name="Android", os_version="14", serial_number="SERIAL0004", mdm_managed=False,
-               last_alive_at=NOW - timedelta(days=100)),
-        record("e", serial_number="SERIAL0005"),  # neither OS nor last alive confirmation collected
-    ]
 
 
 @pytest.fixture
 def known_fleet(ctx):
-    plain_linkage("MI")
-    plain_linkage("SDM", system="sdm")
-    mi = mi_devices()
-    asyncio.run(collection.collect(ctx, "MI", connector_factory=scripted(ScriptedConnector([mi]))))
-    twin = record("f", os_class=OsClass.SI, os_name="iOS", os_version="17.4", serial_number="SERIAL0001", last_alive_at=NOW)
-    asyncio.run(collection.collect(ctx, "SDM", connector_factory=scripted(ScriptedConnector([[twin]]))))
-    asyncio.run(collection.collect(ctx, "MI", connector_factory=scripted(ScriptedConnector([mi[:4]]))))  # e gone
-    ids = {d.mdm_device_id: d.id for d in inventory.page(DeviceFilter(), 0, 50)}
-    for mdm_id, outcome, age in (("b", "pending", 0), ("c", "failed", 1), ("c", "failed", 2), ("d", "failed", 30)):
-        DeviceAction.create(device=ids[mdm_id], linkage_name="MI", mdm_device_id=mdm_id, action="lock",
-                            outcome=outcome, requested_at=NOW - timedelta(days=age))
-    return ids
+    return build_known_fleet(ctx)
 
 
 def by_key(figures) -> dict[str, int]:
@@ -84,7 +55,7 @@ def test_last_seen_histogram_actions_and_linkages(known_fleet, ctx):
     o = overview.overview(ctx, now=NOW)
     assert [f.count for f in o.last_seen] == [2, 1, 0, 1, 1, 1]  # <1d, 1-7d, 7-30d, 30-90d, 90d+, unknown
     assert by_key(o.actions) == {"pending": 1, "failed": 1}
-    assert [f.detail for f in o.actions] == ["1 actions", "2 actions"]  # the one 30 days old is not counted
+    assert [f.detail for f in o.actions] == ["1 action", "2 actions"]  # the one 30 days old is not counted
     mi, sdm = o.linkages
     assert (mi.name, mi.system, mi.devices.count, mi.licenses.count) == ("MI", "mobileiron", 5, 5)
     assert (sdm.name, sdm.devices.count, sdm.licenses.count) == ("SDM", 1, 1)
