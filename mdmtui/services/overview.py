@@ -121,11 +121,12 @@ def overview(ctx: Context, *, now: datetime | None = None) -> Overview:
 def _security_figures(stale_days: int) -> list[tuple[Figure, Any]]:
     """(figure without its count, SQL condition) of each security problem and state."""
     conditions = inventory._security_conditions(stale_days)
-    labels = dict(inventory.SECURITY_PROBLEMS, stale=f"not seen for {stale_days} days or more")
+    labels = dict(inventory.SECURITY_PROBLEMS, stale=f"not seen for {stale_days} days or more",
+                  unmanaged="profile removed / unmanaged")  # short enough for a third of 160 columns
     found = [(Figure(k, labels[k], 0, {"security_problem": k, "stale_days": stale_days}), conditions[k])
              for k in SECURITY_ORDER]
     found.append((Figure("missing", "missing from its MDM", 0, {"missing": True}), Device.missing_since.is_null(False)))
-    found.append((Figure("duplicates", "seen through two linkages (same serial/IMEI)", 0, {"duplicates": True}),
+    found.append((Figure("duplicates", "two linkages, same serial/IMEI", 0, {"duplicates": True}),
                   inventory.duplicate_condition()))
     return found
 
@@ -230,8 +231,8 @@ def _actions(as_of: datetime) -> list[Figure]:
     since = as_of - timedelta(days=FAILED_ACTION_DAYS)
     figures = []
     for key, label, outcomes, drill in (
-            ("pending", "devices with an action not final", NOT_FINAL, {"action": "pending"}),
-            ("failed", f"devices with an action failed in {FAILED_ACTION_DAYS} days", ("failed",),
+            ("pending", "devices, action not final", NOT_FINAL, {"action": "pending"}),
+            ("failed", f"devices, action failed ({FAILED_ACTION_DAYS} days)", ("failed",),
              {"action": "failed", "action_since": since})):
         query = DeviceAction.select(fn.COUNT(DeviceAction.id), fn.COUNT(DeviceAction.device.distinct())).where(
             DeviceAction.outcome.in_(outcomes), DeviceAction.device.is_null(False))
