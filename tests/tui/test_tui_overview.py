@@ -98,3 +98,22 @@ async def test_the_history_draws_sparklines_from_the_runs(known):
         sparks = list(app.screen.query(Sparkline))
         assert len(sparks) == 4  # MI and SDM: duration and inventory total each
         assert list(sparks[1].data) == [5.0, 5.0]  # MI's inventory after each of its two runs
+
+
+async def test_hostile_names_show_escaped_and_markup_is_not_parsed(tui_ctx):
+    from mdmtui.models import Device
+
+    with tui_ctx.db.connection_context():
+        Device.create(linkage=None, linkage_name="[bold]evil\x1b[31m", mdm_device_id="x", os_class="M",
+                      os_name="[/]iOS\x1b]8;;http://x\x07", os_version="1[red]")
+    app = create_app(tui_ctx, poll_seconds=3600)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        versions = app.screen.query_one("#versions", FigureList)
+        lines = [str(versions.get_option_at_index(i).prompt) for i in range(versions.option_count)]
+        assert lines[0].startswith("[/]iOS\\x1b]8;;http://x\\x07 (1)") and "1[red]" in lines[1]
+        linkages = app.screen.query_one("#linkages", FigureList)
+        assert str(linkages.get_option_at_index(0).prompt).startswith("[bold]evil\\x1b[31m (removed)")
+        await pilot.press("tab", "tab", "tab", "enter")  # the versions list: the device's own version
+        await settle(pilot)
+        assert devices_table(app).row_count == 1
