@@ -109,10 +109,11 @@ def overview(ctx: Context, *, now: datetime | None = None) -> Overview:
     """The figures of the whole inventory now (``ctx.settings.stale_days`` defines stale)."""
     as_of = now or utcnow()
     stale_days = ctx.settings.stale_days
-    devices, security, last_seen = _device_pass(as_of, stale_days)
+    per_linkage, devices, security, last_seen = _device_pass(as_of, stale_days)
+    os_groups = _os_groups()
     return Overview(as_of=as_of, stale_days=stale_days, devices=devices, security=security,
-                    os_classes=_os_classes(), platforms=_platforms(), last_seen=last_seen,
-                    linkages=_linkages(), actions=_actions(as_of))
+                    os_classes=_os_classes(os_groups), platforms=_platforms(os_groups), last_seen=last_seen,
+                    linkages=_linkages(per_linkage), actions=_actions(as_of))
 
 
 # ------------------------------------------------------------------------------ one pass over devices
@@ -148,23 +149,38 @@ def _age_figures(as_of: datetime) -> list[tuple[Figure, Any]]:
     return found
 
 
-def _device_pass(as_of: datetime, stale_days: int) -> tuple[Figure, list[Figure], list[Figure]]:
-    """The device total, the security counts and the last-seen histogram in one scan."""
+def _device_pass(as_of: datetime, stale_days: int) -> tuple[dict[str | None, tuple[int, int]], Figure,
+                                                              list[Figure], list[Figure]]:
+    """One scan, grouped by linkage: (devices, licenses used) per linkage name, the device total, the
+    security counts and the last-seen histogram (the fleet's figures: the sums over the linkages)."""
     security, ages = _security_figures(stale_days), _age_figures(as_of)
-    sums = [fn.SUM(Case(None, [(cond, 1)], 0)) for _f, cond in security + ages]
-    row = Device.select(fn.COUNT(Device.id), *sums).tuples().get()
-    total, counts = int(row[0] or 0), [int(v or 0) for v in row[1:]]
+    licensed = (Device.managed == True) & (Device.consumes_license == True)  # noqa: E712 - DeviceFilter.licensed
+    sums = [fn.SUM(Case(None, [(cond, 1)], 0)) for cond in [licensed] + [c for _f, c in security + ages]]
+    rows = list(Device.select(Device.linkage_name, fn.COUNT(Device.id), *sums)
+                .group_by(Device.linkage_name).tuples())
+    per_linkage = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in rows}
+    counts = [sum(int(row[i] or 0) for row in rows) for i in range(3, 3 + len(security) + len(ages))]
     figures = [Figure(f.key, f.label, n, f.drill) for (f, _c), n in zip(security + ages, counts)]
-    return Figure("devices", "devices", total, {}), figures[:len(security)], figures[len(security):]
+    total = sum(n for n, _l in per_linkage.values())
+    return per_linkage, Figure("devices", "devices", total, {}), figures[:len(security)], figures[len(security):]
 
 
 # ------------------------------------------------------------------------------------ OS mix, versions
 
 
-def _os_classes() -> list[Figure]:
-    query = Device.select(Device.os_class, fn.COUNT(Device.id)).group_by(Device.os_class).order_by(Device.os_class)
-    return [Figure(f"os_class:{cls}", OS_CLASS_LABELS.get(cls, cls), int(n), {"os_class": cls})
-            for cls, n in query.tuples()]
+def _os_groups() -> list[tuple[str, str | None, str | None, int]]:
+    """(OS class, OS name, OS version, devices): one GROUP BY for the OS mix and the versions."""
+    query = (Device.select(Device.os_class, Device.os_name, Device.os_version, fn.COUNT(Device.id))
+             .group_by(Device.os_class, Device.os_name, Device.os_version).tuples())
+    return [(cls, name, version, int(n)) for cls, name, version, n in query]
+
+
+def _os_classes(groups: list[tuple[str, str | None, str | None, int]]) -> list[Figure]:
+    counts: dict[str, int] = {}
+    for cls, _name, _version, n in groups:
+        counts[cls] = counts.get(cls, 0) + n
+    return [Figure(f"os_class:{cls}", OS_CLASS_LABELS.get(cls, cls), counts[cls], {"os_class": cls})
+            for cls in sorted(counts)]
 
 
 def version_key(version: str | None) -> tuple:
@@ -175,12 +191,13 @@ def version_key(version: str | None) -> tuple:
     return (0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts), version)
 
 
-def _platforms() -> list[Platform]:
-    query = (Device.select(Device.os_name, Device.os_version, fn.COUNT(Device.id))
-             .group_by(Device.os_name, Device.os_version).tuples())
+def _platforms(groups: list[tuple[str, str | None, str | None, int]]) -> list[Platform]:
+    merged: dict[tuple[str | None, str | None], int] = {}
+    for _cls, name, version, n in groups:
+        merged[name, version] = merged.get((name, version), 0) + n
     by_name: dict[str | None, list[tuple[str | None, int]]] = {}
-    for name, version, n in query:
-        by_name.setdefault(name, []).append((version, int(n)))
+    for (name, version), n in merged.items():
+        by_name.setdefault(name, []).append((version, n))
     platforms = []
     for name in sorted(by_name, key=lambda n: (n is None, (n or "").lower())):
         versions = sorted(by_name[name], key=lambda v: version_key(v[0]))
@@ -195,23 +212,20 @@ def _platforms() -> list[Platform]:
 # ------------------------------------------------------------------------------ linkages and history
 
 
-def _linkages() -> list[LinkageFigures]:
-    counts = dict(Device.select(Device.linkage_name, fn.COUNT(Device.id)).group_by(Device.linkage_name).tuples())
-    licenses = {r.linkage: r for r in inventory.licenses().rows}
+def _linkages(per_linkage: dict[str | None, tuple[int, int]]) -> list[LinkageFigures]:
+    """Every linkage and every linkage name devices still carry (a removed linkage's kept devices).
+    Devices without a linkage name (none since linkage names were kept) count in the totals only."""
     systems = dict(Linkage.select(Linkage.name, Linkage.system).tuples())
-    names = sorted(set(systems) | {n for n in counts if n is not None}, key=str.lower)
-    if None in counts:
-        names.append(None)
+    names = sorted(set(systems) | {n for n in per_linkage if n is not None}, key=str.lower)
     result = []
     for name in names:
-        label = name if name is not None else "(no linkage)"
-        used = licenses.get(label)
+        devices, licensed = per_linkage.get(name, (0, 0))
         result.append(LinkageFigures(
-            name=label, system=systems.get(name, "removed"),
-            devices=Figure(f"linkage:{label}", label, int(counts.get(name, 0)), {"linkage": name}),
-            licenses=Figure(f"licenses:{label}", f"licenses used in {label}", used.licenses if used else 0,
+            name=name, system=systems.get(name, "removed"),
+            devices=Figure(f"linkage:{name}", name, devices, {"linkage": name}),
+            licenses=Figure(f"licenses:{name}", f"licenses used in {name}", licensed,
                             {"linkage": name, "licensed": True}),
-            runs=_runs(name) if name is not None else []))
+            runs=_runs(name)))
     return result
 
 

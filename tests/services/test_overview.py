@@ -60,6 +60,8 @@ def test_last_seen_histogram_actions_and_linkages(known_fleet, ctx):
     assert (mi.name, mi.system, mi.devices.count, mi.licenses.count) == ("MI", "mobileiron", 5, 5)
     assert (sdm.name, sdm.devices.count, sdm.licenses.count) == ("SDM", 1, 1)
     assert [r.inventory_total for r in mi.runs] == [5, 5] and mi.last.status == "succeeded"
+    assert {lk.name: lk.licenses.count for lk in o.linkages} == {r.linkage: r.licenses
+                                                                  for r in inventory.licenses().rows}
     assert all(r.duration_s is not None and r.duration_s >= 0 for r in mi.runs)
 
 
