@@ -20,7 +20,7 @@ from mdmtui.formatting import local_time, plural
 from mdmtui.screens import backend
 from mdmtui.screens.base import LoadedScreen
 from mdmtui.screens.commands import bindings
-from mdmtui.widgets.figures import FigureList
+from mdmtui.widgets.figures import FigureList, Passage
 from mdmtui.widgets.safe import plain
 
 RUNS_SHOWN = 20  # services.overview.RUNS_KEPT (not imported: the screen module stays light)
@@ -69,7 +69,9 @@ class OverviewScreen(LoadedScreen):
                             with _card(title):
                                 yield FigureList(id=list_id, tone=tone)
                         if column == 2:
-                            with _card(f"Collections (the last {RUNS_SHOWN} runs)", id="history"):
+                            history = Passage(classes="card", id="history")
+                            history.border_title = f"Collections (the last {RUNS_SHOWN} runs)"
+                            with history:
                                 yield Label("no collection yet", classes="muted")
 
     def on_resize(self) -> None:
@@ -135,7 +137,7 @@ class OverviewScreen(LoadedScreen):
         return self.query_one(f"#{list_id}", FigureList)
 
     def _show_history(self, linkages: list[Any]) -> None:
-        history = self.query_one("#history", Vertical)
+        history = self.query_one("#history", Passage)
         history.remove_children()
         widgets: list[Any] = []
         for lk in linkages:

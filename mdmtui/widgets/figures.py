@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Region
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -23,7 +24,7 @@ MIN_BAR = 4
 
 class FigureList(OptionList):
     """Rows of (label, count, bar); headings between them are not selectable. ``enter`` (or a click)
-    posts ``Chosen`` with the row's figure; ``down`` on the last row moves the focus to the next list
+    posts ``Chosen`` with the row's figure; ``down`` on the last row moves the focus to the next widget
     and ``up`` on the first to the previous one, so the whole screen is walked with the arrows."""
 
     DEFAULT_CSS = """
@@ -105,7 +106,7 @@ class FigureList(OptionList):
         """Down; on the last row, on to the next list."""
         enabled = self._enabled()
         if not enabled or self.highlighted == enabled[-1]:
-            self.screen.focus_next(FigureList)
+            self.screen.focus_next()
             return
         super().action_cursor_down()
 
@@ -113,18 +114,18 @@ class FigureList(OptionList):
         """Up; on the first row, back to the previous list (its last row)."""
         enabled = self._enabled()
         if not enabled or self.highlighted == enabled[0]:
-            previous = self.screen.focus_previous(FigureList)
+            previous = self.screen.focus_previous()
             if isinstance(previous, FigureList) and previous is not self:
                 previous.action_last()
             return
         super().action_cursor_up()
 
     def on_focus(self) -> None:
-        self._show_highlight()
+        self.call_after_refresh(self._show_highlight)  # after the screen scrolled to the list itself
 
     def watch_highlighted(self, highlighted: int | None) -> None:
         super().watch_highlighted(highlighted)
-        self._show_highlight()
+        self.call_after_refresh(self._show_highlight)
 
     def _show_highlight(self) -> None:
         """Scroll the screen's scrolling container so the highlighted row shows (the list itself is as
@@ -144,3 +145,14 @@ class FigureList(OptionList):
         figure = self.figure()
         if figure is not None:
             self.post_message(self.Chosen(self, figure))
+
+
+class Passage(Vertical):
+    """A focusable card of pictures (no rows to choose): the arrows pass the focus on, so a screen walked
+    with the arrows reaches it, and scrolls to it, like the lists around it."""
+
+    can_focus = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "app.focus_next", "Next", show=False),
+        Binding("up", "app.focus_previous", "Previous", show=False),
+    ]

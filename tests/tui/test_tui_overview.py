@@ -79,8 +79,11 @@ async def test_arrows_walk_every_list_and_refresh_counts_again(known):
         for _ in range(40):
             focused = app.screen.focused
             seen.append(focused.id)
+            await pilot.pause()
+            row = focused.region.y + (focused.highlighted or 0 if isinstance(focused, FigureList) else 0)
+            assert 0 < row < 23, (focused.id, focused.highlighted)  # the page follows: the row shows
             await pilot.press("down")
-        assert {"security", "actions", "os-mix", "versions", "last-seen", "linkages"} <= set(seen)
+        assert {"security", "actions", "os-mix", "versions", "last-seen", "linkages", "history"} <= set(seen)
         assert app.screen.figures.devices.count == 6
         with known.db.connection_context():
             Device.update(jailbroken=True).execute()
