@@ -62,6 +62,9 @@ class FigureList(OptionList):
         self._top = top if top is not None else max(counts + [1])
         self._draw()
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "theme", lambda *_: self._draw(), init=False)  # the bars take the theme's colour
+
     def on_resize(self) -> None:
         self._draw()
 
