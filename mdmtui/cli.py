@@ -26,6 +26,7 @@ log = logging.getLogger("mdmtui.cli")
 # Command groups, in --help order. Each module defines register(subparsers).
 COMMAND_MODULES = [
     "mdmtui.cli_console",  # (default) console, demo
+    "mdmtui.cli_overview",  # overview
     "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove|test
     "mdmtui.cli_collect",  # collect, devices list|show|export|delete, licenses
     "mdmtui.cli_control",  # lock, wipe, reset-passcode, actions, audit

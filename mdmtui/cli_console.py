@@ -40,8 +40,8 @@ def register(subparsers) -> None:
 
 
 def _screen_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--screen", choices=("devices", "linkages", "events", "audit", "licenses"),
-                        default="devices", help="the screen to open on (default devices)")
+    parser.add_argument("--screen", choices=("overview", "devices", "linkages", "events", "audit", "licenses"),
+                        default="overview", help="the screen to open on (default overview)")
 
 
 def _positive(text: str) -> int:
@@ -57,7 +57,7 @@ def run_console(args: argparse.Namespace) -> int:
 
     ctx = context_from_args(args)
     try:
-        return _run_app(ctx, start=getattr(args, "screen", "devices"))
+        return _run_app(ctx, start=getattr(args, "screen", "overview"))
     finally:
         ctx.db.close()
 

@@ -31,6 +31,8 @@ Version history:
 7. Two speeds: ``collection_run.kind`` (full | changed) and ``.mdm_started_at`` (the MDM's clock at a
    run's start, the next changed-only run's lower bound); ``linkage.changed_schedule`` and
    ``.last_changed_run_at`` (the changed-only schedule beside the full one).
+10. ``collection_run.inventory_total`` (the linkage's devices in the inventory at the run's end: the
+    overview's sparklines draw from the runs, never from the device table).
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ ADDED_COLUMNS: dict[int, list[tuple[str, str]]] = {
         ("collection_run", "mdm_started_at"),
         ("linkage", "changed_schedule"),
         ("linkage", "last_changed_run_at"),
+    ],
+    10: [
+        ("collection_run", "inventory_total"),
     ],
 }
 
@@ -208,6 +213,13 @@ def _to_v6(db: Database, migrator: SchemaMigrator) -> None:
 def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
     """Two speeds: the run's kind and MDM start time, the linkage's changed-only schedule."""
     add_model_columns(db, migrator, ADDED_COLUMNS[7])
+    create_missing(db)
+
+
+@step(10)
+def _to_v10(db: Database, migrator: SchemaMigrator) -> None:
+    """The overview's history: each run's inventory total (NULL for the runs before it)."""
+    add_model_columns(db, migrator, ADDED_COLUMNS[10])
     create_missing(db)
 
 

@@ -206,6 +206,8 @@ class CollectionRun(BaseModel):
     rechecked = IntegerField(default=0)  # absent from the listing, asked for one by one (the gone ones: missing)
     kind = CharField(default="full")  # full | changed (changed-only: never marks anything missing)
     mdm_started_at = UTCDateTimeField(null=True)  # the MDM's own clock at the listing's first answer
+    # devices of the linkage in the inventory when the run ended (the overview's history; NULL: older runs)
+    inventory_total = IntegerField(null=True)
     host = CharField(null=True)
     pid = IntegerField(null=True)
 

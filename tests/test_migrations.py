@@ -237,3 +237,20 @@ def test_v7_old_runs_count_as_full_and_bound_no_changed_only_run(db_url):
     assert (linkage.changed_schedule, linkage.last_changed_run_at) == (None, None)
     assert changed_since(linkage) is None
     database.close()
+
+
+
+def test_v10_old_runs_have_no_inventory_total(db_url):
+    """Step 10: a run from before it does not know the inventory's size: NULL (not collected), never 0."""
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    insert_v1_data(database)
+    database.execute_sql('INSERT INTO "collection_run" ("linkage_id", "linkage_name", "trigger", "status", '
+                         '"started_at", "new", "changed", "unchanged", "missing", "returned", "software_items", '
+                         '"pages", "devices_seen") VALUES (1, %s, %s, %s, %s, 0, 0, 0, 0, 0, 0, 0, 0)'
+                         .replace("%s", database.param),
+                         ("東京 SDM", "scheduled", "succeeded", datetime(2026, 11, 27, 0, 30)))
+    dbmod.migrate(database)
+    assert models.CollectionRun.get().inventory_total is None
+    assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION == 10
+    database.close()

@@ -27,6 +27,7 @@ from mdmtui.widgets.safe import one_line, visible
 
 log = logging.getLogger("mdmtui.console")
 
+DEFAULT_START = "overview"  # the screen the console opens on (tests of other screens set theirs)
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord", "gruvbox", "solarized-dark")
 
 
@@ -54,7 +55,7 @@ class MdmtuiApp(App[int]):
     TITLE = "mdmtui"
     CSS_PATH = "app.tcss"
     MODES: ClassVar[dict[str, Any]] = {name: _screen(name) for name in SCREENS}
-    DEFAULT_MODE = "devices"
+    DEFAULT_MODE = DEFAULT_START
     BINDINGS: ClassVar[list[BindingType]] = bindings("app")
     COMMANDS = App.COMMANDS | {CommandsProvider}
 
@@ -66,7 +67,8 @@ class MdmtuiApp(App[int]):
     banner: reactive[str] = reactive("")
 
     def __init__(self, ctx: Context, *, banner: str = "", poll_seconds: float = 5.0,
-                 start: str = "devices") -> None:
+                 start: str | None = None) -> None:
+        start = start or DEFAULT_START
         if start not in SCREENS:
             raise ValueError(f"unknown screen {start!r}; known: {', '.join(SCREENS)}")
         self.DEFAULT_MODE = start  # the screen the console opens on
@@ -354,6 +356,11 @@ class MdmtuiApp(App[int]):
         """Open the Devices screen on one device (from an event)."""
         self.switch_mode("devices")
         self.call_later(lambda: self.screen.show_device(device_id))
+
+    def drill_down(self, fields: dict[str, Any], title: str) -> None:
+        """Open the Devices screen filtered to ``fields`` (an overview count's devices), named ``title``."""
+        self.switch_mode("devices")
+        self.call_later(lambda: self.screen.drill_down(fields, title))
 
     def action_help(self) -> None:
         """``?``: every binding of this screen and the app."""

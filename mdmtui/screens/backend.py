@@ -298,6 +298,13 @@ def licenses(ctx: Context) -> Any:
     return in_db(ctx, inventory().licenses, ctx)
 
 
+def overview(ctx: Context) -> Any:
+    """The figures of the Overview screen."""
+    from mdmtui.services import overview as module
+
+    return in_db(ctx, module.overview, ctx)
+
+
 def device_label(ctx: Context, device_id: int) -> str:
     """The text that finds one device in the filter: its name, serial or MDM id."""
     from mdmtui.services import lookup

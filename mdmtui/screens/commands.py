@@ -27,6 +27,7 @@ class Command:
 
 
 SCREENS = {
+    "overview": "Overview",
     "devices": "Devices",
     "linkages": "Linkages",
     "events": "Events",
@@ -41,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.help", "question_mark", "help", "Help", "List every key binding", "app"),
     Command("app.quit", "q", "quit", "Quit", "Leave the console", "app"),
     Command("app.jump", "colon", "jump", "Go to", "Jump to a screen or a linkage by name", "app"),
+    Command("app.overview", "8", "app.switch_mode('overview')", "Overview",
+            "Show the fleet at a glance (the first screen)", "app", show=False),
     Command("app.devices", "1", "app.switch_mode('devices')", "Devices", "Show the devices", "app", show=False),
     Command("app.linkages", "2", "app.switch_mode('linkages')", "Linkages", "Show the linkages", "app", show=False),
     Command("app.events", "3", "app.switch_mode('events')", "Events", "Show the events (what changed)", "app",
@@ -103,6 +106,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("events.read", "m", "mark_read", "All read", "Mark every event as read", "events"),
     Command("events.show", "enter", "show_device", "Show device", "Show the event's device", "events"),
     Command("events.refresh", "r", "refresh", "Refresh", "Reload the events", "events"),
+    # overview
+    Command("overview.open", "enter", "open", "Devices",
+            "List exactly the devices of the highlighted count or bar", "overview"),
+    Command("overview.refresh", "r", "refresh", "Refresh", "Count again", "overview"),
     # audit, licenses
     Command("audit.refresh", "r", "refresh", "Refresh", "Reload the audit log", "audit"),
     Command("licenses.refresh", "r", "refresh", "Refresh", "Reload license use", "licenses"),

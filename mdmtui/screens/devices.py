@@ -31,6 +31,9 @@ OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("I
               ("IP", "Intune PC"))
 QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
                  "security_problem": None}
+# the overview's drill-down fields (DeviceFilter): set together by ``drill_down``, cleared together by esc
+DRILL_CLEARED = {"os_name": None, "os_version": None, "duplicates": None, "seen_after": None, "seen_before": None,
+                 "seen_unknown": None, "licensed": None, "action": None, "action_since": None}
 NEEDS_DEVICE = {"describe", "lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
@@ -92,6 +95,8 @@ class DevicesScreen(ConsoleScreen):
         self._reasons: dict[str, str] = {}
         self._pinned: str | None = None  # the label of the one device shown (from an event)
         self._want_device: int | None = None
+        self._drill: str | None = None  # the name of the overview count shown (its filter is in source)
+        self._want_drill: tuple[dict[str, Any], str] | None = None
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
@@ -115,6 +120,9 @@ class DevicesScreen(ConsoleScreen):
         if self._want_device is not None:
             self._show_one(self._want_device)
             self._want_device = None
+        if self._want_drill is not None:
+            self.drill_down(*self._want_drill)
+            self._want_drill = None
 
     @property
     def table(self) -> VirtualTable:
@@ -148,6 +156,8 @@ class DevicesScreen(ConsoleScreen):
         if f.missing:
             parts.append("missing from MDM")
         text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
+        if self._drill is not None:
+            text, parts = f"from the overview: {self._drill}  (esc: all devices)", ["overview"]
         if f.device_id is not None:
             text = f"one device: {self._pinned or f.device_id}  (esc: all devices)" + (f" · {text}" if text else "")
             parts.append("device")
@@ -221,6 +231,17 @@ class DevicesScreen(ConsoleScreen):
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
 
+    def drill_down(self, fields: dict[str, Any], title: str) -> None:
+        """Show exactly the devices of an overview count: its filter fields replace every filter."""
+        if self.source is None:  # the screen is opened for this: apply once mounted
+            self._want_drill = (fields, title)
+            return
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._drill = title
+        self._apply(**{**QUICK_CLEARED, **DRILL_CLEARED, "text": None, "device_id": None, **fields})
+        self.table.focus()
+
     def show_device(self, device_id: int) -> None:
         """Show exactly one device, by its id (another device may have the same name)."""
         if self.source is None:  # the screen is opened for this: show it once mounted
@@ -233,7 +254,8 @@ class DevicesScreen(ConsoleScreen):
         self._pinned = await backend.run_sync(backend.device_label, self.ctx, device_id)
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = ""
-        self._apply(device_id=device_id, **QUICK_CLEARED, text=None)
+        self._drill = None
+        self._apply(device_id=device_id, **QUICK_CLEARED, **DRILL_CLEARED, text=None)
         self.table.focus()
 
     # ------------------------------------------------------------------ bindings: finding
@@ -254,8 +276,9 @@ class DevicesScreen(ConsoleScreen):
             with self.prevent(Input.Changed):
                 field.value = ""
             self._apply(text=None, device_id=None)
-        elif any(getattr(f, name) for name in QUICK_CLEARED):
-            self._apply(**QUICK_CLEARED)
+        elif self._drill is not None or any(getattr(f, name) for name in QUICK_CLEARED):
+            self._drill = None
+            self._apply(**QUICK_CLEARED, **DRILL_CLEARED)
         elif self.table.marked:
             self.table.clear_marks()
             self.marked_rows.clear()
@@ -316,7 +339,14 @@ class DevicesScreen(ConsoleScreen):
         options += [(f"Security: {label}", {"security_problem": key})
                     for key, label in backend.security_problems(self.ctx)]
         self.app.push_screen(ChoiceScreen("Quick filter", options),
-                             lambda choice: self._apply(**choice) if choice is not None else None)
+                             lambda choice: self._quick(choice) if choice is not None else None)
+
+    def _quick(self, choice: dict[str, Any]) -> None:
+        """A quick filter replaces an overview drill-down (the two would not read as one filter)."""
+        if self._drill is not None:
+            self._drill = None
+            choice = {**QUICK_CLEARED, **DRILL_CLEARED, **choice}
+        self._apply(**choice)
 
     # ------------------------------------------------------------------ bindings: acting
 

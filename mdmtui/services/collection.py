@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from peewee import PostgresqlDatabase, SqliteDatabase
+from peewee import PostgresqlDatabase, SqliteDatabase, fn
 
 from mdmtui import capabilities, identifiers, storable
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
@@ -735,6 +735,9 @@ class _Run:
             status=status, reason=reason, finished_at=s.finished_at, new=s.new, changed=s.changed,
             unchanged=s.unchanged, missing=s.missing, returned=s.returned, software_items=s.software_items,
             pages=s.pages, devices_seen=s.devices_seen, rechecked=s.rechecked, mdm_started_at=self._mdm_start(status),
+            # a subquery of this write: a read first would start the transaction as a reader, and SQLite
+            # refuses a reader's upgrade to writer once another collection wrote ("database is locked")
+            inventory_total=Device.select(fn.COUNT(Device.id)).where(Device.linkage == self.linkage.id),
         ).where(
             CollectionRun.id == self.row.id).execute()
         kind = "changed-only " if self.kind == "changed" else ""

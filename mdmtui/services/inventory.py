@@ -59,6 +59,20 @@ class DeviceFilter:
     descending: bool = False
     stale_days: int = 30
     device_id: int | None = None  # exactly this device (the console opens an event's device by its id)
+    # the overview's drill-downs (each of its counts is one of these)
+    os_name: str | None = None  # exactly this OS name; NOT_COLLECTED: the devices whose OS is not collected
+    os_version: str | None = None  # exactly this version; NOT_COLLECTED likewise
+    duplicates: bool | None = None  # True: the devices whose hardware is also seen through another linkage
+    seen_after: datetime | None = None  # last alive confirmation at or after this instant
+    seen_before: datetime | None = None  # ... before this instant
+    seen_unknown: bool | None = None  # True: no last alive confirmation collected
+    licensed: bool | None = None  # True: managed and using a license
+    action: str | None = None  # "pending": an action not yet final; "failed": an action that failed
+    action_since: datetime | None = None  # with ``action``: requested at or after this instant
+
+
+NOT_COLLECTED = ""  # as DeviceFilter.os_name/os_version: the item was not collected (NULL)
+ACTION_STATES = {"pending": NOT_FINAL, "failed": ("failed",)}
 
 
 # ------------------------------------------------------------------------------------------- listing
@@ -127,7 +141,46 @@ def _filtered(query, f: DeviceFilter):
         query = query.where(Device.missing_since.is_null(not f.missing))
     if f.security_problem:
         query = query.where(_security_condition(f.security_problem, f.stale_days))
+    for cond in _drill_down_conditions(f):
+        query = query.where(cond)
     return query
+
+
+def _drill_down_conditions(f: DeviceFilter) -> Iterator[Any]:
+    """The SQL conditions of the overview's drill-down fields that are set."""
+    for column, value in ((Device.os_name, f.os_name), (Device.os_version, f.os_version)):
+        if value is not None:
+            yield column.is_null() if value == NOT_COLLECTED else (column == value)
+    if f.duplicates is not None:
+        cond = duplicate_condition()
+        yield cond if f.duplicates else ~cond
+    if f.seen_after is not None:
+        yield Device.last_alive_at >= f.seen_after
+    if f.seen_before is not None:
+        yield Device.last_alive_at < f.seen_before
+    if f.seen_unknown is not None:
+        yield Device.last_alive_at.is_null(bool(f.seen_unknown))
+    if f.licensed is not None:
+        licensed = (Device.managed == True) & (Device.consumes_license == True)  # noqa: E712
+        yield licensed if f.licensed else ~licensed
+    if f.action is not None:
+        yield fn.EXISTS(_actions_of_device(f.action, f.action_since))
+
+
+def duplicate_condition():
+    """The device's hardware is also seen through another linkage: it points at the other device, or
+    another device points at it (``duplicate_of`` is set on the second sighting only)."""
+    pointed = Device.alias("pointing")
+    return Device.duplicate_of.is_null(False) | Device.id.in_(
+        pointed.select(pointed.duplicate_of).where(pointed.duplicate_of.is_null(False)))
+
+
+def _actions_of_device(state: str, since: datetime | None):
+    if state not in ACTION_STATES:
+        raise UsageError(f"unknown action state '{state}': choose from {', '.join(ACTION_STATES)}")
+    query = DeviceAction.select(SQL("1")).where(
+        (DeviceAction.device == Device.id) & DeviceAction.outcome.in_(ACTION_STATES[state]))
+    return query.where(DeviceAction.requested_at >= since) if since is not None else query
 
 
 def _os_class(value: str) -> str:

@@ -353,3 +353,18 @@ async def test_collect_many_runs_every_enabled_linkage_and_reports_each(ctx):
     summaries = await collection.collect_many(ctx, connector_factory=factory)
     assert [(s.linkage, s.status, s.new) for s in summaries] == [("A", "succeeded", 1), ("B", "succeeded", 1)]
     assert set(made) == {"A", "B"}
+
+
+async def test_each_run_records_the_linkages_inventory_total_at_its_end(ctx):
+    """The overview's sparklines draw from the runs: devices of the linkage in the inventory after each run
+    (missing ones included: they stay until deleted), and a failed run records what it left."""
+    plain_linkage()
+    plain_linkage("Other")
+    await collect(ctx, ScriptedConnector([fleet(3)]), name="Other")
+    first = await collect(ctx, ScriptedConnector(pages(fleet(6))))
+    shrunk = await collect(ctx, ScriptedConnector(pages(fleet(4))))
+    grown = await collect(ctx, ScriptedConnector(pages(fleet(9, at=T1)), fail_after=1,
+                                                 error=ConnectionFailed("timeout")))
+    totals = {s.run_id: CollectionRun.get_by_id(s.run_id).inventory_total for s in (first, shrunk, grown)}
+    assert shrunk.missing == 2 and grown.status == "failed"
+    assert totals == {first.run_id: 6, shrunk.run_id: 6, grown.run_id: 6}  # the other linkage's 3 not counted

@@ -21,6 +21,16 @@ def _tokyo(monkeypatch):
     time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def _first_screen(request, monkeypatch):
+    """The console opens on the Overview; the tests written for the other screens start on the Devices
+    screen, as they were written, unless marked ``first_screen`` (the Overview's own tests)."""
+    if request.node.get_closest_marker("first_screen") is None:
+        from mdmtui.screens import app
+
+        monkeypatch.setattr(app, "DEFAULT_START", "devices")
+
+
 @pytest.fixture
 def tui_ctx(tmp_path):
     """A service context on a fresh SQLite database."""

@@ -3,6 +3,7 @@ first collection, a SIM swapped) with a small fleet, then the console driven thr
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable
 from tui_helpers import devices_table, settle, table_rows
 
@@ -12,6 +13,7 @@ from mdmtui.screens.app import create_app
 from mdmtui.screens.help import HelpScreen
 
 
+@pytest.mark.first_screen
 async def test_demo_end_to_end(capsys):
     import asyncio
 
@@ -22,6 +24,9 @@ async def test_demo_end_to_end(capsys):
         assert demo.ctx.settings.properties_path.exists()
         app = create_app(demo.ctx, banner="DEMO", poll_seconds=60)
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await settle(pilot)
+            assert app.current_mode == "overview" and app.screen.figures.devices.count == 45  # the first screen
+            await pilot.press("1")
             await settle(pilot)
             assert devices_table(app).row_count == 45 and table_rows(app)
             await pilot.press("c")

@@ -88,3 +88,28 @@ def test_pending_snapshot(frozen_fleet, snap_compare, size):
                                 os_user="admin", host="console", requested_at=FIXED_NOW, updated_at=FIXED_NOW)
     app = create_app(frozen_fleet, poll_seconds=3600)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=_open("6"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_overview_snapshot(frozen_fleet, snap_compare, monkeypatch, size):
+    """8: the overview of the demo fleet (counts, bars, OS versions, history sparklines), as of FIXED_NOW."""
+    from mdmtui.services import overview
+
+    monkeypatch.setattr(overview, "utcnow", lambda: FIXED_NOW)
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_open("8"))
+
+
+def test_overview_drill_down_snapshot(frozen_fleet, snap_compare, monkeypatch):
+    """enter on the overview's first count: the Devices screen says which drill-down it shows."""
+    from mdmtui.services import overview
+
+    monkeypatch.setattr(overview, "utcnow", lambda: FIXED_NOW)
+    app = create_app(frozen_fleet, poll_seconds=3600)
+
+    async def run_before(pilot) -> None:
+        await _open("8")(pilot)
+        await pilot.press("down", "enter")  # passcode not set
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
