@@ -136,28 +136,52 @@ class ConsoleScreen(Screen):
 
 
 class LoadedScreen(ConsoleScreen):
-    """A screen that reads its data in a thread worker (one at a time per screen: a newer load cancels the
-    older) on mount, on resume and on ``refresh``; subclasses say what ``fetch`` reads and how ``show``
-    draws it."""
+    """A screen that reads its data in a thread worker on mount, on resume and on ``refresh``; subclasses
+    say what ``fetch`` reads and how ``show`` draws it.
 
-    LOAD_GROUP: ClassVar[str] = "load"  # the worker's group and name (exclusive within the group)
+    Loads never overlap: a thread worker cannot be stopped, so "a newer load cancels the older" would
+    leave both queries running (at 100,000 devices a scan each). A reload asked for while one runs (the
+    first show asks up to three times: mount, resume, a data change) runs once, after it.
+    """
+
+    LOAD_GROUP: ClassVar[str] = "load"  # the worker's group and name
     LOAD_NAME: ClassVar[str] = "load"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loading = self._again = self._loaded = False
 
     # Textual calls the on_mount of every class along the MRO, so these handlers never call super()
     def on_mount(self) -> None:
         self.reload()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self._loaded:  # the first show: the load on mount reads everything
+            self.reload()
 
     def reload(self) -> None:
-        """Fetch the screen's data again."""
-        self.run_worker(self._load, thread=True, exclusive=True, group=self.LOAD_GROUP, name=self.LOAD_NAME,
-                        exit_on_error=False)
+        """Fetch the screen's data again (once more after the running load, if one runs)."""
+        if self._loading:
+            self._again = True
+            return
+        self._loading, self._again = True, False
+        self.run_worker(self._load, thread=True, group=self.LOAD_GROUP, name=self.LOAD_NAME, exit_on_error=False)
 
     def _load(self) -> None:
-        rows = self.fetch()
-        self.app.call_from_thread(self.show, rows)
+        try:
+            rows = self.fetch()
+            self.app.call_from_thread(self._show_loaded, rows)
+        finally:
+            self.app.call_from_thread(self._load_ended)
+
+    def _show_loaded(self, rows: Any) -> None:
+        self._loaded = True
+        self.show(rows)
+
+    def _load_ended(self) -> None:
+        self._loading = False
+        if self._again:
+            self.reload()
 
     def fetch(self) -> Any:
         """Read the data (in the worker thread, through ``backend``)."""

@@ -55,7 +55,6 @@ class OverviewScreen(LoadedScreen):
     def __init__(self) -> None:
         super().__init__()
         self.figures: Any = None
-        self._loading = self._again = False
 
     def body(self) -> ComposeResult:
         scroll = VerticalScroll(id="overview")
@@ -76,31 +75,6 @@ class OverviewScreen(LoadedScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 120, "-narrow")
-
-    # Every figure is a scan of the device table: loads never overlap. A reload asked for while one runs
-    # (the first show asks three times: mount, resume, a data change) runs once, after it.
-    def on_screen_resume(self) -> None:
-        if self.figures is not None:  # the first show: the load on mount reads everything
-            self.reload()
-
-    def reload(self) -> None:
-        """Count again (once more after the running load, if one runs)."""
-        if self._loading:
-            self._again = True
-            return
-        self._loading, self._again = True, False
-        super().reload()
-
-    def _load(self) -> None:
-        try:
-            super()._load()
-        finally:
-            self.app.call_from_thread(self._load_ended)
-
-    def _load_ended(self) -> None:
-        self._loading = False
-        if self._again:
-            self.reload()
 
     def fetch(self) -> Any:
         """Every figure of the overview."""
