@@ -110,6 +110,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("overview.open", "enter", "open", "Devices",
             "List exactly the devices of the highlighted count or bar", "overview"),
     Command("overview.refresh", "r", "refresh", "Refresh", "Count again", "overview"),
+    Command("overview.collect", "c", "collect", "Collect", "Collect all linkages now", "overview", dangerous=True),
+    Command("overview.collect_changed", "C", "collect_changed", "Changed",
+            "Collect only what changed since the last run, on every linkage (marks nothing missing)", "overview",
+            dangerous=True, show=False),
     # audit, licenses
     Command("audit.refresh", "r", "refresh", "Refresh", "Reload the audit log", "audit"),
     Command("licenses.refresh", "r", "refresh", "Refresh", "Reload license use", "licenses"),

@@ -140,6 +140,14 @@ class OverviewScreen(LoadedScreen):
     def _chosen(self, event: FigureList.Chosen) -> None:
         self._open(event.figure)
 
+    def action_collect(self) -> None:
+        """Collect every linkage now (the figures follow when it ends)."""
+        self.app.collect(None)
+
+    def action_collect_changed(self) -> None:
+        """Collect only what changed, on every linkage."""
+        self.app.collect(None, changed_only=True)
+
     def action_open(self) -> None:
         """The Devices screen with exactly the highlighted count's devices."""
         if isinstance(self.focused, FigureList) and (figure := self.focused.figure()) is not None:

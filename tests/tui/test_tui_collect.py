@@ -137,3 +137,19 @@ async def test_shift_c_collects_only_what_changed_and_marks_nothing_missing(flee
     assert [(r.kind, r.status) for r in runs[-4:]] == [("changed", "succeeded")] * 4
     assert len({r.linkage_name for r in runs[-4:-1]}) == 3
     assert all(r.missing == 0 for r in runs[-4:]) and all(r.devices_seen >= 1 for r in runs[-4:-1])
+
+
+async def test_c_on_the_overview_collects_every_linkage(fleet, sim):
+    """The demo's banner says "c collects" on the first screen, the Overview: it does."""
+    with fleet.db.connection_context():
+        before = CollectionRun.select().count()
+    app = create_app(fleet, start="overview")
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await settle(pilot)
+        assert app.screen.SCOPE == "overview"
+        await pilot.press("c")
+        await settle(pilot, 6)
+        finished = [n for n in app._notifications if n.title == "Collection finished"]
+        assert len(finished) == 1 and finished[0].message.count("devices in") == 3
+    with fleet.db.connection_context():
+        assert CollectionRun.select().count() == before + 3
