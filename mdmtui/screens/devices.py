@@ -114,7 +114,8 @@ class DevicesScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         inv = backend.inventory()
-        self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name"))
+        self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name",
+                                                                      stale_days=self.ctx.settings.stale_days))
         self.table.set_source(self.source)
         self.table.focus()
         if self._want_device is not None:

@@ -160,3 +160,19 @@ async def test_asset_info_is_saved_kept_across_a_collection_and_exported(fleet):
     assert len(rows) == 1 and rows[0]["id"] == target.id  # the current view: filtered to one device
     assert rows[0]["asset_asset_number"] == "A-0042" and rows[0]["asset_department"] == "営業部"
     assert not any("password" in k or "secret" in k for k in rows[0])
+
+
+async def test_the_stale_quick_filter_uses_the_configured_stale_days(fleet):
+    from dataclasses import replace as _replace
+
+    from mdmtui.screens import backend as _backend
+
+    counts = {}
+    for days in (30, 3650):
+        ctx = _replace(fleet, settings=fleet.settings.model_copy(update={"stale_days": days}))
+        app = create_app(ctx)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            source = app.screen.source.with_filter(security_problem="stale")
+            counts[days] = await _backend.run_sync(source.count)
+    assert counts[30] > 0 and counts[3650] == 0  # nobody is 10 years out of touch
