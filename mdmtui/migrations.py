@@ -31,6 +31,9 @@ Version history:
 7. Two speeds: ``collection_run.kind`` (full | changed) and ``.mdm_started_at`` (the MDM's clock at a
    run's start, the next changed-only run's lower bound); ``linkage.changed_schedule`` and
    ``.last_changed_run_at`` (the changed-only schedule beside the full one).
+9. ``software_title`` and ``software_version``: the fleet's software counted (kept by every write to
+   ``software``, back-filled here); the index on ``software(name, version, device_id)``; software names
+   and versions longer than ``storable.SOFTWARE_LIMITS`` cut (they must fit that index).
 """
 
 from __future__ import annotations
@@ -209,6 +212,18 @@ def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
     """Two speeds: the run's kind and MDM start time, the linkage's changed-only schedule."""
     add_model_columns(db, migrator, ADDED_COLUMNS[7])
     create_missing(db)
+
+
+@step(9)
+def _to_v9(db: Database, migrator: SchemaMigrator) -> None:
+    """The fleet's software counted per title and version; software indexed by (name, version, device)."""
+    from mdmtui import storable
+    from mdmtui.services import software
+
+    for column, limit in storable.SOFTWARE_LIMITS.items():  # what collections now cut, cut before indexing
+        db.execute_sql(f"UPDATE software SET {column} = SUBSTR({column}, 1, {limit}) WHERE LENGTH({column}) > {limit}")
+    create_missing(db)
+    software.backfill(db)
 
 
 def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tuple[str, str]]) -> None:

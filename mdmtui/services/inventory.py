@@ -19,7 +19,7 @@ from mdmtui import capabilities, identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
-from mdmtui.services import audit, roles
+from mdmtui.services import audit, roles, software
 from mdmtui.services.collection import SEARCHED
 from mdmtui.services.context import Context
 
@@ -58,6 +58,9 @@ class DeviceFilter:
     descending: bool = False
     stale_days: int = 30
     device_id: int | None = None  # exactly this device (the console opens an event's device by its id)
+    software_title: str | None = None  # devices with software of exactly this name (the Software screen)
+    software_version: str | None = None  # ... in this version ("" = version not collected); needs the title
+    without_software: bool = False  # the inverse: devices WITHOUT that title (or version), e.g. a required app
 
 
 # ------------------------------------------------------------------------------------------- listing
@@ -126,7 +129,19 @@ def _filtered(query, f: DeviceFilter):
         query = query.where(Device.missing_since.is_null(not f.missing))
     if f.security_problem:
         query = query.where(_security_condition(f.security_problem, f.stale_days))
+    if f.software_title is not None:
+        query = query.where(_software_condition(f))
     return query
+
+
+def _software_condition(f: DeviceFilter):
+    """IN / NOT IN the devices of one title (or version): one range of the software(name, version, device)
+    index, read once per query rather than once per device."""
+    having = Software.select(Software.device).where(Software.name == f.software_title)
+    if f.software_version is not None:
+        having = having.where(Software.version.is_null() if f.software_version == ""
+                              else Software.version == f.software_version)
+    return Device.id.not_in(having) if f.without_software else Device.id.in_(having)
 
 
 def _os_class(value: str) -> str:
@@ -412,7 +427,9 @@ def delete_devices(ctx: Context, device_ids: Sequence[int]) -> int:
         with ctx.db.atomic():
             devices = list(Device.select().where(Device.id.in_(chunk)))
             found = [d.id for d in devices]
+            software.remove_ids(ctx.db, found)
             Software.delete().where(Software.device.in_(found or [-1])).execute()
+            software.settle(ctx.db)
             DeviceHistory.delete().where(DeviceHistory.device.in_(found or [-1])).execute()
             AssetInfo.delete().where(AssetInfo.device.in_(found or [-1])).execute()
             DeviceAction.update(device=None).where(DeviceAction.device.in_(found or [-1])).execute()
