@@ -30,7 +30,8 @@ ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE:
 OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
               ("IP", "Intune PC"))
 QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
-                 "security_problem": None}
+                 "security_problem": None, "software_title": None, "software_version": None,
+                 "without_software": False}
 NEEDS_DEVICE = {"describe", "lock", "wipe", "reset_passcode", "delete", "edit_asset", "mark"}
 ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), ("location", "Location"),
                 ("assigned_user", "Assigned user"), ("notes", "Notes"))
@@ -79,6 +80,13 @@ def device_columns(security: Any) -> list[Column]:
     ]
 
 
+def software_text(f: Any) -> str:
+    """The software filter as the quick-filter line names it."""
+    version = "" if f.software_version is None else (
+        " (version not collected)" if f.software_version == "" else f" {f.software_version}")
+    return f"{'without' if f.without_software else 'with'} software: {f.software_title}{version}"
+
+
 class DevicesScreen(ConsoleScreen):
     """All devices; find one in seconds, see everything about it, act on it."""
 
@@ -92,6 +100,7 @@ class DevicesScreen(ConsoleScreen):
         self._reasons: dict[str, str] = {}
         self._pinned: str | None = None  # the label of the one device shown (from an event)
         self._want_device: int | None = None
+        self._want_filter: dict[str, Any] | None = None  # asked for before the screen was mounted
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
@@ -115,6 +124,9 @@ class DevicesScreen(ConsoleScreen):
         if self._want_device is not None:
             self._show_one(self._want_device)
             self._want_device = None
+        if self._want_filter is not None:
+            self._show_filtered(self._want_filter)
+            self._want_filter = None
 
     @property
     def table(self) -> VirtualTable:
@@ -147,6 +159,8 @@ class DevicesScreen(ConsoleScreen):
             ("security", security)) if value]
         if f.missing:
             parts.append("missing from MDM")
+        if f.software_title is not None:
+            parts.append(software_text(f))
         text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
         if f.device_id is not None:
             text = f"one device: {self._pinned or f.device_id}  (esc: all devices)" + (f" · {text}" if text else "")
@@ -227,6 +241,21 @@ class DevicesScreen(ConsoleScreen):
             self._want_device = device_id
             return
         self._show_one(device_id)
+
+    def show_software(self, title: str, version: str | None = None, *, without: bool = False) -> None:
+        """Show the devices that have (``without``: lack) a title, or one version of it (the Software screen)."""
+        changes = dict(QUICK_CLEARED, text=None, device_id=None, software_title=title, software_version=version,
+                       without_software=without)
+        if self.source is None:
+            self._want_filter = changes
+            return
+        self._show_filtered(changes)
+
+    def _show_filtered(self, changes: dict[str, Any]) -> None:
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._apply(**changes)
+        self.table.focus()
 
     @work(exit_on_error=False, name="show device")
     async def _show_one(self, device_id: int) -> None:
