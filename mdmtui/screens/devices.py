@@ -171,6 +171,7 @@ class DevicesScreen(ConsoleScreen):
     @on(VirtualTable.Loaded, "#devices")
     def _loaded(self, event: VirtualTable.Loaded) -> None:
         self._show_count()
+        self.refresh_bindings()  # a new filter whose first row is the device highlighted before announces none
 
     def _show_count(self) -> None:
         count = self.table.row_count or 0

@@ -153,3 +153,13 @@ def test_device_filter_finds_devices_with_and_without_a_title_or_version(ctx):
     assert names(software_title="乗換案内", software_version="") == ["a"]   # the version not collected
     assert names(software_title="teams") == []                           # a title is its exact name
     assert inventory.count(DeviceFilter(software_title="Teams", text="dev-b")) == 1
+
+
+def test_a_title_too_long_for_the_index_is_cut_and_the_run_says_so(ctx):
+    plain_linkage("Fake")
+    pages = [[record("a", software=[SoftwareItem("長" * 400, "9" * 150, "x" * 5000)])]]
+    summary = run(ctx, "Fake", connector_factory=scripted(ScriptedConnector(pages)))
+    assert summary.status == "succeeded" and "too long for the software index" in summary.reason
+    (item,) = Software.select()
+    assert (item.name, item.version, item.vendor) == ("長" * 300, "9" * 100, "x" * 5000)   # the vendor is not indexed
+    assert software.title("長" * 300).devices == 1

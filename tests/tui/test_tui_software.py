@@ -10,11 +10,11 @@ import pytest
 from textual.widgets import OptionList
 from tui_helpers import FIXED_NOW, devices_table, make_settings, screen_text, settle, type_filter
 
-from mdmtui.models import Device, Linkage
+from mdmtui.models import CollectionRun, Device, Event, Linkage
 from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ChoiceScreen
-from mdmtui.services import collection, inventory
+from mdmtui.services import audit, collection, events, inventory, linkages
 from mdmtui.services.context import open_context
 from mdmtui.widgets.virtual_table import VirtualTable
 
@@ -67,10 +67,16 @@ def _collect(ctx) -> None:
 
 @pytest.fixture
 def software_fleet(tmp_path, monkeypatch):
-    monkeypatch.setattr(collection, "utcnow", lambda: FIXED_NOW)
+    """The fleet above, with every stored time fixed (as the main snapshots' fleet)."""
+    for module in (audit, collection, events, inventory, linkages):
+        monkeypatch.setattr(module, "utcnow", lambda: FIXED_NOW)
     ctx = open_context(make_settings(tmp_path))
     ctx.os_user, ctx.host = "admin", "console"
     _collect(ctx)
+    with ctx.db.connection_context():
+        CollectionRun.update(started_at=FIXED_NOW, finished_at=FIXED_NOW).execute()
+        Event.update(at=FIXED_NOW).execute()
+        Device.update(first_seen_at=FIXED_NOW, last_collected_at=FIXED_NOW).execute()
     yield ctx
     ctx.db.close()
 
@@ -219,3 +225,23 @@ def test_devices_filtered_by_software_snapshot(software_fleet, snap_compare, siz
         await pilot.press("n")
         await settle(pilot)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+async def test_colon_jumps_to_the_screen_and_a_collection_updates_the_counts(software_fleet):
+    app = create_app(software_fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await settle(pilot)
+        await pilot.press(*"software", "enter")
+        await settle(pilot)
+        assert app.screen.SCOPE == "software" and label(app, "#count") == "4 titles"
+        await type_filter(pilot, "teams")
+        records = [DeviceRecord(mdm_device_id="i-1", os_class=OsClass.IS, device_type="Smart Device",
+                                computer_name="東京-01", serial_number="SNi-1", software=[SoftwareItem("Zoom", "6")])]
+        await asyncio.to_thread(lambda: asyncio.run(collection.collect(
+            software_fleet, "Intune", connector_factory=lambda _c: _Scripted(records))))
+        app.data_version += 1                                          # as the console's own collection does
+        await settle(pilot)
+        # 東京-01 now has Zoom only; the others went missing from Intune and keep their software
+        assert rows(titles_table(app))[0].split()[2:4] == ["Microsoft", "8"]
