@@ -694,13 +694,13 @@ class _Run:
         # the fleet's software counts follow by the delta of the rows replaced (services/software.py)
         devices = (f"SELECT d.id FROM device d JOIN {_SWDEV} s ON d.mdm_device_id = s.mdm_device_id "
                    f"WHERE d.linkage_id = {p}")
-        software.remove(self.db, devices, (self.linkage.id,))
+        software.remove(self.db, devices, (self.linkage.id,), linkage=self.name)
         self.db.execute_sql(f"DELETE FROM software WHERE device_id IN ({devices})", (self.linkage.id,))
         self.db.execute_sql(
             f"INSERT INTO software (device_id, name, version, vendor) SELECT d.id, s.name, s.version, s.vendor "
             f"FROM {_SW} s JOIN device d ON d.mdm_device_id = s.mdm_device_id AND d.linkage_id = {p}",
             (self.linkage.id,))
-        software.add(self.db, devices, (self.linkage.id,))
+        software.add(self.db, devices, (self.linkage.id,), linkage=self.name)
         software.settle(self.db)
 
     def _emit_events(self) -> None:
