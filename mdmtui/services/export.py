@@ -90,9 +90,9 @@ def write_software(out: TextIO, f: software.TitleFilter, fmt: str, chunk: int = 
     while page := software.titles(f, titles, chunk):
         for t in page:
             for v in software.versions(t.name):
-                row = (t.name, t.vendor or v.vendor, t.devices, t.versions, v.version, v.devices, ", ".join(v.linkages))
+                row = (t.name, t.vendor or v.vendor, t.devices, t.versions, v.version, v.devices, v.linkages)
                 if writer:
-                    writer.writerow([_csv_cell(c) for c in row])
+                    writer.writerow([_csv_cell(c) for c in row[:-1]] + [_csv_cell(", ".join(v.linkages))])
                 else:
                     out.write(("," if lines else "") + "\n  " + json.dumps(dict(zip(SOFTWARE_COLUMNS, row)),
                                                                           ensure_ascii=False))

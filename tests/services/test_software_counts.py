@@ -163,3 +163,25 @@ def test_a_title_too_long_for_the_index_is_cut_and_the_run_says_so(ctx):
     (item,) = Software.select()
     assert (item.name, item.version, item.vendor) == ("長" * 300, "9" * 100, "x" * 5000)   # the vendor is not indexed
     assert software.title("長" * 300).devices == 1
+
+
+def test_export_of_the_titles_a_line_per_version_csv_and_json(ctx):
+    import csv
+    import io
+    import json
+
+    from mdmtui.services import export
+
+    plain_linkage("Fake")
+    pages = [[record("a", software=[SoftwareItem("=cmd", "1", None), SoftwareItem("乗換案内", None, "ジョルダン")]),
+              record("b", software=[SoftwareItem("乗換案内", "5.1", None)])]]
+    assert run(ctx, "Fake", connector_factory=scripted(ScriptedConnector(pages))).status == "succeeded"
+    out = io.StringIO()
+    assert export.write_software(out, software.TitleFilter(), "csv") == 2
+    lines = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["title"], r["version"], r["devices"], r["linkages"]) for r in lines] == [
+        ("'=cmd", "1", "1", "Fake"), ("乗換案内", "", "1", "Fake"), ("乗換案内", "5.1", "1", "Fake")]
+    out = io.StringIO()
+    assert export.write_software(out, software.TitleFilter(text="乗換"), "json") == 1
+    data = json.loads(out.getvalue())
+    assert [(r["version"], r["title_devices"], r["linkages"]) for r in data] == [(None, 2, ["Fake"]), ("5.1", 2, ["Fake"])]
