@@ -3,6 +3,11 @@ same rows), filter keystroke latency, and memory at 10k vs 100k devices; and the
 screen's first paint against the Devices screen's, both in the real console on the same database.
 
     .venv/bin/python bench/tui.py [--devices 100000] [--skip-stock] [--only-overview]
+    .venv/bin/python bench/tui.py --software [--devices 100000] [--apps 100]
+
+``--software`` measures the Software screen instead: its first paint at ``--devices`` × ``--apps``
+software rows as a ratio against the device table's first paint in the same run, and its filter
+keystroke latency at 10k and at ``--devices`` devices (the growth between the two).
 
 Figures are ratios against the stock table measured in the same run, never absolute thresholds.
 Rows come from the inventory service (``DeviceSource`` + ``DeviceFilter``, as the Devices screen reads
@@ -122,13 +127,14 @@ def columns() -> list[Column]:
 
 
 class VirtualApp(App):
-    def __init__(self, source) -> None:
+    def __init__(self, source, table_columns=None, key=lambda d: d.id) -> None:
         super().__init__()
         self.source = source
+        self.table_columns, self.key = table_columns, key
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
-        yield VirtualTable(columns(), key=lambda d: d.id)
+        yield VirtualTable(self.table_columns or columns(), key=self.key)
 
     def on_mount(self) -> None:
         self.query_one(VirtualTable).set_source(self.source)
@@ -151,8 +157,8 @@ class StockApp(App):
         table.add_rows(self.rows)
 
 
-async def first_paint_virtual(source) -> float:
-    app = VirtualApp(source)
+async def first_paint_virtual(source, table_columns=None, key=lambda d: d.id) -> float:
+    app = VirtualApp(source, table_columns, key)
     start = time.perf_counter()
     async with app.run_test(size=(160, 45)) as pilot:
         await app.loaded.wait()
@@ -254,13 +260,157 @@ def context_with(n: int, base: Path):
     return ctx
 
 
+# ------------------------------------------------------------------------------------ the Software screen
+
+APP_TITLES = [f"App {i:03d}" for i in range(120)] + ["乗換案内", "Microsoft Teams", "Microsoft Outlook",
+                                                       "社内ポータル", "Slack", "Zoom", "LINE WORKS", "Box",
+                                                       "Chrome", "Authenticator"]
+
+
+def fill_software(ctx, apps: int) -> int:
+    """``apps`` software items per device, from a catalogue of 130 titles in 1-4 versions, written in SQL
+    (no Python row per item: 10 million rows); then the counts filled as migration 9 fills them."""
+    from mdmtui.services import software
+
+    catalogue = len(APP_TITLES)
+    with ctx.db.atomic():
+        ctx.db.execute_sql("CREATE TEMP TABLE bench_app (n INTEGER, name TEXT, vendor TEXT)")
+        ctx.db.cursor().executemany("INSERT INTO bench_app VALUES (?, ?, ?)",
+                                    [(i, t, None if i % 5 == 0 else f"Vendor {i % 17}") for i, t in enumerate(APP_TITLES)])
+        ctx.db.execute_sql(
+            "INSERT INTO software (device_id, name, version, vendor) SELECT d.id, a.name, "
+            "'1.' || ((d.id + a.n) % (1 + a.n % 4)), a.vendor FROM device d CROSS JOIN bench_app a "
+            f"WHERE (d.id + a.n * 7) % {catalogue} < {min(apps, catalogue)} ORDER BY d.id, a.n")
+        software.backfill(ctx.db)
+        ctx.db.execute_sql("DROP TABLE bench_app")
+    with ctx.db.connection_context():
+        return ctx.db.execute_sql("SELECT COUNT(*) FROM software").fetchone()[0]
+
+
+def title_source(ctx, text: str | None = None):
+    """The Software screen's row source (``TitleSource`` + ``TitleFilter``, as the screen reads them)."""
+    from mdmtui.screens.backend import TitleSource
+    from mdmtui.services.software import TitleFilter
+
+    return TitleSource(ctx, TitleFilter(text=text))
+
+
+def software_app(ctx) -> VirtualApp:
+    from mdmtui.screens.software import TITLE_COLUMNS
+
+    return VirtualApp(title_source(ctx), TITLE_COLUMNS, key=lambda t: t.name)
+
+
+SOFTWARE_TEXTS = ["a", "ap", "app", "app 0", "app 05", "乗換", "micro", "vendor 3"]
+
+
+async def software_latency(ctx, rounds: int = 5) -> list[float]:
+    """The Software screen's filter keystrokes: until the new first page is painted, each text typed
+    ``rounds`` times (a few milliseconds each: one round is mostly the scheduler's noise)."""
+    app = software_app(ctx)
+    shown = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.loaded.wait()
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        for text in SOFTWARE_TEXTS * rounds:
+            app.loaded.clear()
+            start = time.perf_counter()
+            table.set_source(title_source(ctx, text))
+            await app.loaded.wait()
+            await pilot._wait_for_screen()
+            shown.append(time.perf_counter() - start)
+            while not table._counted:
+                await asyncio.sleep(0.002)
+            await pilot.pause()
+    return shown
+
+
+def replace_cost(ctx, devices: int) -> tuple[float, float]:
+    """Seconds to replace the software of the first ``devices`` devices as a collection's apply does:
+    (the rows alone, the rows with the counts kept), each in a transaction rolled back."""
+    from mdmtui.services import software
+
+    db, chosen = ctx.db, f"SELECT id FROM device WHERE id <= {int(devices)}"
+    db.execute_sql(f"CREATE TEMP TABLE bench_keep AS SELECT * FROM software WHERE device_id IN ({chosen})")
+    replace = ("INSERT INTO software (device_id, name, version, vendor) "
+               "SELECT device_id, name, version, vendor FROM bench_keep")
+    took = []
+    for counted in (False, True):
+        with db.atomic() as txn:
+            start = time.perf_counter()
+            if counted:
+                software.remove(db, chosen, linkage="bench")
+            db.execute_sql(f"DELETE FROM software WHERE device_id IN ({chosen})")
+            db.execute_sql(replace)
+            if counted:
+                software.add(db, chosen, linkage="bench")
+                software.settle(db)
+            took.append(time.perf_counter() - start)
+            txn.rollback()
+    db.execute_sql("DROP TABLE bench_keep")
+    return took[0], took[1]
+
+
+def _timed(fn, *args) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn(*args)
+    return time.perf_counter() - start, value
+
+
+async def software_main(args, base: Path) -> int:
+    """The Software screen at ``args.devices`` × ``args.apps``, against the device table in the same run."""
+    from mdmtui.screens.software import TITLE_COLUMNS
+    from mdmtui.services import inventory
+
+    small = context_with(10_000, base)
+    took, rows = _timed(fill_software, small, args.apps)
+    print(f"10,000 devices: {rows:,} software rows written and counted in {took:.1f} s")
+    small_lat = await software_latency(small)
+    alone, counted = replace_cost(small, 10_000)
+    print(f"a collection's apply, the software of all 10,000 devices replaced: rows alone {alone:.2f} s, "
+          f"with the counts kept {counted:.2f} s (x{counted / alone:.2f})")
+    small.db.close()
+    ctx = context_with(args.devices, base)
+    took, rows = _timed(fill_software, ctx, args.apps)
+    print(f"{args.devices:,} devices: {rows:,} software rows written and counted in {took:.1f} s")
+    devices = min([await first_paint_virtual(make_source(ctx, "inventory")) for _ in range(3)])
+    titles = min([await first_paint_virtual(title_source(ctx), TITLE_COLUMNS, lambda t: t.name) for _ in range(3)])
+    print(f"first paint (best of 3): device table {devices * 1000:.1f} ms, software screen {titles * 1000:.1f} ms "
+          f"-> ratio {titles / devices:.2f} (target <= 2)")
+    big_lat = await software_latency(ctx)
+    print(f"software filter keystrokes ({len(big_lat)} each), rows painted: max 10k {max(small_lat) * 1000:.0f} ms, "
+          f"{args.devices // 1000}k {max(big_lat) * 1000:.0f} ms")
+    small_med, big_med = sorted(small_lat)[len(small_lat) // 2], sorted(big_lat)[len(big_lat) // 2]
+    print(f"software filter keystroke, median: 10k {small_med * 1000:.1f} ms, {args.devices // 1000}k "
+          f"{big_med * 1000:.1f} ms -> growth {big_med / small_med:.2f} (target <= 1.5)")
+    with ctx.db.connection_context():
+        with_it = inventory.DeviceFilter(software_title="Microsoft Teams", sort="computer_name")
+        lacking = inventory.DeviceFilter(software_title="Microsoft Teams", without_software=True, sort="computer_name")
+        for label, f in (("with", with_it), ("without", lacking)):
+            t_page, _ = _timed(inventory.page, f, 0, 100)
+            t_count, n = _timed(inventory.count, f)
+            print(f"device table filtered to devices {label} a title: first page {t_page * 1000:.1f} ms, "
+                  f"count {t_count * 1000:.1f} ms ({n:,} devices)")
+    daily = args.devices // 20
+    alone, counted = replace_cost(ctx, daily)
+    print(f"a collection's apply, the software of {daily:,} devices (5 %) replaced: rows alone {alone:.2f} s, "
+          f"with the counts kept {counted:.2f} s (x{counted / alone:.2f})")
+    ctx.db.close()
+    return 0
+
+
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--source", choices=("inventory", "direct"), default=None)
     parser.add_argument("--skip-stock", action="store_true")
     parser.add_argument("--only-overview", action="store_true", help="only the Overview vs Devices first paint")
+    parser.add_argument("--software", action="store_true", help="measure the Software screen instead")
+    parser.add_argument("--apps", type=int, default=100, help="software items per device (with --software)")
     args = parser.parse_args(argv)
+    if args.software:
+        return await software_main(args, Path(tempfile.mkdtemp(prefix="mdmtui-bench-")))
     try:
         import mdmtui.services.inventory  # noqa: F401
         kind = args.source or "inventory"

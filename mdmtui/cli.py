@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "mdmtui.cli_overview",  # overview
     "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove|test
     "mdmtui.cli_collect",  # collect, devices list|show|export|delete, licenses
+    "mdmtui.cli_software",  # software list|show
     "mdmtui.cli_control",  # lock, wipe, reset-passcode, actions, audit
     "mdmtui.cli_requests",  # requests list|show|create|approve|reject (two-person rule)
     "mdmtui.cli_schedule",  # schedule list, daemon

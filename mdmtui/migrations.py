@@ -31,6 +31,9 @@ Version history:
 7. Two speeds: ``collection_run.kind`` (full | changed) and ``.mdm_started_at`` (the MDM's clock at a
    run's start, the next changed-only run's lower bound); ``linkage.changed_schedule`` and
    ``.last_changed_run_at`` (the changed-only schedule beside the full one).
+9. ``software_title`` and ``software_version``: the fleet's software counted (kept by every write to
+   ``software``, back-filled here); the index on ``software(name, version, device_id)``; software names
+   and versions longer than ``storable.SOFTWARE_LIMITS`` cut (they must fit that index).
 10. ``collection_run.inventory_total`` (the linkage's devices in the inventory at the run's end: the
     overview's sparklines draw from the runs, never from the device table).
 """
@@ -216,6 +219,16 @@ def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
     create_missing(db)
 
 
+@step(9)
+def _to_v9(db: Database, migrator: SchemaMigrator) -> None:
+    """The fleet's software counted per title and version; software indexed by (name, version, device)."""
+    from mdmtui import storable
+    from mdmtui.services import software
+
+    for column, limit in storable.SOFTWARE_LIMITS.items():  # what collections now cut, cut before indexing
+        db.execute_sql(f"UPDATE software SET {column} = SUBSTR({column}, 1, {limit}) WHERE LENGTH({column}) > {limit}")
+    create_missing(db)
+    software.backfill(db)
 @step(10)
 def _to_v10(db: Database, migrator: SchemaMigrator) -> None:
     """The overview's history: each run's inventory total (NULL for the runs before it)."""

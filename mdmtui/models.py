@@ -183,6 +183,38 @@ class Software(BaseModel):
     version = TextField(null=True)
     vendor = TextField(null=True)
 
+    class Meta:
+        # the device table's software filters (devices with / without a title) read only this index
+        indexes = ((("name", "version", "device"), False),)
+
+
+# The fleet's software, counted: kept by every write to ``software`` (services/software.py) so the
+# Software screen pages titles instead of grouping 10 million rows. A version or linkage not collected
+# is '' in these keys (NULL is never equal to itself in a unique key); the service hands out None.
+class SoftwareTitle(BaseModel):
+    """One title (software name) across the fleet: how many devices have it, in how many versions."""
+
+    name = TextField(unique=True)
+    vendor = TextField(null=True)  # a vendor collected for it (the latest seen)
+    devices = IntegerField(default=0)  # distinct devices with at least one item of this name
+    versions = IntegerField(default=0)
+    top_version = TextField(null=True)  # the version on the most devices
+    linkages = IntegerField(default=0)  # how many linkages' devices have it
+    stale = BooleanField(default=False)  # counts changed: versions, top version and linkages to recompute
+
+
+class SoftwareVersion(BaseModel):
+    """One version of a title on one linkage's devices: how many devices have it."""
+
+    name = TextField()
+    version = TextField()  # '' = not collected
+    linkage_name = TextField()  # '' = no linkage
+    vendor = TextField(null=True)
+    devices = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("name", "version", "linkage_name"), True),)
+
 
 class CollectionRun(BaseModel):
     """One collection of one linkage: immediate or scheduled."""
@@ -367,6 +399,6 @@ class ApprovalRequest(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaVersion, Linkage, Device, AssetInfo, Software, CollectionRun, CollectionLock,
-    DeviceHistory, DeviceAction, AuditEvent, Event, SchedulerState, ApprovalRequest,
+    SchemaVersion, Linkage, Device, AssetInfo, Software, SoftwareTitle, SoftwareVersion, CollectionRun,
+    CollectionLock, DeviceHistory, DeviceAction, AuditEvent, Event, SchedulerState, ApprovalRequest,
 ]

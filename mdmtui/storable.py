@@ -22,6 +22,9 @@ REPLACEMENT = "\ufffd"  # U+FFFD: shows that a character was there (stripping wo
 # 500 characters are at most 2,000 bytes of UTF-8: below PostgreSQL's b-tree entry limit (2,704 bytes)
 INDEXED_MAX_CHARS = 500
 MAX_BIGINT = 2**63 - 1
+# A software name and version sit together in two indexes (software(name, version, device) and the counts'
+# (name, version, linkage)): at 4 bytes a character, 300 + 100 + a linkage name of 255 fit PostgreSQL's entry.
+SOFTWARE_LIMITS = {"name": 300, "version": 100}
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -117,22 +120,25 @@ def _numbers(record: DeviceRecord) -> list[Adjustment]:
 
 
 def _software(record: DeviceRecord, items: list[SoftwareItem]) -> list[Adjustment]:
-    if _plain([s.name for s in items]) and _plain(filter(None, [s.version for s in items])) \
-            and _plain(filter(None, [s.vendor for s in items])):
+    names, versions = [s.name for s in items], list(filter(None, [s.version for s in items]))
+    if _plain(names) and _plain(versions) and _plain(filter(None, [s.vendor for s in items])) \
+            and max(map(len, names), default=0) <= SOFTWARE_LIMITS["name"] \
+            and max(map(len, versions), default=0) <= SOFTWARE_LIMITS["version"]:
         return []
     changed = 0
     for item in items:
         for name in ("name", "version", "vendor"):
             value = getattr(item, name)
             if value is not None:
-                fixed, problem = text(value)
+                fixed, problem = text(value, SOFTWARE_LIMITS.get(name))
                 if problem:
                     setattr(item, name, fixed)
                     changed += 1
     if not changed:
         return []
-    return [Adjustment(_name(record), "software", f"{_count(changed, 'value')} with NUL or invalid characters: "
-                                                  "replaced by U+FFFD")]
+    return [Adjustment(_name(record), "software", f"{_count(changed, 'value')} with NUL or invalid characters "
+                       f"(replaced by U+FFFD) or too long for the software index (cut to "
+                       f"{SOFTWARE_LIMITS['name']} characters a name, {SOFTWARE_LIMITS['version']} a version)")]
 
 
 def _plain(values: Iterable[str]) -> bool:

@@ -239,6 +239,27 @@ def test_v7_old_runs_count_as_full_and_bound_no_changed_only_run(db_url):
     database.close()
 
 
+def test_v9_counts_the_stored_software_and_cuts_names_too_long_for_its_index(db_url):
+    """Step 9 back-fills the fleet's software counts from the rows already stored."""
+    from mdmtui.services import software
+
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    insert_v1_data(database)
+    for version in sorted(v for v in dbmod.MIGRATIONS if v < 9):  # the schema just before step 9
+        dbmod.MIGRATIONS[version](database, dbmod.migrator_for(database))
+        models.SchemaVersion.update(version=version).execute()
+    database.execute_sql('INSERT INTO "software" ("device_id", "name", "version", "vendor") VALUES (1, %s, %s, NULL)'
+                         .replace("%s", database.param), ("長" * 1000, "9" * 500))
+    dbmod.migrate(database)
+    title = software.title("乗換案内")
+    assert (title.devices, title.versions, title.top_version, title.vendor, title.linkages) == (
+        1, 1, "5.1", "ジョルダン", ["東京 SDM"])
+    long = software.title("長" * 300)
+    assert [v.version for v in software.versions(long.name)] == ["9" * 100]
+    assert software.count_titles(software.TitleFilter(text="乗換")) == 1
+    database.close()
+
 
 def test_v10_old_runs_have_no_inventory_total(db_url):
     """Step 10: a run from before it does not know the inventory's size: NULL (not collected), never 0."""

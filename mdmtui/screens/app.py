@@ -362,6 +362,11 @@ class MdmtuiApp(App[int]):
         self.switch_mode("devices")
         self.call_later(lambda: self.screen.drill_down(fields, title))
 
+    def show_software_devices(self, title: str, version: str | None = None, *, without: bool = False) -> None:
+        """Open the Devices screen on the devices that have (``without``: lack) a title or one version of it."""
+        self.switch_mode("devices")
+        self.call_later(lambda: self.screen.show_software(title, version, without=without))
+
     def action_help(self) -> None:
         """``?``: every binding of this screen and the app."""
         from mdmtui.screens.help import HelpScreen

@@ -73,6 +73,55 @@ class SoftwareSource:
         return items
 
 
+def software_service():
+    """The fleet's software counts (services/software.py)."""
+    from mdmtui.services import software as module
+
+    return module
+
+
+@dataclass
+class TitleSource:
+    """The Software screen's titles: one ``TitleFilter`` paged through the software service."""
+
+    ctx: Context
+    filter: Any
+
+    def count(self) -> int:
+        """Titles matching the filter."""
+        return in_db(self.ctx, software_service().count_titles, self.filter)
+
+    def page(self, offset: int, limit: int) -> Sequence[Any]:
+        """One page of titles, in the filter's order."""
+        return in_db(self.ctx, software_service().titles, self.filter, offset, limit)
+
+    def with_filter(self, **changes: Any) -> TitleSource:
+        """The same source with some filter fields changed."""
+        return TitleSource(self.ctx, replace(self.filter, **changes))
+
+
+@dataclass
+class VersionSource:
+    """The versions of one title (a few rows: read whole, once)."""
+
+    ctx: Context
+    name: str
+    rows: list[Any] | None = None
+
+    def count(self) -> int:
+        """How many versions."""
+        return len(self._rows())
+
+    def page(self, offset: int, limit: int) -> Sequence[Any]:
+        """Versions ``offset`` .. ``offset + limit``, the most widespread first."""
+        return self._rows()[offset:offset + limit]
+
+    def _rows(self) -> list[Any]:
+        if self.rows is None:
+            self.rows = in_db(self.ctx, software_service().versions, self.name)
+        return self.rows
+
+
 async def run_sync(fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking service call off the event loop (from an async worker)."""
     import asyncio
@@ -322,18 +371,29 @@ class Export:
 
 def export_devices(ctx: Context, device_filter: Any, fmt: str, *, now: Any = None) -> Export:
     """Write the devices of the current view (its filters and order) to ``<data dir>/exports/``."""
-    from datetime import datetime
-
     from mdmtui.services import export
+
+    return _export(ctx, "devices", fmt, lambda out: export.write_devices(out, device_filter, fmt), now)
+
+
+def export_software(ctx: Context, title_filter: Any, fmt: str, *, now: Any = None) -> Export:
+    """Write the titles of the Software screen's view, a line per version, to ``<data dir>/exports/``."""
+    from mdmtui.services import export
+
+    return _export(ctx, "software", fmt, lambda out: export.write_software(out, title_filter, fmt), now)
+
+
+def _export(ctx: Context, kind: str, fmt: str, write_to: Callable[[Any], int], now: Any) -> Export:
+    from datetime import datetime
 
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     folder = ctx.settings.data_dir / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"devices-{stamp}.{fmt}"
+    path = folder / f"{kind}-{stamp}.{fmt}"
 
     def write() -> int:
         with open(path, "w", encoding="utf-8", newline="") as out:
-            return export.write_devices(out, device_filter, fmt)
+            return write_to(out)
     return Export(path, in_db(ctx, write))
 
 

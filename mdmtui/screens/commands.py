@@ -35,6 +35,7 @@ SCREENS = {
     "licenses": "Licenses",
     "pending": "Pending actions",
     "requests": "Requests",
+    "software": "Software",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -54,6 +55,8 @@ COMMANDS: tuple[Command, ...] = (
             show=False),
     Command("app.requests", "7", "app.switch_mode('requests')", "Requests",
             "Show the requests waiting for a second admin (two-person rule)", "app", show=False),
+    Command("app.software", "9", "app.switch_mode('software')", "Software",
+            "Show the software across the fleet (titles, versions, devices)", "app", show=False),
     Command("app.cancel_collection", "x", "cancel_collection", "Stop collecting",
             "Cancel the running collection", "app"),
     Command("app.theme", "f2", "change_theme", "Theme", "Choose a colour theme", "app", show=False),
@@ -127,6 +130,22 @@ COMMANDS: tuple[Command, ...] = (
             "pending"),
     Command("pending.describe", "enter", "describe", "Describe", "Describe the action's device", "pending"),
     Command("pending.refresh", "r", "refresh", "Refresh", "Reload the pending actions", "pending"),
+    # software across the fleet
+    Command("software.filter", "slash", "filter", "Filter", "Filter the titles by name or vendor", "software",
+            priority=True),
+    Command("software.devices", "enter", "devices", "Devices",
+            "The devices that have the highlighted title (or version, in the versions pane)", "software"),
+    Command("software.without", "n", "without", "Without",
+            "The devices WITHOUT the highlighted title or version (e.g. missing a required app)", "software"),
+    # priority, as on the Devices screen: the focus moves before the next key of a burst is handed on
+    Command("software.versions", "tab", "focus_versions", "Versions",
+            "Between the titles and the highlighted title's versions (devices per version)", "software",
+            show=False, priority=True),
+    Command("software.sort", "s", "sort", "Sort", "Sort the titles by a column", "software"),
+    Command("software.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "software"),
+    Command("software.refresh", "r", "refresh", "Refresh", "Reload the software counts", "software"),
+    Command("software.clear", "escape", "clear", "Clear", "Back to the titles, then clear the filter", "software",
+            show=False),
     # the describe view (enter on a device)
     Command("describe.close", "escape", "close", "Back", "Back to the list", "describe"),
     Command("describe.copy", "y", "copy", "Copy value", "Copy the highlighted value (OSC 52, works over SSH)",

@@ -30,7 +30,8 @@ ACTION_WORDS = {Action.LOCK: "Lock", Action.WIPE: "Wipe", Action.RESET_PASSCODE:
 OS_CLASSES = (("Si", "SDM iOS"), ("SA", "SDM Android"), ("M", "MobileIron"), ("IS", "Intune smart device"),
               ("IP", "Intune PC"))
 QUICK_CLEARED = {"linkage": None, "os_class": None, "device_status": None, "missing": None,
-                 "security_problem": None}
+                 "security_problem": None, "software_title": None, "software_version": None,
+                 "without_software": False}
 # the overview's drill-down fields (DeviceFilter): set together by ``drill_down``, cleared together by esc
 DRILL_CLEARED = {"os_name": None, "os_version": None, "duplicates": None, "seen_after": None, "seen_before": None,
                  "seen_unknown": None, "licensed": None, "action": None, "action_since": None}
@@ -82,6 +83,13 @@ def device_columns(security: Any) -> list[Column]:
     ]
 
 
+def software_text(f: Any) -> str:
+    """The software filter as the quick-filter line names it."""
+    version = "" if f.software_version is None else (
+        " (version not collected)" if f.software_version == "" else f" {f.software_version}")
+    return f"{'without' if f.without_software else 'with'} software: {f.software_title}{version}"
+
+
 class DevicesScreen(ConsoleScreen):
     """All devices; find one in seconds, see everything about it, act on it."""
 
@@ -97,6 +105,7 @@ class DevicesScreen(ConsoleScreen):
         self._want_device: int | None = None
         self._drill: str | None = None  # the name of the overview count shown (its filter is in source)
         self._want_drill: tuple[dict[str, Any], str] | None = None
+        self._want_filter: dict[str, Any] | None = None  # asked for before the screen was mounted
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
@@ -124,6 +133,9 @@ class DevicesScreen(ConsoleScreen):
         if self._want_drill is not None:
             self.drill_down(*self._want_drill)
             self._want_drill = None
+        if self._want_filter is not None:
+            self._show_filtered(self._want_filter)
+            self._want_filter = None
 
     @property
     def table(self) -> VirtualTable:
@@ -156,6 +168,8 @@ class DevicesScreen(ConsoleScreen):
             ("security", security)) if value]
         if f.missing:
             parts.append("missing from MDM")
+        if f.software_title is not None:
+            parts.append(software_text(f))
         text = ("quick filters — " + ", ".join(parts) + "  (f to change)") if parts else ""
         if self._drill is not None:
             text, parts = f"from the overview: {self._drill}  (esc: all devices)", ["overview"]
@@ -168,6 +182,7 @@ class DevicesScreen(ConsoleScreen):
     @on(VirtualTable.Loaded, "#devices")
     def _loaded(self, event: VirtualTable.Loaded) -> None:
         self._show_count()
+        self.refresh_bindings()  # a new filter whose first row is the device highlighted before announces none
 
     def _show_count(self) -> None:
         count = self.table.row_count or 0
@@ -249,6 +264,21 @@ class DevicesScreen(ConsoleScreen):
             self._want_device = device_id
             return
         self._show_one(device_id)
+
+    def show_software(self, title: str, version: str | None = None, *, without: bool = False) -> None:
+        """Show the devices that have (``without``: lack) a title, or one version of it (the Software screen)."""
+        changes = dict(QUICK_CLEARED, text=None, device_id=None, software_title=title, software_version=version,
+                       without_software=without)
+        if self.source is None:
+            self._want_filter = changes
+            return
+        self._show_filtered(changes)
+
+    def _show_filtered(self, changes: dict[str, Any]) -> None:
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = ""
+        self._apply(**changes)
+        self.table.focus()
 
     @work(exit_on_error=False, name="show device")
     async def _show_one(self, device_id: int) -> None:

@@ -41,7 +41,7 @@ from mdmtui.records import (
     COLLECTED_FIELDS, MANAGEMENT_STATUS, MANAGEMENT_TYPE, STATUS_UNKNOWN, STATUS_WARNING, CollectionSummary,
     DeviceRecord, OsClass, Progress, SoftwareItem,
 )
-from mdmtui.services import audit, events, identity, locks, roles
+from mdmtui.services import audit, events, identity, locks, roles, software
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -558,9 +558,9 @@ class _Run:
 
     def _stage_software(self, pairs: Iterable[tuple[str, list[SoftwareItem]]]) -> None:
         devices, items = [], []
-        for mdm_id, software in pairs:
+        for mdm_id, found in pairs:
             devices.append([mdm_id])
-            items += [[mdm_id, s.name, s.version, s.vendor] for s in software]
+            items += [[mdm_id, s.name, s.version, s.vendor] for s in found]
         _insert(self.db, _SWDEV, ("mdm_device_id",), devices)
         _insert(self.db, _SW, ("mdm_device_id", "name", "version", "vendor"), items)
         self.summary.software_items += len(items)
@@ -691,13 +691,17 @@ class _Run:
             f"INSERT INTO device_history (device_id, run_id, at, field, old_value, new_value) "
             f"SELECT h.device_id, {p}, {p}, h.field, h.old_value, h.new_value FROM {_HIST} h "
             f"JOIN device d ON d.id = h.device_id", (self.row.id, _db(self.now)))
-        self.db.execute_sql(
-            f"DELETE FROM software WHERE device_id IN (SELECT d.id FROM device d JOIN {_SWDEV} s "
-            f"ON d.mdm_device_id = s.mdm_device_id WHERE d.linkage_id = {p})", (self.linkage.id,))
+        # the fleet's software counts follow by the delta of the rows replaced (services/software.py)
+        devices = (f"SELECT d.id FROM device d JOIN {_SWDEV} s ON d.mdm_device_id = s.mdm_device_id "
+                   f"WHERE d.linkage_id = {p}")
+        software.remove(self.db, devices, (self.linkage.id,), linkage=self.name)
+        self.db.execute_sql(f"DELETE FROM software WHERE device_id IN ({devices})", (self.linkage.id,))
         self.db.execute_sql(
             f"INSERT INTO software (device_id, name, version, vendor) SELECT d.id, s.name, s.version, s.vendor "
             f"FROM {_SW} s JOIN device d ON d.mdm_device_id = s.mdm_device_id AND d.linkage_id = {p}",
             (self.linkage.id,))
+        software.add(self.db, devices, (self.linkage.id,), linkage=self.name)
+        software.settle(self.db)
 
     def _emit_events(self) -> None:
         for kind, items in self.events.items():

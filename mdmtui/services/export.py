@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any, TextIO
 
-from mdmtui.services import inventory
+from mdmtui.services import inventory, software
 from mdmtui.services.inventory import DeviceFilter
 
 FORMATS = ("csv", "json")
@@ -71,3 +71,33 @@ def _write_json(out: TextIO, f: DeviceFilter) -> int:
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+SOFTWARE_COLUMNS = ("title", "vendor", "title_devices", "versions", "version", "devices", "linkages")
+
+
+def write_software(out: TextIO, f: software.TitleFilter, fmt: str, chunk: int = 500) -> int:
+    """Write the titles matching ``f`` (in its order), one line per version, as CSV or JSON; returns how
+    many titles. A version not collected is empty (CSV) or null (JSON)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer:
+        writer.writerow(SOFTWARE_COLUMNS)
+    else:
+        out.write("[")
+    titles = lines = 0
+    while page := software.titles(f, titles, chunk):
+        for t in page:
+            for v in software.versions(t.name):
+                row = (t.name, t.vendor or v.vendor, t.devices, t.versions, v.version, v.devices, v.linkages)
+                if writer:
+                    writer.writerow([_csv_cell(c) for c in row[:-1]] + [_csv_cell(", ".join(v.linkages))])
+                else:
+                    out.write(("," if lines else "") + "\n  " + json.dumps(dict(zip(SOFTWARE_COLUMNS, row)),
+                                                                          ensure_ascii=False))
+                lines += 1
+        titles += len(page)
+    if not writer:
+        out.write("\n]\n" if lines else "]\n")
+    return titles

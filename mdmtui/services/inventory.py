@@ -20,7 +20,7 @@ from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
-from mdmtui.services import audit, roles
+from mdmtui.services import audit, roles, software
 from mdmtui.services.collection import SEARCHED
 from mdmtui.services.context import Context
 
@@ -69,6 +69,10 @@ class DeviceFilter:
     licensed: bool | None = None  # True: managed and using a license
     action: str | None = None  # "pending": an action not yet final; "failed": an action that failed
     action_since: datetime | None = None  # with ``action``: requested at or after this instant
+    # the Software screen's
+    software_title: str | None = None  # devices with software of exactly this name (the Software screen)
+    software_version: str | None = None  # ... in this version ("" = version not collected); needs the title
+    without_software: bool = False  # the inverse: devices WITHOUT that title (or version), e.g. a required app
 
 
 NOT_COLLECTED = ""  # as DeviceFilter.os_name/os_version: the item was not collected (NULL)
@@ -143,6 +147,8 @@ def _filtered(query, f: DeviceFilter):
         query = query.where(_security_condition(f.security_problem, f.stale_days))
     for cond in _drill_down_conditions(f):
         query = query.where(cond)
+    if f.software_title is not None:
+        query = query.where(_software_condition(f))
     return query
 
 
@@ -181,6 +187,16 @@ def _actions_of_device(state: str, since: datetime | None):
     query = DeviceAction.select(SQL("1")).where(
         (DeviceAction.device == Device.id) & DeviceAction.outcome.in_(ACTION_STATES[state]))
     return query.where(DeviceAction.requested_at >= since) if since is not None else query
+
+
+def _software_condition(f: DeviceFilter):
+    """IN / NOT IN the devices of one title (or version): one range of the software(name, version, device)
+    index, read once per query rather than once per device."""
+    having = Software.select(Software.device).where(Software.name == f.software_title)
+    if f.software_version is not None:
+        having = having.where(Software.version.is_null() if f.software_version == ""
+                              else Software.version == f.software_version)
+    return Device.id.not_in(having) if f.without_software else Device.id.in_(having)
 
 
 def _os_class(value: str) -> str:
@@ -471,7 +487,9 @@ def delete_devices(ctx: Context, device_ids: Sequence[int]) -> int:
         with ctx.db.atomic():
             devices = list(Device.select().where(Device.id.in_(chunk)))
             found = [d.id for d in devices]
+            software.remove_ids(ctx.db, found)
             Software.delete().where(Software.device.in_(found or [-1])).execute()
+            software.settle(ctx.db)
             DeviceHistory.delete().where(DeviceHistory.device.in_(found or [-1])).execute()
             AssetInfo.delete().where(AssetInfo.device.in_(found or [-1])).execute()
             DeviceAction.update(device=None).where(DeviceAction.device.in_(found or [-1])).execute()

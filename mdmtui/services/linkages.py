@@ -33,7 +33,7 @@ from mdmtui.models import (
     AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
 )
 from mdmtui.secrets import SecretBox, mask, rotate_key
-from mdmtui.services import audit, roles
+from mdmtui.services import audit, roles, software
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -519,7 +519,7 @@ def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
         linkage.save()
         entry = None
         if linkage.name != old_name:  # devices carry the name for when the linkage is gone
-            Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()
+            _rename_devices(ctx, linkage)
             entry = _rename_properties_entry(ctx, linkage, old_name)
         audit.record(ctx, category="settings", action="linkage.update", outcome="succeeded", linkage_name=linkage.name,
                      message=_update_message(old_name, linkage.name, changed) + _entry_note(ctx, entry, "renamed"),
@@ -590,13 +590,24 @@ def _remove_properties_entry(ctx: Context, linkage: Linkage) -> int | None:
     return sdm_properties.remove_linkage(ctx.settings.properties_path, linkage.name)
 
 
+def _rename_devices(ctx: Context, linkage: Linkage) -> None:
+    """The linkage's devices carry its new name; the software counts per linkage follow."""
+    devices = f"SELECT id FROM device WHERE linkage_id = {ctx.db.param}"
+    software.remove(ctx.db, devices, (linkage.id,))
+    Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()
+    software.add(ctx.db, devices, (linkage.id,))
+    software.settle(ctx.db)
+
+
 def _delete_devices(ids: list[int]) -> None:
     """Delete devices with their software, history and asset information (in chunks: SQL limits)."""
     from mdmtui.models import DeviceAction
 
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
+        software.remove_ids(Device._meta.database, chunk)
         Software.delete().where(Software.device.in_(chunk)).execute()
+        software.settle(Device._meta.database)
         DeviceHistory.delete().where(DeviceHistory.device.in_(chunk)).execute()
         AssetInfo.delete().where(AssetInfo.device.in_(chunk)).execute()
         DeviceAction.update(device=None).where(DeviceAction.device.in_(chunk)).execute()
