@@ -46,8 +46,8 @@ from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, Reply, check_same_origin, retry_after_seconds
-from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError,
-                           ProtocolError, Throttled)
+from mdmtui.errors import (AuthenticationFailed, ConfigurationError, ConnectionFailed, MdmRequestError,
+                           NotFoundError, ProtocolError, Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
                             System, WipeOptions)
 from mdmtui.secrets import Secret
@@ -380,7 +380,8 @@ class IntuneConnector:
             return await self._export()
         except ForeignLink:
             raise  # a tampered answer: the run stops
-        except (MdmtuiError, OSError) as exc:
+        except (ProtocolError, MdmRequestError, NotFoundError, Throttled, AuthenticationFailed, ConnectionFailed,
+                OSError) as exc:
             self._warn(f"the Intune export job gave no data ({exc}); this run used the device list route "
                        "instead (ICCID-only SIM changes are seen at the device's next listed change)")
             return None
@@ -392,8 +393,8 @@ class IntuneConnector:
         self._expect_ok(reply, "a new export job")
         job = reply.body if isinstance(reply.body, dict) else {}
         ident = job.get("id")
-        if not isinstance(ident, str) or not ident:
-            raise ProtocolError(f"Intune's export job answer has no id (client-request-id {reply.request_id})")
+        if not isinstance(ident, str) or not _JOB_ID.fullmatch(ident):  # it goes into a URL and messages
+            raise ProtocolError(f"Intune's export job answer has no usable id (client-request-id {reply.request_id})")
         url = await self._await_job(ident)
         self._download_allowed(url)
         got = await self.http.download(url)  # no Authorization header: the storage host never sees the token
@@ -412,6 +413,8 @@ class IntuneConnector:
             self._expect_ok(reply, f"export job {ident}")
             job = reply.body if isinstance(reply.body, dict) else {}
             status = str(job.get("status") or "")
+            if not _ENUM_NAME.fullmatch(status):
+                status = "an unexpected value"  # an enum name, or nothing from it reaches a message
             if status == "completed":
                 if not isinstance(job.get("url"), str) or not job["url"]:
                     raise ProtocolError(f"export job {ident} completed without a download URL")
@@ -420,7 +423,7 @@ class IntuneConnector:
                 raise ProtocolError(f"Intune reports export job {ident} failed")
             if time.monotonic() >= deadline:
                 raise ProtocolError(f"export job {ident} did not complete within {self.export_wait_s:.0f} s "
-                                    f"(status {status[:20] or 'not given'}; setting intune_export_wait_s)")
+                                    f"(status {status}; setting intune_export_wait_s)")
             pause = min(pause * 1.5, 30.0)
 
     def _download_allowed(self, url: str) -> None:
@@ -619,6 +622,7 @@ class IntuneConnector:
 
 
 _ENUM_NAME = re.compile(r"[A-Za-z]{1,40}")
+_JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 def judge_wipe(pending: ActionResult, state: str | None) -> tuple[Outcome, str, str | None]:

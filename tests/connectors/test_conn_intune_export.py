@@ -108,6 +108,23 @@ async def test_a_plain_http_download_link_from_an_https_graph_is_not_followed():
     assert conn.route == "list" and "not HTTPS" in conn.warnings[0]
 
 
+@respx.mock
+async def test_a_hostile_job_id_or_status_reaches_no_message():
+    mocked_graph([item(1)], [], ["completed"])
+    respx.post(JOBS_URL).mock(return_value=httpx.Response(201, json={"id": "x/../\x1b[31m", "status": "notStarted"}))
+    respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": []}))
+    conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
+    await collect(conn, {})
+    assert conn.route == "list" and "no usable id" in conn.warnings[0] and "\x1b" not in conn.warnings[0]
+    respx.post(JOBS_URL).mock(return_value=httpx.Response(201, json={"id": "DevicesWithInventory_1"}))
+    respx.get(f"{JOBS_URL}('DevicesWithInventory_1')").mock(return_value=httpx.Response(
+        200, json={"id": "DevicesWithInventory_1", "status": "\x1b[2Jdone"}))
+    conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False,
+                                                "export_poll_s": 0.01, "export_wait_s": 0.05}))
+    await collect(conn, {})
+    assert "an unexpected value" in conn.warnings[0] and "\x1b" not in conn.warnings[0]
+
+
 def test_route_choice_by_inventory_size_and_setting():
     known = {f"d{n}": None for n in range(10)}
     auto = IntuneConnector(intune_config(extra={"export_threshold": 10}))
