@@ -243,6 +243,9 @@ def main() -> int:
                         help="daily: Intune's budget scaled by F (0.1 = 200 per 2 s, the real rate with a tenth of "
                              "the burst; default 0.1)")
     parser.add_argument("--database", metavar="URL", help="daily: run mdmtui on this database (e.g. postgresql://…)")
+    parser.add_argument("--intune-route", choices=("auto", "list", "export", "both"), default="auto",
+                        help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory; "
+                             "both: run the scenario twice, list then export, and report both)")
     parser.add_argument("--phase", choices=("floor", "first", "again", "daily-first", "daily-daily", "daily-truth"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)

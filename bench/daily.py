@@ -35,6 +35,8 @@ COMPARED = ("serial_number", "imei", "phone_number", "iccid", "last_alive_at", "
 def phase_daily(phase: str, sim: dict, work: Path) -> dict:
     """One phase in this subprocess."""
     ctx = _context(work, sim.get("database"))
+    ctx.settings.intune_route = sim.get("intune_route") or "auto"
+    ctx.settings.intune_export_wait_s = 600
     try:
         if phase == "daily-truth":
             return {"truth": {mdm: truth_check(sim, mdm) for mdm in ("intune", "mobileiron")}}
@@ -123,10 +125,29 @@ def _figures(phase: dict, meter: dict) -> dict:
 
 
 def main_daily(args) -> int:
-    """The daily scenario's driver: phases, the day in between, the report."""
+    """The daily scenario's driver; with ``--intune-route both`` once per route on fresh simulators,
+    reported side by side (the list route's figures under ``by_route``)."""
+    if args.intune_route != "both":
+        return _one_daily(args, args.intune_route)
+    runs = {}
+    for route in ("list", "export"):
+        print(f"=== Intune route: {route}", file=sys.stderr, flush=True)
+        runs[route] = _one_daily(args, route, save_to=None)
+    results = {**runs["export"], "by_route": {r: {"intune": v["intune"], "truth": v["truth"]["intune"]}
+                                              for r, v in runs.items()}}
+    lst, exp = runs["list"]["intune"]["daily"]["units"], runs["export"]["intune"]["daily"]["units"]
+    results["intune_daily_units_export_vs_list"] = round(exp / lst, 3) if lst else None
+    print(f"Intune daily units: list {lst:,}, export {exp:,} ({results['intune_daily_units_export_vs_list']}x)")
+    save(results, args.json)
+    return 0
+
+
+def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | int:
+    """One daily scenario (first, a day, the daily run, the truth check) with one Intune route."""
     server, sim = start_server(args.devices, args.budget_scale)
     sim["database"] = args.database
-    results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale,
+    sim["intune_route"] = route
+    results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale, "intune_route": route,
                      "database": "postgresql" if args.database else "sqlite", "intune": {}, "mobileiron": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="mdmtui-daily-") as tmp:
@@ -147,13 +168,16 @@ def main_daily(args) -> int:
     finally:
         stop_server(server)
     report_daily(results)
+    if save_to is None:
+        return results
     save(results, args.json)
     return 0
 
 
 def report_daily(r: dict) -> None:
     """The figures, with the targets of issue 12 beside them."""
-    print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']}, {r['database']}")
+    print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']}, {r['database']}, "
+          f"Intune route {r.get('intune_route', 'auto')}")
     for mdm in ("intune", "mobileiron"):
         for phase in ("first", "daily"):
             f = r[mdm][phase]

@@ -6,6 +6,7 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -121,6 +122,13 @@ class Settings(BaseSettings):
     # days over which facts only a per-device call gives (MobileIron passcode state, software) are
     # refreshed for the whole fleet, a 1/N share per day (connectors/churn.py)
     refresh_days: int = Field(default=7, ge=1, le=90)
+    # Intune: how a collection reads the fleet (connectors/intune.py). auto takes the export route (one
+    # DevicesWithInventory export job for ICCID and Ethernet MAC) when the linkage's inventory holds
+    # at least intune_export_threshold devices; a job not completed within intune_export_wait_s
+    # (or failed, or its file expired) falls back to the list route with a warning.
+    intune_route: Literal["auto", "list", "export"] = "auto"
+    intune_export_threshold: int = Field(default=5000, ge=0)
+    intune_export_wait_s: float = Field(default=600, ge=1, le=7200)
     action_concurrency: int = Field(default=16, ge=1, le=64)
     roles: RoleSettings = Field(default_factory=RoleSettings)  # see services/roles.py
 

@@ -13,6 +13,13 @@ Wire choices (see MDM-APIS.md):
 - Wipe is not listed in ``deviceActionResults``: it is followed through the device's beta
   ``managementState`` (wipePending, wipeIssued, wipeFailed, wipeCanceled), and a completed full
   wipe removes the device record (docs/intune-graph-api.md).
+- Big tenants (the export route, MDM-APIS.md §4): one ``DevicesWithInventory`` export job gives the
+  ICCID and Ethernet MAC of the whole fleet (job, poll, zip from the storage host WITHOUT the bearer
+  token), so an ICCID-only SIM change is seen with no per-device call; the list still gives every
+  other item (exact Graph values; the report's are display values: storage in MB, localised enums),
+  and UDID and RAM still come from the beta single GET, once per new device (they never change).
+  ``intune_route`` auto takes it when the inventory holds ``export_threshold`` devices or more; a
+  failed, expired or never-completing job falls back to the list route for the run, with a warning.
 - Detected apps: the per-device beta call, only for new or changed devices. The tenant-wide v1.0
   call costs one request per distinct app version plus the paging of every app's device list
   whatever changed, and must be inverted in memory for the whole fleet before the first page could
@@ -23,12 +30,15 @@ Wire choices (see MDM-APIS.md):
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import re
 import time
+import zipfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -36,8 +46,8 @@ from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, Reply, check_same_origin, retry_after_seconds
-from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
-                           Throttled)
+from mdmtui.errors import (AuthenticationFailed, ConfigurationError, ConnectionFailed, MdmRequestError,
+                           NotFoundError, ProtocolError, Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
                             System, WipeOptions)
 from mdmtui.secrets import Secret
@@ -61,6 +71,21 @@ ENRICHED_FIELDS = {
     OsClass.IS: frozenset({"iccid", "udid", "ram_total_bytes"}),
     OsClass.IP: frozenset({"iccid", "ethernet_mac", "mac_address", "network_adapter_name", "ram_total_bytes"}),
 }
+# The export route: the report's columns the list lacks, keyed by the CSV header (requested or received
+# name, compared without case, spaces or hyphens) -> the Graph property they stand for.
+EXPORT_REPORT = "DevicesWithInventory"
+EXPORT_SELECT = ("DeviceId", "ICCID", "EthernetMAC")
+EXPORT_KEYS = {"iccid": "iccid", "ethernetmac": "ethernetMacAddress"}
+# With the export's ICCID and Ethernet MAC, only UDID and RAM are left to the single GET (new devices).
+EXPORT_UNFETCHED = {
+    OsClass.IS: frozenset({"udid", "ram_total_bytes"}),
+    OsClass.IP: frozenset({"ram_total_bytes"}),
+}
+ROUTES = ("auto", "list", "export")
+EXPORT_THRESHOLD = 5000  # auto: export when the inventory already holds this many of the linkage's devices
+EXPORT_WAIT_S = 600.0  # how long a run waits for the job before it falls back to the list route
+EXPORT_POLL_S = 5.0  # the first wait between polls (then x1.5, at most 30 s)
+MAX_EXPORT_BYTES = 512 * 1024 * 1024  # the CSV inside the zip; a bigger one is refused, not unpacked
 PRIVILEGED_PERMISSION = "DeviceManagementManagedDevices.PrivilegedOperations.All"
 READ_PERMISSION = "DeviceManagementManagedDevices.Read.All"
 ACTION_NAMES = {Action.LOCK: "remoteLock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "resetPasscode"}
@@ -160,6 +185,14 @@ class IntuneConnector:
         self.since = churn.changed_since(config.extra)
         self.listed_at: float | None = None  # the MDM's clock at the listing's first answer (the run's start)
         self.warnings: list[str] = []  # partial failures of the last collection, for the run's summary
+        route = str(config.extra.get("intune_route") or "auto").lower()
+        if route not in ROUTES:
+            raise ConfigurationError(f"intune_route must be one of {', '.join(ROUTES)}, not {route!r}")
+        self.route_setting = route
+        self.export_threshold = int(config.extra.get("export_threshold", EXPORT_THRESHOLD))
+        self.export_wait_s = float(config.extra.get("export_wait_s", EXPORT_WAIT_S))
+        self.export_poll_s = float(config.extra.get("export_poll_s", EXPORT_POLL_S))
+        self.route: str | None = None  # the route the last collection took ("list" or "export")
 
     def _scope_root(self) -> str:
         # National clouds have their own Graph host; the app's scope is that host's .default.
@@ -226,9 +259,13 @@ class IntuneConnector:
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device page by page; enrich only new or changed devices."""
         self.warnings, self.listed_at = [], None
+        exported = await self._export_or_none() if self._wants_export(known) else None
+        self.route = "list" if exported is None else "export"
+        log.info("Intune: collecting %s by the %s route (%d devices in the inventory)", self.config.name,
+                 self.route, len(known))
         seen: set[str] = set()
         async for items in self._list_pages(seen):
-            yield await self._records(items, known)
+            yield await self._records(items, known, exported)
 
     async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[dict]]:
         """Raw list pages without repeats, prefetching the next page while the caller works."""
@@ -294,31 +331,107 @@ class IntuneConnector:
         """The link, if it is on the linkage's Graph host; ``ForeignLink`` (nothing sent) otherwise."""
         return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
-    async def _records(self, items: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+    async def _records(self, items: list[dict], known: Mapping[str, str | None],
+                       exported: dict[str, dict] | None = None) -> list[DeviceRecord]:
         """Map one page; fetch the LIST-quirk properties of new or changed devices (UDID and RAM never
         change, the ICCID with the SIM fields the list shows) and apps of those plus the devices whose
-        rolling refresh is due (churn.py), concurrently."""
+        rolling refresh is due (churn.py), concurrently. With the export's rows (the export route) a
+        device in the export needs the single GET only when it is new: its ICCID and Ethernet MAC are
+        in the row."""
+        exported = exported or {}
         markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
         dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
-        enrich = [i for i, d in dues.items() if d.enrich]
-        details, apps = await asyncio.gather(self._details(enrich), self._apps_of([i for i, d in dues.items() if d.any]))
+        need = {i: _never_enriched(known.get(i)) if i in exported else d.enrich for i, d in dues.items()}
+        details, apps = await asyncio.gather(self._details([i for i, n in need.items() if n]),
+                                             self._apps_of([i for i, d in dues.items() if d.any]))
         return [self._record(item, markers[item["id"]], details.get(item["id"]), apps.get(item["id"]),
-                             dues[item["id"]]) for item in items]
+                             dues[item["id"]], exported.get(item["id"]), need[item["id"]]) for item in items]
 
     def _record(self, item: dict, marker: str | None, detail: dict | None, apps: list[SoftwareItem] | None,
-                due: churn.Due) -> DeviceRecord:
+                due: churn.Due, row: dict | None = None, need: bool | None = None) -> DeviceRecord:
         wire = {k: v for k, v in item.items() if k not in QUIRK_KEYS}  # never trust the list's placeholders
         os_class = mapping.intune_os_class(item.get("operatingSystem"))
         if detail is not None:
             wire.update({k: detail.get(k) for k in QUIRK_KEYS})
+        elif row is not None:
+            wire.update(row)  # the export's ICCID and Ethernet MAC
         record = mapping.map_device(System.INTUNE, os_class, wire, mdm_device_id=item["id"], change_marker=marker)
         if detail is None:
-            record.unfetched = ENRICHED_FIELDS[os_class]
+            record.unfetched = ENRICHED_FIELDS[os_class] if row is None else EXPORT_UNFETCHED[os_class]
         record.software = apps
-        missing = (due.enrich and detail is None) or (due.any and apps is None and self.collect_software)
+        need = due.enrich if need is None else need
+        missing = (need and detail is None) or (due.any and apps is None and self.collect_software)
         if missing:
             record.change_marker = None  # fetch again next time: part of this device is still missing
         return record
+
+    # --- the export route: one DevicesWithInventory job for the whole fleet ---------------------------
+    def _wants_export(self, known: Mapping[str, str | None]) -> bool:
+        """export forced; list forced; auto: export for a big inventory, never for a changed-only run
+        (it lists a few devices: a whole-fleet job would cost more than it saves)."""
+        if self.route_setting != "auto":
+            return self.route_setting == "export"
+        return self.since is None and len(known) >= self.export_threshold
+
+    async def _export_or_none(self) -> dict[str, dict] | None:
+        """The export's rows by device id, or None (with a warning) when the job gives none: the run
+        then takes the list route, which costs one request unit per new or changed device."""
+        try:
+            return await self._export()
+        except ForeignLink:
+            raise  # a tampered answer: the run stops
+        except (ProtocolError, MdmRequestError, NotFoundError, Throttled, AuthenticationFailed, ConnectionFailed,
+                OSError) as exc:
+            self._warn(f"the Intune export job gave no data ({exc}); this run used the device list route "
+                       "instead (ICCID-only SIM changes are seen at the device's next listed change)")
+            return None
+
+    async def _export(self) -> dict[str, dict]:
+        body = {"reportName": EXPORT_REPORT, "select": list(EXPORT_SELECT), "format": "csv"}
+        reply = await self._graph("POST", self._beta("/deviceManagement/reports/exportJobs"), idempotent=False,
+                                  json_body=body)
+        self._expect_ok(reply, "a new export job")
+        job = reply.body if isinstance(reply.body, dict) else {}
+        ident = job.get("id")
+        if not isinstance(ident, str) or not _JOB_ID.fullmatch(ident):  # it goes into a URL and messages
+            raise ProtocolError(f"Intune's export job answer has no usable id (client-request-id {reply.request_id})")
+        url = await self._await_job(ident)
+        self._download_allowed(url)
+        got = await self.http.download(url)  # no Authorization header: the storage host never sees the token
+        if not got.ok:
+            raise ProtocolError(f"the export file could not be downloaded (HTTP {got.status} from the storage "
+                                "host; the link may have expired)")
+        return parse_export(got.raw)
+
+    async def _await_job(self, ident: str) -> str:
+        """Poll the job until it completes (its download URL), fails, or the wait runs out."""
+        url = self._beta(f"/deviceManagement/reports/exportJobs('{quote(ident, safe='')}')")
+        deadline, pause, status = time.monotonic() + self.export_wait_s, self.export_poll_s, "notStarted"
+        while True:
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            reply = await self._graph("GET", url)
+            self._expect_ok(reply, f"export job {ident}")
+            job = reply.body if isinstance(reply.body, dict) else {}
+            status = str(job.get("status") or "")
+            if not _ENUM_NAME.fullmatch(status):
+                status = "an unexpected value"  # an enum name, or nothing from it reaches a message
+            if status == "completed":
+                if not isinstance(job.get("url"), str) or not job["url"]:
+                    raise ProtocolError(f"export job {ident} completed without a download URL")
+                return job["url"]
+            if status == "failed":
+                raise ProtocolError(f"Intune reports export job {ident} failed")
+            if time.monotonic() >= deadline:
+                raise ProtocolError(f"export job {ident} did not complete within {self.export_wait_s:.0f} s "
+                                    f"(status {status}; setting intune_export_wait_s)")
+            pause = min(pause * 1.5, 30.0)
+
+    def _download_allowed(self, url: str) -> None:
+        """The file's URL is on another host by design (blob storage): no token goes there, and it
+        must be HTTPS unless the linkage's Graph URL itself is plain HTTP (a test simulator)."""
+        scheme = urlsplit(url).scheme.lower()
+        if scheme != "https" and not (scheme == "http" and self.graph.lower().startswith("http://")):
+            raise ProtocolError(f"the export file's URL is not HTTPS ({scheme or 'no scheme'}): not downloaded")
 
     # --- enrichment: $batch for the LIST-quirk properties -----------------------------------------
     async def _details(self, ids: list[str]) -> dict[str, dict]:
@@ -509,6 +622,7 @@ class IntuneConnector:
 
 
 _ENUM_NAME = re.compile(r"[A-Za-z]{1,40}")
+_JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 def judge_wipe(pending: ActionResult, state: str | None) -> tuple[Outcome, str, str | None]:
@@ -562,6 +676,47 @@ def _unseen(items: list, seen: set[str]) -> list[dict]:
         log.warning("Intune: %d devices of a page were already read (repeated page); skipped",
                     len(items) - len(fresh))
     return fresh
+
+
+def _never_enriched(stored: str | None) -> bool:
+    """True for a device whose single GET never succeeded: new, or its marker was reset after a failed
+    enrichment (None), or an older release's marker (churn.py)."""
+    return stored is None or stored.count("|") != 2 or not stored.startswith(churn.PREFIX + "|")
+
+
+def _column(header: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", header.lower())
+
+
+def parse_export(blob: bytes) -> dict[str, dict]:
+    """DevicesWithInventory's zip -> {device id: {"iccid": …, "ethernetMacAddress": …}}; an empty cell
+    is None. A zip without a CSV, a CSV without the columns, or one too big to unpack is refused."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            members = [m for m in zf.infolist() if m.filename.lower().endswith(".csv")]
+            if not members:
+                raise ProtocolError("the export file holds no CSV")
+            if members[0].file_size > MAX_EXPORT_BYTES:
+                raise ProtocolError(f"the export's CSV is {members[0].file_size:,} bytes: too big to unpack")
+            text = zf.read(members[0]).decode("utf-8-sig")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, EOFError, ValueError) as exc:
+        raise ProtocolError(f"the export file is not a readable zip of a UTF-8 CSV ({exc.__class__.__name__})") from None
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = [_column(h) for h in next(rows, [])]
+        if "deviceid" not in header or not set(EXPORT_KEYS) <= set(header):
+            raise ProtocolError("the export's CSV lacks a Device ID, ICCID or Ethernet MAC column")
+        at = {name: header.index(name) for name in ("deviceid", *EXPORT_KEYS)}
+        out: dict[str, dict] = {}
+        for row in rows:
+            if len(row) < len(header):
+                continue  # a short (cut) line: that device keeps the list route's values
+            ident = row[at["deviceid"]].strip()
+            if ident:
+                out[ident] = {prop: (row[at[col]].strip() or None) for col, prop in EXPORT_KEYS.items()}
+        return out
+    except csv.Error as exc:
+        raise ProtocolError(f"the export's CSV cannot be read ({exc})") from None
 
 
 def change_marker(item: dict, now: float, refresh_days: float) -> str:

@@ -397,6 +397,11 @@ class _Run:
         config = linkage_config(self.ctx, self.linkage)
         # facts no list shows (passcode state, software) are refreshed on this rolling period (churn.py)
         config.extra.setdefault("refresh_days", self.ctx.settings.refresh_days)
+        # Intune's list or export route (connectors/intune.py; the other connectors ignore these)
+        settings = self.ctx.settings
+        config.extra.setdefault("intune_route", settings.intune_route)
+        config.extra.setdefault("export_threshold", settings.intune_export_threshold)
+        config.extra.setdefault("export_wait_s", settings.intune_export_wait_s)
         config.extra["changed_since"] = self.since
         return config
 

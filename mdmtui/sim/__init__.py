@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from . import ids
 from .admin import MDMS, Admin, admin_routes
 from .budget import BudgetLimits, Meter
+from .exports import StorageService
 from .faults import FaultBook, Faults, parse_spec
 from .fleet import Fleet
 from .intune import IntuneConfig, IntuneService
@@ -35,7 +36,8 @@ def _secret(r: random.Random, n: int, alphabet: str) -> str:
 
 
 class Simulator:
-    """Intune, MobileIron Core and SDM (plus the SDM software service) on 127.0.0.1, one port each."""
+    """Intune, MobileIron Core and SDM (plus the SDM software service and the blob storage host of
+    Intune's export files) on 127.0.0.1, one port each."""
 
     def __init__(self, seed: int = 1, intune: int = 1000, mobileiron: int = 1000, sdm: int = 1000,
                  scenario: str | None = None, tls: bool = False, port: int = 0, now: float | None = None,
@@ -53,6 +55,8 @@ class Simulator:
         self._credentials(seed)
         self.services = {"intune": IntuneService(self, self.intune), "mobileiron": MobileIronService(self, self.mobileiron),
                          "sdm": SdmService(self, self.sdm), "software": SoftwareService(self, self.sdm)}
+        # Intune's export files: a blob storage host of its own (another origin, no Graph token)
+        self.services["storage"] = StorageService(self, self.services["intune"].exports)
         self._server: ServerThread | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         if scenario is not None and scenario not in SCENARIOS:
@@ -76,9 +80,9 @@ class Simulator:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> Simulator:
-        """Start the four servers in a background thread; returns when they listen."""
-        names = ("intune", "mobileiron", "sdm", "software")
-        socks = [bind(self.first_port + i if self.first_port else 0) for i in range(4)]
+        """Start the five servers in a background thread; returns when they listen."""
+        names = ("intune", "mobileiron", "sdm", "software", "storage")
+        socks = [bind(self.first_port + i if self.first_port else 0) for i in range(len(names))]
         scheme = "https" if self.tls else "http"
         certfile = keyfile = None
         if self.tls:
@@ -89,12 +93,15 @@ class Simulator:
         self.intune.base_url, self.mobileiron.base_url, self.sdm.base_url = urls["intune"], urls["mobileiron"], urls["sdm"]
         self.sdm.db_port = socks[3].getsockname()[1]
         self.sdm.software_url = urls["software"]
+        self.intune.storage_url = urls["storage"]
         apps = [self._app(n) for n in names]
         self._server = ServerThread(list(zip(apps, socks)), certfile, keyfile)
         self._server.start()
         return self
 
     def _app(self, name: str) -> Starlette:
+        if name == "storage":  # a blob host: no /_sim routes, nothing but the files
+            return Starlette(routes=self.services[name].routes())
         mdm = "sdm" if name == "software" else name
         return Starlette(routes=admin_routes(self, mdm) + self.services[name].routes())
 

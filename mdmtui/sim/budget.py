@@ -123,7 +123,9 @@ class Meter:
                                "throttled": self.throttled,
                                "limits": asdict(self.limits) if self.limits else None},
                     "mobileiron": {"requests": self.requests.get("mobileiron", 0)},
-                    "sdm": {"requests": self.requests.get("sdm", 0)}}
+                    "sdm": {"requests": self.requests.get("sdm", 0)},
+                    # Intune's export files: blob downloads, not Graph requests (no units)
+                    "storage": {"requests": self.requests.get("storage", 0)}}
 
 
 def _retry_after(wait: float, window_s: float) -> str:

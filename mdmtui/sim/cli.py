@@ -19,7 +19,8 @@ def add_sim_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--mobileiron", type=int, metavar="N", help="MobileIron devices (overrides --devices)")
     p.add_argument("--sdm", type=int, metavar="N", help="SDM devices (overrides --devices)")
     p.add_argument("--port", type=int, default=0, metavar="P",
-                   help="first port: Intune P, MobileIron P+1, SDM P+2, SDM software P+3 (0 = free ports)")
+                   help="first port: Intune P, MobileIron P+1, SDM P+2, SDM software P+3, Intune export storage P+4 "
+                        "(0 = free ports)")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="data seed (default 1)")
     p.add_argument("--faults", action="append", default=[], metavar="SPEC",
                    help='fault switches, repeatable: "latency_ms=50,rate_429=0.1", "intune:rate_5xx=0.05", '
@@ -97,6 +98,7 @@ def describe(sim) -> str:
         f"  tenant_id         : {i.tenant_id}",
         f"  client_id         : {i.client_id}",
         f"  client_secret     : {i.client_secret}",
+        f"  export storage    : {i.storage_url}  (report export files; no token)",
         f"  devices           : {sim.fleets['intune'].count()}",
         "MobileIron Core",
         f"  base_url          : {m.base_url}",

@@ -35,6 +35,11 @@ class Faults(BaseModel):
     repeat_page: float = Field(0, ge=0, le=1, description="fraction of pages whose next link serves them again")
     expired_nextlink: float = Field(0, ge=0, le=1, description="fraction of next-page requests refused as expired")
     batch_item_fail_rate: float = Field(0, ge=0, le=1, description="fraction of $batch items that fail on their own")
+    # Intune report export jobs (endpoint exportJobs; drawn when a job is created, exports.py)
+    export_job_fails: float = Field(0, ge=0, le=1, description="fraction of export jobs that end 'failed'")
+    export_job_hangs: float = Field(0, ge=0, le=1, description="fraction of export jobs that never complete")
+    export_url_expired: float = Field(0, ge=0, le=1, description="fraction of export jobs whose download URL "
+                                      "has already expired when the job completes")
 
     @field_validator("burst_429", mode="before")
     @classmethod

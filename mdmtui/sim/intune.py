@@ -22,6 +22,7 @@ from starlette.routing import Route
 from . import intune_wire as wire
 from .ids import stable_int
 from .jsontext import jstr
+from .exports import ExportJobs
 from .web import Service, draw_of, dumps, json_response
 
 READ = "DeviceManagementManagedDevices.Read.All"
@@ -59,6 +60,9 @@ class IntuneConfig:
     action_delay: float = 2.0
     page_size: int = PAGE
     next_link_base: str = ""  # tests: next links name this base instead (a tampered answer's host)
+    storage_url: str = ""  # the blob storage host export files are downloaded from (another origin)
+    export_delay_s: float = 0.5  # an export job is inProgress this long, then completed (exports.py)
+    export_url_ttl_s: float = 3600.0  # its download URL expires this long after completion (MDM clock)
 
 
 @dataclass
@@ -91,6 +95,7 @@ class IntuneService(Service):
         self._apps_lock = threading.Lock()
         self._wiping: set[int] = set()  # slots with a wipe under way (their records go once it completes)
         self._wipe_lock = threading.Lock()
+        self.exports = ExportJobs(self)  # report export jobs; their files are on the storage host
 
     # --- plumbing -----------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -250,6 +255,8 @@ class IntuneService(Service):
                 return await self.device_apps(request, ver, parts[1], query)
             if len(parts) == 3 and method == "POST" and parts[2] in wire.ACTION_NAMES:
                 return self.action(request, ver, parts[1], parts[2], body)
+        if parts[:2] == ["reports", "exportJobs"]:
+            return await self.exports.dispatch(request, method, ver, parts, body)
         if parts and parts[0] == "detectedApps" and method == "GET":
             if len(parts) == 1:
                 return await self.list_apps(request, ver, query)
@@ -646,6 +653,7 @@ def _basic(header: str) -> tuple[str, str] | None:
 def _segments(rest: str) -> list[str]:
     """Split a path, turning managedDevices('x') into managedDevices/x."""
     rest = re.sub(r"^(managedDevices|detectedApps)\('([^']*)'\)", r"\1/\2", rest.strip("/"))
+    rest = re.sub(r"^reports/exportJobs\('([^']*)'\)", r"reports/exportJobs/\1", rest)
     return [p for p in rest.split("/") if p]
 
 
@@ -662,6 +670,8 @@ def _endpoint_name(method: str, rest: str) -> str:
     parts = _segments(rest)
     if parts[:1] == ["detectedApps"]:
         return "detectedApps"
+    if parts[:2] == ["reports", "exportJobs"]:
+        return "exportJobs"
     if parts[:1] == ["managedDevices"]:
         if len(parts) == 1:
             return "managedDevices"

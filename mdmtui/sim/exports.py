@@ -1,0 +1,307 @@
+"""Intune's report export (MDM-APIS.md §4): export jobs on Graph, the zip on a separate storage host.
+
+- ``POST {graph}/{beta|v1.0}/deviceManagement/reports/exportJobs`` with ``{"reportName":
+  "DevicesWithInventory","select":[…],"format":"csv"}`` → 201 and the job, ``status: notStarted``,
+  ``url: null``. Only ``DevicesWithInventory`` is served; another report name, a column the report
+  does not have, or a format other than csv/json is refused with 400 (the harsher reading).
+- ``GET …/reports/exportJobs('{id}')`` → the job: ``inProgress`` until ``export_delay_s`` has passed
+  since it was requested, then ``completed`` with ``url`` and ``expirationDateTime``, or ``failed``.
+  Every POST and GET is a Graph request and spends one unit of the budget (budget.py).
+- The ``url`` is a blob URL on the **storage** port (another origin), signed and time-limited like a
+  SAS URL (``se`` = the expiry on the MDM's clock, ``sig`` = an HMAC of path and expiry). The storage
+  host answers the zip (one CSV, UTF-8 with a BOM, every value quoted, the header row in the report's
+  "received" names) only without an ``Authorization`` header: a request that carries one is refused
+  (403) and recorded in ``StorageService.refused_auth`` — a collector must never hand its Graph
+  token to the storage host. An expired or tampered URL is 403 ``AuthenticationFailed``.
+- Fault knobs (``Faults``, endpoint ``exportJobs``, drawn when the job is created):
+  ``export_job_fails`` (the job ends ``failed``), ``export_job_hangs`` (it stays ``inProgress``),
+  ``export_url_expired`` (it completes with a URL already past its expiry).
+
+Values where the documentation shows none (docs/intune-graph-api.md, "Export jobs"): storage in whole
+MB, the last check-in without a zone, enums as the console's display words ("Compliant", "True") —
+the harsher reading, so a collector that took those columns for the exact Graph values would be
+caught. The collector reads only ``DeviceId``, ``ICCID`` and ``EthernetMAC`` from the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import hashlib
+import hmac
+import io
+import json
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import formatdate
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+REPORT = "DevicesWithInventory"
+FORMATS = ("csv", "json")
+MB = 1024 * 1024
+
+
+def _when(ts: int | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.0000000")
+
+
+def _word(value) -> str:
+    return "True" if value is True else ("False" if value is False else "")
+
+
+def _mb(value) -> str:
+    return str(int(value) // MB) if isinstance(value, int) and value > 0 else "0"
+
+
+# requested column -> (received header, value from the device's profile and id)
+COLUMNS: dict[str, tuple[str, object]] = {
+    "DeviceId": ("Device ID", lambda p, i: i),
+    "DeviceName": ("Device name", lambda p, i: p["device_name"]),
+    "SerialNumber": ("Serial number", lambda p, i: p["serial"]),
+    "Manufacturer": ("Manufacturer", lambda p, i: p["manufacturer"]),
+    "Model": ("Model", lambda p, i: p["model"]),
+    "IMEI": ("IMEI", lambda p, i: p["imei"]),
+    "MEID": ("MEID", lambda p, i: p["meid"]),
+    "ICCID": ("ICCID", lambda p, i: p["iccid"]),
+    "EthernetMAC": ("Ethernet MAC", lambda p, i: p["eth_mac"] or ""),
+    "WifiMacAddress": ("Wi-Fi MAC", lambda p, i: p["wifi_mac"] or ""),
+    "PhoneNumber": ("Phone number", lambda p, i: p["phone"]),
+    "SubscriberCarrierNetwork": ("Subscriber carrier", lambda p, i: p["carrier"] or ""),
+    "StorageTotal": ("Total storage", lambda p, i: _mb(p["storage_total"])),
+    "StorageFree": ("Free storage", lambda p, i: _mb(p["storage_free"])),
+    "LastContact": ("Last check-in", lambda p, i: _when(p["last_sync"])),
+    "OSVersion": ("OS version", lambda p, i: p["os_version"]),
+    "OS": ("OS", lambda p, i: p["os"]),
+    "DeviceType": ("OS", lambda p, i: p["os"]),
+    "JailBroken": ("Jailbroken", lambda p, i: p["jailbroken"]),
+    "IsEncrypted": ("Encrypted", lambda p, i: _word(p["encrypted"])),
+    "IsSupervised": ("Supervised", lambda p, i: _word(p["supervised"])),
+    "CompliantState": ("Compliance", lambda p, i: str(p["compliance"] or "").capitalize()),
+    "ManagementState": ("Management state", lambda p, i: "Managed"),
+    "UPN": ("Primary user UPN", lambda p, i: p["upn"]),
+    "UserEmail": ("Primary user email address", lambda p, i: p["email"]),
+    "UserName": ("Primary user display name", lambda p, i: p["user_name"]),
+    "CellularTechnology": ("Cellular technology", lambda p, i: "LTE" if p["imei"] else ""),
+    "EID": ("EID", lambda p, i: ""),
+}
+DEFAULT_SELECT = tuple(c for c in COLUMNS if c != "DeviceType")
+
+
+@dataclass
+class Job:
+    """One export job as the service keeps it."""
+
+    id: str
+    select: list[str]
+    format: str
+    filter: str | None
+    requested_at: float           # the MDM's clock
+    started: float                # time.monotonic(), for export_delay_s
+    fails: bool = False
+    hangs: bool = False
+    expired_url: bool = False
+    url: str | None = None
+    expires_at: float | None = None
+    blob: bytes | None = field(default=None, repr=False)
+
+
+class ExportJobs:
+    """The export jobs of the simulated tenant (part of the Intune service)."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+        self.jobs: dict[str, Job] = {}
+        self.blobs: dict[str, tuple[bytes, float]] = {}   # blob path -> (zip, expiry on the MDM's clock)
+        self.key = hashlib.sha256(f"{service.sim.seed}:storage".encode()).digest()
+        self._lock = threading.Lock()
+
+    @property
+    def fleet(self):
+        return self.service.fleet
+
+    async def dispatch(self, request, method: str, ver: str, parts: list[str], body: bytes | None):
+        """``reports/exportJobs`` (POST) and ``reports/exportJobs/{id}`` (GET)."""
+        svc = self.service
+        bad = svc.read_guard(request, ver, "deviceManagement/reports/exportJobs")
+        if bad:
+            return bad
+        if len(parts) == 2 and method == "POST":
+            return self.create(request, ver, body)
+        if len(parts) == 3 and method == "GET":
+            return await self.get(request, ver, parts[2])
+        return svc.fail(request, 400, "BadRequest", f"Resource not found for the segment '{parts[-1]}'.")
+
+    def create(self, request, ver: str, body: bytes | None):
+        from .intune import Result
+        from .web import draw_of
+
+        svc = self.service
+        try:
+            data = json.loads(body or b"")
+            assert isinstance(data, dict)
+        except (ValueError, AssertionError):
+            return svc.fail(request, 400, "BadRequest", "The request payload is not a JSON object.")
+        name = data.get("reportName")
+        if name != REPORT:
+            return svc.fail(request, 400, "BadRequest", f"Report name '{name}' is not supported by this tenant's "
+                            "export service (the simulator serves DevicesWithInventory only).")
+        select = data.get("select") or list(DEFAULT_SELECT)
+        if not isinstance(select, list) or not all(isinstance(c, str) for c in select):
+            return svc.fail(request, 400, "BadRequest", "'select' must be a list of column names.")
+        unknown = [c for c in select if c not in COLUMNS]
+        if unknown:
+            return svc.fail(request, 400, "BadRequest", f"Invalid select column(s): {', '.join(unknown)}")
+        fmt = str(data.get("format") or "csv").lower()
+        if fmt not in FORMATS:
+            return svc.fail(request, 400, "BadRequest", f"Invalid format '{data.get('format')}'.")
+        draw = draw_of(request) if request is not None else None
+        job = Job(id=f"{REPORT}_{uuid.uuid4()}", select=list(select), format=fmt, filter=data.get("filter"),
+                  requested_at=self.fleet.clock(), started=time.monotonic())
+        if draw is not None:
+            job.fails, job.hangs = draw.hit("export_job_fails"), draw.hit("export_job_hangs")
+            job.expired_url = draw.hit("export_url_expired")
+        with self._lock:
+            self.jobs[job.id] = job
+        return Result(201, self.entity(ver, job, "notStarted"))
+
+    async def get(self, request, ver: str, key: str):
+        from .intune import Result
+
+        svc = self.service
+        ident = key.strip("'")
+        job = self.jobs.get(ident)
+        if job is None:
+            return svc.intune_fail(request, 404, "ResourceNotFound", f"deviceManagement/reports/exportJobs('{ident}')",
+                                   "Resource not found")
+        status = self._status(job)
+        if status == "completed" and job.url is None:
+            await asyncio.to_thread(self._complete, job)
+        return Result(200, self.entity(ver, job, status))
+
+    def _status(self, job: Job) -> str:
+        if job.hangs or time.monotonic() - job.started < self.service.cfg.export_delay_s:
+            return "inProgress"
+        return "failed" if job.fails else "completed"
+
+    def _complete(self, job: Job) -> None:
+        with self._lock:
+            if job.url is not None:
+                return
+            blob = zip_of(job.id, self.rows(job.select), job.format)
+            now = self.fleet.clock()
+            expires = now - 60 if job.expired_url else now + self.service.cfg.export_url_ttl_s
+            path = f"/{self.container()}/{quote(job.id)}.zip"
+            self.blobs[path] = (blob, expires)
+            job.expires_at, job.blob = expires, blob
+            job.url = f"{self.service.cfg.storage_url}{path}?{self.sas(path, expires)}"
+
+    def container(self) -> str:
+        return str(uuid.UUID(bytes=hashlib.md5(self.service.cfg.tenant_id.encode()).digest()))
+
+    def sas(self, path: str, expires: float) -> str:
+        """A SAS-like query: version, resource, permission, expiry and the signature over them."""
+        se = datetime.fromtimestamp(int(expires), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"sv=2019-02-02&sr=b&sp=r&se={quote(se)}&sig={quote(self.signature(path, se), safe='')}"
+
+    def signature(self, path: str, se: str) -> str:
+        return base64.b64encode(hmac.new(self.key, f"{path}\n{se}".encode(), hashlib.sha256).digest()).decode()
+
+    def rows(self, select: list[str]) -> list[list[str]]:
+        """The report's rows for every live device, in listing order."""
+        fleet, getters = self.fleet, [COLUMNS[c][1] for c in select]
+        out = []
+        for slot in fleet.live_slots():
+            prof, ident = fleet.profile(slot), fleet.id_of(slot)
+            out.append(["" if (v := get(prof, ident)) is None else str(v) for get in getters])
+        return [[COLUMNS[c][0] for c in select]] + out
+
+    def entity(self, ver: str, job: Job, status: str) -> dict:
+        """The deviceManagementExportJob as Graph answers it."""
+        base = self.service.cfg.base_url
+        completed = status == "completed"
+        return {"@odata.context": f"{base}/{ver}/$metadata#deviceManagement/reports/exportJobs/$entity",
+                "id": job.id, "reportName": REPORT, "filter": job.filter, "select": job.select,
+                "format": job.format, "snapshotId": None, "localizationType": "localizedValuesAsAdditionalColumn",
+                "status": status, "url": job.url if completed else None,
+                "requestDateTime": datetime.fromtimestamp(job.requested_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "expirationDateTime": datetime.fromtimestamp(job.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if completed and job.expires_at else "0001-01-01T00:00:00Z"}
+
+
+def zip_of(job_id: str, rows: list[list[str]], fmt: str) -> bytes:
+    """The export file: a zip holding one CSV (BOM, every value quoted) or one JSON document."""
+    if fmt == "csv":
+        text = io.StringIO()
+        csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+        member, data = f"{job_id}.csv", ("\ufeff" + text.getvalue()).encode("utf-8", "surrogatepass")
+    else:
+        header = rows[0]
+        data = json.dumps({"values": [dict(zip(header, r)) for r in rows[1:]]}, ensure_ascii=False).encode(
+            "utf-8", "surrogatepass")
+        member = f"{job_id}.json"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(member, data)
+    return out.getvalue()
+
+
+_BLOB_ERROR = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}\n'
+               'RequestId:{rid}\nTime:{time}</Message></Error>')
+
+
+class StorageService:
+    """The blob storage host the export URLs point to: its own port, no Graph token, SAS only."""
+
+    mdm = "storage"
+
+    def __init__(self, sim, exports: ExportJobs) -> None:
+        self.sim, self.exports = sim, exports
+        self.refused_auth: list[str] = []   # paths asked for WITH an Authorization header (a leaked token)
+        self.downloads = 0
+
+    def routes(self) -> list[Route]:
+        return [Route("/{container}/{blob}", self.get, methods=["GET"])]
+
+    def _error(self, status: int, code: str, message: str) -> Response:
+        body = _BLOB_ERROR.format(code=code, message=message, rid=uuid.uuid4(),
+                                  time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z"))
+        return Response(body.encode(), status, media_type="application/xml")
+
+    async def get(self, request: Request) -> Response:
+        response = self._answer(request)
+        response.headers["date"] = formatdate(self.exports.fleet.clock(), usegmt=True)
+        response.headers["x-ms-request-id"] = str(uuid.uuid4())
+        self.sim.meter.count("storage")
+        self.sim.log("storage", request.method, request.url.path, response.status_code)
+        return response
+
+    def _answer(self, request: Request) -> Response:
+        path = request.url.path
+        if "authorization" in request.headers:
+            self.refused_auth.append(path)
+            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. A SAS "
+                               "URL was sent with an Authorization header: send the SAS URL alone.")
+        entry = self.exports.blobs.get(path)
+        se, sig = request.query_params.get("se", ""), request.query_params.get("sig", "")
+        if entry is None or not hmac.compare_digest(sig, self.exports.signature(path, se)):
+            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. Make "
+                               "sure the value of Authorization header is formed correctly including the signature.")
+        blob, expires = entry
+        now = self.exports.fleet.clock()
+        if now >= expires:
+            start = datetime.fromtimestamp(expires - 3600, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. Signature "
+                               f"not valid in the specified time frame: Start [{start}] - Expiry [{se}] - Current "
+                               f"[{formatdate(now, usegmt=True)}]")
+        self.downloads += 1
+        return Response(blob, 200, media_type="application/x-zip-compressed",
+                        headers={"x-ms-blob-type": "BlockBlob"})
