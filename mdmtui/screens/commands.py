@@ -40,7 +40,9 @@ COMMANDS: tuple[Command, ...] = (
     # anywhere
     Command("app.help", "question_mark", "help", "Help", "List every key binding", "app"),
     Command("app.quit", "q", "quit", "Quit", "Leave the console", "app"),
-    Command("app.jump", "colon", "jump", "Go to", "Jump to a screen or a linkage by name", "app"),
+    Command("app.jump", "colon", "jump", "Go to",
+            "Go to a screen, a linkage or a device (serial, IMEI, ICCID, phone, UDID, name, user, asset number)",
+            "app"),
     Command("app.devices", "1", "app.switch_mode('devices')", "Devices", "Show the devices", "app", show=False),
     Command("app.linkages", "2", "app.switch_mode('linkages')", "Linkages", "Show the linkages", "app", show=False),
     Command("app.events", "3", "app.switch_mode('events')", "Events", "Show the events (what changed)", "app",
