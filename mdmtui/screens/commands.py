@@ -73,6 +73,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("devices.quick_filter", "f", "quick_filter", "Quick",
             "Filter by linkage, OS class, status, missing, security problem", "devices"),
     Command("devices.sort", "s", "sort", "Sort", "Sort by a column", "devices"),
+    Command("devices.columns", "o", "choose_columns", "Columns",
+            "Choose the columns shown (remembered in the config file)", "devices", show=False),
     Command("devices.refresh", "r", "refresh", "Refresh", "Reload the devices from the database", "devices"),
     Command("devices.export", "e", "export", "Export", "Export the current view (CSV or JSON)", "devices"),
     Command("devices.asset", "a", "edit_asset", "Asset", "Edit asset number, department, location, user",

@@ -10,8 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
+from textual.widgets.selection_list import Selection
 from textual.worker import Worker
 
 from mdmtui.widgets.safe import plain, report_worker_failure
@@ -235,3 +236,39 @@ class FormScreen(Dialog):
     @on(Input.Submitted)
     def _next(self) -> None:
         self.focus_next()
+
+
+class ChecklistScreen(Dialog):
+    """Tick some of a list (the device table's columns): space or enter toggles, ctrl+s applies, esc
+    cancels. Dismissed with the values ticked, in the list's order, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("ctrl+s", "save", "Apply", id="dialog.save"),
+    ]
+
+    def __init__(self, title: str, options: Sequence[tuple[str, Any, bool]]) -> None:
+        super().__init__()
+        self.title_text, self.options = title, list(options)  # (label, value, ticked)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="checklist"):
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield SelectionList(*[Selection(plain(label), i, ticked) for i, (label, _v, ticked)
+                                  in enumerate(self.options)], id="checks")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """The values ticked."""
+        ticked = set(self.query_one(SelectionList).selected)
+        self.dismiss([value for i, (_l, value, _t) in enumerate(self.options) if i in ticked])
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

@@ -31,7 +31,7 @@ from mdmtui.widgets.safe import plain, visible
 LIMIT = 10  # device hits per keystroke
 IDENTIFIERS = "serial, IMEI, ICCID, phone, UDID, name, user or asset number"
 # the chooser's columns: (title, width)
-CHOOSER_COLUMNS = (("Name", 24), ("Serial", 14), ("Linkage", 14), ("OS", 16))  # 71 cells: fits at 80x24
+CHOOSER_COLUMNS = (("Name", 22), ("Serial", 12), ("Linkage", 13), ("OS", 14))  # 64 cells: fits at 80x24
 
 
 def _help(text: str) -> Any:
