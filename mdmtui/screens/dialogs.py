@@ -10,9 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.widgets.selection_list import Selection
 from textual.worker import Worker
 
 from mdmtui.widgets.safe import plain, report_worker_failure
@@ -240,35 +239,50 @@ class FormScreen(Dialog):
 
 class ChecklistScreen(Dialog):
     """Tick some of a list (the device table's columns): space or enter toggles, ctrl+s applies, esc
-    cancels. Dismissed with the values ticked, in the list's order, or None."""
+    cancels. Dismissed with the values ticked, in the list's order, or None. Each line says ``[x]`` or
+    ``[ ]``: the state is never told by colour alone."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
         Binding("ctrl+s", "save", "Apply", id="dialog.save"),
+        Binding("space", "toggle", "Tick", id="dialog.toggle"),
     ]
 
     def __init__(self, title: str, options: Sequence[tuple[str, Any, bool]]) -> None:
         super().__init__()
-        self.title_text, self.options = title, list(options)  # (label, value, ticked)
+        self.title_text = title
+        self.options = [(label, value) for label, value, _t in options]
+        self.ticked = [ticked for _l, _v, ticked in options]
+
+    def _prompt(self, index: int) -> Any:
+        return plain(f"[{'x' if self.ticked[index] else ' '}] {self.options[index][0]}")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="checklist"):
             yield Label(plain(self.title_text), classes="dialog-title")
-            yield SelectionList(*[Selection(plain(label), i, ticked) for i, (label, _v, ticked)
-                                  in enumerate(self.options)], id="checks")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield Label("space or enter ticks · ctrl+s applies · esc cancels", classes="field-label")
+            yield OptionList(*[Option(self._prompt(i), id=str(i)) for i in range(len(self.options))], id="checks")
 
     def on_mount(self) -> None:
-        self.query_one(SelectionList).focus()
+        checks = self.query_one(OptionList)
+        checks.highlighted = 0
+        checks.focus()
 
-    @on(Button.Pressed, "#save")
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._toggle(int(event.option.id))
+
+    def action_toggle(self) -> None:
+        """Tick or untick the highlighted line."""
+        index = self.query_one(OptionList).highlighted
+        if index is not None:
+            self._toggle(index)
+
+    def _toggle(self, index: int) -> None:
+        self.ticked[index] = not self.ticked[index]
+        self.query_one(OptionList).replace_option_prompt_at_index(index, self._prompt(index))
+
     def action_save(self) -> None:
         """The values ticked."""
-        ticked = set(self.query_one(SelectionList).selected)
-        self.dismiss([value for i, (_l, value, _t) in enumerate(self.options) if i in ticked])
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
+        self.dismiss([value for (_l, value), ticked in zip(self.options, self.ticked, strict=True) if ticked])

@@ -100,12 +100,12 @@ def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
 
 def find(ctx: Context, term: str, limit: int = 10) -> tuple[list[Device], int]:
     """The devices ``term`` names exactly, by any identifier, its user or asset number (the console's
-    ``:``): at most ``limit`` of them by name, and how many there are."""
+    ``:``): at most ``limit`` of them by name (unnamed ones last), and how many there are."""
     parsed = _parse(term, PREFIXES)
     pool = _candidates([parsed])
     assets = _assets(pool) if parsed.tries("asset") or parsed.tries("user") else {}
     matches = sorted((d for d in pool if _matches(parsed, d, assets)),
-                     key=lambda d: ((d.computer_name or "").lower(), d.id))
+                     key=lambda d: (d.computer_name is None, (d.computer_name or "").lower(), d.id))
     return matches[:limit], len(matches)
 
 

@@ -4,7 +4,7 @@ visible in the header — also when the sort column is off screen."""
 
 from __future__ import annotations
 
-from textual.widgets import SelectionList
+from textual.widgets import OptionList
 from tui_helpers import devices_table, notifications, settle
 
 from mdmtui.config import load_settings
@@ -26,11 +26,15 @@ def labels(app) -> list[str]:
 
 async def toggle(pilot, *labels: str) -> None:
     """Tick or untick these entries of the open checklist (by their labels), as the admin would."""
-    checks = pilot.app.screen.query_one(SelectionList)
+    checks = pilot.app.screen.query_one(OptionList)
     for label in labels:
-        index = next(i for i in range(checks.option_count) if str(checks.get_option_at_index(i).prompt) == label)
+        index = next(i for i in range(checks.option_count)
+                     if str(checks.get_option_at_index(i).prompt)[4:] == label)
+        before = str(checks.get_option_at_index(index).prompt)[:3]
         checks.highlighted = index
         await pilot.press("space")
+        after = str(checks.get_option_at_index(index).prompt)[:3]
+        assert {before, after} == {"[x]", "[ ]"}  # the state is written, not only coloured
 
 
 async def test_hidden_and_added_columns_are_remembered_across_a_restart(tmp_path, fleet, monkeypatch):
