@@ -102,11 +102,15 @@ def find(ctx: Context, term: str, limit: int = 10) -> tuple[list[Device], int]:
     """The devices ``term`` names exactly, by any identifier, its user or asset number (the console's
     ``:``): at most ``limit`` of them by name (unnamed ones last), and how many there are."""
     parsed = _parse(term, PREFIXES)
-    pool = _candidates([parsed])
+    condition = _condition([parsed])
+    # a term thousands of devices share ("iPhone", a big team's user) reads a bounded pool, in order
+    cap = max(limit * 20, 200)
+    pool = list(Device.select().where(condition).order_by(
+        Device.computer_name.is_null(), fn.LOWER(Device.computer_name), Device.id).limit(cap))
     assets = _assets(pool) if parsed.tries("asset") or parsed.tries("user") else {}
-    matches = sorted((d for d in pool if _matches(parsed, d, assets)),
-                     key=lambda d: (d.computer_name is None, (d.computer_name or "").lower(), d.id))
-    return matches[:limit], len(matches)
+    matches = [d for d in pool if _matches(parsed, d, assets)]
+    total = len(matches) if len(pool) < cap else Device.select().where(condition).count()  # candidates: ~all match
+    return matches[:limit], total
 
 
 def describe(device: Device) -> str:

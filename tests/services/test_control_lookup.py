@@ -107,3 +107,13 @@ def test_find_tries_every_kind_and_lists_every_match_by_name(ctx, fleet):
     assert total == 2 and len(found) == 1
     assert lookup.find(ctx, "35 693803 564380 9")[0][0].id == alpha.id
     assert lookup.find(ctx, "nobody-at-all") == ([], 0)
+
+
+def test_find_reads_a_bounded_pool_yet_counts_every_match(ctx):
+    from mdmtui.models import Device
+
+    lk = make_linkage("Bulk", "intune")
+    made = [make_device(lk, "IS", f"iPhone {n:03d}") for n in range(250)]
+    Device.update(user_name="team").where(Device.id.in_([d.id for d in made])).execute()
+    found, total = lookup.find(ctx, "team", limit=10)
+    assert total == 250 and [d.computer_name for d in found] == [f"iPhone {n:03d}" for n in range(10)]
