@@ -215,7 +215,7 @@ def _ordered(query, f: DeviceFilter):
     if key == "security":
         column = _security_score(f.stale_days)
     elif key in PAGE_ASSET_COLUMNS:
-        column = _asset_value(key)
+        column = NodeList((_asset_value(key),))  # a column expression (a bare subquery cannot be ordered)
     else:
         column = Device._meta.columns[key]
     order = column.desc(nulls="LAST") if f.descending else column.asc(nulls="LAST")
