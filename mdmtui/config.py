@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from mdmtui.errors import ConfigurationError
@@ -75,6 +76,16 @@ class RoleSettings(BaseModel):
         return bool(self.groups or self.users)
 
 
+class ConsoleSettings(BaseModel):
+    """``[console]`` in config.toml: what the console remembers of the admin's choices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # the Devices screen's columns after Name, in order, by key (None: the default set); written by the
+    # console's column chooser (o), see screens/devices.py for the keys
+    device_columns: list[str] | None = None
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and its parents) with a new last directory readable by its owner only.
 
@@ -131,6 +142,8 @@ class Settings(BaseSettings):
     intune_export_wait_s: float = Field(default=600, ge=1, le=7200)
     action_concurrency: int = Field(default=16, ge=1, le=64)
     roles: RoleSettings = Field(default_factory=RoleSettings)  # see services/roles.py
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    _config_file: Path | None = PrivateAttr(default=None)  # the file these were read from (load_settings)
 
     @field_validator("database_url")
     @classmethod
@@ -165,6 +178,11 @@ class Settings(BaseSettings):
         return self.sdm_properties_path or self.config_dir / "sdm_import.properties"
 
     @property
+    def config_file(self) -> Path:
+        """The TOML file the console writes its remembered choices back to."""
+        return self._config_file or self.config_dir / "config.toml"
+
+    @property
     def key_file(self) -> Path:
         """The file holding the key that encrypts MDM secrets at rest."""
         return self.secret_key_file or self.config_dir / "secret.key"
@@ -187,11 +205,82 @@ def load_settings(**overrides) -> Settings:
     merged = {k: v for k, v in from_file.items() if k not in env_keys}
     merged.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**merged)
+        settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigurationError(_settings_message(path, set(from_file), exc)) from None
     except SettingsError as exc:  # an environment value pydantic-settings could not even parse
         raise ConfigurationError(f"invalid MDMTUI_* environment variable: {_one_line(exc)}") from None
+    settings._config_file = path
+    return settings
+
+
+def save_console_setting(settings: Settings, key: str, value: list[str]) -> Path:
+    """Write ``[console] key = value`` into the config file, keeping every other line (comments too).
+
+    Only the one setting's line is replaced (or added, with the ``[console]`` table when missing); the
+    result is parsed again and must hold exactly the old settings plus this one, else nothing is
+    written. The file is replaced atomically and stays private (0600). Updates ``settings`` as well.
+    """
+    if key not in ConsoleSettings.model_fields:
+        raise ConfigurationError(f"unknown console setting '{key}'")
+    path = settings.config_file
+    try:
+        old_text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {_one_line(exc)}") from None
+    old = _read_config_file(path) if old_text else {}
+    new_text = _with_console_line(old_text, key, f"{key} = {_toml_strings(value)}")
+    expected = {**old, "console": {**old.get("console", {}), key: list(value)}}
+    try:
+        written = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        written = None
+    if written != expected:
+        raise ConfigurationError(f"{path}: cannot update [console] {key} without changing other settings; "
+                                 f"set it by hand: {key} = {_toml_strings(value)}")
+    private_dir(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open_private(temporary, "w") as out:
+            out.write(new_text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
+    setattr(settings.console, key, list(value))
+    return path
+
+
+def _toml_strings(values: list[str]) -> str:
+    """A TOML array of basic strings (JSON's string escapes are TOML's)."""
+    import json
+
+    return "[" + ", ".join(json.dumps(str(v), ensure_ascii=False) for v in values) + "]"
+
+
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _with_console_line(text: str, key: str, line: str) -> str:
+    """``text`` with ``key``'s line in ``[console]`` replaced by ``line`` (or added)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if (m := _TABLE.match(ln)) and m.group(1) == "console"), None)
+    if start is None:
+        tail = "" if not text or text.endswith("\n") else "\n"
+        return f"{text}{tail}{'' if not text else chr(10)}[console]\n{line}\n"
+    end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
+    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    at = next((i for i in range(start + 1, end) if assignment.match(lines[i])), None)
+    if at is None:
+        lines.insert(start + 1, line)
+    else:
+        stop = at + 1
+        depth = lines[at].count("[") - lines[at].count("]")
+        while depth > 0 and stop < end:  # an array written over several lines
+            depth += lines[stop].count("[") - lines[stop].count("]")
+            stop += 1
+        lines[at:stop] = [line]
+    return "\n".join(lines) + "\n"
 
 
 def _read_config_file(path: Path) -> dict:

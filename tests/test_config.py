@@ -97,3 +97,47 @@ def test_environment_errors_are_one_clear_line(monkeypatch, name, value, expecte
     with pytest.raises(ConfigurationError) as info:
         load_settings()
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_console_setting_is_written_back_keeping_comments_and_other_settings(tmp_path):
+    import os
+
+    from mdmtui.config import save_console_setting
+
+    path = write_config(tmp_path, '# my settings\nstale_days = 14  # two weeks\n\n[console]\n# columns\n'
+                                  'device_columns = [\n  "imei",\n  "phone_number",\n]\n\n[keymap]\ncollect = "ctrl+r"\n')
+    settings = load_settings()
+    assert settings.console.device_columns == ["imei", "phone_number"]
+    save_console_setting(settings, "device_columns", ["user_name", "資産"])
+    text = path.read_text(encoding="utf-8")
+    assert "# my settings" in text and "stale_days = 14  # two weeks" in text and "# columns" in text
+    assert 'device_columns = ["user_name", "資産"]' in text and '"phone_number"' not in text
+    again = load_settings()
+    assert again.console.device_columns == ["user_name", "資産"] and again.keymap == {"collect": "ctrl+r"}
+    assert settings.console.device_columns == ["user_name", "資産"]
+    assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_console_setting_adds_its_table_to_a_file_without_one_or_to_no_file(tmp_path):
+    from mdmtui.config import save_console_setting
+
+    settings = load_settings()  # no file yet
+    save_console_setting(settings, "device_columns", ["imei"])
+    assert load_settings().console.device_columns == ["imei"]
+    path = write_config(tmp_path, 'theme = "nord"\n[roles]\ndefault = "operator"')  # no final newline
+    save_console_setting(load_settings(), "device_columns", ['a "quoted" \\ one'])
+    settings = load_settings()
+    assert settings.console.device_columns == ['a "quoted" \\ one'] and settings.roles.default == "operator"
+    assert path.read_text(encoding="utf-8").startswith('theme = "nord"\n[roles]\ndefault = "operator"\n')
+
+
+def test_console_setting_refuses_to_write_when_it_would_change_other_settings(tmp_path):
+    from mdmtui.config import save_console_setting
+
+    text = 'theme = "nord"\nconsole.device_columns = ["imei"]  # a dotted key: no [console] line to edit\n'
+    path = write_config(tmp_path, text)
+    settings = load_settings()
+    assert settings.console.device_columns == ["imei"]
+    with pytest.raises(ConfigurationError, match="set it by hand"):
+        save_console_setting(settings, "device_columns", ["udid"])
+    assert path.read_text(encoding="utf-8") == text

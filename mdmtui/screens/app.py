@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import BindingType
 from textual.app import SystemCommand
-from textual.command import SimpleCommand
 from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
@@ -41,6 +40,13 @@ def _screen(name: str) -> Callable[[], Any]:
     return make
 
 
+def _device_provider() -> type:
+    """The palette's devices and linkages (imported when the palette opens)."""
+    from mdmtui.screens.goto import DeviceProvider
+
+    return DeviceProvider
+
+
 class CollectionProgressed(Message):
     """A progress tick of a running collection."""
 
@@ -57,7 +63,7 @@ class MdmtuiApp(App[int]):
     MODES: ClassVar[dict[str, Any]] = {name: _screen(name) for name in SCREENS}
     DEFAULT_MODE = DEFAULT_START
     BINDINGS: ClassVar[list[BindingType]] = bindings("app")
-    COMMANDS = App.COMMANDS | {CommandsProvider}
+    COMMANDS = App.COMMANDS | {CommandsProvider, _device_provider}
 
     unread_events: reactive[int] = reactive(0)
     pending_requests: reactive[int] = reactive(0)  # two-person-rule requests waiting (the header badge)
@@ -129,8 +135,8 @@ class MdmtuiApp(App[int]):
             self.pending_actions = int(worker.result)
         elif worker.name == "collection":
             self._collection_done(worker.result)
-        elif worker.name == "jump":
-            self._show_jump(worker.result)
+        elif worker.name == "go to device":
+            self._went_to_device(*worker.result)
         elif worker.name == "request":
             ids = ", ".join(f"#{r.id}" for r in worker.result)
             self.notify(f"request {ids} stored: another admin approves it on the Requests screen (6) or "
@@ -334,18 +340,32 @@ class MdmtuiApp(App[int]):
     # ------------------------------------------------------------------ jump
 
     def action_jump(self) -> None:
-        """``:``: a fuzzy list of the screens and linkages to go to."""
-        from mdmtui.services import linkages
+        """``:``: go to a screen, a linkage or a device (any identifier, its user or asset number)."""
+        from textual.command import CommandPalette
 
-        self.run_worker(lambda: backend.in_db(self.ctx, lambda: [lk.name for lk in linkages.list_linkages(self.ctx)]),
-                        thread=True, group="jump", exclusive=True, exit_on_error=False, name="jump")
+        from mdmtui.screens.goto import IDENTIFIERS, JumpProvider
 
-    def _show_jump(self, names: list[str]) -> None:
-        items = [SimpleCommand(f"Go to {title}", lambda n=name: self.switch_mode(n), f"screen {name}")
-                 for name, title in SCREENS.items()]
-        items += [SimpleCommand(f"Linkage {name}", lambda n=name: self.show_linkage(n), "linkage")
-                  for name in names]
-        self.search_commands(items, placeholder="Go to a screen or linkage…")
+        self.push_screen(CommandPalette(providers=[JumpProvider],
+                                        placeholder=f"Go to a screen, a linkage or a device ({IDENTIFIERS})…"))
+
+    def go_to_device(self, term: str) -> None:
+        """Open the device ``term`` names; several: a chooser; none: say so (looked up in a thread)."""
+        from mdmtui.screens.goto import LIMIT
+
+        self.run_worker(lambda: (term, backend.in_db(self.ctx, backend.lookup().find, self.ctx, term, LIMIT)),
+                        thread=True, group="go to device", exclusive=True, exit_on_error=False, name="go to device")
+
+    def _went_to_device(self, term: str, found: tuple[list[Any], int]) -> None:
+        from mdmtui.screens.goto import IDENTIFIERS, DeviceChooserScreen
+
+        devices, total = found
+        if not devices:
+            self.notify(f"no device matches '{term}' (give a {IDENTIFIERS})", title="Go to", severity="warning")
+        elif total == 1:
+            self.show_device(devices[0].id)
+        else:
+            self.push_screen(DeviceChooserScreen(term, devices, total),
+                             lambda chosen: self.show_device(chosen) if chosen is not None else None)
 
     def show_linkage(self, name: str) -> None:
         """Open the Linkages screen with ``name`` highlighted."""
@@ -353,9 +373,19 @@ class MdmtuiApp(App[int]):
         self.call_later(lambda: getattr(self.screen, "highlight", lambda _n: None)(name))
 
     def show_device(self, device_id: int) -> None:
-        """Open the Devices screen on one device (from an event)."""
+        """Open the Devices screen on one device, by its id (from an event, ``:``, the palette)."""
+        from mdmtui.screens.devices import DevicesScreen
+
+        def show() -> None:
+            devices = next((s for s in self.screen_stack if isinstance(s, DevicesScreen)), None)
+            if devices is None:
+                return
+            while self.screen is not devices and len(self.screen_stack) > 1:  # the describe view, a dialog
+                self.pop_screen()
+            devices.show_device(device_id)
+
         self.switch_mode("devices")
-        self.call_later(lambda: self.screen.show_device(device_id))
+        self.call_later(show)
 
     def drill_down(self, fields: dict[str, Any], title: str) -> None:
         """Open the Devices screen filtered to ``fields`` (an overview count's devices), named ``title``."""

@@ -424,3 +424,45 @@ def describe(ctx: Context, device_id: int, software_text: str = "", software_lim
     pending = pending_actions(ctx, device_id)
     total, software = in_db(ctx, inventory().software_of, device_id, software_text or None, 0, software_limit)
     return Description(detail, pending, list(software), total)
+
+
+MIN_FIND_TERM = 3  # shorter terms (":1", ":iP") find screens, not devices: almost every device matched
+
+
+@dataclass
+class Found:
+    """The devices a term typed after ``:`` finds: those it names exactly (any identifier, user, asset
+    number; at most ``limit``, of ``total``), then others whose searched text holds it."""
+
+    exact: list[Any]
+    total: int
+    partial: list[Any]
+
+
+def find_devices(ctx: Context, text: str, limit: int = 10) -> Found:
+    """At most ``limit`` devices for the ``:`` prompt: exact matches first, then the list's text search
+    (bounded: one LIMIT query each, never a row per device)."""
+    from mdmtui.services import lookup
+
+    text = text.strip()
+    if len(text) < MIN_FIND_TERM:
+        return Found([], 0, [])
+
+    def load() -> Found:
+        exact, total = lookup.find(ctx, text, limit)
+        room = limit - len(exact)
+        if room <= 0:
+            return Found(exact, total, [])
+        inv = inventory()
+        f = inv.DeviceFilter(text=text, stale_days=ctx.settings.stale_days)
+        seen = {d.id for d in exact}
+        partial = [d for d in inv.page(f, 0, room + len(seen)) if d.id not in seen][:room]
+        return Found(exact, total, partial)
+    return in_db(ctx, load)
+
+
+def lookup():
+    """The lookup service (``find`` runs through ``in_db`` in a worker)."""
+    from mdmtui.services import lookup as module
+
+    return module

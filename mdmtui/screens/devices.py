@@ -62,8 +62,16 @@ def mdm_cell(row: Any) -> str:
     return "wait" if getattr(row, "action_pending", False) else ""
 
 
+def mdm_state(row: Any) -> str | None:
+    """The MDM's device state, else whether the MDM profile is on (None: not collected)."""
+    if row.mdm_status:
+        return row.mdm_status
+    return None if row.mdm_managed is None else ("managed" if row.mdm_managed else "profile removed")
+
+
 def device_columns(security: Any) -> list[Column]:
-    """The table's columns; ``security(row)`` gives the security status text (or "")."""
+    """Every column the table can show, Name first (always shown, frozen); ``security(row)`` gives the
+    security status text (or ""). Keys are sort keys of the inventory service and the config's names."""
     return [
         Column("computer_name", "Name", 18, lambda d: d.computer_name, flex=True),
         Column("missing_since", "MDM", 4, mdm_cell, tone=lambda d: "danger" if d.missing_since else (
@@ -80,6 +88,17 @@ def device_columns(security: Any) -> list[Column]:
                tone=lambda d: "warn" if d.device_status == "Warning" else None),
         Column("last_alive_at", "Last Alive", 16, lambda d: local_time(d.last_alive_at)),
         Column("linkage_name", "Linkage", 14, lambda d: d.linkage_name),
+        # shown when the admin picks them (o)
+        Column("user_name", "User", 14, lambda d: d.user_name),
+        Column("compliance", "Compliance", 12, lambda d: d.compliance),
+        Column("mdm_status", "MDM state", 15, mdm_state,
+               tone=lambda d: "danger" if d.mdm_managed is False else None),
+        Column("asset_number", "Asset number", 12, lambda d: d.asset_number, whole=True),
+        Column("assigned_user", "Assigned user", 14, lambda d: d.assigned_user),
+        Column("udid", "UDID", 25, lambda d: d.udid, whole=True),
+        Column("iccid", "ICCID", 20, lambda d: d.iccid, whole=True),
+        Column("manufacturer", "Manufacturer", 12, lambda d: d.manufacturer),
+        Column("os_class", "OS class", 8, lambda d: d.os_class),
     ]
 
 
@@ -88,6 +107,10 @@ def software_text(f: Any) -> str:
     version = "" if f.software_version is None else (
         " (version not collected)" if f.software_version == "" else f" {f.software_version}")
     return f"{'without' if f.without_software else 'with'} software: {f.software_title}{version}"
+
+
+DEFAULT_COLUMNS = ("missing_since", "security", "os_name", "model", "serial_number", "imei", "phone_number",
+                   "carrier", "device_type", "device_status", "last_alive_at", "linkage_name")
 
 
 class DevicesScreen(ConsoleScreen):
@@ -107,6 +130,17 @@ class DevicesScreen(ConsoleScreen):
         self._want_drill: tuple[dict[str, Any], str] | None = None
         self._want_filter: dict[str, Any] | None = None  # asked for before the screen was mounted
         self.marked_rows: dict[int, Any] = {}
+        self.all_columns = device_columns(self._security_text)
+
+    def shown_keys(self) -> list[str]:
+        """The optional columns shown, in the table's order: the config's choice (unknown names left out),
+        else the default set."""
+        chosen = self.ctx.settings.console.device_columns
+        wanted = set(DEFAULT_COLUMNS if chosen is None else chosen)
+        return [c.key for c in self.all_columns[1:] if c.key in wanted]
+
+    def _shown_columns(self, keys: list[str]) -> list[Column]:
+        return [self.all_columns[0], *(c for c in self.all_columns[1:] if c.key in set(keys))]
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
@@ -114,8 +148,10 @@ class DevicesScreen(ConsoleScreen):
             yield Label("", id="count")
         yield Label("", id="quick")
         with Horizontal(id="body"):
-            yield VirtualTable(device_columns(self._security_text), id="devices", key=lambda d: d.id,
-                               sort_key="computer_name", frozen=1)
+            table = VirtualTable(self._shown_columns(self.shown_keys()), id="devices", key=lambda d: d.id,
+                                 sort_key="computer_name", frozen=1)
+            table.sort_labels = {c.key: c.label for c in self.all_columns}  # a hidden sort column is named
+            yield table
             yield DetailPane(id="detail")
 
     # ------------------------------------------------------------------ loading
@@ -321,6 +357,27 @@ class DevicesScreen(ConsoleScreen):
         """Choose the sort column (again: reverse the order)."""
         options = [(c.label, c.key) for c in self.table.columns]
         self.app.push_screen(ChoiceScreen("Sort by", options, current=self.source.filter.sort), self._sort_by)
+
+    def action_choose_columns(self) -> None:
+        """Pick the columns shown after Name; the choice is remembered in the config file."""
+        from mdmtui.screens.dialogs import ChecklistScreen
+
+        shown = {c.key for c in self.table.columns[1:]}
+        options = [(c.label, c.key, c.key in shown) for c in self.all_columns[1:]]
+        self.app.push_screen(ChecklistScreen("Columns shown (Name is always shown, at the left)", options),
+                             lambda keys: self._set_columns(keys) if keys is not None else None)
+
+    def _set_columns(self, keys: list[str]) -> None:
+        keys = [c.key for c in self.all_columns[1:] if c.key in set(keys)]
+        self.table.set_columns(self._shown_columns(keys))
+        self._save_columns(keys)
+
+    @work(thread=True, exclusive=True, group="save columns", exit_on_error=False, name="save the columns")
+    def _save_columns(self, keys: list[str]) -> None:
+        from mdmtui.config import save_console_setting
+
+        path = save_console_setting(self.ctx.settings, "device_columns", keys)
+        self.app.call_from_thread(self.notify, f"columns remembered in {path}")
 
     def action_refresh(self) -> None:
         """Reload from the database."""

@@ -235,3 +235,54 @@ class FormScreen(Dialog):
     @on(Input.Submitted)
     def _next(self) -> None:
         self.focus_next()
+
+
+class ChecklistScreen(Dialog):
+    """Tick some of a list (the device table's columns): space or enter toggles, ctrl+s applies, esc
+    cancels. Dismissed with the values ticked, in the list's order, or None. Each line says ``[x]`` or
+    ``[ ]``: the state is never told by colour alone."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("ctrl+s", "save", "Apply", id="dialog.save"),
+        Binding("space", "toggle", "Tick", id="dialog.toggle"),
+    ]
+
+    def __init__(self, title: str, options: Sequence[tuple[str, Any, bool]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = [(label, value) for label, value, _t in options]
+        self.ticked = [ticked for _l, _v, ticked in options]
+
+    def _prompt(self, index: int) -> Any:
+        return plain(f"[{'x' if self.ticked[index] else ' '}] {self.options[index][0]}")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="checklist"):
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Label("space or enter ticks · ctrl+s applies · esc cancels", classes="field-label")
+            yield OptionList(*[Option(self._prompt(i), id=str(i)) for i in range(len(self.options))], id="checks")
+
+    def on_mount(self) -> None:
+        checks = self.query_one(OptionList)
+        checks.highlighted = 0
+        checks.focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._toggle(int(event.option.id))
+
+    def action_toggle(self) -> None:
+        """Tick or untick the highlighted line."""
+        index = self.query_one(OptionList).highlighted
+        if index is not None:
+            self._toggle(index)
+
+    def _toggle(self, index: int) -> None:
+        self.ticked[index] = not self.ticked[index]
+        self.query_one(OptionList).replace_option_prompt_at_index(index, self._prompt(index))
+
+    def action_save(self) -> None:
+        """The values ticked."""
+        self.dismiss([value for (_l, value), ticked in zip(self.options, self.ticked, strict=True) if ticked])

@@ -32,7 +32,9 @@ LIST_COLUMNS = (
     "mdm_device_id",
     "duplicate_of", "managed", "orphaned",
 )
-SORT_KEYS = frozenset(LIST_COLUMNS) | {"security"}
+PAGE_COLUMNS = ("compliance", "iccid")  # also on a page (the console's optional columns), not in the CLI's list
+PAGE_ASSET_COLUMNS = ("asset_number", "assigned_user")  # from the asset information, one subquery per page row
+SORT_KEYS = frozenset(LIST_COLUMNS + PAGE_COLUMNS + PAGE_ASSET_COLUMNS) | {"security"}
 SECURITY_PROBLEMS = {
     "unmanaged": "profile removed / not MDM-managed",  # no command reaches it (capabilities.state_refusal)
     "passcode": "passcode not set",
@@ -88,10 +90,13 @@ def count(f: DeviceFilter) -> int:
 
 
 def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[Device]:
-    """One page of matching devices in the filter's order (rows carry ``LIST_COLUMNS`` only)."""
+    """One page of matching devices in the filter's order (rows carry ``LIST_COLUMNS``, ``PAGE_COLUMNS``,
+    the ``PAGE_ASSET_COLUMNS`` of their asset information and ``action_pending`` only)."""
     if limit <= 0:
         return []
-    columns = [Device._meta.columns[c] for c in LIST_COLUMNS] + [_action_pending().alias("action_pending")]
+    columns = [Device._meta.columns[c] for c in LIST_COLUMNS + PAGE_COLUMNS]
+    columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
+    columns.append(_action_pending().alias("action_pending"))
     query = _ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit)
     return list(query)
 
@@ -101,6 +106,12 @@ def _action_pending():
     index (only the page's rows evaluate it)."""
     return fn.EXISTS(DeviceAction.select(SQL("1")).where(
         (DeviceAction.device == Device.id) & DeviceAction.outcome.in_(NOT_FINAL)))
+
+
+def _asset_value(name: str):
+    """One asset information field of the device: a correlated subquery on asset_info's unique device_id
+    (only the page's rows evaluate it; no join that every count and id list would pay)."""
+    return AssetInfo.select(getattr(AssetInfo, name)).where(AssetInfo.device == Device.id)
 
 
 def pending_action_count() -> int:
@@ -271,7 +282,12 @@ def _security_condition(problem: bool | str, stale_days: int):
 
 def _ordered(query, f: DeviceFilter):
     key = f.sort if f.sort in SORT_KEYS else "computer_name"
-    column = _security_score(f.stale_days) if key == "security" else Device._meta.columns[key]
+    if key == "security":
+        column = _security_score(f.stale_days)
+    elif key in PAGE_ASSET_COLUMNS:
+        column = NodeList((_asset_value(key),))  # a column expression (a bare subquery cannot be ordered)
+    else:
+        column = Device._meta.columns[key]
     order = column.desc(nulls="LAST") if f.descending else column.asc(nulls="LAST")
     return query.order_by(order, Device.id.desc() if f.descending else Device.id)
 

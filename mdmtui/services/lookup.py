@@ -1,9 +1,11 @@
-"""Finding devices from what an admin types: a name, serial number, IMEI, ICCID, phone number, MDM id
-or inventory id.
+"""Finding devices from what an admin types: a name, serial number, IMEI, ICCID, phone number, UDID,
+MDM id or inventory id (and, to go to a device in the console, its user or asset number).
 
-A term may carry a prefix (``id:``, ``name:``, ``serial:``, ``imei:``, ``iccid:``, ``phone:``, ``mdm:``)
-to say which one it is; without one, every kind is tried and a term that matches several devices is
-refused with the candidates listed, so an action never lands on a device the admin did not mean.
+A term may carry a prefix (``id:``, ``name:``, ``serial:``, ``imei:``, ``iccid:``, ``phone:``, ``udid:``,
+``mdm:``, ``user:``, ``asset:``) to say which one it is; without one, every identifier kind is tried and
+a term that matches several devices is refused with the candidates listed, so an action never lands on
+a device the admin did not mean. A user or an asset number names a device only with its prefix there
+(a user often has several devices); ``find`` (the console's ``:``) tries them too and lists every match.
 IMEI and ICCID match in any grouping (``35-391808-912345-6``); a phone number in E.164 or national
 form, with or without separators (``090-1234-5678`` names ``+819012345678``).
 """
@@ -17,17 +19,20 @@ from peewee import fn
 
 from mdmtui import identifiers
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
-from mdmtui.models import Device
+from mdmtui.models import AssetInfo, Device
 from mdmtui.services.context import Context
 
-KINDS = ("id", "name", "serial", "imei", "iccid", "phone", "mdm")
+KINDS = ("id", "name", "serial", "imei", "iccid", "phone", "udid", "mdm")  # tried without a prefix
+PREFIX_ONLY = ("user", "asset")  # several devices often share them: by prefix only (``find``: always)
+PREFIXES = KINDS + PREFIX_ONLY
 _CHUNK = 100  # terms per query: the IN lists and phone LIKEs stay under SQLite's old 999-variable limit
 
 
 @dataclass(frozen=True, slots=True)
 class _Term:
     text: str
-    kind: str | None  # None: try every kind
+    kind: str | None  # None: try every kind of ``kinds``
+    kinds: tuple[str, ...] = KINDS
 
     @property
     def lowered(self) -> str:
@@ -61,6 +66,10 @@ class _Term:
     def device_id(self) -> int | None:
         return int(self.text) if self.text.isdigit() and len(self.text) < 10 else None
 
+    def tries(self, kind: str) -> bool:
+        """Whether this term is looked for as ``kind``."""
+        return self.kind == kind if self.kind else kind in self.kinds
+
 
 def resolve(ctx: Context, term: str) -> Device:
     """The one device ``term`` names; NotFoundError or AmbiguousError (with candidates) otherwise."""
@@ -73,11 +82,12 @@ def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
     if not parsed:
         raise UsageError("name at least one device (name, serial, IMEI, phone number or id)")
     pool = _candidates(parsed)
+    assets = _assets(pool) if any(t.kind in PREFIX_ONLY for t in parsed) else {}
     found: dict[int, Device] = {}
     missing: list[str] = []
     ambiguous: dict[str, list[Device]] = {}
     for term in parsed:
-        matches = [d for d in pool if _matches(term, d)]
+        matches = [d for d in pool if _matches(term, d, assets)]
         if not matches:
             missing.append(term.text)
         elif len(matches) > 1:
@@ -86,6 +96,21 @@ def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
             found.setdefault(matches[0].id, matches[0])
     _raise_problems(missing, ambiguous)
     return list(found.values())
+
+
+def find(ctx: Context, term: str, limit: int = 10) -> tuple[list[Device], int]:
+    """The devices ``term`` names exactly, by any identifier, its user or asset number (the console's
+    ``:``): at most ``limit`` of them by name (unnamed ones last), and how many there are."""
+    parsed = _parse(term, PREFIXES)
+    condition = _condition([parsed])
+    # a term thousands of devices share ("iPhone", a big team's user) reads a bounded pool, in order
+    cap = max(limit * 20, 200)
+    pool = list(Device.select().where(condition).order_by(
+        Device.computer_name.is_null(), fn.LOWER(Device.computer_name), Device.id).limit(cap))
+    assets = _assets(pool) if parsed.tries("asset") or parsed.tries("user") else {}
+    matches = [d for d in pool if _matches(parsed, d, assets)]
+    total = len(matches) if len(pool) < cap else Device.select().where(condition).count()  # candidates: ~all match
+    return matches[:limit], total
 
 
 def describe(device: Device) -> str:
@@ -104,14 +129,14 @@ def confirm_label(device: Device) -> str:
     return device.computer_name or device.serial_number or device.mdm_device_id
 
 
-def _parse(text: str) -> _Term:
+def _parse(text: str, kinds: tuple[str, ...] = KINDS) -> _Term:
     raw = text.strip()
     kind, sep, rest = raw.partition(":")
-    if sep and kind.lower() in KINDS and rest.strip():
-        return _Term(rest.strip(), kind.lower())
+    if sep and kind.lower() in PREFIXES and rest.strip():
+        return _Term(rest.strip(), kind.lower(), kinds)
     if not raw:
         raise UsageError("an empty device name was given")
-    return _Term(raw, None)
+    return _Term(raw, None, kinds)
 
 
 def _candidates(terms: list[_Term]) -> list[Device]:
@@ -123,9 +148,21 @@ def _candidates(terms: list[_Term]) -> list[Device]:
     return list(pool.values())
 
 
+def _assets(pool: list[Device]) -> dict[int, tuple[str, str]]:
+    """device id -> (asset number, assigned user), lower-cased, of the pool's devices that have them."""
+    ids = [d.id for d in pool]
+    found: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = AssetInfo.select(AssetInfo.device, AssetInfo.asset_number, AssetInfo.assigned_user).where(
+            AssetInfo.device.in_(ids[start:start + _CHUNK]))
+        for device_id, number, user in query.tuples():
+            found[device_id] = ((number or "").lower(), (user or "").lower())
+    return found
+
+
 def _condition(terms: list[_Term]):
     def of(kind: str) -> list[_Term]:
-        return [t for t in terms if t.kind in (None, kind)]
+        return [t for t in terms if t.tries(kind)]
 
     ids = [t.device_id for t in of("id") if t.device_id is not None]
     imeis = [t.imei for t in of("imei") if t.imei is not None]
@@ -136,13 +173,23 @@ def _condition(terms: list[_Term]):
     cond |= Device.imei.in_(imeis or [""])
     cond |= Device.iccid.in_(iccids or [""])
     cond |= fn.LOWER(Device.mdm_device_id).in_([t.lowered for t in of("mdm")] or [""])
+    # UDIDs are stored as the MDM sent them (Apple's upper-case hex): the indexed column, in the usual cases
+    cond |= Device.udid.in_([form for t in of("udid") for form in {t.text, t.text.upper(), t.text.lower()}] or [""])
+    users = [t.lowered for t in of("user")]
+    if users:
+        cond |= fn.LOWER(Device.user_name).in_(users) | Device.id.in_(
+            AssetInfo.select(AssetInfo.device).where(fn.LOWER(AssetInfo.assigned_user).in_(users)))
+    numbers = [t.lowered for t in of("asset")]
+    if numbers:
+        cond |= Device.id.in_(AssetInfo.select(AssetInfo.device).where(fn.LOWER(AssetInfo.asset_number).in_(numbers)))
     for term in of("phone"):
         if term.phone is not None:  # candidates by the indexed forms; _matches decides
             cond |= Device.search_text.contains(term.phone.lstrip("+")) | (Device.phone_number == term.text)
     return cond
 
 
-def _matches(term: _Term, device: Device) -> bool:
+def _matches(term: _Term, device: Device, assets: dict[int, tuple[str, str]] | None = None) -> bool:
+    asset_number, assigned_user = (assets or {}).get(device.id, ("", ""))
     checks = {
         "id": lambda: term.device_id is not None and device.id == term.device_id,
         "name": lambda: (device.computer_name or "").lower() == term.lowered,
@@ -150,10 +197,12 @@ def _matches(term: _Term, device: Device) -> bool:
         "imei": lambda: term.imei is not None and device.imei == term.imei,
         "iccid": lambda: term.iccid is not None and device.iccid == term.iccid,
         "phone": lambda: term.phone is not None and identifiers.phone_matches(term.text, device.phone_number),
+        "udid": lambda: (device.udid or "").lower() == term.lowered,
         "mdm": lambda: device.mdm_device_id.lower() == term.lowered,
+        "user": lambda: term.lowered in ((device.user_name or "").lower(), assigned_user),
+        "asset": lambda: asset_number == term.lowered,
     }
-    kinds = [term.kind] if term.kind else KINDS
-    return any(checks[k]() for k in kinds)
+    return any(checks[k]() for k in PREFIXES if term.tries(k))
 
 
 def _raise_problems(missing: list[str], ambiguous: dict[str, list[Device]]) -> None:

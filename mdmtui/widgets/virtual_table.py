@@ -136,6 +136,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.page_size = page_size
         self.show_marks = show_marks
         self.sort_key, self.descending = sort_key, descending
+        self.sort_labels: dict[str, str] = {}  # labels of sort keys that are no column here (hidden ones)
         self.marked: set[Hashable] = set()
         self._source: RowSource | None = None
         self._generation = 0
@@ -318,8 +319,14 @@ class VirtualTable(ScrollView, can_focus=True):
     def _layout(self) -> list[tuple[int, int]]:
         """(column index, width) of the columns on screen: the frozen ones, then the scrollable ones from
         ``first_column`` while they fit; one that does not fit is cut with an ellipsis, or left out when it
-        holds identifiers."""
+        holds identifiers. When the sort column is not among them, room is kept for ``sort_tag``."""
         room = self._view_width - (2 if self.show_marks else 0) - 1  # the last cell: ▶ when more are right
+        shown = self._fit(room)
+        if self.sort_key is not None and not any(self.columns[i].key == self.sort_key for i, _w in shown):
+            shown = self._fit(room - text_width(self.sort_tag) - 2)
+        return shown
+
+    def _fit(self, room: int) -> list[tuple[int, int]]:
         frozen = min(self.frozen, len(self.columns))
         shown: list[tuple[int, int]] = []
         for i in [*range(frozen), *range(frozen + self.first_column, len(self.columns))]:
@@ -332,6 +339,29 @@ class VirtualTable(ScrollView, can_focus=True):
                 shown.append((i, room - 1))
             break
         return shown
+
+    @property
+    def arrow(self) -> str:
+        """The sort direction's sign."""
+        return "▼" if self.descending else "▲"
+
+    @property
+    def sort_tag(self) -> str:
+        """What the header's right end says when the sort column is off screen (scrolled away or hidden)."""
+        label = self.sort_labels.get(self.sort_key or "") or next(
+            (c.label for c in self.columns if c.key == self.sort_key), self.sort_key or "")
+        return f"sorted by {label} {self.arrow}"
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Show these columns (the rows cached stay: a column is a way of reading a row)."""
+        self.columns = list(columns)
+        self._widest = {}
+        self.first_column = 0
+        self._widths = [c.width for c in self.columns]
+        for rows in self._pages.values():
+            self._widen(rows)
+        self._update_virtual_size()
+        self.refresh()
 
     def _hidden(self) -> tuple[bool, bool]:
         """Whether columns are scrolled off to the left, and whether some are not (wholly) shown right."""
@@ -370,16 +400,24 @@ class VirtualTable(ScrollView, can_focus=True):
         sorted_style = self.get_component_rich_style("virtual-table--sorted")
         left, right = self._hidden()
         segments = [Segment("◀ " if left else "  ", header)] if self.show_marks else []
-        for i, w in self._layout():
+        layout = self._layout()
+        for i, w in layout:
             column = self.columns[i]
-            label = column.label
-            if column.key == self.sort_key:
-                label += " ▼" if self.descending else " ▲"
-            style = sorted_style if column.key == self.sort_key else header
-            segments += [Segment(fit(label, w), style), Segment(" ", header)]
-        used = sum(s.cell_length for s in segments)
-        if right and used < self._view_width:  # more columns to the right: say so
-            segments += [Segment(" " * (self._view_width - used - 1), header), Segment("▶", header)]
+            if column.key == self.sort_key:  # the direction is never cut off: the label is, with an ellipsis
+                label = f"{column.label} {self.arrow}"
+                if text_width(label) > w:
+                    label = f"{fit(column.label, w - 2)} {self.arrow}" if w >= 3 else fit(self.arrow, w)
+                segments += [Segment(fit(label, w), sorted_style), Segment(" ", header)]
+            else:
+                segments += [Segment(fit(column.label, w), header), Segment(" ", header)]
+        tail = [] if self.sort_key is None or any(self.columns[i].key == self.sort_key for i, _w in layout) else [
+            Segment(self.sort_tag, sorted_style)]
+        if right:  # more columns to the right: say so
+            tail += [Segment(" ", header)] if tail else []
+            tail.append(Segment("▶", header))
+        used = sum(s.cell_length for s in segments) + sum(s.cell_length for s in tail)
+        if tail and used <= self._view_width:
+            segments += [Segment(" " * (self._view_width - used), header), *tail]
         return Strip(segments).extend_cell_length(self._view_width, header)
 
     def _row_strip(self, index: int) -> Strip:

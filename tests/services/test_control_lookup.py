@@ -77,3 +77,43 @@ def test_confirm_label_falls_back_when_the_name_was_not_collected(ctx):
     linkage = make_linkage("A", "mobileiron")
     assert lookup.confirm_label(make_device(linkage, "M", "Phone")) == "Phone"
     assert lookup.confirm_label(make_device(linkage, "M", "", serial="SNX")) == "SNX"
+
+
+def test_udid_names_a_device_in_any_case_and_user_and_asset_only_by_prefix(ctx, fleet):
+    from mdmtui.models import AssetInfo, Device
+
+    alpha, twin1 = fleet["alpha"], fleet["twin1"]
+    Device.update(udid="00008030-001A2B3C4D5E802E", user_name="Tanaka.H").where(Device.id == alpha.id).execute()
+    AssetInfo.create(device=twin1.id, asset_number="A-0042", assigned_user="tanaka.h")
+    assert lookup.resolve(ctx, "00008030-001a2b3c4d5e802e").id == alpha.id
+    assert lookup.resolve(ctx, "udid:00008030-001A2B3C4D5E802E").id == alpha.id
+    assert lookup.resolve(ctx, "asset:a-0042").id == twin1.id
+    with pytest.raises(NotFoundError):  # without its prefix an asset number names no device for an action
+        lookup.resolve(ctx, "A-0042")
+    with pytest.raises(AmbiguousError):  # the MDM's user of one, the assigned user of the other
+        lookup.resolve(ctx, "user:TANAKA.H")
+
+
+def test_find_tries_every_kind_and_lists_every_match_by_name(ctx, fleet):
+    from mdmtui.models import AssetInfo, Device
+
+    alpha, twin1, twin2 = fleet["alpha"], fleet["twin1"], fleet["twin2"]
+    Device.update(user_name="kato").where(Device.id.in_([alpha.id, twin2.id])).execute()
+    AssetInfo.create(device=twin1.id, asset_number="A-7", assigned_user=None)
+    assert lookup.find(ctx, "A-7") == ([Device.get_by_id(twin1.id)], 1)
+    found, total = lookup.find(ctx, "KATO")
+    assert total == 2 and [d.id for d in found] == [alpha.id, twin2.id]  # by name: Alpha, twin
+    found, total = lookup.find(ctx, "twin", limit=1)
+    assert total == 2 and len(found) == 1
+    assert lookup.find(ctx, "35 693803 564380 9")[0][0].id == alpha.id
+    assert lookup.find(ctx, "nobody-at-all") == ([], 0)
+
+
+def test_find_reads_a_bounded_pool_yet_counts_every_match(ctx):
+    from mdmtui.models import Device
+
+    lk = make_linkage("Bulk", "intune")
+    made = [make_device(lk, "IS", f"iPhone {n:03d}") for n in range(250)]
+    Device.update(user_name="team").where(Device.id.in_([d.id for d in made])).execute()
+    found, total = lookup.find(ctx, "team", limit=10)
+    assert total == 250 and [d.computer_name for d in found] == [f"iPhone {n:03d}" for n in range(10)]

@@ -230,3 +230,20 @@ def test_profile_removed_and_retired_devices_are_flagged_and_filtered(ctx):
     assert rows["retired"].mdm_status == "RETIRED"  # the list rows carry what the refusal rule reads
     worst = names(inventory.page(DeviceFilter(sort="security", descending=True), 0, 3))
     assert set(worst) == {"no profile", "retired", "sdm unmanaged"}
+
+
+def test_a_page_carries_the_consoles_optional_columns_and_sorts_by_the_asset_number(ctx):
+    from control_helpers import make_device, make_linkage
+
+    lk = make_linkage("Assets", "intune")
+    a, b, c = (make_device(lk, "IS", name) for name in ("a", "b", "c"))
+    Device.update(compliance="compliant", iccid="8981100000000000001").where(Device.id == a.id).execute()
+    AssetInfo.create(device=b.id, asset_number="A-2", assigned_user="sato")
+    AssetInfo.create(device=c.id, asset_number="A-1")
+    rows = inventory.page(DeviceFilter(sort="asset_number"), 0, 10)
+    assert [r.computer_name for r in rows] == ["c", "b", "a"]  # not set: last
+    assert (rows[1].asset_number, rows[1].assigned_user, rows[2].asset_number) == ("A-2", "sato", None)
+    assert (rows[2].compliance, rows[2].iccid) == ("compliant", "8981100000000000001")
+    desc = inventory.page(DeviceFilter(sort="asset_number", descending=True), 0, 10)
+    assert [r.computer_name for r in desc] == ["b", "c", "a"]
+    assert inventory.ids(DeviceFilter(sort="assigned_user")) == [b.id, a.id, c.id]

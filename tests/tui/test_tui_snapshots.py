@@ -113,3 +113,47 @@ def test_overview_drill_down_snapshot(frozen_fleet, snap_compare, monkeypatch):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _pending_lock(ctx, count: int = 1) -> None:
+    """``count`` lock actions not final yet on the first devices of the list (the MDM column says "wait")."""
+    from mdmtui.models import DeviceAction
+
+    with ctx.db.connection_context():
+        for dev in inventory.page(inventory.DeviceFilter(), 0, count):
+            DeviceAction.create(device=dev.id, linkage_name=dev.linkage_name, mdm_device_id=dev.mdm_device_id,
+                                device_name=dev.computer_name, action="lock", outcome="pending",
+                                message="the MDM accepted the command; the device has not reported yet",
+                                os_user="admin", host="console", requested_at=FIXED_NOW, updated_at=FIXED_NOW)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_devices_pending_marker_snapshot(frozen_fleet, snap_compare, size):
+    """The device table with actions not final: "wait" in the MDM column, the header's pending badge."""
+    _pending_lock(frozen_fleet, 3)
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_open(None))
+
+
+def test_column_chooser_snapshot(frozen_fleet, snap_compare):
+    """o: the checklist of the optional columns (the default set ticked)."""
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open("o"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_device_chooser_snapshot(frozen_fleet, snap_compare, size):
+    """: with a term three devices share (their user): the chooser lists name, serial, linkage, OS."""
+    with frozen_fleet.db.connection_context():
+        ids = [d.id for d in Device.select().order_by(Device.id).limit(6)][::2]
+        Device.update(user_name="sato.k").where(Device.id.in_(ids)).execute()
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("colon", *list("sato.k"))
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
