@@ -10,6 +10,8 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Tabs
 
+from mdmtui import filterlang, filterstore
+from mdmtui.errors import UsageError
 from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
@@ -22,7 +24,7 @@ from mdmtui.widgets.detail import DetailPane
 from mdmtui.formatting import local_time, outcome_line, plural
 from mdmtui.widgets.safe import plain
 from mdmtui.widgets.virtual_table import Column, VirtualTable
-from mdmtui.widgets.field import Field
+from mdmtui.widgets.field import HistoryField
 
 INTUNE_CLASSES = {"IS", "IP"}
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
@@ -96,8 +98,10 @@ class DevicesScreen(ConsoleScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
-            yield Field(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
+            yield HistoryField(placeholder="/ filter: words, field:value, !negation (os:iOS stale:>30d) · ↑↓ history",
+                               id="filter")
             yield Label("", id="count")
+        yield Label("", id="filter-error")
         yield Label("", id="quick")
         with Horizontal(id="body"):
             yield VirtualTable(device_columns(self._security_text), id="devices", key=lambda d: d.id,
@@ -115,6 +119,17 @@ class DevicesScreen(ConsoleScreen):
         if self._want_device is not None:
             self._show_one(self._want_device)
             self._want_device = None
+        self._load_history()
+
+    @work(thread=True, exit_on_error=False, name="filter history")
+    def _load_history(self) -> None:
+        history = filterstore.load_history(self.ctx.settings)
+        self.app.call_from_thread(setattr, self.filter_field, "history", history)
+
+    @property
+    def filter_field(self) -> HistoryField:
+        """The ``/`` prompt."""
+        return self.query_one("#filter", HistoryField)
 
     @property
     def table(self) -> VirtualTable:
@@ -204,11 +219,40 @@ class DevicesScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._apply(text=event.value.strip() or None, device_id=None)
+        terms = self._parsed(event.value)
+        if terms is not None:
+            self._apply(text=None, terms=terms, device_id=None)
+
+    def _parsed(self, text: str) -> tuple[filterlang.Term, ...] | None:
+        """The terms of the prompt's text; None (the error shown under the prompt, the rows kept) when
+        it cannot be read."""
+        try:
+            terms = filterlang.parse(text)
+        except filterlang.FilterError as exc:
+            self._show_filter_error(str(exc))
+            return None
+        self._show_filter_error(None)
+        return terms
+
+    def _show_filter_error(self, message: str | None) -> None:
+        self.query_one("#filter-error", Label).update(plain(f"filter: {message}  (rows unchanged)" if message else ""))
+        self.set_class(message is not None, "-filter-error")
+        self.filter_field.set_class(message is not None, "-invalid")
 
     @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
+    def _filter_done(self, event: Input.Submitted) -> None:
+        field = self.filter_field
+        field.stop_walking()
+        if self._parsed(event.value) is None:
+            return  # stay in the prompt: the error says what to fix
+        if event.value.strip():
+            self._remember(event.value)
         self.table.focus()
+
+    @work(thread=True, exit_on_error=False, name="remember the filter")
+    def _remember(self, text: str) -> None:
+        history = filterstore.remember(self.ctx.settings, text)
+        self.app.call_from_thread(setattr, self.filter_field, "history", history)
 
     @on(VirtualTable.HeaderClicked, "#devices")
     def _header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
@@ -233,7 +277,8 @@ class DevicesScreen(ConsoleScreen):
         self._pinned = await backend.run_sync(backend.device_label, self.ctx, device_id)
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = ""
-        self._apply(device_id=device_id, **QUICK_CLEARED, text=None)
+        self._show_filter_error(None)
+        self._apply(device_id=device_id, **QUICK_CLEARED, text=None, terms=())
         self.table.focus()
 
     # ------------------------------------------------------------------ bindings: finding
@@ -250,10 +295,11 @@ class DevicesScreen(ConsoleScreen):
         f = self.source.filter
         if self.focused is not None and self.focused is not self.table and isinstance(self.focused, Input):
             self.table.focus()
-        elif f.text or f.device_id is not None:
+        elif field.value or f.text or f.terms or f.device_id is not None:
             with self.prevent(Input.Changed):
                 field.value = ""
-            self._apply(text=None, device_id=None)
+            self._show_filter_error(None)
+            self._apply(text=None, terms=(), device_id=None)
         elif any(getattr(f, name) for name in QUICK_CLEARED):
             self._apply(**QUICK_CLEARED)
         elif self.table.marked:
@@ -262,6 +308,76 @@ class DevicesScreen(ConsoleScreen):
             self._show_count()
             self.refresh_bindings()
         self.table.focus()
+
+    # ------------------------------------------------------------------ saved views
+
+    def action_views(self) -> None:
+        """Recall a saved view; or save the current one, or delete one."""
+        self._pick_view()
+
+    @work(thread=True, exclusive=True, group="views", exit_on_error=False, name="saved views")
+    def _pick_view(self) -> None:
+        views = filterstore.load_views(self.ctx.settings)
+        self.app.call_from_thread(self._show_views, views)
+
+    def _show_views(self, views: dict[str, filterstore.View]) -> None:
+        options: list[tuple[str, Any]] = [(f"{name} — {_view_text(view)}", ("recall", name, view))
+                                          for name, view in views.items()]
+        options.append(("Save the current view as…", ("save", None, None)))
+        if views:
+            options.append(("Delete a saved view…", ("delete", None, None)))
+
+        def chosen(choice: Any) -> None:
+            if choice is None:
+                return
+            what, name, view = choice
+            if what == "recall":
+                self._recall(name, view)
+            elif what == "save":
+                self.action_save_view()
+            else:
+                self.app.push_screen(ChoiceScreen("Delete the saved view", [(n, n) for n in views]),
+                                     lambda gone: self._delete_view(gone) if gone else None)
+        self.app.push_screen(ChoiceScreen("Saved views", options), chosen)
+
+    def _recall(self, name: str, view: filterstore.View) -> None:
+        with self.prevent(Input.Changed):
+            self.filter_field.value = view.filter
+        terms = self._parsed(view.filter)
+        self._apply(text=None, terms=terms or (), device_id=None, linkage=view.linkage, os_class=view.os_class,
+                    device_status=view.device_status, missing=view.missing,
+                    security_problem=view.security_problem, sort=view.sort, descending=view.descending)
+        self.notify(f"view '{name}'")
+        self.table.focus()
+
+    def action_save_view(self) -> None:
+        """Save the current filter, quick filters and sort under a name."""
+        self.app.push_screen(FormScreen("Save the current view as", [("name", "Name", "")]),
+                             lambda values: self._save_view(values["name"]) if values else None)
+
+    def _current_view(self) -> filterstore.View:
+        f = self.source.filter
+        return filterstore.View(filter=filterlang.format(f.terms), linkage=f.linkage, os_class=f.os_class,
+                                device_status=f.device_status, missing=f.missing,
+                                security_problem=f.security_problem, sort=f.sort, descending=f.descending)
+
+    def _save_view(self, name: str) -> None:
+        try:
+            name = filterstore.check_name(name)
+        except UsageError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._store_view(name, self._current_view())
+
+    @work(thread=True, exit_on_error=False, name="save the view")
+    def _store_view(self, name: str, view: filterstore.View) -> None:
+        replaced = filterstore.save_view(self.ctx.settings, name, view)
+        self.app.call_from_thread(self.notify, f"view '{name}' {'replaced' if replaced else 'saved'}")
+
+    @work(thread=True, exit_on_error=False, name="delete the view")
+    def _delete_view(self, name: str) -> None:
+        filterstore.delete_view(self.ctx.settings, name)
+        self.app.call_from_thread(self.notify, f"view '{name}' deleted")
 
     def action_sort(self) -> None:
         """Choose the sort column (again: reverse the order)."""
@@ -515,6 +631,18 @@ class DevicesScreen(ConsoleScreen):
         done = backend.export_devices(self.ctx, self.source.filter, fmt)
         self.app.call_from_thread(self.notify, f"exported {done.count:,} devices to {done.path}", title="Export",
                                   timeout=12)
+
+
+def _view_text(view: filterstore.View) -> str:
+    """A saved view in one line: its filter, quick filters and order."""
+    parts = [view.filter] if view.filter else []
+    parts += [f"{label}: {value}" for label, value in (
+        ("linkage", view.linkage), ("OS", view.os_class), ("status", view.device_status),
+        ("security", "any" if view.security_problem is True else view.security_problem)) if value]
+    if view.missing is not None:
+        parts.append("missing from MDM" if view.missing else "present in MDM")
+    parts.append(f"sorted by {view.sort}{' (descending)' if view.descending else ''}")
+    return " · ".join(parts)
 
 
 def _describe(row: Any) -> str:
