@@ -70,7 +70,7 @@ COMMANDS: tuple[Command, ...] = (
             "Filter: words, field:value terms, !negation (os:iOS stale:>30d); up/down walk earlier filters",
             "devices", priority=True),
     Command("devices.views", "v", "views", "Views", "Recall, save or delete a saved view (filter, quick filters, "
-            "sort)", "devices"),
+            "sort)", "devices", show=False),
     Command("devices.save_view", "V", "save_view", "Save view", "Save the current filter, quick filters and sort "
             "under a name", "devices", show=False),
     Command("devices.quick_filter", "f", "quick_filter", "Quick",

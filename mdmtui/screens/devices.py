@@ -98,7 +98,7 @@ class DevicesScreen(ConsoleScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
-            yield HistoryField(placeholder="/ filter: words, field:value, !negation (os:iOS stale:>30d) · ↑↓ history",
+            yield HistoryField(placeholder="/ filter: text or field:value, !not (os:iOS) · ↑↓ history",
                                id="filter")
             yield Label("", id="count")
         yield Label("", id="filter-error")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from test_tui_snapshots import frozen_fleet  # noqa: F401 - the fixture
 from textual.widgets import Input, Label
 from tui_helpers import burst, devices_table, settle, table_rows
 
@@ -163,3 +165,14 @@ async def test_save_recall_and_delete_a_view(fleet):
         await pilot.press("enter")
         await settle(pilot)
     assert filterstore.load_views(fleet.settings) == {}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+def test_filter_error_snapshot(frozen_fleet, snap_compare, size):  # noqa: F811 - the imported fixture
+    """A filter that cannot be read: the error line under the prompt, the rows of the last good filter."""
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("slash")
+        await burst(pilot, *'os:iOS "高橋')
+    app = create_app(frozen_fleet, poll_seconds=3600)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
