@@ -137,6 +137,33 @@ def filter_text(text: str | None, **fields: Any) -> DeviceFilter:
     return DeviceFilter(terms=filterlang.parse(text), **fields)
 
 
+def filter_terms(f: DeviceFilter) -> tuple[filterlang.Term, ...]:
+    """The filter language's terms for everything ``f`` selects (its quick filters, text, one device and
+    terms): ``filterlang.format`` of them is text the admin can read and edit in the ``/`` prompt."""
+    Term = filterlang.Term
+    terms: list[filterlang.Term] = []
+    if f.device_id is not None:
+        terms.append(Term(str(f.device_id), "id"))
+    if f.text and f.text.strip():
+        terms.append(Term(f.text.strip()))
+    if f.linkage:
+        terms.append(Term(f.linkage, "linkage", "="))
+    if f.os_class:
+        terms.append(Term(_os_class(f.os_class), "os"))
+    if f.device_status:
+        terms.append(Term(f.device_status, "status"))
+    if f.missing is not None:
+        terms.append(Term("yes" if f.missing else "no", "missing"))
+    if f.security_problem:
+        terms.append(Term("any" if f.security_problem is True else f.security_problem, "security"))
+    return tuple(terms) + tuple(f.terms)
+
+
+def filter_as_text(f: DeviceFilter) -> str:
+    """``f`` as filter-language text (see ``filter_terms``); its sort is not part of it."""
+    return filterlang.format(filter_terms(f))
+
+
 def _term_condition(term: filterlang.Term, stale_days: int):
     """One term of the filter language in SQL; a negated term also takes the rows where it is unknown
     (``!carrier:docomo`` keeps the devices without a carrier)."""

@@ -116,3 +116,21 @@ def test_a_bad_filter_is_refused_before_any_query(fleet):
     with pytest.raises(FilterError, match="unknown field 'colour'"):
         inventory.filter_text("colour:red")
     assert isinstance(DeviceFilter().terms, tuple)
+
+
+@pytest.mark.parametrize("quick", [
+    {"linkage": "Intune 本社"}, {"os_class": "m", "missing": False}, {"device_status": "Unknown"},
+    {"security_problem": True}, {"security_problem": "passcode", "text": "sato"}, {"missing": True},
+    {"text": "高橋 花子"}, {"text": "100%"},
+])
+def test_a_structured_filter_reads_back_as_text_with_the_same_rows(fleet, quick):
+    f = DeviceFilter(**quick, terms=inventory.filter_text("!osver:>=17").terms)
+    text = inventory.filter_as_text(f)
+    again = inventory.filter_text(text)
+    assert inventory.ids(again) == inventory.ids(f), text
+    assert inventory.filter_terms(again) == again.terms
+
+
+def test_filter_as_text_reads_like_the_prompt(fleet):
+    f = DeviceFilter(linkage="Intune 本社", os_class="ip", security_problem=True, device_id=7, text="a b")
+    assert inventory.filter_as_text(f) == 'id:7 "a b" linkage:="Intune 本社" os:IP security:any'
