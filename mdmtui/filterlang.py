@@ -79,7 +79,10 @@ class Term:
 
     def hours(self) -> int:
         """An age term's value in hours."""
-        number, unit = _AGE.fullmatch(self.value).groups()  # type: ignore[union-attr] - checked by parse
+        match = _AGE.fullmatch(self.value)
+        if match is None:
+            raise FilterError(f"{self.field}: '{self.value}' is not an age like 30d")
+        number, unit = match.groups()
         return int(number) * _AGE_HOURS[unit]
 
     def flag(self) -> bool:

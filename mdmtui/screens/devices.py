@@ -94,6 +94,7 @@ class DevicesScreen(ConsoleScreen):
         self._reasons: dict[str, str] = {}
         self._pinned: str | None = None  # the label of the one device shown (from an event)
         self._want_device: int | None = None
+        self._want_filter: str | None = None
         self.marked_rows: dict[int, Any] = {}
 
     def body(self) -> ComposeResult:
@@ -119,6 +120,9 @@ class DevicesScreen(ConsoleScreen):
         if self._want_device is not None:
             self._show_one(self._want_device)
             self._want_device = None
+        if self._want_filter is not None:
+            self.show_filter(self._want_filter)
+            self._want_filter = None
         self._load_history()
 
     @work(thread=True, exit_on_error=False, name="filter history")
@@ -264,6 +268,18 @@ class DevicesScreen(ConsoleScreen):
         f = self.source.filter
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
+
+    def show_filter(self, text: str) -> None:
+        """Show the devices a filter-language text selects, the text in the prompt to be read and edited
+        (other screens drill down to the devices this way); quick filters and the one device are cleared."""
+        if self.source is None:  # opened for this: apply once mounted
+            self._want_filter = text
+            return
+        with self.prevent(Input.Changed):
+            self.filter_field.value = text
+        terms = self._parsed(text)
+        self._apply(**QUICK_CLEARED, text=None, terms=terms or (), device_id=None)
+        self.table.focus()
 
     def show_device(self, device_id: int) -> None:
         """Show exactly one device, by its id (another device may have the same name)."""

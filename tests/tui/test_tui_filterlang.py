@@ -176,3 +176,19 @@ def test_filter_error_snapshot(frozen_fleet, snap_compare, size):  # noqa: F811 
         await burst(pilot, *'os:iOS "高橋')
     app = create_app(frozen_fleet, poll_seconds=3600)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_another_screen_opens_the_devices_with_a_filter(fleet):
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        app.screen._apply(missing=False)
+        app.screen.show_filter('os:iOS !carrier:"no such carrier"')
+        await settle(pilot)
+        assert shown_names(app) == expected_names(fleet, "os:iOS")
+        assert app.screen.query_one("#filter", Input).value == 'os:iOS !carrier:"no such carrier"'
+        assert app.screen.source.filter.missing is None  # quick filters cleared
+        app.screen.show_filter("os:iOS colour:red")
+        await settle(pilot)
+        assert "unknown field 'colour'" in error_text(app) and len(shown_names(app)) > len(expected_names(
+            fleet, "os:iOS"))  # nothing readable: every device, the error says why
