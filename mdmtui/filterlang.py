@@ -96,27 +96,49 @@ class Term:
 
 def parse(text: str | None) -> tuple[Term, ...]:
     """The terms of a filter text, each checked; FilterError for anything that cannot be read."""
-    terms = (_term(word, quoted, column) for word, quoted, column in _words(text or ""))
+    terms = (_term(word, quoted, column) for word, quoted, column, _had in _words(text or ""))
     return tuple(t for t in terms if t is not None)
 
 
-def _words(text: str) -> list[tuple[str, list[bool], int]]:
+def parse_typing(text: str | None) -> tuple[tuple[Term, ...], str | None]:
+    """``parse`` for text being typed: a last word still waiting for its value (``dept:``, ``osver:<``,
+    a lone ``!``) is left out, with a hint saying what it takes; anything else unreadable: FilterError."""
+    words = _words(text or "")
+    hint = None
+    if words and not words[-1][3] and _waiting(words[-1][0]):
+        word = words.pop()[0]
+        name = word.lstrip("!").partition(":")[0].lower()
+        hint = f"{_BY_NAME[name].name}: {_BY_NAME[name].help}" if name in _BY_NAME else "! negates the next word"
+    terms = (_term(word, quoted, column) for word, quoted, column, _had in words)
+    return tuple(t for t in terms if t is not None), hint
+
+
+def _waiting(word: str) -> bool:
+    """An unquoted last word still waiting for its value: ``!``, ``dept:``, ``osver:<``."""
+    if word == "!":
+        return True
+    name, sep, value = word.removeprefix("!").partition(":")
+    return bool(sep) and name.lower() in _BY_NAME and value in ("", *_COMPARISONS)
+
+
+def _words(text: str) -> list[tuple[str, list[bool], int, bool]]:
     """(word, which of its characters were quoted, 1-based column), split on blanks; ``"…"`` keeps blanks
-    and makes ``:``, ``!`` and comparisons plain text; ``\\"`` is a quote inside quotes."""
-    words: list[tuple[str, list[bool], int]] = []
+    and makes ``:``, ``!`` and comparisons plain text; ``\\"`` is a quote inside quotes. The last item:
+    the word had quotes (``dept:""`` is an empty value, not one still to come)."""
+    words: list[tuple[str, list[bool], int, bool]] = []
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
             i += 1
             continue
-        start, chars, mask = i, [], []
+        start, chars, mask, had_quote = i, [], [], False
         while i < n and not text[i].isspace():
             if text[i] != '"':
                 chars.append(text[i])
                 mask.append(False)
                 i += 1
                 continue
-            opened = i
+            opened, had_quote = i, True
             i += 1
             while i < n and text[i] != '"':
                 if text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\':
@@ -127,13 +149,15 @@ def _words(text: str) -> list[tuple[str, list[bool], int]]:
             if i >= n:
                 raise FilterError(f"unclosed quote at column {opened + 1}: end it with \"")
             i += 1
-        words.append(("".join(chars), mask, start + 1))
+        words.append(("".join(chars), mask, start + 1, had_quote))
     return words
 
 
 def _term(word: str, quoted: list[bool], column: int) -> Term | None:
     if _CONTROL.search(word):
         raise FilterError(f"control character in the filter at column {column}")
+    if word == "!" and not quoted[0]:
+        raise FilterError(f"! at column {column} negates the word right after it (\"!\" searches for a !)")
     negated = len(word) > 1 and word[0] == "!" and not quoted[0]
     if negated:
         word, quoted = word[1:], quoted[1:]
@@ -143,7 +167,8 @@ def _term(word: str, quoted: list[bool], column: int) -> Term | None:
         return Term(word, None, "", negated) if word else None
     spec = _BY_NAME.get(name.lower())
     if spec is None:
-        raise FilterError(f"unknown field '{name}': use {', '.join(s.name for s in FIELDS)} (or quote the word)")
+        raise FilterError(f"unknown field '{name}' (quote the word to search for it): use "
+                          f"{', '.join(s.name for s in FIELDS)}")
     op, value = _split_op(word[colon + 1:], quoted[colon + 1:])
     return _checked(Term(value, spec.name, op, negated), spec)
 

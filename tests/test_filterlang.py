@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 from mdmtui import filterlang
@@ -26,13 +28,13 @@ def test_aliases_os_classes_and_defaults():
 def test_quotes_make_colons_bangs_and_comparisons_plain():
     assert filterlang.parse('"a:b" "!x" model:"<1" user:"say \\"hi\\""') == (
         Term("a:b"), Term("!x"), Term("<1", "model"), Term('say "hi"', "user"))
-    assert filterlang.parse('  ""  ! 12:30 http//x ') == (Term("!"), Term("12:30"), Term("http//x"))
+    assert filterlang.parse('  ""  "!" 12:30 http//x ') == (Term("!"), Term("12:30"), Term("http//x"))
     assert filterlang.parse(None) == () == filterlang.parse("   ")
 
 
 @pytest.mark.parametrize("text, message", [
     ('linkage:"Intune 本社', "unclosed quote at column 9"),
-    ("colour:red", "unknown field 'colour': use os, osver,"),
+    ("colour:red", "unknown field 'colour' (quote the word to search for it): use os, osver,"),
     ("osver:<abc", "osver: 'abc' is not a version number"),
     ("osver:1.2.3.4.5", "not a version number"),
     ("stale:<3d", "stale: takes >Nd"),
@@ -41,7 +43,7 @@ def test_quotes_make_colons_bangs_and_comparisons_plain():
     ("security:bad", "unknown problem 'bad': use any, unmanaged"),
     ("user:", "user: needs a value"), ('user:""', "user: needs a value"),
     ("model:<x", "'<' compares only osver"), ("id:x", "not a device id"),
-    ("name\x1b[31m", "control character"),
+    ("name\x1b[31m", "control character"), ("a ! b", "! at column 3 negates the word right after it"),
 ])
 def test_malformed_input_gives_one_line(text, message):
     with pytest.raises(FilterError) as caught:
@@ -69,3 +71,23 @@ def test_structured_terms_round_trip(term):
 
 def test_clean_drops_control_characters():
     assert filterlang.clean("os:iOS\x1b[2J\x00\n 営業") == "os:iOS[2J 営業"
+
+
+@pytest.mark.parametrize("text, terms, hint", [
+    ("os:iOS dept:", (Term("iOS", "os"),), "dept: part of the department"),
+    ("os:iOS !osver:<", (Term("iOS", "os"),), "osver: OS version"),
+    ("高橋 !", (Term("高橋"),), "! negates"),
+    ('os:iOS dept:""', None, "dept: needs a value"),  # typed quotes: a value was meant, and it is empty
+    ("colour: os:iOS", None, "unknown field"), ("dept: os:iOS", None, "dept: needs a value"),
+    ("os:iOS", (Term("iOS", "os"),), None), ("colour:", None, "unknown field"),
+])
+def test_while_typing_a_last_word_waiting_for_its_value_is_left_out(text, terms, hint):
+    if terms is None:
+        with pytest.raises(FilterError, match=hint.split(":")[0]):
+            filterlang.parse_typing(text)
+        return
+    got, got_hint = filterlang.parse_typing(text)
+    assert got == terms and (got_hint or "").startswith(hint or "")
+    assert (hint is None) == (got_hint is None)
+    with pytest.raises(FilterError) if hint else nullcontext():
+        filterlang.parse(text)  # enter still refuses it

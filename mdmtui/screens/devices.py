@@ -223,25 +223,30 @@ class DevicesScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        terms = self._parsed(event.value)
+        terms = self._parsed(event.value, typing=True)
         if terms is not None:
             self._apply(text=None, terms=terms, device_id=None)
 
-    def _parsed(self, text: str) -> tuple[filterlang.Term, ...] | None:
+    def _parsed(self, text: str, typing: bool = False) -> tuple[filterlang.Term, ...] | None:
         """The terms of the prompt's text; None (the error shown under the prompt, the rows kept) when
-        it cannot be read."""
+        it cannot be read. ``typing``: a last word still waiting for its value is left out, with a hint."""
         try:
-            terms = filterlang.parse(text)
+            if typing:
+                terms, hint = filterlang.parse_typing(text)
+            else:
+                terms, hint = filterlang.parse(text), None
         except filterlang.FilterError as exc:
             self._show_filter_error(str(exc))
             return None
-        self._show_filter_error(None)
+        self._show_filter_error(hint, hint=True)
         return terms
 
-    def _show_filter_error(self, message: str | None) -> None:
-        self.query_one("#filter-error", Label).update(plain(f"filter: {message}  (rows unchanged)" if message else ""))
+    def _show_filter_error(self, message: str | None, hint: bool = False) -> None:
+        text = "" if message is None else (f"… {message}" if hint else f"✗ not applied (rows unchanged): {message}")
+        self.query_one("#filter-error", Label).update(plain(text))
         self.set_class(message is not None, "-filter-error")
-        self.filter_field.set_class(message is not None, "-invalid")
+        self.query_one("#filter-error", Label).set_class(hint, "-hint")
+        self.filter_field.set_class(message is not None and not hint, "-invalid")
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:

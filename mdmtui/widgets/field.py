@@ -61,6 +61,10 @@ class HistoryField(Field):
         self.value = value
         self.cursor_position = len(value)
 
+    def _on_blur(self, event: events.Blur) -> None:
+        self._place = None  # the next ↑ starts again from the newest
+        super()._on_blur(event)
+
     def stop_walking(self) -> None:
         """Forget the place in the history (after an entry is used or the field is left)."""
         self._place = None

@@ -87,7 +87,7 @@ async def test_a_bad_term_shows_its_error_and_keeps_the_rows(fleet):
         before = shown_names(app)
         await pilot.press("slash", "end")  # "/" selects the text (typing replaces it): add to it instead
         await burst(pilot, *" !colour:red")  # "!colour" (no device says colour) is read, then "!colour:" is not
-        assert "unknown field 'colour'" in error_text(app) and "rows unchanged" in error_text(app)
+        assert "unknown field 'colour'" in error_text(app) and "not applied (rows unchanged)" in error_text(app)
         assert shown_names(app) == before
         await pilot.press("enter")
         await settle(pilot)
@@ -192,3 +192,17 @@ async def test_another_screen_opens_the_devices_with_a_filter(fleet):
         await settle(pilot)
         assert "unknown field 'colour'" in error_text(app) and len(shown_names(app)) > len(expected_names(
             fleet, "os:iOS"))  # nothing readable: every device, the error says why
+
+
+async def test_a_field_waiting_for_its_value_shows_a_hint_not_an_error(fleet):
+    app = create_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await enter_filter(pilot, "os:iOS carrier:", submit=False)
+        assert shown_names(app) == expected_names(fleet, "os:iOS")  # not the rows of "os:iOS carrier"
+        assert error_text(app).startswith("… carrier: part of the carrier")
+        assert not app.screen.query_one("#filter").has_class("-invalid")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert error_text(app).startswith("✗ not applied (rows unchanged): carrier: needs a value")
+        assert app.screen.query_one("#filter", Input).has_focus
