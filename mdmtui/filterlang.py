@@ -53,7 +53,7 @@ FIELDS: tuple[FieldSpec, ...] = (
 )
 _BY_NAME = {name: spec for spec in FIELDS for name in (spec.name, *spec.aliases)}
 _COMPARISONS = ("<=", ">=", "<", ">", "=")
-_VERSION = re.compile(r"\d+(\.\d+){0,3}")
+_VERSION = re.compile(r"\d{1,9}(\.\d{1,9}){0,3}")  # numbers every database compares
 _AGE = re.compile(r"(\d{1,5})([hdw]?)")
 _AGE_HOURS = {"h": 1, "d": 24, "w": 24 * 7, "": 24}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -204,7 +204,7 @@ def _checked(term: Term, spec: FieldSpec) -> Term:
         if value.lower() not in SECURITY_VALUES:
             raise FilterError(f"{where}: unknown problem '{value}': use {', '.join(SECURITY_VALUES)}")
         return Term(value.lower(), spec.name, "", term.negated)
-    if spec.kind == "id" and not value.isdigit():
+    if spec.kind == "id" and not (value.isascii() and value.isdigit() and len(value) <= 18):
         raise FilterError(f"id: '{value}' is not a device id (a number)")
     if spec.kind == "os" and value.lower() in {c.lower() for c in OS_CLASSES}:
         return Term(next(c for c in OS_CLASSES if c.lower() == value.lower()), spec.name, "", term.negated)
