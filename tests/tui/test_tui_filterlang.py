@@ -206,3 +206,11 @@ async def test_a_field_waiting_for_its_value_shows_a_hint_not_an_error(fleet):
         await settle(pilot)
         assert error_text(app).startswith("✗ not applied (rows unchanged): carrier: needs a value")
         assert app.screen.query_one("#filter", Input).has_focus
+
+
+async def test_markup_in_a_bad_value_is_shown_as_typed(fleet):
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await enter_filter(pilot, "osver:[b]1[/b]", submit=False)
+        assert "osver: '[b]1[/b]' is not a version number" in error_text(app)
