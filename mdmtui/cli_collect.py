@@ -14,6 +14,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+from mdmtui import filterlang
 from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
@@ -93,6 +94,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--security", metavar="PROBLEM",
                         help="unmanaged (profile removed, retired...), passcode, jailbroken, unencrypted, stale or any")
     parser.add_argument("--search", metavar="TEXT", help="part of a name, serial, IMEI, UDID, phone number or user")
+    parser.add_argument("--filter", metavar="EXPR", dest="filter_expr",
+                        help="the console's filter language, e.g. 'os:iOS stale:>30d !carrier:docomo' (README)")
     parser.add_argument("--sort", choices=SORTS, default="name", help="order (default name)")
     parser.add_argument("--desc", action="store_true", help="descending order")
 
@@ -103,8 +106,8 @@ def filter_from_args(ctx: Context, args: argparse.Namespace) -> DeviceFilter:
     if security is not None and security.lower() == "any":
         security = True
     missing = True if args.missing else (False if args.present else None)
-    return DeviceFilter(text=args.search, linkage=args.linkage, os_class=args.os_class, device_status=args.status,
-                        missing=missing, security_problem=security, sort=SORT_COLUMNS[args.sort],
+    return DeviceFilter(text=args.search, terms=filterlang.parse(args.filter_expr), linkage=args.linkage,
+                        os_class=args.os_class, device_status=args.status, missing=missing, security_problem=security, sort=SORT_COLUMNS[args.sort],
                         descending=args.desc, stale_days=ctx.settings.stale_days)
 
 
@@ -373,7 +376,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def _deletion_targets(ctx: Context, args: argparse.Namespace) -> list[Device] | None:
     has_filter = any(getattr(args, k) for k in ("linkage", "os_class", "status", "missing", "present", "security",
-                                                "search"))
+                                                "search", "filter_expr"))
     if args.devices and has_filter:
         raise UsageError("name devices or give filters, not both")
     if not args.devices and not has_filter:

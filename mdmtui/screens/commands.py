@@ -77,8 +77,13 @@ COMMANDS: tuple[Command, ...] = (
             "devices", dangerous=True),
     Command("devices.mark", "space", "mark", "Mark", "Mark or unmark the highlighted device (bulk)", "devices"),
     # priority: the app runs it before it hands on the next key, so a burst after "/" lands in the filter
-    Command("devices.filter", "slash", "filter", "Filter", "Filter by name, serial, IMEI, UDID, phone, user",
+    Command("devices.filter", "slash", "filter", "Filter",
+            "Filter: words, field:value terms, !negation (os:iOS stale:>30d); up/down walk earlier filters",
             "devices", priority=True),
+    Command("devices.views", "v", "views", "Views", "Recall, save or delete a saved view (filter, quick filters, "
+            "sort)", "devices", show=False),
+    Command("devices.save_view", "V", "save_view", "Save view", "Save the current filter, quick filters and sort "
+            "under a name", "devices", show=False),
     Command("devices.quick_filter", "f", "quick_filter", "Quick",
             "Filter by linkage, OS class, status, missing, security problem", "devices"),
     Command("devices.sort", "s", "sort", "Sort", "Sort by a column", "devices"),

@@ -10,6 +10,8 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Tabs
 
+from mdmtui import filterlang, filterstore
+from mdmtui.errors import UsageError
 from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
@@ -22,7 +24,7 @@ from mdmtui.widgets.detail import DetailPane
 from mdmtui.formatting import local_time, outcome_line, plural
 from mdmtui.widgets.safe import plain
 from mdmtui.widgets.virtual_table import Column, VirtualTable
-from mdmtui.widgets.field import Field
+from mdmtui.widgets.field import HistoryField
 
 INTUNE_CLASSES = {"IS", "IP"}
 ACTIONS = {"lock": Action.LOCK, "wipe": Action.WIPE, "reset_passcode": Action.RESET_PASSCODE}
@@ -127,8 +129,8 @@ class DevicesScreen(ConsoleScreen):
         self._pinned: str | None = None  # the label of the one device shown (from an event)
         self._want_device: int | None = None
         self._drill: str | None = None  # the name of the overview count shown (its filter is in source)
-        self._want_drill: tuple[dict[str, Any], str] | None = None
-        self._want_filter: dict[str, Any] | None = None  # asked for before the screen was mounted
+        self._want_drill: tuple[dict[str, Any], str | None] | None = None
+        self._want_filter: str | None = None  # a filter text asked for before the screen was mounted
         self.marked_rows: dict[int, Any] = {}
         self.all_columns = device_columns(self._security_text)
 
@@ -144,8 +146,10 @@ class DevicesScreen(ConsoleScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
-            yield Field(placeholder="/ filter: name, serial, IMEI, UDID, phone, user", id="filter")
+            yield HistoryField(placeholder="/ filter: text or field:value, !not (os:iOS) · ↑↓ history",
+                               id="filter")
             yield Label("", id="count")
+        yield Label("", id="filter-error")
         yield Label("", id="quick")
         with Horizontal(id="body"):
             table = VirtualTable(self._shown_columns(self.shown_keys()), id="devices", key=lambda d: d.id,
@@ -170,8 +174,19 @@ class DevicesScreen(ConsoleScreen):
             self.drill_down(*self._want_drill)
             self._want_drill = None
         if self._want_filter is not None:
-            self._show_filtered(self._want_filter)
+            self.show_filter(self._want_filter)
             self._want_filter = None
+        self._load_history()
+
+    @work(thread=True, exit_on_error=False, name="filter history")
+    def _load_history(self) -> None:
+        history = filterstore.load_history(self.ctx.settings)
+        self.app.call_from_thread(setattr, self.filter_field, "history", history)
+
+    @property
+    def filter_field(self) -> HistoryField:
+        """The ``/`` prompt."""
+        return self.query_one("#filter", HistoryField)
 
     @property
     def table(self) -> VirtualTable:
@@ -266,11 +281,45 @@ class DevicesScreen(ConsoleScreen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._apply(text=event.value.strip() or None, device_id=None)
+        terms = self._parsed(event.value, typing=True)
+        if terms is not None:
+            self._apply(text=None, terms=terms, device_id=None)
+
+    def _parsed(self, text: str, typing: bool = False) -> tuple[filterlang.Term, ...] | None:
+        """The terms of the prompt's text; None (the error shown under the prompt, the rows kept) when
+        it cannot be read. ``typing``: a last word still waiting for its value is left out, with a hint."""
+        try:
+            if typing:
+                terms, hint = filterlang.parse_typing(text)
+            else:
+                terms, hint = filterlang.parse(text), None
+        except filterlang.FilterError as exc:
+            self._show_filter_error(str(exc))
+            return None
+        self._show_filter_error(hint, hint=True)
+        return terms
+
+    def _show_filter_error(self, message: str | None, hint: bool = False) -> None:
+        text = "" if message is None else (f"… {message}" if hint else f"✗ not applied (rows unchanged): {message}")
+        self.query_one("#filter-error", Label).update(plain(text))
+        self.set_class(message is not None, "-filter-error")
+        self.query_one("#filter-error", Label).set_class(hint, "-hint")
+        self.filter_field.set_class(message is not None and not hint, "-invalid")
 
     @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
+    def _filter_done(self, event: Input.Submitted) -> None:
+        field = self.filter_field
+        field.stop_walking()
+        if self._parsed(event.value) is None:
+            return  # stay in the prompt: the error says what to fix
+        if event.value.strip():
+            self._remember(event.value)
         self.table.focus()
+
+    @work(thread=True, exit_on_error=False, name="remember the filter")
+    def _remember(self, text: str) -> None:
+        history = filterstore.remember(self.ctx.settings, text)
+        self.app.call_from_thread(setattr, self.filter_field, "history", history)
 
     @on(VirtualTable.HeaderClicked, "#devices")
     def _header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
@@ -283,15 +332,30 @@ class DevicesScreen(ConsoleScreen):
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
 
-    def drill_down(self, fields: dict[str, Any], title: str) -> None:
-        """Show exactly the devices of an overview count: its filter fields replace every filter."""
+    def drill_down(self, fields: dict[str, Any], title: str | None = None) -> None:
+        """Show exactly the devices of ``fields``: an overview count's (named ``title``), or the Software
+        screen's title or version; they replace every filter."""
         if self.source is None:  # the screen is opened for this: apply once mounted
             self._want_drill = (fields, title)
             return
         with self.prevent(Input.Changed):
-            self.query_one("#filter", Input).value = ""
+            self.filter_field.value = ""
+        self._show_filter_error(None)
         self._drill = title
-        self._apply(**{**QUICK_CLEARED, **DRILL_CLEARED, "text": None, "device_id": None, **fields})
+        self._apply(**{**QUICK_CLEARED, **DRILL_CLEARED, "text": None, "terms": (), "device_id": None, **fields})
+        self.table.focus()
+
+    def show_filter(self, text: str) -> None:
+        """Show the devices a filter-language text selects, the text in the prompt to be read and edited
+        (other screens drill down to the devices this way); quick filters and the one device are cleared."""
+        if self.source is None:  # opened for this: apply once mounted
+            self._want_filter = text
+            return
+        with self.prevent(Input.Changed):
+            self.filter_field.value = text
+        terms = self._parsed(text)
+        self._drill = None
+        self._apply(**QUICK_CLEARED, **DRILL_CLEARED, text=None, terms=terms or (), device_id=None)
         self.table.focus()
 
     def show_device(self, device_id: int) -> None:
@@ -303,18 +367,7 @@ class DevicesScreen(ConsoleScreen):
 
     def show_software(self, title: str, version: str | None = None, *, without: bool = False) -> None:
         """Show the devices that have (``without``: lack) a title, or one version of it (the Software screen)."""
-        changes = dict(QUICK_CLEARED, text=None, device_id=None, software_title=title, software_version=version,
-                       without_software=without)
-        if self.source is None:
-            self._want_filter = changes
-            return
-        self._show_filtered(changes)
-
-    def _show_filtered(self, changes: dict[str, Any]) -> None:
-        with self.prevent(Input.Changed):
-            self.query_one("#filter", Input).value = ""
-        self._apply(**changes)
-        self.table.focus()
+        self.drill_down({"software_title": title, "software_version": version, "without_software": without})
 
     @work(exit_on_error=False, name="show device")
     async def _show_one(self, device_id: int) -> None:
@@ -322,7 +375,8 @@ class DevicesScreen(ConsoleScreen):
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = ""
         self._drill = None
-        self._apply(device_id=device_id, **QUICK_CLEARED, **DRILL_CLEARED, text=None)
+        self._show_filter_error(None)
+        self._apply(device_id=device_id, **QUICK_CLEARED, **DRILL_CLEARED, text=None, terms=())
         self.table.focus()
 
     # ------------------------------------------------------------------ bindings: finding
@@ -339,10 +393,11 @@ class DevicesScreen(ConsoleScreen):
         f = self.source.filter
         if self.focused is not None and self.focused is not self.table and isinstance(self.focused, Input):
             self.table.focus()
-        elif f.text or f.device_id is not None:
+        elif field.value or f.text or f.terms or f.device_id is not None:
             with self.prevent(Input.Changed):
                 field.value = ""
-            self._apply(text=None, device_id=None)
+            self._show_filter_error(None)
+            self._apply(text=None, terms=(), device_id=None)
         elif self._drill is not None or any(getattr(f, name) for name in QUICK_CLEARED):
             self._drill = None
             self._apply(**QUICK_CLEARED, **DRILL_CLEARED)
@@ -352,6 +407,76 @@ class DevicesScreen(ConsoleScreen):
             self._show_count()
             self.refresh_bindings()
         self.table.focus()
+
+    # ------------------------------------------------------------------ saved views
+
+    def action_views(self) -> None:
+        """Recall a saved view; or save the current one, or delete one."""
+        self._pick_view()
+
+    @work(thread=True, exclusive=True, group="views", exit_on_error=False, name="saved views")
+    def _pick_view(self) -> None:
+        views = filterstore.load_views(self.ctx.settings)
+        self.app.call_from_thread(self._show_views, views)
+
+    def _show_views(self, views: dict[str, filterstore.View]) -> None:
+        options: list[tuple[str, Any]] = [(f"{name} — {_view_text(view)}", ("recall", name, view))
+                                          for name, view in views.items()]
+        options.append(("Save the current view as…", ("save", None, None)))
+        if views:
+            options.append(("Delete a saved view…", ("delete", None, None)))
+
+        def chosen(choice: Any) -> None:
+            if choice is None:
+                return
+            what, name, view = choice
+            if what == "recall":
+                self._recall(name, view)
+            elif what == "save":
+                self.action_save_view()
+            else:
+                self.app.push_screen(ChoiceScreen("Delete the saved view", [(n, n) for n in views]),
+                                     lambda gone: self._delete_view(gone) if gone else None)
+        self.app.push_screen(ChoiceScreen("Saved views", options), chosen)
+
+    def _recall(self, name: str, view: filterstore.View) -> None:
+        with self.prevent(Input.Changed):
+            self.filter_field.value = view.filter
+        terms = self._parsed(view.filter)
+        self._apply(text=None, terms=terms or (), device_id=None, linkage=view.linkage, os_class=view.os_class,
+                    device_status=view.device_status, missing=view.missing,
+                    security_problem=view.security_problem, sort=view.sort, descending=view.descending)
+        self.notify(f"view '{name}'")
+        self.table.focus()
+
+    def action_save_view(self) -> None:
+        """Save the current filter, quick filters and sort under a name."""
+        self.app.push_screen(FormScreen("Save the current view as", [("name", "Name", "")]),
+                             lambda values: self._save_view(values["name"]) if values else None)
+
+    def _current_view(self) -> filterstore.View:
+        f = self.source.filter
+        return filterstore.View(filter=filterlang.format(f.terms), linkage=f.linkage, os_class=f.os_class,
+                                device_status=f.device_status, missing=f.missing,
+                                security_problem=f.security_problem, sort=f.sort, descending=f.descending)
+
+    def _save_view(self, name: str) -> None:
+        try:
+            name = filterstore.check_name(name)
+        except UsageError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._store_view(name, self._current_view())
+
+    @work(thread=True, exit_on_error=False, name="save the view")
+    def _store_view(self, name: str, view: filterstore.View) -> None:
+        replaced = filterstore.save_view(self.ctx.settings, name, view)
+        self.app.call_from_thread(self.notify, f"view '{name}' {'replaced' if replaced else 'saved'}")
+
+    @work(thread=True, exit_on_error=False, name="delete the view")
+    def _delete_view(self, name: str) -> None:
+        filterstore.delete_view(self.ctx.settings, name)
+        self.app.call_from_thread(self.notify, f"view '{name}' deleted")
 
     def action_sort(self) -> None:
         """Choose the sort column (again: reverse the order)."""
@@ -638,6 +763,18 @@ class DevicesScreen(ConsoleScreen):
         done = backend.export_devices(self.ctx, self.source.filter, fmt)
         self.app.call_from_thread(self.notify, f"exported {done.count:,} devices to {done.path}", title="Export",
                                   timeout=12)
+
+
+def _view_text(view: filterstore.View) -> str:
+    """A saved view in one line: its filter, quick filters and order."""
+    parts = [view.filter] if view.filter else []
+    parts += [f"{label}: {value}" for label, value in (
+        ("linkage", view.linkage), ("OS", view.os_class), ("status", view.device_status),
+        ("security", "any" if view.security_problem is True else view.security_problem)) if value]
+    if view.missing is not None:
+        parts.append("missing from MDM" if view.missing else "present in MDM")
+    parts.append(f"sorted by {view.sort}{' (descending)' if view.descending else ''}")
+    return " · ".join(parts)
 
 
 def _describe(row: Any) -> str:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import JOIN, SQL, Case, NodeList, fn
+from peewee import JOIN, SQL, Case, NodeList, PostgresqlDatabase, fn
 
-from mdmtui import capabilities, identifiers, mapping
+from mdmtui import capabilities, filterlang, identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
@@ -75,6 +75,7 @@ class DeviceFilter:
     software_title: str | None = None  # devices with software of exactly this name (the Software screen)
     software_version: str | None = None  # ... in this version ("" = version not collected); needs the title
     without_software: bool = False  # the inverse: devices WITHOUT that title (or version), e.g. a required app
+    terms: tuple[filterlang.Term, ...] = ()  # the filter language's terms (filterlang.parse), all ANDed
 
 
 NOT_COLLECTED = ""  # as DeviceFilter.os_name/os_version: the item was not collected (NULL)
@@ -160,6 +161,8 @@ def _filtered(query, f: DeviceFilter):
         query = query.where(cond)
     if f.software_title is not None:
         query = query.where(_software_condition(f))
+    for term in f.terms:
+        query = query.where(_term_condition(term, f.stale_days))
     return query
 
 
@@ -208,6 +211,178 @@ def _software_condition(f: DeviceFilter):
         having = having.where(Software.version.is_null() if f.software_version == ""
                               else Software.version == f.software_version)
     return Device.id.not_in(having) if f.without_software else Device.id.in_(having)
+
+
+def filter_text(text: str | None, **fields: Any) -> DeviceFilter:
+    """The DeviceFilter of a filter-language text (FilterError when it cannot be read)."""
+    return DeviceFilter(terms=filterlang.parse(text), **fields)
+
+
+def filter_terms(f: DeviceFilter) -> tuple[filterlang.Term, ...]:
+    """The filter language's terms for everything ``f`` selects (its quick filters, text, one device and
+    terms): ``filterlang.format`` of them is text the admin can read and edit in the ``/`` prompt."""
+    Term = filterlang.Term
+    terms: list[filterlang.Term] = []
+    if f.device_id is not None:
+        terms.append(Term(str(f.device_id), "id"))
+    if f.text and f.text.strip():
+        terms.append(Term(f.text.strip()))
+    if f.linkage:
+        terms.append(Term(f.linkage, "linkage", "="))
+    if f.os_class:
+        terms.append(Term(_os_class(f.os_class), "os"))
+    if f.device_status:
+        terms.append(Term(f.device_status, "status"))
+    if f.missing is not None:
+        terms.append(Term("yes" if f.missing else "no", "missing"))
+    if f.security_problem:
+        terms.append(Term("any" if f.security_problem is True else f.security_problem, "security"))
+    return tuple(terms) + tuple(f.terms)
+
+
+def filter_as_text(f: DeviceFilter) -> str:
+    """``f`` as filter-language text (see ``filter_terms``); its sort is not part of it."""
+    return filterlang.format(filter_terms(f))
+
+
+def _term_condition(term: filterlang.Term, stale_days: int):
+    """One term of the filter language in SQL; a negated term also takes the rows where it is unknown
+    (``!carrier:docomo`` keeps the devices without a carrier)."""
+    cond = _text_condition(term.value) if term.field is None else _FIELD_CONDITIONS[term.spec.kind](term, stale_days)
+    return Case(None, [(cond, 1)], 0) == 0 if term.negated else cond
+
+
+_TEXT_COLUMNS = {"model": Device.model, "carrier": Device.carrier, "linkage": Device.linkage_name,
+                 "user": Device.user_name, "serial": Device.serial_number}
+
+
+def _part_of(column, value: str):
+    """``value`` as a part of ``column``, any case, % and _ literally."""
+    return NodeList((fn.LOWER(column), SQL("LIKE"), _pattern(value), SQL("ESCAPE '\\'")))
+
+
+def _text_field(term: filterlang.Term, _stale_days: int):
+    name, value = term.field, term.value
+    if name in _TEXT_COLUMNS:
+        column = _TEXT_COLUMNS[name]
+        return fn.LOWER(column) == value.lower() if term.op == "=" else _part_of(column, value)
+    if name == "imei":
+        return _part_of(Device.imei, identifiers.strip_separators(value) or value)
+    if name == "phone":  # the phone's forms are in search_text (E.164, national, as sent)
+        return _phone_condition(value)
+    if name == "software":
+        return fn.EXISTS(Software.select(SQL("1")).where(
+            (Software.device == Device.id) & _exact_or_part(Software.name, term)))
+    column = AssetInfo.asset_number if name == "asset" else AssetInfo.department
+    return fn.EXISTS(AssetInfo.select(SQL("1")).where(
+        (AssetInfo.device == Device.id) & _exact_or_part(column, term)))
+
+
+def _exact_or_part(column, term: filterlang.Term):
+    return fn.LOWER(column) == term.value.lower() if term.op == "=" else _part_of(column, term.value)
+
+
+def _phone_condition(value: str):
+    """Digits of the stored number (separators and + dropped) containing the typed digits, or, for a
+    national form (0…), the same number with the country code: ``07093079041`` finds ``+81 70-9307-9041``."""
+    digits = "".join(c for c in value if c.isdigit())
+    if not digits:
+        return _part_of(Device.phone_number, value)
+    stored = Device.phone_number
+    for sep in ("+", "-", " ", "(", ")", ".", "/"):
+        stored = fn.REPLACE(stored, sep, "")
+    needles = [digits]
+    if digits.startswith(identifiers.TRUNK_PREFIX) and not digits.startswith(identifiers.TRUNK_PREFIX * 2):
+        needles.append(identifiers.COUNTRY_CODE + digits[len(identifiers.TRUNK_PREFIX):])
+    cond = None
+    for needle in needles:
+        one = NodeList((stored, SQL("LIKE"), _pattern(needle), SQL("ESCAPE '\\'")))
+        cond = one if cond is None else (cond | one)
+    return cond
+
+
+def _pattern(value: str) -> str:
+    return "%" + value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _os_field(term: filterlang.Term, _stale_days: int):
+    if term.value in filterlang.OS_CLASSES:
+        return Device.os_class == term.value
+    return _part_of(Device.os_name, term.value)
+
+
+def _exact_field(term: filterlang.Term, _stale_days: int):
+    return fn.LOWER(Device.device_status) == term.value.lower()
+
+
+def _security_field(term: filterlang.Term, stale_days: int):
+    return _security_condition(True if term.value == "any" else term.value, stale_days)
+
+
+def _age_field(term: filterlang.Term, _stale_days: int):
+    since = utcnow() - timedelta(hours=term.hours())
+    return Device.last_alive_at < since if term.op == ">" else Device.last_alive_at >= since
+
+
+def _yesno_field(term: filterlang.Term, _stale_days: int):
+    if term.field == "missing":
+        return Device.missing_since.is_null(not term.flag())
+    pending = _action_pending()
+    return pending if term.flag() else ~pending
+
+
+def _id_field(term: filterlang.Term, _stale_days: int):
+    return Device.id == int(term.value)
+
+
+def _version_field(term: filterlang.Term, _stale_days: int):
+    """The OS version against ``term``'s, number by number (17.10 > 17.9; a missing part counts as 0); a
+    version that does not start with a digit matches no comparison."""
+    wanted = term.version()
+    wanted += (0,) * (_VERSION_PARTS - len(wanted))  # 10.0.22631.3007 > 10.0.22631
+    parts = [_version_part(k) for k in range(_VERSION_PARTS)]
+    starts_with_digit = (NodeList((Device.os_version, SQL("~"), "^[0-9]")) if _postgres()
+                         else NodeList((Device.os_version, SQL("GLOB"), "[0-9]*")))
+    if not term.op:  # 17: 17 itself and every 17.x
+        prefix = term.value
+        return (Device.os_version == prefix) | Device.os_version.startswith(prefix + ".")
+    return starts_with_digit & _compare(parts, list(wanted), term.op)
+
+
+_VERSION_PARTS = 4  # as many as filterlang takes
+
+
+def _compare(parts: list, wanted: list[int], op: str):
+    """Lexicographic comparison of SQL numbers with Python ones: a < b at the first part that differs."""
+    strict = op in {"<", ">"}
+    less = op.startswith("<")
+    head, first = parts[0], wanted[0]
+    if len(parts) == 1:
+        if strict:
+            return head < first if less else head > first
+        return head <= first if less else head >= first
+    beyond = head < first if less else head > first
+    return beyond | ((head == first) & _compare(parts[1:], wanted[1:], op))
+
+
+def _version_part(k: int):
+    """The k-th (0-based) number of the OS version in SQL (0 when absent)."""
+    if _postgres():
+        piece = fn.split_part(Device.os_version, ".", k + 1)
+        digits = fn.COALESCE(fn.SUBSTRING(NodeList((piece, SQL("FROM"), "^[0-9]+"), glue=" ")), "0")
+        return NodeList((SQL("CAST("), digits, SQL("AS NUMERIC)")), glue=" ")
+    rest = Device.os_version
+    for _ in range(k):  # what follows the next "." ('' when there is none)
+        rest = Case(None, [(fn.INSTR(rest, ".") > 0, fn.SUBSTR(rest, fn.INSTR(rest, ".") + 1))], "")
+    return NodeList((SQL("CAST("), rest, SQL("AS INTEGER)")), glue=" ")
+
+
+def _postgres() -> bool:
+    return isinstance(Device._meta.database.obj, PostgresqlDatabase)
+
+
+_FIELD_CONDITIONS = {"text": _text_field, "os": _os_field, "exact": _exact_field, "security": _security_field,
+                     "age": _age_field, "yesno": _yesno_field, "id": _id_field, "version": _version_field}
 
 
 def _os_class(value: str) -> str:

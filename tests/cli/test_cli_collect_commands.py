@@ -125,6 +125,23 @@ def test_list_filters_and_json(capsys, collected):
     assert code == 2 and "unknown security problem" in err
 
 
+def test_list_and_export_take_the_filter_language(capsys, collected):
+    expected = {d.serial_number for d in Device.select().where(Device.os_class == "M", Device.carrier.is_null(False))}
+    others = Device.select().where(Device.os_class == "M", Device.carrier.is_null(True)).count()
+    code, out, err = cli(capsys, collected, "devices", "list", "--filter", "os:M !carrier:nobody-at-all",
+                         "--json", "--limit", "0")
+    assert code == 0, err
+    assert len(json.loads(out)["devices"]) == len(expected) + others == SIZE  # negation keeps unknown carriers
+    carrier = Device.select().where(Device.carrier.is_null(False)).first().carrier
+    code, out, _ = cli(capsys, collected, "devices", "export", "--format", "json", "--filter", f'carrier:"{carrier}"')
+    wanted = Device.select().where(Device.carrier == carrier).count()
+    assert code == 0 and len(json.loads(out)) == wanted > 0
+    code, out, err = cli(capsys, collected, "devices", "list", "--filter", "colour:red")
+    assert code == 2 and err.count("\n") == 1 and "unknown field 'colour'" in err and "Traceback" not in err
+    code, _, err = cli(capsys, collected, "devices", "delete", "--filter", 'linkage:"unclosed', "--yes")
+    assert code == 2 and "unclosed quote" in err
+
+
 def test_show_by_serial_and_imei_and_ambiguous_names(capsys, collected):
     device = Device.select().where(Device.imei.is_null(False), Device.linkage_name == "Intune").first()
     code, out, _ = cli(capsys, collected, "devices", "show", device.serial_number)
