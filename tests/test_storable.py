@@ -48,6 +48,7 @@ def test_each_odd_value_is_named_with_its_device():
         "device 'a\ufffd' (MDM id 'id-\\x1b'): imei: 1 invalid character (lone UTF-16 surrogate) replaced by U+FFFD",
         "device 'a\ufffd' (MDM id 'id-\\x1b'): storage free bytes: -18446744073709551616 is beyond 64 bits: "
         "not collected",
-        "device 'a\ufffd' (MDM id 'id-\\x1b'): software: 2 values with NUL or invalid characters: replaced by U+FFFD",
+        "device 'a\ufffd' (MDM id 'id-\\x1b'): software: 2 values with NUL or invalid characters (replaced by "
+        "U+FFFD) or too long for the software index (cut to 300 characters a name, 100 a version)",
     ]
     assert (record.imei, record.storage_free_bytes, record.software[1].version) == ("\ufffd", None, "1\ufffd")
