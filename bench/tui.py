@@ -4,8 +4,11 @@ screen's first paint against the Devices screen's, both in the real console on t
 
     .venv/bin/python bench/tui.py [--devices 100000] [--skip-stock] [--only-overview]
     .venv/bin/python bench/tui.py --software [--devices 100000] [--apps 100]
+    .venv/bin/python bench/tui.py --keystrokes [--devices 100000] [--rounds 5]
 
-``--software`` measures the Software screen instead: its first paint at ``--devices`` × ``--apps``
+``--keystrokes`` times issue 14's filter keystrokes (``0`` … ``os:iOS 営``) until the visible rows are
+painted, at 10k and at ``--devices`` devices, and a plain ``LIKE '%…%'`` scan of the same table for the
+terms the trigram index covers. ``--software`` measures the Software screen instead: its first paint at ``--devices`` × ``--apps``
 software rows as a ratio against the device table's first paint in the same run, and its filter
 keystroke latency at 10k and at ``--devices`` devices (the growth between the two).
 
@@ -114,7 +117,7 @@ def make_source(ctx, kind: str, text: str | None = None):
         from mdmtui.screens.backend import DeviceSource
         from mdmtui.services import inventory
 
-        return DeviceSource(ctx, inventory.DeviceFilter(text=text, sort="computer_name"))
+        return DeviceSource(ctx, inventory.filter_text(text, sort="computer_name"))  # the / prompt's language
     return DirectSource(text)
 
 
@@ -199,6 +202,47 @@ async def keystroke_latency(ctx, kind: str, texts: list[str]) -> tuple[list[floa
             counted.append(time.perf_counter() - start)
             await pilot.pause()
     return shown, counted
+
+
+KEYSTROKES = ["0", "00", "001", "0012", "iP", "営業", "os:iOS 営"]  # issue 14's sequence
+INDEXED = ["001", "0012"]  # terms long enough for the trigram index
+
+
+def like_scan(text: str) -> float:
+    """A plain LIKE '%…%' scan of the same table: the count of the matching rows, timed."""
+    pattern = "%" + text.lower() + "%"
+    start = time.perf_counter()
+    Device.select().where(Device.search_text ** pattern).count()
+    return time.perf_counter() - start
+
+
+async def keystrokes_main(args, base: Path) -> int:
+    """The filter keystrokes at 10k and at --devices devices, medians of --rounds, with the LIKE baseline."""
+    sizes = (10_000, args.devices)
+    results: dict[int, list[list[float]]] = {}
+    scans: dict[str, list[float]] = {t: [] for t in INDEXED}
+    for n in sizes:
+        ctx = context_with(n, base)
+        results[n] = [[] for _ in KEYSTROKES]
+        for _ in range(args.rounds):
+            shown, _counted = await keystroke_latency(ctx, "inventory", KEYSTROKES)
+            for i, x in enumerate(shown):
+                results[n][i].append(x)
+            if n == args.devices:
+                for t in INDEXED:
+                    scans[t].append(like_scan(t))
+        ctx.db.close()
+    small, big = sizes
+    print(f"filter keystrokes until the visible rows are painted (median of {args.rounds}), "
+          f"{small // 1000}k vs {big // 1000}k devices:")
+    for i, text in enumerate(KEYSTROKES):
+        a, b = statistics.median(results[small][i]), statistics.median(results[big][i])
+        line = f"  {text!r:12} {a * 1000:7.1f} ms  {b * 1000:7.1f} ms  growth {b / a:5.2f}"
+        if text in scans:
+            scan = statistics.median(scans[text])
+            line += f"  | LIKE scan at {big // 1000}k {scan * 1000:7.1f} ms: painted in {b / scan:.2f} of it"
+        print(line)
+    return 0
 
 
 async def memory_of_view(ctx, kind: str) -> tuple[int, int]:
@@ -408,7 +452,12 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--only-overview", action="store_true", help="only the Overview vs Devices first paint")
     parser.add_argument("--software", action="store_true", help="measure the Software screen instead")
     parser.add_argument("--apps", type=int, default=100, help="software items per device (with --software)")
+    parser.add_argument("--keystrokes", action="store_true",
+                        help="only the filter keystrokes at 10k and --devices, against a LIKE scan")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per keystroke (with --keystrokes)")
     args = parser.parse_args(argv)
+    if args.keystrokes:
+        return await keystrokes_main(args, Path(tempfile.mkdtemp(prefix="mdmtui-bench-")))
     if args.software:
         return await software_main(args, Path(tempfile.mkdtemp(prefix="mdmtui-bench-")))
     try:
@@ -432,7 +481,7 @@ async def main(argv: list[str]) -> int:
     if not args.skip_stock:
         stock = await first_paint_stock(ctx)
         print(f"first paint, stock DataTable: {stock * 1000:8.1f} ms  -> virtual is {stock / virtual:.1f}x faster")
-    lat, counted = await keystroke_latency(ctx, kind, ["0", "00", "001", "0012", "iP", "営業"])
+    lat, counted = await keystroke_latency(ctx, kind, KEYSTROKES if kind == "inventory" else KEYSTROKES[:-1])
     print("filter keystrokes, rows painted (ms): " + ", ".join(f"{x * 1000:.0f}" for x in lat)
           + f"; max {max(lat) * 1000:.0f}")
     print("filter keystrokes, match count shown too (ms): " + ", ".join(f"{x * 1000:.0f}" for x in counted)

@@ -38,7 +38,7 @@ _NOT_A_DATABASE = re.compile(r"not a database|malformed|file is encrypted", re.I
 
 Migration = Callable[[Database, SchemaMigrator], None]
 MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1; see migrations.py
-CURRENT_VERSION = 10
+CURRENT_VERSION = 11
 
 
 def open_database(url: str) -> Database:

@@ -36,6 +36,8 @@ Version history:
    and versions longer than ``storable.SOFTWARE_LIMITS`` cut (they must fit that index).
 10. ``collection_run.inventory_total`` (the linkage's devices in the inventory at the run's end: the
     overview's sparklines draw from the runs, never from the device table).
+11. The device search's trigram index: an FTS5 table ``device_fts`` kept by triggers on SQLite, a
+    ``pg_trgm`` GIN index on PostgreSQL (``storage/search_index.py``); fresh databases get it too.
 """
 
 from __future__ import annotations
@@ -236,6 +238,12 @@ def _to_v10(db: Database, migrator: SchemaMigrator) -> None:
     create_missing(db)
 
 
+@step(11)
+def _to_v11(db: Database, migrator: SchemaMigrator) -> None:
+    """The device search's trigram index (FTS5 / pg_trgm), filled from the rows there."""
+    create_missing(db)
+
+
 def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tuple[str, str]]) -> None:
     """Add columns as the models declare them; a column already there is left alone."""
     for table, column in columns:
@@ -259,7 +267,10 @@ def model_field(table: str, column: str):
 
 
 def create_missing(db: Database) -> None:
-    """Create the models' tables and declared indexes that do not exist yet."""
+    """Create the models' tables and declared indexes that do not exist yet, and the search index."""
+    from mdmtui.storage import search_index
+
     db.create_tables(models.ALL_MODELS, safe=True)
     for model in models.ALL_MODELS:
         model._schema.create_indexes(safe=True)
+    search_index.install(db)

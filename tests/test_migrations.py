@@ -273,5 +273,5 @@ def test_v10_old_runs_have_no_inventory_total(db_url):
                          ("東京 SDM", "scheduled", "succeeded", datetime(2026, 11, 27, 0, 30)))
     dbmod.migrate(database)
     assert models.CollectionRun.get().inventory_total is None
-    assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION == 10
+    assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION
     database.close()

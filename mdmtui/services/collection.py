@@ -37,6 +37,7 @@ from mdmtui import capabilities, identifiers, storable
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
 from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
+from mdmtui.storage import search_index
 from mdmtui.records import (
     COLLECTED_FIELDS, MANAGEMENT_STATUS, MANAGEMENT_TYPE, STATUS_UNKNOWN, STATUS_WARNING, CollectionSummary,
     DeviceRecord, OsClass, Progress, SoftwareItem,
@@ -824,7 +825,7 @@ def fingerprint(values: dict[str, Any], software_hash: str) -> str:
     return "f" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + "s" + software_hash
 
 
-SEARCHED = ("computer_name", "serial_number", "imei", "udid", "phone_number", "user_name")
+SEARCHED = search_index.SEARCHED  # the columns of search_text (the index reads the same when it is unset)
 
 
 def search_text(values: dict[str, Any]) -> str | None:

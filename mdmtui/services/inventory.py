@@ -23,6 +23,7 @@ from mdmtui.records import OsClass
 from mdmtui.services import audit, roles, software
 from mdmtui.services.collection import SEARCHED
 from mdmtui.services.context import Context
+from mdmtui.storage import search_index
 
 # Columns the device list shows (and the rows of ``page`` carry); also the allowed sort keys.
 LIST_COLUMNS = (
@@ -400,7 +401,9 @@ def _text_condition(text: str):
     """
     cond = None
     for needle in identifiers.search_needles(text):
-        one = _like_condition(needle)
+        one = search_index.condition(needle.lower())  # the trigram index; a term too short for it: a scan
+        if one is None:
+            one = _like_condition(needle)
         cond = one if cond is None else (cond | one)
     return cond
 
@@ -463,8 +466,12 @@ def _ordered(query, f: DeviceFilter):
         column = NodeList((_asset_value(key),))  # a column expression (a bare subquery cannot be ordered)
     else:
         column = Device._meta.columns[key]
-    order = column.desc(nulls="LAST") if f.descending else column.asc(nulls="LAST")
-    return query.order_by(order, Device.id.desc() if f.descending else Device.id)
+    # "not collected" last, written as (column IS NULL) first: the same order as NULLS LAST, and one the
+    # index device_name_order serves, so the first page of a dense filter stops early instead of sorting
+    last = NodeList((column, SQL("IS NULL")))
+    if f.descending:
+        return query.order_by(last, column.desc(), Device.id.desc())
+    return query.order_by(last, column, Device.id)
 
 
 def security_flags(device: Any, stale_days: int = 30, *, now: datetime | None = None) -> list[str]:
