@@ -428,8 +428,9 @@ SECURITY_WEIGHTS = {"unmanaged": 16, "jailbroken": 8, "passcode": 4, "unencrypte
 
 def _security_conditions(stale_days: int) -> dict[str, Any]:
     return {
+        # as _state_flag shows it: no profile, or any MDM state but active (retired, wiped, blocked, lost...)
         "unmanaged": (Device.mdm_managed == False)  # noqa: E712
-        | fn.UPPER(Device.mdm_status).in_(sorted(capabilities.NO_COMMAND_STATES)),
+        | fn.UPPER(fn.TRIM(Device.mdm_status)).not_in(["", "ACTIVE"]),
         "passcode": Device.passcode_set == False,  # noqa: E712 - SQL, not Python truthiness
         "jailbroken": Device.jailbroken == True,  # noqa: E712
         "unencrypted": Device.encrypted == False,  # noqa: E712

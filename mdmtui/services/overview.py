@@ -123,7 +123,7 @@ def _security_figures(stale_days: int) -> list[tuple[Figure, Any]]:
     """(figure without its count, SQL condition) of each security problem and state."""
     conditions = inventory._security_conditions(stale_days)
     labels = dict(inventory.SECURITY_PROBLEMS, stale=f"not seen for {stale_days} days or more",
-                  unmanaged="profile removed / unmanaged")  # short enough for a third of 160 columns
+                  unmanaged="no profile / not active in MDM")  # short enough for a third of 160 columns
     found = [(Figure(k, labels[k], 0, {"security_problem": k, "stale_days": stale_days}), conditions[k])
              for k in SECURITY_ORDER]
     found.append((Figure("missing", "missing from its MDM", 0, {"missing": True}), Device.missing_since.is_null(False)))

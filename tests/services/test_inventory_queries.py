@@ -247,3 +247,13 @@ def test_a_page_carries_the_consoles_optional_columns_and_sorts_by_the_asset_num
     desc = inventory.page(DeviceFilter(sort="asset_number", descending=True), 0, 10)
     assert [r.computer_name for r in desc] == ["b", "c", "a"]
     assert inventory.ids(DeviceFilter(sort="assigned_user")) == [b.id, a.id, c.id]
+
+
+@pytest.mark.parametrize("status, flagged", [("BLOCKED", True), ("retired", True), ("ACTIVE", False),
+                                              (" active ", False), (None, False)])
+def test_the_unmanaged_filter_is_what_the_security_column_shows(fleet, status, flagged):
+    """A state the Security column flags (any MDM state but active) is counted, filtered and sorted the same."""
+    Device.update(mdm_status=status).where(Device.id == fleet["a"]).execute()
+    row = next(r for r in inventory.page(DeviceFilter(), 0, 50) if r.id == fleet["a"])
+    assert bool(inventory.security_flags(row, 30)) is flagged
+    assert (fleet["a"] in inventory.ids(DeviceFilter(security_problem="unmanaged"))) is flagged
