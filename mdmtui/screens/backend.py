@@ -7,9 +7,10 @@ the services do. Kept in one module so a screen reads as keys -> actions -> thes
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from mdmtui.db import Interrupter
 from mdmtui.services.context import Context
 
 T = TypeVar("T")
@@ -35,9 +36,16 @@ class DeviceSource:
     ctx: Context
     filter: Any
 
+    interrupter: Interrupter = field(default_factory=Interrupter, compare=False)
+
     def count(self) -> int:
-        """Devices matching the filter."""
-        return in_db(self.ctx, inventory().count, self.filter)
+        """Devices matching the filter (``cancel_count`` from another thread stops it at once)."""
+        with self.ctx.db.connection_context(), self.interrupter.watching(self.ctx.db):
+            return inventory().count(self.filter)
+
+    def cancel_count(self) -> None:
+        """Stop a count still running, and any this source would start (a new keystroke made it stale)."""
+        self.interrupter.interrupt()
 
     def page(self, offset: int, limit: int) -> Sequence[Any]:
         """One page of devices, in the filter's order."""

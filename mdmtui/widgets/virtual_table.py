@@ -156,6 +156,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def set_source(self, source: RowSource, *, keep_cursor: bool = False) -> None:
         """Show ``source``'s rows: the cursor's page first, then (only if needed) the count."""
+        self._cancel_count(stale=source is not self._source)
         self._source = source
         self._generation += 1
         self._counted = False
@@ -177,6 +178,14 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
                         group=f"count-{self.id}", name="count")
+
+    def _cancel_count(self, *, stale: bool) -> None:
+        """Stop waiting for the running count; a source replaced (a new keystroke) also stops its query,
+        where the source can (``cancel_count``: for good, a stale source never counts again)."""
+        self.workers.cancel_group(self, f"count-{self.id}")
+        cancel = getattr(self._source, "cancel_count", None) if stale else None
+        if cancel is not None:
+            cancel()
 
     def reload(self) -> None:
         """Fetch everything again, keeping the cursor where it is (the row is announced again)."""
