@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from mdmtui.db import Interrupter
 from mdmtui.services.context import Context
 
 T = TypeVar("T")
@@ -36,7 +35,7 @@ class DeviceSource:
     ctx: Context
     filter: Any
 
-    interrupter: Interrupter = field(default_factory=Interrupter, compare=False)
+    interrupter: Any = field(default_factory=lambda: inventory().Interrupter(), compare=False)
 
     def count(self) -> int:
         """Devices matching the filter (``cancel_count`` from another thread stops it at once)."""

@@ -24,6 +24,7 @@ from mdmtui.services import audit, roles, software
 from mdmtui.services.collection import SEARCHED
 from mdmtui.services.context import Context
 from mdmtui.storage import search_index
+from mdmtui.storage.interrupt import Interrupter  # noqa: F401 - the console stops stale counts with it
 
 # Columns the device list shows (and the rows of ``page`` carry); also the allowed sort keys.
 LIST_COLUMNS = (
