@@ -221,15 +221,15 @@ def test_profile_removed_and_retired_devices_are_flagged_and_filtered(ctx):
                record("sdm", computer_name="sdm unmanaged", mdm_managed=False)]
     asyncio.run(collection.collect(ctx, "MI", connector_factory=scripted(ScriptedConnector([devices]))))
     found = sorted(names(inventory.page(DeviceFilter(security_problem="unmanaged"), 0, 50)))
-    assert found == ["no profile", "retired", "sdm unmanaged"]
+    assert found == ["lost", "no profile", "retired", "sdm unmanaged"]  # every state the column flags
     rows = {r.computer_name: r for r in inventory.page(DeviceFilter(), 0, 50)}
     assert inventory.security_flags(rows["no profile"]) == ["profile removed"]
     assert inventory.security_flags(rows["retired"]) == ["retired in MDM"]
     assert inventory.security_flags(rows["lost"]) == ["lost in MDM"]
     assert inventory.security_flags(rows["managed"]) == []
     assert rows["retired"].mdm_status == "RETIRED"  # the list rows carry what the refusal rule reads
-    worst = names(inventory.page(DeviceFilter(sort="security", descending=True), 0, 3))
-    assert set(worst) == {"no profile", "retired", "sdm unmanaged"}
+    worst = names(inventory.page(DeviceFilter(sort="security", descending=True), 0, 4))
+    assert set(worst) == {"lost", "no profile", "retired", "sdm unmanaged"}
 
 
 def test_a_page_carries_the_consoles_optional_columns_and_sorts_by_the_asset_number(ctx):
