@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import BindingType
 from textual.app import SystemCommand
 from textual.message import Message
+from textual.widgets import Input
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
@@ -205,6 +206,8 @@ class MdmtuiApp(App[int]):
         """Stop collecting is shown only while one runs."""
         if action == "cancel_collection":
             return bool(self.collecting)
+        if action == "jump" and isinstance(self.focused, Input):
+            return False  # ":" typed into a field is text (os:iOS); the binding has priority over the field
         return True
 
     def collect(self, names: list[str] | None, *, changed_only: bool = False) -> None:
@@ -341,12 +344,10 @@ class MdmtuiApp(App[int]):
 
     def action_jump(self) -> None:
         """``:``: go to a screen, a linkage or a device (any identifier, its user or asset number)."""
-        from textual.command import CommandPalette
+        from mdmtui.screens.goto import IDENTIFIERS, JumpPalette, JumpProvider
 
-        from mdmtui.screens.goto import IDENTIFIERS, JumpProvider
-
-        self.push_screen(CommandPalette(providers=[JumpProvider],
-                                        placeholder=f"Go to a screen, a linkage or a device ({IDENTIFIERS})…"))
+        self.push_screen(JumpPalette(providers=[JumpProvider],
+                                     placeholder=f"Go to a screen, a linkage or a device ({IDENTIFIERS})…"))
 
     def go_to_device(self, term: str) -> None:
         """Open the device ``term`` names; several: a chooser; none: say so (looked up in a thread)."""

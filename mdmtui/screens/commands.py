@@ -42,9 +42,10 @@ COMMANDS: tuple[Command, ...] = (
     # anywhere
     Command("app.help", "question_mark", "help", "Help", "List every key binding", "app"),
     Command("app.quit", "q", "quit", "Quit", "Leave the console", "app"),
+    # priority, as "/": the palette opens before the next key of a burst is handed on, so it gets them
     Command("app.jump", "colon", "jump", "Go to",
             "Go to a screen, a linkage or a device (serial, IMEI, ICCID, phone, UDID, name, user, asset number)",
-            "app"),
+            "app", priority=True),
     Command("app.overview", "8", "app.switch_mode('overview')", "Overview",
             "Show the fleet at a glance (the first screen)", "app", show=False),
     Command("app.devices", "1", "app.switch_mode('devices')", "Devices", "Show the devices", "app", show=False),

@@ -16,10 +16,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual import events
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Label, OptionList
+from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from mdmtui.screens import backend
@@ -59,6 +60,17 @@ def chooser_line(device: Any) -> str:
     values = (device.computer_name or "(no name)", device.serial_number or "-", device.linkage_name or "-",
               device_os(device) or "-")
     return " ".join(fit(visible(v), w) for v, (_t, w) in zip(values, CHOOSER_COLUMNS, strict=True))
+
+
+class JumpPalette(CommandPalette):
+    """The ``:`` prompt. Keys typed in the same burst as ``:`` (a paste, a fast typist over SSH) reach the
+    palette before its field has the focus; they are put into the field, in order, instead of dropped."""
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character and event.character.isprintable():  # the field takes its own keys: not one of them
+            self.query_one(Input).insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
 
 class DeviceChooserScreen(Dialog):

@@ -154,3 +154,24 @@ async def test_hostile_names_are_shown_as_written_in_the_hits_and_the_chooser(fl
         assert isinstance(app.screen, DeviceChooserScreen)
         shown = screen_text(app)  # the name column is cut (with an ellipsis), never parsed
         assert shown.count("[bold red]x[/] \\x1b[3…") == 2 and "\x1b" not in shown and "\x07" not in shown
+
+
+async def test_colon_and_what_follows_in_one_burst_all_land_in_the_prompt(fleet):
+    """A paste or a fast typist over SSH: ':' and the term arrive together; no key is lost, and a ':'
+    typed in the filter prompt stays text (os:iOS)."""
+    from textual.widgets import Input
+    from tui_helpers import burst
+
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "colon", "0", "9", "0", "-", "1", "9")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        assert app.screen.query_one(Input).value == "090-19"
+        await pilot.press("escape")
+        await settle(pilot)
+        await burst(pilot, "slash", "o", "s", "colon", "i", "O", "S")
+        await settle(pilot)
+        assert not isinstance(app.screen, CommandPalette)
+        assert app.screen.query_one("#filter", Input).value == "os:iOS"
