@@ -388,15 +388,11 @@ class MdmtuiApp(App[int]):
         self.switch_mode("devices")
         self.call_later(show)
 
-    def drill_down(self, fields: dict[str, Any], title: str) -> None:
-        """Open the Devices screen filtered to ``fields`` (an overview count's devices), named ``title``."""
+    def drill_down(self, fields: dict[str, Any], title: str | None = None) -> None:
+        """Open the Devices screen filtered to exactly ``fields``: an overview count's devices (named
+        ``title``), or the Software screen's title or version (named by the filter line)."""
         self.switch_mode("devices")
         self.call_later(lambda: self.screen.drill_down(fields, title))
-
-    def show_software_devices(self, title: str, version: str | None = None, *, without: bool = False) -> None:
-        """Open the Devices screen on the devices that have (``without``: lack) a title or one version of it."""
-        self.switch_mode("devices")
-        self.call_later(lambda: self.screen.show_software(title, version, without=without))
 
     def action_help(self) -> None:
         """``?``: every binding of this screen and the app."""

@@ -365,10 +365,6 @@ class DevicesScreen(ConsoleScreen):
             return
         self._show_one(device_id)
 
-    def show_software(self, title: str, version: str | None = None, *, without: bool = False) -> None:
-        """Show the devices that have (``without``: lack) a title, or one version of it (the Software screen)."""
-        self.drill_down({"software_title": title, "software_version": version, "without_software": without})
-
     @work(exit_on_error=False, name="show device")
     async def _show_one(self, device_id: int) -> None:
         self._pinned = await backend.run_sync(backend.device_label, self.ctx, device_id)

@@ -185,7 +185,8 @@ class SoftwareScreen(ConsoleScreen):
     def _open_devices(self, *, without: bool) -> None:
         target = self._target()
         if target is not None:
-            self.app.show_software_devices(target[0], target[1], without=without)
+            self.app.drill_down({"software_title": target[0], "software_version": target[1],
+                                 "without_software": without})
 
     def action_clear(self) -> None:
         """Step back: out of the field or the versions, then clear the filter."""
