@@ -217,6 +217,15 @@ def test_v1_database_takes_long_mdm_values_after_migrating(db_url):
     database.close()
 
 
+def insert_old_run(database) -> None:
+    """A collection run as the oldest schema stored it."""
+    database.execute_sql('INSERT INTO "collection_run" ("linkage_id", "linkage_name", "trigger", "status", '
+                         '"started_at", "new", "changed", "unchanged", "missing", "returned", "software_items", '
+                         '"pages", "devices_seen") VALUES (1, %s, %s, %s, %s, 0, 0, 0, 0, 0, 0, 0, 0)'
+                         .replace("%s", database.param),
+                         ("東京 SDM", "scheduled", "succeeded", datetime(2026, 11, 27, 0, 30)))
+
+
 def test_v7_old_runs_count_as_full_and_bound_no_changed_only_run(db_url):
     """Step 7: runs from before it are full runs without an MDM start time, so the first changed-only
     run after the upgrade lists everything instead of trusting this machine's clock."""
@@ -225,11 +234,7 @@ def test_v7_old_runs_count_as_full_and_bound_no_changed_only_run(db_url):
     database = open_raw(db_url)
     create_frozen_schema(database, OLDEST)
     insert_v1_data(database)
-    database.execute_sql('INSERT INTO "collection_run" ("linkage_id", "linkage_name", "trigger", "status", '
-                         '"started_at", "new", "changed", "unchanged", "missing", "returned", "software_items", '
-                         '"pages", "devices_seen") VALUES (1, %s, %s, %s, %s, 0, 0, 0, 0, 0, 0, 0, 0)'
-                         .replace("%s", database.param),
-                         ("東京 SDM", "scheduled", "succeeded", datetime(2026, 11, 27, 0, 30)))
+    insert_old_run(database)
     dbmod.migrate(database)
     run = models.CollectionRun.get()
     assert (run.kind, run.mdm_started_at) == ("full", None)
@@ -266,11 +271,7 @@ def test_v10_old_runs_have_no_inventory_total(db_url):
     database = open_raw(db_url)
     create_frozen_schema(database, OLDEST)
     insert_v1_data(database)
-    database.execute_sql('INSERT INTO "collection_run" ("linkage_id", "linkage_name", "trigger", "status", '
-                         '"started_at", "new", "changed", "unchanged", "missing", "returned", "software_items", '
-                         '"pages", "devices_seen") VALUES (1, %s, %s, %s, %s, 0, 0, 0, 0, 0, 0, 0, 0)'
-                         .replace("%s", database.param),
-                         ("東京 SDM", "scheduled", "succeeded", datetime(2026, 11, 27, 0, 30)))
+    insert_old_run(database)
     dbmod.migrate(database)
     assert models.CollectionRun.get().inventory_total is None
     assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION
