@@ -185,7 +185,7 @@ def _factory(config):
 
 
 def phase_mdmtui(sim: dict, workdir: Path, first: bool) -> dict:
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
     from mdmtui.services import collection, linkages
 
     ctx = _context(workdir)

@@ -33,7 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mdmtui.config import Settings  # noqa: E402
-from mdmtui.models import Device, DeviceAction  # noqa: E402
+from mdmtui.storage.models import Device, DeviceAction  # noqa: E402
 from mdmtui.records import Action, Outcome  # noqa: E402
 from mdmtui.services import control, linkages  # noqa: E402
 from mdmtui.services.context import open_context  # noqa: E402

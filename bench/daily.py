@@ -71,7 +71,7 @@ def _collect(ctx, name: str) -> dict:
 
 def truth_check(sim: dict, mdm: str) -> dict:
     """Stored inventory vs the simulator's truth: counts of devices and of differing items."""
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     base = sim[mdm]["base_url"]
     with httpx.Client(timeout=60) as client:

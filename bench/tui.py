@@ -36,7 +36,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from mdmtui.config import Settings
-from mdmtui.models import CollectionRun, Device, Linkage, utcnow
+from mdmtui.storage.models import CollectionRun, Device, Linkage, utcnow
 from mdmtui.services.collection import search_text
 from mdmtui.services.context import open_context
 from mdmtui.widgets.virtual_table import Column, VirtualTable

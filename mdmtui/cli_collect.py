@@ -19,7 +19,7 @@ from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, c
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.formatting import clip, printable, shown
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.records import CollectionSummary, Progress
 from mdmtui.services import collection, export, inventory, lookup
 from mdmtui.services.context import Context

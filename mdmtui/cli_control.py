@@ -17,7 +17,7 @@ from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, 
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.formatting import printable
-from mdmtui.models import Device, DeviceAction
+from mdmtui.storage.models import Device, DeviceAction
 from mdmtui.records import Action, Outcome, WipeOptions
 from mdmtui.services import audit, control, lookup
 from mdmtui.services.context import Context

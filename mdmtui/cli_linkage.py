@@ -19,7 +19,7 @@ from peewee import fn
 from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import UsageError
 from mdmtui.formatting import printable
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.services import linkages
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -13,7 +13,7 @@ from mdmtui.cli_common import add_json_flag, context_from_args, print_json, prin
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.logs import setup_logging
-from mdmtui.models import Linkage, utcnow
+from mdmtui.storage.models import Linkage, utcnow
 from mdmtui.services import schedule as schedule_service
 from mdmtui.services.context import Context
 from mdmtui.services.schedule import RunInfo

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from mdmtui.errors import Busy, Cancelled, ConfigurationError, MdmtuiError, UsageError
-from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
+from mdmtui.storage.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.records import CollectionSummary
 from mdmtui.services import audit, events
 from mdmtui.services import schedule as schedule_service

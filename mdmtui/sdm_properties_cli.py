@@ -145,7 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_with_context(args: argparse.Namespace) -> int:
     from mdmtui.cli_common import context_from_args
-    from mdmtui.models import Linkage
+    from mdmtui.storage.models import Linkage
 
     ctx = context_from_args(args)
     if getattr(args, "default_path", None) is None:

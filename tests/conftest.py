@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mdmtui import models
+from mdmtui.storage import models
 from mdmtui.services.context import Context, open_context
 from mdmtui_testing import make_settings
 

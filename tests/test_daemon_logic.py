@@ -15,7 +15,7 @@ from schedule_helpers import Clock, add_linkage, utc  # noqa: E402
 
 from mdmtui.daemon import Daemon  # noqa: E402
 from mdmtui.errors import Busy, ConnectionFailed  # noqa: E402
-from mdmtui.models import CollectionRun, Event, Linkage, SchedulerState  # noqa: E402
+from mdmtui.storage.models import CollectionRun, Event, Linkage, SchedulerState  # noqa: E402
 from mdmtui.records import CollectionSummary  # noqa: E402
 from mdmtui.recurrence import Schedule  # noqa: E402
 from mdmtui.services import schedule as svc  # noqa: E402

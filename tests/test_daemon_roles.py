@@ -12,7 +12,7 @@ from schedule_helpers import Clock, intune_linkage, inventory, utc  # noqa: E402
 
 from mdmtui.config import RoleSettings  # noqa: E402
 from mdmtui.daemon import Daemon  # noqa: E402
-from mdmtui.models import AuditEvent, CollectionRun  # noqa: E402
+from mdmtui.storage.models import AuditEvent, CollectionRun  # noqa: E402
 from mdmtui.recurrence import Schedule  # noqa: E402
 from mdmtui.services import schedule as svc  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402

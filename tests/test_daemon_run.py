@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent / "services"))
 from schedule_helpers import Clock, intune_linkage, inventory, utc  # noqa: E402
 
 from mdmtui.daemon import Daemon  # noqa: E402
-from mdmtui.models import CollectionRun, Linkage  # noqa: E402
+from mdmtui.storage.models import CollectionRun, Linkage  # noqa: E402
 from mdmtui.recurrence import Schedule  # noqa: E402
 from mdmtui.services import schedule as svc  # noqa: E402
 from mdmtui.services.collection import collect  # noqa: E402

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "services"))
 from schedule_helpers import intune_linkage, inventory  # noqa: E402
 
-from mdmtui.models import AuditEvent, CollectionLock, CollectionRun, Linkage, SchedulerState, utcnow  # noqa: E402
+from mdmtui.storage.models import AuditEvent, CollectionLock, CollectionRun, Linkage, SchedulerState, utcnow  # noqa: E402
 from mdmtui.recurrence import Schedule  # noqa: E402
 from mdmtui.services import schedule as svc  # noqa: E402
 from mdmtui.services.collection import collect  # noqa: E402

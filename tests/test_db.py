@@ -2,8 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
-from mdmtui import db as dbmod
-from mdmtui.models import Device, Linkage, SchemaVersion
+from mdmtui.storage import db as dbmod
+from mdmtui.storage.models import Device, Linkage, SchemaVersion
 
 
 def test_fresh_database_is_at_current_version(ctx):

@@ -63,7 +63,7 @@ def test_search_text_holds_a_phone_in_every_form():
 
 
 def test_lookup_reads_a_hex_meid_only_with_its_prefix(sqlite_ctx):
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
     from mdmtui.services import lookup
 
     dev = Device.create(mdm_device_id="m1", os_class="SA", computer_name="CDMA phone", imei="A0000012345678")

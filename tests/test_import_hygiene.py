@@ -22,7 +22,7 @@ def core_modules() -> list[str]:
 
 def test_walk_finds_the_core():
     names = core_modules()
-    assert {"mdmtui.cli", "mdmtui.services.linkages", "mdmtui.db", "mdmtui.connectors.base"} <= set(names)
+    assert {"mdmtui.cli", "mdmtui.services.linkages", "mdmtui.storage.db", "mdmtui.connectors.base"} <= set(names)
     assert not any(n.startswith(UI_PREFIXES) for n in names)
 
 

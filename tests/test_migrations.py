@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from peewee import PostgresqlDatabase
 
-from mdmtui import db as dbmod
-from mdmtui import models
+from mdmtui.storage import db as dbmod
+from mdmtui.storage import models
 from mdmtui.errors import ConfigurationError
 
 DATA = Path(__file__).parent / "data"
@@ -102,7 +102,7 @@ def test_migrated_schema_equals_fresh_schema(db_url, tmp_path):
     assert migrated.keys() == fresh.keys()
     for table in fresh:
         assert migrated[table] == fresh[table], (
-            f"table {table}: a model change has no migration (see mdmtui/migrations.py)")
+            f"table {table}: a model change has no migration (see mdmtui/storage/migrations.py)")
     database.close()
 
 
@@ -126,7 +126,7 @@ def test_database_newer_than_code_is_refused(db_url):
 
 
 def test_every_added_column_exists_in_a_model():
-    from mdmtui import migrations
+    from mdmtui.storage import migrations
 
     for version, columns in migrations.ADDED_COLUMNS.items():
         assert version <= dbmod.CURRENT_VERSION
@@ -177,7 +177,7 @@ def insert_v2_devices(database) -> None:
 
 
 def test_v4_stores_identifiers_as_digits_and_recomputes_the_search_text(db_url):
-    from mdmtui import migrations
+    from mdmtui.storage import migrations
     from mdmtui.services import inventory
 
     database = open_raw(db_url)

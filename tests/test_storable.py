@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mdmtui import storable
+from mdmtui.storage import storable
 from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 
 

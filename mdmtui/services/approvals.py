@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
-from mdmtui.models import ApprovalRequest, AuditEvent, Device, DeviceAction, utcnow
+from mdmtui.storage.models import ApprovalRequest, AuditEvent, Device, DeviceAction, utcnow
 from mdmtui.records import Action, WipeOptions
 from mdmtui.services import audit, control, events, roles
 from mdmtui.services.context import Context

@@ -17,8 +17,8 @@ from peewee import fn
 from mdmtui.config import open_private, private_dir
 from mdmtui.errors import UsageError
 from mdmtui.formatting import clip, terminal_safe_json
-from mdmtui.models import AuditEvent, utcnow
-from mdmtui.storable import clean
+from mdmtui.storage.models import AuditEvent, utcnow
+from mdmtui.storage.storable import clean
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)

@@ -33,10 +33,11 @@ from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase, fn
 
-from mdmtui import capabilities, identifiers, storable
+from mdmtui import capabilities, identifiers
+from mdmtui.storage import storable
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
-from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
+from mdmtui.storage.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
 from mdmtui.storage import search_index
 from mdmtui.records import (
     COLLECTED_FIELDS, MANAGEMENT_STATUS, MANAGEMENT_TYPE, STATUS_UNKNOWN, STATUS_WARNING, CollectionSummary,

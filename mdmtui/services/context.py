@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from peewee import Database
 
 from mdmtui.config import Settings, load_settings, private_dir
-from mdmtui.db import init_database
+from mdmtui.storage.db import init_database
 from mdmtui.secrets import SecretBox
 
 

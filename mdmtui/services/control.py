@@ -24,11 +24,11 @@ from mdmtui.errors import (
     ActionRefused, AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError,
     Throttled,
 )
-from mdmtui.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
+from mdmtui.storage.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
-from mdmtui.storable import clean
+from mdmtui.storage.storable import clean
 from mdmtui.storage import DbThread
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mdmtui.models import Event, utcnow
-from mdmtui.storable import clean
+from mdmtui.storage.models import Event, utcnow
+from mdmtui.storage.storable import clean
 
 KINDS = {
     "new_device": "New device discovered",

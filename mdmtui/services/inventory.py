@@ -18,7 +18,7 @@ from peewee import JOIN, SQL, Case, NodeList, PostgresqlDatabase, fn
 from mdmtui import capabilities, filterlang, identifiers, mapping
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.formatting import printable
-from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
+from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import audit, roles, software
 from mdmtui.services.collection import SEARCHED

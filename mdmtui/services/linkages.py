@@ -29,7 +29,7 @@ from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, Validat
 
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
-from mdmtui.models import (
+from mdmtui.storage.models import (
     AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
 )
 from mdmtui.secrets import SecretBox, mask, rotate_key
@@ -601,7 +601,7 @@ def _rename_devices(ctx: Context, linkage: Linkage) -> None:
 
 def _delete_devices(ids: list[int]) -> None:
     """Delete devices with their software, history and asset information (in chunks: SQL limits)."""
-    from mdmtui.models import DeviceAction
+    from mdmtui.storage.models import DeviceAction
 
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]

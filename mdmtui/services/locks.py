@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from peewee import IntegrityError
 
 from mdmtui.errors import Busy
-from mdmtui.models import CollectionLock, Linkage, utcnow
+from mdmtui.storage.models import CollectionLock, Linkage, utcnow
 from mdmtui.services.context import Context
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from peewee import fn
 
 from mdmtui import identifiers
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
-from mdmtui.models import AssetInfo, Device
+from mdmtui.storage.models import AssetInfo, Device
 from mdmtui.services.context import Context
 
 KINDS = ("id", "name", "serial", "imei", "iccid", "phone", "udid", "mdm")  # tried without a prefix

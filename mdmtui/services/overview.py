@@ -18,7 +18,7 @@ from typing import Any
 from peewee import Case, fn
 
 from mdmtui.formatting import plural
-from mdmtui.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
+from mdmtui.storage.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
 from mdmtui.services import inventory
 from mdmtui.services.context import Context
 from mdmtui.services.inventory import NOT_COLLECTED, NOT_FINAL

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from mdmtui import recurrence
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
-from mdmtui.models import CollectionRun, Linkage, SchedulerState, utcnow
+from mdmtui.storage.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.recurrence import Schedule
 from mdmtui.services import audit, linkages, roles
 from mdmtui.services.context import Context

@@ -23,7 +23,7 @@ from typing import Any
 from peewee import SQL, Database, NodeList, fn
 
 from mdmtui.errors import NotFoundError, UsageError
-from mdmtui.models import SoftwareTitle, SoftwareVersion
+from mdmtui.storage.models import SoftwareTitle, SoftwareVersion
 
 NONE_KEY = ""  # a version or linkage not collected, in the aggregate's keys
 TITLE_SORTS = {"name": "name", "vendor": "vendor", "devices": "devices", "versions": "versions",

@@ -17,7 +17,7 @@ import logging
 
 from peewee import SQL, Database, NodeList, PostgresqlDatabase
 
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collect_helpers import sim_linkage  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.cli_collect import _ProgressLine  # noqa: E402
-from mdmtui.models import AuditEvent, Device  # noqa: E402
+from mdmtui.storage.models import AuditEvent, Device  # noqa: E402
 from mdmtui.records import Progress  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402
 from mdmtui.textwidth import width  # noqa: E402

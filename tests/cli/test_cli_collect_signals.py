@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
 from collect_helpers import sim_linkage  # noqa: E402
 from schedule_helpers import inventory  # noqa: E402
 
-from mdmtui.models import AuditEvent, CollectionLock, CollectionRun  # noqa: E402
+from mdmtui.storage.models import AuditEvent, CollectionLock, CollectionRun  # noqa: E402
 from mdmtui.services.collection import collect  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402
 from mdmtui.sim.faults import Faults  # noqa: E402

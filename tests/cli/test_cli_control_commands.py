@@ -16,7 +16,7 @@ from control_helpers import (  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
-from mdmtui.models import AuditEvent, Device, DeviceAction  # noqa: E402
+from mdmtui.storage.models import AuditEvent, Device, DeviceAction  # noqa: E402
 from mdmtui.records import Outcome, WipeOptions  # noqa: E402
 from mdmtui.services import control  # noqa: E402
 from mdmtui.services.context import open_context  # noqa: E402

@@ -14,7 +14,7 @@ from control_helpers import audit_for, rows_for, seed_from_mdm, sim_linkage  # n
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
-from mdmtui.models import Device  # noqa: E402
+from mdmtui.storage.models import Device  # noqa: E402
 from mdmtui.services import control  # noqa: E402
 from mdmtui.services.context import open_context  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
 from collect_helpers import sim_linkage  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
-from mdmtui.models import Device  # noqa: E402
+from mdmtui.storage.models import Device  # noqa: E402
 from mdmtui.services import control  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402
 

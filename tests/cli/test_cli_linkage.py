@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mdmtui import cli
-from mdmtui.models import Device, Linkage
+from mdmtui.storage.models import Device, Linkage
 from mdmtui.secrets import SecretBox
 from mdmtui.services.context import open_context
 

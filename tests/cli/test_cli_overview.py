@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
 from overview_helpers import build_known_fleet  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
-from mdmtui.models import Device  # noqa: E402
+from mdmtui.storage.models import Device  # noqa: E402
 
 
 @pytest.fixture

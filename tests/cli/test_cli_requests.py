@@ -19,7 +19,7 @@ from control_helpers import seed_from_mdm, sim_linkage, sim_requests  # noqa: E4
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
-from mdmtui.models import ApprovalRequest, AuditEvent  # noqa: E402
+from mdmtui.storage.models import ApprovalRequest, AuditEvent  # noqa: E402
 from mdmtui.records import Action  # noqa: E402
 from mdmtui.services import approvals, control  # noqa: E402
 from mdmtui.services.lookup import confirm_label  # noqa: E402

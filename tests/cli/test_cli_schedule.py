@@ -13,7 +13,7 @@ from schedule_helpers import add_linkage, intune_linkage, utc  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
 from mdmtui.config import load_settings  # noqa: E402
-from mdmtui.models import AuditEvent, CollectionRun, Linkage, SchedulerState  # noqa: E402
+from mdmtui.storage.models import AuditEvent, CollectionRun, Linkage, SchedulerState  # noqa: E402
 from mdmtui.services.context import open_context  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def test_list_shows_schedule_last_and_next_run_and_the_daemon(capsys, tokyo, lin
 
 
 def test_list_reports_a_running_daemon(capsys, linkages):
-    from mdmtui.models import utcnow
+    from mdmtui.storage.models import utcnow
 
     SchedulerState.create(host="srv-a", pid=321, heartbeat_at=utcnow())
     code, out, _ = run(capsys, "schedule", "list")
@@ -133,7 +133,7 @@ def test_daemon_refuses_read_only(capsys, linkages):
 def test_daemon_once_collects_what_is_due_and_fails_with_status_1(capsys, linkages):
     from datetime import timedelta
 
-    from mdmtui.models import utcnow
+    from mdmtui.storage.models import utcnow
     from mdmtui.recurrence import Schedule
     from mdmtui.services import schedule as svc
     from mdmtui.sim import Simulator

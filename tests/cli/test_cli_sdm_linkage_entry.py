@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
 from collect_helpers import sim_linkage  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
-from mdmtui.models import AuditEvent, Linkage, Software  # noqa: E402
+from mdmtui.storage.models import AuditEvent, Linkage, Software  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402
 
 HEAD = "# SDM database servers\r\n! kept as written\r\n"

@@ -1,7 +1,7 @@
 """`mdmtui sdm-properties` through the main entry point: settings path and linkage names wired."""
 
 from mdmtui.cli import main
-from mdmtui.models import Linkage
+from mdmtui.storage.models import Linkage
 from mdmtui.services.context import open_context
 
 from mdmtui_testing import make_settings

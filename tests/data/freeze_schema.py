@@ -1,6 +1,6 @@
 """Freeze the schema of a past commit as SQL, per dialect: ``python tests/data/freeze_schema.py REV VERSION``.
 
-Writes ``tests/data/schema_v<VERSION>_<dialect>.sql`` from ``mdmtui/models.py`` at git revision REV.
+Writes ``tests/data/schema_v<VERSION>_<dialect>.sql`` from the models module at git revision REV.
 The migration test builds an old database from these files, so it never depends on today's models.
 """
 
@@ -17,11 +17,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def old_models(rev: str) -> list:
-    """The model classes of ``mdmtui/models.py`` at ``rev``, in creation order."""
-    source = subprocess.run(["git", "show", f"{rev}:mdmtui/models.py"], check=True, capture_output=True,
-                            text=True, cwd=HERE).stdout
+    """The model classes of the models module at ``rev`` (``mdmtui/storage/models.py``, or
+    ``mdmtui/models.py`` before the storage package), in creation order."""
+    for path in ("mdmtui/storage/models.py", "mdmtui/models.py"):
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=HERE)
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
     module = types.ModuleType(f"models_{rev}")
-    exec(compile(source, f"{rev}:mdmtui/models.py", "exec"), module.__dict__)  # noqa: S102 (our own history)
+    exec(compile(shown.stdout, f"{rev}:{path}", "exec"), module.__dict__)  # noqa: S102 (our own history)
     return module.ALL_MODELS, module.database
 
 

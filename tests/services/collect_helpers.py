@@ -8,7 +8,7 @@ from datetime import datetime, UTC
 from typing import Any
 
 from mdmtui.connectors.base import LinkageConfig, connector_for
-from mdmtui.models import Device, DeviceHistory, Linkage, Software
+from mdmtui.storage.models import Device, DeviceHistory, Linkage, Software
 from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 from mdmtui.services import collection, linkages
 

@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from mdmtui.errors import AuthenticationFailed, ConnectionFailed, MdmRequestError, ProtocolError, Throttled
-from mdmtui.models import AuditEvent, Device, DeviceAction, Linkage
+from mdmtui.storage.models import AuditEvent, Device, DeviceAction, Linkage
 from mdmtui.records import Action, ActionResult, DeviceRef, Outcome, WipeOptions
 
 SYSTEM_OF = {"Si": "sdm", "SA": "sdm", "M": "mobileiron", "IS": "intune", "IP": "intune"}

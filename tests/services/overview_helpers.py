@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from collect_helpers import ScriptedConnector, plain_linkage, record, scripted
 
-from mdmtui.models import DeviceAction, utcnow
+from mdmtui.storage.models import DeviceAction, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import collection, inventory
 from mdmtui.services.inventory import DeviceFilter

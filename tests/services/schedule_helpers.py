@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, UTC
 from itertools import count
 
-from mdmtui.models import Linkage
+from mdmtui.storage.models import Linkage
 from mdmtui.services import schedule as schedule_service
 
 UTC = UTC
@@ -63,7 +63,7 @@ def intune_linkage(ctx, sim, name: str = "Intune", **extra) -> Linkage:
 
 def inventory(linkage_name: str) -> dict[str, tuple]:
     """The linkage's devices as stored (mdm id -> the collected items that matter here)."""
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     linkage = Linkage.get(Linkage.name == linkage_name)
     rows = Device.select().where(Device.linkage == linkage.id)

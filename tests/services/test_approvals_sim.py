@@ -13,7 +13,7 @@ from control_helpers import seed_from_mdm, sim_linkage, sim_requests
 
 from mdmtui.config import RoleSettings
 from mdmtui.errors import ActionRefused, UsageError
-from mdmtui.models import ApprovalRequest, AuditEvent, Device, DeviceAction, Event, utcnow
+from mdmtui.storage.models import ApprovalRequest, AuditEvent, Device, DeviceAction, Event, utcnow
 from mdmtui.records import Action, Outcome
 from mdmtui.services import approvals, control
 from mdmtui.sim import Simulator

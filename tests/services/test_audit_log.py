@@ -9,7 +9,7 @@ import pytest
 from control_helpers import make_device, make_linkage
 
 from mdmtui.errors import ActionRefused, UsageError
-from mdmtui.models import AuditEvent
+from mdmtui.storage.models import AuditEvent
 from mdmtui.services import audit
 
 

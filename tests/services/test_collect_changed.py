@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from collect_helpers import by_mdm_id, run, sim_linkage
 
-from mdmtui.models import CollectionRun
+from mdmtui.storage.models import CollectionRun
 from mdmtui.services import collection
 from mdmtui.sim import Simulator
 from mdmtui.sim.day import DayRates

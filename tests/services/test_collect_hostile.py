@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from collect_helpers import by_mdm_id, plain_linkage, record, run, scripted, ScriptedConnector, sim_linkage, software
 
-from mdmtui import storable
+from mdmtui.storage import storable
 from mdmtui.cli import main
-from mdmtui.models import AuditEvent, CollectionRun, Event, Software
+from mdmtui.storage.models import AuditEvent, CollectionRun, Event, Software
 from mdmtui.sim import Simulator
 
 SIZE = 12

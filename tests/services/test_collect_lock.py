@@ -13,14 +13,14 @@ import pytest
 from collect_helpers import plain_linkage
 
 from mdmtui.errors import Busy
-from mdmtui.models import CollectionLock, utcnow
+from mdmtui.storage.models import CollectionLock, utcnow
 from mdmtui.services import locks
 
 RACE_SCRIPT = """
 import sys, time
 from mdmtui.config import Settings
 from mdmtui.errors import Busy
-from mdmtui.models import Linkage
+from mdmtui.storage.models import Linkage
 from mdmtui.services import locks
 from mdmtui.services.context import open_context
 url, data, start = sys.argv[1], sys.argv[2], float(sys.argv[3])

@@ -12,7 +12,7 @@ from collect_helpers import (ScriptedConnector, by_mdm_id, plain_linkage, record
                              utc)
 
 from mdmtui.errors import ActionRefused, Busy, ConnectionFailed
-from mdmtui.models import (CollectionLock, CollectionRun, Device, DeviceAction, DeviceHistory, Event, Software,
+from mdmtui.storage.models import (CollectionLock, CollectionRun, Device, DeviceAction, DeviceHistory, Event, Software,
                            utcnow)
 from mdmtui.records import OsClass
 from mdmtui.services import collection, locks

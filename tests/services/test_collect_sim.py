@@ -11,7 +11,7 @@ import asyncio
 import pytest
 from collect_helpers import by_mdm_id, fast, run, sim_linkage, snapshot
 
-from mdmtui.models import CollectionRun, Device, DeviceHistory, Event, Software
+from mdmtui.storage.models import CollectionRun, Device, DeviceHistory, Event, Software
 from mdmtui.services import collection
 from mdmtui.sim import Faults, Simulator
 

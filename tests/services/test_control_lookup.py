@@ -80,7 +80,7 @@ def test_confirm_label_falls_back_when_the_name_was_not_collected(ctx):
 
 
 def test_udid_names_a_device_in_any_case_and_user_and_asset_only_by_prefix(ctx, fleet):
-    from mdmtui.models import AssetInfo, Device
+    from mdmtui.storage.models import AssetInfo, Device
 
     alpha, twin1 = fleet["alpha"], fleet["twin1"]
     Device.update(udid="00008030-001A2B3C4D5E802E", user_name="Tanaka.H").where(Device.id == alpha.id).execute()
@@ -95,7 +95,7 @@ def test_udid_names_a_device_in_any_case_and_user_and_asset_only_by_prefix(ctx, 
 
 
 def test_find_tries_every_kind_and_lists_every_match_by_name(ctx, fleet):
-    from mdmtui.models import AssetInfo, Device
+    from mdmtui.storage.models import AssetInfo, Device
 
     alpha, twin1, twin2 = fleet["alpha"], fleet["twin1"], fleet["twin2"]
     Device.update(user_name="kato").where(Device.id.in_([alpha.id, twin2.id])).execute()
@@ -110,7 +110,7 @@ def test_find_tries_every_kind_and_lists_every_match_by_name(ctx, fleet):
 
 
 def test_find_reads_a_bounded_pool_yet_counts_every_match(ctx):
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     lk = make_linkage("Bulk", "intune")
     made = [make_device(lk, "IS", f"iPhone {n:03d}") for n in range(250)]

@@ -12,7 +12,7 @@ from control_helpers import (
 )
 
 from mdmtui.errors import AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError
-from mdmtui.models import AuditEvent, Device, DeviceAction, Event
+from mdmtui.storage.models import AuditEvent, Device, DeviceAction, Event
 from mdmtui.records import Action, Outcome, WipeOptions
 from mdmtui.services import control
 

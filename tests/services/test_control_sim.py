@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from control_helpers import audit_for, rows_for, seed_from_mdm, sim_linkage, sim_requests
 
-from mdmtui.models import Device, Event
+from mdmtui.storage.models import Device, Event
 from mdmtui.records import Action, Outcome
 from mdmtui.services import control
 from mdmtui.sim import Faults, Simulator
@@ -322,7 +322,7 @@ async def seed_again(ctx, sim, system: str) -> None:
     """Store the MDM's current mdm_managed / mdm_status on the seeded rows (what a collection does)."""
     from mdmtui.connectors.base import connector_for
     from mdmtui.services.linkages import linkage_config
-    from mdmtui.models import Linkage
+    from mdmtui.storage.models import Linkage
 
     linkage = Linkage.get(Linkage.system == system)
     connector = connector_for(linkage_config(ctx, linkage))

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.services import export
 from mdmtui.services.inventory import DeviceFilter
 

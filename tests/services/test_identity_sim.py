@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from collect_helpers import by_mdm_id, run, sdm_software_service, sim_linkage
 
-from mdmtui.models import Device, DeviceHistory, Event
+from mdmtui.storage.models import Device, DeviceHistory, Event
 from mdmtui.sim import Simulator
 
 SIZE = 30

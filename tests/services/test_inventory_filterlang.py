@@ -10,7 +10,7 @@ import pytest
 from collect_helpers import ScriptedConnector, plain_linkage, record, scripted, software
 
 from mdmtui.filterlang import FilterError
-from mdmtui.models import AssetInfo, Device, DeviceAction, utcnow
+from mdmtui.storage.models import AssetInfo, Device, DeviceAction, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import collection, inventory
 from mdmtui.services.inventory import DeviceFilter

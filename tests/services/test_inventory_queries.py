@@ -12,7 +12,7 @@ import pytest
 from collect_helpers import ScriptedConnector, plain_linkage, record, scripted, software, utc
 
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
-from mdmtui.models import AssetInfo, Device, DeviceAction, DeviceHistory, Software, utcnow
+from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Software, utcnow
 from mdmtui.records import OsClass
 from mdmtui.services import audit, collection, inventory
 from mdmtui.services.inventory import DeviceFilter

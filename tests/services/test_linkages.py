@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
-from mdmtui.models import AssetInfo, AuditEvent, Device, DeviceHistory, Linkage, Software
+from mdmtui.storage.models import AssetInfo, AuditEvent, Device, DeviceHistory, Linkage, Software
 from mdmtui.secrets import Secret, SecretBox
 from mdmtui.services import linkages
 
@@ -267,7 +267,7 @@ def test_schedule_edited_through_update_is_owed_from_the_edit_not_from_a_past_st
     from datetime import datetime, timedelta
 
     from mdmtui.services import schedule as schedule_service
-    from mdmtui.models import utcnow
+    from mdmtui.storage.models import utcnow
 
     name = linkages.create(ctx, sdm()).name
     past = (datetime.now() - timedelta(days=10)).replace(microsecond=0).isoformat()

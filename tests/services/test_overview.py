@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from overview_helpers import NOW, build_known_fleet
 
-from mdmtui.models import CollectionRun
+from mdmtui.storage.models import CollectionRun
 from mdmtui.services import inventory, overview
 from mdmtui.services.inventory import DeviceFilter
 

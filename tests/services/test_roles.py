@@ -12,7 +12,7 @@ import pytest
 from control_helpers import FakeMdm, make_device, make_linkage
 
 from mdmtui.config import RoleSettings
-from mdmtui.models import AssetInfo, AuditEvent, Device, DeviceAction, Linkage
+from mdmtui.storage.models import AssetInfo, AuditEvent, Device, DeviceAction, Linkage
 from mdmtui.records import Action
 from mdmtui.services import approvals, collection, control, inventory, linkages, roles, schedule
 from mdmtui.services.roles import PermissionDenied, Role

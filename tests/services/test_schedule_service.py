@@ -10,7 +10,7 @@ import pytest
 from schedule_helpers import add_linkage, simulate_ticks, utc
 
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError, UsageError
-from mdmtui.models import AuditEvent, CollectionRun, Linkage, SchedulerState
+from mdmtui.storage.models import AuditEvent, CollectionRun, Linkage, SchedulerState
 from mdmtui.recurrence import Schedule
 from mdmtui.services import schedule as svc
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from mdmtui import db as dbmod
-from mdmtui.models import Device, Linkage
+from mdmtui.storage import db as dbmod
+from mdmtui.storage.models import Device, Linkage
 from mdmtui.services import inventory
 from mdmtui.services.collection import search_text
 from mdmtui.services.inventory import DeviceFilter

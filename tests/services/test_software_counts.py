@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from collect_helpers import ScriptedConnector, plain_linkage, record, run, scripted, sdm_software_service, sim_linkage
 
-from mdmtui.models import Device, Software, SoftwareTitle, SoftwareVersion
+from mdmtui.storage.models import Device, Software, SoftwareTitle, SoftwareVersion
 from mdmtui.records import SoftwareItem
 from mdmtui.services import inventory, linkages, software
 from mdmtui.sim import Simulator

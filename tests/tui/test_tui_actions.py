@@ -8,7 +8,7 @@ from textual.widgets import Input
 from test_tui_devices import choose, text_of
 from tui_helpers import device, devices_table, highlight, notifications, settle, table_rows
 
-from mdmtui.models import AuditEvent, Device, DeviceAction
+from mdmtui.storage.models import AuditEvent, Device, DeviceAction
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ConfirmScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.services.lookup import confirm_label

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 from tui_helpers import devices_table, settle
 
-from mdmtui.models import CollectionRun, Event
+from mdmtui.storage.models import CollectionRun, Event
 from mdmtui.records import Progress
 from mdmtui.screens.app import MdmtuiApp, create_app
 from mdmtui.services import linkages

@@ -8,7 +8,7 @@ from textual.widgets import OptionList
 from tui_helpers import devices_table, notifications, settle
 
 from mdmtui.config import load_settings
-from mdmtui.models import AssetInfo, Device
+from mdmtui.storage.models import AssetInfo, Device
 from mdmtui.screens.app import create_app
 from mdmtui.screens.devices import DEFAULT_COLUMNS
 from mdmtui.screens.dialogs import ChecklistScreen

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, OptionList
 from tui_helpers import device, highlight, notifications, screen_text, settle
 
-from mdmtui.models import DeviceHistory
+from mdmtui.storage.models import DeviceHistory
 from mdmtui.screens.app import create_app
 from mdmtui.screens.describe import DescribeScreen
 from mdmtui.services import control

@@ -10,7 +10,7 @@ from rich.console import Console
 from textual.widgets import Input, OptionList
 from tui_helpers import device, devices_table, highlight, settle, table_rows
 
-from mdmtui.models import AssetInfo, AuditEvent, Device
+from mdmtui.storage.models import AssetInfo, AuditEvent, Device
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ChoiceScreen, FormScreen
 from mdmtui.services import inventory

@@ -12,7 +12,7 @@ from textual.widgets import Input, Label
 from tui_helpers import burst, devices_table, settle, table_rows
 
 from mdmtui import filterstore
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ChoiceScreen, FormScreen
 from mdmtui.services import inventory

@@ -9,7 +9,7 @@ from textual.command import CommandPalette, CommandList
 from tui_helpers import devices_table, notifications, screen_text, settle
 
 from mdmtui import identifiers
-from mdmtui.models import AssetInfo, Device
+from mdmtui.storage.models import AssetInfo, Device
 from mdmtui.screens.app import create_app
 from mdmtui.screens.goto import DeviceChooserScreen
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tui_helpers import device, link_and_collect, make_settings, screen_text, settle, type_filter
 
-from mdmtui.models import CollectionRun, Linkage
+from mdmtui.storage.models import CollectionRun, Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.describe import DescribeScreen
 from mdmtui.screens.dialogs import ChoiceScreen, ConfirmScreen, ResultsScreen, TypedConfirmScreen

@@ -6,7 +6,7 @@ import re
 
 from tui_helpers import devices_table, settle, type_filter
 
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.screens.app import create_app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Label, Select
 
-from mdmtui.models import AuditEvent, Linkage
+from mdmtui.storage.models import AuditEvent, Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.linkage_form import LinkageFormScreen
 from tui_helpers import row_text
@@ -124,7 +124,7 @@ async def test_removing_an_sdm_linkage_can_drop_its_properties_entry(tui_ctx):
 
 
 async def test_a_long_failure_reason_never_pushes_next_collection_off_screen(fleet):
-    from mdmtui.models import CollectionRun
+    from mdmtui.storage.models import CollectionRun
     from tui_helpers import screen_text, settle
 
     reason = "the MDM answered 503 Service Unavailable " * 8

@@ -13,7 +13,7 @@ from textual.widgets import Input
 from test_tui_actions import actions_of, results_text
 from tui_helpers import highlight, settle
 
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import TypedConfirmScreen
 from mdmtui.storage import in_db_thread

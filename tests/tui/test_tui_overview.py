@@ -70,7 +70,7 @@ async def test_drill_down_from_an_os_version_bar(known):
 
 
 async def test_arrows_walk_every_list_and_refresh_counts_again(known):
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     app = create_app(known, poll_seconds=3600)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -104,7 +104,7 @@ async def test_the_history_draws_sparklines_from_the_runs(known):
 
 
 async def test_hostile_names_show_escaped_and_markup_is_not_parsed(tui_ctx):
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     with tui_ctx.db.connection_context():
         Device.create(linkage=None, linkage_name="[bold]evil\x1b[31m", mdm_device_id="x", os_class="M",

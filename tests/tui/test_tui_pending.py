@@ -7,7 +7,7 @@ import asyncio
 
 from tui_helpers import device, devices_table, settle
 
-from mdmtui.models import Device, DeviceAction
+from mdmtui.storage.models import Device, DeviceAction
 from mdmtui.screens.app import create_app
 from mdmtui.screens.devices import mdm_cell
 from mdmtui.services import control

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from mdmtui.models import Linkage
+from mdmtui.storage.models import Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.screens.help import HelpScreen
 from mdmtui.screens.linkage_form import LinkageFormScreen
@@ -54,7 +54,7 @@ async def test_help_lists_every_binding_with_the_remapped_key(tmp_path):
 async def test_read_only_devices_screen_hides_actions_and_sends_nothing(ro_fleet, sim):
     from tui_helpers import device, highlight, notifications, settle
 
-    from mdmtui.models import CollectionRun, DeviceAction
+    from mdmtui.storage.models import CollectionRun, DeviceAction
 
     target = device(ro_fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
     app = create_app(ro_fleet, poll_seconds=60)

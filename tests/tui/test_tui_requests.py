@@ -9,7 +9,7 @@ from textual.widgets import Input
 from tui_helpers import device, highlight, notifications, settle
 
 from mdmtui.config import RoleSettings
-from mdmtui.models import ApprovalRequest, AuditEvent, DeviceAction
+from mdmtui.storage.models import ApprovalRequest, AuditEvent, DeviceAction
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
 from mdmtui.services.lookup import confirm_label
@@ -113,7 +113,7 @@ async def test_an_operator_cannot_save_sdm_import_properties(tui_ctx):
     from textual.widgets import TextArea
     from test_tui_properties import _open_editor, _sdm
 
-    from mdmtui.models import AuditEvent
+    from mdmtui.storage.models import AuditEvent
 
     _sdm(tui_ctx)
     ctx = as_user(tui_ctx, "olga", users={"olga": "operator"})
@@ -161,7 +161,7 @@ async def test_a_wipe_request_keeps_the_intune_options_chosen_in_the_dialog(flee
 
     from textual.widgets import Checkbox
 
-    from mdmtui.models import Device
+    from mdmtui.storage.models import Device
 
     with fleet.db.connection_context():
         target = (Device.select().where(Device.os_class == "IS", Device.computer_name.is_null(False))

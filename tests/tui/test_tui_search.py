@@ -12,7 +12,7 @@ from textual.widgets import Label
 from tui_helpers import burst, settle
 
 from mdmtui.storage.interrupt import Interrupter
-from mdmtui.models import Device, utcnow
+from mdmtui.storage.models import Device, utcnow
 from mdmtui.screens.app import create_app
 from mdmtui.services import inventory
 

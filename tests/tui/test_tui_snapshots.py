@@ -12,7 +12,7 @@ import asyncio
 import pytest
 from tui_helpers import FIXED_NOW, link_and_collect, make_settings, settle
 
-from mdmtui.models import CollectionRun, Device, Event, Linkage
+from mdmtui.storage.models import CollectionRun, Device, Event, Linkage
 from mdmtui.screens.app import create_app
 from mdmtui.services import audit, collection, events, inventory, linkages, schedule
 from mdmtui.services.context import open_context
@@ -77,7 +77,7 @@ def test_describe_snapshot(frozen_fleet, snap_compare, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_pending_snapshot(frozen_fleet, snap_compare, size):
     """6: two actions not final (recorded with fixed times, as the control service writes them)."""
-    from mdmtui.models import DeviceAction
+    from mdmtui.storage.models import DeviceAction
 
     with frozen_fleet.db.connection_context():
         for dev, outcome, message in zip(Device.select().order_by(Device.id).limit(2), ("pending", "unknown"),
@@ -117,7 +117,7 @@ def test_overview_drill_down_snapshot(frozen_fleet, snap_compare, monkeypatch):
 
 def _pending_lock(ctx, count: int = 1) -> None:
     """``count`` lock actions not final yet on the first devices of the list (the MDM column says "wait")."""
-    from mdmtui.models import DeviceAction
+    from mdmtui.storage.models import DeviceAction
 
     with ctx.db.connection_context():
         for dev in inventory.page(inventory.DeviceFilter(), 0, count):

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import OptionList
 from tui_helpers import FIXED_NOW, devices_table, make_settings, screen_text, settle, type_filter
 
-from mdmtui.models import CollectionRun, Device, Event, Linkage
+from mdmtui.storage.models import CollectionRun, Device, Event, Linkage
 from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ChoiceScreen

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input
 from tui_helpers import (burst, device, devices_table, highlight, notifications, screen_text, settle)
 
-from mdmtui.models import AuditEvent, Device
+from mdmtui.storage.models import AuditEvent, Device
 from mdmtui.screens.app import create_app
 from mdmtui.services import events
 
@@ -135,7 +135,7 @@ async def test_export_asset_save_delete_and_properties_save_failures_say_why(fle
 
 
 def _actions(ctx, dev) -> list[tuple[str, str]]:
-    from mdmtui.models import DeviceAction
+    from mdmtui.storage.models import DeviceAction
 
     with ctx.db.connection_context():
         return [(r.action, r.outcome) for r in DeviceAction.select().where(DeviceAction.device == dev.id)]
@@ -188,7 +188,7 @@ async def test_intune_wipe_offers_intunes_wipe_options_and_sends_them(fleet, sim
 
     from textual.widgets import Checkbox
 
-    from mdmtui.models import DeviceAction
+    from mdmtui.storage.models import DeviceAction
     from mdmtui.screens.dialogs import WipeConfirmScreen
     from mdmtui.services.lookup import confirm_label
 
@@ -238,7 +238,7 @@ async def test_the_detail_pane_scrolls_by_keyboard_at_80x24(fleet, sim):
 async def test_wording_counts_security_filter_history_names_banner_and_palette(fleet, sim):
     from textual.command import CommandPalette
 
-    from mdmtui.models import DeviceHistory
+    from mdmtui.storage.models import DeviceHistory
 
     target = device(fleet, mdm_device_id=sim.scenario_devices["mobileiron"]["japanese_names"])
     with fleet.db.connection_context():

@@ -9,7 +9,7 @@ from textual.widgets import Input
 from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from mdmtui.config import Settings
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.widgets.virtual_table import VirtualTable
 
 

@@ -48,8 +48,9 @@ import re
 from peewee import Database, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
-from mdmtui import db as _db
-from mdmtui import identifiers, models
+from mdmtui.storage import db as _db
+from mdmtui import identifiers
+from mdmtui.storage import models
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
 @step(9)
 def _to_v9(db: Database, migrator: SchemaMigrator) -> None:
     """The fleet's software counted per title and version; software indexed by (name, version, device)."""
-    from mdmtui import storable
+    from mdmtui.storage import storable
     from mdmtui.services import software
 
     for column, limit in storable.SOFTWARE_LIMITS.items():  # what collections now cut, cut before indexing

@@ -15,7 +15,7 @@ from peewee import Database, DatabaseError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as url_connect
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
-from mdmtui import models
+from mdmtui.storage import models
 from mdmtui.config import private_dir
 from mdmtui.errors import ConfigurationError
 
@@ -153,7 +153,7 @@ def _migration_transaction(db: Database) -> Iterator[None]:
 
 def migrate(db: Database) -> int:
     """Create a fresh schema or upgrade an older one; returns the version reached."""
-    from mdmtui import migrations
+    from mdmtui.storage import migrations
 
     _check_steps()
     with _migration_transaction(db):

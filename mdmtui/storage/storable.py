@@ -15,7 +15,7 @@ from operator import attrgetter
 
 from peewee import BigIntegerField, TextField
 
-from mdmtui.models import Device
+from mdmtui.storage.models import Device
 from mdmtui.records import COLLECTED_FIELDS, DeviceRecord, SoftwareItem
 
 REPLACEMENT = "\ufffd"  # U+FFFD: shows that a character was there (stripping would hide it)
