@@ -38,7 +38,7 @@ def start_daemon(ctx) -> subprocess.Popen:
                MDMTUI_CONFIG_DIR=str(ctx.settings.config_dir))
     if ctx.settings.database_url:
         env["MDMTUI_DATABASE_URL"] = ctx.settings.database_url
-    return subprocess.Popen([sys.executable, "-m", "mdmtui.cli", "daemon", "--tick", "0.2", "--grace", str(GRACE_S)],
+    return subprocess.Popen([sys.executable, "-m", "mdmtui", "daemon", "--tick", "0.2", "--grace", str(GRACE_S)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

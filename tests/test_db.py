@@ -45,7 +45,7 @@ def test_cli_on_postgres_without_the_driver_prints_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
            "MDMTUI_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
            "MDMTUI_CONFIG_DIR": str(tmp_path / "config"), "MDMTUI_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, "-m", "mdmtui.cli", "devices", "list"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "mdmtui", "devices", "list"], env=env, capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 1
     assert "mdmtui[postgres]" in done.stderr

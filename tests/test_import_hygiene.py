@@ -8,7 +8,7 @@ import sys
 
 import mdmtui
 
-UI_PREFIXES = ("mdmtui.screens", "mdmtui.widgets", "mdmtui.cli_console")
+UI_PREFIXES = ("mdmtui.screens", "mdmtui.widgets", "mdmtui.cli.console")
 
 
 def core_modules() -> list[str]:

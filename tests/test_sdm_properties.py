@@ -21,7 +21,7 @@ from mdmtui.sdm_properties import (
     render,
     write,
 )
-from mdmtui.sdm_properties_cli import add_sdm_properties_parser, run, run_check, run_show
+from mdmtui.cli.sdm_properties import add_sdm_properties_parser, run, run_check, run_show
 
 SPEC_EXAMPLE = (
     "sdm.1.name=ITDM2 SD Manager 01\n"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "services"))
 from collect_helpers import sim_linkage  # noqa: E402
 
 from mdmtui.cli import main  # noqa: E402
-from mdmtui.cli_collect import _ProgressLine  # noqa: E402
+from mdmtui.cli.collect import _ProgressLine  # noqa: E402
 from mdmtui.storage.models import AuditEvent, Device  # noqa: E402
 from mdmtui.records import Progress  # noqa: E402
 from mdmtui.sim import Simulator  # noqa: E402

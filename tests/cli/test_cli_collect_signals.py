@@ -41,7 +41,7 @@ def start_collect(ctx) -> subprocess.Popen:
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     if ctx.settings.database_url:
         env["MDMTUI_DATABASE_URL"] = ctx.settings.database_url
-    return subprocess.Popen([sys.executable, "-m", "mdmtui.cli", "collect", "--linkage", "Intune"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "mdmtui", "collect", "--linkage", "Intune"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 

@@ -42,11 +42,11 @@ def test_a_relative_sqlite_url_is_refused_naming_the_absolute_one(capsys, tmp_pa
 def test_a_host_that_does_not_resolve_says_so_quickly(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MDMTUI_DATA_DIR": str(tmp_path / "data"),
            "MDMTUI_CONFIG_DIR": str(tmp_path / "config"), "HOME": str(tmp_path)}
-    add = [sys.executable, "-m", "mdmtui.cli", "linkage", "add", "Nowhere", "--system", "mobileiron", "--server",
+    add = [sys.executable, "-m", "mdmtui", "linkage", "add", "Nowhere", "--system", "mobileiron", "--server",
            "https://mdm.no-such-host.invalid", "--user", "api", "--password-stdin"]
     subprocess.run(add, input="pw\n", env=env, check=True, capture_output=True, text=True, timeout=60)
     started = time.monotonic()
-    test = subprocess.run([sys.executable, "-m", "mdmtui.cli", "linkage", "test", "Nowhere"], env=env,
+    test = subprocess.run([sys.executable, "-m", "mdmtui", "linkage", "test", "Nowhere"], env=env,
                           capture_output=True, text=True, timeout=60)
     took = time.monotonic() - started
     assert test.returncode == 1

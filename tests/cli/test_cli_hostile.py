@@ -141,7 +141,7 @@ def test_sdm_properties_check_escapes_the_file_it_quotes(capsys, hostile, tmp_pa
 def test_a_real_subprocess_prints_no_raw_control_character(hostile):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for argv in (("devices", "list", "--limit", "0"), ("devices", "show", "Titled"), ("audit",)):
-        done = subprocess.run([sys.executable, "-m", "mdmtui.cli", "--database", hostile.settings.database, *argv],
+        done = subprocess.run([sys.executable, "-m", "mdmtui", "--database", hostile.settings.database, *argv],
                               env=env, capture_output=True, timeout=120)
         text = (done.stdout + done.stderr).decode("utf-8")
         assert done.returncode in (0, 1), text

@@ -92,7 +92,7 @@ def test_unexpected_exception_is_one_line_with_log_path(tmp_path, capsys, monkey
     def boom(args):
         raise KeyError("surprise")
 
-    monkeypatch.setattr("mdmtui.cli_linkage.run_list", boom)
+    monkeypatch.setattr("mdmtui.cli.linkage.run_list", boom)
     status = cli.main(["linkage", "list"])
     assert status == 1
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_read_only_flag_refuses_changes(capsys, monkeypatch):
 def test_console_script_runs_in_a_subprocess(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MDMTUI_DATA_DIR": str(tmp_path / "d"),
            "MDMTUI_CONFIG_DIR": str(tmp_path / "c")}
-    done = subprocess.run([sys.executable, "-m", "mdmtui.cli", "linkage", "list", "--json"],
+    done = subprocess.run([sys.executable, "-m", "mdmtui", "linkage", "list", "--json"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import DataTable
 from tui_helpers import devices_table, settle, table_rows
 
-from mdmtui.cli_console import DEMO_LINKAGES, demo_environment, first_collection, swap_a_sim
+from mdmtui.cli.console import DEMO_LINKAGES, demo_environment, first_collection, swap_a_sim
 from mdmtui.storage.models import Device, Event
 from mdmtui.screens.app import create_app
 from mdmtui.screens.help import HelpScreen

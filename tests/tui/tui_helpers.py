@@ -25,7 +25,7 @@ def make_settings(tmp_path, **extra) -> Settings:
 async def link_and_collect(ctx, sim) -> None:
     """Three linkages through the linkage service, sdm_import.properties, one collection each (in turn,
     so device ids do not depend on which MDM answers first)."""
-    from mdmtui.cli_console import DEMO_LINKAGES, _link, _write_properties
+    from mdmtui.cli.console import DEMO_LINKAGES, _link, _write_properties
     from mdmtui.services import collection
 
     with ctx.db.connection_context():

@@ -53,7 +53,7 @@ def _positive(text: str) -> int:
 
 def run_console(args: argparse.Namespace) -> int:
     """Open the console on the configured database."""
-    from mdmtui.cli_common import context_from_args
+    from mdmtui.cli.common import context_from_args
 
     ctx = context_from_args(args)
     try:

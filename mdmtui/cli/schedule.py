@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mdmtui import recurrence
-from mdmtui.cli_common import add_json_flag, context_from_args, print_json, print_table, to_local
+from mdmtui.cli.common import add_json_flag, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.logs import setup_logging

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from mdmtui.charts import bar, duration
-from mdmtui.cli_common import add_json_flag, context_from_args, print_json, print_table, to_local
+from mdmtui.cli.common import add_json_flag, context_from_args, print_json, print_table, to_local
 from mdmtui.services import overview
 
 BAR_WIDTH = 30

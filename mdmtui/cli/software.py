@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mdmtui.cli_collect import LIST_HEADERS, _row_cells, _row_json
-from mdmtui.cli_common import add_json_flag, context_from_args, print_json, print_table
+from mdmtui.cli.collect import LIST_HEADERS, _row_cells, _row_json
+from mdmtui.cli.common import add_json_flag, context_from_args, print_json, print_table
 from mdmtui.errors import NotFoundError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.services import inventory, software

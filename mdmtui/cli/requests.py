@@ -11,8 +11,8 @@ import asyncio
 import sys
 from typing import Any
 
-from mdmtui import cli_control
-from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.cli import control as cli_control
+from mdmtui.cli.common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
 from mdmtui.storage.models import ApprovalRequest, Device
 from mdmtui.records import Action
 from mdmtui.services import approvals, audit, control, lookup

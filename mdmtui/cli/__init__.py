@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mdmtui import __version__
 from mdmtui.errors import MdmtuiError
-from mdmtui.cli_common import one_line
+from mdmtui.cli.common import one_line
 from mdmtui.formatting import printable
 from mdmtui.logs import current_log_file, log_file_path, setup_logging
 
@@ -25,15 +25,15 @@ log = logging.getLogger("mdmtui.cli")
 
 # Command groups, in --help order. Each module defines register(subparsers).
 COMMAND_MODULES = [
-    "mdmtui.cli_console",  # (default) console, demo
-    "mdmtui.cli_overview",  # overview
-    "mdmtui.cli_linkage",  # linkage add|list|show|edit|remove|test
-    "mdmtui.cli_collect",  # collect, devices list|show|export|delete, licenses
-    "mdmtui.cli_software",  # software list|show
-    "mdmtui.cli_control",  # lock, wipe, reset-passcode, actions, audit
-    "mdmtui.cli_requests",  # requests list|show|create|approve|reject (two-person rule)
-    "mdmtui.cli_schedule",  # schedule list, daemon
-    "mdmtui.sdm_properties_cli",  # sdm-properties check|show
+    "mdmtui.cli.console",  # (default) console, demo
+    "mdmtui.cli.overview",  # overview
+    "mdmtui.cli.linkage",  # linkage add|list|show|edit|remove|test
+    "mdmtui.cli.collect",  # collect, devices list|show|export|delete, licenses
+    "mdmtui.cli.software",  # software list|show
+    "mdmtui.cli.control",  # lock, wipe, reset-passcode, actions, audit
+    "mdmtui.cli.requests",  # requests list|show|create|approve|reject (two-person rule)
+    "mdmtui.cli.schedule",  # schedule list, daemon
+    "mdmtui.cli.sdm_properties",  # sdm-properties check|show
     "mdmtui.sim.cli",  # sim
 ]
 # Modules whose registering function has another name (written to run standalone as well)
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command:  # a group given without its subcommand
             print(f"mdmtui {args.command}: choose a subcommand (see mdmtui {args.command} --help)", file=sys.stderr)
             return 2
-        console = registrar("mdmtui.cli_console") and importlib.import_module("mdmtui.cli_console")
+        console = registrar("mdmtui.cli.console") and importlib.import_module("mdmtui.cli.console")
         if not console:
             print("mdmtui: the console is not yet available; see `mdmtui --help`", file=sys.stderr)
             return 1
@@ -145,6 +145,3 @@ def _log_path(args: argparse.Namespace) -> Path:
     except MdmtuiError:
         return log_file_path()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mdmtui.cli_common import (add_json_flag, confirm_typed, context_from_args, one_line, print_ambiguous,
+from mdmtui.cli.common import (add_json_flag, confirm_typed, context_from_args, one_line, print_ambiguous,
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.formatting import printable

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from mdmtui import filterlang
-from mdmtui.cli_common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
+from mdmtui.cli.common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, context_from_args, print_ambiguous,
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.formatting import clip, printable, shown

@@ -16,7 +16,7 @@ from typing import Any
 
 from peewee import fn
 
-from mdmtui.cli_common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.cli.common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
 from mdmtui.errors import UsageError
 from mdmtui.formatting import printable
 from mdmtui.storage.models import Device

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from wcwidth import wcswidth
 
-from mdmtui.cli_common import json_text
+from mdmtui.cli.common import json_text
 from mdmtui.errors import MdmtuiError
 from mdmtui.formatting import printable
 from mdmtui.sdm_properties import PropertiesReport, SdmDbEntry, load
@@ -144,7 +144,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_with_context(args: argparse.Namespace) -> int:
-    from mdmtui.cli_common import context_from_args
+    from mdmtui.cli.common import context_from_args
     from mdmtui.storage.models import Linkage
 
     ctx = context_from_args(args)
