@@ -67,8 +67,8 @@ def test_secrets_never_leak_through_cli_db_or_logs(tmp_path, capsys, monkeypatch
         assert_no_secret(text, "CLI output")
 
     data = tmp_path / "data"
-    files = [data / "mdmtui.storage.db", data / "mdmtui.db-wal", data / "mdmtui.log", data / "audit.log"]
-    assert (data / "mdmtui.storage.db").exists() and (data / "mdmtui.log").exists()
+    files = [data / "mdmtui.db", data / "mdmtui.db-wal", data / "mdmtui.log", data / "audit.log"]
+    assert (data / "mdmtui.db").exists() and (data / "mdmtui.log").exists()
     for path in files:
         if path.exists():
             assert_no_secret(path.read_bytes(), path.name)
