@@ -133,6 +133,8 @@ def test_app_inventory_rows_are_the_detected_apps_of_every_device(tenant):
         apps = client.get(f"{sim.intune.base_url}/beta/deviceManagement/managedDevices/{ident}/detectedApps",
                           headers=headers, params={"$top": "5000"}).json()["value"]
         assert sorted(by_device.get(ident, [])) == sorted((a["displayName"], a["version"]) for a in apps)
+        admin = client.get(f"{sim.intune.base_url}/_sim/devices/{ident}/apps").json()
+        assert [(a["name"], a["version"]) for a in admin] == sorted(by_device.get(ident, []))
         without += not apps
     assert without and set(by_device) <= set(sim.device_ids("intune"))  # no row at all for a device without apps
 
