@@ -69,7 +69,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .intune_wire import app_id, platform_of
+from .intune_wire import app_id, family_of, platform_of
 
 REPORT = "DevicesWithInventory"
 APP_REPORT = "AppInvRawData"
@@ -156,7 +156,7 @@ class _Device:
     def __init__(self, fleet, slot: int) -> None:
         self.fleet, self.slot, self.ident = fleet, slot, fleet.id_of(slot)
         self.os = fleet.os_of(slot)
-        self.family = "windows" if self.os == "Windows" else ("android" if self.os == "Android" else "apple")
+        self.family = family_of(self.os)
         self.catalog, self._profile = fleet.catalog(slot), None
 
     @property
