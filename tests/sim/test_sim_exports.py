@@ -14,6 +14,7 @@ import pytest
 from conftest import graph_token
 
 from mdmtui.sim import BudgetLimits, Faults, Simulator
+from mdmtui.sim.faults import parse_spec
 
 BODY = {"reportName": "DevicesWithInventory", "select": ["DeviceId", "ICCID", "EthernetMAC", "StorageTotal"],
         "format": "csv"}
@@ -151,7 +152,8 @@ def test_app_inventory_follows_the_fleet_and_refuses_a_filter(tenant):
 
 def test_a_report_can_fail_on_its_own(tenant):
     sim, client, headers = tenant
-    sim.set_faults(Faults(export_job_fails=1), "intune", "exportJobs.AppInvRawData")
+    mdm, endpoint, faults = parse_spec("intune.exportJobs.AppInvRawData:export_job_fails=1")  # mdmtui sim --faults
+    sim.set_faults(faults, mdm, endpoint)
     apps = completed(sim, client, headers, client.post(jobs_url(sim), headers=headers, json=APPS).json()["id"])
     devices = completed(sim, client, headers, client.post(jobs_url(sim), headers=headers, json=BODY).json()["id"])
     assert apps["status"] == "failed" and devices["status"] == "completed"
