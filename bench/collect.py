@@ -40,9 +40,12 @@ sys.path.insert(0, str(ROOT))
 SERVER = r"""
 import json, sys
 from mdmtui.sim import BudgetLimits, Simulator
-n, scale = int(sys.argv[1]), float(sys.argv[2])
-sim = Simulator(seed=7, intune=n, mobileiron=n, sdm=1,
-                budget=BudgetLimits().scaled(scale) if scale else None).start()
+n, scale, speed = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+limits = BudgetLimits().scaled(scale) if scale else None
+if limits is not None and speed != 1:   # --budget-speed: the same window, K times the tokens (K times the rate)
+    limits = BudgetLimits(round(limits.app_limit * speed), round(limits.tenant_limit * speed), limits.window_s,
+                          limits.without_retry_after)
+sim = Simulator(seed=7, intune=n, mobileiron=n, sdm=1, budget=limits).start()
 print(json.dumps({"intune": {"base_url": sim.intune.base_url, "tenant_id": sim.intune.tenant_id,
       "client_id": sim.intune.client_id, "client_secret": sim.intune.client_secret},
       "mobileiron": {"base_url": sim.mobileiron.base_url, "user": sim.mobileiron.user,
@@ -225,9 +228,11 @@ def run_phase(phase: str, sim: dict, workdir: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def start_server(devices: int, budget_scale: float) -> tuple[subprocess.Popen, dict]:
-    """The simulator in its own process (budget_scale 0: Intune unthrottled); its connection facts."""
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(devices), str(budget_scale)], stdin=subprocess.PIPE,
+def start_server(devices: int, budget_scale: float, speed: float = 1.0) -> tuple[subprocess.Popen, dict]:
+    """The simulator in its own process (budget_scale 0: Intune unthrottled; speed: the budget's rate times
+    that); its connection facts."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(devices), str(budget_scale), str(speed)],
+                              stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return server, json.loads(server.stdout.readline())
 
@@ -242,6 +247,10 @@ def main() -> int:
     parser.add_argument("--budget-scale", type=float, default=0.1, metavar="F",
                         help="daily: Intune's budget scaled by F (0.1 = 200 per 2 s, the real rate with a tenth of "
                              "the burst; default 0.1)")
+    parser.add_argument("--budget-speed", type=float, default=1.0, metavar="K",
+                        help="daily: Intune's budget rate times K (default 1: the real 100 units/s); for big fleets "
+                             "whose first collection would otherwise wait out the budget for half an hour. Projected "
+                             "minutes still use the real rate")
     parser.add_argument("--database", metavar="URL", help="daily: run mdmtui on this database (e.g. postgresql://…)")
     parser.add_argument("--intune-route", choices=("auto", "list", "export", "both"), default="auto",
                         help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory; "

@@ -1,19 +1,23 @@
 """`bench/collect.py --scenario daily`: a first collection, a day of the fleet's life, the daily run.
 
 The simulator runs in its own process with N Intune and N MobileIron devices and Intune's budget
-scaled by `--budget-scale` (0.1 = 200 units per 2 s: the real rate, a tenth of the burst). Phases run in
-fresh subprocesses, as in the frozen scenario:
+scaled by `--budget-scale` (0.1 = 200 units per 2 s: the real rate, a tenth of the burst) and sped up by
+`--budget-speed K` (K times the rate, so a big fleet's run is bound by the CPU, not by the budget; the
+projected minutes stay at the real rate). Phases run in fresh subprocesses, as in the frozen scenario:
 
 1. **first** — mdmtui's first collection of both linkages (Intune with its detected apps);
 2. the fleet lives 24 hours (`POST /_sim/advance`, the default rates);
 3. **daily** — the daily run of both linkages;
 4. **truth** — the inventory against the simulator's truth, device by device: every live device
    present and not missing, every departed one marked missing, and the listed items equal to what the
-   MDM says now (identity, SIM, last alive confirmation, free storage; MobileIron's passcode state).
+   MDM says now (identity, SIM, last alive confirmation, free storage; MobileIron's passcode state;
+   every Intune device's software, name and version, against the simulator's app truth).
 
 Per MDM and phase: wall time, HTTP requests answered, Intune request units (each `$batch` item one),
 429s answered, and the projected minutes at the real budget (units / 100 per s, or the wall time if
-longer). MobileIron has no published budget: its "units" are its requests.
+longer). MobileIron has no published budget: its "units" are its requests. For Intune also: the budget's
+floor for the units spent (units / the simulated rate) and the wall time against it, and the share of
+request units asked for (each `$batch` item one) that were answered 429.
 """
 
 from __future__ import annotations
@@ -74,18 +78,49 @@ def truth_check(sim: dict, mdm: str) -> dict:
     from mdmtui.storage.models import Device
 
     base = sim[mdm]["base_url"]
+    software = _software_check(base, mdm) if mdm == "intune" else {}
     with httpx.Client(timeout=60) as client:
         live = client.get(base + "/_sim/devices").json()["ids"]
         stored = {d.mdm_device_id: d for d in Device.select().where(Device.linkage_name == mdm)}
         out = {"devices": len(live), "absent": sum(i not in stored for i in live),
                "missing_but_live": sum(1 for i in live if i in stored and stored[i].missing_since is not None),
                "departed_not_missing": sum(1 for i, d in stored.items() if i not in set(live) and d.missing_since is None),
-               "differences": {}}
+               "differences": {}, **software}
         for ident in live:
             if ident in stored:
                 _compare(mdm, client.get(f"{base}/_sim/devices/{ident}").json(), stored[ident], out["differences"])
-    out["equal"] = not (out["absent"] or out["missing_but_live"] or out["departed_not_missing"] or out["differences"])
+    out["equal"] = not (out["absent"] or out["missing_but_live"] or out["departed_not_missing"] or out["differences"]
+                        or out.get("software_differs"))
     return out
+
+
+def _software_check(base: str, mdm: str) -> dict:
+    """Every live device's stored software (name, version) against the simulator's app truth, streamed
+    device by device from the database."""
+    import itertools
+
+    from mdmtui.models import Device, Software
+
+    rows = (Software.select(Device.mdm_device_id, Software.name, Software.version).join(Device)
+            .where(Device.linkage_name == mdm).order_by(Device.mdm_device_id).tuples().iterator())
+    with httpx.Client(timeout=60) as client:
+        live = client.get(base + "/_sim/devices").json()["ids"]
+        differs = items = 0
+        seen: set[str] = set()
+
+        def check(ident: str, stored: list) -> int:
+            apps = client.get(f"{base}/_sim/devices/{ident}/apps").json()
+            return sorted(stored) != sorted((a["name"], a["version"]) for a in apps)
+
+        live_set = set(live)
+        for ident, group in itertools.groupby(rows, key=lambda r: r[0]):
+            stored = [(name, version or "") for _, name, version in group]
+            items += len(stored)
+            if ident in live_set:
+                seen.add(ident)
+                differs += check(ident, stored)
+        differs += sum(check(ident, []) for ident in live if ident not in seen)
+    return {"software_items": items, "software_differs": differs}
 
 
 def _compare(mdm: str, wire: dict, row, differences: dict) -> None:
@@ -119,8 +154,15 @@ def _figures(phase: dict, meter: dict) -> dict:
         wall = phase[mdm]["wall_s"]
         units = meter[mdm].get("units", meter[mdm]["requests"])
         projected = max(units / REAL_RATE, wall) / 60 if mdm == "intune" else wall / 60
-        out[mdm] = {"requests": meter[mdm]["requests"], "units": units, "throttled": meter[mdm].get("throttled", 0),
-                    "wall_s": wall, "projected_min": round(projected, 2), **phase[mdm]}
+        requests, throttled = meter[mdm]["requests"], meter[mdm].get("throttled", 0)
+        out[mdm] = {"requests": requests, "units": units, "throttled": throttled, "wall_s": wall,
+                    "projected_min": round(projected, 2), **phase[mdm]}
+        limits = meter[mdm].get("limits")
+        if limits:
+            floor = units / (limits["app_limit"] / limits["window_s"])
+            out[mdm].update(budget_floor_s=round(floor, 1), wall_vs_budget=round(wall / floor, 2) if floor else None,
+                            # of the request units asked for (carried out + refused), the share answered 429
+                            throttled_pct=round(100 * throttled / (units + throttled), 2) if units + throttled else 0.0)
     return out
 
 
@@ -144,10 +186,11 @@ def main_daily(args) -> int:
 
 def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | int:
     """One daily scenario (first, a day, the daily run, the truth check) with one Intune route."""
-    server, sim = start_server(args.devices, args.budget_scale)
+    server, sim = start_server(args.devices, args.budget_scale, args.budget_speed)
     sim["database"] = args.database
     sim["intune_route"] = route
-    results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale, "intune_route": route,
+    results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale,
+                     "budget_speed": args.budget_speed, "intune_route": route,
                      "database": "postgresql" if args.database else "sqlite", "intune": {}, "mobileiron": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="mdmtui-daily-") as tmp:
@@ -176,7 +219,8 @@ def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | i
 
 def report_daily(r: dict) -> None:
     """The figures, with the targets of issue 12 beside them."""
-    print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']}, {r['database']}, "
+    print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']} (rate x"
+          f"{r.get('budget_speed', 1)}), {r['database']}, "
           f"Intune route {r.get('intune_route', 'auto')}")
     for mdm in ("intune", "mobileiron"):
         for phase in ("first", "daily"):

@@ -20,11 +20,20 @@ Wire choices (see MDM-APIS.md):
   and UDID and RAM still come from the beta single GET, once per new device (they never change).
   ``intune_route`` auto takes it when the inventory holds ``export_threshold`` devices or more; a
   failed, expired or never-completing job falls back to the list route for the run, with a warning.
-- Detected apps: the per-device beta call, only for new or changed devices. The tenant-wide v1.0
-  call costs one request per distinct app version plus the paging of every app's device list
-  whatever changed, and must be inverted in memory for the whole fleet before the first page could
-  be yielded; the per-device call costs one request per changed device, which in the steady state
-  (a few changed devices per run) is far cheaper, and it streams.
+- Detected apps on the list route: the per-device beta call, for new or changed devices and the
+  rolling refresh (churn.py). The tenant-wide v1.0 call costs one request per distinct app version
+  plus the paging of every app's device list whatever changed, and must be inverted in memory for
+  the whole fleet before the first page could be yielded.
+- Detected apps on the export route: one ``AppInvRawData`` job beside the DevicesWithInventory one
+  (one row per device × discovered app; columns ``DeviceId``, ``ApplicationName``,
+  ``ApplicationVersion``, MDM-APIS.md §4 and sim/exports.py for where the names come from) gives
+  every device's software each run for a handful of request units, so every software change is
+  seen daily with no rolling refresh. A device in the file takes its rows; one in the
+  DevicesWithInventory file but not in the software file has no discovered apps (the report has a
+  row per app, none for a device without); one in neither (enrolled after the report's snapshot)
+  takes the per-device call as on the list route. A failed, expired or never-completing software
+  job falls back to the per-device calls for the run, with a warning (devices not read keep their
+  stored software).
 """
 
 from __future__ import annotations
@@ -32,10 +41,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import zlib
 import logging
 import re
 import time
 import zipfile
+from array import array
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -81,6 +92,10 @@ EXPORT_UNFETCHED = {
     OsClass.IS: frozenset({"udid", "ram_total_bytes"}),
     OsClass.IP: frozenset({"ram_total_bytes"}),
 }
+# The export route's software: AppInvRawData, one row per device x discovered app.
+SOFTWARE_REPORT = "AppInvRawData"
+SOFTWARE_SELECT = ("DeviceId", "ApplicationName", "ApplicationVersion")
+MAX_SOFTWARE_EXPORT_BYTES = 8 * 1024**3  # read as a stream (never whole in memory); a zip bomb is refused
 ROUTES = ("auto", "list", "export")
 EXPORT_THRESHOLD = 5000  # auto: export when the inventory already holds this many of the linkage's devices
 EXPORT_WAIT_S = 600.0  # how long a run waits for the job before it falls back to the list route
@@ -193,6 +208,7 @@ class IntuneConnector:
         self.export_wait_s = float(config.extra.get("export_wait_s", EXPORT_WAIT_S))
         self.export_poll_s = float(config.extra.get("export_poll_s", EXPORT_POLL_S))
         self.route: str | None = None  # the route the last collection took ("list" or "export")
+        self.software_route: str | None = None  # how it read detected apps ("export", "per-device", None: not)
 
     def _scope_root(self) -> str:
         # National clouds have their own Graph host; the app's scope is that host's .default.
@@ -259,13 +275,14 @@ class IntuneConnector:
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device page by page; enrich only new or changed devices."""
         self.warnings, self.listed_at = [], None
-        exported = await self._export_or_none() if self._wants_export(known) else None
+        exported, software = await self._exports() if self._wants_export(known) else (None, None)
         self.route = "list" if exported is None else "export"
-        log.info("Intune: collecting %s by the %s route (%d devices in the inventory)", self.config.name,
-                 self.route, len(known))
+        self.software_route = None if not self.collect_software else "per-device" if software is None else "export"
+        log.info("Intune: collecting %s by the %s route, detected apps %s (%d devices in the inventory)",
+                 self.config.name, self.route, self.software_route or "not collected", len(known))
         seen: set[str] = set()
         async for items in self._list_pages(seen):
-            yield await self._records(items, known, exported)
+            yield await self._records(items, known, exported, software)
 
     async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[dict]]:
         """Raw list pages without repeats, prefetching the next page while the caller works."""
@@ -332,18 +349,23 @@ class IntuneConnector:
         return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
     async def _records(self, items: list[dict], known: Mapping[str, str | None],
-                       exported: dict[str, dict] | None = None) -> list[DeviceRecord]:
+                       exported: dict[str, dict] | None = None,
+                       software: SoftwareExport | None = None) -> list[DeviceRecord]:
         """Map one page; fetch the LIST-quirk properties of new or changed devices (UDID and RAM never
         change, the ICCID with the SIM fields the list shows) and apps of those plus the devices whose
         rolling refresh is due (churn.py), concurrently. With the export's rows (the export route) a
         device in the export needs the single GET only when it is new: its ICCID and Ethernet MAC are
-        in the row."""
+        in the row; with the software export, a device the reports cover needs no apps call at all."""
         exported = exported or {}
         markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
         dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
         need = {i: _never_enriched(known.get(i)) if i in exported else d.enrich for i, d in dues.items()}
-        details, apps = await asyncio.gather(self._details([i for i, n in need.items() if n]),
-                                             self._apps_of([i for i, d in dues.items() if d.any]))
+        from_file = {} if software is None else \
+            {i: software.of(i) for i in markers if software.covers(i) or i in exported}
+        details, apps = await asyncio.gather(
+            self._details([i for i, n in need.items() if n]),
+            self._apps_of([i for i, d in dues.items() if d.any and i not in from_file]))
+        apps.update(from_file)
         return [self._record(item, markers[item["id"]], details.get(item["id"]), apps.get(item["id"]),
                              dues[item["id"]], exported.get(item["id"]), need[item["id"]]) for item in items]
 
@@ -373,24 +395,58 @@ class IntuneConnector:
             return self.route_setting == "export"
         return self.since is None and len(known) >= self.export_threshold
 
+    async def _exports(self) -> tuple[dict[str, dict] | None, SoftwareExport | None]:
+        """The device export's rows and the software export, both jobs at once; either is None (with a
+        warning) when its job gives no data."""
+        jobs = [asyncio.ensure_future(self._export_or_none()), asyncio.ensure_future(self._software_or_none())]
+        try:
+            exported, software = await asyncio.gather(*jobs)
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
+        return exported, software
+
     async def _export_or_none(self) -> dict[str, dict] | None:
         """The export's rows by device id, or None (with a warning) when the job gives none: the run
         then takes the list route, which costs one request unit per new or changed device."""
+        return await self._job_or_none(self._export(), (
+            "this run used the device list route instead (ICCID-only SIM changes are seen at the device's "
+            "next listed change)"), "")
+
+    async def _software_or_none(self) -> SoftwareExport | None:
+        """Every device's detected apps from AppInvRawData, or None (with a warning) when the job gives
+        none or software is not collected: the run then reads apps device by device."""
+        if not self.collect_software:
+            return None
+        return await self._job_or_none(self._software_export(), (
+            "this run read detected apps device by device instead (new and changed devices and the rolling "
+            "refresh; the others keep their stored software)"), " software")
+
+    async def _job_or_none(self, job, instead: str, what: str):
         try:
-            return await self._export()
+            return await job
         except ForeignLink:
             raise  # a tampered answer: the run stops
         except (ProtocolError, MdmRequestError, NotFoundError, Throttled, AuthenticationFailed, ConnectionFailed,
                 OSError) as exc:
-            self._warn(f"the Intune export job gave no data ({exc}); this run used the device list route "
-                       "instead (ICCID-only SIM changes are seen at the device's next listed change)")
+            self._warn(f"the Intune{what} export job gave no data ({exc}); {instead}")
             return None
 
     async def _export(self) -> dict[str, dict]:
-        body = {"reportName": EXPORT_REPORT, "select": list(EXPORT_SELECT), "format": "csv"}
+        return parse_export(await self._export_file(EXPORT_REPORT, EXPORT_SELECT))
+
+    async def _software_export(self) -> SoftwareExport:
+        blob = await self._export_file(SOFTWARE_REPORT, SOFTWARE_SELECT)
+        return await asyncio.to_thread(parse_software_export, blob)  # a big fleet's file: off the event loop
+
+    async def _export_file(self, report: str, select: tuple[str, ...]) -> bytes:
+        """One export job: create it, wait for it, download its zip from the storage host."""
+        body = {"reportName": report, "select": list(select), "format": "csv"}
         reply = await self._graph("POST", self._beta("/deviceManagement/reports/exportJobs"), idempotent=False,
                                   json_body=body)
-        self._expect_ok(reply, "a new export job")
+        self._expect_ok(reply, f"a new {report} export job")
         job = reply.body if isinstance(reply.body, dict) else {}
         ident = job.get("id")
         if not isinstance(ident, str) or not _JOB_ID.fullmatch(ident):  # it goes into a URL and messages
@@ -401,7 +457,7 @@ class IntuneConnector:
         if not got.ok:
             raise ProtocolError(f"the export file could not be downloaded (HTTP {got.status} from the storage "
                                 "host; the link may have expired)")
-        return parse_export(got.raw)
+        return got.raw
 
     async def _await_job(self, ident: str) -> str:
         """Poll the job until it completes (its download URL), fails, or the wait runs out."""
@@ -688,18 +744,25 @@ def _column(header: str) -> str:
     return re.sub(r"[^0-9a-z]", "", header.lower())
 
 
+def _csv_member(zf: zipfile.ZipFile, limit: int) -> zipfile.ZipInfo:
+    members = [m for m in zf.infolist() if m.filename.lower().endswith(".csv")]
+    if not members:
+        raise ProtocolError("the export file holds no CSV")
+    if members[0].file_size > limit:
+        raise ProtocolError(f"the export's CSV is {members[0].file_size:,} bytes: too big to unpack")
+    return members[0]
+
+
+_UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, EOFError, ValueError, zlib.error)
+
+
 def parse_export(blob: bytes) -> dict[str, dict]:
     """DevicesWithInventory's zip -> {device id: {"iccid": …, "ethernetMacAddress": …}}; an empty cell
     is None. A zip without a CSV, a CSV without the columns, or one too big to unpack is refused."""
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-            members = [m for m in zf.infolist() if m.filename.lower().endswith(".csv")]
-            if not members:
-                raise ProtocolError("the export file holds no CSV")
-            if members[0].file_size > MAX_EXPORT_BYTES:
-                raise ProtocolError(f"the export's CSV is {members[0].file_size:,} bytes: too big to unpack")
-            text = zf.read(members[0]).decode("utf-8-sig")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, EOFError, ValueError) as exc:
+            text = zf.read(_csv_member(zf, MAX_EXPORT_BYTES)).decode("utf-8-sig")
+    except _UNREADABLE_ZIP as exc:
         raise ProtocolError(f"the export file is not a readable zip of a UTF-8 CSV ({exc.__class__.__name__})") from None
     try:
         rows = csv.reader(io.StringIO(text, newline=""))
@@ -717,6 +780,74 @@ def parse_export(blob: bytes) -> dict[str, dict]:
         return out
     except csv.Error as exc:
         raise ProtocolError(f"the export's CSV cannot be read ({exc})") from None
+
+
+class SoftwareExport:
+    """AppInvRawData's rows by device, compactly (a 100,000-device fleet has millions of rows): each
+    distinct (name, version) is kept once, each device holds an array of their numbers."""
+
+    def __init__(self) -> None:
+        self._pairs: list[tuple[str, str | None]] = []
+        self._numbers: dict[tuple[str, str | None], int] = {}
+        self._devices: dict[str, array] = {}
+
+    def add(self, device: str, name: str | None, version: str | None) -> None:
+        """One row; a row without an app name only tells that the device is covered (as detectedApps,
+        an app without a name is no software item)."""
+        apps = self._devices.get(device)
+        if apps is None:
+            apps = self._devices[device] = array("I")
+        if name is None:
+            return
+        number = self._numbers.get((name, version))
+        if number is None:
+            number = self._numbers[(name, version)] = len(self._pairs)
+            self._pairs.append((name, version))
+        apps.append(number)
+
+    def covers(self, device: str) -> bool:
+        """True when the file has rows of the device."""
+        return device in self._devices
+
+    def of(self, device: str) -> list[SoftwareItem]:
+        """The device's detected apps (empty for a device the file has no row of)."""
+        return [SoftwareItem(*self._pairs[n]) for n in self._devices.get(device, ())]
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+
+_SOFTWARE_COLUMNS = ("deviceid", "applicationname", "applicationversion")
+
+
+def parse_software_export(blob: bytes) -> SoftwareExport:
+    """AppInvRawData's zip -> every device's detected apps, read as a stream. The headers are compared
+    without case, spaces or hyphens (requested or display names), the columns found by name in any
+    order. A line with fewer cells than the header refuses the whole file: a device's list cut short
+    would be stored as its software."""
+    out = SoftwareExport()
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf, \
+                zf.open(_csv_member(zf, MAX_SOFTWARE_EXPORT_BYTES)) as raw:
+            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+            header = [_column(h) for h in next(rows, [])]
+            if not set(_SOFTWARE_COLUMNS) <= set(header):
+                raise ProtocolError("the software export's CSV lacks a Device ID, Application name or "
+                                    "Application version column")
+            device, name, version = (header.index(c) for c in _SOFTWARE_COLUMNS)
+            width = len(header)
+            for row in rows:
+                if len(row) < width:
+                    raise ProtocolError(f"the software export's CSV has a cut line (line {rows.line_num})")
+                ident = row[device].strip()
+                if ident:
+                    out.add(ident, mapping.text(row[name]), mapping.text(row[version]))
+    except _UNREADABLE_ZIP as exc:
+        raise ProtocolError(f"the software export is not a readable zip of a UTF-8 CSV ({exc.__class__.__name__})") \
+            from None
+    except csv.Error as exc:
+        raise ProtocolError(f"the software export's CSV cannot be read ({exc})") from None
+    return out
 
 
 def change_marker(item: dict, now: float, refresh_days: float) -> str:

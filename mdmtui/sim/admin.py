@@ -57,6 +57,15 @@ class Admin:
             raise ValueError("only Intune reports a wipe's end in managementState")
         self._sim.services[mdm].end_next_wipe(self._slot(mdm, ident), how)
 
+    def apps(self, mdm: str, ident: str) -> list[dict]:
+        """The device's installed apps as the MDM knows them (name and version, sorted): the truth the
+        per-device and report routes must both give."""
+        fleet = self._sim.fleets[mdm]
+        slot = self._slot(mdm, ident)
+        catalog = fleet.catalog(slot)
+        apps = sorted((catalog[i].name, catalog[i].versions[v]) for i, v in fleet.apps(slot))
+        return [{"name": name, "version": version} for name, version in apps]
+
     def touch(self, mdm: str, ident: str) -> None:
         """The device checks in now (last contact / lastSyncDateTime moves)."""
         self._sim.fleets[mdm].touch(self._slot(mdm, ident))
@@ -134,6 +143,9 @@ def admin_routes(sim, mdm: str) -> list[Route]:
     async def get(request: Request) -> Response:
         return json_response(sim.truth(mdm, request.path_params["id"]))
 
+    async def apps(request: Request) -> Response:
+        return json_response(admin.apps(mdm, request.path_params["id"]))
+
     async def remove(request: Request) -> Response:
         admin.remove(mdm, request.path_params["id"])
         return Response(status_code=204)
@@ -189,6 +201,7 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         Route("/_sim/devices", guarded(add), methods=["POST"]),
         Route("/_sim/devices/{id}", guarded(get), methods=["GET"]),
         Route("/_sim/devices/{id}", guarded(remove), methods=["DELETE"]),
+        Route("/_sim/devices/{id}/apps", guarded(apps), methods=["GET"]),
         Route("/_sim/devices/{id}/{op}", guarded(op), methods=["POST"]),
         Route("/_sim/faults", guarded(faults), methods=["GET", "PUT", "DELETE"]),
         Route("/_sim/scenario", guarded(scenario), methods=["GET"]),

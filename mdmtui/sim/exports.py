@@ -2,8 +2,9 @@
 
 - ``POST {graph}/{beta|v1.0}/deviceManagement/reports/exportJobs`` with ``{"reportName":
   "DevicesWithInventory","select":[…],"format":"csv"}`` → 201 and the job, ``status: notStarted``,
-  ``url: null``. Only ``DevicesWithInventory`` is served; another report name, a column the report
-  does not have, or a format other than csv/json is refused with 400 (the harsher reading).
+  ``url: null``. ``DevicesWithInventory`` and ``AppInvRawData`` are served; another report name, a
+  column the report does not have, or a format other than csv/json is refused with 400 (the harsher
+  reading).
 - ``GET …/reports/exportJobs('{id}')`` → the job: ``inProgress`` until ``export_delay_s`` has passed
   since it was requested, then ``completed`` with ``url`` and ``expirationDateTime``, or ``failed``.
   Every POST and GET is a Graph request and spends one unit of the budget (budget.py).
@@ -15,12 +16,35 @@
   token to the storage host. An expired or tampered URL is 403 ``AuthenticationFailed``.
 - Fault knobs (``Faults``, endpoint ``exportJobs``, drawn when the job is created):
   ``export_job_fails`` (the job ends ``failed``), ``export_job_hangs`` (it stays ``inProgress``),
-  ``export_url_expired`` (it completes with a URL already past its expiry).
+  ``export_url_expired`` (it completes with a URL already past its expiry). Settings for the endpoint
+  ``exportJobs.<reportName>`` (e.g. ``intune.exportJobs.AppInvRawData:export_job_fails=1``), when
+  present, decide that report's jobs instead, so one report can fail while the other completes.
 
 Values where the documentation shows none (docs/intune-graph-api.md, "Export jobs"): storage in whole
 MB, the last check-in without a zone, enums as the console's display words ("Compliant", "True") —
 the harsher reading, so a collector that took those columns for the exact Graph values would be
 caught. The collector reads only ``DeviceId``, ``ICCID`` and ``EthernetMAC`` from the file.
+
+``AppInvRawData`` (one row per device × discovered app, from the fleet's own app truth, the same apps
+the per-device beta ``detectedApps`` call answers). Where the names come from: memdocs
+``intune/fundamentals/reports-export-graph-available-reports.md`` (MicrosoftDocs/memdocs, section
+"AppInvRawData report") lists its available properties ``ApplicationKey``, ``ApplicationName``,
+``ApplicationPublisher``, ``ApplicationShortVersion``, ``ApplicationVersion``, ``DeviceId``,
+``DeviceName``, ``OSDescription``, ``OSVersion``, ``Platform``, ``UserId``, ``EmailAddress``,
+``UserName``, and "There are no filters for this report"; ``reports-export-graph-apis.md`` gives the job
+flow it shares with every report. The documentation is silent on the rest; the readings chosen:
+- the file's headers: memdocs has no "columns received" table for this report (unlike
+  DevicesWithInventory), and published scripts that export it (e.g. Azure Automation runbooks that
+  read ``ApplicationName`` / ``ApplicationVersion`` from the CSV by name) read the requested names, so
+  the headers are the requested names — but the columns come in the report's own order (the list
+  above), not in the order of ``select``, so a collector that reads by position is caught;
+- ``ApplicationVersion`` is the detected app's ``version`` (what ``detectedApps`` answers);
+  ``ApplicationShortVersion`` is a different, shorter string (major.minor), so a collector that took
+  the short version for the version would be caught;
+- a device with no discovered apps has no row at all (one row per device × app): its absence is not
+  "unknown";
+- ``filter`` is refused (400) for this report, as the documentation allows none;
+- rows are grouped by device in listing order (the collector must not rely on it).
 """
 
 from __future__ import annotations
@@ -45,7 +69,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .intune_wire import app_id, family_of, platform_of
+
 REPORT = "DevicesWithInventory"
+APP_REPORT = "AppInvRawData"
 FORMATS = ("csv", "json")
 MB = 1024 * 1024
 
@@ -96,11 +123,55 @@ COLUMNS: dict[str, tuple[str, object]] = {
 DEFAULT_SELECT = tuple(c for c in COLUMNS if c != "DeviceType")
 
 
+def _short(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+# AppInvRawData: column (header = the requested name) -> value from (device, catalog app, version index),
+# in the report's own order (the file keeps this order whatever the order of `select`)
+APP_COLUMNS: dict[str, object] = {
+    "ApplicationKey": lambda d, a, v: app_id(d.family, a, v),
+    "ApplicationName": lambda d, a, v: d.catalog[a].name,
+    "ApplicationPublisher": lambda d, a, v: d.catalog[a].publisher,
+    "ApplicationShortVersion": lambda d, a, v: _short(d.catalog[a].versions[v]),
+    "ApplicationVersion": lambda d, a, v: d.catalog[a].versions[v],
+    "DeviceId": lambda d, a, v: d.ident,
+    "DeviceName": lambda d, a, v: d.profile["device_name"],
+    "OSDescription": lambda d, a, v: d.os,
+    "OSVersion": lambda d, a, v: d.profile["os_version"],
+    "Platform": lambda d, a, v: platform_of(d.os),
+    "UserId": lambda d, a, v: d.profile["user_id"],
+    "EmailAddress": lambda d, a, v: d.profile["email"],
+    "UserName": lambda d, a, v: d.profile["user_name"],
+}
+REPORTS = {REPORT: COLUMNS, APP_REPORT: APP_COLUMNS}
+
+
+class _Device:
+    """One live device while AppInvRawData's rows are written: its profile is built only when a selected
+    column needs it."""
+
+    __slots__ = ("fleet", "slot", "ident", "os", "family", "catalog", "_profile")
+
+    def __init__(self, fleet, slot: int) -> None:
+        self.fleet, self.slot, self.ident = fleet, slot, fleet.id_of(slot)
+        self.os = fleet.os_of(slot)
+        self.family = family_of(self.os)
+        self.catalog, self._profile = fleet.catalog(slot), None
+
+    @property
+    def profile(self) -> dict:
+        if self._profile is None:
+            self._profile = self.fleet.profile(self.slot)
+        return self._profile
+
+
 @dataclass
 class Job:
     """One export job as the service keeps it."""
 
     id: str
+    report: str
     select: list[str]
     format: str
     filter: str | None
@@ -142,7 +213,6 @@ class ExportJobs:
 
     def create(self, request, ver: str, body: bytes | None):
         from .intune import Result
-        from .web import draw_of
 
         svc = self.service
         try:
@@ -151,27 +221,41 @@ class ExportJobs:
         except (ValueError, AssertionError):
             return svc.fail(request, 400, "BadRequest", "The request payload is not a JSON object.")
         name = data.get("reportName")
-        if name != REPORT:
+        columns = REPORTS.get(name) if isinstance(name, str) else None
+        if columns is None:
             return svc.fail(request, 400, "BadRequest", f"Report name '{name}' is not supported by this tenant's "
-                            "export service (the simulator serves DevicesWithInventory only).")
-        select = data.get("select") or list(DEFAULT_SELECT)
+                            "export service (the simulator serves DevicesWithInventory and AppInvRawData).")
+        select = data.get("select") or list(DEFAULT_SELECT if name == REPORT else columns)
         if not isinstance(select, list) or not all(isinstance(c, str) for c in select):
             return svc.fail(request, 400, "BadRequest", "'select' must be a list of column names.")
-        unknown = [c for c in select if c not in COLUMNS]
+        unknown = [c for c in select if c not in columns]
         if unknown:
             return svc.fail(request, 400, "BadRequest", f"Invalid select column(s): {', '.join(unknown)}")
+        if name == APP_REPORT and data.get("filter"):
+            return svc.fail(request, 400, "BadRequest", f"The report {name} cannot be filtered.")
         fmt = str(data.get("format") or "csv").lower()
         if fmt not in FORMATS:
             return svc.fail(request, 400, "BadRequest", f"Invalid format '{data.get('format')}'.")
-        draw = draw_of(request) if request is not None else None
-        job = Job(id=f"{REPORT}_{uuid.uuid4()}", select=list(select), format=fmt, filter=data.get("filter"),
-                  requested_at=self.fleet.clock(), started=time.monotonic())
+        draw = self._draw(request, name)
+        job = Job(id=f"{name}_{uuid.uuid4()}", report=name, select=list(select), format=fmt,
+                  filter=data.get("filter"), requested_at=self.fleet.clock(), started=time.monotonic())
         if draw is not None:
             job.fails, job.hangs = draw.hit("export_job_fails"), draw.hit("export_job_hangs")
             job.expired_url = draw.hit("export_url_expired")
         with self._lock:
             self.jobs[job.id] = job
         return Result(201, self.entity(ver, job, "notStarted"))
+
+    def _draw(self, request, report: str):
+        """The job's fault draw: the report's own endpoint settings (``exportJobs.<report>``) when there
+        are any, else the request's (endpoint ``exportJobs``)."""
+        from .faults import Draw
+        from .web import draw_of
+
+        book, key = self.service.sim.faults, f"exportJobs.{report}"
+        if book.configured("intune", key):
+            return Draw(book.effective("intune", key), *book.tick("intune", key))
+        return draw_of(request) if request is not None else None
 
     async def get(self, request, ver: str, key: str):
         from .intune import Result
@@ -196,7 +280,8 @@ class ExportJobs:
         with self._lock:
             if job.url is not None:
                 return
-            blob = zip_of(job.id, self.rows(job.select), job.format)
+            rows = self.app_rows(job.select) if job.report == APP_REPORT else self.rows(job.select)
+            blob = zip_of(job.id, rows, job.format)
             now = self.fleet.clock()
             expires = now - 60 if job.expired_url else now + self.service.cfg.export_url_ttl_s
             path = f"/{self.container()}/{quote(job.id)}.zip"
@@ -224,12 +309,24 @@ class ExportJobs:
             out.append(["" if (v := get(prof, ident)) is None else str(v) for get in getters])
         return [[COLUMNS[c][0] for c in select]] + out
 
+    def app_rows(self, select: list[str]):
+        """AppInvRawData's rows, lazily: the header, then one row per live device × app (none for a device
+        without apps), in the report's column order."""
+        names = [c for c in APP_COLUMNS if c in select]
+        getters = [APP_COLUMNS[c] for c in names]
+        yield names
+        fleet = self.fleet
+        for slot in fleet.live_slots():
+            device = _Device(fleet, slot)
+            for app, ver in sorted(fleet.apps(slot)):
+                yield [str(get(device, app, ver)) for get in getters]
+
     def entity(self, ver: str, job: Job, status: str) -> dict:
         """The deviceManagementExportJob as Graph answers it."""
         base = self.service.cfg.base_url
         completed = status == "completed"
         return {"@odata.context": f"{base}/{ver}/$metadata#deviceManagement/reports/exportJobs/$entity",
-                "id": job.id, "reportName": REPORT, "filter": job.filter, "select": job.select,
+                "id": job.id, "reportName": job.report, "filter": job.filter, "select": job.select,
                 "format": job.format, "snapshotId": None, "localizationType": "localizedValuesAsAdditionalColumn",
                 "status": status, "url": job.url if completed else None,
                 "requestDateTime": datetime.fromtimestamp(job.requested_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -237,20 +334,21 @@ class ExportJobs:
                 if completed and job.expires_at else "0001-01-01T00:00:00Z"}
 
 
-def zip_of(job_id: str, rows: list[list[str]], fmt: str) -> bytes:
-    """The export file: a zip holding one CSV (BOM, every value quoted) or one JSON document."""
-    if fmt == "csv":
-        text = io.StringIO()
-        csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
-        member, data = f"{job_id}.csv", ("\ufeff" + text.getvalue()).encode("utf-8", "surrogatepass")
-    else:
-        header = rows[0]
-        data = json.dumps({"values": [dict(zip(header, r)) for r in rows[1:]]}, ensure_ascii=False).encode(
-            "utf-8", "surrogatepass")
-        member = f"{job_id}.json"
+def zip_of(job_id: str, rows, fmt: str) -> bytes:
+    """The export file: a zip holding one CSV (BOM, every value quoted; written as the rows come, so a
+    fleet's app rows are never all in memory) or one JSON document."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(member, data)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        if fmt == "csv":
+            with zf.open(f"{job_id}.csv", "w", force_zip64=True) as raw, \
+                    io.TextIOWrapper(raw, encoding="utf-8", errors="surrogatepass", newline="") as text:
+                text.write("\ufeff")
+                csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+        else:
+            rows = iter(rows)
+            header = next(rows)
+            zf.writestr(f"{job_id}.json", json.dumps({"values": [dict(zip(header, r)) for r in rows]},
+                                                     ensure_ascii=False).encode("utf-8", "surrogatepass"))
     return out.getvalue()
 
 

@@ -114,6 +114,11 @@ class FaultBook:
             return [{"mdm": m, "endpoint": e, "faults": f.model_dump(exclude_unset=True)}
                     for (m, e), f in self._settings.items()]
 
+    def configured(self, mdm: str, endpoint: str) -> bool:
+        """True when faults are set for this very endpoint of this MDM (not only inherited)."""
+        with self._lock:
+            return (mdm, endpoint) in self._settings
+
     def effective(self, mdm: str, endpoint: str) -> Faults | None:
         """Faults for one endpoint: endpoint settings override MDM settings override global ones,
         field by field (only fields that were set explicitly)."""

@@ -531,7 +531,7 @@ class IntuneService(Service):
             os_of_family: dict[str, str] = {}
             for slot in self.fleet.live_slots():
                 os_name = self.fleet.os_of(slot)
-                fam = _family(os_name)
+                fam = wire.family_of(os_name)
                 os_of_family.setdefault(fam, os_name)
                 for idx, ver in self.fleet.apps(slot):
                     key = (fam, idx, ver)
@@ -577,7 +577,7 @@ class IntuneService(Service):
         if bad:
             return bad
         fam, idx, version = key
-        pred = lambda s: _family(self.fleet.os_of(s)) == fam and (idx, version) in self.fleet.apps(s)  # noqa: E731
+        pred = lambda s: wire.family_of(self.fleet.os_of(s)) == fam and (idx, version) in self.fleet.apps(s)  # noqa: E731
         slots, nxt = await asyncio.to_thread(self._page, start, _top(query, self.cfg.page_size), pred)
         try:
             select = _select(query, ver)
@@ -606,7 +606,7 @@ class IntuneService(Service):
             return bad
         top = _top(query, self.cfg.page_size)
         os_name = self.fleet.os_of(slot)
-        fam = _family(os_name)
+        fam = wire.family_of(os_name)
         apps = sorted(self.fleet.apps(slot))
         items = [wire.detected_app(os_name, i, v, agg["counts"].get((fam, i, v), 1)) for i, v in apps[start:start + top]]
         body = {"@odata.context": f"{self.cfg.base_url}/beta/$metadata#deviceManagement/managedDevices('{ident}')/detectedApps",
@@ -661,8 +661,6 @@ def _key(key: str) -> str:
     return key.strip("'").lower() if re.fullmatch(r"'?[0-9a-fA-F-]{36}'?", key) else key.strip("'")
 
 
-def _family(os_name: str) -> str:
-    return "windows" if os_name == "Windows" else ("android" if os_name == "Android" else "apple")
 
 
 def _endpoint_name(method: str, rest: str) -> str:

@@ -157,6 +157,11 @@ def project(full: dict, select: list[str] | None) -> dict:
     return out
 
 
+def family_of(os_name: str) -> str:
+    """The app-catalog platform family of an OS (detectedApp ids and tenant-wide counts are per family)."""
+    return "windows" if os_name == "Windows" else ("android" if os_name == "Android" else "apple")
+
+
 def app_id(os_family: str, index: int, version: int) -> str:
     """A detectedApp id: 44 hex digits, stable for (platform family, app, version)."""
     return hashlib.sha1(f"{os_family}:{index}:{version}".encode()).hexdigest()[:44].ljust(44, "0")
@@ -170,7 +175,7 @@ def platform_of(os_name: str) -> str:
 def detected_app(os_name: str, index: int, version: int, count: int) -> dict:
     """A detectedApp object."""
     app = catalog_for(os_name)[index]
-    family = "windows" if os_name == "Windows" else ("android" if os_name == "Android" else "apple")
+    family = family_of(os_name)
     return {"id": app_id(family, index, version), "displayName": app.name, "version": app.versions[version],
             "sizeInByte": app.size, "deviceCount": count, "publisher": app.publisher,
             "platform": platform_of(os_name)}

@@ -165,12 +165,16 @@ def known_of(records) -> dict:
 
 
 def merged(stored: dict, records) -> dict:
-    """What the inventory holds after a run: unfetched fields keep their stored values."""
+    """What the inventory holds after a run: unfetched fields keep their stored values, software not read
+    (None) the stored software; software compared as a sorted list of (name, version)."""
     out = {}
     for r in records:
         old = stored.get(r.mdm_device_id)
         out[r.mdm_device_id] = {f: getattr(old, f) if old is not None and f in r.unfetched else getattr(r, f)
                                 for f in COMPARED}
+        software = r.software if r.software is not None or old is None else old.software
+        out[r.mdm_device_id]["software"] = None if software is None else sorted((a.name, a.version or "")
+                                                                               for a in software)
     return out
 
 
@@ -183,23 +187,26 @@ def sim():
 
 EXPORT = {"intune_route": "export", "collect_software": False, **FAST}
 LIST = {"intune_route": "list", "collect_software": False}
+WITH_APPS = {"intune_route": "list", "collect_software": True}
 
 
 async def test_list_and_export_routes_give_identical_inventories_and_the_export_sees_iccid_only_changes(sim):
-    first, _ = await sim_collect(sim, "intune", extra=LIST)
+    first, _ = await sim_collect(sim, "intune", extra=WITH_APPS)
     stored = {r.mdm_device_id: r for r in first}
-    # a day in which every cellular device that checks in gets a new ICCID for the same number
+    # a day in which every cellular device that checks in gets a new ICCID for the same number, and a
+    # tenth of the devices install, update or remove an app
     done = sim.admin.advance(24, "intune", {"checkin": 1, "sim_swap": 1, "iccid_only": 1, "enrol": 0.05,
-                                            "leave": 0, "reenrol": 0, "apps": 0})["intune"]
-    assert done["iccid_only"] > 20 and done["sim_swaps"] == 0 and done["enrolled"] > 0
+                                            "leave": 0, "reenrol": 0, "apps": 0.1})["intune"]
+    assert done["iccid_only"] > 20 and done["sim_swaps"] == 0 and done["enrolled"] > 0 and done["apps_changed"] > 5
     sim.meter.reset()
-    daily, conn = await sim_collect(sim, "intune", known_of(first), extra=EXPORT)
-    assert conn.route == "export" and conn.warnings == []
-    assert sim.services["storage"].refused_auth == [] and sim.services["storage"].downloads == 1
+    daily, conn = await sim_collect(sim, "intune", known_of(first), extra={**EXPORT, "collect_software": True})
+    assert conn.route == "export" and conn.software_route == "export" and conn.warnings == []
+    assert sim.services["storage"].refused_auth == [] and sim.services["storage"].downloads == 2
     units = sim.meter.report()["intune"]["units"]
-    # a list page, the job (POST + a poll or two), and one $batch item per new device only
-    assert units <= 1 + 4 + done["enrolled"]
-    truth, _ = await sim_collect(sim, "intune", extra=LIST)  # a fresh full list collection: every single GET
+    # a list page, the two jobs (POST + a poll or two each), and one $batch item per new device only
+    assert units <= 1 + 2 * 4 + done["enrolled"]
+    truth, _ = await sim_collect(sim, "intune", extra=WITH_APPS)  # a fresh full list run: every per-device call
+    assert all(r.software is not None for r in daily + truth)
     assert merged(stored, daily) == merged({}, truth)
     changed = [r for r in daily if r.mdm_device_id in stored and r.iccid != stored[r.mdm_device_id].iccid]
     assert len(changed) == done["iccid_only"]

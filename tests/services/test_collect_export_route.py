@@ -1,15 +1,24 @@
 """The collection service picks Intune's list or export route from the settings and the inventory's size;
-a failed export job leaves its warning in the run's summary, and the run still succeeds by the list."""
+a failed export job leaves its warning in the run's summary, and the run still succeeds by the list. On
+the export route every device's software comes from the AppInvRawData file, stored as the MDM has it."""
 
 from __future__ import annotations
 
 import pytest
 from collect_helpers import by_mdm_id, run, sim_linkage
 
+from mdmtui.models import Software
 from mdmtui.sim import Faults, Simulator
 from mdmtui.sim.day import DayRates
 
-ICCID_ONLY_DAY = DayRates(checkin=1, sim_swap=1, iccid_only=1, apps=0, enrol=0, reenrol=0, leave=0)
+ICCID_ONLY_DAY = DayRates(checkin=1, sim_swap=1, iccid_only=1, apps=0.2, enrol=0, reenrol=0, leave=0)
+
+
+def detected(sim, ident: str) -> list[tuple]:
+    """The device's apps as the simulator holds them (what detectedApps answers)."""
+    fleet = sim.services["intune"].fleet
+    slot = fleet.slot_of(ident)
+    return sorted((fleet.catalog(slot)[i].name, fleet.catalog(slot)[i].versions[v]) for i, v in fleet.apps(slot))
 
 
 @pytest.fixture
@@ -26,12 +35,14 @@ def test_auto_takes_the_export_route_for_a_big_inventory_and_sees_iccid_only_cha
     assert sim.services["storage"].downloads == 0
     sim.admin.advance(24, "intune", ICCID_ONLY_DAY)
     summary = run(sqlite_ctx, "Intune")
-    assert summary.status == "succeeded" and sim.services["storage"].downloads == 1
-    assert sim.services["storage"].refused_auth == []
+    assert summary.status == "succeeded" and sim.services["storage"].downloads == 2  # devices, software
+    assert sim.services["storage"].refused_auth == [] and not summary.reason
     stored = by_mdm_id("Intune")
     for ident in sim.device_ids("intune"):
         truth = sim.truth("intune", ident)
         assert stored[ident].iccid == ((truth["iccid"] or "").replace(" ", "") or None)
+        assert sorted((s.name, s.version) for s in Software.select().where(Software.device == stored[ident])) \
+            == detected(sim, ident)
 
 
 def test_a_failed_export_job_is_a_warning_of_a_succeeded_run(sqlite_ctx, sim):

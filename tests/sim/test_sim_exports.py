@@ -14,6 +14,7 @@ import pytest
 from conftest import graph_token
 
 from mdmtui.sim import BudgetLimits, Faults, Simulator
+from mdmtui.sim.faults import parse_spec
 
 BODY = {"reportName": "DevicesWithInventory", "select": ["DeviceId", "ICCID", "EthernetMAC", "StorageTotal"],
         "format": "csv"}
@@ -103,3 +104,56 @@ def test_fault_knobs_and_the_budget(tenant):
     graph_calls = sum(1 for mdm, method, path, _ in sim.requests_log if mdm == "intune" and "exportJobs" in path)
     assert report["intune"]["units"] == graph_calls and report["storage"]["requests"] == 1
     assert report["intune"]["throttled"] == 0
+
+
+APPS = {"reportName": "AppInvRawData", "select": ["ApplicationVersion", "DeviceId", "ApplicationShortVersion",
+                                                  "ApplicationName"], "format": "csv"}
+
+
+def app_file(sim, client, headers, body=APPS) -> list[list[str]]:
+    job = client.post(jobs_url(sim), headers=headers, json=body).json()
+    assert job["id"].startswith("AppInvRawData_") and job["reportName"] == "AppInvRawData"
+    done = completed(sim, client, headers, job["id"])
+    with zipfile.ZipFile(io.BytesIO(client.get(done["url"]).content)) as zf:
+        (name,) = zf.namelist()
+        return list(csv.reader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
+
+
+def test_app_inventory_rows_are_the_detected_apps_of_every_device(tenant):
+    sim, client, headers = tenant
+    header, *rows = app_file(sim, client, headers)
+    # the requested names, in the report's own order (not the order of `select`)
+    assert header == ["ApplicationName", "ApplicationShortVersion", "ApplicationVersion", "DeviceId"]
+    by_device: dict[str, list] = {}
+    for name, short, version, ident in rows:
+        by_device.setdefault(ident, []).append((name, version))
+        assert version.startswith(short) and short.count(".") == 1
+    assert any(short != version for _, short, version, _ in rows)  # the short version is another value
+    without = 0
+    for ident in sim.device_ids("intune"):
+        apps = client.get(f"{sim.intune.base_url}/beta/deviceManagement/managedDevices/{ident}/detectedApps",
+                          headers=headers, params={"$top": "5000"}).json()["value"]
+        assert sorted(by_device.get(ident, [])) == sorted((a["displayName"], a["version"]) for a in apps)
+        admin = client.get(f"{sim.intune.base_url}/_sim/devices/{ident}/apps").json()
+        assert [(a["name"], a["version"]) for a in admin] == sorted(by_device.get(ident, []))
+        without += not apps
+    assert without and set(by_device) <= set(sim.device_ids("intune"))  # no row at all for a device without apps
+
+
+def test_app_inventory_follows_the_fleet_and_refuses_a_filter(tenant):
+    sim, client, headers = tenant
+    before = app_file(sim, client, headers)
+    sim.admin.advance(24, "intune", {"apps": 1, "checkin": 1})
+    assert app_file(sim, client, headers) != before
+    refused = client.post(jobs_url(sim), headers=headers, json={**APPS, "filter": "(DeviceId eq 'x')"})
+    assert refused.status_code == 400 and "cannot be filtered" in refused.json()["error"]["message"]
+    assert client.post(jobs_url(sim), headers=headers, json={**APPS, "select": ["ICCID"]}).status_code == 400
+
+
+def test_a_report_can_fail_on_its_own(tenant):
+    sim, client, headers = tenant
+    mdm, endpoint, faults = parse_spec("intune.exportJobs.AppInvRawData:export_job_fails=1")  # mdmtui sim --faults
+    sim.set_faults(faults, mdm, endpoint)
+    apps = completed(sim, client, headers, client.post(jobs_url(sim), headers=headers, json=APPS).json()["id"])
+    devices = completed(sim, client, headers, client.post(jobs_url(sim), headers=headers, json=BODY).json()["id"])
+    assert apps["status"] == "failed" and devices["status"] == "completed"
