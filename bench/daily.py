@@ -99,7 +99,7 @@ def _software_check(base: str, mdm: str) -> dict:
     device by device from the database."""
     import itertools
 
-    from mdmtui.models import Device, Software
+    from mdmtui.storage.models import Device, Software
 
     rows = (Software.select(Device.mdm_device_id, Software.name, Software.version).join(Device)
             .where(Device.linkage_name == mdm).order_by(Device.mdm_device_id).tuples().iterator())

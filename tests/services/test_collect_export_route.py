@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from collect_helpers import by_mdm_id, run, sim_linkage
 
-from mdmtui.models import Software
+from mdmtui.storage.models import Software
 from mdmtui.sim import Faults, Simulator
 from mdmtui.sim.day import DayRates
 
