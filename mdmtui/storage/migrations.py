@@ -225,8 +225,7 @@ def _to_v7(db: Database, migrator: SchemaMigrator) -> None:
 @step(9)
 def _to_v9(db: Database, migrator: SchemaMigrator) -> None:
     """The fleet's software counted per title and version; software indexed by (name, version, device)."""
-    from mdmtui.storage import storable
-    from mdmtui.services import software
+    from mdmtui.storage import software, storable
 
     for column, limit in storable.SOFTWARE_LIMITS.items():  # what collections now cut, cut before indexing
         db.execute_sql(f"UPDATE software SET {column} = SUBSTR({column}, 1, {limit}) WHERE LENGTH({column}) > {limit}")
