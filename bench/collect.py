@@ -253,7 +253,8 @@ def main() -> int:
                              "minutes still use the real rate")
     parser.add_argument("--database", metavar="URL", help="daily: run mdmtui on this database (e.g. postgresql://…)")
     parser.add_argument("--intune-route", choices=("auto", "list", "export", "both"), default="auto",
-                        help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory; "
+                        help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory or in Intune's "
+                             "device overview; "
                              "both: run the scenario twice, list then export, and report both)")
     parser.add_argument("--phase", choices=("floor", "first", "again", "daily-first", "daily-daily", "daily-truth"),
                         help=argparse.SUPPRESS)

@@ -18,8 +18,8 @@ Wire choices (see MDM-APIS.md):
   token), so an ICCID-only SIM change is seen with no per-device call; the list still gives every
   other item (exact Graph values; the report's are display values: storage in MB, localised enums),
   and UDID and RAM still come from the beta single GET, once per new device (they never change).
-  ``intune_route`` auto takes it when the inventory holds ``export_threshold`` devices or more; a
-  failed, expired or never-completing job falls back to the list route for the run, with a warning.
+  ``intune_route`` auto takes it when the inventory, or else Intune's ``managedDeviceOverview`` count,
+  holds ``export_threshold`` devices or more; a failed, expired or never-completing job falls back to the list route for the run, with a warning.
 - Detected apps on the list route: the per-device beta call, for new or changed devices and the
   rolling refresh (churn.py). The tenant-wide v1.0 call costs one request per distinct app version
   plus the paging of every app's device list whatever changed, and must be inverted in memory for
@@ -97,7 +97,7 @@ SOFTWARE_REPORT = "AppInvRawData"
 SOFTWARE_SELECT = ("DeviceId", "ApplicationName", "ApplicationVersion")
 MAX_SOFTWARE_EXPORT_BYTES = 8 * 1024**3  # read as a stream (never whole in memory); a zip bomb is refused
 ROUTES = ("auto", "list", "export")
-EXPORT_THRESHOLD = 5000  # auto: export when the inventory already holds this many of the linkage's devices
+EXPORT_THRESHOLD = 5000  # auto: export when the inventory (or Intune's overview count) holds this many devices
 EXPORT_WAIT_S = 600.0  # how long a run waits for the job before it falls back to the list route
 EXPORT_POLL_S = 5.0  # the first wait between polls (then x1.5, at most 30 s)
 MAX_EXPORT_BYTES = 512 * 1024 * 1024  # the CSV inside the zip; a bigger one is refused, not unpacked
@@ -275,7 +275,7 @@ class IntuneConnector:
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device page by page; enrich only new or changed devices."""
         self.warnings, self.listed_at = [], None
-        exported, software = await self._exports() if self._wants_export(known) else (None, None)
+        exported, software = await self._exports() if await self._wants_export(known) else (None, None)
         self.route = "list" if exported is None else "export"
         self.software_route = None if not self.collect_software else "per-device" if software is None else "export"
         log.info("Intune: collecting %s by the %s route, detected apps %s (%d devices in the inventory)",
@@ -388,12 +388,40 @@ class IntuneConnector:
         return record
 
     # --- the export route: one DevicesWithInventory job for the whole fleet ---------------------------
-    def _wants_export(self, known: Mapping[str, str | None]) -> bool:
-        """export forced; list forced; auto: export for a big inventory, never for a changed-only run
-        (it lists a few devices: a whole-fleet job would cost more than it saves)."""
+    async def _wants_export(self, known: Mapping[str, str | None]) -> bool:
+        """export forced; list forced; auto: export for a big tenant, never for a changed-only run (it
+        lists a few devices: a whole-fleet job would cost more than it saves).
+
+        A tenant is big when the inventory already holds ``export_threshold`` of its devices, or, below
+        that (a first collection, a tenant that grew), when Intune's own device overview counts that many:
+        one request unit that keeps a big tenant's first collection off one enrichment call per device.
+        """
         if self.route_setting != "auto":
             return self.route_setting == "export"
-        return self.since is None and len(known) >= self.export_threshold
+        if self.since is not None:
+            return False
+        if len(known) >= self.export_threshold:
+            return True
+        enrolled = await self._enrolled_count()
+        return enrolled is not None and enrolled >= self.export_threshold
+
+    async def _enrolled_count(self) -> int | None:
+        """Intune's count of enrolled devices (``managedDeviceOverview``), or None when it gives none: the
+        count only picks the route, so any failure means the list route, logged, never a failed run."""
+        try:
+            reply = await self._graph("GET", self._v1("/deviceManagement/managedDeviceOverview"))
+            self._expect_ok(reply, "the device overview")
+        except (ProtocolError, MdmRequestError, NotFoundError, AuthenticationFailed) as exc:
+            # an odd or refused answer; throttling and a lost connection fail the run here as the list would
+            log.info("Intune: %s: no device count from the overview (%s); collecting by the list route",
+                     self.config.name, exc)
+            return None
+        count = reply.body.get("enrolledDeviceCount") if isinstance(reply.body, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            log.info("Intune: %s: the device overview has no usable enrolledDeviceCount; collecting by the list "
+                     "route", self.config.name)
+            return None
+        return count
 
     async def _exports(self) -> tuple[dict[str, dict] | None, SoftwareExport | None]:
         """The device export's rows and the software export, both jobs at once; either is None (with a

@@ -257,6 +257,8 @@ class IntuneService(Service):
                 return self.action(request, ver, parts[1], parts[2], body)
         if parts[:2] == ["reports", "exportJobs"]:
             return await self.exports.dispatch(request, method, ver, parts, body)
+        if parts == ["managedDeviceOverview"] and method == "GET":
+            return self.device_overview(request, ver)
         if parts and parts[0] == "detectedApps" and method == "GET":
             if len(parts) == 1:
                 return await self.list_apps(request, ver, query)
@@ -264,6 +266,28 @@ class IntuneService(Service):
                 return await self.app_devices(request, ver, parts[1], query)
         last = parts[-1] if parts else rest
         return self.fail(request, 400, "BadRequest", f"Resource not found for the segment '{last}'.")
+
+    def device_overview(self, request, ver: str) -> Result:
+        """GET managedDeviceOverview: the tenant's enrolled-device counts (Read.All, one request unit).
+
+        The real summary excludes PCs managed by the legacy Intune PC agent, which this fleet has none of;
+        the connector takes the count only as a size estimate (which route to collect by), never as truth.
+        """
+        bad = self.read_guard(request, ver, "deviceManagement/managedDeviceOverview")
+        if bad:
+            return bad
+        counts: dict[str, int] = {}
+        for slot in self.fleet.live_slots():
+            name = self.fleet.os_of(slot)
+            counts[name] = counts.get(name, 0) + 1
+        total = sum(counts.values())
+        summary = {"androidCount": counts.get("Android", 0), "iosCount": counts.get("iOS", 0) + counts.get("iPadOS", 0),
+                   "macOSCount": counts.get("macOS", 0), "windowsMobileCount": 0,
+                   "windowsCount": counts.get("Windows", 0), "unknownCount": 0}
+        summary["unknownCount"] = total - sum(summary.values())
+        return Result(200, {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDeviceOverview/$entity",
+                            "id": "managedDeviceOverview", "enrolledDeviceCount": total, "mdmEnrolledCount": total,
+                            "dualEnrolledDeviceCount": 0, "deviceOperatingSystemSummary": summary})
 
     # --- managed devices ----------------------------------------------------------------------------
     def read_guard(self, request, ver: str, path: str) -> Result | None:
@@ -670,6 +694,8 @@ def _endpoint_name(method: str, rest: str) -> str:
         return "detectedApps"
     if parts[:2] == ["reports", "exportJobs"]:
         return "exportJobs"
+    if parts[:1] == ["managedDeviceOverview"]:
+        return "managedDeviceOverview"
     if parts[:1] == ["managedDevices"]:
         if len(parts) == 1:
             return "managedDevices"

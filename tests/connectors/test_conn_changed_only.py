@@ -53,8 +53,10 @@ async def test_intune_full_listing_sends_no_filter(sleeps):
                                                                        "access_token": "t"}))
     route = respx.get(url__startswith=f"{GRAPH}/v1.0/deviceManagement/managedDevices").mock(
         return_value=httpx.Response(200, json={"value": []}))
+    overview = respx.get(f"{GRAPH}/v1.0/deviceManagement/managedDeviceOverview").mock(
+        return_value=httpx.Response(200, json={"enrolledDeviceCount": 3}))  # a small tenant: the list route
     await listed(prepared(IntuneConnector(intune_config()), sleeps))
-    assert "$filter" not in query(route.calls[0])
+    assert "$filter" not in query(route.calls[0]) and overview.call_count == 1
 
 
 @respx.mock

@@ -125,17 +125,56 @@ async def test_a_hostile_job_id_or_status_reaches_no_message():
     assert "an unexpected value" in conn.warnings[0] and "\x1b" not in conn.warnings[0]
 
 
-def test_route_choice_by_inventory_size_and_setting():
+async def test_route_choice_by_inventory_size_and_setting():
     known = {f"d{n}": None for n in range(10)}
     auto = IntuneConnector(intune_config(extra={"export_threshold": 10}))
-    assert auto._wants_export(known) and not auto._wants_export(dict(list(known.items())[:9]))
+    auto._enrolled_count = _count(None)  # the overview gives nothing: the inventory decides
+    assert await auto._wants_export(known) and not await auto._wants_export(dict(list(known.items())[:9]))
     auto.since = 1.0  # a changed-only run lists a few devices: never a whole-fleet job on its own
-    assert not auto._wants_export(known)
-    assert IntuneConnector(intune_config(extra={"intune_route": "export"}))._wants_export({})
-    assert not IntuneConnector(intune_config(extra={"intune_route": "list", "export_threshold": 0}))._wants_export(known)
-    assert IntuneConnector(intune_config())._wants_export({f"d{n}": None for n in range(5000)})
+    assert not await auto._wants_export(known)
+    assert await IntuneConnector(intune_config(extra={"intune_route": "export"}))._wants_export({})
+    forced_list = IntuneConnector(intune_config(extra={"intune_route": "list", "export_threshold": 0}))
+    assert not await forced_list._wants_export(known)
+    assert await IntuneConnector(intune_config())._wants_export({f"d{n}": None for n in range(5000)})
     with pytest.raises(ConfigurationError, match="intune_route"):
         IntuneConnector(intune_config(extra={"intune_route": "zip"}))
+
+
+def _count(value):
+    async def enrolled_count():
+        return value
+    return enrolled_count
+
+
+async def test_an_empty_inventory_takes_the_export_route_when_the_overview_counts_a_big_tenant():
+    auto = IntuneConnector(intune_config(extra={"export_threshold": 10}))
+    auto._enrolled_count = _count(10)
+    assert await auto._wants_export({})
+    auto._enrolled_count = _count(9)
+    assert not await auto._wants_export({})
+
+
+@respx.mock
+@pytest.mark.parametrize("answer", [
+    httpx.Response(200, json={"id": "managedDeviceOverview", "enrolledDeviceCount": 120000}),
+    httpx.Response(200, json={"enrolledDeviceCount": "120000"}),     # not a number: no count
+    httpx.Response(200, json={"enrolledDeviceCount": -1}),
+    httpx.Response(200, json=[1, 2]),
+    httpx.Response(404, json={"error": {"code": "ResourceNotFound", "message": "nope"}}),
+    httpx.Response(403, json={"error": {"code": "Forbidden", "message": "no"}}),
+])
+async def test_the_overview_count_is_one_plain_get_and_any_odd_answer_means_no_count(answer):
+    respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={"access_token": "tok-1", "expires_in": 3599}))
+    route = respx.get(f"{GRAPH}/v1.0/deviceManagement/managedDeviceOverview").mock(return_value=answer)
+    conn = IntuneConnector(intune_config(extra={"export_threshold": 5000}))
+    try:
+        got = await conn._enrolled_count()
+    finally:
+        await conn.aclose()
+    assert route.call_count == 1 and route.calls[0].request.headers["Authorization"] == "Bearer tok-1"
+    assert not route.calls[0].request.url.params  # no $select: the overview is one small entity
+    assert got == (120000 if answer.status_code == 200 and answer.json() == {
+        "id": "managedDeviceOverview", "enrolledDeviceCount": 120000} else None)
 
 
 def test_parse_export_reads_received_or_requested_names_and_refuses_garbage():

@@ -32,9 +32,17 @@ def device(n: int, os_name: str = "iOS", sync: str = "2026-11-20T10:00:00Z") -> 
 
 
 def token_route(*tokens: str, expires_in: int = 3599):
+    small_tenant()
     return respx.post(TOKEN_URL).mock(side_effect=[
         httpx.Response(200, json={"token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in,
                                   "access_token": t}) for t in tokens])
+
+
+def small_tenant(count: int = 3):
+    """Intune's device overview, asked once by a full run on auto below the export threshold: a small
+    tenant, so these tests pin the list route."""
+    return respx.get(f"{GRAPH}/v1.0/deviceManagement/managedDeviceOverview").mock(
+        return_value=httpx.Response(200, json={"id": "managedDeviceOverview", "enrolledDeviceCount": count}))
 
 
 def batch_answer(request: httpx.Request) -> httpx.Response:

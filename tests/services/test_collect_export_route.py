@@ -31,11 +31,11 @@ def sim():
 def test_auto_takes_the_export_route_for_a_big_inventory_and_sees_iccid_only_changes(sqlite_ctx, sim):
     sqlite_ctx.settings.intune_export_threshold = 100          # "big" for this test
     sim_linkage(sqlite_ctx, sim, "intune")
-    assert run(sqlite_ctx, "Intune").status == "succeeded"     # an empty inventory: the list route
-    assert sim.services["storage"].downloads == 0
+    assert run(sqlite_ctx, "Intune").status == "succeeded"     # an empty inventory: Intune's overview counts 150
+    assert sim.services["storage"].downloads == 2              # devices, software
     sim.admin.advance(24, "intune", ICCID_ONLY_DAY)
     summary = run(sqlite_ctx, "Intune")
-    assert summary.status == "succeeded" and sim.services["storage"].downloads == 2  # devices, software
+    assert summary.status == "succeeded" and sim.services["storage"].downloads == 4
     assert sim.services["storage"].refused_auth == [] and not summary.reason
     stored = by_mdm_id("Intune")
     for ident in sim.device_ids("intune"):
@@ -43,6 +43,21 @@ def test_auto_takes_the_export_route_for_a_big_inventory_and_sees_iccid_only_cha
         assert stored[ident].iccid == ((truth["iccid"] or "").replace(" ", "") or None)
         assert sorted((s.name, s.version) for s in Software.select().where(Software.device == stored[ident])) \
             == detected(sim, ident)
+
+
+def test_a_small_tenants_first_collection_takes_the_list_route(sqlite_ctx, sim):
+    sqlite_ctx.settings.intune_export_threshold = 151          # one more than the tenant has
+    sim_linkage(sqlite_ctx, sim, "intune")
+    assert run(sqlite_ctx, "Intune").status == "succeeded" and sim.services["storage"].downloads == 0
+
+
+def test_an_unreadable_overview_means_the_list_route_without_a_warning(sqlite_ctx, sim):
+    sqlite_ctx.settings.intune_export_threshold = 100
+    sim.set_faults(Faults(malformed_json=1), "intune", "managedDeviceOverview")
+    sim_linkage(sqlite_ctx, sim, "intune")
+    summary = run(sqlite_ctx, "Intune")
+    assert summary.status == "succeeded" and summary.new == 150 and not summary.reason
+    assert sim.services["storage"].downloads == 0
 
 
 def test_a_failed_export_job_is_a_warning_of_a_succeeded_run(sqlite_ctx, sim):

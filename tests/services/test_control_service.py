@@ -265,9 +265,13 @@ async def test_cancel_stops_following_and_leaves_the_action_pending(ctx):
     cancel = asyncio.Event()
     task = asyncio.create_task(control.act(ctx, [device.id], Action.LOCK, connector_factory=mdm.factory,
                                            cancel=cancel, follow_timeout=30))
+    for _ in range(400):  # cancel once the lock is sent and being followed (not by the clock: CI is loaded)
+        if mdm.sent_ids():
+            break
+        await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
     cancel.set()
-    [out] = await asyncio.wait_for(task, 2)
+    [out] = await asyncio.wait_for(task, 10)
     assert out.outcome is Outcome.PENDING
     assert rows_for(device)[0].outcome == "pending"
 
