@@ -11,8 +11,8 @@ from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
 from mdmtui.screens import backend
+from mdmtui.screens.backend import Permission
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
-from mdmtui.services import roles
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
 from mdmtui.widgets.safe import report_worker_failure
@@ -52,19 +52,19 @@ class ConsoleFooter(Footer):
 
 
 # the role a screen's command needs (services/roles.py); the services check it again when it runs
-ROLE_PERMISSIONS = {"collect": roles.Permission.COLLECT, "collect_changed": roles.Permission.COLLECT,
-                    "lock": roles.Permission.LOCK,
-                    "wipe": roles.Permission.WIPE, "reset_passcode": roles.Permission.RESET_PASSCODE,
-                    "delete": roles.Permission.DELETE, "edit_asset": roles.Permission.ASSET_EDIT,
-                    "add": roles.Permission.LINKAGES, "edit": roles.Permission.LINKAGES,
-                    "remove": roles.Permission.LINKAGES, "approve": roles.Permission.APPROVE,
-                    "reject": roles.Permission.APPROVE}
+ROLE_PERMISSIONS = {"collect": Permission.COLLECT, "collect_changed": Permission.COLLECT,
+                    "lock": Permission.LOCK,
+                    "wipe": Permission.WIPE, "reset_passcode": Permission.RESET_PASSCODE,
+                    "delete": Permission.DELETE, "edit_asset": Permission.ASSET_EDIT,
+                    "add": Permission.LINKAGES, "edit": Permission.LINKAGES,
+                    "remove": Permission.LINKAGES, "approve": Permission.APPROVE,
+                    "reject": Permission.APPROVE}
 
 
 def role_refusal(screen: Screen, action: str) -> str | None:
     """Why the OS user's role forbids ``action`` on this screen, or None."""
     permission = ROLE_PERMISSIONS.get(action)
-    return roles.refusal(screen.app.ctx, permission) if permission else None
+    return backend.role_refusal(screen.app.ctx, permission) if permission else None
 
 
 class ConsoleScreen(Screen):
@@ -109,11 +109,11 @@ class ConsoleScreen(Screen):
         """A greyed or hidden command was pressed: a role's refusal is audited as the services audit it
         (subclasses also record refusals of device actions)."""
         permission = ROLE_PERMISSIONS.get(action)
-        if permission is not None and roles.refusal(self.app.ctx, permission):
+        if permission is not None and backend.role_refusal(self.app.ctx, permission):
             self._audit_role_refusal(permission)
 
     @work(thread=True, exit_on_error=False, name="audit the refusal")
-    def _audit_role_refusal(self, permission: roles.Permission) -> None:
+    def _audit_role_refusal(self, permission: Permission) -> None:
         backend.audit_role_refusal(self.app.ctx, permission)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -12,11 +12,9 @@ from textual.widgets import Input, Label, Tabs
 
 from mdmtui import filterlang, filterstore
 from mdmtui.errors import UsageError
-from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen, role_refusal
-from mdmtui.services import roles
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import (ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen,
                                     WipeConfirmScreen)
@@ -44,9 +42,7 @@ ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), 
 
 def device_name(row: Any) -> str:
     """The name shown and typed to confirm a wipe (the lookup service's rule)."""
-    from mdmtui.services.lookup import confirm_label
-
-    return confirm_label(row)
+    return backend.device_name(row)
 
 
 SEVERITY = ("profile removed", "jailbroken", "no passcode", "unencrypted")  # the worst first: the column is narrow
@@ -162,9 +158,8 @@ class DevicesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        inv = backend.inventory()
-        self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name",
-                                                                      stale_days=self.ctx.settings.stale_days))
+        self.source = backend.DeviceSource(self.ctx, backend.device_filter(self.ctx.settings.stale_days,
+                                                                           sort="computer_name"))
         self.table.set_source(self.source)
         self.table.focus()
         if self._want_device is not None:
@@ -585,7 +580,7 @@ class DevicesScreen(ConsoleScreen):
         """The targets that can take ``action``, and the others with the reason each cannot."""
         can, cannot = [], []
         for d in self.targets():
-            reason = refusal_for(self.ctx, d, action)
+            reason = backend.refusal_for(self.ctx, d, action)
             if reason is None:
                 can.append(d)
             else:
@@ -656,10 +651,10 @@ class DevicesScreen(ConsoleScreen):
                 return
             wipe = WipeOptions(**answer) if action == Action.WIPE and isinstance(answer, dict) else (
                 WipeOptions() if action == Action.WIPE else None)
-            if roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
+            if backend.two_person(self.ctx, action):  # the two-person rule: a request, not a send
                 self.app.request_approval([d.id for d in devices], action, wipe)  # with the options chosen
                 return
-            self.notify(f"{ACTION_LABELS[action]}: sending to {plural(len(devices), 'device')}…")
+            self.notify(f"{backend.action_label(action)}: sending to {plural(len(devices), 'device')}…")
             self.app.act([d.id for d in everyone], action, wipe,
                          on_done=lambda out: self._show_outcomes(action, everyone, out))
         self.app.push_screen(screen, confirmed)
@@ -667,11 +662,9 @@ class DevicesScreen(ConsoleScreen):
     @staticmethod
     def _wipe_options(devices: list[Any]) -> list[tuple[str, str]]:
         """Intune's wipe options, offered when the wipe goes to an Intune device."""
-        from mdmtui.services.control import WIPE_OPTION_LABELS
-
         if not any(d.os_class in INTUNE_CLASSES for d in devices):
             return []
-        return [(key, label.capitalize()) for key, label in WIPE_OPTION_LABELS.items()]
+        return [(key, label.capitalize()) for key, label in backend.wipe_option_labels().items()]
 
     def _bulk_confirm(self, verb: str, devices: list[Any], not_sent: str = "",
                       options: list[tuple[str, str]] | tuple = ()) -> TypedConfirmScreen:
@@ -685,7 +678,7 @@ class DevicesScreen(ConsoleScreen):
     def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
         names = {d.id: device_name(d) for d in devices}
         lines = [outcome_line(names.get(o.device_id) or o.device_name or "?", o) for o in outcomes]
-        self.app.push_screen(ResultsScreen(f"{ACTION_LABELS[action].capitalize()}: outcome per device", lines))
+        self.app.push_screen(ResultsScreen(f"{backend.action_label(action).capitalize()}: outcome per device", lines))
         self.table.clear_marks()
         self.marked_rows.clear()
         self._show_count()
@@ -774,6 +767,4 @@ def _view_text(view: filterstore.View) -> str:
 
 
 def _describe(row: Any) -> str:
-    from mdmtui.services.lookup import describe
-
-    return describe(row)
+    return backend.describe_device(row)

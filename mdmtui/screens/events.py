@@ -18,9 +18,7 @@ from mdmtui.widgets.safe import plain
 
 def kind_label(kind: str) -> str:
     """The events service's words for a kind."""
-    from mdmtui.services.events import KINDS
-
-    return KINDS.get(kind, kind)
+    return backend.event_kind_label(kind)
 
 
 class EventsScreen(TableScreen):

@@ -207,11 +207,8 @@ class LinkagesScreen(ConsoleScreen):
 
     @work(exit_on_error=False, name="test connection")
     async def _test(self, name: str) -> None:
-        from mdmtui.services import linkages
-
         self.notify(f"testing {name}…")
-        with self.ctx.db.connection_context():
-            answer = await linkages.test_connection(self.ctx, name)
+        answer = await backend.test_connection(self.ctx, name)
         self.notify(f"{name}: {answer}", title="Connection works", timeout=8)
 
     def action_remove(self) -> None:
@@ -228,7 +225,8 @@ class LinkagesScreen(ConsoleScreen):
     @work(thread=True, exit_on_error=False, name="remove linkage")
     def _remove(self, name: str, choice: str) -> None:
         devices, _, entry = choice.partition("+")
-        count = backend.remove_linkage(self.ctx, name, devices, properties_entry=bool(entry))
+        count = backend.remove_linkage(self.ctx, name, "delete" if devices == "delete" else "keep",
+                                       properties_entry=bool(entry))
         self.app.call_from_thread(self._removed, name, devices, count)
 
     def _removed(self, name: str, devices: str, count: int) -> None:

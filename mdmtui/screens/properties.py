@@ -16,7 +16,6 @@ from textual.worker import Worker
 from mdmtui import sdm_properties
 from mdmtui.formatting import plural
 from mdmtui.screens import backend
-from mdmtui.services import roles
 from mdmtui.widgets.safe import report_worker_failure, visible
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
@@ -107,8 +106,8 @@ class PropertiesScreen(ModalScreen[None]):
         # the file is a setting: admins only when roles are configured (refusals audited, then shown)
         ctx = self.app.ctx
         try:
-            backend.in_db(ctx, roles.require, ctx, roles.Permission.SETTINGS, target="sdm_import.properties")
-        except roles.PermissionDenied as exc:
+            backend.require(ctx, backend.Permission.SETTINGS, target="sdm_import.properties")
+        except backend.PermissionDenied as exc:
             self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ class SoftwareScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.source = backend.TitleSource(self.ctx, backend.software_service().TitleFilter())
+        self.source = backend.TitleSource(self.ctx, backend.title_filter())
         self.titles.set_source(self.source)
         self.titles.focus()
 
