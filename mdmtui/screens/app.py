@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import App
 from textual.binding import BindingType
@@ -24,6 +24,9 @@ from mdmtui.screens import backend
 from mdmtui.screens.backend import Context
 from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
 from mdmtui.widgets.safe import one_line, visible
+
+if TYPE_CHECKING:
+    from mdmtui.screens.devices import DevicesScreen
 
 log = logging.getLogger("mdmtui.console")
 
@@ -78,7 +81,7 @@ class MdmtuiApp(App[int]):
         start = start or DEFAULT_START
         if start not in SCREENS:
             raise ValueError(f"unknown screen {start!r}; known: {', '.join(SCREENS)}")
-        self.DEFAULT_MODE = start  # the screen the console opens on
+        self.DEFAULT_MODE = start  # type: ignore[misc]  # the screen the console opens on (read per instance)
         super().__init__()
         self.ctx = ctx
         self.banner = banner
@@ -128,18 +131,19 @@ class MdmtuiApp(App[int]):
             self.report_error(event.worker.error, what=event.worker.name or "task")
 
     def _dispatch_success(self, worker: Worker) -> None:
+        result: Any = worker.result  # what the worker of that name returns
         if worker.name == "unread":
-            self.unread_events = int(worker.result)
+            self.unread_events = int(result)
         elif worker.name == "requests":
-            self.pending_requests = int(worker.result)
+            self.pending_requests = int(result)
         elif worker.name == "pending count":
-            self.pending_actions = int(worker.result)
+            self.pending_actions = int(result)
         elif worker.name == "collection":
-            self._collection_done(worker.result)
+            self._collection_done(result)
         elif worker.name == "go to device":
-            self._went_to_device(*worker.result)
+            self._went_to_device(*result)
         elif worker.name == "request":
-            ids = ", ".join(f"#{r.id}" for r in worker.result)
+            ids = ", ".join(f"#{r.id}" for r in result)
             self.notify(f"request {ids} stored: another admin approves it on the Requests screen (6) or "
                         "with mdmtui requests approve", title="Waiting for a second admin", timeout=12)
             self.refresh_unread()
@@ -372,7 +376,7 @@ class MdmtuiApp(App[int]):
         """Open the Devices screen filtered to exactly ``fields``: an overview count's devices (named
         ``title``), or the Software screen's title or version (named by the filter line)."""
         self.switch_mode("devices")
-        self.call_later(lambda: self.screen.drill_down(fields, title))
+        self.call_later(lambda: cast("DevicesScreen", self.screen).drill_down(fields, title))
 
     def action_help(self) -> None:
         """``?``: every binding of this screen and the app."""

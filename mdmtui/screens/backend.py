@@ -445,11 +445,11 @@ def pending_request_count(ctx: Context) -> int:
 
 
 def request_approval(ctx: Context, device_ids: list[int], action: Action, justification: str,
-                     options: WipeOptions | None = None) -> None:
-    """Store a request for another admin (the two-person rule); nothing is sent."""
+                     options: WipeOptions | None = None) -> list[RequestRow]:
+    """Store a request per device for another admin (the two-person rule); nothing is sent."""
     from mdmtui.services import approvals
 
-    in_db(ctx, approvals.create, ctx, device_ids, action, justification, options)
+    return list(in_db(ctx, approvals.create, ctx, device_ids, action, justification, options))
 
 
 def requests(ctx: Context) -> list[tuple[RequestRow, str | None]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -16,6 +16,13 @@ from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, cu
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
 from mdmtui.widgets.safe import report_worker_failure
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
+
+RowT = TypeVar("RowT")
 
 
 class ConsoleFooter(Footer):
@@ -61,7 +68,7 @@ ROLE_PERMISSIONS = {"collect": Permission.COLLECT, "collect_changed": Permission
                     "reject": Permission.APPROVE}
 
 
-def role_refusal(screen: Screen, action: str) -> str | None:
+def role_refusal(screen: ConsoleScreen, action: str) -> str | None:
     """Why the OS user's role forbids ``action`` on this screen, or None."""
     permission = ROLE_PERMISSIONS.get(action)
     return backend.role_refusal(screen.app.ctx, permission) if permission else None
@@ -69,6 +76,9 @@ def role_refusal(screen: Screen, action: str) -> str | None:
 
 class ConsoleScreen(Screen):
     """A top-level screen (a mode): subclasses compose ``body()`` and may explain disabled actions."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     SCOPE: ClassVar[str] = "app"
 
@@ -196,16 +206,16 @@ class LoadedScreen(ConsoleScreen):
         self.reload()
 
 
-class TableScreen(LoadedScreen):
+class TableScreen(LoadedScreen, Generic[RowT]):
     """A list screen: one row-cursor ``DataTable`` with ``COLUMNS``, focused; ``rows`` holds what each row
-    shows, in order."""
+    shows, in order (of a shape of ``screens/rows.py``)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     TABLE_ID: ClassVar[str] = "table"
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[Any] = []
+        self.rows: list[RowT] = []
 
     def body(self) -> ComposeResult:
         yield DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
@@ -215,7 +225,14 @@ class TableScreen(LoadedScreen):
         table.add_columns(*self.COLUMNS)
         table.focus()
 
-    def current(self) -> Any | None:
+    def current(self) -> RowT | None:
         """The highlighted row's item."""
         row = self.query_one(DataTable).cursor_row
         return self.rows[row] if row is not None and 0 <= row < len(self.rows) else None
+
+    def chosen(self) -> RowT:
+        """The highlighted row's item, for a command that needs one (its key is greyed without one)."""
+        item = self.current()
+        if item is None:
+            raise LookupError("no row highlighted")
+        return item

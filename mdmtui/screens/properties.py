@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +17,11 @@ from mdmtui import sdm_properties
 from mdmtui.formatting import plural
 from mdmtui.screens import backend
 from mdmtui.widgets.safe import report_worker_failure, visible
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
 # sdm.N.name=<an SDM linkage's MDM settings name>
@@ -36,6 +41,9 @@ def problems_text(report: sdm_properties.PropertiesReport) -> str:
 
 class PropertiesScreen(ModalScreen[None]):
     """Edit the file the settings point at; ``ctrl+s`` saves (only without problems)."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     CSS_PATH = "properties.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [

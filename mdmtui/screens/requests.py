@@ -12,11 +12,12 @@ from mdmtui.errors import MdmtuiError
 from mdmtui.formatting import local_time, outcome_line
 from mdmtui.screens import backend
 from mdmtui.screens.base import TableScreen
+from mdmtui.screens.rows import RequestRow
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
 
 
-class RequestsScreen(TableScreen):
+class RequestsScreen(TableScreen[RequestRow]):
     """Pending requests first, then the recent decisions, with what the MDM answered."""
 
     SCOPE = "requests"
@@ -69,16 +70,20 @@ class RequestsScreen(TableScreen):
 
     def action_approve(self) -> None:
         """Show the request and the device's changes; typing the device's name approves and sends."""
-        req = self.current()
+        req = self.chosen()
         changes = backend.request_changes(req)
+
+        def approved(ok: bool | None) -> None:
+            if ok:
+                self._approve(req.id)
+
         name = req.device_name or req.mdm_device_id
         body = (f"{backend.describe_request(req)}\nasked by {req.requested_by}@{req.requested_host}: "
                 f"{req.justification}\n\n" + ("CHANGED since the request: " + "; ".join(changes) if changes
                                              else "The device is unchanged since the request."))
         self.app.push_screen(TypedConfirmScreen(f"Approve request #{req.id}?", body, name,
                                                 f"Type the device's name to approve and send: {name}",
-                                                yes="Approve"),
-                             lambda ok: self._approve(req.id) if ok else None)
+                                                yes="Approve"), approved)
 
     @work(group="requests-decide", exit_on_error=False, name="approve")
     async def _approve(self, request_id: int) -> None:
@@ -94,7 +99,7 @@ class RequestsScreen(TableScreen):
 
     def action_reject(self) -> None:
         """Ask for the reason, then reject."""
-        req = self.current()
+        req = self.chosen()
 
         def given(values: dict | None) -> None:
             if values is None:
