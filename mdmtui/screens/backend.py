@@ -610,8 +610,8 @@ def parse_weekdays(text: str) -> list[int]:
     return schedule.parse_weekdays(text)
 
 
-def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1, weekdays: list[int] | None = None,
-                   month_day: int | None = None) -> Schedule:
+def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
+                   weekdays: list[int] | str | None = None, month_day: int | None = None) -> Schedule:
     """A schedule from the linkage form's fields (the schedule service's validation)."""
     from mdmtui.services import schedule
 

@@ -214,7 +214,8 @@ class DevicesScreen(ConsoleScreen):
     def _show_quick(self) -> None:
         f = self.view_filter
         problem, labels = f.security_problem, dict(backend.security_problems(self.ctx))
-        security = "any problem" if problem is True else labels.get(problem, problem) if isinstance(problem, str) else problem
+        security = ("any problem" if problem is True
+                    else labels.get(problem, problem) if isinstance(problem, str) else problem)
         parts = [f"{label}: {value}" for label, value in (
             ("linkage", f.linkage), ("OS", f.os_class), ("status", f.device_status),
             ("security", security)) if value]
@@ -715,6 +716,7 @@ class DevicesScreen(ConsoleScreen):
                                    f"{_describe(devices[0])}\n\nOnly mdmtui's record is deleted; the device stays "
                                    "in its MDM and comes back at the next collection.", yes="Delete", danger=True)
         ids = [d.id for d in devices]
+
         def confirmed(ok: bool | None) -> None:
             if ok:
                 self._delete(ids)
@@ -744,6 +746,7 @@ class DevicesScreen(ConsoleScreen):
 
     def _edit_asset(self, device_id: int, name: str, current: dict[str, str | None]) -> None:
         fields = [(key, label, current.get(key)) for key, label in ASSET_FIELDS]
+
         def given(values: dict[str, str] | None) -> None:
             if values is not None:
                 self._save_asset(device_id, values)
@@ -760,6 +763,7 @@ class DevicesScreen(ConsoleScreen):
 
     def action_export(self) -> None:
         """Export the rows of the current view (CSV or JSON) to the data directory."""
+
         def chosen(fmt: str | None) -> None:
             if fmt:
                 self._export(fmt)
