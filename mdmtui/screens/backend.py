@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from mdmtui.recurrence import Schedule
     from mdmtui.services.control import DeviceOutcome
-    from mdmtui.services.inventory import DeviceFilter, LicenseUsage
+    from mdmtui.services.inventory import DeviceFilter, Interrupter, LicenseUsage
     from mdmtui.services.linkages import LinkageInput
     from mdmtui.services.overview import Overview
     from mdmtui.services.software import TitleFilter
@@ -71,7 +71,7 @@ def device_filter(stale_days: int, **fields: Any) -> DeviceFilter:
     return DeviceFilter(stale_days=stale_days, **fields)
 
 
-def _interrupter() -> Any:
+def _interrupter() -> Interrupter:
     from mdmtui.services import inventory
 
     return inventory.Interrupter()
@@ -84,7 +84,7 @@ class DeviceSource:
     ctx: Context
     filter: DeviceFilter
 
-    interrupter: Any = field(default_factory=_interrupter, compare=False)
+    interrupter: Interrupter = field(default_factory=_interrupter, compare=False)
 
     def count(self) -> int:
         """Devices matching the filter (``cancel_count`` from another thread stops it at once)."""
