@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import App
 from textual.binding import BindingType
@@ -21,9 +21,12 @@ from mdmtui.errors import MdmtuiError
 from mdmtui.formatting import plural
 from mdmtui.records import Action, Progress, WipeOptions
 from mdmtui.screens import backend
+from mdmtui.screens.backend import Context
 from mdmtui.screens.commands import SCREENS, CommandsProvider, bindings
-from mdmtui.services.context import Context
 from mdmtui.widgets.safe import one_line, visible
+
+if TYPE_CHECKING:
+    from mdmtui.screens.devices import DevicesScreen
 
 log = logging.getLogger("mdmtui.console")
 
@@ -78,7 +81,7 @@ class MdmtuiApp(App[int]):
         start = start or DEFAULT_START
         if start not in SCREENS:
             raise ValueError(f"unknown screen {start!r}; known: {', '.join(SCREENS)}")
-        self.DEFAULT_MODE = start  # the screen the console opens on
+        self.DEFAULT_MODE = start  # type: ignore[misc]  # the screen the console opens on (read per instance)
         super().__init__()
         self.ctx = ctx
         self.banner = banner
@@ -128,18 +131,19 @@ class MdmtuiApp(App[int]):
             self.report_error(event.worker.error, what=event.worker.name or "task")
 
     def _dispatch_success(self, worker: Worker) -> None:
+        result: Any = worker.result  # what the worker of that name returns
         if worker.name == "unread":
-            self.unread_events = int(worker.result)
+            self.unread_events = int(result)
         elif worker.name == "requests":
-            self.pending_requests = int(worker.result)
+            self.pending_requests = int(result)
         elif worker.name == "pending count":
-            self.pending_actions = int(worker.result)
+            self.pending_actions = int(result)
         elif worker.name == "collection":
-            self._collection_done(worker.result)
+            self._collection_done(result)
         elif worker.name == "go to device":
-            self._went_to_device(*worker.result)
+            self._went_to_device(*result)
         elif worker.name == "request":
-            ids = ", ".join(f"#{r.id}" for r in worker.result)
+            ids = ", ".join(f"#{r.id}" for r in result)
             self.notify(f"request {ids} stored: another admin approves it on the Requests screen (6) or "
                         "with mdmtui requests approve", title="Waiting for a second admin", timeout=12)
             self.refresh_unread()
@@ -181,19 +185,15 @@ class MdmtuiApp(App[int]):
 
     def refresh_unread(self) -> None:
         """Count unread events in a worker; the header shows it."""
-        from mdmtui.services import events
-
-        from mdmtui.services import approvals
-
-        self.run_worker(lambda: backend.in_db(self.ctx, events.unread_count), thread=True,
+        self.run_worker(lambda: backend.unread_count(self.ctx), thread=True,
                         group="unread", exclusive=True, exit_on_error=False, name="unread")
-        self.run_worker(lambda: backend.in_db(self.ctx, approvals.pending_count, self.ctx), thread=True,
+        self.run_worker(lambda: backend.pending_request_count(self.ctx), thread=True,
                         group="requests", exclusive=True, exit_on_error=False, name="requests")
         self.refresh_pending()
 
     def refresh_pending(self) -> None:
         """Count the actions not yet final in a worker; the header shows it."""
-        self.run_worker(lambda: backend.in_db(self.ctx, backend.inventory().pending_action_count), thread=True,
+        self.run_worker(lambda: backend.pending_action_count(self.ctx), thread=True,
                         group="pending count", exclusive=True, exit_on_error=False, name="pending count")
 
     def watch_data_version(self) -> None:
@@ -225,19 +225,12 @@ class MdmtuiApp(App[int]):
                         name="collection", exit_on_error=False)
 
     async def _collect(self, names: list[str] | None, cancel: asyncio.Event, changed_only: bool = False) -> list:
-        from mdmtui.services import collection
-
         def progress(p: Progress) -> None:
             self.post_message(CollectionProgressed(p))  # thread-safe: collect may tick from a thread
 
         try:
-            if names and len(names) == 1:
-                summaries = [await collection.collect(self.ctx, names[0], trigger="immediate",
-                                                      progress=progress, cancel=cancel, changed_only=changed_only)]
-            else:
-                summaries = list(await collection.collect_many(self.ctx, names, trigger="immediate",
-                                                               progress=progress, cancel=cancel,
-                                                               changed_only=changed_only))
+            summaries = await backend.collect(self.ctx, names, progress=progress, cancel=cancel,
+                                              changed_only=changed_only)
         finally:
             self.collecting = {}
             self._cancel_collection = None
@@ -248,17 +241,15 @@ class MdmtuiApp(App[int]):
     async def _follow_up_actions(self, device_ids: list[int] | None = None, *, asked: bool = False) -> None:
         """Ask the MDMs about pending (and unknown) actions and record what they say (as the CLI does);
         after a collection quietly, on the admin's request (``asked``) with a word either way."""
-        from mdmtui.services import control
-
         try:
-            followed = await control.follow_up_pending(self.ctx, device_ids)  # database work off the loop
+            followed = await backend.follow_up_pending(self.ctx, device_ids)  # database work off the loop
         except MdmtuiError as exc:  # the collection itself went fine: say so, and why the follow-up did not
             log.info("follow-up of pending actions failed: %s", exc, exc_info=exc)
             self.notify(f"pending actions not checked: {one_line(exc)}", severity="warning")
             return
         settled = [o for o in followed if o.outcome.value not in ("pending", "unknown")]
         if settled:
-            self.notify(f"{plural(len(settled), 'pending action')} settled: {control.summary_line(settled)}",
+            self.notify(f"{plural(len(settled), 'pending action')} settled: {backend.outcomes_line(settled)}",
                         title="Actions followed up", timeout=10)
         elif asked:
             self.notify(f"{plural(len(followed), 'pending action')} asked about; none settled yet"
@@ -311,12 +302,7 @@ class MdmtuiApp(App[int]):
 
     async def _act(self, device_ids: list[int], action: Action, options: WipeOptions | None,
                    on_done: Callable[[list], None] | None) -> list:
-        from mdmtui.services import control
-
-        kwargs: dict[str, Any] = {"cancel": self._stop_actions}
-        if options is not None:
-            kwargs["options"] = options
-        outcomes = list(await control.act(self.ctx, device_ids, action, **kwargs))
+        outcomes = await backend.act(self.ctx, device_ids, action, options=options, cancel=self._stop_actions)
         self.data_version += 1
         self.refresh_unread()
         if on_done is not None and not self.hung_up:
@@ -326,18 +312,16 @@ class MdmtuiApp(App[int]):
     def request_approval(self, device_ids: list[int], action: Action, options: WipeOptions | None = None) -> None:
         """The two-person rule: ask for a justification, then store a request for another admin."""
         from mdmtui.screens.dialogs import FormScreen
-        from mdmtui.services import approvals
-
         def asked(values: dict | None) -> None:
             if values is None:
                 self.notify("nothing requested, nothing sent", severity="warning")
                 return
-            self.run_worker(lambda: backend.in_db(self.ctx, approvals.create, self.ctx, device_ids, action,
-                                                  values["justification"], options),
+            self.run_worker(lambda: backend.request_approval(self.ctx, device_ids, action, values["justification"],
+                                                            options),
                             thread=True, group="requests-create", exit_on_error=False, name="request")
 
         self.push_screen(FormScreen(f"{action.value}: a second admin must approve (two-person rule)", [
-            ("justification", f"Justification (required, at most {approvals.MAX_JUSTIFICATION} characters)",
+            ("justification", f"Justification (required, at most {backend.max_justification()} characters)",
              "")]), asked)
 
     # ------------------------------------------------------------------ jump
@@ -353,7 +337,7 @@ class MdmtuiApp(App[int]):
         """Open the device ``term`` names; several: a chooser; none: say so (looked up in a thread)."""
         from mdmtui.screens.goto import LIMIT
 
-        self.run_worker(lambda: (term, backend.in_db(self.ctx, backend.lookup().find, self.ctx, term, LIMIT)),
+        self.run_worker(lambda: (term, backend.find(self.ctx, term, LIMIT)),
                         thread=True, group="go to device", exclusive=True, exit_on_error=False, name="go to device")
 
     def _went_to_device(self, term: str, found: tuple[list[Any], int]) -> None:
@@ -392,7 +376,7 @@ class MdmtuiApp(App[int]):
         """Open the Devices screen filtered to exactly ``fields``: an overview count's devices (named
         ``title``), or the Software screen's title or version (named by the filter line)."""
         self.switch_mode("devices")
-        self.call_later(lambda: self.screen.drill_down(fields, title))
+        self.call_later(lambda: cast("DevicesScreen", self.screen).drill_down(fields, title))
 
     def action_help(self) -> None:
         """``?``: every binding of this screen and the app."""

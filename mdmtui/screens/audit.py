@@ -11,13 +11,14 @@ from textual.widgets import DataTable, Input
 
 from mdmtui.screens import backend
 from mdmtui.screens.base import TableScreen
+from mdmtui.screens.rows import AuditRow
 from mdmtui.screens.commands import bindings
 from mdmtui.formatting import local_time
 from mdmtui.widgets.safe import plain
 from mdmtui.widgets.field import Field
 
 
-class AuditScreen(TableScreen):
+class AuditScreen(TableScreen[AuditRow]):
     """The newest 500 entries, optionally for one device (id, name, serial or MDM id)."""
 
     SCOPE = "audit"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -11,11 +11,18 @@ from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
 from mdmtui.screens import backend
+from mdmtui.screens.backend import Permission
 from mdmtui.screens.commands import DANGEROUS_ACTIONS, SCREENS, commands_for, current_keys
-from mdmtui.services import roles
 from mdmtui.widgets.header import AppHeader
 from mdmtui.widgets.progress import CollectionPanel
 from mdmtui.widgets.safe import report_worker_failure
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
+
+RowT = TypeVar("RowT")
 
 
 class ConsoleFooter(Footer):
@@ -52,23 +59,26 @@ class ConsoleFooter(Footer):
 
 
 # the role a screen's command needs (services/roles.py); the services check it again when it runs
-ROLE_PERMISSIONS = {"collect": roles.Permission.COLLECT, "collect_changed": roles.Permission.COLLECT,
-                    "lock": roles.Permission.LOCK,
-                    "wipe": roles.Permission.WIPE, "reset_passcode": roles.Permission.RESET_PASSCODE,
-                    "delete": roles.Permission.DELETE, "edit_asset": roles.Permission.ASSET_EDIT,
-                    "add": roles.Permission.LINKAGES, "edit": roles.Permission.LINKAGES,
-                    "remove": roles.Permission.LINKAGES, "approve": roles.Permission.APPROVE,
-                    "reject": roles.Permission.APPROVE}
+ROLE_PERMISSIONS = {"collect": Permission.COLLECT, "collect_changed": Permission.COLLECT,
+                    "lock": Permission.LOCK,
+                    "wipe": Permission.WIPE, "reset_passcode": Permission.RESET_PASSCODE,
+                    "delete": Permission.DELETE, "edit_asset": Permission.ASSET_EDIT,
+                    "add": Permission.LINKAGES, "edit": Permission.LINKAGES,
+                    "remove": Permission.LINKAGES, "approve": Permission.APPROVE,
+                    "reject": Permission.APPROVE}
 
 
-def role_refusal(screen: Screen, action: str) -> str | None:
+def role_refusal(screen: ConsoleScreen, action: str) -> str | None:
     """Why the OS user's role forbids ``action`` on this screen, or None."""
     permission = ROLE_PERMISSIONS.get(action)
-    return roles.refusal(screen.app.ctx, permission) if permission else None
+    return backend.role_refusal(screen.app.ctx, permission) if permission else None
 
 
 class ConsoleScreen(Screen):
     """A top-level screen (a mode): subclasses compose ``body()`` and may explain disabled actions."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     SCOPE: ClassVar[str] = "app"
 
@@ -109,11 +119,11 @@ class ConsoleScreen(Screen):
         """A greyed or hidden command was pressed: a role's refusal is audited as the services audit it
         (subclasses also record refusals of device actions)."""
         permission = ROLE_PERMISSIONS.get(action)
-        if permission is not None and roles.refusal(self.app.ctx, permission):
+        if permission is not None and backend.role_refusal(self.app.ctx, permission):
             self._audit_role_refusal(permission)
 
     @work(thread=True, exit_on_error=False, name="audit the refusal")
-    def _audit_role_refusal(self, permission: roles.Permission) -> None:
+    def _audit_role_refusal(self, permission: Permission) -> None:
         backend.audit_role_refusal(self.app.ctx, permission)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -196,16 +206,16 @@ class LoadedScreen(ConsoleScreen):
         self.reload()
 
 
-class TableScreen(LoadedScreen):
+class TableScreen(LoadedScreen, Generic[RowT]):
     """A list screen: one row-cursor ``DataTable`` with ``COLUMNS``, focused; ``rows`` holds what each row
-    shows, in order."""
+    shows, in order (of a shape of ``screens/rows.py``)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     TABLE_ID: ClassVar[str] = "table"
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[Any] = []
+        self.rows: list[RowT] = []
 
     def body(self) -> ComposeResult:
         yield DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
@@ -215,7 +225,14 @@ class TableScreen(LoadedScreen):
         table.add_columns(*self.COLUMNS)
         table.focus()
 
-    def current(self) -> Any | None:
+    def current(self) -> RowT | None:
         """The highlighted row's item."""
         row = self.query_one(DataTable).cursor_row
         return self.rows[row] if row is not None and 0 <= row < len(self.rows) else None
+
+    def chosen(self) -> RowT:
+        """The highlighted row's item, for a command that needs one (its key is greyed without one)."""
+        item = self.current()
+        if item is None:
+            raise LookupError("no row highlighted")
+        return item

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.markup import escape
 
@@ -167,7 +167,7 @@ COMMANDS: tuple[Command, ...] = (
 DANGEROUS_ACTIONS = {c.action for c in COMMANDS if c.dangerous}
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """The Textual bindings of ``scope``, each with its command id (so the keymap can remap it)."""
     return [Binding(c.keys, c.action, c.label, show=c.show, id=c.id, priority=c.priority,
                     tooltip=c.help) for c in COMMANDS if c.scope == scope]

@@ -3,7 +3,7 @@ history, audit and software (filterable); every line keyboard-reachable, ``y`` c
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,6 +21,11 @@ from mdmtui.textwidth import fit, width
 from mdmtui.widgets.detail import item_name
 from mdmtui.widgets.field import Field
 from mdmtui.widgets.safe import plain, report_worker_failure, visible
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
 
 Line = tuple[str, str, str]  # (kind: "head" | "item" | "text", label, value)
 
@@ -66,6 +71,9 @@ def _prompt(line: Line, label_width: int) -> Text:
 
 class DescribeScreen(Screen[None]):
     """Pushed over the Devices screen by ``enter``; ``esc`` goes back."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     SCOPE = "describe"
     BINDINGS: ClassVar[list[BindingType]] = bindings("describe")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,11 +12,9 @@ from textual.widgets import Input, Label, Tabs
 
 from mdmtui import filterlang, filterstore
 from mdmtui.errors import UsageError
-from mdmtui.services.control import ACTION_LABELS, refusal_for
 from mdmtui.records import Action, WipeOptions
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen, role_refusal
-from mdmtui.services import roles
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import (ChoiceScreen, ConfirmScreen, FormScreen, ResultsScreen, TypedConfirmScreen,
                                     WipeConfirmScreen)
@@ -44,9 +42,7 @@ ASSET_FIELDS = (("asset_number", "Asset number"), ("department", "Department"), 
 
 def device_name(row: Any) -> str:
     """The name shown and typed to confirm a wipe (the lookup service's rule)."""
-    from mdmtui.services.lookup import confirm_label
-
-    return confirm_label(row)
+    return backend.device_name(row)
 
 
 SEVERITY = ("profile removed", "jailbroken", "no passcode", "unencrypted")  # the worst first: the column is narrow
@@ -158,13 +154,18 @@ class DevicesScreen(ConsoleScreen):
             yield table
             yield DetailPane(id="detail")
 
+    @property
+    def view_filter(self) -> backend.DeviceFilter:
+        """The current view's filter (the source is made on mount)."""
+        assert self.source is not None
+        return self.source.filter
+
     # ------------------------------------------------------------------ loading
 
     def on_mount(self) -> None:
         super().on_mount()
-        inv = backend.inventory()
-        self.source = backend.DeviceSource(self.ctx, inv.DeviceFilter(sort="computer_name",
-                                                                      stale_days=self.ctx.settings.stale_days))
+        self.source = backend.DeviceSource(self.ctx, backend.device_filter(self.ctx.settings.stale_days,
+                                                                           sort="computer_name"))
         self.table.set_source(self.source)
         self.table.focus()
         if self._want_device is not None:
@@ -206,14 +207,15 @@ class DevicesScreen(ConsoleScreen):
     def _apply(self, **changes: Any) -> None:
         assert self.source is not None
         self.source = self.source.with_filter(**changes)
-        self.table.sort_key, self.table.descending = self.source.filter.sort, self.source.filter.descending
+        self.table.sort_key, self.table.descending = self.view_filter.sort, self.view_filter.descending
         self.table.set_source(self.source)
         self._show_quick()
 
     def _show_quick(self) -> None:
-        f = self.source.filter
-        security = "any problem" if f.security_problem is True else dict(
-            backend.security_problems(self.ctx)).get(f.security_problem, f.security_problem)
+        f = self.view_filter
+        problem, labels = f.security_problem, dict(backend.security_problems(self.ctx))
+        security = ("any problem" if problem is True
+                    else labels.get(problem, problem) if isinstance(problem, str) else problem)
         parts = [f"{label}: {value}" for label, value in (
             ("linkage", f.linkage), ("OS", f.os_class), ("status", f.device_status),
             ("security", security)) if value]
@@ -328,7 +330,7 @@ class DevicesScreen(ConsoleScreen):
     def _sort_by(self, key: str | None) -> None:
         if key is None:
             return
-        f = self.source.filter
+        f = self.view_filter
         descending = not f.descending if f.sort == key else False
         self._apply(sort=key, descending=descending)
 
@@ -386,7 +388,7 @@ class DevicesScreen(ConsoleScreen):
         """Step back one level: close the prompt, then clear the text filter (or the one device shown),
         then the quick filters, then the marks; one step per press."""
         field = self.query_one("#filter", Input)
-        f = self.source.filter
+        f = self.view_filter
         if self.focused is not None and self.focused is not self.table and isinstance(self.focused, Input):
             self.table.focus()
         elif field.value or f.text or f.terms or f.device_id is not None:
@@ -422,6 +424,10 @@ class DevicesScreen(ConsoleScreen):
         if views:
             options.append(("Delete a saved view…", ("delete", None, None)))
 
+        def gone(name: str | None) -> None:
+            if name:
+                self._delete_view(name)
+
         def chosen(choice: Any) -> None:
             if choice is None:
                 return
@@ -431,8 +437,7 @@ class DevicesScreen(ConsoleScreen):
             elif what == "save":
                 self.action_save_view()
             else:
-                self.app.push_screen(ChoiceScreen("Delete the saved view", [(n, n) for n in views]),
-                                     lambda gone: self._delete_view(gone) if gone else None)
+                self.app.push_screen(ChoiceScreen("Delete the saved view", [(n, n) for n in views]), gone)
         self.app.push_screen(ChoiceScreen("Saved views", options), chosen)
 
     def _recall(self, name: str, view: filterstore.View) -> None:
@@ -451,7 +456,7 @@ class DevicesScreen(ConsoleScreen):
                              lambda values: self._save_view(values["name"]) if values else None)
 
     def _current_view(self) -> filterstore.View:
-        f = self.source.filter
+        f = self.view_filter
         return filterstore.View(filter=filterlang.format(f.terms), linkage=f.linkage, os_class=f.os_class,
                                 device_status=f.device_status, missing=f.missing,
                                 security_problem=f.security_problem, sort=f.sort, descending=f.descending)
@@ -477,7 +482,7 @@ class DevicesScreen(ConsoleScreen):
     def action_sort(self) -> None:
         """Choose the sort column (again: reverse the order)."""
         options = [(c.label, c.key) for c in self.table.columns]
-        self.app.push_screen(ChoiceScreen("Sort by", options, current=self.source.filter.sort), self._sort_by)
+        self.app.push_screen(ChoiceScreen("Sort by", options, current=self.view_filter.sort), self._sort_by)
 
     def action_choose_columns(self) -> None:
         """Pick the columns shown after Name; the choice is remembered in the config file."""
@@ -585,7 +590,7 @@ class DevicesScreen(ConsoleScreen):
         """The targets that can take ``action``, and the others with the reason each cannot."""
         can, cannot = [], []
         for d in self.targets():
-            reason = refusal_for(self.ctx, d, action)
+            reason = backend.refusal_for(self.ctx, d, action)
             if reason is None:
                 can.append(d)
             else:
@@ -640,6 +645,7 @@ class DevicesScreen(ConsoleScreen):
         not_sent = "".join(f"\n  {_describe(d)} — {reason}" for d, reason in cannot)
         not_sent = f"\n\nNot sent ({len(cannot)}, refused and audited):{not_sent}" if cannot else ""
         options = self._wipe_options(devices) if action == Action.WIPE else ()
+        screen: ConfirmScreen | TypedConfirmScreen
         if len(devices) > 1:
             screen = self._bulk_confirm(ACTION_WORDS[action], devices, not_sent, options)
         elif action == Action.WIPE:
@@ -656,10 +662,10 @@ class DevicesScreen(ConsoleScreen):
                 return
             wipe = WipeOptions(**answer) if action == Action.WIPE and isinstance(answer, dict) else (
                 WipeOptions() if action == Action.WIPE else None)
-            if roles.two_person(self.ctx, action.value):  # the two-person rule: a request, not a send
+            if backend.two_person(self.ctx, action):  # the two-person rule: a request, not a send
                 self.app.request_approval([d.id for d in devices], action, wipe)  # with the options chosen
                 return
-            self.notify(f"{ACTION_LABELS[action]}: sending to {plural(len(devices), 'device')}…")
+            self.notify(f"{backend.action_label(action)}: sending to {plural(len(devices), 'device')}…")
             self.app.act([d.id for d in everyone], action, wipe,
                          on_done=lambda out: self._show_outcomes(action, everyone, out))
         self.app.push_screen(screen, confirmed)
@@ -667,11 +673,9 @@ class DevicesScreen(ConsoleScreen):
     @staticmethod
     def _wipe_options(devices: list[Any]) -> list[tuple[str, str]]:
         """Intune's wipe options, offered when the wipe goes to an Intune device."""
-        from mdmtui.services.control import WIPE_OPTION_LABELS
-
         if not any(d.os_class in INTUNE_CLASSES for d in devices):
             return []
-        return [(key, label.capitalize()) for key, label in WIPE_OPTION_LABELS.items()]
+        return [(key, label.capitalize()) for key, label in backend.wipe_option_labels().items()]
 
     def _bulk_confirm(self, verb: str, devices: list[Any], not_sent: str = "",
                       options: list[tuple[str, str]] | tuple = ()) -> TypedConfirmScreen:
@@ -685,7 +689,7 @@ class DevicesScreen(ConsoleScreen):
     def _show_outcomes(self, action: Action, devices: list[Any], outcomes: list[Any]) -> None:
         names = {d.id: device_name(d) for d in devices}
         lines = [outcome_line(names.get(o.device_id) or o.device_name or "?", o) for o in outcomes]
-        self.app.push_screen(ResultsScreen(f"{ACTION_LABELS[action].capitalize()}: outcome per device", lines))
+        self.app.push_screen(ResultsScreen(f"{backend.action_label(action).capitalize()}: outcome per device", lines))
         self.table.clear_marks()
         self.marked_rows.clear()
         self._show_count()
@@ -700,7 +704,7 @@ class DevicesScreen(ConsoleScreen):
 
     def action_follow_up(self) -> None:
         """Ask the MDMs about the pending actions of the marked devices (none marked: of every device)."""
-        self.app.follow_up(sorted(self.table.marked) if self.table.marked else None)
+        self.app.follow_up(sorted(cast("set[int]", self.table.marked)) if self.table.marked else None)  # device ids
 
     def action_delete(self) -> None:
         """Delete device information from mdmtui (not from the MDM)."""
@@ -712,7 +716,11 @@ class DevicesScreen(ConsoleScreen):
                                    f"{_describe(devices[0])}\n\nOnly mdmtui's record is deleted; the device stays "
                                    "in its MDM and comes back at the next collection.", yes="Delete", danger=True)
         ids = [d.id for d in devices]
-        self.app.push_screen(screen, lambda ok: self._delete(ids) if ok else None)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._delete(ids)
+        self.app.push_screen(screen, confirmed)
 
     @work(thread=True, exit_on_error=False, name="delete")
     def _delete(self, ids: list[int]) -> None:
@@ -728,7 +736,8 @@ class DevicesScreen(ConsoleScreen):
     def action_edit_asset(self) -> None:
         """Edit the highlighted device's asset information."""
         row = self.table.cursor_row
-        self._load_asset(row.id, device_name(row))
+        if row is not None:  # greyed without a device
+            self._load_asset(row.id, device_name(row))
 
     @work(thread=True, exit_on_error=False, name="asset information")
     def _load_asset(self, device_id: int, name: str) -> None:
@@ -737,8 +746,11 @@ class DevicesScreen(ConsoleScreen):
 
     def _edit_asset(self, device_id: int, name: str, current: dict[str, str | None]) -> None:
         fields = [(key, label, current.get(key)) for key, label in ASSET_FIELDS]
-        self.app.push_screen(FormScreen(f"Asset information: {name}", fields),
-                             lambda values: self._save_asset(device_id, values) if values is not None else None)
+
+        def given(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._save_asset(device_id, values)
+        self.app.push_screen(FormScreen(f"Asset information: {name}", fields), given)
 
     @work(thread=True, exit_on_error=False, name="save asset information")
     def _save_asset(self, device_id: int, values: dict[str, str]) -> None:
@@ -751,12 +763,15 @@ class DevicesScreen(ConsoleScreen):
 
     def action_export(self) -> None:
         """Export the rows of the current view (CSV or JSON) to the data directory."""
-        self.app.push_screen(ChoiceScreen("Export the current view as", [("CSV", "csv"), ("JSON", "json")]),
-                             lambda fmt: self._export(fmt) if fmt else None)
+
+        def chosen(fmt: str | None) -> None:
+            if fmt:
+                self._export(fmt)
+        self.app.push_screen(ChoiceScreen("Export the current view as", [("CSV", "csv"), ("JSON", "json")]), chosen)
 
     @work(thread=True, exit_on_error=False, name="export")
     def _export(self, fmt: str) -> None:
-        done = backend.export_devices(self.ctx, self.source.filter, fmt)
+        done = backend.export_devices(self.ctx, self.view_filter, fmt)
         self.app.call_from_thread(self.notify, f"exported {done.count:,} devices to {done.path}", title="Export",
                                   timeout=12)
 
@@ -774,6 +789,4 @@ def _view_text(view: filterstore.View) -> str:
 
 
 def _describe(row: Any) -> str:
-    from mdmtui.services.lookup import describe
-
-    return describe(row)
+    return backend.describe_device(row)

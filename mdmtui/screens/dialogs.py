@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
@@ -129,7 +130,7 @@ class WipeConfirmScreen(TypedConfirmScreen):
     def on_mount(self) -> None:
         dialog = self.query_one(".dialog", Vertical)
         if self.options:
-            boxes = [Label("Intune wipe options (space toggles; other MDMs erase everything):",
+            boxes: list[Widget] = [Label("Intune wipe options (space toggles; other MDMs erase everything):",
                            classes="dialog-prompt")]
             boxes += [Checkbox(label, False, id=f"opt-{key}") for key, label in self.options]
             dialog.mount_all(boxes, before=self.query_one(".dialog-prompt", Label))
@@ -190,7 +191,7 @@ class ChoiceScreen(Dialog):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.options[int(event.option.id)][1])
+        self.dismiss(self.options[event.option_index][1])
 
 
 class FormScreen(Dialog):
@@ -271,9 +272,9 @@ class ChecklistScreen(Dialog):
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self._toggle(int(event.option.id))
+        self._toggle(event.option_index)
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]  # the list's own action, not DOMNode's
         """Tick or untick the highlighted line."""
         index = self.query_one(OptionList).highlighted
         if index is not None:

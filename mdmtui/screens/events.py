@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from mdmtui.screens import backend
 from mdmtui.screens.base import TableScreen
+from mdmtui.screens.rows import EventRow
 from mdmtui.screens.commands import bindings
 from mdmtui.formatting import local_time, plural
 from mdmtui.widgets.safe import plain
@@ -18,12 +19,10 @@ from mdmtui.widgets.safe import plain
 
 def kind_label(kind: str) -> str:
     """The events service's words for a kind."""
-    from mdmtui.services.events import KINDS
-
-    return KINDS.get(kind, kind)
+    return backend.event_kind_label(kind)
 
 
-class EventsScreen(TableScreen):
+class EventsScreen(TableScreen[EventRow]):
     """Newest first; unread ones marked; ``m`` marks all read, enter shows the device."""
 
     SCOPE = "events"
@@ -67,7 +66,8 @@ class EventsScreen(TableScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show device only for an event about a device."""
         if action == "show_device":
-            return True if self.current() is not None and self.current().device_id else None
+            current = self.current()
+            return True if current is not None and current.device_id else None
         return super().check_action(action, parameters)
 
     def disabled_reason(self, action: str) -> str:
@@ -85,4 +85,6 @@ class EventsScreen(TableScreen):
 
     def action_show_device(self) -> None:
         """Open the devices screen filtered to the event's device."""
-        self.app.show_device(self.current().device_id)
+        device_id = self.chosen().device_id
+        if device_id is not None:
+            self.app.show_device(device_id)

@@ -100,7 +100,7 @@ class DeviceChooserScreen(Dialog):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.devices[int(event.option.id)].id)
+        self.dismiss(self.devices[event.option_index].id)
 
 
 class DeviceProvider(Provider):
@@ -112,7 +112,8 @@ class DeviceProvider(Provider):
 
     async def startup(self) -> None:
         """The linkage names, read once when the prompt opens."""
-        self.linkages: list[str] = await asyncio.to_thread(backend.linkage_names, self.app.ctx)
+        app: Any = self.app  # the console (a Provider types it as any App)
+        self.linkages: list[str] = await asyncio.to_thread(backend.linkage_names, app.ctx)
 
     def _places(self) -> list[tuple[str, Any, str]]:
         """(title, callback, help) of the screens (``:`` only) and linkages."""

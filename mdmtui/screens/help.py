@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from textual.app import ComposeResult
@@ -12,6 +12,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from mdmtui.screens.commands import COMMANDS, SCREENS, current_keys
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
 
 
 def key_text(keys: str) -> str:
@@ -45,6 +50,9 @@ def help_table(scope: str, keymap: dict[str, str]) -> Table:
 
 class HelpScreen(ModalScreen[None]):
     """A scrollable list of bindings; any of esc, q, ? closes it."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
     DEFAULT_CSS = """

@@ -64,7 +64,7 @@ MARK = "✗ "  # an error is marked by a sign, not by colour alone
 
 def form_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     """Field -> every message from the linkage service's validation ('' key: the form as a whole)."""
-    from mdmtui.services.linkages import LinkageInput
+    from mdmtui.screens.backend import LinkageInput
 
     try:
         LinkageInput.model_validate(data)
@@ -171,7 +171,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     def data(self) -> dict[str, Any]:
         """The form's values for the linkage service (blank secrets left out when editing)."""
-        from mdmtui.services.schedule import parse_weekdays
+        from mdmtui.screens.backend import parse_weekdays
 
         data = {k: v for k, v in self._raw().items() if k not in CHANGED_FIELDS}
         weekdays = (data.get("schedule_weekdays") or "").strip()
@@ -184,7 +184,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     def changed_schedule(self) -> Any:
         """The changed-only schedule the fields give (None: blank); ``MdmtuiError`` naming the field."""
-        from mdmtui.services.schedule import changed_schedule_from_text
+        from mdmtui.screens.backend import changed_schedule_from_text
 
         raw = self._raw()
         return changed_schedule_from_text(*(raw.get(k) or "" for k in CHANGED_FIELDS))
@@ -227,7 +227,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
 
     def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
         """The next three scheduled collections, in local time, as the schedule service computes them."""
-        from mdmtui.services import schedule
+        from mdmtui.screens import backend as schedule  # the console's door to the schedule service
         from mdmtui.formatting import local_time
 
         preview = self.query_one("#schedule-preview", Static)
@@ -253,7 +253,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
     def _changed_preview(self, errors: dict[str, list[str]]) -> str:
         """The next changed-only runs, on a line of their own (nothing when there is no such schedule)."""
         from mdmtui.formatting import local_time
-        from mdmtui.services import schedule
+        from mdmtui.screens import backend as schedule  # the console's door to the schedule service
 
         if any(k in errors for k in CHANGED_FIELDS):
             return ""
@@ -319,7 +319,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         self.dismiss(name)
 
     async def _test(self, name: str) -> None:
-        from mdmtui.services import linkages
+        from mdmtui.screens import backend as linkages  # the console's door to the linkage service
 
         result = self.query_one("#test-result", Static)
         result.update(plain(f"Saved. Testing the connection to {name}…"))

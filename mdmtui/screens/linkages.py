@@ -8,6 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from mdmtui.screens import backend
 from mdmtui.screens.base import ConsoleScreen
@@ -88,7 +89,7 @@ class LinkagesScreen(ConsoleScreen):
     def on_resize(self) -> None:
         if self.columns != getattr(self, "_shown_columns", None):
             self._add_columns()
-        column = self.query_one(DataTable).columns.get("Last collection")
+        column = self.query_one(DataTable).columns.get(ColumnKey("Last collection"))
         if column is not None and column.width != self._last_width():
             column.width = self._last_width()
         self._show(self.rows, None)
@@ -107,7 +108,7 @@ class LinkagesScreen(ConsoleScreen):
         if daemon is not None:
             self.query_one("#daemon", Static).update(plain(daemon))
         table = self.query_one(DataTable)
-        keep = self._want or (self.current.name if self.current else None)
+        keep = self._want or (self.chosen.name if self.current else None)
         self.rows = rows
         table.clear()
         widths = {label: width or self._last_width() for label, width in self._shown_columns}
@@ -130,6 +131,14 @@ class LinkagesScreen(ConsoleScreen):
         if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
             return None
         return self.rows[table.cursor_row]
+
+    @property
+    def chosen(self) -> backend.LinkageRow:
+        """The highlighted linkage, for a command that needs one (its key is greyed without one)."""
+        row = self.current
+        if row is None:
+            raise LookupError("no linkage highlighted")
+        return row
 
     def highlight(self, name: str) -> None:
         """Put the cursor on linkage ``name`` (from ``:``)."""
@@ -173,11 +182,11 @@ class LinkagesScreen(ConsoleScreen):
 
     def action_collect(self) -> None:
         """Collect the highlighted linkage now."""
-        self.app.collect([self.current.name])
+        self.app.collect([self.chosen.name])
 
     def action_collect_changed(self) -> None:
         """Collect only what changed on the highlighted linkage since its last run."""
-        self.app.collect([self.current.name], changed_only=True)
+        self.app.collect([self.chosen.name], changed_only=True)
 
     def action_add(self) -> None:
         """Add a linkage."""
@@ -187,7 +196,7 @@ class LinkagesScreen(ConsoleScreen):
 
     def action_edit(self) -> None:
         """Edit the highlighted linkage."""
-        self._edit(self.current.name)
+        self._edit(self.chosen.name)
 
     @work(exit_on_error=False, name="linkage settings")
     async def _edit(self, name: str) -> None:
@@ -203,32 +212,34 @@ class LinkagesScreen(ConsoleScreen):
 
     def action_test(self) -> None:
         """Test the highlighted linkage's connection."""
-        self._test(self.current.name)
+        self._test(self.chosen.name)
 
     @work(exit_on_error=False, name="test connection")
     async def _test(self, name: str) -> None:
-        from mdmtui.services import linkages
-
         self.notify(f"testing {name}…")
-        with self.ctx.db.connection_context():
-            answer = await linkages.test_connection(self.ctx, name)
+        answer = await backend.test_connection(self.ctx, name)
         self.notify(f"{name}: {answer}", title="Connection works", timeout=8)
 
     def action_remove(self) -> None:
         """Remove the highlighted linkage; choose what becomes of its devices."""
-        name = self.current.name
+        name = self.chosen.name
         choices = [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete")]
-        if self.current.system == "sdm":  # its sdm_import.properties entry would name no linkage any more
+        if self.chosen.system == "sdm":  # its sdm_import.properties entry would name no linkage any more
             choices += [("kept; its sdm_import.properties entry removed too", "keep+entry"),
                         ("deleted; its sdm_import.properties entry removed too", "delete+entry")]
         self.app.push_screen(ChoiceScreen(f"Remove linkage {name}? Its devices are…",
                                           [*choices, ("Cancel: keep the linkage", None)]),
-                             lambda choice: self._remove(name, choice) if choice else None)
+                             lambda choice: self._removing(name, choice))
+
+    def _removing(self, name: str, choice: str | None) -> None:
+        if choice:
+            self._remove(name, choice)
 
     @work(thread=True, exit_on_error=False, name="remove linkage")
     def _remove(self, name: str, choice: str) -> None:
         devices, _, entry = choice.partition("+")
-        count = backend.remove_linkage(self.ctx, name, devices, properties_entry=bool(entry))
+        count = backend.remove_linkage(self.ctx, name, "delete" if devices == "delete" else "keep",
+                                       properties_entry=bool(entry))
         self.app.call_from_thread(self._removed, name, devices, count)
 
     def _removed(self, name: str, devices: str, count: int) -> None:

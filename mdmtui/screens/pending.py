@@ -13,13 +13,14 @@ from textual.widgets import DataTable, Static
 from mdmtui.formatting import local_time, plural
 from mdmtui.screens import backend
 from mdmtui.screens.base import TableScreen
+from mdmtui.screens.rows import ActionRow
 from mdmtui.screens.commands import bindings
 from mdmtui.widgets.safe import plain
 
 REFRESH_S = 10.0  # how often the view reads the database again while it is on screen
 
 
-class PendingScreen(TableScreen):
+class PendingScreen(TableScreen[ActionRow]):
     """Device, action, sent, by whom, the MDM's last answer."""
 
     SCOPE = "pending"
@@ -87,7 +88,9 @@ class PendingScreen(TableScreen):
         """Describe the highlighted action's device."""
         from mdmtui.screens.describe import DescribeScreen
 
-        self.app.push_screen(DescribeScreen(self.current().device_id))
+        device_id = self.chosen().device_id
+        if device_id is not None:  # greyed otherwise
+            self.app.push_screen(DescribeScreen(device_id))
 
     def action_follow_up(self) -> None:
         """Ask the MDMs about every pending action now."""

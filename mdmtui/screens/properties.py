@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,8 +16,12 @@ from textual.worker import Worker
 from mdmtui import sdm_properties
 from mdmtui.formatting import plural
 from mdmtui.screens import backend
-from mdmtui.services import roles
 from mdmtui.widgets.safe import report_worker_failure, visible
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
 
 TEMPLATE = """# sdm_import.properties: the database server of each SDM linkage (for software collection)
 # sdm.N.name=<an SDM linkage's MDM settings name>
@@ -37,6 +41,9 @@ def problems_text(report: sdm_properties.PropertiesReport) -> str:
 
 class PropertiesScreen(ModalScreen[None]):
     """Edit the file the settings point at; ``ctrl+s`` saves (only without problems)."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     CSS_PATH = "properties.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -107,8 +114,8 @@ class PropertiesScreen(ModalScreen[None]):
         # the file is a setting: admins only when roles are configured (refusals audited, then shown)
         ctx = self.app.ctx
         try:
-            backend.in_db(ctx, roles.require, ctx, roles.Permission.SETTINGS, target="sdm_import.properties")
-        except roles.PermissionDenied as exc:
+            backend.require(ctx, backend.Permission.SETTINGS, target="sdm_import.properties")
+        except backend.PermissionDenied as exc:
             self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

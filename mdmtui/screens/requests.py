@@ -12,12 +12,12 @@ from mdmtui.errors import MdmtuiError
 from mdmtui.formatting import local_time, outcome_line
 from mdmtui.screens import backend
 from mdmtui.screens.base import TableScreen
+from mdmtui.screens.rows import RequestRow
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import FormScreen, ResultsScreen, TypedConfirmScreen
-from mdmtui.services import approvals
 
 
-class RequestsScreen(TableScreen):
+class RequestsScreen(TableScreen[RequestRow]):
     """Pending requests first, then the recent decisions, with what the MDM answered."""
 
     SCOPE = "requests"
@@ -32,8 +32,7 @@ class RequestsScreen(TableScreen):
 
     def fetch(self) -> list[tuple[Any, str | None]]:
         """Every request, with what sending it answered."""
-        return backend.in_db(self.ctx, lambda: [(r, approvals.send_outcome(r)) for r in
-                                                approvals.list_requests(self.ctx, pending_only=False)])
+        return backend.requests(self.ctx)
 
     def show(self, rows: list[tuple[Any, str | None]]) -> None:
         """Pending first, newest first; the header's count follows."""
@@ -71,32 +70,36 @@ class RequestsScreen(TableScreen):
 
     def action_approve(self) -> None:
         """Show the request and the device's changes; typing the device's name approves and sends."""
-        req = self.current()
-        changes = approvals.device_changes(req)
+        req = self.chosen()
+        changes = backend.request_changes(req)
+
+        def approved(ok: bool | None) -> None:
+            if ok:
+                self._approve(req.id)
+
         name = req.device_name or req.mdm_device_id
-        body = (f"{approvals.describe(req)}\nasked by {req.requested_by}@{req.requested_host}: "
+        body = (f"{backend.describe_request(req)}\nasked by {req.requested_by}@{req.requested_host}: "
                 f"{req.justification}\n\n" + ("CHANGED since the request: " + "; ".join(changes) if changes
                                              else "The device is unchanged since the request."))
         self.app.push_screen(TypedConfirmScreen(f"Approve request #{req.id}?", body, name,
                                                 f"Type the device's name to approve and send: {name}",
-                                                yes="Approve"),
-                             lambda ok: self._approve(req.id) if ok else None)
+                                                yes="Approve"), approved)
 
     @work(group="requests-decide", exit_on_error=False, name="approve")
     async def _approve(self, request_id: int) -> None:
         try:
-            done = await approvals.approve(self.ctx, request_id)
+            outcomes = await backend.approve(self.ctx, request_id)
         except MdmtuiError as exc:
             self.notify(str(exc), title=f"request #{request_id} not approved", severity="error", timeout=12)
         else:
-            lines = [outcome_line(o.device_name or "?", o) for o in done.outcomes]
+            lines = [outcome_line(o.device_name or "?", o) for o in outcomes]
             self.app.push_screen(ResultsScreen(f"Request #{request_id}: approved and sent", lines))
         self.app.data_version += 1
         self.reload()
 
     def action_reject(self) -> None:
         """Ask for the reason, then reject."""
-        req = self.current()
+        req = self.chosen()
 
         def given(values: dict | None) -> None:
             if values is None:
@@ -110,7 +113,7 @@ class RequestsScreen(TableScreen):
     @work(thread=True, group="requests-decide", exit_on_error=False, name="reject")
     def _reject(self, request_id: int, reason: str | None) -> None:
         try:
-            backend.in_db(self.ctx, approvals.reject, self.ctx, request_id, reason or None)
+            backend.reject(self.ctx, request_id, reason or None)
         except MdmtuiError as exc:  # a screen's worker errors reach nobody else: say it here
             self.app.call_from_thread(self.notify, str(exc), title=f"request #{request_id} not rejected",
                                       severity="error", timeout=12)

@@ -54,6 +54,12 @@ class SoftwareScreen(ConsoleScreen):
         super().__init__()
         self.source: backend.TitleSource | None = None
 
+    @property
+    def view_filter(self) -> backend.TitleFilter:
+        """The current view's titles filter (the source is made on mount)."""
+        assert self.source is not None
+        return self.source.filter
+
     def body(self) -> ComposeResult:
         with Horizontal(id="filter-bar"):
             yield Field(placeholder="/ filter: title or vendor", id="filter")
@@ -66,7 +72,7 @@ class SoftwareScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.source = backend.TitleSource(self.ctx, backend.software_service().TitleFilter())
+        self.source = backend.TitleSource(self.ctx, backend.title_filter())
         self.titles.set_source(self.source)
         self.titles.focus()
 
@@ -131,7 +137,7 @@ class SoftwareScreen(ConsoleScreen):
     def _sort_by(self, key: str | None) -> None:
         if key not in SORTABLE:
             return
-        f = self.source.filter
+        f = self.view_filter
         self._apply(sort=key, descending=not f.descending if f.sort == key else key in {"devices", "versions"})
 
     # ------------------------------------------------------------------ bindings
@@ -193,7 +199,7 @@ class SoftwareScreen(ConsoleScreen):
         field = self.query_one("#filter", Input)
         if self.focused is field or self.versions.has_focus:
             self.titles.focus()
-        elif self.source.filter.text:
+        elif self.view_filter.text:
             with self.prevent(Input.Changed):
                 field.value = ""
             self._apply(text=None)
@@ -202,7 +208,7 @@ class SoftwareScreen(ConsoleScreen):
     def action_sort(self) -> None:
         """Choose the order of the titles (the same again: reversed)."""
         options = [(c.label, c.key) for c in TITLE_COLUMNS if c.key in SORTABLE]
-        self.app.push_screen(ChoiceScreen("Sort titles by", options, current=self.source.filter.sort), self._sort_by)
+        self.app.push_screen(ChoiceScreen("Sort titles by", options, current=self.view_filter.sort), self._sort_by)
 
     def action_refresh(self) -> None:
         """Reload from the database."""
@@ -214,7 +220,7 @@ class SoftwareScreen(ConsoleScreen):
                              lambda fmt: self._export(fmt) if fmt else None)
 
     def _export(self, fmt: str) -> None:
-        title_filter = self.source.filter
+        title_filter = self.view_filter
 
         def write() -> None:
             done = backend.export_software(self.ctx, title_filter, fmt)

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Region
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -135,8 +136,9 @@ class FigureList(OptionList):
         tall as its rows, so it never scrolls)."""
         if self.highlighted is None or not self.region or not self.has_focus:
             return
-        scroller = next((a for a in self.ancestors if getattr(a, "is_scrollable", False)
-                         and a.allow_vertical_scroll), None)
+        ancestors: list[Any] = self.ancestors  # the scrollable ones are widgets
+        scroller: Widget | None = next((a for a in ancestors if getattr(a, "is_scrollable", False)
+                                        and a.allow_vertical_scroll), None)
         if scroller is None:
             return
         line = Region(self.region.x, self.region.y + self.highlighted, self.region.width, 1)

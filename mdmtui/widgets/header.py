@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widget import Widget
 
 from mdmtui.widgets.safe import visible
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
+
 
 class AppHeader(Widget):
     """Reads the app's reactive state; re-renders whenever it changes."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     DEFAULT_CSS = """
     AppHeader { dock: top; height: 1; background: $panel; color: $foreground; }
@@ -21,7 +31,10 @@ class AppHeader(Widget):
 
     def on_mount(self) -> None:
         for name in ("unread_events", "collecting", "banner", "pending_requests", "pending_actions"):
-            self.watch(self.app, name, lambda *_: self.refresh(), init=False)
+            self.watch(self.app, name, self._changed, init=False)
+
+    def _changed(self, *_: object) -> None:
+        self.refresh()
 
     def render(self) -> Text:
         """Title left; events, collection and mode on the right."""

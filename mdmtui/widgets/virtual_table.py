@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from rich.segment import Segment
 from rich.style import Style
@@ -160,7 +160,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._source = source
         self._generation += 1
         self._counted = False
-        self._first_page: int | None = None
+        self._first_page = None
         self._pages.clear()
         self._pending.clear()
         self._strips.clear()
@@ -238,11 +238,11 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         event.stop()
         if event.worker.name == "count":
-            generation, count = event.worker.result
+            generation, count = cast(tuple[int, int], event.worker.result)
             if generation == self._generation:
                 self._set_count(count)
         elif event.worker.name == "page":
-            generation, number, rows = event.worker.result
+            generation, number, rows = cast(tuple[int, int, list[Any]], event.worker.result)
             if generation == self._generation:
                 self._store_page(number, rows)
 
