@@ -199,7 +199,7 @@ def free_of(total_key: str, free_key: str) -> Calc:
     return Calc(fn, (total_key, free_key))
 
 
-def pc_macs(wifi_key: str, eth_key: str) -> tuple[Calc, Calc, Calc, Calc]:
+def pc_macs(wifi_key: str, eth_key: str) -> tuple[Calc, Calc, Wire, Wire]:
     """PC network cells: (adapter names, representative MAC, Wi-Fi MAC, Ethernet MAC).
 
     Both MACs are shown Wi-Fi first; the Wi-Fi MAC is the representative one; if only one exists,
