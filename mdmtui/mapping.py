@@ -220,7 +220,7 @@ def apple_only(key: str) -> Calc:
     """An item only Apple devices have (UDID): None for others even if the wire has something."""
     def fn(d: dict, _env: Env) -> str | None:
         os_name = str(d.get("operatingSystem") or d.get("common.platform") or d.get("os") or "").lower()
-        if not (os_name.startswith("ios") or os_name.startswith("ipados")):
+        if not os_name.startswith(("ios", "ipados")):
             return None
         return text(d.get(key))
     return Calc(fn, (key,))
