@@ -232,7 +232,7 @@ class IntuneConnector:
         """One Graph request: 401 renews the token once, 403 says which permission or license is missing."""
         used: list[str] = []
 
-        async def auth() -> Json:
+        async def auth() -> dict[str, str]:
             used.append(await self.token.bearer())
             return {"Authorization": used[-1]}
 
