@@ -199,7 +199,7 @@ def free_of(total_key: str, free_key: str) -> Calc:
     return Calc(fn, (total_key, free_key))
 
 
-def pc_macs(wifi_key: str, eth_key: str) -> tuple[Calc, Calc, Calc, Calc]:
+def pc_macs(wifi_key: str, eth_key: str) -> tuple[Calc, Calc, Wire, Wire]:
     """PC network cells: (adapter names, representative MAC, Wi-Fi MAC, Ethernet MAC).
 
     Both MACs are shown Wi-Fi first; the Wi-Fi MAC is the representative one; if only one exists,
@@ -220,7 +220,7 @@ def apple_only(key: str) -> Calc:
     """An item only Apple devices have (UDID): None for others even if the wire has something."""
     def fn(d: dict, _env: Env) -> str | None:
         os_name = str(d.get("operatingSystem") or d.get("common.platform") or d.get("os") or "").lower()
-        if not (os_name.startswith("ios") or os_name.startswith("ipados")):
+        if not os_name.startswith(("ios", "ipados")):
             return None
         return text(d.get(key))
     return Calc(fn, (key,))

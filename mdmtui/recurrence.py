@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 UTC = UTC
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_FREQUENCIES = {"hourly": rrule.HOURLY, "daily": rrule.DAILY, "weekly": rrule.WEEKLY, "monthly": rrule.MONTHLY}
+# dateutil's frequency constants (its stubs type rrule's freq as their literal values)
+_FREQUENCIES: dict[str, Literal[0, 1, 2, 3, 4, 5, 6]] = {"hourly": rrule.HOURLY, "daily": rrule.DAILY, "weekly": rrule.WEEKLY, "monthly": rrule.MONTHLY}
 _UNITS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
 # Wall clock and UTC order differ by at most an offset change; start the search this much earlier.
 _MARGIN = timedelta(days=2)

@@ -145,11 +145,12 @@ def parse(source: str | bytes, *,
           sdm_linkage_names: Collection[str] | None = None) -> PropertiesReport:
     """Check the file's text; linkage names are checked only when ``sdm_linkage_names`` is given."""
     problems: list[Problem] = []
-    text, utf8 = source, True
     if isinstance(source, bytes):
         text, bad = _decode(source)
         problems.extend(bad)
         utf8 = not bad
+    else:
+        text, utf8 = source, True
     doc = _read_document(text)
     slots = _read_slots(doc, problems)
     entries = _build_entries(slots, problems)

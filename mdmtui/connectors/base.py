@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, WipeOptions
 from mdmtui.secrets import Secret
@@ -41,7 +41,7 @@ class LinkageConfig:
     sdm_db_host: str | None = None
     sdm_db_port: int | None = None
     max_concurrency: int = 8
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -92,9 +92,12 @@ ConnectorFactory = Callable[[LinkageConfig], Connector]
 _REGISTRY: dict[str, ConnectorFactory] = {}
 
 
-def register(system: str):
+_C = TypeVar("_C", bound=type[Connector])
+
+
+def register(system: str) -> Callable[[_C], _C]:
     """Class decorator: make a connector available under ``system``."""
-    def deco(cls):
+    def deco(cls: _C) -> _C:
         _REGISTRY[system] = cls
         cls.system = system
         return cls

@@ -23,6 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -56,7 +57,7 @@ class Due:
         return self.enrich or self.refresh
 
 
-def marker(wire: dict, ident: str, now: float, refresh_days: float) -> str:
+def marker(wire: dict[str, Any], ident: str, now: float, refresh_days: float) -> str:
     """The device's change marker: stable list fields' checksum plus its rolling period number."""
     stable = "\x1f".join(f"{k}={v}" for k, v in sorted(wire.items()) if k not in CHURN_KEYS)
     # surrogatepass: a lone surrogate from JSON's "\ud800" must not fail the run (as in mapping.change_marker)
@@ -81,7 +82,7 @@ def due(stored: str | None, new: str) -> Due:
     return Due(enrich=old_sum != new_sum, refresh=old_period != new_period)
 
 
-def refresh_days_of(extra: dict) -> float:
+def refresh_days_of(extra: dict[str, Any]) -> float:
     """The linkage's rolling refresh period in days (the collection passes the setting in)."""
     try:
         days = float(extra.get("refresh_days", DEFAULT_REFRESH_DAYS))
@@ -103,7 +104,7 @@ def server_now(headers: httpx.Headers | None, reported_ms: object = None) -> flo
     return time.time()
 
 
-def changed_since(extra: dict) -> float | None:
+def changed_since(extra: dict[str, Any]) -> float | None:
     """A changed-only collection's lower bound on the MDM's clock (epoch seconds), None for a full one.
     The service sets it from the last successful run's start on the MDM's clock, minus a safety margin."""
     since = extra.get("changed_since")

@@ -30,6 +30,9 @@ from mdmtui.connectors import pacing
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.errors import ConnectionFailed, MdmRequestError, ProtocolError, Throttled
 
+# one decoded JSON object off the wire (its shape is the MDM's; a connector reads it into records)
+Json = dict[str, Any]
+
 log = logging.getLogger("mdmtui.connectors.http")
 
 REQUEST_ID_HEADER = "client-request-id"
@@ -239,8 +242,8 @@ class HttpLayer:
         return await self.request("GET", url, credentials=False, raw=True)
 
     async def request(self, method: str, url: str, *, idempotent: bool = True, params: Any = None,
-                      json_body: Any = None, data: Any = None, headers: dict | None = None,
-                      headers_fn: Callable[[], Awaitable[dict]] | None = None, credentials: bool = True,
+                      json_body: Any = None, data: Any = None, headers: dict[str, str] | None = None,
+                      headers_fn: Callable[[], Awaitable[dict[str, str]]] | None = None, credentials: bool = True,
                       raw: bool = False) -> Reply:
         """Send one logical request, retrying transient failures; non-2xx answers are returned.
 
@@ -271,19 +274,19 @@ class HttpLayer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, method: str, url: str, idempotent: bool, params: Any, json_body: Any,
-                       data: Any, headers: dict, credentials: bool = True, raw: bool = False) -> Reply:
+                       data: Any, headers: dict[str, str], credentials: bool = True, raw: bool = False) -> Reply:
         request_id = str(uuid.uuid4())
         headers[REQUEST_ID_HEADER] = request_id
         units = pacing.request_units(url, json_body)
         started = time.monotonic()
         # auth=None switches the client's own auth (MobileIron's Basic) off for this request
-        no_auth = {} if credentials else {"auth": None}
+        auth = httpx.USE_CLIENT_DEFAULT if credentials else None
         async with self._sem:
             await self.pacer.acquire(units)  # inside: what queued before the first 429 is paced too
             self.requests_sent += 1
             try:
                 response = await self.client.request(method, url, params=params, json=json_body, data=data,
-                                                     headers=headers, **no_auth)
+                                                     headers=headers, auth=auth)
             except httpx.HTTPError as exc:
                 self._log(method, url, None, started, request_id, exc)
                 raise self._transport_failure(exc, idempotent, request_id, url) from None
@@ -415,11 +418,11 @@ def _describe(exc: BaseException | None, config: LinkageConfig) -> str:
     return exc.__class__.__name__ if exc else "unknown failure"
 
 
-PageFetch = Callable[[int], Awaitable[tuple[list, int | None]]]
+PageFetch = Callable[[int], Awaitable[tuple[list[Any], int | None]]]
 MAX_REFETCH = 3
 
 
-async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterator[list[dict]]:
+async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterator[list[Json]]:
     """Offset-paged listing (MobileIron, SDM) without repeats or silent gaps, prefetching the next page.
 
     ``fetch(offset)`` returns (rows, total). A page made only of devices already read (the server
@@ -431,7 +434,7 @@ async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterato
     """
     seen: set[str] = set()
     page_offset, total, last_total, refetches, stepped_back = 0, None, None, 0, False
-    task = asyncio.ensure_future(fetch(0))
+    task: asyncio.Future[tuple[list[Any], int | None]] | None = asyncio.ensure_future(fetch(0))
     try:
         while task is not None:
             rows, total = await task
@@ -464,7 +467,7 @@ async def offset_pages(fetch: PageFetch, id_key: str, what: str) -> AsyncIterato
                             "(the list changed while it was read): run the collection again")
 
 
-def _fresh_rows(rows: list, seen: set[str], id_key: str, what: str) -> list[dict]:
+def _fresh_rows(rows: list[Any], seen: set[str], id_key: str, what: str) -> list[Json]:
     fresh = []
     for row in rows:
         ident = row.get(id_key) if isinstance(row, dict) else None

@@ -47,8 +47,9 @@ import re
 import time
 import zipfile
 from array import array
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -56,7 +57,8 @@ import httpx
 from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
-from mdmtui.connectors.http import AnswerLost, ForeignLink, HttpLayer, Reply, check_same_origin, retry_after_seconds
+from mdmtui.connectors.http import (AnswerLost, ForeignLink, HttpLayer, Json, Reply, check_same_origin,
+                                    retry_after_seconds)
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, ConnectionFailed, MdmRequestError,
                            NotFoundError, ProtocolError, Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
@@ -64,6 +66,7 @@ from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsCla
 from mdmtui.secrets import Secret
 
 log = logging.getLogger("mdmtui.connectors.intune")
+_T = TypeVar("_T")
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_GRAPH = "https://graph.microsoft.com"
@@ -147,18 +150,21 @@ class GraphToken:
 
     async def bearer(self) -> str:
         """The Authorization header value, renewing the token when it is close to expiry."""
-        if self._token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
+        token = self._token
+        if token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
             async with self._lock:
-                if self._token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
-                    await self._fetch()
-        return f"Bearer {self._token.reveal()}"
+                token = self._token
+                if token is None or time.monotonic() >= self._expires_at - TOKEN_LEEWAY_S:
+                    token = await self._fetch()
+        return f"Bearer {token.reveal()}"
 
     def invalidate(self, used: str | None) -> None:
         """Forget the token after a 401, unless another request already replaced the one it used."""
         if self._token is not None and used == f"Bearer {self._token.reveal()}":
             self._token = None
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> Secret:
+        """A new token (kept for the next requests until it is close to expiry)."""
         form = {"client_id": self._client_id, "client_secret": self._secret.reveal(), "scope": self._scope,
                 "grant_type": "client_credentials"}
         reply = await self._http.request("POST", self._url, data=form)
@@ -171,11 +177,14 @@ class GraphToken:
         if not reply.ok or not isinstance(token, str) or not token:
             raise ProtocolError(f"the token endpoint answered HTTP {reply.status} without an access token: "
                                 "check the linkage's authority URL and tenant ID")
-        try:
-            lifetime = float(expires)
-        except (TypeError, ValueError):
-            lifetime = 3599.0  # the documented default when a proxy strips the field
+        lifetime = 3599.0  # the documented default when a proxy strips the field
+        if expires is not None:
+            try:
+                lifetime = float(expires)
+            except (TypeError, ValueError):
+                pass
         self._token, self._expires_at = Secret(token), time.monotonic() + lifetime
+        return self._token
 
 
 @register(System.INTUNE.value)
@@ -219,11 +228,11 @@ class IntuneConnector:
         await self.http.aclose()
 
     # --- Graph requests ---------------------------------------------------------------------------
-    async def _graph(self, method: str, url: str, *, idempotent: bool = True, **kw) -> Reply:
+    async def _graph(self, method: str, url: str, *, idempotent: bool = True, **kw: Any) -> Reply:
         """One Graph request: 401 renews the token once, 403 says which permission or license is missing."""
         used: list[str] = []
 
-        async def auth() -> dict:
+        async def auth() -> dict[str, str]:
             used.append(await self.token.bearer())
             return {"Authorization": used[-1]}
 
@@ -284,7 +293,7 @@ class IntuneConnector:
         async for items in self._list_pages(seen):
             yield await self._records(items, known, exported, software)
 
-    async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[dict]]:
+    async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[Json]]:
         """Raw list pages without repeats, prefetching the next page while the caller works."""
         params = {"$select": ",".join(LIST_SELECT), "$top": str(self.page_size)}
         if self.since is not None:  # a changed-only run: Graph filters on the check-in time (MDM-APIS.md §1)
@@ -305,9 +314,10 @@ class IntuneConnector:
                 log.warning("Intune: nextLink expired (HTTP %s); listing again from the start, skipping "
                             "the %d devices already read", expired.status, len(seen))
 
-    async def _follow(self, url: str, params: dict | None, seen: set[str]) -> AsyncIterator[list[dict]]:
+    async def _follow(self, url: str, params: Json | None, seen: set[str]) -> AsyncIterator[list[Json]]:
         links: set[str] = set()
-        task = asyncio.ensure_future(self._page(url, params, first=True))
+        task: asyncio.Future[tuple[list[Json], str | None]] | None = asyncio.ensure_future(
+            self._page(url, params, first=True))
         try:
             while task is not None:
                 items, next_link = await task
@@ -327,7 +337,7 @@ class IntuneConnector:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _page(self, url: str, params: dict | None, *, first: bool) -> tuple[list[dict], str | None]:
+    async def _page(self, url: str, params: Json | None, *, first: bool) -> tuple[list[Json], str | None]:
         reply = await self._graph("GET", url, params=params)
         if not first and reply.status in (400, 404, 410):
             raise _ExpiredLink(reply.status)
@@ -348,8 +358,8 @@ class IntuneConnector:
         """The link, if it is on the linkage's Graph host; ``ForeignLink`` (nothing sent) otherwise."""
         return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
-    async def _records(self, items: list[dict], known: Mapping[str, str | None],
-                       exported: dict[str, dict] | None = None,
+    async def _records(self, items: list[Json], known: Mapping[str, str | None],
+                       exported: dict[str, Json] | None = None,
                        software: SoftwareExport | None = None) -> list[DeviceRecord]:
         """Map one page; fetch the LIST-quirk properties of new or changed devices (UDID and RAM never
         change, the ICCID with the SIM fields the list shows) and apps of those plus the devices whose
@@ -369,8 +379,8 @@ class IntuneConnector:
         return [self._record(item, markers[item["id"]], details.get(item["id"]), apps.get(item["id"]),
                              dues[item["id"]], exported.get(item["id"]), need[item["id"]]) for item in items]
 
-    def _record(self, item: dict, marker: str | None, detail: dict | None, apps: list[SoftwareItem] | None,
-                due: churn.Due, row: dict | None = None, need: bool | None = None) -> DeviceRecord:
+    def _record(self, item: Json, marker: str | None, detail: Json | None, apps: list[SoftwareItem] | None,
+                due: churn.Due, row: Json | None = None, need: bool | None = None) -> DeviceRecord:
         wire = {k: v for k, v in item.items() if k not in QUIRK_KEYS}  # never trust the list's placeholders
         os_class = mapping.intune_os_class(item.get("operatingSystem"))
         if detail is not None:
@@ -423,12 +433,14 @@ class IntuneConnector:
             return None
         return count
 
-    async def _exports(self) -> tuple[dict[str, dict] | None, SoftwareExport | None]:
+    async def _exports(self) -> tuple[dict[str, Json] | None, SoftwareExport | None]:
         """The device export's rows and the software export, both jobs at once; either is None (with a
         warning) when its job gives no data."""
-        jobs = [asyncio.ensure_future(self._export_or_none()), asyncio.ensure_future(self._software_or_none())]
+        devices_job = asyncio.ensure_future(self._export_or_none())
+        software_job = asyncio.ensure_future(self._software_or_none())
+        jobs = (devices_job, software_job)
         try:
-            exported, software = await asyncio.gather(*jobs)
+            exported, software = await asyncio.gather(devices_job, software_job)
         except BaseException:
             for job in jobs:
                 job.cancel()
@@ -436,7 +448,7 @@ class IntuneConnector:
             raise
         return exported, software
 
-    async def _export_or_none(self) -> dict[str, dict] | None:
+    async def _export_or_none(self) -> dict[str, Json] | None:
         """The export's rows by device id, or None (with a warning) when the job gives none: the run
         then takes the list route, which costs one request unit per new or changed device."""
         return await self._job_or_none(self._export(), (
@@ -452,7 +464,7 @@ class IntuneConnector:
             "this run read detected apps device by device instead (new and changed devices and the rolling "
             "refresh; the others keep their stored software)"), " software")
 
-    async def _job_or_none(self, job, instead: str, what: str):
+    async def _job_or_none(self, job: Awaitable[_T], instead: str, what: str) -> _T | None:
         try:
             return await job
         except ForeignLink:
@@ -462,7 +474,7 @@ class IntuneConnector:
             self._warn(f"the Intune{what} export job gave no data ({exc}); {instead}")
             return None
 
-    async def _export(self) -> dict[str, dict]:
+    async def _export(self) -> dict[str, Json]:
         return parse_export(await self._export_file(EXPORT_REPORT, EXPORT_SELECT))
 
     async def _software_export(self) -> SoftwareExport:
@@ -500,9 +512,10 @@ class IntuneConnector:
             if not _ENUM_NAME.fullmatch(status):
                 status = "an unexpected value"  # an enum name, or nothing from it reaches a message
             if status == "completed":
-                if not isinstance(job.get("url"), str) or not job["url"]:
+                done_url = job.get("url")
+                if not isinstance(done_url, str) or not done_url:
                     raise ProtocolError(f"export job {ident} completed without a download URL")
-                return job["url"]
+                return done_url
             if status == "failed":
                 raise ProtocolError(f"Intune reports export job {ident} failed")
             if time.monotonic() >= deadline:
@@ -518,10 +531,10 @@ class IntuneConnector:
             raise ProtocolError(f"the export file's URL is not HTTPS ({scheme or 'no scheme'}): not downloaded")
 
     # --- enrichment: $batch for the LIST-quirk properties -----------------------------------------
-    async def _details(self, ids: list[str]) -> dict[str, dict]:
+    async def _details(self, ids: list[str]) -> dict[str, Json]:
         chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
         results = await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
-        merged: dict[str, dict] = {}
+        merged: dict[str, Json] = {}
         for part in results:
             merged.update(part)
         missing = len(ids) - len(merged)
@@ -530,9 +543,10 @@ class IntuneConnector:
                        "their detail requests failed; they are fetched again at the next collection")
         return merged
 
-    async def _batch(self, ids: list[str]) -> dict[str, dict]:
+    async def _batch(self, ids: list[str]) -> dict[str, Json]:
         """Single-device GETs 20 to a request; items that fail on their own are retried a few times."""
-        pending, found, wait = list(ids), {}, None
+        pending, wait = list(ids), None
+        found: dict[str, Json] = {}
         for round_no in range(self.http.policy.attempts):
             if round_no:
                 await self.http.pause(wait, round_no)
@@ -545,7 +559,7 @@ class IntuneConnector:
                 break
         return found
 
-    async def _batch_round(self, ids: list[str], found: dict[str, dict]) -> tuple[list[str], float | None]:
+    async def _batch_round(self, ids: list[str], found: dict[str, Json]) -> tuple[list[str], float | None]:
         select = ",".join(ENRICH_SELECT)
         requests = [{"id": str(n), "method": "GET", "url": f"{self._device_path(i)}?$select={select}"}
                     for n, i in enumerate(ids)]
@@ -557,7 +571,7 @@ class IntuneConnector:
                                 f"(client-request-id {reply.request_id})")
         return self._sort_batch(ids, responses, found)
 
-    def _sort_batch(self, ids: list[str], responses: list, found: dict[str, dict]) -> tuple[list[str], float | None]:
+    def _sort_batch(self, ids: list[str], responses: list[Any], found: dict[str, Json]) -> tuple[list[str], float | None]:
         by_id = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
         retry, wait = [], None
         for n, ident in enumerate(ids):
@@ -598,7 +612,7 @@ class IntuneConnector:
 
     async def _detected_apps(self, ident: str) -> list[SoftwareItem]:
         url: str | None = self._beta(f"{self._device_path(ident)}/detectedApps")
-        params: dict | None = {"$select": "displayName,version"}
+        params: Json | None = {"$select": "displayName,version"}
         out: list[SoftwareItem] = []
         while url:
             reply = await self._graph("GET", url, params=params)
@@ -639,7 +653,7 @@ class IntuneConnector:
         """Refused: the mission allows no passcode reset through Intune (nothing is sent)."""
         return _refused(device, Action.RESET_PASSCODE, "the passcode cannot be reset through Intune")
 
-    async def _act(self, device: DeviceRef, action: Action, body: dict | None) -> ActionResult:
+    async def _act(self, device: DeviceRef, action: Action, body: Json | None) -> ActionResult:
         name = ACTION_NAMES[action]
         url = self._v1(f"{self._device_path(device.mdm_device_id)}/{name}")
         try:
@@ -746,7 +760,7 @@ class _ExpiredLink(Exception):
         self.status = status
 
 
-def _unseen(items: list, seen: set[str]) -> list[dict]:
+def _unseen(items: list[Any], seen: set[str]) -> list[Json]:
     """The page's devices not yet seen in this listing (a repeated page adds nothing)."""
     fresh = []
     for item in items:
@@ -784,7 +798,7 @@ def _csv_member(zf: zipfile.ZipFile, limit: int) -> zipfile.ZipInfo:
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, EOFError, ValueError, zlib.error)
 
 
-def parse_export(blob: bytes) -> dict[str, dict]:
+def parse_export(blob: bytes) -> dict[str, Json]:
     """DevicesWithInventory's zip -> {device id: {"iccid": …, "ethernetMacAddress": …}}; an empty cell
     is None. A zip without a CSV, a CSV without the columns, or one too big to unpack is refused."""
     try:
@@ -798,7 +812,7 @@ def parse_export(blob: bytes) -> dict[str, dict]:
         if "deviceid" not in header or not set(EXPORT_KEYS) <= set(header):
             raise ProtocolError("the export's CSV lacks a Device ID, ICCID or Ethernet MAC column")
         at = {name: header.index(name) for name in ("deviceid", *EXPORT_KEYS)}
-        out: dict[str, dict] = {}
+        out: dict[str, Json] = {}
         for row in rows:
             if len(row) < len(header):
                 continue  # a short (cut) line: that device keeps the list route's values
@@ -817,7 +831,7 @@ class SoftwareExport:
     def __init__(self) -> None:
         self._pairs: list[tuple[str, str | None]] = []
         self._numbers: dict[tuple[str, str | None], int] = {}
-        self._devices: dict[str, array] = {}
+        self._devices: dict[str, array[int]] = {}
 
     def add(self, device: str, name: str | None, version: str | None) -> None:
         """One row; a row without an app name only tells that the device is covered (as detectedApps,
@@ -878,13 +892,13 @@ def parse_software_export(blob: bytes) -> SoftwareExport:
     return out
 
 
-def change_marker(item: dict, now: float, refresh_days: float) -> str:
+def change_marker(item: Json, now: float, refresh_days: float) -> str:
     """A checksum of what the list shows that can signal new LIST-quirk values (not the check-in
     churn), plus the device's rolling software refresh period (churn.py)."""
     return churn.marker(item, item["id"], now, refresh_days)
 
 
-def _item_retry_after(item: dict | None) -> float | None:
+def _item_retry_after(item: Json | None) -> float | None:
     headers = item.get("headers") if item else None
     if not isinstance(headers, dict):
         return None
@@ -904,7 +918,7 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 
 def _latest_action(body: object, name: str, sent_at: datetime | None = None,
-                   earlier_sent_at: datetime | None = None) -> dict | None:
+                   earlier_sent_at: datetime | None = None) -> Json | None:
     """The newest deviceActionResults entry of ``name`` that can only be about a request sent at ``sent_at``.
 
     An older entry (a lock done last month) says nothing about this request: trusting it would
@@ -919,7 +933,7 @@ def _latest_action(body: object, name: str, sent_at: datetime | None = None,
     return max(mine, key=lambda r: str(r.get("startDateTime") or "")) if mine else None
 
 
-def _started_within(entry: dict, not_before: datetime, earlier_sent_at: datetime | None) -> bool:
+def _started_within(entry: Json, not_before: datetime, earlier_sent_at: datetime | None) -> bool:
     started = mapping.when(entry.get("startDateTime"))
     if started is None:  # undated: it cannot be shown to be this request's
         return False

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -25,7 +26,7 @@ import httpx
 from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
-from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
+from mdmtui.connectors.http import AnswerLost, HttpLayer, Json, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
                            Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem, System,
@@ -96,7 +97,7 @@ class MobileIronConnector:
         await self.http.aclose()
 
     # --- requests -------------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, *, idempotent: bool = True, **kw) -> Reply:
+    async def _call(self, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Reply:
         reply = await self.http.request(method, f"{self.base}{path}", idempotent=idempotent, **kw)
         if reply.status == 401:
             raise AuthenticationFailed(f"MobileIron Core rejected the API user ({mi_error(reply)}): check the user "
@@ -145,13 +146,13 @@ class MobileIronConnector:
         # a changed-only run: devices that connected after `since` (docs/mobileiron-core-api.md)
         query = "" if self.since is None else f'"{LAST_CONTACT_FIELD}" > "{churn.iso_utc(self.since, millis=True)}"'
 
-        async def fetch(offset: int) -> tuple[list, int | None]:
+        async def fetch(offset: int) -> tuple[list[Any], int | None]:
             return await self._search(space, fields, offset, query)
 
         async for rows in offset_pages(fetch, ID_FIELD, "MobileIron Core"):
             yield await self._records(rows, known)
 
-    async def _search(self, space: int, fields: str, offset: int, query: str = "") -> tuple[list, int | None]:
+    async def _search(self, space: int, fields: str, offset: int, query: str = "") -> tuple[list[Any], int | None]:
         params = {"adminDeviceSpaceId": space, "query": query, "fields": fields, "limit": self.page_size,
                   "offset": offset, "sortField": "common.id", "sortOrder": "ASC"}
         reply = await self._call("GET", SEARCH, params=params)
@@ -166,7 +167,7 @@ class MobileIronConnector:
             self.listed_at = self._now
         return body["results"], total if isinstance(total, int) else None
 
-    async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+    async def _records(self, rows: list[Json], known: Mapping[str, str | None]) -> list[DeviceRecord]:
         # /details yields only the passcode state, which moves without any listed field: read it for new
         # devices, changed ones (a SIM or identity change often means a new user) and on the rolling period
         markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
@@ -179,7 +180,7 @@ class MobileIronConnector:
         fetch = set(changed)
         return [self._record(r, markers[r[ID_FIELD]], got.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]
 
-    def _record(self, row: dict, marker: str, detail: dict | None, changed: bool) -> DeviceRecord:
+    def _record(self, row: Json, marker: str, detail: Json | None, changed: bool) -> DeviceRecord:
         wire = {**row, **detail} if detail else row
         record = mapping.map_device(System.MOBILEIRON, OsClass.M, wire, mdm_device_id=row[ID_FIELD],
                                     change_marker=marker)
@@ -189,14 +190,14 @@ class MobileIronConnector:
                 record.change_marker = None  # read the details again next time
         return record  # software: MobileIron is not a software source in the spec (None = not fetched)
 
-    async def _details_or_none(self, uuid: str) -> dict | None:
+    async def _details_or_none(self, uuid: str) -> Json | None:
         try:
             return await self.details(uuid)
         except DEVICE_LEVEL_ERRORS as exc:
             log.info("MobileIron: details of %s not read: %s", uuid, exc)
             return None
 
-    async def details(self, uuid: str) -> dict:
+    async def details(self, uuid: str) -> Json:
         """A device's details list as {name: value}, limited to the names the table reads."""
         space = await self.space()
         reply = await self._call("GET", DETAILS.format(uuid=quote(uuid, safe="")),
@@ -245,7 +246,7 @@ class MobileIronConnector:
         return await self._bulk(device, Action.RESET_PASSCODE, "POST", ACTION, {"actionType": UNLOCK_PASSCODE},
                                 body, UNLOCK_PASSCODE)
 
-    async def _bulk(self, device: DeviceRef, action: Action, method: str, path: str, params: dict, body: dict,
+    async def _bulk(self, device: DeviceRef, action: Action, method: str, path: str, params: Json, body: Json,
                     kind: str) -> ActionResult:
         space = await self.space()
         try:
@@ -277,7 +278,7 @@ class MobileIronConnector:
         return result
 
     async def _lookup(self, uuid: str, fields: str = f"{ID_FIELD},{STATUS_FIELD},{MANAGED_FIELD}"
-                      ) -> tuple[dict | None, Reply]:
+                      ) -> tuple[Json | None, Reply]:
         """One device's search fields (None when Core has no such device)."""
         space = await self.space()
         params = {"adminDeviceSpaceId": space, "fields": fields, "limit": 1, "offset": 0,
@@ -362,7 +363,7 @@ def _lost_reply(device: DeviceRef, action: Action, reply: Reply) -> ActionResult
                                 "may have been carried out")
 
 
-def _unmanaged_text(row: dict) -> str:
+def _unmanaged_text(row: Json) -> str:
     status = str(row.get(STATUS_FIELD) or "unknown")
     return (f"not carried out: the device has no MDM profile (common.mdm_managed false, status {status}); Core "
             "reports success for such devices although the command cannot reach them")

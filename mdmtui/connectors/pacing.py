@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 DECREASE = 0.85         # multiplicative decrease on a throttle signal
@@ -73,7 +74,8 @@ def _seconds(headers: object) -> float | None:
 class Pacer:
     """An adaptive send rate (units per second) for one linkage; None = not throttled yet."""
 
-    def __init__(self, clock=time.monotonic, sleep=asyncio.sleep) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.clock, self.sleep = clock, sleep
         self.rate: float | None = None
         self._last_sent, self._last_units = -1e9, 0   # the previous request sent: when, and its cost
@@ -87,7 +89,7 @@ class Pacer:
         self.throttle_signals = 0
 
     @classmethod
-    def for_sleep(cls, sleep=None) -> Pacer:
+    def for_sleep(cls, sleep: Callable[[float], Awaitable[None]] | None = None) -> Pacer:
         """A pacer on the real clock, or, with an injected sleep (tests that record waits instead of
         waiting), on a clock that the recorded waits move forward, so a wait already made counts."""
         if sleep is None:

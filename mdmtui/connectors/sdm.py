@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +21,7 @@ import httpx
 from mdmtui import mapping
 from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig, register
-from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
+from mdmtui.connectors.http import AnswerLost, HttpLayer, Json, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
                            Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, Outcome, SoftwareItem, System,
@@ -99,7 +100,7 @@ class SdmConnector:
             await self.software_http.aclose()
 
     # --- requests -------------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, *, idempotent: bool = True, **kw) -> Reply:
+    async def _call(self, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Reply:
         reply = await self.http.request(method, f"{self.base}{path}", idempotent=idempotent, **kw)
         if reply.status in (401, 403):
             raise AuthenticationFailed(f"the SDM rejected the user ID ({sdm_error(reply)}): check the user ID "
@@ -127,14 +128,14 @@ class SdmConnector:
             self._warn("software not collected: sdm_import.properties has no entry for this linkage "
                        "(sdm.N.name / sdm.N.dbhost / sdm.N.dbport)")
 
-        async def fetch(offset: int) -> tuple[list, int | None]:
+        async def fetch(offset: int) -> tuple[list[Any], int | None]:
             return await self._page(offset, self.page_size)
 
         async for rows in offset_pages(fetch, ID_FIELD, "the SDM"):
             yield await self._records(rows, known)
 
-    async def _page(self, offset: int, limit: int) -> tuple[list, int | None]:
-        params: dict = {"offset": offset, "limit": limit}
+    async def _page(self, offset: int, limit: int) -> tuple[list[Any], int | None]:
+        params: Json = {"offset": offset, "limit": limit}
         if self.since is not None:  # a changed-only run: our contract's changedSince (README, SDM contract)
             params["changedSince"] = churn.iso_utc(self.since)
         reply = await self._call("GET", DEVICES, params=params)
@@ -148,7 +149,7 @@ class SdmConnector:
         total = body.get(TOTAL_KEY)
         return body[LIST_KEY], total if isinstance(total, int) else None
 
-    async def _records(self, rows: list[dict], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+    async def _records(self, rows: list[Json], known: Mapping[str, str | None]) -> list[DeviceRecord]:
         # software moves without any listed field: read it for new and changed devices and on the rolling period
         markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
         changed = [i for i, m in markers.items() if churn.due(known.get(i), m).any]
@@ -156,7 +157,7 @@ class SdmConnector:
         fetch = set(changed)
         return [self._record(r, markers[r[ID_FIELD]], apps.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]
 
-    def _record(self, row: dict, marker: str, apps: list[SoftwareItem] | None, changed: bool) -> DeviceRecord:
+    def _record(self, row: Json, marker: str, apps: list[SoftwareItem] | None, changed: bool) -> DeviceRecord:
         os_class = mapping.sdm_os_class(row.get("os"))
         if os_class is None:
             raise ProtocolError(f"the SDM reports device {row[ID_FIELD]} with OS {row.get('os')!r}, which is "
@@ -198,7 +199,7 @@ class SdmConnector:
             offset += len(page)
         return items
 
-    async def _software_page(self, device_id: str, offset: int) -> tuple[list, int]:
+    async def _software_page(self, device_id: str, offset: int) -> tuple[list[Any], int]:
         assert self.software_http is not None and self.software_url is not None
         reply = await self.software_http.request(
             "GET", self.software_url, params={"deviceId": device_id, "offset": offset, "limit": SOFTWARE_PAGE})
@@ -288,7 +289,7 @@ class SdmConnector:
                                 message="the SDM lists no command sent with this request's client-request-id")
         return self._command_state(pending, mine[0], reply, mine[0]["commandId"])
 
-    def _command_state(self, pending: ActionResult, body: dict, reply: Reply, command_id: str) -> ActionResult:
+    def _command_state(self, pending: ActionResult, body: Json, reply: Reply, command_id: str) -> ActionResult:
         state = str(body.get("state") or "")
         if state not in COMMAND_STATES:
             raise ProtocolError(f"the SDM reports command {command_id} in an unknown state {state!r}")

@@ -11,6 +11,8 @@ import random
 import tempfile
 import threading
 from collections import deque
+from typing import Any
+
 from starlette.applications import Starlette
 
 from . import ids
@@ -53,7 +55,9 @@ class Simulator:
         self.ca_bundle: str | None = None
         self.scenario_devices: dict[str, dict[str, str]] = {}
         self._credentials(seed)
-        self.services = {"intune": IntuneService(self, self.intune), "mobileiron": MobileIronService(self, self.mobileiron),
+        # by name: the MDMs' services and the blob storage host, each reached for its own attributes
+        # (exports, truth, end_next_wipe, downloads …), so no one base type covers them
+        self.services: dict[str, Any] = {"intune": IntuneService(self, self.intune), "mobileiron": MobileIronService(self, self.mobileiron),
                          "sdm": SdmService(self, self.sdm), "software": SoftwareService(self, self.sdm)}
         # Intune's export files: a blob storage host of its own (another origin, no Graph token)
         self.services["storage"] = StorageService(self, self.services["intune"].exports)

@@ -98,16 +98,17 @@ class Meter:
     def spend(self, app: str) -> dict | None:
         """One Intune request unit for `app`: None when allowed, else the 429's headers."""
         with self.lock:
-            if self.limits is None:
+            tenant = self._tenant  # None exactly when the limits are (configure sets both)
+            if self.limits is None or tenant is None:
                 self.units += 1
                 return None
             bucket = self._buckets.get(app)
             if bucket is None:
                 bucket = self._buckets[app] = Bucket(self.limits.app_limit, self.limits.app_rate, self.clock)
-            wait = max(bucket.wait_for_one(), self._tenant.wait_for_one())
+            wait = max(bucket.wait_for_one(), tenant.wait_for_one())
             if wait == 0:
                 bucket.take()
-                self._tenant.take()
+                tenant.take()
                 self.units += 1
                 return None
             self.throttled += 1

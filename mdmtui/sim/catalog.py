@@ -42,7 +42,7 @@ class App:
 def _versions(r: random.Random) -> tuple[str, ...]:
     major = r.randrange(1, 30)
     n = r.choice([1, 1, 2, 3])
-    minors = sorted(r.sample(range(0, 40), n))
+    minors = sorted(r.sample(range(40), n))
     return tuple(f"{major}.{m}.{r.randrange(10)}" for m in minors)
 
 

@@ -60,6 +60,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -90,7 +91,7 @@ def _mb(value) -> str:
 
 
 # requested column -> (received header, value from the device's profile and id)
-COLUMNS: dict[str, tuple[str, object]] = {
+COLUMNS: dict[str, tuple[str, Callable[[dict, str], object]]] = {
     "DeviceId": ("Device ID", lambda p, i: i),
     "DeviceName": ("Device name", lambda p, i: p["device_name"]),
     "SerialNumber": ("Serial number", lambda p, i: p["serial"]),
@@ -127,9 +128,29 @@ def _short(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+class _Device:
+    """One live device while AppInvRawData's rows are written: its profile is built only when a selected
+    column needs it."""
+
+    __slots__ = ("fleet", "slot", "ident", "os", "family", "catalog", "_profile")
+
+    def __init__(self, fleet, slot: int) -> None:
+        self.fleet, self.slot, self.ident = fleet, slot, fleet.id_of(slot)
+        self.os = fleet.os_of(slot)
+        self.family = family_of(self.os)
+        self.catalog = fleet.catalog(slot)
+        self._profile: dict | None = None
+
+    @property
+    def profile(self) -> dict:
+        if self._profile is None:
+            self._profile = self.fleet.profile(self.slot)
+        return self._profile
+
+
 # AppInvRawData: column (header = the requested name) -> value from (device, catalog app, version index),
 # in the report's own order (the file keeps this order whatever the order of `select`)
-APP_COLUMNS: dict[str, object] = {
+APP_COLUMNS: dict[str, Callable[[_Device, int, int], object]] = {
     "ApplicationKey": lambda d, a, v: app_id(d.family, a, v),
     "ApplicationName": lambda d, a, v: d.catalog[a].name,
     "ApplicationPublisher": lambda d, a, v: d.catalog[a].publisher,
@@ -144,26 +165,7 @@ APP_COLUMNS: dict[str, object] = {
     "EmailAddress": lambda d, a, v: d.profile["email"],
     "UserName": lambda d, a, v: d.profile["user_name"],
 }
-REPORTS = {REPORT: COLUMNS, APP_REPORT: APP_COLUMNS}
-
-
-class _Device:
-    """One live device while AppInvRawData's rows are written: its profile is built only when a selected
-    column needs it."""
-
-    __slots__ = ("fleet", "slot", "ident", "os", "family", "catalog", "_profile")
-
-    def __init__(self, fleet, slot: int) -> None:
-        self.fleet, self.slot, self.ident = fleet, slot, fleet.id_of(slot)
-        self.os = fleet.os_of(slot)
-        self.family = family_of(self.os)
-        self.catalog, self._profile = fleet.catalog(slot), None
-
-    @property
-    def profile(self) -> dict:
-        if self._profile is None:
-            self._profile = self.fleet.profile(self.slot)
-        return self._profile
+REPORTS: dict[str, Mapping[str, object]] = {REPORT: COLUMNS, APP_REPORT: APP_COLUMNS}
 
 
 @dataclass
@@ -222,7 +224,7 @@ class ExportJobs:
             return svc.fail(request, 400, "BadRequest", "The request payload is not a JSON object.")
         name = data.get("reportName")
         columns = REPORTS.get(name) if isinstance(name, str) else None
-        if columns is None:
+        if columns is None or not isinstance(name, str):
             return svc.fail(request, 400, "BadRequest", f"Report name '{name}' is not supported by this tenant's "
                             "export service (the simulator serves DevicesWithInventory and AppInvRawData).")
         select = data.get("select") or list(DEFAULT_SELECT if name == REPORT else columns)

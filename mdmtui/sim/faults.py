@@ -122,8 +122,8 @@ class FaultBook:
     def effective(self, mdm: str, endpoint: str) -> Faults | None:
         """Faults for one endpoint: endpoint settings override MDM settings override global ones,
         field by field (only fields that were set explicitly)."""
-        layers = [self._settings.get(k) for k in ((None, None), (mdm, None), (mdm, endpoint))]
-        layers = [f for f in layers if f is not None]
+        found = (self._settings.get(k) for k in ((None, None), (mdm, None), (mdm, endpoint)))
+        layers = [f for f in found if f is not None]
         if not layers:
             return None
         merged: dict[str, Any] = {}
@@ -146,14 +146,15 @@ class FaultBook:
 class Draw:
     """The fault decisions for one request, made up front so handlers can ask about page faults."""
 
-    def __init__(self, faults: Faults | None, n: int, rng: random.Random):
+    def __init__(self, faults: Faults | None, n: int, rng: random.Random | None):
+        """``rng`` may be None only without faults (nothing is drawn then)."""
         self.faults = faults
         self.n = n
         self._rng = rng
 
     def hit(self, name: str) -> bool:
         """Draw a rate-based fault by field name."""
-        if self.faults is None:
+        if self.faults is None or self._rng is None:
             return False
         rate = getattr(self.faults, name)
         return bool(rate) and self._rng.random() < rate

@@ -16,7 +16,7 @@ class Fleet:
     """Devices of one MDM. Slot k is device k; ids are invertible GUIDs; nothing is stored per device
     except what actions and admin operations changed (the overlay) and the removed slots."""
 
-    def __init__(self, seed: int, mdm: str, count: int, now: int | None = None):
+    def __init__(self, seed: int, mdm: str, count: int, now: float | None = None):
         self.seed, self.mdm, self.base_count = seed, mdm, count
         self.now0 = int(now if now is not None else time.time()) // 60 * 60
         self.slot_ids = SlotIdsCache(ids.SlotIds(seed, mdm))

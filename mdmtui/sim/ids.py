@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import random
 
@@ -52,7 +53,7 @@ class Hasher:
         data = self.prefix + (b"%d:%s" % (n, tag.encode()) if tag else b"%d" % n)
         return int.from_bytes(_blake2b(data, digest_size=8).digest(), "big")
 
-    def hex(self, n: int, tag: str) -> str:
+    def hex(self, n: builtins.int, tag: str) -> str:  # builtins: `int` here is the method above
         """f"{stable_int(*prefix, n, tag):016x}"."""
         return _blake2b(self.prefix + b"%d:%s" % (n, tag.encode()), digest_size=8).hexdigest()
 

@@ -361,8 +361,8 @@ class IntuneService(Service):
     def _untoken(self, token: str) -> tuple[int, bool] | None:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            pos, rep, sig = raw.split(":")
-            pos, rep = int(pos), bool(int(rep))
+            pos_text, rep_text, _sig = raw.split(":")
+            pos, rep = int(pos_text), bool(int(rep_text))
         except (ValueError, UnicodeDecodeError):
             return None
         return (pos, rep) if self._token(pos, rep) == token else None
@@ -389,7 +389,7 @@ class IntuneService(Service):
             return self.fail(request, 400, "BadRequest", str(exc))
         context = f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/managedDevices/$entity"
         # memory only from beta, and only with hardwareInformation in the same $select (else 0)
-        memory_zero = bool(select) and not (ver == "beta" and "hardwareInformation" in select)
+        memory_zero = select is not None and bool(select) and not (ver == "beta" and "hardwareInformation" in select)
         p = self.fleet.pristine(slot)
         if p is not None:
             beta = ver == "beta"
@@ -532,7 +532,7 @@ class IntuneService(Service):
             entry["body"] = res.body
         return dumps(entry)
 
-    def _batch_failure(self, request: Request, rid: str, draw) -> dict:
+    def _batch_failure(self, request: Request, rid: str, draw) -> bytes:
         status = draw._rng.choice([429, 429, 500, 404])
         if status == 429:
             ra = draw.faults.retry_after

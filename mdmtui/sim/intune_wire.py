@@ -7,7 +7,7 @@ from datetime import datetime, UTC
 from operator import itemgetter
 
 from .catalog import catalog_for
-from .jsontext import HHMM, HHMM12, SSZ, Template, iso_day, jstr, jtext, views_cache
+from .jsontext import HHMM, HHMM12, SSZ, Member, Template, iso_day, jstr, jtext, views_cache
 
 NEVER = "0001-01-01T00:00:00Z"
 ODATA_TYPE = "#microsoft.graph.managedDevice"
@@ -288,7 +288,7 @@ class View:
         if select:
             present = set(keys)
             keys = list(dict.fromkeys(("id",) + tuple(n for n in select if n in present)))
-        members = []
+        members: list[Member] = []
         for k in keys:
             if quirk and k in _QUIRK_TEXT:
                 members.append((k, _QUIRK_TEXT[k]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring as jstr   # the str encoder json.dumps(ensure_ascii=False) uses
 
 __all__ = ["jstr", "jtext", "Template", "Member", "views_cache", "iso_day", "HHMM", "SSZ", "HHMM12"]
@@ -32,8 +33,9 @@ class Template:
 
     __slots__ = ("fmt", "_pick", "indices")
 
-    def __init__(self, members: list[Member]):
-        parts, self.indices = [], []
+    def __init__(self, members: Sequence[Member]):
+        parts: list[str] = []
+        self.indices: list[int] = []
         for key, value in members:
             name = jstr(key).replace("%", "%%")
             if isinstance(value, int):
@@ -46,11 +48,13 @@ class Template:
                 parts.append(name + ":" + value.replace("%", "%%"))
         self.fmt = "{" + ",".join(parts) + "}"
         idx = self.indices
+        self._pick: Callable[[Sequence[str]], tuple[str, ...]]
         if len(idx) > 1:
             from operator import itemgetter
             self._pick = itemgetter(*idx)
         elif idx:
-            self._pick = lambda values, i=idx[0]: (values[i],)
+            i = idx[0]
+            self._pick = lambda values: (values[i],)
         else:
             self._pick = lambda values: ()
 

@@ -257,7 +257,7 @@ class MobileIronService(Service):
         creds = _basic(request.headers.get("authorization", ""))
         hdr = {"WWW-Authenticate": 'Basic realm="MobileIron"'}
         entry = self.cfg.users.get(creds[0]) if creds else None
-        if entry is None or entry[0] != creds[1]:
+        if creds is None or entry is None or entry[0] != creds[1]:
             return self.error(request, 401, "Unauthorized", "Unauthorized", hdr)
         if API_ROLE not in entry[1]:
             return self.error(request, 401, "Unauthorized", "The user does not have the API role", hdr)

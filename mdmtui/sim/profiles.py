@@ -300,10 +300,10 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
     wifi = f"{x & 0xFC:02X}{g(40):010X}"
     eth = None
     if os_name == "Windows":
-        kind = rnd()
-        if kind < 0.2:          # desktop on a wire only
+        wiring = rnd()
+        if wiring < 0.2:          # desktop on a wire only
             wifi = ""
-        if kind < 0.2 or kind > 0.6:
+        if wiring < 0.2 or wiring > 0.6:
             x = g(9)
             while x >= 256:
                 x = g(9)
@@ -347,16 +347,16 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
     encrypted = rnd() < 0.93
     supervised = (os_name == "iOS" or os_name == "iPadOS") and rnd() < 0.7
     passcode = rnd() < 0.9
-    x = rnd() * 100 - 85                     # _weighted over (85, 8, 2, 5): subtract band by band
-    if x < 0:
+    band = rnd() * 100 - 85                  # _weighted over (85, 8, 2, 5): subtract band by band
+    if band < 0:
         compliance = "compliant"
     else:
-        x -= 8
-        if x < 0:
+        band -= 8
+        if band < 0:
             compliance = "noncompliant"
         else:
-            x -= 2
-            compliance = "inGracePeriod" if x < 0 else "unknown"
+            band -= 2
+            compliance = "inGracePeriod" if band < 0 else "unknown"
     owner = "company" if rnd() < 0.85 else "personal"
     if os_name == "Android":
         x = g(4)
@@ -368,12 +368,12 @@ def make_profile(seed: int, mdm: str, hw: int, now: int, hasher: ids.Hasher | No
     h = f"{g(128):032x}"
     aad_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
     eas_id = f"{g(64):016X}"
-    x = rnd() * 100 - 20                     # _weighted over SDM_VERSIONS (20, 30, 50)
-    if x < 0:
+    band = rnd() * 100 - 20                  # _weighted over SDM_VERSIONS (20, 30, 50)
+    if band < 0:
         manager = "11-00-02"
     else:
-        x -= 30
-        manager = "11-00-03" if x < 0 else "11-00-04"
+        band -= 30
+        manager = "11-00-03" if band < 0 else "11-00-04"
     app_count, app_seed = apps_of(seed, mdm, hw, os_name, hasher)
     return {"os": os_name, "hw": hw, "manufacturer": maker, "model": model, "ram": ram, "os_version": os_version,
             "storage_total": storage, "cellular": cellular, "user_name": user_name, "login": login, "upn": upn,

@@ -40,7 +40,8 @@ def make_certs(directory: str) -> tuple[str, str, str]:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    paths = tuple(os.path.join(directory, n) for n in ("ca.pem", "server.pem", "server.key"))
+    paths = (os.path.join(directory, "ca.pem"), os.path.join(directory, "server.pem"),
+             os.path.join(directory, "server.key"))
     with open(paths[0], "wb") as fh:
         fh.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(paths[1], "wb") as fh:

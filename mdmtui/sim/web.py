@@ -60,7 +60,7 @@ class BrokenBodyResponse(Response):
         self.mode = mode
 
     async def __call__(self, scope, receive, send) -> None:
-        body = self.body
+        body = bytes(self.body)  # starlette types it bytes | memoryview; bytes() of bytes is the same object
         if self.mode == "truncated":
             body = body[: max(1, len(body) // 2)]
         elif self.mode == "malformed":
@@ -106,7 +106,7 @@ class Service:
             n, rng = self.sim.faults.tick(self.mdm, name) if faults else (0, None)
             draw = Draw(faults, n, rng)
             request.state.draw = draw
-            response = await self._before(request, draw) if faults else None
+            response = await self._before(request, draw, faults) if faults else None
             if response is None:
                 response = await handler(request)
                 if faults and response.status_code < 300 and draw.hit("rate_5xx_after"):
@@ -122,8 +122,7 @@ class Service:
 
         return run
 
-    async def _before(self, request: Request, draw: Draw) -> Response | None:
-        f: Faults = draw.faults
+    async def _before(self, request: Request, draw: Draw, f: Faults) -> Response | None:
         if f.latency_ms:
             await asyncio.sleep(f.latency_ms / 1000)
         if f.hang_s and draw.hit("rate_hang"):
@@ -152,7 +151,7 @@ class Service:
             if draw.hit(field):
                 media = response.headers.get("content-type")
                 headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
-                return BrokenBodyResponse(response.body, headers, mode, media)
+                return BrokenBodyResponse(bytes(response.body), headers, mode, media)
         return response
 
     def route(self, path: str, name: str, handler: Handler, methods: list[str]) -> Route:

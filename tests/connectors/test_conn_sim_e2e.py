@@ -175,7 +175,7 @@ def per_device_calls(sim, since: int) -> Counter:
     log = list(sim.requests_log)[since:]
     kinds = Counter()
     for mdm, _method, path, _status in log:
-        if path.endswith("$batch") or "/detectedApps" in path or path.endswith("/details") or path == "/software":
+        if path.endswith(("$batch", "/details")) or "/detectedApps" in path or path == "/software":
             kinds[mdm] += 1
     return kinds
 
