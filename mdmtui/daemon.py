@@ -163,9 +163,12 @@ class Daemon:
             task = asyncio.create_task(self._handle(linkage.id, linkage.name, due_at, changed_only),
                                        name=f"scheduled collection of {linkage.name}")
             self._in_flight[linkage.id] = task
-            task.add_done_callback(lambda _t, key=linkage.id: self._in_flight.pop(key, None))
+            task.add_done_callback(functools.partial(self._forget, linkage.id))
             started.append(task)
         return started
+
+    def _forget(self, linkage_id: int, _task: object) -> None:
+        self._in_flight.pop(linkage_id, None)
 
     async def _handle(self, linkage_id: int, name: str, due_at: datetime, changed_only: bool = False) -> RunOutcome:
         """Run one due collection to its end and record what became of it."""

@@ -7,6 +7,7 @@ The rules (which keys, how long a key must be, who wins) are the collection serv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from peewee import Database
 
@@ -20,7 +21,7 @@ def same_linkage_matches(db: Database, stage_table: str, linkage_id: int, keys: 
         sql = (f"SELECT s.mdm_device_id, d.id FROM {stage_table} s JOIN device d "
                f"ON d.{key} = s.{key} AND d.linkage_id = {db.param} "
                f"WHERE LENGTH(s.{key}) >= {int(min_length)} ORDER BY d.id")
-        for mdm_id, device_id in db.execute_sql(sql, (linkage_id,)).fetchall():
+        for mdm_id, device_id in _sql(db, sql, (linkage_id,)).fetchall():
             found.setdefault(mdm_id, []).append((device_id, key))
     return found
 
@@ -33,6 +34,10 @@ def other_linkage_matches(db: Database, stage_table: str, linkage_id: int, keys:
         sql = (f"SELECT s.mdm_device_id, MIN(d.id) FROM {stage_table} s JOIN device d "
                f"ON d.{key} = s.{key} AND d.linkage_id <> {db.param} "
                f"WHERE LENGTH(s.{key}) >= {int(min_length)} GROUP BY s.mdm_device_id")
-        for mdm_id, device_id in db.execute_sql(sql, (linkage_id,)).fetchall():
+        for mdm_id, device_id in _sql(db, sql, (linkage_id,)).fetchall():
             found.setdefault(mdm_id, []).append((device_id, key))
     return found
+
+
+def _sql(db: Database, sql: str, params: Sequence[Any]) -> Any:
+    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]

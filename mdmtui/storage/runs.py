@@ -7,10 +7,10 @@ got to (skipped, crashed, cancelled before it began). Everything comes back as t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from peewee import fn
 
@@ -87,12 +87,13 @@ def linkage_exists(linkage_id: int) -> bool:
 def enabled_linkage_names() -> list[str]:
     """The names of the enabled linkages, in order."""
     query = Linkage.select(Linkage.name).where(Linkage.enabled == True).order_by(Linkage.name)  # noqa: E712
-    return [name for (name,) in query.tuples()]
+    return [name for (name,) in cast("Iterable[tuple[str]]", query.tuples())]
 
 
 def known_linkage_names(names: Sequence[str]) -> set[str]:
     """Those of ``names`` that are stored linkages."""
-    return {name for (name,) in Linkage.select(Linkage.name).where(Linkage.name.in_(list(names))).tuples()}
+    query = Linkage.select(Linkage.name).where(Linkage.name.in_(list(names)))
+    return {name for (name,) in cast("Iterable[tuple[str]]", query.tuples())}
 
 
 # ----------------------------------------------------------------------------------------------- runs
@@ -135,7 +136,8 @@ def abandoned(linkage_id: int, host: str) -> list[RunRef]:
     query = CollectionRun.select(CollectionRun.id, CollectionRun.trigger, CollectionRun.host, CollectionRun.pid).where(
         CollectionRun.linkage == linkage_id, CollectionRun.status == "running", CollectionRun.host == host,
         CollectionRun.pid.is_null(False))
-    return [RunRef(i, trigger, h, pid) for i, trigger, h, pid in query.tuples()]
+    rows = cast("Iterable[tuple[int, str, str | None, int | None]]", query.tuples())
+    return [RunRef(i, trigger, h, pid) for i, trigger, h, pid in rows]
 
 
 def last_mdm_start(linkage_id: int) -> datetime | None:
@@ -144,7 +146,7 @@ def last_mdm_start(linkage_id: int) -> datetime | None:
             .where(CollectionRun.linkage == linkage_id, CollectionRun.status == "succeeded",
                    CollectionRun.mdm_started_at.is_null(False))
             .order_by(CollectionRun.id.desc()).first())
-    return None if last is None else last.mdm_started_at  # type: ignore[no-any-return]
+    return None if last is None else last.mdm_started_at
 
 
 def newest_run_id(linkage_id: int) -> int:
@@ -158,7 +160,7 @@ def runs_after(linkage_id: int, after: int, trigger: str) -> list[int]:
     """Ids of the linkage's runs with ``trigger`` newer than run ``after``."""
     query = CollectionRun.select(CollectionRun.id).where(
         CollectionRun.linkage == linkage_id, CollectionRun.id > after, CollectionRun.trigger == trigger)
-    return [i for (i,) in query.tuples()]
+    return [i for (i,) in cast("Iterable[tuple[int]]", query.tuples())]
 
 
 # ------------------------------------------------------------------------------- the scheduler's role

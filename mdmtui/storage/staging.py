@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
@@ -56,21 +56,20 @@ class Stage:
     def create(self) -> None:
         """The run's temporary tables (private to this connection; gone when it closes)."""
         self.drop()
-        db = self.db
         columns = ", ".join(ROW_COLUMNS)
-        db.execute_sql(f"CREATE TEMPORARY TABLE {NEW} AS SELECT {columns} FROM device WHERE 1 = 0")
-        db.execute_sql(f"CREATE INDEX {NEW}_mdm ON {NEW} (mdm_device_id)")
-        db.execute_sql(f"CREATE TEMPORARY TABLE {UPD} AS SELECT id, {', '.join(UPDATE_COLUMNS)}, "
+        self._sql(f"CREATE TEMPORARY TABLE {NEW} AS SELECT {columns} FROM device WHERE 1 = 0")
+        self._sql(f"CREATE INDEX {NEW}_mdm ON {NEW} (mdm_device_id)")
+        self._sql(f"CREATE TEMPORARY TABLE {UPD} AS SELECT id, {', '.join(UPDATE_COLUMNS)}, "
                        f"CAST(NULL AS INTEGER) AS reregistered FROM device WHERE 1 = 0")
-        db.execute_sql(f"CREATE TEMPORARY TABLE {HIST} (device_id INTEGER, field VARCHAR(255), old_value TEXT, "
+        self._sql(f"CREATE TEMPORARY TABLE {HIST} (device_id INTEGER, field VARCHAR(255), old_value TEXT, "
                        "new_value TEXT)")
-        db.execute_sql(f"CREATE TEMPORARY TABLE {SW} (mdm_device_id TEXT, name TEXT, version TEXT, vendor TEXT)")
-        db.execute_sql(f"CREATE TEMPORARY TABLE {SWDEV} (mdm_device_id TEXT)")
+        self._sql(f"CREATE TEMPORARY TABLE {SW} (mdm_device_id TEXT, name TEXT, version TEXT, vendor TEXT)")
+        self._sql(f"CREATE TEMPORARY TABLE {SWDEV} (mdm_device_id TEXT)")
 
     def drop(self) -> None:
         """Drop the staging tables (if any)."""
         for table in (NEW, UPD, HIST, SW, SWDEV):
-            self.db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+            self._sql(f"DROP TABLE IF EXISTS {table}")
 
     @contextmanager
     def page(self) -> Iterator[None]:
@@ -83,7 +82,7 @@ class Stage:
     def markers(self) -> dict[str, str | None]:
         """MDM id -> stored change marker of every device of the linkage (for the connector)."""
         query = Device.select(Device.mdm_device_id, Device.change_marker).where(Device.linkage == self.linkage_id)
-        return dict(query.tuples().iterator())
+        return dict(cast("Iterable[tuple[str, str | None]]", query.tuples().iterator()))
 
     def stored(self, mdm_ids: Sequence[str], extra: Sequence[str] = ()) -> dict[str, Row]:
         """MDM id -> the narrow row (``KNOWN_COLUMNS`` plus ``extra`` collected items) of the stored devices."""
@@ -95,7 +94,7 @@ class Stage:
             # Plain SQL: this runs for every device of every page, and model conversion is 3x slower.
             sql = (f"SELECT {', '.join(columns)} FROM device WHERE linkage_id = {p} "
                    f"AND mdm_device_id IN ({', '.join([p] * len(chunk))})")
-            for raw in self.db.execute_sql(sql, [self.linkage_id, *chunk]).fetchall():
+            for raw in self._sql(sql, [self.linkage_id, *chunk]).fetchall():
                 values = dict(zip(columns, raw, strict=True))
                 for name in extra:
                     values[name] = _python(name, values[name])
@@ -106,7 +105,8 @@ class Stage:
         """Device id -> every column of the stored device."""
         rows: dict[int, Row] = {}
         for start in range(0, len(device_ids), CHUNK):
-            for row in Device.select().where(Device.id.in_(list(device_ids[start:start + CHUNK]))).dicts():
+            query = Device.select().where(Device.id.in_(list(device_ids[start:start + CHUNK])))
+            for row in cast("Iterable[Row]", query.dicts()):
                 rows[row["id"]] = row
         return rows
 
@@ -117,7 +117,7 @@ class Stage:
             query = DeviceAction.select(DeviceAction.device, DeviceAction.updated_at).where(
                 DeviceAction.device.in_(list(device_ids[start:start + CHUNK])), DeviceAction.action == "wipe",
                 DeviceAction.outcome == "succeeded")
-            for device_id, at in query.tuples():
+            for device_id, at in cast("Iterable[tuple[int, datetime]]", query.tuples()):
                 if device_id not in found or at > found[device_id]:
                     found[device_id] = at
         return found
@@ -126,18 +126,18 @@ class Stage:
         """(id, MDM id) of the linkage's devices not marked missing."""
         query = Device.select(Device.id, Device.mdm_device_id).where(Device.linkage == self.linkage_id,
                                                                      Device.missing_since.is_null())
-        return list(query.tuples().iterator())
+        return list(cast("Iterable[tuple[int, str]]", query.tuples().iterator()))
 
     def labels(self, device_ids: Sequence[int]) -> dict[int, Row]:
         """Device id -> ``LABEL_COLUMNS`` (what names a device in an event)."""
         query = Device.select(*(getattr(Device, c) for c in LABEL_COLUMNS)).where(
             Device.id.in_(list(device_ids) or [-1]))
-        return {row["id"]: row for row in query.dicts()}
+        return {row["id"]: row for row in cast("Iterable[Row]", query.dicts())}
 
     def linkage_names(self, device_ids: Sequence[int]) -> dict[int, str | None]:
         """Device id -> the linkage name it is stored under (any linkage)."""
         query = Device.select(Device.id, Device.linkage_name).where(Device.id.in_(list(device_ids)))
-        return dict(query.tuples())
+        return dict(cast("Iterable[tuple[int, str | None]]", query.tuples()))
 
     # --- staging ------------------------------------------------------------------------------
     def stage_new(self, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -160,19 +160,19 @@ class Stage:
 
     def staged_new(self, mdm_id: str) -> Row:
         """The staged new row of ``mdm_id``."""
-        cursor = self.db.execute_sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {NEW} WHERE mdm_device_id = "
+        cursor = self._sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {NEW} WHERE mdm_device_id = "
                                      f"{self.db.param}", (mdm_id,))
         values = cursor.fetchone()
         return {c: _python(c, v) for c, v in zip(ROW_COLUMNS, values, strict=True)}
 
     def unstage_new(self, mdm_id: str) -> None:
         """Take ``mdm_id`` out of the new rows (it is a stored device after all)."""
-        self.db.execute_sql(f"DELETE FROM {NEW} WHERE mdm_device_id = {self.db.param}", (mdm_id,))
+        self._sql(f"DELETE FROM {NEW} WHERE mdm_device_id = {self.db.param}", (mdm_id,))
 
     def mark_duplicate(self, mdm_id: str, device_id: int) -> None:
         """The staged new row ``mdm_id`` is the same hardware as stored ``device_id``."""
         p = self.db.param
-        self.db.execute_sql(f"UPDATE {NEW} SET duplicate_of = {p} WHERE mdm_device_id = {p}", (device_id, mdm_id))
+        self._sql(f"UPDATE {NEW} SET duplicate_of = {p} WHERE mdm_device_id = {p}", (device_id, mdm_id))
 
     # --- the apply ----------------------------------------------------------------------------
     @contextmanager
@@ -194,14 +194,14 @@ class Stage:
     def apply_new(self) -> int:
         """Insert the staged new devices; how many."""
         columns = ", ".join(ROW_COLUMNS)
-        cursor = self.db.execute_sql(f"INSERT INTO device ({columns}) SELECT {columns} FROM {NEW}")
+        cursor = self._sql(f"INSERT INTO device ({columns}) SELECT {columns} FROM {NEW}")
         return cursor.rowcount if cursor.rowcount is not None and cursor.rowcount >= 0 else 0
 
     def first_seen(self, now: datetime) -> list[Row]:
         """``LABEL_COLUMNS`` of the linkage's devices first seen at ``now`` (this run's new ones)."""
         query = Device.select(*(getattr(Device, c) for c in LABEL_COLUMNS)).where(
             Device.linkage == self.linkage_id, Device.first_seen_at == now)
-        return list(query.dicts())
+        return list(cast("Iterable[Row]", query.dicts()))
 
     def apply_updates(self) -> None:
         """Rewrite the staged updates; a wiped device's "Warning" ends when it re-registered."""
@@ -209,13 +209,13 @@ class Stage:
         sets = ", ".join(f"{c} = s.{c}" for c in UPDATE_COLUMNS)
         status = (f"device_status = CASE WHEN device.device_status = {p} AND s.reregistered = 0 "
                   f"THEN {p} ELSE {p} END")
-        self.db.execute_sql(f"UPDATE device SET {sets}, {status} FROM {UPD} s WHERE device.id = s.id",
+        self._sql(f"UPDATE device SET {sets}, {status} FROM {UPD} s WHERE device.id = s.id",
                             (STATUS_WARNING, STATUS_WARNING, STATUS_UNKNOWN))
 
     def apply_history_and_software(self, run_id: int, now: datetime) -> None:
         """Write the history entries and replace the staged devices' software (counts kept)."""
         p = self.db.param
-        self.db.execute_sql(
+        self._sql(
             f"INSERT INTO device_history (device_id, run_id, at, field, old_value, new_value) "
             f"SELECT h.device_id, {p}, {p}, h.field, h.old_value, h.new_value FROM {HIST} h "
             f"JOIN device d ON d.id = h.device_id", (run_id, _db(now)))
@@ -223,8 +223,8 @@ class Stage:
         devices = (f"SELECT d.id FROM device d JOIN {SWDEV} s ON d.mdm_device_id = s.mdm_device_id "
                    f"WHERE d.linkage_id = {p}")
         software.remove(self.db, devices, (self.linkage_id,), linkage=self.linkage_name)
-        self.db.execute_sql(f"DELETE FROM software WHERE device_id IN ({devices})", (self.linkage_id,))
-        self.db.execute_sql(
+        self._sql(f"DELETE FROM software WHERE device_id IN ({devices})", (self.linkage_id,))
+        self._sql(
             f"INSERT INTO software (device_id, name, version, vendor) SELECT d.id, s.name, s.version, s.vendor "
             f"FROM {SW} s JOIN device d ON d.mdm_device_id = s.mdm_device_id AND d.linkage_id = {p}",
             (self.linkage_id,))
@@ -240,10 +240,18 @@ class Stage:
         if isinstance(self.db, PostgresqlDatabase):
             from psycopg2.extras import execute_values
 
-            execute_values(self.db.cursor(), f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=1000)
+            execute_values(self._cursor(), f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=1000)
             return
         marks = ", ".join("?" * len(columns))
-        self.db.cursor().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        self._cursor().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+    def _sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement on the run's connection; its cursor."""
+        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+
+    def _cursor(self) -> Any:
+        return self.db.cursor()  # type: ignore[no-untyped-call]
 
 
 def _python(column: str, value: Any) -> Any:
