@@ -90,8 +90,9 @@ def diff_page(records: Sequence[DeviceRecord], stored: Mapping[str, Mapping[str,
             if record.mdm_device_id not in new_ids and record.mdm_device_id not in out.new_ids:
                 out.new_ids.add(record.mdm_device_id)
                 out.new_rows.append(new_row(record, target))
-                if record.software is not None:
-                    out.new_software.append((record.mdm_device_id, record.software))
+            if record.mdm_device_id in out.new_ids and record.software is not None:
+                # a repeat within the page stages its software too (as ever: the apply writes what is staged)
+                out.new_software.append((record.mdm_device_id, record.software))
             continue
         if known["id"] in seen or known["id"] in out.seen:
             continue
@@ -138,6 +139,8 @@ def plan_updates(changes: Sequence[Change], old_rows: Mapping[int, Mapping[str, 
     when each wiped device's wipe was confirmed."""
     plan = UpdatePlan()
     for change in changes:
+        if change.software is not None:  # staged even for a device deleted meanwhile (the apply skips it)
+            plan.software.append((change.row["mdm_device_id"], change.software))
         old = old_rows.get(change.device_id)
         if old is None:
             continue  # deleted by the admin meanwhile: nothing to update
@@ -145,8 +148,6 @@ def plan_updates(changes: Sequence[Change], old_rows: Mapping[int, Mapping[str, 
         again = reregistered(old, change.row, wiped.get(change.device_id))
         plan.updates.append((change.device_id, change.row, again))
         _note_change(plan, change, old, again, linkage_name)
-        if change.software is not None:
-            plan.software.append((change.row["mdm_device_id"], change.software))
     return plan
 
 
