@@ -24,11 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from mdmtui.errors import Busy, Cancelled, ConfigurationError, MdmtuiError, UsageError
-from mdmtui.storage.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.records import CollectionSummary
 from mdmtui.services import audit, events
 from mdmtui.services import schedule as schedule_service
 from mdmtui.services.context import Context
+from mdmtui.storage import runs
+from mdmtui.storage.runs import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,12 @@ class Daemon:
             task = asyncio.create_task(self._handle(linkage.id, linkage.name, due_at, changed_only),
                                        name=f"scheduled collection of {linkage.name}")
             self._in_flight[linkage.id] = task
-            task.add_done_callback(lambda _t, key=linkage.id: self._in_flight.pop(key, None))
+            task.add_done_callback(functools.partial(self._forget, linkage.id))
             started.append(task)
         return started
+
+    def _forget(self, linkage_id: int, _task: object) -> None:
+        self._in_flight.pop(linkage_id, None)
 
     async def _handle(self, linkage_id: int, name: str, due_at: datetime, changed_only: bool = False) -> RunOutcome:
         """Run one due collection to its end and record what became of it."""
@@ -229,27 +233,18 @@ class Daemon:
 
     def _register(self, now: datetime) -> None:
         with self.ctx.db.atomic():
-            fresh = SchedulerState.select().where(
-                SchedulerState.heartbeat_at > now - schedule_service.STALE_AFTER,
-                ~((SchedulerState.host == self.host) & (SchedulerState.pid == self.pid)))
-            other = fresh.order_by(SchedulerState.heartbeat_at.desc()).first()
+            other = runs.other_scheduler(self.host, self.pid, now, schedule_service.STALE_AFTER)
             if other is not None:
                 raise Busy(f"another mdmtui daemon is running on {other.host} (pid {other.pid}, "
                            f"last heartbeat {other.heartbeat_at.isoformat(timespec='seconds')})")
-            SchedulerState.delete().execute()  # stale rows of daemons that died without leaving
-            SchedulerState.create(host=self.host, pid=self.pid, started_at=now, heartbeat_at=now)
+            runs.claim_scheduler(self.host, self.pid, now)
 
     def _heartbeat(self, now: datetime) -> None:
-        if not self._registered:
-            return
-        updated = SchedulerState.update(heartbeat_at=now).where(
-            SchedulerState.host == self.host, SchedulerState.pid == self.pid).execute()
-        if not updated:  # the row was removed (e.g. a database restore): claim the role again
-            SchedulerState.create(host=self.host, pid=self.pid, started_at=now, heartbeat_at=now)
+        if self._registered:
+            runs.beat_scheduler(self.host, self.pid, now)
 
     def _unregister(self) -> None:
-        SchedulerState.delete().where(SchedulerState.host == self.host,
-                                      SchedulerState.pid == self.pid).execute()
+        runs.leave_scheduler(self.host, self.pid)
 
     async def _reconnect(self) -> None:
         """Drop the DB thread's connection (e.g. after a database restart): the next tick opens a new one."""
@@ -265,18 +260,17 @@ class Daemon:
     def _ensure_recorded(self, linkage_id: int, name: str, before: int, status: str, reason: str) -> None:
         """Record the run unless the collection service already did (it records most outcomes)."""
         now = self.clock()
-        added = [run.id for run in CollectionRun.select(CollectionRun.id).where(
-            CollectionRun.linkage == linkage_id, CollectionRun.id > before, CollectionRun.trigger == "scheduled")]
+        end = runs.RunEnd(status, reason, now)
+        added = runs.runs_after(linkage_id, before, "scheduled")
         if added:
             # collect() has returned, so a row it left "running" (abandoned mid-run) is over.
-            CollectionRun.update(status=status, reason=reason, finished_at=now).where(
-                CollectionRun.id.in_(added), CollectionRun.status == "running").execute()
+            runs.record_end(added, end, only_running=True)
             return
         with self.ctx.db.atomic():
-            linkage_ref = linkage_id if Linkage.get_or_none(Linkage.id == linkage_id) else None
-            CollectionRun.create(linkage=linkage_ref, linkage_name=name, trigger="scheduled", status=status,
-                                 kind=self._kinds.get(linkage_id, "full"),
-                                 reason=reason, started_at=now, finished_at=now, host=self.host, pid=self.pid)
+            run_id = runs.start(linkage_id=linkage_id if runs.linkage_exists(linkage_id) else None,
+                                linkage_name=name, trigger="scheduled", kind=self._kinds.get(linkage_id, "full"),
+                                started_at=now, host=self.host, pid=self.pid, status=status)
+            runs.record_end([run_id], end)
             audit.record(self.ctx, category="collection", action="scheduled collection", outcome=status,
                          linkage_name=name, message=reason)
             if status == "failed":
@@ -286,9 +280,7 @@ class Daemon:
 
 def _last_run_id(linkage_id: int) -> int:
     """The newest run id of the linkage (0 when none), to spot the rows a collection adds."""
-    newest = (CollectionRun.select(CollectionRun.id).where(CollectionRun.linkage == linkage_id)
-              .order_by(CollectionRun.id.desc()).first())
-    return newest.id if newest else 0
+    return runs.newest_run_id(linkage_id)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -175,7 +175,7 @@ async def test_absent_device_the_mdm_still_has_is_not_marked_missing(ctx):
 
 
 async def test_many_absent_devices_are_confirmed_by_a_second_listing(ctx, monkeypatch):
-    monkeypatch.setattr(collection, "RECHECK_ONE_BY_ONE", 1)
+    monkeypatch.setattr(collection.run, "RECHECK_ONE_BY_ONE", 1)  # where the stream reads it
     plain_linkage()
     await collect(ctx, ScriptedConnector(pages(fleet())))
 

@@ -10,6 +10,7 @@ from mdmtui.storage.models import Device, Software, SoftwareTitle, SoftwareVersi
 from mdmtui.records import SoftwareItem
 from mdmtui.services import inventory, linkages, software
 from mdmtui.sim import Simulator
+from mdmtui.storage import software as stored_software
 from mdmtui.sim.day import DayRates
 
 SIZE = 40
@@ -130,7 +131,7 @@ def test_a_failed_apply_leaves_the_counts_as_they_were(ctx, sim, monkeypatch):
 
     def broken(db):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(software, "settle", broken)
+    monkeypatch.setattr(stored_software, "settle", broken)  # where the collection's apply calls it
     assert run(ctx, "Intune").status == "failed"
     assert stored_counts() == kept
     assert_consistent()

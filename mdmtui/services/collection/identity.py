@@ -16,52 +16,49 @@ would otherwise merge unrelated devices.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from peewee import Database
 
 from mdmtui.identifiers import hardware_id, phone_key
 
 IDENTITY_KEYS = ("serial_number", "udid", "imei")
 SIM_FIELDS = ("phone_number", "iccid", "imsi")
 MIN_KEY_LENGTH = 5
+KEY_LABELS = {"serial_number": "serial number", "udid": "UDID", "imei": "IMEI"}
 
 
-def reenrolment_candidates(db: Database, stage_table: str, linkage_id: int) -> dict[str, list[tuple[int, str]]]:
-    """New MDM id -> [(device id, matching key)] of stored devices of the same linkage sharing a key."""
-    found: dict[str, list[tuple[int, str]]] = {}
-    for key in IDENTITY_KEYS:
-        sql = (f"SELECT s.mdm_device_id, d.id FROM {stage_table} s JOIN device d "
-               f"ON d.{key} = s.{key} AND d.linkage_id = {db.param} "
-               f"WHERE LENGTH(s.{key}) >= {MIN_KEY_LENGTH} ORDER BY d.id")
-        for mdm_id, device_id in db.execute_sql(sql, (linkage_id,)).fetchall():
-            found.setdefault(mdm_id, []).append((device_id, key))
-    return found
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A stored device that shares an identity key with a new MDM id."""
+
+    device_id: int
+    key: str  # one of IDENTITY_KEYS
 
 
-def pick_reenrolments(candidates: Mapping[str, list[tuple[int, str]]], seen: set[int]) -> dict[str, tuple[int, str]]:
-    """One stored device per new MDM id, only devices this run did not see, each claimed once."""
+def pick_reenrolments(candidates: Mapping[str, list[tuple[int, str]]], seen: set[int]) -> dict[str, Match]:
+    """One stored device per new MDM id, only devices this run did not see, each claimed once.
+
+    ``candidates``: new MDM id -> [(device id, key)] of the same linkage's devices sharing a key."""
     claimed: set[int] = set()
-    picked: dict[str, tuple[int, str]] = {}
+    picked: dict[str, Match] = {}
     for mdm_id in sorted(candidates):
         for device_id, key in candidates[mdm_id]:
             if device_id not in seen and device_id not in claimed:
-                picked[mdm_id] = (device_id, key)
+                picked[mdm_id] = Match(device_id, key)
                 claimed.add(device_id)
                 break
     return picked
 
 
-def duplicates(db: Database, stage_table: str, linkage_id: int) -> dict[str, tuple[int, str]]:
-    """New MDM id -> (device id, key) of the oldest device of another linkage sharing a key."""
-    found: dict[str, tuple[int, str]] = {}
-    for key in IDENTITY_KEYS:
-        sql = (f"SELECT s.mdm_device_id, MIN(d.id) FROM {stage_table} s JOIN device d "
-               f"ON d.{key} = s.{key} AND d.linkage_id <> {db.param} "
-               f"WHERE LENGTH(s.{key}) >= {MIN_KEY_LENGTH} GROUP BY s.mdm_device_id")
-        for mdm_id, device_id in db.execute_sql(sql, (linkage_id,)).fetchall():
-            if mdm_id not in found or device_id < found[mdm_id][0]:
-                found[mdm_id] = (device_id, key)
+def pick_duplicates(candidates: Mapping[str, list[tuple[int, str]]]) -> dict[str, Match]:
+    """The oldest device of another linkage per new MDM id (the first key in order wins a tie).
+
+    ``candidates``: new MDM id -> [(oldest device id, key)], one per matching key, keys in order."""
+    found: dict[str, Match] = {}
+    for mdm_id, matches in candidates.items():
+        for device_id, key in matches:
+            if mdm_id not in found or device_id < found[mdm_id].device_id:
+                found[mdm_id] = Match(device_id, key)
     return found
 
 
@@ -77,6 +74,3 @@ def sim_swap(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, 
 def _sim_key(field: str, value: Any) -> str | None:
     """A SIM field's value as compared: phone numbers by E.164, the card's numbers by their digits."""
     return phone_key(value) if field == "phone_number" else hardware_id(value)
-
-
-KEY_LABELS = {"serial_number": "serial number", "udid": "UDID", "imei": "IMEI"}
