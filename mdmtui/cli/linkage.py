@@ -88,7 +88,7 @@ def _setting_options(parser: argparse.ArgumentParser) -> None:
     conn.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS",
                       help="HTTP timeout (default 60; raise it for large fleets behind a proxy)")
     conn.add_argument("--page-size", type=int, metavar="N", help="devices per page ("
-                      + ", ".join(f"{s.short} <= {s.page_limit}" for s in reversed(specs())) + ")")
+                      + ", ".join(f"{s.short} <= {s.page_limit}" for s in linkages.shown_systems()) + ")")
     conn.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="collect it (default)")
     conn.add_argument("--disabled", dest="enabled", action="store_const", const=False,
                       help="keep the settings but do not collect")

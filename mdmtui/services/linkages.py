@@ -34,7 +34,7 @@ from mdmtui.secrets import SecretBox, mask, rotate_key
 from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import linkages as stored
-from mdmtui.storage.linkages import LinkageRecord
+from mdmtui.storage.linkages import LinkageRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,16 @@ MAX_TIMEOUT_S = 3600.0
 SECRET_FIELDS = tuple(o.name for o, _ in system_options() if o.secret) + ("proxy_password",)
 SYSTEM_FIELDS = {s.system.value: set(s.option_names) for s in specs()}
 _OPTIONS: dict[str, Option] = {o.name: o for o, _ in system_options()}
+
+def shown_systems() -> list[SystemSpec]:
+    """The systems as the console and the help list them: by label (Microsoft Intune, MobileIron Core, SDM)."""
+    return sorted(specs(), key=lambda s: s.label)
+
+
+def form_options() -> list[tuple[Option, frozenset[str]]]:
+    """The system options the console's linkage form shows, each with the systems it applies to."""
+    return [(o, frozenset(s.system.value for s in systems)) for o, systems in system_options() if o.in_form]
+
 
 def server_key(linkage: LinkageRecord | LinkageSettings) -> str:
     """What identifies the MDM server: ``host:port`` (SDM, MobileIron) or ``tenant:<id>`` (Intune)."""
@@ -397,7 +407,7 @@ def update(ctx: Context, name: str, /, **changes: Any) -> LinkageRecord:
         _check_unique(checked, exclude_id=linkage.id)
         old_name = linkage.name
         columns = _columns(ctx, checked)
-        columns["updated_at"] = stored.now()
+        columns["updated_at"] = utcnow()
         if any(k.startswith("schedule_") for k in changed):
             # as schedule.set_schedule does: runs are owed from now on, not from a past Start At
             columns["last_scheduled_run_at"] = columns["updated_at"] if columns["schedule_interval"] else None

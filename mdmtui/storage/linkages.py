@@ -60,6 +60,9 @@ class LinkageRecord:
         return self.id
 
 
+__all__ = ["COLUMNS", "LinkageRecord", "delete", "device_counts", "device_ids", "get", "get_by_id", "insert",
+           "list_all", "names", "names_of", "orphan_devices", "rename_devices", "update", "utcnow"]
+
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LinkageRecord))
 
 
@@ -140,8 +143,3 @@ def device_counts() -> dict[int, int]:
     query = (Device.select(Device.linkage, fn.COUNT(Device.id).alias("n"))
              .where(Device.linkage.is_null(False)).group_by(Device.linkage))
     return {row.linkage_id: row.n for row in query}
-
-
-def now() -> datetime:
-    """The time stamps the linkage table keeps (UTC)."""
-    return utcnow()
