@@ -11,7 +11,7 @@ from datetime import datetime
 
 
 class System(enum.StrEnum):
-    """The MDM systems a linkage can point at (prints as its value: "sdm")."""
+    """The MDM systems a linkage can point at (prints as its value, as a string would)."""
 
     SDM = "sdm"
     MOBILEIRON = "mobileiron"

@@ -325,7 +325,7 @@ def sdm_linkage_names(ctx: Context) -> list[str]:
     """The names of the SDM linkages (sdm_import.properties must name one of them)."""
     from mdmtui.services import linkages
 
-    return in_db(ctx, lambda: [lk.name for lk in linkages.list_linkages(ctx) if lk.system == "sdm"])
+    return in_db(ctx, lambda: linkages.properties_linkage_names(ctx))
 
 
 def recent_events(ctx: Context, limit: int = 500) -> list[Any]:

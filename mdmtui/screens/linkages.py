@@ -14,6 +14,7 @@ from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
 from mdmtui.formatting import local_time, plural
+from mdmtui.records import System
 from mdmtui.textwidth import fit
 from mdmtui.widgets.safe import plain, visible
 
@@ -218,7 +219,7 @@ class LinkagesScreen(ConsoleScreen):
         """Remove the highlighted linkage; choose what becomes of its devices."""
         name = self.current.name
         choices = [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete")]
-        if self.current.system == "sdm":  # its sdm_import.properties entry would name no linkage any more
+        if self.current.system == System.SDM:  # its sdm_import.properties entry would name no linkage any more
             choices += [("kept; its sdm_import.properties entry removed too", "keep+entry"),
                         ("deleted; its sdm_import.properties entry removed too", "delete+entry")]
         self.app.push_screen(ChoiceScreen(f"Remove linkage {name}? Its devices are…",
