@@ -219,7 +219,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
                                                            lines=True))
         return errors
 
-    def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
+    def _preview(self, data: dict[str, Any], errors: dict[str, list[str]]) -> None:
         """The next three scheduled collections, in local time, as the schedule service computes them."""
         from mdmtui.services import schedule
         from mdmtui.formatting import local_time

@@ -60,8 +60,8 @@ def form_options() -> list[tuple[Option, frozenset[str]]]:
     return [(o, frozenset(s.system.value for s in systems)) for o, systems in system_options() if o.in_form]
 
 
-def server_key(linkage: LinkageRecord | LinkageSettings) -> str:
-    """What identifies the MDM server: ``host:port`` (SDM, MobileIron) or ``tenant:<id>`` (Intune)."""
+def server_key(linkage: Any) -> str:
+    """What identifies the MDM server (of a LinkageRecord or LinkageInput): ``host:port`` or ``tenant:<id>``."""
     if spec_for(linkage.system).keyed_by == "tenant":
         return f"tenant:{(linkage.tenant_id or '').lower()}"
     scheme, host, port = split_url(linkage.server_url, "server URL")

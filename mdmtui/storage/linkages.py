@@ -140,6 +140,7 @@ def rename_devices(db: Database, linkage_id: int, name: str) -> None:
 
 def device_counts() -> dict[int, int]:
     """Linkage id -> how many devices it has (linkages without devices left out)."""
-    query = (Device.select(Device.linkage, fn.COUNT(Device.id).alias("n"))
-             .where(Device.linkage.is_null(False)).group_by(Device.linkage))
-    return {row.linkage_id: row.n for row in query}
+    query = (Device.select(Device.linkage, fn.COUNT(Device.id))
+             .where(Device.linkage.is_null(False)).group_by(Device.linkage).tuples())
+    rows: list[tuple[int, int]] = list(query)  # type: ignore[arg-type]  # .tuples() yields tuples
+    return {linkage_id: count for linkage_id, count in rows}
