@@ -11,6 +11,7 @@ connectors and the services apply the same ones.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -89,19 +90,25 @@ def declare(spec: SystemSpec) -> SystemSpec:
     return spec
 
 
-def _load() -> None:
-    from mdmtui.connectors import intune, mobileiron, sdm  # noqa: F401  (declare themselves)
+# the connector modules: each declares its spec and registers its connector when imported
+CONNECTOR_MODULES = ("mdmtui.connectors.intune", "mdmtui.connectors.mobileiron", "mdmtui.connectors.sdm")
+
+
+def load() -> None:
+    """Import every connector module (once), so that their specs and connectors are registered."""
+    for module in CONNECTOR_MODULES:
+        importlib.import_module(module)
 
 
 def specs() -> tuple[SystemSpec, ...]:
     """Every system's spec, in the order of the ``System`` enum."""
-    _load()
+    load()
     return tuple(_SPECS[s] for s in System if s in _SPECS)
 
 
 def spec_for(system: System | str) -> SystemSpec:
     """The spec of ``system``; ValueError for an unknown system."""
-    _load()
+    load()
     try:
         return _SPECS[System(system)]
     except (KeyError, ValueError):
