@@ -4,6 +4,10 @@ Called by the CLI (``mdmtui linkage ...``), the console and the scheduler alike.
 passwords, client secrets, proxy passwords) arrive as ``pydantic.SecretStr``, are stored encrypted by
 ``ctx.secrets`` and only leave this module decrypted inside a ``LinkageConfig`` (as ``Secret``).
 
+What differs per MDM (its options, page limit, default server and port, its own rules) comes from its
+system spec (``connectors/spec.py``, declared in each connector module): ``LinkageInput`` is built
+from the specs. Rows are read and written through ``storage/linkages.py`` (``LinkageRecord``).
+
 Choices where the issue is silent:
 - The server is a URL ``https://host[:port]`` (``http`` is accepted for labs and the simulator). SDM's
   port defaults to 26055; MobileIron's to the scheme's. The stored URL always carries the port.
@@ -40,14 +44,9 @@ log = logging.getLogger(__name__)
 
 # Every per-MDM fact below comes from the systems' specs (connectors/spec.py and each connector module).
 SYSTEMS = tuple(s.system.value for s in specs())
-SDM_DEFAULT_PORT = spec_for(System.SDM).default_port
-GRAPH_DEFAULT_URL = spec_for(System.INTUNE).default_server_url
-AUTHORITY_DEFAULT_URL = spec_for(System.INTUNE).option("authority_url").default  # type: ignore[union-attr]
-NAME_MAPPINGS = spec_for(System.SDM).option("name_mapping").choices  # type: ignore[union-attr]
 MAX_TIMEOUT_S = 3600.0
 # the systems' secret options, then the proxy password every linkage may have
 SECRET_FIELDS = tuple(o.name for o, _ in system_options() if o.secret) + ("proxy_password",)
-SYSTEM_FIELDS = {s.system.value: set(s.option_names) for s in specs()}
 _OPTIONS: dict[str, Option] = {o.name: o for o, _ in system_options()}
 
 def shown_systems() -> list[SystemSpec]:
