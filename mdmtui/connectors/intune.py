@@ -959,7 +959,7 @@ SPEC = spec.declare(spec.SystemSpec(
                     help=f"the sign-in authority (default {DEFAULT_AUTHORITY})", validate=_authority,
                     in_form=False),
     ),
-    page_limit=PAGE_SIZE, os_classes=frozenset({OsClass.IS, OsClass.IP}), check=_check_linkage,
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.INTUNE], check=_check_linkage,
     keyed_by="tenant", default_server_url=DEFAULT_GRAPH, server_what="Graph base URL",
     required_secret="client_secret",
     refusals={(Action.LOCK, OsClass.IP): "Intune cannot lock a device classified as PC",

@@ -390,6 +390,6 @@ SPEC = spec.declare(spec.SystemSpec(
         spec.Option("device_space_id", "Admin device space id", type=int, flag="device-space", metavar="ID",
                     help="admin device space id (default: discovered)", validate=_device_space, in_form=False),
     ),
-    page_limit=PAGE_SIZE, os_classes=frozenset({OsClass.M}), check=spec.check_credentials,
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.MOBILEIRON], check=spec.check_credentials,
     required_secret="password",
 ))

@@ -24,7 +24,7 @@ from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, HttpLayer, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
                            Throttled)
-from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem, System,
+from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, Outcome, SoftwareItem, System,
                             WipeOptions)
 
 log = logging.getLogger("mdmtui.connectors.sdm")
@@ -347,6 +347,6 @@ SPEC = spec.declare(spec.SystemSpec(
                     choices=NAME_MAPPINGS, validate=_name_mapping,
                     help="computer name from the list name (default) or User:PhoneNumber:Model"),
     ),
-    page_limit=PAGE_SIZE, os_classes=frozenset({OsClass.SI, OsClass.SA}), check=spec.check_credentials,
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.SDM], check=spec.check_credentials,
     default_port=26055, required_secret="password", properties_file=True,
 ))

@@ -21,6 +21,7 @@ def test_every_system_has_one_spec_and_every_os_class_one_system():
 def test_the_specs_os_classes_are_the_mapping_tables():
     for system_spec in spec.specs():
         assert system_spec.os_classes == mapping.SYSTEM_CLASSES[system_spec.system]
+        assert spec.spec_of_class(next(iter(system_spec.os_classes))) is system_spec
 
 
 def test_spec_for_refuses_an_unknown_system():
