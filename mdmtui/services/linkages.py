@@ -30,10 +30,8 @@ from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, Validat
                       model_validator)
 
 from mdmtui.connectors.base import LinkageConfig
-from mdmtui.connectors.spec import (Option, SystemSpec, spec_for, specs, split_url,
-                                    system_options)
+from mdmtui.connectors.spec import Option, SystemSpec, spec_for, specs, split_url, system_options
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
-from mdmtui.records import System
 from mdmtui.secrets import SecretBox, mask, rotate_key
 from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
@@ -48,6 +46,7 @@ MAX_TIMEOUT_S = 3600.0
 # the systems' secret options, then the proxy password every linkage may have
 SECRET_FIELDS = tuple(o.name for o, _ in system_options() if o.secret) + ("proxy_password",)
 _OPTIONS: dict[str, Option] = {o.name: o for o, _ in system_options()}
+
 
 def shown_systems() -> list[SystemSpec]:
     """The systems as the console and the help list them: by label (Microsoft Intune, MobileIron Core, SDM)."""
@@ -360,11 +359,6 @@ def get(ctx: Context, name: str) -> LinkageRecord:
 def list_linkages(ctx: Context) -> list[LinkageRecord]:
     """Every linkage, by name."""
     return stored.list_all()
-
-
-def names_of(ctx: Context, system: System) -> list[str]:
-    """The names of the linkages to one MDM system."""
-    return stored.names_of(system)
 
 
 def device_counts(ctx: Context) -> dict[int, int]:
@@ -680,5 +674,6 @@ async def test_connection(ctx: Context, name: str) -> str:
 __all__ = [
     "LinkageInput", "create", "update", "remove", "get", "list_linkages", "linkage_config",
     "describe", "test_connection", "validate", "server_key", "sdm_database", "rotate_secret_key",
-    "editable_settings",
+    "editable_settings", "LinkageSettings", "LinkageRecord", "device_counts", "properties_linkage_names",
+    "shown_systems", "form_options", "split_url",
 ]
