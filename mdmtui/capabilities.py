@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
+from mdmtui.connectors import spec
 from mdmtui.records import Action, OsClass
 
-# action -> OS classes that may take it (LINKAGE-SPEC "Control")
-CONTROL_MATRIX: dict[Action, frozenset[OsClass]] = {
-    Action.LOCK: frozenset({OsClass.SI, OsClass.SA, OsClass.M, OsClass.IS}),
-    Action.WIPE: frozenset({OsClass.SI, OsClass.SA, OsClass.M, OsClass.IS, OsClass.IP}),
-    Action.RESET_PASSCODE: frozenset({OsClass.SI, OsClass.SA, OsClass.M}),
-}
-
-_REASONS = {
-    (Action.LOCK, OsClass.IP): "Intune cannot lock a device classified as PC",
-    (Action.RESET_PASSCODE, OsClass.IS): "the passcode cannot be reset through Intune",
-    (Action.RESET_PASSCODE, OsClass.IP): "the passcode cannot be reset through Intune",
-}
+# The refusal policy is written once, in each system's spec (connectors/spec.py, ``SystemSpec.refusals``):
+# the connectors, this module and the services all ask ``refusal``.
+refusal = spec.refusal
 
 
-def refusal(os_class: OsClass | str, action: Action | str) -> str | None:
-    """Why ``action`` is impossible for a device of ``os_class``, or None when it is allowed."""
-    os_class, action = OsClass(os_class), Action(action)
-    if os_class in CONTROL_MATRIX[action]:
-        return None
-    return _REASONS.get((action, os_class), f"{action.value} is not available for {os_class.value} devices")
+def control_matrix() -> dict[Action, frozenset[OsClass]]:
+    """Action -> OS classes that may take it (LINKAGE-SPEC "Control"), as the specs say."""
+    return {action: frozenset(c for c in OsClass if refusal(c, action) is None) for action in Action}
 
 
 # MDM device states in which no command can reach the device, with the words the refusal uses. The

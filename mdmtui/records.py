@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
-class System(str, enum.Enum):
-    """The MDM systems a linkage can point at."""
+class System(enum.StrEnum):
+    """The MDM systems a linkage can point at (prints as its value, as a string would)."""
 
     SDM = "sdm"
     MOBILEIRON = "mobileiron"

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mdmtui.config import Settings
+from mdmtui.records import System
 from mdmtui.services.context import Context, open_context
 
 log = logging.getLogger("mdmtui.demo")
 
-DEMO_LINKAGES = {"intune": "Intune (demo)", "mobileiron": "MobileIron (demo)", "sdm": "SDM (demo)"}
+DEMO_LINKAGES = {System.INTUNE: "Intune (demo)", System.MOBILEIRON: "MobileIron (demo)", System.SDM: "SDM (demo)"}
 
 
 def register(subparsers) -> None:
@@ -76,7 +77,9 @@ def _run_app(ctx: Context, **options) -> int:
 def split_fleet(total: int) -> dict[str, int]:
     """``total`` devices across the three MDMs, as even as possible."""
     third, rest = divmod(total, 3)
-    return {"intune": third + (1 if rest > 0 else 0), "mobileiron": third + (1 if rest > 1 else 0), "sdm": third}
+    # the simulator's keyword names are the systems' values
+    return {System.INTUNE.value: third + (1 if rest > 0 else 0), System.MOBILEIRON.value: third + (1 if rest > 1 else 0),
+            System.SDM.value: third}
 
 
 @dataclass
@@ -119,13 +122,13 @@ def _link(ctx: Context, sim) -> None:
     """One linkage per simulated MDM, through the linkage service (validated, secrets encrypted)."""
     from mdmtui.services import linkages
 
-    linkages.create(ctx, {"name": DEMO_LINKAGES["intune"], "system": "intune", "server_url": sim.intune.base_url,
+    linkages.create(ctx, {"name": DEMO_LINKAGES[System.INTUNE], "system": System.INTUNE, "server_url": sim.intune.base_url,
                           "authority_url": sim.intune.base_url, "tenant_id": sim.intune.tenant_id,
                           "client_id": sim.intune.client_id, "client_secret": sim.intune.client_secret})
-    linkages.create(ctx, {"name": DEMO_LINKAGES["mobileiron"], "system": "mobileiron",
+    linkages.create(ctx, {"name": DEMO_LINKAGES[System.MOBILEIRON], "system": System.MOBILEIRON,
                           "server_url": sim.mobileiron.base_url, "user": sim.mobileiron.user,
                           "password": sim.mobileiron.password})
-    linkages.create(ctx, {"name": DEMO_LINKAGES["sdm"], "system": "sdm", "server_url": sim.sdm.base_url,
+    linkages.create(ctx, {"name": DEMO_LINKAGES[System.SDM], "system": System.SDM, "server_url": sim.sdm.base_url,
                           "user": sim.sdm.user, "password": sim.sdm.password})
 
 
@@ -135,7 +138,7 @@ def _write_properties(ctx: Context, sim) -> None:
 
     path = ctx.settings.properties_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = sdm_properties.SdmDbEntry(n=1, name=DEMO_LINKAGES["sdm"], dbhost=sim.sdm.db_host, dbport=sim.sdm.db_port)
+    entry = sdm_properties.SdmDbEntry(n=1, name=DEMO_LINKAGES[System.SDM], dbhost=sim.sdm.db_host, dbport=sim.sdm.db_port)
     sdm_properties.write(path, [entry], original_text="# written by mdmtui demo\n")
 
 
@@ -151,7 +154,7 @@ def first_collection(ctx: Context) -> list:
 
 def swap_a_sim(sim) -> str | None:
     """Swap the SIM of the demo's candidate device, so the next collection (press c) shows the event."""
-    for mdm in ("intune", "mobileiron", "sdm"):
+    for mdm in (System.INTUNE, System.MOBILEIRON, System.SDM):
         ident = sim.scenario_devices.get(mdm, {}).get("sim_swap_candidate")
         if ident:
             sim.admin.sim_swap(mdm, ident)

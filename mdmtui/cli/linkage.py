@@ -14,20 +14,16 @@ import os
 import sys
 from typing import Any
 
-from peewee import fn
-
 from mdmtui.cli.common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
+from mdmtui.connectors.spec import spec_for, specs, system_options
 from mdmtui.errors import UsageError
 from mdmtui.formatting import printable
-from mdmtui.storage.models import Device
 from mdmtui.services import linkages
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# (option stem, LinkageInput field, label in prompts)
-SECRETS = (("password", "password", "MDM password"),
-           ("client-secret", "client_secret", "Intune client secret"),
-           ("proxy-password", "proxy_password", "proxy password"))
-NEEDED_SECRET = {"sdm": "password", "mobileiron": "password", "intune": "client_secret"}
+# (option stem, LinkageInput field, label in prompts): each system's secrets (from its spec), then the proxy's
+SECRETS = tuple((o.cli_flag, o.name, o.prompt or o.label) for o, _systems in system_options() if o.secret) + (
+    ("proxy-password", "proxy_password", "proxy password"),)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,9 +77,7 @@ def _edit_parser(commands) -> None:
 def _setting_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by add and edit; every default None means 'not given'."""
     conn = parser.add_argument_group("connection")
-    conn.add_argument("--server", dest="server_url", metavar="URL",
-                      help="https://host[:port] (SDM port default 26055); Intune: the Graph base URL "
-                           f"(default {linkages.GRAPH_DEFAULT_URL})")
+    conn.add_argument("--server", dest="server_url", metavar="URL", help=_server_help())
     conn.add_argument("--verify-tls", dest="verify_tls", action="store_const", const=True,
                       help="verify the server's TLS certificate (the default)")
     conn.add_argument("--no-verify-tls", dest="verify_tls", action="store_const", const=False,
@@ -93,8 +87,8 @@ def _setting_options(parser: argparse.ArgumentParser) -> None:
     conn.add_argument("--proxy-user", metavar="USER", help="proxy user (the password is asked for)")
     conn.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS",
                       help="HTTP timeout (default 60; raise it for large fleets behind a proxy)")
-    conn.add_argument("--page-size", type=int, metavar="N",
-                      help="devices per page (Intune <= 1000, MobileIron <= 200, SDM <= 500)")
+    conn.add_argument("--page-size", type=int, metavar="N", help="devices per page ("
+                      + ", ".join(f"{s.short} <= {s.page_limit}" for s in linkages.shown_systems()) + ")")
     conn.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="collect it (default)")
     conn.add_argument("--disabled", dest="enabled", action="store_const", const=False,
                       help="keep the settings but do not collect")
@@ -103,16 +97,11 @@ def _setting_options(parser: argparse.ArgumentParser) -> None:
     conn.add_argument("--no-auto-manage", dest="auto_manage", action="store_const", const=False,
                       help="discovered devices are not management targets until the admin says so")
     mdm = parser.add_argument_group("MDM credentials")
-    mdm.add_argument("--user", metavar="USER", help="SDM / MobileIron: the API user")
-    mdm.add_argument("--tenant-id", metavar="ID", help="Intune: tenant GUID or domain")
-    mdm.add_argument("--client-id", metavar="GUID", help="Intune: the application (client) id")
-    mdm.add_argument("--authority-url", metavar="URL",
-                     help=f"Intune: the sign-in authority (default {linkages.AUTHORITY_DEFAULT_URL})")
-    mdm.add_argument("--device-space", dest="device_space_id", type=int, metavar="ID",
-                     help="MobileIron: admin device space id (default: discovered)")
-    mdm.add_argument("--sdm-version", metavar="VERSION", help="SDM: version such as 11-00-04")
-    mdm.add_argument("--name-mapping", choices=linkages.NAME_MAPPINGS,
-                     help="SDM: computer name from the list name (default) or User:PhoneNumber:Model")
+    for option, systems in system_options():  # each system's own settings, from its spec
+        if not option.secret:
+            mdm.add_argument(f"--{option.cli_flag}", dest=option.name, metavar=option.metavar,
+                             type=option.type, choices=option.choices,
+                             help=f"{' / '.join(s.short for s in systems)}: {option.help}")
     for stem, _field, label in SECRETS:
         mdm.add_argument(f"--{stem}-stdin", action="store_true", help=f"read the {label} from stdin")
         mdm.add_argument(f"--{stem}-env", metavar="VAR", help=f"read the {label} from environment variable VAR")
@@ -129,6 +118,14 @@ def _setting_options(parser: argparse.ArgumentParser) -> None:
     sched.add_argument("--month-day", dest="schedule_month_day", type=int, metavar="DAY",
                        help="monthly: day of the month 1-31")
     sched.add_argument("--tz", dest="schedule_tz", metavar="ZONE", help="IANA zone, e.g. Asia/Tokyo")
+
+
+def _server_help() -> str:
+    """--server's help: the URL's form and each system's defaults (from the specs)."""
+    ports = ", ".join(f"{s.short} port default {s.default_port}" for s in specs() if s.default_port)
+    clouds = "; ".join(f"{s.short}: the {s.server_what} (default {s.default_server_url})"
+                       for s in specs() if s.default_server_url)
+    return f"https://host[:port] ({ports}); {clouds}"
 
 
 def _weekdays(text: str) -> list[int]:
@@ -187,7 +184,7 @@ def run_add(args: argparse.Namespace) -> int:
     """Add a linkage."""
     data = _settings(args)
     data.update(name=args.name, system=args.system)
-    data.update(_secrets(args, ask_for=NEEDED_SECRET[args.system]))
+    data.update(_secrets(args, ask_for=spec_for(args.system).required_secret))
     if args.proxy_user and "proxy_password" not in data and sys.stdin.isatty():
         data["proxy_password"] = _prompt("proxy password")
     _require_secret(args.system, data)
@@ -217,7 +214,7 @@ def run_edit(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     """List the linkages."""
     ctx = context_from_args(args)
-    counts = _device_counts()
+    counts = linkages.device_counts(ctx)
     rows = []
     for linkage in linkages.list_linkages(ctx):
         shown = linkages.describe(linkage)
@@ -240,7 +237,7 @@ def run_show(args: argparse.Namespace) -> int:
     ctx = context_from_args(args)
     linkage = linkages.get(ctx, args.name)
     shown = linkages.describe(linkage)
-    shown["devices"] = _device_counts().get(linkage.id, 0)
+    shown["devices"] = linkages.device_counts(ctx).get(linkage.id, 0)
     if args.json:
         print_json(shown)
         return 0
@@ -255,7 +252,7 @@ def run_remove(args: argparse.Namespace) -> int:
     """Remove a linkage; its devices kept (orphaned) or deleted."""
     ctx = context_from_args(args)
     linkage = linkages.get(ctx, args.name)
-    count = _device_counts().get(linkage.id, 0)
+    count = linkages.device_counts(ctx).get(linkage.id, 0)
     if args.devices == "delete" and count and not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"deleting {count} device(s) needs confirmation: add --yes")
@@ -263,7 +260,7 @@ def run_remove(args: argparse.Namespace) -> int:
                              linkage.name):
             print("not removed: the name typed did not match")
             return 1
-    entry = linkages.properties_entry(ctx, linkage.name) if linkage.system == "sdm" else None
+    entry = linkages.properties_entry(ctx, linkage.name) if spec_for(linkage.system).properties_file else None
     drop = entry is not None and _drop_properties_entry(args, ctx, entry)
     removed = linkages.remove(ctx, args.name, devices=args.devices, properties_entry=drop)
     verb = "kept, marked orphaned" if args.devices == "keep" else "deleted"
@@ -310,9 +307,9 @@ def run_rotate_key(args: argparse.Namespace) -> int:
 
 
 SETTING_DESTS = ("server_url", "verify_tls", "ca_bundle", "proxy_url", "proxy_user", "timeout_s", "page_size",
-                 "enabled", "auto_manage", "user", "tenant_id", "client_id", "authority_url", "device_space_id",
-                 "sdm_version", "name_mapping", "schedule_start_at", "schedule_interval", "schedule_every",
-                 "schedule_weekdays", "schedule_month_day", "schedule_tz")
+                 "enabled", "auto_manage", *(o.name for o, _systems in system_options() if not o.secret),
+                 "schedule_start_at", "schedule_interval", "schedule_every", "schedule_weekdays",
+                 "schedule_month_day", "schedule_tz")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -361,21 +358,16 @@ def _prompt(label: str) -> str:
 
 
 def _require_secret(system: str, data: dict[str, Any]) -> None:
-    field = NEEDED_SECRET[system]
-    if not data.get(field):
-        stem = field.replace("_", "-")
-        raise UsageError(f"{system} linkages need a {field.replace('_', ' ')}: give it with --{stem}-stdin, "
-                         f"--{stem}-env VAR, or run on a terminal to be asked")
-
-
-def _device_counts() -> dict[int, int]:
-    query = (Device.select(Device.linkage, fn.COUNT(Device.id).alias("n"))
-             .where(Device.linkage.is_null(False)).group_by(Device.linkage))
-    return {row.linkage_id: row.n for row in query}
+    field = spec_for(system).required_secret
+    if field is None or data.get(field):
+        return
+    stem = field.replace("_", "-")
+    raise UsageError(f"{system} linkages need a {field.replace('_', ' ')}: give it with --{stem}-stdin, "
+                     f"--{stem}-env VAR, or run on a terminal to be asked")
 
 
 def _server(shown: dict[str, Any]) -> str:
-    if shown["system"] == "intune":
+    if spec_for(shown["system"]).keyed_by == "tenant":
         return f"tenant {shown['tenant_id']}"
     return shown["server_url"]
 

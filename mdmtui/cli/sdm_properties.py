@@ -145,13 +145,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_with_context(args: argparse.Namespace) -> int:
     from mdmtui.cli.common import context_from_args
-    from mdmtui.storage.models import Linkage
+    from mdmtui.services import linkages
 
     ctx = context_from_args(args)
     if getattr(args, "default_path", None) is None:
         args.default_path = ctx.settings.properties_path
-
-    def sdm_names() -> list[str]:
-        return [row.name for row in Linkage.select(Linkage.name).where(Linkage.system == "sdm")]
-
-    return run(args, sdm_names)
+    return run(args, lambda: linkages.properties_linkage_names(ctx))

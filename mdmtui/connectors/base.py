@@ -1,4 +1,4 @@
-"""The one protocol every MDM connector implements, and the registry keyed by system name.
+"""The one protocol every MDM connector implements, and the registry keyed by ``System``.
 
 Connectors speak HTTP and nothing else: no database, no policy. They turn wire JSON into
 ``DeviceRecord``/``SoftwareItem``/``ActionResult`` and raise the ``mdmtui.errors`` family.
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, WipeOptions
+from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, System, WipeOptions
 from mdmtui.secrets import Secret
 
 
@@ -89,27 +89,28 @@ class Connector(Protocol):
 
 
 ConnectorFactory = Callable[[LinkageConfig], Connector]
-_REGISTRY: dict[str, ConnectorFactory] = {}
+_REGISTRY: dict[System, ConnectorFactory] = {}
 
 
 _C = TypeVar("_C", bound=type[Connector])
 
 
-def register(system: str) -> Callable[[_C], _C]:
+def register(system: System | str) -> Callable[[_C], _C]:
     """Class decorator: make a connector available under ``system``."""
     def deco(cls: _C) -> _C:
-        _REGISTRY[system] = cls
-        cls.system = system
+        _REGISTRY[System(system)] = cls
+        cls.system = System(system).value
         return cls
     return deco
 
 
 def connector_for(config: LinkageConfig) -> Connector:
     """A new connector for the linkage (imports the connector modules on first use)."""
-    from mdmtui.connectors import intune, mobileiron, sdm  # noqa: F401  (register themselves)
+    from mdmtui.connectors import spec
 
+    spec.load()
     try:
-        factory = _REGISTRY[config.system]
-    except KeyError:
+        factory = _REGISTRY[System(config.system)]
+    except (KeyError, ValueError):
         raise ValueError(f"unknown MDM system {config.system!r}") from None
     return factory(config)

@@ -55,7 +55,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from mdmtui import mapping
-from mdmtui.connectors import churn
+from mdmtui.connectors import churn, spec
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import (AnswerLost, ForeignLink, HttpLayer, Json, Reply, check_same_origin,
                                     retry_after_seconds)
@@ -639,8 +639,9 @@ class IntuneConnector:
     # --- actions ------------------------------------------------------------------------------------
     async def lock(self, device: DeviceRef) -> ActionResult:
         """remoteLock (smart devices only)."""
-        if device.os_class is OsClass.IP:
-            return _refused(device, Action.LOCK, "Intune cannot lock a device classified as PC")
+        reason = spec.refusal(device.os_class, Action.LOCK)
+        if reason:
+            return _refused(device, Action.LOCK, reason)
         return await self._act(device, Action.LOCK, None)
 
     async def wipe(self, device: DeviceRef, options: WipeOptions) -> ActionResult:
@@ -651,7 +652,8 @@ class IntuneConnector:
 
     async def reset_passcode(self, device: DeviceRef) -> ActionResult:
         """Refused: the mission allows no passcode reset through Intune (nothing is sent)."""
-        return _refused(device, Action.RESET_PASSCODE, "the passcode cannot be reset through Intune")
+        return _refused(device, Action.RESET_PASSCODE, spec.refusal(device.os_class, Action.RESET_PASSCODE)
+                        or "not available through Intune")
 
     async def _act(self, device: DeviceRef, action: Action, body: Json | None) -> ActionResult:
         name = ACTION_NAMES[action]
@@ -956,3 +958,52 @@ def raise_for(reply: Reply, message: str) -> None:
         raise NotFoundError(message)
     raise MdmRequestError(f"{message} (client-request-id {reply.request_id})", status=reply.status, code=code,
                           request_id=reply.request_id)
+
+
+# ------------------------------------------------------------------------------ the system spec
+
+
+def _authority(value: str) -> str:
+    spec.split_url(value, "authority URL", path_allowed=True)
+    return value.rstrip("/")
+
+
+def _check_linkage(settings: Any) -> None:
+    """A tenant (GUID or domain), the application's GUID and its client secret."""
+    tenant = settings.tenant_id
+    if tenant is None:
+        raise ValueError("Intune linkages need a tenant id (a GUID or a domain such as contoso.onmicrosoft.com)")
+    if not spec.GUID.match(tenant):
+        try:
+            tenant = spec.check_host(tenant, "tenant id")
+        except ValueError:
+            raise ValueError("tenant id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) or a "
+                             f"domain such as contoso.onmicrosoft.com, got '{tenant}'") from None
+        if "." not in tenant or spec.is_ip(tenant):
+            raise ValueError(f"tenant id must be a GUID or a domain name, got '{tenant}'")
+    client = settings.client_id
+    if client is None or not spec.GUID.match(client):
+        raise ValueError("client id must be the application's GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+                         + (f", got '{client}'" if client else ""))
+    settings.tenant_id, settings.client_id = tenant.lower(), client.lower()
+    if not spec.secret_given(settings.client_secret):
+        raise ValueError("Intune linkages need a client secret")
+
+
+SPEC = spec.declare(spec.SystemSpec(
+    system=System.INTUNE, label="Microsoft Intune", short="Intune",
+    options=(
+        spec.Option("tenant_id", "Tenant ID", help="tenant GUID or domain", metavar="ID"),
+        spec.Option("client_id", "Client (application) ID", help="the application (client) id", metavar="GUID"),
+        spec.Option("client_secret", "Client secret", secret=True, prompt="Intune client secret"),
+        spec.Option("authority_url", "Sign-in authority URL", default=DEFAULT_AUTHORITY, metavar="URL",
+                    help=f"the sign-in authority (default {DEFAULT_AUTHORITY})", validate=_authority,
+                    in_form=False),
+    ),
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.INTUNE], check=_check_linkage,
+    keyed_by="tenant", default_server_url=DEFAULT_GRAPH, server_what="Graph base URL",
+    required_secret="client_secret",
+    refusals={(Action.LOCK, OsClass.IP): "Intune cannot lock a device classified as PC",
+              (Action.RESET_PASSCODE, OsClass.IS): "the passcode cannot be reset through Intune",
+              (Action.RESET_PASSCODE, OsClass.IP): "the passcode cannot be reset through Intune"},
+))

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from mdmtui import mapping
-from mdmtui.connectors import churn
+from mdmtui.connectors import churn, spec
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, HttpLayer, Json, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
@@ -372,3 +372,25 @@ def _unmanaged_text(row: Json) -> str:
 def _redo(pending: ActionResult, outcome: Outcome, message: str, reply: Reply, code: str | None = None) -> ActionResult:
     return ActionResult(pending.mdm_device_id, pending.action, outcome, message=message, mdm_code=code,
                         http_status=reply.status, request_id=reply.request_id, reference=pending.reference)
+
+
+# ------------------------------------------------------------------------------ the system spec
+
+
+def _device_space(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"device space id must be 1 or more (1 = global), got {value}")
+    return value
+
+
+# MobileIron Core's v2 maximum page is not documented publicly; 200 is the value its API guide uses.
+SPEC = spec.declare(spec.SystemSpec(
+    system=System.MOBILEIRON, label="MobileIron Core", short="MobileIron",
+    options=(
+        spec.USER, spec.PASSWORD,
+        spec.Option("device_space_id", "Admin device space id", type=int, flag="device-space", metavar="ID",
+                    help="admin device space id (default: discovered)", validate=_device_space, in_form=False),
+    ),
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.MOBILEIRON], check=spec.check_credentials,
+    required_secret="password",
+))

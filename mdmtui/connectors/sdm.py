@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from mdmtui import mapping
-from mdmtui.connectors import churn
+from mdmtui.connectors import churn, spec
 from mdmtui.connectors.base import LinkageConfig, register
 from mdmtui.connectors.http import AnswerLost, HttpLayer, Json, Reply, offset_pages
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, MdmRequestError, NotFoundError, ProtocolError,
@@ -317,3 +318,36 @@ def _software(item: object) -> SoftwareItem | None:
         return None
     return SoftwareItem(name=name, version=mapping.text(item.get("version")),
                         vendor=mapping.text(item.get("manufacturer")))
+
+
+# ------------------------------------------------------------------------------ the system spec
+
+NAME_MAPPINGS = ("list", "User:PhoneNumber:Model")
+_SDM_VERSION = re.compile(r"^\d{2}-\d{2}-\d{2}$")
+
+
+def _version(value: str) -> str:
+    if not _SDM_VERSION.match(value):
+        raise ValueError(f"SDM version must look like 11-00-04, got '{value}'")
+    return value
+
+
+def _name_mapping(value: str) -> str:
+    if value not in NAME_MAPPINGS:
+        raise ValueError(f"name mapping must be 'list' or 'User:PhoneNumber:Model', got '{value}'")
+    return value
+
+
+SPEC = spec.declare(spec.SystemSpec(
+    system=System.SDM, label="SDM", short="SDM",
+    options=(
+        spec.USER, spec.PASSWORD,
+        spec.Option("sdm_version", "SDM version (e.g. 11-00-04)", help="version such as 11-00-04",
+                    metavar="VERSION", validate=_version),
+        spec.Option("name_mapping", "SDM name mapping (list or User:PhoneNumber:Model)", default="list",
+                    choices=NAME_MAPPINGS, validate=_name_mapping,
+                    help="computer name from the list name (default) or User:PhoneNumber:Model"),
+    ),
+    page_limit=PAGE_SIZE, os_classes=mapping.SYSTEM_CLASSES[System.SDM], check=spec.check_credentials,
+    default_port=26055, required_secret="password", properties_file=True,
+))

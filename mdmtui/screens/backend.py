@@ -596,11 +596,25 @@ async def test_connection(ctx: Context, name: str) -> str:
         return await linkages.test_connection(ctx, name)
 
 
+def shown_systems() -> tuple[Any, ...]:
+    """The systems a linkage can be made for, as the console lists them (their specs)."""
+    from mdmtui.services import linkages
+
+    return tuple(linkages.shown_systems())
+
+
+def form_options() -> tuple[tuple[Any, frozenset[str]], ...]:
+    """Every system option the linkage form shows, with the systems it applies to."""
+    from mdmtui.services import linkages
+
+    return tuple(linkages.form_options())
+
+
 def sdm_linkage_names(ctx: Context) -> list[str]:
     """The names of the SDM linkages (sdm_import.properties must name one of them)."""
     from mdmtui.services import linkages
 
-    return in_db(ctx, lambda: [lk.name for lk in linkages.list_linkages(ctx) if lk.system == "sdm"])
+    return in_db(ctx, lambda: linkages.properties_linkage_names(ctx))
 
 
 def parse_weekdays(text: str) -> list[int]:

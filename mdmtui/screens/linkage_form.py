@@ -20,35 +20,30 @@ from mdmtui.screens.dialogs import ConfirmScreen
 from mdmtui.widgets.safe import plain, report_worker_failure
 from mdmtui.widgets.field import Field
 
-# (key, label, systems it applies to, secret)
+# (key, label, systems it applies to, secret): the settings every linkage has around each system's own
+# options, which come from the system specs (connectors/spec.py, through the linkage service)
+_SYSTEMS = tuple(spec.system.value for spec in backend.shown_systems())
+_ALL = frozenset(_SYSTEMS)
+_HEAD = (("name", "MDM settings name"),
+         ("server_url", "Server URL (https://host:port; Intune: Graph base, blank = default)"))
+_TAIL = (
+    ("ca_bundle", "CA bundle file (blank: system CAs)"),
+    ("proxy_url", "Proxy URL (blank: none)"),
+    ("timeout_s", "Timeout, seconds"),
+    ("page_size", "Page size (blank: the MDM's maximum)"),
+    ("schedule_start_at", "Scheduled collection — Start At (local time, e.g. 2026-12-01T09:00; blank: none)"),
+    ("schedule_interval", "Repeat Interval (daily, weekly or monthly)"),
+    ("schedule_every", "Repeat every N intervals (blank: 1)"),
+    ("schedule_weekdays", "Weekdays, weekly only (e.g. mon,thu)"),
+    ("schedule_month_day", "Day of the month, monthly only (1-31)"),
+    ("changed_start_at", "Changed-only collection — Start At (local time; blank: none)"),
+    ("changed_interval", "Changed-only Repeat Interval (hourly, daily, weekly or monthly)"),
+    ("changed_every", "Changed-only every N intervals (blank: 1)"),
+)
 FIELDS: tuple[tuple[str, str, frozenset[str], bool], ...] = (
-    ("name", "MDM settings name", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("server_url", "Server URL (https://host:port; Intune: Graph base, blank = default)",
-     frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("tenant_id", "Tenant ID", frozenset({"intune"}), False),
-    ("client_id", "Client (application) ID", frozenset({"intune"}), False),
-    ("client_secret", "Client secret", frozenset({"intune"}), True),
-    ("user", "User", frozenset({"mobileiron", "sdm"}), False),
-    ("password", "Password", frozenset({"mobileiron", "sdm"}), True),
-    ("sdm_version", "SDM version (e.g. 11-00-04)", frozenset({"sdm"}), False),
-    ("name_mapping", "SDM name mapping (list or User:PhoneNumber:Model)", frozenset({"sdm"}), False),
-    ("ca_bundle", "CA bundle file (blank: system CAs)", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("proxy_url", "Proxy URL (blank: none)", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("timeout_s", "Timeout, seconds", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("page_size", "Page size (blank: the MDM's maximum)", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("schedule_start_at", "Scheduled collection — Start At (local time, e.g. 2026-12-01T09:00; blank: none)",
-     frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("schedule_interval", "Repeat Interval (daily, weekly or monthly)", frozenset({"intune", "mobileiron", "sdm"}),
-     False),
-    ("schedule_every", "Repeat every N intervals (blank: 1)", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("schedule_weekdays", "Weekdays, weekly only (e.g. mon,thu)", frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("schedule_month_day", "Day of the month, monthly only (1-31)", frozenset({"intune", "mobileiron", "sdm"}),
-     False),
-    ("changed_start_at", "Changed-only collection — Start At (local time; blank: none)",
-     frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("changed_interval", "Changed-only Repeat Interval (hourly, daily, weekly or monthly)",
-     frozenset({"intune", "mobileiron", "sdm"}), False),
-    ("changed_every", "Changed-only every N intervals (blank: 1)", frozenset({"intune", "mobileiron", "sdm"}), False),
+    *((key, label, _ALL, False) for key, label in _HEAD),
+    *((option.name, option.label, systems, option.secret) for option, systems in backend.form_options()),
+    *((key, label, _ALL, False) for key, label in _TAIL),
 )
 # the second, frequent schedule (lists only what changed; marks nothing missing): saved by the schedule
 # service, not part of the linkage's own settings
@@ -56,7 +51,7 @@ CHANGED_FIELDS = ("changed_start_at", "changed_interval", "changed_every")
 SCHEDULE_FIELDS = ("schedule_start_at", "schedule_interval", "schedule_every", "schedule_weekdays",
                    "schedule_month_day")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SYSTEM_CHOICES = (("Microsoft Intune", "intune"), ("MobileIron Core", "mobileiron"), ("SDM", "sdm"))
+SYSTEM_CHOICES = tuple((spec.label, spec.system.value) for spec in backend.shown_systems())
 
 
 MARK = "✗ "  # an error is marked by a sign, not by colour alone
@@ -64,10 +59,8 @@ MARK = "✗ "  # an error is marked by a sign, not by colour alone
 
 def form_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     """Field -> every message from the linkage service's validation ('' key: the form as a whole)."""
-    from mdmtui.screens.backend import LinkageInput
-
     try:
-        LinkageInput.model_validate(data)
+        backend.LinkageInput.model_validate(data)
     except ValidationError as exc:
         errors: dict[str, list[str]] = {}
         for error in exc.errors():
@@ -101,7 +94,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         self.now = now  # the preview's "now" (None: the clock); fixed in snapshot tests
         self.settings = settings or {}
         self.original = self.settings.get("name")
-        self.system = self.settings.get("system", "intune")
+        self.system = str(self.settings.get("system", _SYSTEMS[0]))
         self.saved: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -225,7 +218,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
                                                            lines=True))
         return errors
 
-    def _preview(self, data: dict[str, Any], errors: dict[str, str]) -> None:
+    def _preview(self, data: dict[str, Any], errors: dict[str, list[str]]) -> None:
         """The next three scheduled collections, in local time, as the schedule service computes them."""
         from mdmtui.screens import backend as schedule  # the console's door to the schedule service
         from mdmtui.formatting import local_time
@@ -319,13 +312,11 @@ class LinkageFormScreen(ModalScreen[str | None]):
         self.dismiss(name)
 
     async def _test(self, name: str) -> None:
-        from mdmtui.screens import backend as linkages  # the console's door to the linkage service
-
         result = self.query_one("#test-result", Static)
         result.update(plain(f"Saved. Testing the connection to {name}…"))
         try:
             with self.app.ctx.db.connection_context():
-                answer = await linkages.test_connection(self.app.ctx, name)
+                answer = await backend.test_connection(self.app.ctx, name)
         except MdmtuiError as exc:
             result.update(plain(f"Saved, but the connection test failed: {exc}", lines=True))
             return

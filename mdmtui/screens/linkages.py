@@ -15,6 +15,7 @@ from mdmtui.screens.base import ConsoleScreen
 from mdmtui.screens.commands import bindings
 from mdmtui.screens.dialogs import ChoiceScreen
 from mdmtui.formatting import local_time, plural
+from mdmtui.records import System
 from mdmtui.textwidth import fit
 from mdmtui.widgets.safe import plain, visible
 
@@ -224,7 +225,7 @@ class LinkagesScreen(ConsoleScreen):
         """Remove the highlighted linkage; choose what becomes of its devices."""
         name = self.chosen.name
         choices = [("kept, marked orphaned (default)", "keep"), ("deleted from mdmtui", "delete")]
-        if self.chosen.system == "sdm":  # its sdm_import.properties entry would name no linkage any more
+        if self.chosen.system == System.SDM:  # its sdm_import.properties entry would name no linkage any more
             choices += [("kept; its sdm_import.properties entry removed too", "keep+entry"),
                         ("deleted; its sdm_import.properties entry removed too", "delete+entry")]
         self.app.push_screen(ChoiceScreen(f"Remove linkage {name}? Its devices are…",

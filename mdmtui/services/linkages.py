@@ -4,6 +4,10 @@ Called by the CLI (``mdmtui linkage ...``), the console and the scheduler alike.
 passwords, client secrets, proxy passwords) arrive as ``pydantic.SecretStr``, are stored encrypted by
 ``ctx.secrets`` and only leave this module decrypted inside a ``LinkageConfig`` (as ``Secret``).
 
+What differs per MDM (its options, page limit, default server and port, its own rules) comes from its
+system spec (``connectors/spec.py``, declared in each connector module): ``LinkageInput`` is built
+from the specs. Rows are read and written through ``storage/linkages.py`` (``LinkageRecord``).
+
 Choices where the issue is silent:
 - The server is a URL ``https://host[:port]`` (``http`` is accepted for labs and the simulator). SDM's
   port defaults to 26055; MobileIron's to the scheme's. The stored URL always carries the port.
@@ -16,120 +20,47 @@ Choices where the issue is silent:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator,
+from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, create_model, field_validator,
                       model_validator)
 
 from mdmtui.connectors.base import LinkageConfig
+from mdmtui.connectors.spec import Option, SystemSpec, spec_for, specs, split_url, system_options
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
-from mdmtui.storage.models import (
-    AssetInfo, CollectionLock, CollectionRun, Device, DeviceHistory, Linkage, Software, utcnow,
-)
 from mdmtui.secrets import SecretBox, mask, rotate_key
-from mdmtui.services import audit, roles, software
+from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import linkages as stored
+from mdmtui.storage.linkages import LinkageRecord, utcnow
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("sdm", "mobileiron", "intune")
-SDM_DEFAULT_PORT = 26055
-GRAPH_DEFAULT_URL = "https://graph.microsoft.com"
-AUTHORITY_DEFAULT_URL = "https://login.microsoftonline.com"
-NAME_MAPPINGS = ("list", "User:PhoneNumber:Model")
-# Largest page each MDM serves (MDM-APIS.md): Graph caps pages at 1000; the SDM contract at 500.
-# MobileIron Core's v2 maximum is not documented publicly; 200 is the value its API guide uses.
-PAGE_SIZE_LIMITS = {"intune": 1000, "mobileiron": 200, "sdm": 500}
+# Every per-MDM fact below comes from the systems' specs (connectors/spec.py and each connector module).
+SYSTEMS = tuple(s.system.value for s in specs())
 MAX_TIMEOUT_S = 3600.0
-SECRET_FIELDS = ("password", "client_secret", "proxy_password")
-SYSTEM_FIELDS = {
-    "intune": {"tenant_id", "client_id", "client_secret", "authority_url"},
-    "mobileiron": {"user", "password", "device_space_id"},
-    "sdm": {"user", "password", "sdm_version", "name_mapping"},
-}
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_NETLOC = re.compile(r"^(?P<host>\[[^\]]*\]|[^:/\[\]]*)(?::(?P<port>[^:/]*))?$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_SDM_VERSION = re.compile(r"^\d{2}-\d{2}-\d{2}$")
+# the systems' secret options, then the proxy password every linkage may have
+SECRET_FIELDS = tuple(o.name for o, _ in system_options() if o.secret) + ("proxy_password",)
+_OPTIONS: dict[str, Option] = {o.name: o for o, _ in system_options()}
 
 
-# --------------------------------------------------------------------------------------- URL checks
+def shown_systems() -> list[SystemSpec]:
+    """The systems as the console and the help list them: by label (Microsoft Intune, MobileIron Core, SDM)."""
+    return sorted(specs(), key=lambda s: s.label)
 
 
-def split_url(value: str, what: str, *, schemes: tuple[str, ...] = ("https", "http"),
-              path_allowed: bool = False) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a well-formed URL, or ValueError saying what is wrong."""
-    match = re.match(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", value)
-    if not match:
-        raise ValueError(f"{what} must be a URL such as https://host:port, got '{value}'")
-    scheme = match["scheme"].lower()
-    if scheme not in schemes:
-        raise ValueError(f"{what} must start with {' or '.join(s + '://' for s in schemes)}, got '{value}'")
-    netloc, _, path = match["rest"].partition("/")
-    if "?" in netloc or "#" in netloc or "?" in path or "#" in path:
-        raise ValueError(f"{what} must not carry a query or fragment, got '{value}'")
-    if path.strip("/") and not path_allowed:
-        raise ValueError(f"{what} must not have a path (only scheme, host and port), got '{value}'")
-    if "@" in netloc:
-        raise ValueError(f"{what} must not contain a user or password (they would be stored in plaintext)")
-    parts = _NETLOC.match(netloc)
-    if not parts or not parts["host"]:
-        raise ValueError(f"{what} has no host name, got '{value}'")
-    problems, host, port = [], "", None
-    try:
-        host = check_host(parts["host"], what)
-    except ValueError as exc:
-        problems.append(str(exc))
-    try:
-        port = check_port(parts["port"], what)
-    except ValueError as exc:  # the host and the port: both problems at once
-        problems.append(str(exc))
-    if problems:
-        raise ValueError("; ".join(problems))
-    return scheme, host, port
+def form_options() -> list[tuple[Option, frozenset[str]]]:
+    """The system options the console's linkage form shows, each with the systems it applies to."""
+    return [(o, frozenset(s.system.value for s in systems)) for o, systems in system_options() if o.in_form]
 
 
-def check_host(host: str, what: str) -> str:
-    """The host name or IP address, lower-cased; ValueError with the rule it breaks."""
-    if host.startswith("["):
-        try:
-            return str(ipaddress.IPv6Address(host[1:-1]))
-        except ValueError:
-            raise ValueError(f"{what}: '{host}' is not a valid IPv6 address") from None
-    if "_" in host:
-        raise ValueError(f"{what}: the host name '{host}' contains an underscore, which MDM server "
-                         "host names may not contain")
-    name = host.rstrip(".").lower()
-    if re.fullmatch(r"[0-9.]+", name):
-        try:
-            return str(ipaddress.IPv4Address(name))
-        except ValueError:
-            raise ValueError(f"{what}: '{host}' is not a valid IPv4 address") from None
-    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        raise ValueError(f"{what}: '{host}' is not a valid host name (letters, digits, '-' and '.')")
-    return name
-
-
-def check_port(port: str | None, what: str) -> int | None:
-    """The port number (None when absent); ValueError unless 1-65535."""
-    if port is None or port == "":
-        if port == "":
-            raise ValueError(f"{what}: the port after ':' is empty")
-        return None
-    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{what}: port must be a number from 1 to 65535, got '{port}'")
-    return int(port)
-
-
-def server_key(linkage: Linkage | LinkageInput) -> str:
-    """What identifies the MDM server: ``host:port`` (SDM, MobileIron) or ``tenant:<id>`` (Intune)."""
-    if linkage.system == "intune":
+def server_key(linkage: Any) -> str:
+    """What identifies the MDM server (of a LinkageRecord or LinkageInput): ``host:port`` or ``tenant:<id>``."""
+    if spec_for(linkage.system).keyed_by == "tenant":
         return f"tenant:{(linkage.tenant_id or '').lower()}"
     scheme, host, port = split_url(linkage.server_url, "server URL")
     return f"{host}:{port or (443 if scheme == 'https' else 80)}"
@@ -138,8 +69,8 @@ def server_key(linkage: Linkage | LinkageInput) -> str:
 # ----------------------------------------------------------------------------------------- the input
 
 
-class LinkageInput(BaseModel):
-    """One linkage's settings as entered; every rule gives one clear message."""
+class LinkageSettings(BaseModel):
+    """The settings every linkage has; ``LinkageInput`` adds each system's options from its spec."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
@@ -155,15 +86,6 @@ class LinkageInput(BaseModel):
     page_size: int | None = None
     enabled: bool = True
     auto_manage: bool = True  # make discovered devices management targets automatically
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    authority_url: str | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    device_space_id: int | None = None
-    sdm_version: str | None = None
-    name_mapping: str | None = None
     schedule_start_at: str | None = None
     schedule_interval: str | None = None
     schedule_every: int | None = None
@@ -219,37 +141,18 @@ class LinkageInput(BaseModel):
     def _server_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         # here, not only in the model check: a bad URL is then reported with every other bad field
         if value is not None:
-            split_url(value, "Graph base URL" if info.data.get("system") == "intune" else "server URL")
+            system = info.data.get("system")
+            split_url(value, spec_for(system).server_what if system else "server URL")
         return value
 
-    @field_validator("authority_url")
+    @field_validator("*")
     @classmethod
-    def _authority(cls, value: str | None) -> str | None:
-        if value is not None:
-            split_url(value, "authority URL", path_allowed=True)
-            return value.rstrip("/")
-        return value
-
-    @field_validator("device_space_id")
-    @classmethod
-    def _device_space(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise ValueError(f"device space id must be 1 or more (1 = global), got {value}")
-        return value
-
-    @field_validator("sdm_version")
-    @classmethod
-    def _sdm_version(cls, value: str | None) -> str | None:
-        if value is not None and not _SDM_VERSION.match(value):
-            raise ValueError(f"SDM version must look like 11-00-04, got '{value}'")
-        return value
-
-    @field_validator("name_mapping")
-    @classmethod
-    def _name_mapping(cls, value: str | None) -> str | None:
-        if value is not None and value not in NAME_MAPPINGS:
-            raise ValueError(f"name mapping must be 'list' or 'User:PhoneNumber:Model', got '{value}'")
-        return value
+    def _spec_option(cls, value: Any, info: ValidationInfo) -> Any:
+        # a system option's own rule, as its spec declares it
+        option = _OPTIONS.get(info.field_name or "")
+        if value is None or option is None or option.validate is None:
+            return value
+        return option.validate(value)
 
     @field_validator("schedule_start_at")
     @classmethod
@@ -307,12 +210,10 @@ class LinkageInput(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _whole(self) -> LinkageInput:
+    def _whole(self) -> LinkageSettings:
         problems = []
-        system_check = {"intune": self._check_intune, "mobileiron": self._check_credentials,
-                        "sdm": self._check_sdm}[self.system]
         for check in (self._check_fields_apply, self._check_server, self._check_page_size, self._check_proxy,
-                      system_check, self._check_schedule):
+                      self._check_system, self._check_schedule):
             try:
                 check()
             except ValueError as exc:  # every problem at once, not the first only
@@ -321,29 +222,34 @@ class LinkageInput(BaseModel):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def spec(self) -> SystemSpec:
+        """The spec of the linkage's system."""
+        return spec_for(self.system)
+
     def _check_fields_apply(self) -> None:
-        for system, names in SYSTEM_FIELDS.items():
-            if system == self.system:
-                continue
-            for name in sorted(names - SYSTEM_FIELDS[self.system]):
+        own = self.spec.option_names
+        for other in specs():
+            for name in sorted(other.option_names - own):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name} does not apply to {self.system} linkages")
 
     def _check_server(self) -> None:
-        if self.system == "intune":
-            self.server_url = (self.server_url or GRAPH_DEFAULT_URL).rstrip("/")
-            split_url(self.server_url, "Graph base URL")
+        spec = self.spec
+        if spec.default_server_url is not None:  # a cloud service: its URL is optional
+            self.server_url = (self.server_url or spec.default_server_url).rstrip("/")
+            split_url(self.server_url, spec.server_what)
             return
         if self.server_url is None:
             raise ValueError(f"the server URL is required for {self.system} linkages (https://host:port)")
-        scheme, host, port = split_url(self.server_url, "server URL")
-        if self.system == "sdm" and port is None:
-            port = SDM_DEFAULT_PORT
+        scheme, host, port = split_url(self.server_url, spec.server_what)
+        if port is None:
+            port = spec.default_port
         shown = f"[{host}]" if ":" in host else host
         self.server_url = f"{scheme}://{shown}" + (f":{port}" if port else "")
 
     def _check_page_size(self) -> None:
-        limit = PAGE_SIZE_LIMITS[self.system]
+        limit = self.spec.page_limit
         if self.page_size is not None and not 1 <= self.page_size <= limit:
             raise ValueError(f"page size for {self.system} must be 1 to {limit}, got {self.page_size}")
 
@@ -353,34 +259,13 @@ class LinkageInput(BaseModel):
         if self.proxy_password is not None and self.proxy_user is None:
             raise ValueError("a proxy password needs a proxy user")
 
-    def _check_intune(self) -> None:
-        if self.tenant_id is None:
-            raise ValueError("Intune linkages need a tenant id (a GUID or a domain such as contoso.onmicrosoft.com)")
-        if not _GUID.match(self.tenant_id):
-            try:
-                self.tenant_id = check_host(self.tenant_id, "tenant id")
-            except ValueError:
-                raise ValueError("tenant id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) or a "
-                                 f"domain such as contoso.onmicrosoft.com, got '{self.tenant_id}'") from None
-            if "." not in self.tenant_id or _is_ip(self.tenant_id):
-                raise ValueError(f"tenant id must be a GUID or a domain name, got '{self.tenant_id}'")
-        if self.client_id is None or not _GUID.match(self.client_id):
-            raise ValueError("client id must be the application's GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
-                             + (f", got '{self.client_id}'" if self.client_id else ""))
-        self.tenant_id, self.client_id = self.tenant_id.lower(), self.client_id.lower()
-        if not _secret_given(self.client_secret):
-            raise ValueError("Intune linkages need a client secret")
-        self.authority_url = self.authority_url or AUTHORITY_DEFAULT_URL
-
-    def _check_credentials(self) -> None:
-        if self.user is None:
-            raise ValueError(f"{self.system} linkages need a user")
-        if not _secret_given(self.password):
-            raise ValueError(f"{self.system} linkages need a password")
-
-    def _check_sdm(self) -> None:
-        self._check_credentials()
-        self.name_mapping = self.name_mapping or "list"
+    def _check_system(self) -> None:
+        """The system's own rules; then its defaults for the options left blank."""
+        spec = self.spec
+        spec.check(self)
+        for option in spec.options:
+            if option.default is not None and getattr(self, option.name) is None:
+                setattr(self, option.name, option.default)
 
     def _check_schedule(self) -> None:
         if self.schedule_interval is None:
@@ -400,16 +285,16 @@ class LinkageInput(BaseModel):
             raise ValueError("day of the month applies only to a monthly schedule")
 
 
-def _secret_given(value: SecretStr | None) -> bool:
-    return value is not None and bool(value.get_secret_value())
+def _option_field(option: Option) -> tuple[Any, None]:
+    kind: Any = SecretStr if option.secret else option.type
+    return (kind | None, None)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+# One linkage's settings as entered: the common ones and every system's options (from the specs).
+LinkageInput = create_model(  # type: ignore[call-overload]
+    "LinkageInput", __base__=LinkageSettings, __module__=__name__,
+    **{option.name: _option_field(option) for option, _systems in system_options()})
+LinkageInput.__doc__ = "One linkage's settings as entered; every rule gives one clear message."
 
 
 def check_ca_bundle(value: str) -> str:
@@ -428,12 +313,12 @@ def check_ca_bundle(value: str) -> str:
     return str(path.resolve())
 
 
-def validate(data: dict[str, Any] | LinkageInput) -> LinkageInput:
+def validate(data: dict[str, Any] | LinkageSettings) -> LinkageSettings:
     """Validate linkage settings; ConfigurationError with one line per broken rule."""
-    if isinstance(data, LinkageInput):
+    if isinstance(data, LinkageSettings):
         data = data.model_dump()
     try:
-        return LinkageInput.model_validate(data)
+        return LinkageInput.model_validate(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise ConfigurationError(validation_message(exc)) from None
 
@@ -461,38 +346,42 @@ def _refuse_if_read_only(ctx: Context, what: str) -> None:
     roles.require(ctx, roles.Permission.LINKAGES, target=what)  # every linkage change passes here
 
 
-def get(ctx: Context, name: str) -> Linkage:
+def get(ctx: Context, name: str) -> LinkageRecord:
     """The linkage named ``name``; NotFoundError listing the known names otherwise."""
-    linkage = Linkage.get_or_none(Linkage.name == name)
+    linkage = stored.get(name)
     if linkage is None:
-        known = [row.name for row in Linkage.select(Linkage.name).order_by(Linkage.name)]
+        known = stored.names()
         hint = f"; known: {', '.join(known)}" if known else "; there are no linkages yet (mdmtui linkage add)"
         raise NotFoundError(f"no linkage named '{name}'{hint}")
     return linkage
 
 
-def list_linkages(ctx: Context) -> list[Linkage]:
+def list_linkages(ctx: Context) -> list[LinkageRecord]:
     """Every linkage, by name."""
-    return list(Linkage.select().order_by(Linkage.name))
+    return stored.list_all()
 
 
-def create(ctx: Context, data: dict[str, Any] | LinkageInput) -> Linkage:
+def device_counts(ctx: Context) -> dict[int, int]:
+    """Linkage id -> how many devices it has (linkages without devices left out)."""
+    return stored.device_counts()
+
+
+def create(ctx: Context, data: dict[str, Any] | LinkageSettings) -> LinkageRecord:
     """Validate and store a new linkage (secrets encrypted); audited."""
     _refuse_if_read_only(ctx, "add a linkage")
     checked = validate(data)
     with ctx.db.atomic():
         _check_unique(checked, exclude_id=None)
-        linkage = Linkage.create(**_columns(ctx, checked, stored=None))
+        linkage = stored.insert(_columns(ctx, checked))
         if linkage.schedule_interval:  # owed from creation on, not from a past Start At
-            linkage.last_scheduled_run_at = linkage.created_at
-            linkage.save()
+            linkage = stored.update(linkage.id, {"last_scheduled_run_at": linkage.created_at})
         audit.record(ctx, category="settings", action="linkage.create", outcome="succeeded",
                      linkage_name=linkage.name, message=f"linkage '{linkage.name}' added",
                      options=_audit_options(checked, changed=None))
     return linkage
 
 
-def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
+def update(ctx: Context, name: str, /, **changes: Any) -> LinkageRecord:
     """Change some settings (``name=`` renames); validated as a whole; secrets kept unless given ("" clears)."""
     _refuse_if_read_only(ctx, "edit a linkage")
     linkage = get(ctx, name)
@@ -510,16 +399,15 @@ def update(ctx: Context, name: str, /, **changes: Any) -> Linkage:
     with ctx.db.atomic():
         _check_unique(checked, exclude_id=linkage.id)
         old_name = linkage.name
-        for column, value in _columns(ctx, checked, stored=linkage).items():
-            setattr(linkage, column, value)
-        linkage.updated_at = utcnow()
+        columns = _columns(ctx, checked)
+        columns["updated_at"] = utcnow()
         if any(k.startswith("schedule_") for k in changed):
             # as schedule.set_schedule does: runs are owed from now on, not from a past Start At
-            linkage.last_scheduled_run_at = linkage.updated_at if linkage.schedule_interval else None
-        linkage.save()
+            columns["last_scheduled_run_at"] = columns["updated_at"] if columns["schedule_interval"] else None
+        linkage = stored.update(linkage.id, columns)
         entry = None
         if linkage.name != old_name:  # devices carry the name for when the linkage is gone
-            _rename_devices(ctx, linkage)
+            stored.rename_devices(ctx.db, linkage.id, linkage.name)
             entry = _rename_properties_entry(ctx, linkage, old_name)
         audit.record(ctx, category="settings", action="linkage.update", outcome="succeeded", linkage_name=linkage.name,
                      message=_update_message(old_name, linkage.name, changed) + _entry_note(ctx, entry, "renamed"),
@@ -532,11 +420,11 @@ def _update_message(old: str, new: str, changed: list[str]) -> str:
     return f"linkage '{new}'{renamed} edited: {', '.join(changed) or 'nothing changed'}"
 
 
-def _rename_properties_entry(ctx: Context, linkage: Linkage, old_name: str) -> int | None:
+def _rename_properties_entry(ctx: Context, linkage: LinkageRecord, old_name: str) -> int | None:
     """Rename an SDM linkage's sdm_import.properties entry too (else its software is no longer read)."""
     from mdmtui import sdm_properties
 
-    if linkage.system != "sdm":
+    if not spec_for(linkage.system).properties_file:
         return None
     return sdm_properties.rename_linkage(ctx.settings.properties_path, old_name, linkage.name)
 
@@ -564,15 +452,12 @@ def remove(ctx: Context, name: str, devices: Literal["keep", "delete"], *, prope
         raise ConfigurationError("say what to do with the linkage's devices: 'keep' (marked orphaned) or 'delete'")
     linkage = get(ctx, name)
     with ctx.db.atomic():
-        ids = [d.id for d in Device.select(Device.id).where(Device.linkage == linkage)]
+        ids = stored.device_ids(linkage.id)
         if devices == "keep":
-            Device.update(orphaned=True, linkage=None, linkage_name=linkage.name).where(
-                Device.linkage == linkage).execute()
+            stored.orphan_devices(linkage.id, linkage.name)
         else:
             _delete_devices(ids)
-        CollectionRun.update(linkage=None).where(CollectionRun.linkage == linkage).execute()
-        CollectionLock.delete().where(CollectionLock.linkage == linkage).execute()
-        linkage.delete_instance()
+        stored.delete(linkage.id)
         entry = _remove_properties_entry(ctx, linkage) if properties_entry else None
         verb = "kept, marked orphaned" if devices == "keep" else "deleted"
         audit.record(ctx, category="settings", action="linkage.remove", outcome="succeeded",
@@ -582,26 +467,19 @@ def remove(ctx: Context, name: str, devices: Literal["keep", "delete"], *, prope
     return len(ids)
 
 
-def _remove_properties_entry(ctx: Context, linkage: Linkage) -> int | None:
+def _remove_properties_entry(ctx: Context, linkage: LinkageRecord) -> int | None:
     from mdmtui import sdm_properties
 
-    if linkage.system != "sdm":
+    if not spec_for(linkage.system).properties_file:
         return None
     return sdm_properties.remove_linkage(ctx.settings.properties_path, linkage.name)
 
 
-def _rename_devices(ctx: Context, linkage: Linkage) -> None:
-    """The linkage's devices carry its new name; the software counts per linkage follow."""
-    devices = f"SELECT id FROM device WHERE linkage_id = {ctx.db.param}"
-    software.remove(ctx.db, devices, (linkage.id,))
-    Device.update(linkage_name=linkage.name).where(Device.linkage == linkage).execute()
-    software.add(ctx.db, devices, (linkage.id,))
-    software.settle(ctx.db)
-
-
 def _delete_devices(ids: list[int]) -> None:
     """Delete devices with their software, history and asset information (in chunks: SQL limits)."""
-    from mdmtui.storage.models import DeviceAction
+    # the device cascade delete; it moves to storage/devices.py with the inventory's (one place)
+    from mdmtui.storage import software
+    from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Software
 
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
@@ -614,23 +492,20 @@ def _delete_devices(ids: list[int]) -> None:
         Device.delete().where(Device.id.in_(chunk)).execute()
 
 
-def _check_unique(checked: LinkageInput, *, exclude_id: int | None) -> None:
+def _check_unique(checked: LinkageSettings, *, exclude_id: int | None) -> None:
     """Refuse a duplicate name or a second linkage to the same MDM server."""
-    others = Linkage.select()
-    if exclude_id is not None:
-        others = others.where(Linkage.id != exclude_id)
-    key = server_key(checked)
-    for other in others:
+    key, spec = server_key(checked), checked.spec
+    for other in stored.list_all(exclude_id=exclude_id):
         if other.name == checked.name:
             raise ConfigurationError(f"a linkage named '{checked.name}' already exists")
-        if (other.system == "intune") == (checked.system == "intune") and server_key(other) == key:
-            what = "Intune tenant" if checked.system == "intune" else "MDM server"
+        if spec_for(other.system).keyed_by == spec.keyed_by and server_key(other) == key:
+            what = f"{spec.short} tenant" if spec.keyed_by == "tenant" else "MDM server"
             raise ConfigurationError(
                 f"linkage '{other.name}' already links this {what} ({key.removeprefix('tenant:')}); "
                 "only one linkage per MDM server is allowed")
 
 
-def _columns(ctx: Context, checked: LinkageInput, *, stored: Linkage | None) -> dict[str, Any]:
+def _columns(ctx: Context, checked: LinkageSettings) -> dict[str, Any]:
     """The model's column values for validated settings; secrets encrypted."""
     values = checked.model_dump(exclude=set(SECRET_FIELDS))
     weekdays = values.pop("schedule_weekdays")
@@ -648,12 +523,12 @@ def _is_mask(value: Any) -> bool:
     return value == mask("x")
 
 
-def editable_settings(linkage: Linkage) -> dict[str, Any]:
+def editable_settings(linkage: LinkageRecord) -> dict[str, Any]:
     """The linkage's settings as ``update`` takes them, for prefilling an edit form (no secrets)."""
     return _as_input_dict(linkage)
 
 
-def _as_input_dict(linkage: Linkage) -> dict[str, Any]:
+def _as_input_dict(linkage: LinkageRecord) -> dict[str, Any]:
     """A stored linkage as LinkageInput data (secrets left out)."""
     data = {name: getattr(linkage, name) for name in LinkageInput.model_fields if name not in SECRET_FIELDS}
     data["schedule_weekdays"] = _weekdays(linkage.schedule_weekdays)
@@ -664,7 +539,7 @@ def _weekdays(text: str | None) -> list[int] | None:
     return [int(d) for d in text.split(",")] if text else None
 
 
-def _stored_secret(ctx: Context, linkage: Linkage, secret: str) -> SecretStr | None:
+def _stored_secret(ctx: Context, linkage: LinkageRecord, secret: str) -> SecretStr | None:
     """A stored secret decrypted for re-validation; a changed key says which secret to enter again."""
     token = getattr(linkage, f"{secret}_enc")
     if not token:
@@ -676,7 +551,7 @@ def _stored_secret(ctx: Context, linkage: Linkage, secret: str) -> SecretStr | N
     return SecretStr(value.reveal()) if value is not None else None
 
 
-def _audit_options(checked: LinkageInput, *, changed: list[str] | None) -> dict[str, Any]:
+def _audit_options(checked: LinkageSettings, *, changed: list[str] | None) -> dict[str, Any]:
     """What the audit log keeps of an edit: the settings, secrets only as 'set'/'changed'."""
     settings = checked.model_dump(exclude=set(SECRET_FIELDS))
     for secret in SECRET_FIELDS:
@@ -694,13 +569,12 @@ def rotate_secret_key(ctx: Context) -> int:
     def reencrypt(box: SecretBox) -> int:
         count = 0
         with ctx.db.atomic():
-            for linkage in Linkage.select():
-                for secret in SECRET_FIELDS:
-                    column = f"{secret}_enc"
-                    if getattr(linkage, column):
-                        setattr(linkage, column, box.rotate_token(getattr(linkage, column)))
-                        count += 1
-                linkage.save()
+            for linkage in stored.list_all():
+                columns = {f"{secret}_enc": box.rotate_token(getattr(linkage, f"{secret}_enc"))
+                           for secret in SECRET_FIELDS if getattr(linkage, f"{secret}_enc")}
+                if columns:
+                    stored.update(linkage.id, columns)
+                    count += len(columns)
         return count
 
     count = rotate_key(ctx.secrets, reencrypt)
@@ -712,7 +586,7 @@ def rotate_secret_key(ctx: Context) -> int:
 # ---------------------------------------------------------------------------- what others consume
 
 
-def linkage_config(ctx: Context, linkage: Linkage) -> LinkageConfig:
+def linkage_config(ctx: Context, linkage: LinkageRecord) -> LinkageConfig:
     """Everything a connector needs, secrets decrypted into ``Secret``; SDM database from the properties."""
     config = LinkageConfig(
         name=linkage.name, system=linkage.system, server_url=linkage.server_url,
@@ -724,7 +598,7 @@ def linkage_config(ctx: Context, linkage: Linkage) -> LinkageConfig:
         password=ctx.secrets.decrypt(linkage.password_enc), device_space_id=linkage.device_space_id,
         sdm_version=linkage.sdm_version, name_mapping=linkage.name_mapping,
     )
-    if linkage.system == "sdm":
+    if spec_for(linkage.system).properties_file:
         config.sdm_db_host, config.sdm_db_port = sdm_database(ctx, linkage.name)
     return config
 
@@ -736,7 +610,7 @@ def sdm_database(ctx: Context, name: str) -> tuple[str | None, int | None]:
     path = ctx.settings.properties_path
     if not path.exists():
         return None, None
-    names = [row.name for row in Linkage.select(Linkage.name).where(Linkage.system == "sdm")]
+    names = properties_linkage_names(ctx)
     report = sdm_properties.load(path, sdm_linkage_names=names)
     problems = report.problems_for(name)
     if problems:
@@ -748,16 +622,22 @@ def sdm_database(ctx: Context, name: str) -> tuple[str | None, int | None]:
     return (entry.dbhost, entry.dbport) if entry else (None, None)
 
 
-def describe(linkage: Linkage) -> dict[str, Any]:
+def properties_linkage_names(ctx: Context) -> list[str]:
+    """The names of the linkages whose software database sdm_import.properties names (SDM)."""
+    return [name for spec in specs() if spec.properties_file for name in stored.names_of(spec.system)]
+
+
+def describe(linkage: LinkageRecord) -> dict[str, Any]:
     """The linkage for `show` and --json: every setting, secrets masked."""
-    data: dict[str, Any] = {"name": linkage.name, "system": linkage.system, "server_url": linkage.server_url}
-    if linkage.system != "intune":
+    spec = spec_for(linkage.system)
+    data: dict[str, Any] = {"name": linkage.name, "system": spec.system.value, "server_url": linkage.server_url}
+    if spec.keyed_by == "server":
         _, host, port = split_url(linkage.server_url, "server URL")
         data.update(host=host, port=port)
     for name in ("verify_tls", "ca_bundle", "proxy_url", "proxy_user", "proxy_password", "timeout_s",
                  "page_size", "enabled", "auto_manage"):
         data[name] = mask(linkage.proxy_password_enc) if name == "proxy_password" else getattr(linkage, name)
-    for name in sorted(SYSTEM_FIELDS[linkage.system]):
+    for name in sorted(spec.option_names):
         if name in SECRET_FIELDS:
             data[name] = mask(getattr(linkage, f"{name}_enc"))
         else:
@@ -768,7 +648,7 @@ def describe(linkage: Linkage) -> dict[str, Any]:
     return data
 
 
-def _describe_schedule(linkage: Linkage) -> dict[str, Any] | None:
+def _describe_schedule(linkage: LinkageRecord) -> dict[str, Any] | None:
     if not linkage.schedule_interval:
         return None
     return {"start_at": linkage.schedule_start_at, "interval": linkage.schedule_interval,
@@ -794,5 +674,6 @@ async def test_connection(ctx: Context, name: str) -> str:
 __all__ = [
     "LinkageInput", "create", "update", "remove", "get", "list_linkages", "linkage_config",
     "describe", "test_connection", "validate", "server_key", "sdm_database", "rotate_secret_key",
-    "editable_settings",
+    "editable_settings", "LinkageSettings", "LinkageRecord", "device_counts", "properties_linkage_names",
+    "shown_systems", "form_options", "split_url",
 ]
