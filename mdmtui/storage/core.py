@@ -53,14 +53,19 @@ class _Job:
         self.call = call
         self.future: Future[Any] = Future()
 
-    def run(self) -> None:
+    def run(self, done: Callable[[], None]) -> None:
+        """Run the call; ``done()`` just before its caller hears of it (so the worker counts as idle
+        before the caller can hand over its next step)."""
         if not self.future.set_running_or_notify_cancel():
+            done()
             return  # the awaiting task was cancelled before the work started: skip it
         try:
             result = self.call()
         except BaseException as exc:  # handed to the caller, raised there
+            done()
             self.future.set_exception(exc)
         else:
+            done()
             self.future.set_result(result)
 
 
@@ -208,8 +213,7 @@ class Storage:
                 if generation != self._generation:
                     generation = self._generation
                     self._close_this_threads_connection()
-                job.run()
-                self._idle.release()
+                job.run(self._idle.release)
         finally:
             self._close_this_threads_connection()
 
