@@ -24,6 +24,7 @@ import functools
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -40,6 +41,10 @@ T = TypeVar("T")
 WORKERS = 4  # concurrent service calls (a bulk action, an approval, the console's reads) before queueing
 IDLE_EXIT_S = 10.0  # a worker idle this long ends and closes its connection; the next call starts one
 CLOSE_WAIT_S = 30.0  # how long close() waits for the work already handed over
+
+
+Work = Callable[[Callable[[], None]], None]  # what a worker runs; it calls its argument once, just before
+# its caller can hear back (so the worker counts as idle before the caller hands over its next step)
 
 
 class WrongThread(RuntimeError):
@@ -85,7 +90,7 @@ class Storage:
         self._workers = workers
         self._idle_exit_s = idle_exit_s
         self._name = name
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards the thread set, the closed flag and the idle tokens
         self._idle = threading.Semaphore(0)  # one token per worker waiting for a job
         self._threads: set[threading.Thread] = set()
@@ -125,13 +130,16 @@ class Storage:
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """``fn(*args, **kwargs)`` handed to a worker thread; its future."""
         job = _Job(functools.partial(fn, *args, **kwargs))
+        self._hand_over(job.run)
+        return job.future
+
+    def _hand_over(self, work: Work) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("storage is closed")
-            self._jobs.put(job)
+            self._jobs.put(work)
             if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
                 self._start_worker()
-        return job.future
 
     def serial(self) -> Serial:
         """A lane whose calls run one at a time, in the order made: one service call's reads and writes."""
@@ -201,19 +209,19 @@ class Storage:
         try:
             while True:
                 try:
-                    job = self._jobs.get(timeout=self._idle_exit_s)
+                    work = self._jobs.get(timeout=self._idle_exit_s)
                 except queue.Empty:
                     with self._lock:  # leave, unless a job was promised to an idle worker meanwhile
                         if not self._closed and self._idle.acquire(blocking=False):
                             self._threads.discard(threading.current_thread())
                             return
                     continue
-                if job is None:
+                if work is None:
                     return
                 if generation != self._generation:
                     generation = self._generation
                     self._close_this_threads_connection()
-                job.run(self._idle.release)
+                work(self._idle.release)
         finally:
             self._close_this_threads_connection()
 
@@ -231,11 +239,16 @@ class Serial:
 
         async with ctx.storage.serial() as db:
             row = await db.run(write_ahead, device)
+
+    The steps queue in the lane and one worker runs them back to back (no trip through the event loop
+    between two of them), so a bulk action's many small writes keep pace with its sends.
     """
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._turn = asyncio.Lock()  # fair: waiters go in the order they came
+        self._lock = threading.Lock()
+        self._steps: deque[_Job] = deque()
+        self._draining = False  # a worker is running this lane's steps
 
     async def __aenter__(self) -> Serial:
         return self
@@ -245,14 +258,49 @@ class Serial:
         return None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` in a worker once this lane's earlier steps are done."""
-        async with self._turn:
-            return await self.storage.run(fn, *args, **kwargs)
+        """``fn(*args, **kwargs)`` in a worker once this lane's earlier steps are done, awaited."""
+        future: Future[T] = self.submit(fn, *args, **kwargs)
+        return await asyncio.wrap_future(future)
 
     def run_blocking(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn`` in a worker, waited for without awaiting: for the one write a cancelled task must still
-        make (a second cancellation cannot interrupt it halfway). It does not wait for the lane's turn."""
-        return self.storage.submit(fn, *args, **kwargs).result()
+        """``fn`` after this lane's earlier steps, waited for without awaiting: for the one write a
+        cancelled task must still make (a second cancellation cannot interrupt it halfway)."""
+        return self.submit(fn, *args, **kwargs).result()
+
+    def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Queue ``fn(*args, **kwargs)`` as this lane's next step; its future."""
+        job = _Job(functools.partial(fn, *args, **kwargs))
+        with self._lock:
+            self._steps.append(job)
+            if self._draining:
+                return job.future
+            self._draining = True
+        try:
+            self.storage._hand_over(self._drain)
+        except BaseException:
+            with self._lock:
+                self._steps.remove(job)
+                self._draining = False
+            raise
+        return job.future
+
+    def _drain(self, idle: Callable[[], None]) -> None:
+        """Run the lane's steps back to back; after the last, the worker is idle before its caller hears."""
+        last = False
+
+        def step_done() -> None:
+            nonlocal last
+            with self._lock:
+                if not self._steps:
+                    last = True
+                    self._draining = False
+            if last:
+                idle()
+
+        while not last:
+            with self._lock:
+                job = self._steps.popleft()
+            job.run(step_done)
 
 
 def _on_event_loop() -> bool:
