@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,7 +79,7 @@ class Daemon:
         self._in_flight: dict[int, asyncio.Task[RunOutcome]] = {}
         self._kinds: dict[int, str] = {}  # linkage id -> the kind of its run in flight (full | changed)
         self._slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdmtui-daemon-db")
+        self._storage = ctx.storage.serial()  # the daemon's database work, in order, off its event loop
         self._registered = False
         self._closed = False
 
@@ -112,7 +111,7 @@ class Daemon:
         try:
             await self._db(self._register, self.clock())
         except BaseException:
-            await self.shutdown()  # close the DB thread's connection before giving up
+            await self.shutdown()  # stop cleanly before giving up
             raise
         self._registered = True
 
@@ -130,8 +129,6 @@ class Daemon:
         self._closed = True
         if self._registered:
             await self._db(self._unregister)
-        await self._db(self._close_connection)
-        self._executor.shutdown(wait=True)
 
     async def _drain(self) -> None:
         tasks = list(self._in_flight.values())
@@ -228,8 +225,7 @@ class Daemon:
     # --- database work (on the daemon's DB thread) -----------------------------------------
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self._storage.run(fn, *args)
 
     def _register(self, now: datetime) -> None:
         with self.ctx.db.atomic():
@@ -247,15 +243,11 @@ class Daemon:
         runs.leave_scheduler(self.host, self.pid)
 
     async def _reconnect(self) -> None:
-        """Drop the DB thread's connection (e.g. after a database restart): the next tick opens a new one."""
+        """Drop the storage's connections (e.g. after a database restart): the next tick opens new ones."""
         try:
-            await self._db(self._close_connection)
+            self.ctx.storage.reconnect()
         except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
             log.warning("closing the daemon's database connection failed: %s", exc)
-
-    def _close_connection(self) -> None:
-        if not self.ctx.db.is_closed():
-            self.ctx.db.close()
 
     def _ensure_recorded(self, linkage_id: int, name: str, before: int, status: str, reason: str) -> None:
         """Record the run unless the collection service already did (it records most outcomes)."""

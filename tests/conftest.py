@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 
-from mdmtui.storage import models
 from mdmtui.services.context import Context, open_context
 from mdmtui_testing import make_settings
 
@@ -81,9 +80,7 @@ def db_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'data' / 'mdmtui.db'}"
         return
     url, schema = _postgres_schema_url()
-    yield url
-    if not models.database.is_closed():
-        models.database.close()
+    yield url  # whoever opened it closed it (the ctx fixture closes its context first)
     _drop_schema(schema)
 
 
@@ -92,7 +89,7 @@ def ctx(db_url, tmp_path) -> Context:
     """A service context on a fresh database (runs on SQLite and PostgreSQL)."""
     context = open_context(make_settings(tmp_path, db_url))
     yield context
-    context.db.close()
+    context.close()
 
 
 @pytest.fixture
@@ -100,4 +97,4 @@ def sqlite_ctx(tmp_path) -> Context:
     """A service context on a fresh SQLite database only (for tests where the dialect is irrelevant)."""
     context = open_context(make_settings(tmp_path))
     yield context
-    context.db.close()
+    context.close()

@@ -1,4 +1,4 @@
-"""The console's only door to the services: each call opens its own connection (worker threads).
+"""The console's only door to the services: database work runs in the storage's workers (``in_db``).
 
 Screens run these in ``thread=True`` workers; nothing here renders, and nothing here holds a rule:
 the services do. Kept in one module so a screen reads as keys -> actions -> these calls -> messages.
@@ -56,9 +56,8 @@ def _service_row(row: Any) -> Any:
 
 
 def in_db(ctx: Context, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` inside a connection of this thread (Peewee connections are per thread)."""
-    with ctx.db.connection_context():
-        return fn(*args, **kwargs)
+    """Call ``fn`` in one of the storage's workers and wait for it (from a screen's thread worker)."""
+    return ctx.storage.call(fn, *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- devices
@@ -88,9 +87,12 @@ class DeviceSource:
 
     def count(self) -> int:
         """Devices matching the filter (``cancel_count`` from another thread stops it at once)."""
+        return in_db(self.ctx, self._count)
+
+    def _count(self) -> int:
         from mdmtui.services import inventory
 
-        with self.ctx.db.connection_context(), self.interrupter.watching(self.ctx.db):
+        with self.interrupter.watching(self.ctx.db):  # the worker's connection, stopped from any thread
             return inventory.count(self.filter)
 
     def cancel_count(self) -> None:

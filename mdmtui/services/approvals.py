@@ -22,7 +22,6 @@ from mdmtui.storage.models import ApprovalRequest, AuditEvent, Device, DeviceAct
 from mdmtui.records import Action, WipeOptions
 from mdmtui.services import audit, control, events, roles
 from mdmtui.services.context import Context
-from mdmtui.storage import DbThread
 from mdmtui.services.inventory import get_device
 
 MAX_JUSTIFICATION = 1024  # as Intune's Multi Admin Approval
@@ -167,9 +166,9 @@ def expire_due(ctx: Context, *, now: datetime | None = None) -> int:
 async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
     """Approve a pending request of another admin and send it once; ``act_options`` go to control.act.
 
-    The database work runs in a ``DbThread``, off the caller's event loop (the console's).
+    The database work runs in the storage's workers, off the caller's event loop (the console's).
     """
-    async with DbThread(ctx.db) as db:
+    async with ctx.storage.serial() as db:
         row = await db.run(_claim_approval, ctx, request_id)
         outcomes = await control.act(ctx, [row.device_id], row.action, _options(row),
                                      approval=control.Approval(row.id, row.requested_by, ctx.os_user),

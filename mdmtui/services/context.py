@@ -1,4 +1,4 @@
-"""The context every service call runs in: settings, database, secret box and the acting admin."""
+"""The context every service call runs in: settings, storage (the database), secret box and the acting admin."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from peewee import Database
 
 from mdmtui.config import Settings, load_settings, private_dir
-from mdmtui.storage.db import init_database
+from mdmtui.storage import Storage
 from mdmtui.secrets import SecretBox
 
 
@@ -36,10 +36,20 @@ class Context:
     """Shared by the CLI, the console and the daemon; services take it as their first argument."""
 
     settings: Settings
-    db: Database
+    storage: Storage
     secrets: SecretBox
     os_user: str = field(default_factory=current_os_user)
     host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def db(self) -> Database:
+        """The storage's database (its connections are per thread: database work goes through
+        ``storage.run`` / ``storage.call``)."""
+        return self.storage.database
+
+    def close(self) -> None:
+        """End the storage's workers and close the database connections."""
+        self.storage.close()
 
     @property
     def read_only(self) -> bool:
@@ -51,5 +61,5 @@ def open_context(settings: Settings | None = None) -> Context:
     """Load settings (unless given), open and migrate the database."""
     settings = settings or load_settings()
     private_dir(settings.data_dir)
-    db = init_database(settings.database)
-    return Context(settings=settings, db=db, secrets=SecretBox(settings.key_file))
+    storage = Storage.open(settings.database)
+    return Context(settings=settings, storage=storage, secrets=SecretBox(settings.key_file))

@@ -29,7 +29,7 @@ from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsCl
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
 from mdmtui.storage.storable import clean
-from mdmtui.storage import DbThread
+from mdmtui.storage import Serial
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ THROTTLE_BACKOFF_MAX_S = 30.0
 WRITE_AHEAD_MESSAGE = "sent to the MDM; no answer recorded (interrupted?)"
 
 ConnectorFactory = Callable[[Context, Linkage], Connector]
-DbCall = Callable[..., Awaitable[Any]]  # DbThread.run: database work awaited off the event loop
+DbCall = Callable[..., Awaitable[Any]]  # Serial.run: database work awaited off the event loop
 T = TypeVar("T")
 ProgressCallback = Callable[["ActProgress"], None]
 
@@ -162,7 +162,7 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
     action = Action(action)
     if options is not None and action is not Action.WIPE:
         raise ValueError("options apply to a wipe only")
-    async with DbThread(ctx.db) as db:  # every read and write of the run, off the caller's event loop
+    async with ctx.storage.serial() as db:  # every read and write of the run, in order, off the event loop
         await db.run(roles.require, ctx, PERMISSIONS[action],
                      target=f"{ACTION_LABELS[action]} of {len(device_ids)} device(s)")
         devices = await db.run(_load_devices, device_ids)
@@ -252,7 +252,7 @@ class _Lane:
 class _Run:
     """One call of ``act``: records each device's outcome as it settles and reports progress."""
 
-    def __init__(self, ctx: Context, db: DbThread | None, action: Action, options: WipeOptions | None,
+    def __init__(self, ctx: Context, db: Serial | None, action: Action, options: WipeOptions | None,
                  progress: ProgressCallback | None, cancel: asyncio.Event | None, total: int,
                  follow: bool, follow_timeout: float, approval: Approval | None = None) -> None:
         self.ctx, self.action, self.options = ctx, action, options
@@ -632,7 +632,7 @@ async def follow_up_pending(ctx: Context, device_ids: Sequence[int] | None = Non
     """
     factory = connector_factory or default_connector
     results: list[DeviceOutcome] = []
-    async with DbThread(ctx.db) as db:
+    async with ctx.storage.serial() as db:
         groups = await db.run(_open_actions, device_ids, include_unknown)
         for name, rows in groups.items():
             results.extend(await _follow_linkage(ctx, db.run, factory, name, rows))

@@ -380,7 +380,7 @@ def _version_part(k: int):
 
 
 def _postgres() -> bool:
-    return isinstance(Device._meta.database.obj, PostgresqlDatabase)
+    return isinstance(Device._meta.database, PostgresqlDatabase)
 
 
 _FIELD_CONDITIONS = {"text": _text_field, "os": _os_field, "exact": _exact_field, "security": _security_field,

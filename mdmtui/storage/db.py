@@ -88,16 +88,22 @@ def redact_url(url: str) -> str:
 
 
 def init_database(url: str, *, migrate_schema: bool = True) -> Database:
-    """Open ``url``, bind the models to it and bring the schema up to date."""
+    """Open ``url``, bind the models to it and bring the schema up to date (``Storage.open`` does this
+    for a context; this is for tools and tests that need the bare database)."""
     db = open_database(url)
-    models.database.initialize(db)
+    db.bind(models.ALL_MODELS)
+    prepare_database(url, db, migrate_schema=migrate_schema)
+    return db
+
+
+def prepare_database(url: str, db: Database, *, migrate_schema: bool = True) -> None:
+    """Connect ``db`` (opened from ``url``, the models bound to it) and bring its schema up to date."""
     try:
         db.connect(reuse_if_open=True)
         if migrate_schema:
             migrate(db)
     except DatabaseError as exc:  # OperationalError included
         raise _open_error(url, db, exc) from exc
-    return db
 
 
 def _open_error(url: str, db: Database, exc: DatabaseError) -> ConfigurationError:

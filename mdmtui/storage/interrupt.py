@@ -29,7 +29,7 @@ class Interrupter:
     @contextmanager
     def watching(self, database: Database) -> Iterator[None]:
         """Register this thread's connection to ``database`` while the block runs."""
-        conn = getattr(database, "obj", database).connection()
+        conn = database.connection()
         sqlite = hasattr(conn, "set_progress_handler")
         with self._lock:
             if self._stopped:

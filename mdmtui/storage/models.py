@@ -9,7 +9,6 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DatabaseProxy,
     DateTimeField,
     FloatField,
     ForeignKeyField,
@@ -17,8 +16,6 @@ from peewee import (
     Model,
     TextField,
 )
-
-database = DatabaseProxy()
 
 
 def utcnow() -> datetime:
@@ -42,8 +39,9 @@ class UTCDateTimeField(DateTimeField):
 
 
 class BaseModel(Model):
+    """Bound to a database by ``Storage`` (``Database.bind(ALL_MODELS)``): there is no global one."""
+
     class Meta:
-        database = database
         legacy_table_names = False
 
 

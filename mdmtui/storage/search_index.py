@@ -77,7 +77,7 @@ def _install_postgres(db: Database) -> None:
 
 def postgres() -> bool:
     """Whether the models are bound to PostgreSQL."""
-    return isinstance(Device._meta.database.obj, PostgresqlDatabase)
+    return isinstance(Device._meta.database, PostgresqlDatabase)
 
 
 def fts_phrase(needle: str) -> str:

@@ -111,7 +111,7 @@ def _false(db: Database) -> str:
 def _postgres(db: Database) -> bool:
     from peewee import PostgresqlDatabase
 
-    return isinstance(getattr(db, "obj", db), PostgresqlDatabase)  # the models' DatabaseProxy too
+    return isinstance(db, PostgresqlDatabase)
 
 
 # ------------------------------------------------------------------------------------------ reading
