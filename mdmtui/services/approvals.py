@@ -24,7 +24,8 @@ from mdmtui.services import audit, control, events, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import actions as stored_actions
 from mdmtui.storage import approvals as stored
-from mdmtui.storage.records import ActionDevice, ApprovalRecord, AuditRecord, utcnow
+from mdmtui.storage.records import ApprovalRecord as ApprovalRecord  # callers name the records they get from here
+from mdmtui.storage.records import ActionDevice, AuditRecord, utcnow
 from mdmtui.storage.transactions import transaction
 from mdmtui.storage import DbThread
 
@@ -115,7 +116,7 @@ def get(ctx: Context, request_id: int) -> ApprovalRecord:
 def list_requests(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> list[ApprovalRecord]:
     """Requests, newest first (expired ones are marked first)."""
     expire_due(ctx)
-    return stored.select(pending_only=pending_only, limit=limit)
+    return stored.find(pending_only=pending_only, limit=limit)
 
 
 def pending_count(ctx: Context) -> int:

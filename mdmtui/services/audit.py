@@ -1,7 +1,7 @@
 """The append-only audit log: in the database and mirrored as JSON lines to a file.
 
 There is deliberately no function here that edits or deletes an entry, and storage's ``AuditEvent``
-model refuses updates and deletions (see storage/models.py).
+model refuses updates and deletions (see the models in mdmtui/storage).
 """
 
 from __future__ import annotations
@@ -90,14 +90,14 @@ def query(ctx: Context, *, device: str | int | None = None, action: str | None =
         raise UsageError(f"unknown audit category {category!r}; choose from: {', '.join(CATEGORIES)}")
     # the CLI spells actions with hyphens (reset-passcode), the log with underscores
     actions = frozenset({action.lower(), action.lower().replace("-", "_")}) if action else None
-    return stored.select(stored.AuditQuery(device=device, actions=actions, category=category,
+    return stored.find(stored.AuditQuery(device=device, actions=actions, category=category,
                                            outcome=outcome.lower() if outcome else None, linkage=linkage,
                                            since=since, until=until, limit=limit))
 
 
 def entries_of_request(request_id: int, since: datetime) -> list[AuditRecord]:
     """Every entry of one two-person-rule request recorded from ``since`` on, oldest first."""
-    return stored.select(stored.AuditQuery(approval_id=request_id, since=since, limit=None, oldest_first=True))
+    return stored.find(stored.AuditQuery(approval_id=request_id, since=since, limit=None, oldest_first=True))
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:

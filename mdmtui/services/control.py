@@ -29,7 +29,8 @@ from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import actions as stored
 from mdmtui.storage import approvals as stored_requests
-from mdmtui.storage.records import ActionDevice, ActionRecord, OpenAction, utcnow
+from mdmtui.storage.records import ActionRecord as ActionRecord  # callers name the records they get from here
+from mdmtui.storage.records import ActionDevice, OpenAction, utcnow
 from mdmtui.storage.storable import clean
 from mdmtui.storage.transactions import transaction
 from mdmtui.storage import DbThread
@@ -763,7 +764,7 @@ def record_refusal(ctx: Context, device_ids: Sequence[int], action: Action | str
 def list_actions(ctx: Context, *, device_ids: Sequence[int] | None = None, outcomes: Sequence[str] | None = None,
                  action: Action | str | None = None, limit: int | None = 100) -> list[ActionRecord]:
     """Recorded actions, newest first."""
-    return stored.select(device_ids=device_ids, outcomes=[Outcome(o).value for o in outcomes] if outcomes else None,
+    return stored.find(device_ids=device_ids, outcomes=[Outcome(o).value for o in outcomes] if outcomes else None,
                          action=Action(action).value if action is not None else None, limit=limit)
 
 

@@ -324,6 +324,11 @@ def next_changed_runs_for(linkage: LinkageSchedule, count: int = 3, *, now: date
     return ([owed] if owed else []) + recurrence.next_runs(schedule, now, count - (1 if owed else 0))
 
 
+def linkage_schedules(ctx: Context) -> list[ScheduledLinkage]:
+    """Every linkage's schedules and marks, by name (``mdmtui schedule list``)."""
+    return stored.every_linkage()
+
+
 def due_linkages(ctx: Context, now: datetime) -> list[tuple[ScheduledLinkage, datetime]]:
     """Enabled linkages with a run owed at ``now``, oldest due first; a damaged schedule is logged."""
     due = []

@@ -91,7 +91,7 @@ def open_actions(outcomes: Sequence[str], device_ids: Sequence[int] | None) -> l
     return [OpenAction(_record(row), _device(row.device)) for row in query]
 
 
-def select(*, device_ids: Sequence[int] | None, outcomes: Sequence[str] | None, action: str | None,
+def find(*, device_ids: Sequence[int] | None, outcomes: Sequence[str] | None, action: str | None,
            limit: int | None) -> list[ActionRecord]:
     """Actions, newest first."""
     query = DeviceAction.select().order_by(DeviceAction.requested_at.desc(), DeviceAction.id.desc())

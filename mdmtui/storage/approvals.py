@@ -20,7 +20,7 @@ def get(request_id: int) -> ApprovalRecord | None:
     return None if row is None else _record(row)
 
 
-def select(*, pending_only: bool, limit: int) -> list[ApprovalRecord]:
+def find(*, pending_only: bool, limit: int) -> list[ApprovalRecord]:
     """Requests, newest first."""
     query = ApprovalRequest.select().order_by(ApprovalRequest.id.desc()).limit(limit)
     if pending_only:

@@ -33,7 +33,7 @@ class AuditQuery:
     oldest_first: bool = False
 
 
-def select(q: AuditQuery) -> list[AuditRecord]:
+def find(q: AuditQuery) -> list[AuditRecord]:
     """Entries matching ``q``, newest first (or oldest first by id)."""
     order = (AuditEvent.id,) if q.oldest_first else (AuditEvent.at.desc(), AuditEvent.id.desc())
     query = AuditEvent.select().order_by(*order)

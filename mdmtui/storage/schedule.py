@@ -18,6 +18,11 @@ def scheduled(*, changed_only: bool) -> list[ScheduledLinkage]:
     return [from_row(ScheduledLinkage, row) for row in query.order_by(Linkage.name)]
 
 
+def every_linkage() -> list[ScheduledLinkage]:
+    """Every linkage's scheduling columns, by name (enabled or not, scheduled or not)."""
+    return [from_row(ScheduledLinkage, row) for row in Linkage.select().order_by(Linkage.name)]
+
+
 def update_linkage(linkage_id: int, columns: dict[str, Any], now: datetime) -> None:
     """Store a linkage's schedule columns (and marks)."""
     Linkage.update(**columns, updated_at=now).where(Linkage.id == linkage_id).execute()
