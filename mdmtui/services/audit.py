@@ -40,7 +40,7 @@ MESSAGE_CHARS = 2_000  # of an entry's message: one that quotes a huge value kee
 
 
 def record(ctx: Context, *, category: str, action: str, outcome: str, message: str | None = None,
-           linkage_name: str | None = None, device=None, mdm_device_id: str | None = None,
+           linkage_name: str | None = None, device: Any = None, mdm_device_id: str | None = None,
            options: dict[str, Any] | None = None, request_id: str | None = None,
            device_id: int | None = None, device_name: str | None = None,
            device_serial: str | None = None, approval_id: int | None = None) -> AuditRecord:

@@ -144,8 +144,8 @@ def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
     if isinstance(weekdays, str):
         weekdays = parse_weekdays(weekdays)
     try:
-        return Schedule(start_at=start_at, interval=interval, every=every, weekdays=weekdays or [],
-                        month_day=month_day, tz=tz or None)
+        return Schedule.model_validate({"start_at": start_at, "interval": interval, "every": every,
+                                        "weekdays": weekdays or [], "month_day": month_day, "tz": tz or None})
     except ValidationError as exc:
         raise UsageError("invalid schedule: " + _validation_text(exc)) from None
 

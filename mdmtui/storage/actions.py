@@ -37,7 +37,7 @@ def device(device_id: int) -> ActionDevice | None:
 def linkage_names(ids: Iterable[int]) -> dict[int, str]:
     """The names of the linkages of ``ids``, by id."""
     wanted = list(ids)
-    return {lid: name for lid, name in Linkage.select(Linkage.id, Linkage.name).where(Linkage.id.in_(wanted)).tuples()}
+    return {row.id: row.name for row in Linkage.select(Linkage.id, Linkage.name).where(Linkage.id.in_(wanted))}
 
 
 def record_effect(device_id: int, device_status: str | None) -> None:
@@ -88,7 +88,7 @@ def open_actions(outcomes: Sequence[str], device_ids: Sequence[int] | None) -> l
              .where(DeviceAction.outcome.in_(list(outcomes))).order_by(DeviceAction.id))
     if device_ids is not None:
         query = query.where(DeviceAction.device.in_(list(device_ids)))
-    return [OpenAction(_record(row), _device(row.device)) for row in query]
+    return [OpenAction(_record(row), from_row(ActionDevice, row.device)) for row in query]  # joined: never None
 
 
 def find(*, device_ids: Sequence[int] | None, outcomes: Sequence[str] | None, action: str | None,
