@@ -151,7 +151,8 @@ def _resolve(ctx: Context, terms: list[str]) -> list[Any] | None:
     return None
 
 
-def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Any], options: WipeOptions) -> int | None:
+def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Any],
+                  options: WipeOptions | None) -> int | None:
     """None when the wipe is confirmed; else the exit status, with the refusal recorded."""
     if len(devices) == 1:
         problem = _confirm_one(args, devices[0])
@@ -219,7 +220,8 @@ async def _act(ctx: Context, ids: list[int], action: Action, options: WipeOption
 
     def on_interrupt() -> None:
         if cancel.is_set():
-            task.cancel()
+            if task is not None:
+                task.cancel()
             return
         cancel.set()
         print("\nmdmtui: cancelling: no new commands are sent; waiting for those already sent "
