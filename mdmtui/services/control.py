@@ -203,8 +203,8 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
         sendable = [d for d, reason in plans if reason is None]
         factory = connector_factory or default_connector
         async with asyncio.TaskGroup() as group:
-            for name, group_devices in await db.run(_by_linkage, sendable):
-                group.create_task(run.linkage(factory, name, group_devices, outcomes))
+            for linkage, group_devices in await db.run(_by_linkage, sendable):
+                group.create_task(run.linkage(factory, linkage, group_devices, outcomes))
     return [outcomes[d.id] for d in devices]
 
 
