@@ -17,9 +17,9 @@ from mdmtui.cli.common import (add_json_flag, confirm_typed, context_from_args, 
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
 from mdmtui.formatting import printable
-from mdmtui.storage.models import Device, DeviceAction
 from mdmtui.records import Action, Outcome, WipeOptions
 from mdmtui.services import audit, control, lookup
+from mdmtui.services.control import ActionRecord
 from mdmtui.services.context import Context
 
 LIST_SHOWN = 30  # devices listed before a bulk wipe's typed count
@@ -140,7 +140,7 @@ def _read_terms(path: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _resolve(ctx: Context, terms: list[str]) -> list[Device] | None:
+def _resolve(ctx: Context, terms: list[str]) -> list[Any] | None:
     """The devices, or None after saying which terms were not found or ambiguous."""
     try:
         return lookup.resolve_many(ctx, terms)
@@ -151,7 +151,8 @@ def _resolve(ctx: Context, terms: list[str]) -> list[Device] | None:
     return None
 
 
-def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Device], options: WipeOptions) -> int | None:
+def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Any],
+                  options: WipeOptions | None) -> int | None:
     """None when the wipe is confirmed; else the exit status, with the refusal recorded."""
     if len(devices) == 1:
         problem = _confirm_one(args, devices[0])
@@ -165,7 +166,7 @@ def _confirm_wipe(ctx: Context, args: argparse.Namespace, devices: list[Device],
     return status
 
 
-def _confirm_one(args: argparse.Namespace, device: Device) -> tuple[str, int] | None:
+def _confirm_one(args: argparse.Namespace, device: Any) -> tuple[str, int] | None:
     expected = lookup.confirm_label(device)
     if args.yes_count is not None:
         raise UsageError("--yes-count confirms a bulk wipe; for one device give --confirm NAME")
@@ -181,7 +182,7 @@ def _confirm_one(args: argparse.Namespace, device: Device) -> tuple[str, int] | 
     return "the typed confirmation does not match the device name", 1
 
 
-def _confirm_bulk(args: argparse.Namespace, devices: list[Device]) -> tuple[str, int] | None:
+def _confirm_bulk(args: argparse.Namespace, devices: list[Any]) -> tuple[str, int] | None:
     count = len(devices)
     if args.confirm is not None:
         raise UsageError(f"--confirm NAME confirms one device; for {count} devices give --yes-count {count}")
@@ -219,7 +220,8 @@ async def _act(ctx: Context, ids: list[int], action: Action, options: WipeOption
 
     def on_interrupt() -> None:
         if cancel.is_set():
-            task.cancel()
+            if task is not None:
+                task.cancel()
             return
         cancel.set()
         print("\nmdmtui: cancelling: no new commands are sent; waiting for those already sent "
@@ -323,7 +325,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_actions(args: argparse.Namespace, rows: Sequence[DeviceAction]) -> None:
+def _print_actions(args: argparse.Namespace, rows: Sequence[ActionRecord]) -> None:
     if args.json:
         print_json([_action_json(r) for r in rows])
         return
@@ -335,7 +337,7 @@ def _print_actions(args: argparse.Namespace, rows: Sequence[DeviceAction]) -> No
                   r.message, f"{r.os_user}@{r.host}"] for r in rows), max_width=60)
 
 
-def _action_json(row: DeviceAction) -> dict[str, Any]:
+def _action_json(row: ActionRecord) -> dict[str, Any]:
     return {"id": row.id, "device_id": row.device_id, "device_name": row.device_name, "linkage": row.linkage_name,
             "mdm_device_id": row.mdm_device_id, "action": row.action, "options": row.options,
             "outcome": row.outcome, "message": row.message, "mdm_code": row.mdm_code,

@@ -13,9 +13,9 @@ from typing import Any
 
 from mdmtui.cli import control as cli_control
 from mdmtui.cli.common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
-from mdmtui.storage.models import ApprovalRequest, Device
 from mdmtui.records import Action
 from mdmtui.services import approvals, audit, control, lookup
+from mdmtui.services.approvals import ApprovalRecord
 from mdmtui.services.context import Context
 
 _ACTIONS = {"wipe": Action.WIPE, "lock": Action.LOCK, "reset-passcode": Action.RESET_PASSCODE}
@@ -143,9 +143,9 @@ def cmd_reject(args: argparse.Namespace) -> int:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _confirm_approval(ctx: Context, row: ApprovalRequest, args: argparse.Namespace) -> str | None:
+def _confirm_approval(ctx: Context, row: ApprovalRecord, args: argparse.Namespace) -> str | None:
     """None when the approver confirmed by typing the device's name (a wipe's tier)."""
-    device = Device.get_or_none(Device.id == row.device_id) if row.device_id else None
+    device = approvals.request_device(row)
     if device is None or row.state != "pending" or approvals.device_changes(row):
         return None  # the service refuses it, saying why (and voids a request whose device changed)
     expected = lookup.confirm_label(device)
@@ -158,7 +158,7 @@ def _confirm_approval(ctx: Context, row: ApprovalRequest, args: argparse.Namespa
     return "the typed confirmation does not match the device name"
 
 
-def _print_request(row: ApprovalRequest) -> None:
+def _print_request(row: ApprovalRecord) -> None:
     out = sys.stdout
     out.write(f"request #{row.id} ({row.state}): {approvals.describe(row)}\n")
     out.write(f"  asked by {row.requested_by}@{row.requested_host} at {to_local(row.requested_at)}, "
@@ -174,7 +174,7 @@ def _print_request(row: ApprovalRequest) -> None:
                   + (f": {row.decision_note}" if row.decision_note else "") + "\n")
 
 
-def _request_json(row: ApprovalRequest) -> dict[str, Any]:
+def _request_json(row: ApprovalRecord) -> dict[str, Any]:
     return {"id": row.id, "state": row.state, "action": row.action, "device_id": row.device_id,
             "device_name": row.device_name, "linkage": row.linkage_name, "mdm_device_id": row.mdm_device_id,
             "serial_number": row.serial_number, "imei": row.imei, "justification": row.justification,

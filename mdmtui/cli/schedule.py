@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mdmtui import recurrence
@@ -13,10 +13,9 @@ from mdmtui.cli.common import add_json_flag, context_from_args, print_json, prin
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.logs import setup_logging
-from mdmtui.storage.models import Linkage, utcnow
 from mdmtui.services import schedule as schedule_service
 from mdmtui.services.context import Context
-from mdmtui.services.schedule import RunInfo
+from mdmtui.services.schedule import LinkageSchedule, RunInfo
 from mdmtui.signals import on_stop_signals
 
 PREVIEW_COUNT = 3
@@ -74,8 +73,8 @@ def _register_daemon(subparsers: argparse._SubParsersAction) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print each linkage's schedule, last run and next run."""
     ctx = context_from_args(args)
-    now = utcnow()
-    rows = [_linkage_view(linkage, now) for linkage in Linkage.select().order_by(Linkage.name)]
+    now = datetime.now(UTC)
+    rows = [_linkage_view(linkage, now) for linkage in schedule_service.linkage_schedules(ctx)]
     status = schedule_service.daemon_status(ctx, now=now)
     if args.json:
         print_json({"daemon": _daemon_json(status), "linkages": rows})
@@ -89,7 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _linkage_view(linkage: Linkage, now: datetime) -> dict[str, Any]:
+def _linkage_view(linkage: LinkageSchedule, now: datetime) -> dict[str, Any]:
     """One linkage's schedule facts, times in the server's local time zone."""
     view: dict[str, Any] = {"name": linkage.name, "enabled": linkage.enabled, "schedule": None,
                             "description": "no schedule", "error": None, "next_runs": []}
@@ -109,7 +108,7 @@ def _linkage_view(linkage: Linkage, now: datetime) -> dict[str, Any]:
     return view
 
 
-def _changed_view(view: dict[str, Any], linkage: Linkage, now: datetime) -> None:
+def _changed_view(view: dict[str, Any], linkage: LinkageSchedule, now: datetime) -> None:
     """The changed-only schedule beside the full one."""
     view["changed_schedule"], view["changed_description"], view["changed_next_runs"] = None, "none", []
     try:
@@ -204,7 +203,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_if_no_daemon(ctx: Context, linkage: Linkage) -> None:
+def _warn_if_no_daemon(ctx: Context, linkage: LinkageSchedule) -> None:
     if not linkage.enabled:
         print(f"note: {printable(linkage.name)} is disabled; it is not collected until it is enabled", file=sys.stderr)
     if not schedule_service.daemon_status(ctx).running:

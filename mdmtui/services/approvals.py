@@ -16,13 +16,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
-from mdmtui.storage.models import ApprovalRequest, AuditEvent, Device, DeviceAction, utcnow
 from mdmtui.records import Action, WipeOptions
 from mdmtui.services import audit, control, events, roles
 from mdmtui.services.context import Context
-from mdmtui.services.inventory import get_device
+from mdmtui.storage import actions as stored_actions
+from mdmtui.storage import approvals as stored
+from mdmtui.storage.records import ApprovalRecord as ApprovalRecord  # callers name the records they get from here
+from mdmtui.storage.records import ActionDevice, AuditRecord, utcnow
+from mdmtui.storage.transactions import transaction
 
 MAX_JUSTIFICATION = 1024  # as Intune's Multi Admin Approval
 STATES = ("pending", "approved", "rejected", "expired", "void")
@@ -34,7 +38,7 @@ _IDENTITY = (("mdm_device_id", "MDM id (re-enrolled?)"), ("serial_number", "seri
 class Approved:
     """An approved request and what the MDM answered to the one send."""
 
-    request: ApprovalRequest
+    request: ApprovalRecord
     outcomes: list[control.DeviceOutcome]
 
 
@@ -54,26 +58,33 @@ def check_justification(text: str | None, what: str = "justification") -> str:
 
 
 def create(ctx: Context, device_ids: Sequence[int], action: Action | str, justification: str | None,
-           options: WipeOptions | None = None) -> list[ApprovalRequest]:
+           options: WipeOptions | None = None) -> list[ApprovalRecord]:
     """Ask for ``action`` on each device; one pending request per device, audited."""
     action = Action(action)
     roles.require(ctx, control.PERMISSIONS[action], target=f"request for {action.value}")
     text = check_justification(justification)
-    devices = [get_device(i) for i in dict.fromkeys(int(i) for i in device_ids)]
+    devices = [_device(i) for i in dict.fromkeys(int(i) for i in device_ids)]
     for device in devices:  # a request that could never be sent is refused now, not after approval
         reason = control.refusal_for(ctx, device, action, options)
         if reason:
             raise ActionRefused(f"{device.computer_name or device.mdm_device_id}: {reason}")
     opts = control.options_record(action, options)
     now = utcnow()
-    with ctx.db.atomic():
+    with transaction(ctx.db):
         return [_create_one(ctx, device, action, opts, text, now) for device in devices]
 
 
-def _create_one(ctx: Context, device: Device, action: Action, opts: dict | None, text: str,
-                now: datetime) -> ApprovalRequest:
+def _device(device_id: int) -> ActionDevice:
+    device = stored_actions.device(device_id)
+    if device is None:
+        raise NotFoundError(f"no device with id {device_id} (it may have been deleted)")
+    return device
+
+
+def _create_one(ctx: Context, device: ActionDevice, action: Action, opts: dict[str, Any] | None, text: str,
+                now: datetime) -> ApprovalRecord:
     expires = now + timedelta(hours=ctx.settings.roles.request_expiry_hours)
-    row = ApprovalRequest.create(
+    row = stored.insert(
         action=action.value, options=json.dumps(opts, sort_keys=True) if opts else None, justification=text,
         device=device.id, device_name=device.computer_name, linkage_name=device.linkage_name,
         mdm_device_id=device.mdm_device_id, serial_number=device.serial_number, imei=device.imei,
@@ -84,7 +95,7 @@ def _create_one(ctx: Context, device: Device, action: Action, opts: dict | None,
     return row
 
 
-def describe(row: ApprovalRequest) -> str:
+def describe(row: ApprovalRecord) -> str:
     """"wipe of iPhone-12 (SDM 東京)" for messages."""
     label = control.ACTION_LABELS[Action(row.action)]
     return f"{label} of {row.device_name or row.mdm_device_id} ({row.linkage_name or 'no linkage'})"
@@ -93,47 +104,48 @@ def describe(row: ApprovalRequest) -> str:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def get(ctx: Context, request_id: int) -> ApprovalRequest:
+def get(ctx: Context, request_id: int) -> ApprovalRecord:
     """The request with this id, or NotFoundError."""
-    row = ApprovalRequest.get_or_none(ApprovalRequest.id == request_id)
+    row = stored.get(request_id)
     if row is None:
         raise NotFoundError(f"no request #{request_id} (mdmtui requests list --all shows every request)")
     return row
 
 
-def list_requests(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> list[ApprovalRequest]:
+def list_requests(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> list[ApprovalRecord]:
     """Requests, newest first (expired ones are marked first)."""
     expire_due(ctx)
-    query = ApprovalRequest.select().order_by(ApprovalRequest.id.desc()).limit(limit)
-    if pending_only:
-        query = query.where(ApprovalRequest.state == "pending")
-    return list(query)
+    return stored.find(pending_only=pending_only, limit=limit)
 
 
 def pending_count(ctx: Context) -> int:
     """How many requests wait for a decision (the console's header badge)."""
     expire_due(ctx)
-    return ApprovalRequest.select().where(ApprovalRequest.state == "pending").count()
+    return stored.pending_count()
 
 
-def send_outcome(row: ApprovalRequest) -> str | None:
+def send_outcome(row: ApprovalRecord) -> str | None:
     """The MDM's current answer to the request's send; "not sent" for a claim without a send."""
     if row.action_id is None:
         return "approved, not sent (interrupted?)" if row.state == "approved" else None
-    action = DeviceAction.get_or_none(DeviceAction.id == row.action_id)
+    action = stored_actions.get(row.action_id)
     return action.outcome if action else None
 
 
-def chain(ctx: Context, request_id: int) -> list[AuditEvent]:
+def chain(ctx: Context, request_id: int) -> list[AuditRecord]:
     """Every audit entry of one request, oldest first: asked, decided, and the MDM's answers."""
     row = get(ctx, request_id)
-    return list(AuditEvent.select().where(AuditEvent.at >= row.requested_at - timedelta(seconds=1),
-                                          AuditEvent.approval_id == request_id).order_by(AuditEvent.id))
+    return audit.entries_of_request(request_id, row.requested_at - timedelta(seconds=1))
 
 
-def device_changes(row: ApprovalRequest) -> list[str]:
+def request_device(row: ApprovalRecord) -> ActionDevice | None:
+    """The request's device as stored now; None when its information was deleted."""
+    return stored_actions.device(row.device_id) if row.device_id else None
+
+
+def device_changes(row: ApprovalRecord) -> list[str]:
     """How the device differs from when the request was made (empty: the same device)."""
-    device = Device.get_or_none(Device.id == row.device_id) if row.device_id else None
+    device = request_device(row)
     if device is None:
         return ["the device's information was deleted from the inventory"]
     changes = []
@@ -150,11 +162,9 @@ def device_changes(row: ApprovalRequest) -> list[str]:
 def expire_due(ctx: Context, *, now: datetime | None = None) -> int:
     """Mark pending requests past their expiry as expired (audited); returns how many."""
     now = now or utcnow()
-    due = list(ApprovalRequest.select().where(ApprovalRequest.state == "pending",
-                                              ApprovalRequest.expires_at <= now))
     expired = 0
-    for row in due:
-        with ctx.db.atomic():
+    for row in stored.due(now):
+        with transaction(ctx.db):
             if _claim(row, "expired", None, None, now, "no decision before the request expired"):
                 expired += 1
                 _record(ctx, row, "request.expire", "expired", f"{describe(row)}: expired unapproved")
@@ -163,7 +173,7 @@ def expire_due(ctx: Context, *, now: datetime | None = None) -> int:
     return expired
 
 
-async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
+async def approve(ctx: Context, request_id: int, **act_options: Any) -> Approved:
     """Approve a pending request of another admin and send it once; ``act_options`` go to control.act.
 
     The database work runs in the storage's workers, off the caller's event loop (the console's).
@@ -176,7 +186,7 @@ async def approve(ctx: Context, request_id: int, **act_options) -> Approved:
         return await db.run(_record_sent, ctx, row, outcomes)
 
 
-def _claim_approval(ctx: Context, request_id: int) -> ApprovalRequest:
+def _claim_approval(ctx: Context, request_id: int) -> ApprovalRecord:
     """Check and claim the request for this approver (exactly one approver wins), audited."""
     roles.require(ctx, roles.Permission.APPROVE, target=f"request #{request_id}")
     expire_due(ctx)
@@ -190,7 +200,7 @@ def _claim_approval(ctx: Context, request_id: int) -> ApprovalRequest:
     if changes:
         _void(ctx, row, changes)
     now = utcnow()
-    with ctx.db.atomic():  # the claim and its audit entry exist together or not at all
+    with transaction(ctx.db):  # the claim and its audit entry exist together or not at all
         won = _claim(row, "approved", ctx, None, now, None, unexpired_at=now)
         if won:
             _record(ctx, row, "request.approve", "approved",
@@ -200,14 +210,14 @@ def _claim_approval(ctx: Context, request_id: int) -> ApprovalRequest:
     return row
 
 
-def _record_sent(ctx: Context, row: ApprovalRequest, outcomes: list) -> Approved:
-    ApprovalRequest.update(action_id=outcomes[0].action_id).where(ApprovalRequest.id == row.id).execute()
+def _record_sent(ctx: Context, row: ApprovalRecord, outcomes: list[control.DeviceOutcome]) -> Approved:
+    stored.set_action(row.id, outcomes[0].action_id)
     events.emit("approval_decided", f"request #{row.id}: {describe(row)} approved by {ctx.os_user}, sent: "
                 f"{outcomes[0].outcome.value}", linkage_name=row.linkage_name, device_id=row.device_id)
     return Approved(get(ctx, row.id), outcomes)
 
 
-def reject(ctx: Context, request_id: int, reason: str | None = None) -> ApprovalRequest:
+def reject(ctx: Context, request_id: int, reason: str | None = None) -> ApprovalRecord:
     """Reject a pending request (an admin), or withdraw one's own; nothing is sent."""
     row = get(ctx, request_id)
     if row.requested_by != ctx.os_user:
@@ -217,7 +227,7 @@ def reject(ctx: Context, request_id: int, reason: str | None = None) -> Approval
     _check_decidable(ctx, row, "reject")
     note = check_justification(reason, "reason") if reason else None
     verb = "withdrawn" if row.requested_by == ctx.os_user else "rejected"
-    with ctx.db.atomic():
+    with transaction(ctx.db):
         won = _claim(row, "rejected", ctx, note, utcnow(), None)
         if won:
             _record(ctx, row, "request.reject", "rejected",
@@ -229,33 +239,29 @@ def reject(ctx: Context, request_id: int, reason: str | None = None) -> Approval
     return get(ctx, row.id)
 
 
-def _claim(row: ApprovalRequest, state: str, ctx: Context | None, note: str | None, now: datetime,
+def _claim(row: ApprovalRecord, state: str, ctx: Context | None, note: str | None, now: datetime,
            default_note: str | None, *, unexpired_at: datetime | None = None) -> bool:
     """Move a pending request to ``state``; False when someone else decided it first."""
-    query = ApprovalRequest.update(
-        state=state, decided_by=ctx.os_user if ctx else None, decided_host=ctx.host if ctx else None,
-        decided_at=now, decision_note=note or default_note,
-    ).where(ApprovalRequest.id == row.id, ApprovalRequest.state == "pending")
-    if unexpired_at is not None:
-        query = query.where(ApprovalRequest.expires_at > unexpired_at)
-    return query.execute() == 1
+    return stored.claim(row.id, state, decided_by=ctx.os_user if ctx else None,
+                        decided_host=ctx.host if ctx else None, decided_at=now, note=note or default_note,
+                        unexpired_at=unexpired_at)
 
 
-def _check_decidable(ctx: Context, row: ApprovalRequest, verb: str) -> None:
+def _check_decidable(ctx: Context, row: ApprovalRecord, verb: str) -> None:
     if row.state != "pending":
         by = f" by {row.decided_by}" if row.decided_by else ""
         _refuse(ctx, row, verb, f"request #{row.id} is {row.state}{by}, no longer pending")
 
 
-def _lost_race(ctx: Context, row: ApprovalRequest) -> None:
+def _lost_race(ctx: Context, row: ApprovalRecord) -> None:
     fresh = get(ctx, row.id)
     by = f" by {fresh.decided_by}" if fresh.decided_by else ""
     _refuse(ctx, fresh, "decide", f"request #{row.id} was {fresh.state}{by} a moment ago; nothing was sent")
 
 
-def _void(ctx: Context, row: ApprovalRequest, changes: list[str]) -> None:
+def _void(ctx: Context, row: ApprovalRecord, changes: list[str]) -> None:
     text = "; ".join(changes)
-    with ctx.db.atomic():
+    with transaction(ctx.db):
         if _claim(row, "void", ctx, f"the device changed since the request: {text}", utcnow(), None):
             _record(ctx, row, "request.void", "refused", f"{describe(row)}: not sent, the device changed "
                     f"since the request: {text}")
@@ -263,13 +269,13 @@ def _void(ctx: Context, row: ApprovalRequest, changes: list[str]) -> None:
                         "nothing was sent; check it and ask again")
 
 
-def _refuse(ctx: Context, row: ApprovalRequest, verb: str, reason: str) -> None:
+def _refuse(ctx: Context, row: ApprovalRecord, verb: str, reason: str) -> None:
     _record(ctx, row, f"request.{verb}", "refused", reason)
     raise ActionRefused(reason)
 
 
-def _record(ctx: Context, row: ApprovalRequest, action: str, outcome: str, message: str, *,
-            device: Device | None = None) -> None:
+def _record(ctx: Context, row: ApprovalRecord, action: str, outcome: str, message: str, *,
+            device: ActionDevice | None = None) -> None:
     audit.record(ctx, category="approval", action=action, outcome=outcome, message=message, device=device,
                  linkage_name=row.linkage_name, device_id=row.device_id, device_name=row.device_name,
                  device_serial=row.serial_number, mdm_device_id=row.mdm_device_id, approval_id=row.id,
@@ -277,7 +283,7 @@ def _record(ctx: Context, row: ApprovalRequest, action: str, outcome: str, messa
                           "expires_at": row.expires_at.isoformat()})
 
 
-def _options(row: ApprovalRequest) -> WipeOptions | None:
+def _options(row: ApprovalRecord) -> WipeOptions | None:
     if Action(row.action) is not Action.WIPE:
         return None
     data = json.loads(row.options) if row.options else {}

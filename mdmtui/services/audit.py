@@ -1,7 +1,7 @@
 """The append-only audit log: in the database and mirrored as JSON lines to a file.
 
-There is deliberately no function here that edits or deletes an entry, and the ``AuditEvent`` model
-refuses updates and deletions (see models.py).
+There is deliberately no function here that edits or deletes an entry, and storage's ``AuditEvent``
+model refuses updates and deletions (see the models in mdmtui/storage).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import re
 from datetime import date, datetime, time, timedelta, UTC
 from typing import Any
 
-from peewee import fn
-
 from mdmtui.config import open_private, private_dir
 from mdmtui.errors import UsageError
 from mdmtui.formatting import clip, terminal_safe_json
-from mdmtui.storage.models import AuditEvent, utcnow
+from mdmtui.storage import audit as stored
+from mdmtui.storage.records import AuditRecord, utcnow
 from mdmtui.storage.storable import clean
 from mdmtui.services.context import Context
 
@@ -41,18 +40,18 @@ MESSAGE_CHARS = 2_000  # of an entry's message: one that quotes a huge value kee
 
 
 def record(ctx: Context, *, category: str, action: str, outcome: str, message: str | None = None,
-           linkage_name: str | None = None, device=None, mdm_device_id: str | None = None,
+           linkage_name: str | None = None, device: Any = None, mdm_device_id: str | None = None,
            options: dict[str, Any] | None = None, request_id: str | None = None,
            device_id: int | None = None, device_name: str | None = None,
-           device_serial: str | None = None, approval_id: int | None = None) -> AuditEvent:
+           device_serial: str | None = None, approval_id: int | None = None) -> AuditRecord:
     """Append one audit event; secret-looking option values are masked before they are written.
 
-    ``device`` is a ``Device`` row; for device information already deleted, pass ``device_id``,
+    ``device`` is a device (a record or row with id, name, serial, linkage and MDM id); for device information already deleted, pass ``device_id``,
     ``device_name`` and ``device_serial`` instead.
     """
     if category not in CATEGORIES:
         raise ValueError(f"unknown audit category {category!r}; known: {', '.join(CATEGORIES)}")
-    event = AuditEvent.create(
+    event = stored.insert(
         at=utcnow(), os_user=ctx.os_user, host=ctx.host, category=category, action=action,
         linkage_name=linkage_name or (device.linkage_name if device is not None else None),
         device_id=device.id if device is not None else device_id,
@@ -81,7 +80,7 @@ def scrub(value: Any, key: str = "") -> Any:
 
 def query(ctx: Context, *, device: str | int | None = None, action: str | None = None,
           since: datetime | None = None, until: datetime | None = None, category: str | None = None,
-          outcome: str | None = None, linkage: str | None = None, limit: int | None = 500) -> list[AuditEvent]:
+          outcome: str | None = None, linkage: str | None = None, limit: int | None = 500) -> list[AuditRecord]:
     """Audit events, newest first, filtered.
 
     ``device`` matches the device id (a number), or its name, serial or MDM id (case-insensitive)
@@ -89,35 +88,16 @@ def query(ctx: Context, *, device: str | int | None = None, action: str | None =
     """
     if category is not None and category not in CATEGORIES:
         raise UsageError(f"unknown audit category {category!r}; choose from: {', '.join(CATEGORIES)}")
-    q = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-    if device is not None:
-        q = q.where(_device_match(device))
-    if action:
-        # the CLI spells actions with hyphens (reset-passcode), the log with underscores
-        q = q.where(fn.LOWER(AuditEvent.action).in_({action.lower(), action.lower().replace("-", "_")}))
-    if category:
-        q = q.where(AuditEvent.category == category)
-    if outcome:
-        q = q.where(AuditEvent.outcome == outcome.lower())
-    if linkage:
-        q = q.where(AuditEvent.linkage_name == linkage)
-    if since is not None:
-        q = q.where(AuditEvent.at >= since)
-    if until is not None:
-        q = q.where(AuditEvent.at < until)
-    if limit is not None:
-        q = q.limit(limit)
-    return list(q)
+    # the CLI spells actions with hyphens (reset-passcode), the log with underscores
+    actions = frozenset({action.lower(), action.lower().replace("-", "_")}) if action else None
+    return stored.find(stored.AuditQuery(device=device, actions=actions, category=category,
+                                           outcome=outcome.lower() if outcome else None, linkage=linkage,
+                                           since=since, until=until, limit=limit))
 
 
-def _device_match(device: str | int):
-    text = str(device).strip()
-    lowered = text.lower()
-    cond = ((fn.LOWER(AuditEvent.device_name) == lowered) | (fn.LOWER(AuditEvent.device_serial) == lowered)
-            | (fn.LOWER(AuditEvent.mdm_device_id) == lowered))
-    if text.isdigit() and len(text) < 10:  # longer digit strings are serials or IMEIs, not ids
-        cond = cond | (AuditEvent.device_id == int(text))
-    return cond
+def entries_of_request(request_id: int, since: datetime) -> list[AuditRecord]:
+    """Every entry of one two-person-rule request recorded from ``since`` on, oldest first."""
+    return stored.find(stored.AuditQuery(approval_id=request_id, since=since, limit=None, oldest_first=True))
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -138,7 +118,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return value.astimezone(UTC)
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
+def as_dict(event: AuditRecord) -> dict[str, Any]:
     """One audit event as plain data (the mirror line and the --json output)."""
     return {
         "id": event.id, "at": event.at.isoformat(), "os_user": event.os_user, "host": event.host,
@@ -151,7 +131,7 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _mirror(ctx: Context, event: AuditEvent) -> None:
+def _mirror(ctx: Context, event: AuditRecord) -> None:
     try:
         path = ctx.settings.audit_log_file
         private_dir(path.parent)

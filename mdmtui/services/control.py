@@ -1,4 +1,4 @@
-"""Device control: lock, wipe and passcode reset, recording the MDM's real answer for every device.
+"""ActionDevice control: lock, wipe and passcode reset, recording the MDM's real answer for every device.
 
 The rules, in order: the capability matrix and read-only mode are enforced before anything is sent;
 "accepted" is not "done" (pending actions are followed until the MDM reports an end, or later by
@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mdmtui import capabilities
 from mdmtui.connectors.base import Connector, connector_for
@@ -24,12 +24,16 @@ from mdmtui.errors import (
     ActionRefused, AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError,
     Throttled,
 )
-from mdmtui.storage.models import ApprovalRequest, Device, DeviceAction, Linkage, utcnow
 from mdmtui.records import STATUS_WARNING, Action, ActionResult, DeviceRef, OsClass, Outcome, WipeOptions
 from mdmtui.services import audit, events, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import actions as stored
+from mdmtui.storage import approvals as stored_requests
+from mdmtui.storage.records import ActionRecord as ActionRecord  # callers name the records they get from here
+from mdmtui.storage.records import ActionDevice, OpenAction, utcnow
 from mdmtui.storage.storable import clean
 from mdmtui.storage import Serial
+from mdmtui.storage.transactions import transaction
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ THROTTLE_RETRIES = 8  # a 429 means "not accepted", so sending again is safe; th
 THROTTLE_BACKOFF_MAX_S = 30.0
 WRITE_AHEAD_MESSAGE = "sent to the MDM; no answer recorded (interrupted?)"
 
-ConnectorFactory = Callable[[Context, Linkage], Connector]
+ConnectorFactory = Callable[[Context, Any], Connector]  # (context, the linkage as services.linkages gives it)
 DbCall = Callable[..., Awaitable[Any]]  # Serial.run: database work awaited off the event loop
 T = TypeVar("T")
 ProgressCallback = Callable[["ActProgress"], None]
@@ -54,6 +58,25 @@ WIPE_OPTION_LABELS = dict(_WIPE_OPTION_LABELS)  # the console's wipe dialog offe
 ACTION_LABELS = {Action.LOCK: "lock", Action.WIPE: "wipe", Action.RESET_PASSCODE: "passcode reset"}
 PERMISSIONS = {Action.LOCK: roles.Permission.LOCK, Action.WIPE: roles.Permission.WIPE,
                Action.RESET_PASSCODE: roles.Permission.RESET_PASSCODE}
+
+
+class ControlledDevice(Protocol):
+    """What the rules read of a device (an ``ActionDevice``, or a device the inventory gave)."""
+
+    @property
+    def linkage_id(self) -> int | None: ...
+
+    @property
+    def os_class(self) -> str: ...
+
+    @property
+    def mdm_device_id(self) -> str: ...
+
+    @property
+    def mdm_managed(self) -> bool | None: ...
+
+    @property
+    def mdm_status(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +96,7 @@ class DeviceOutcome:
     device_name: str | None
     linkage_name: str | None
     result: ActionResult
-    action_id: int | None = None  # the DeviceAction row; None for a dry run
+    action_id: int | None = None  # the stored action (device_action); None for a dry run
     dry_run: bool = False
 
     @property
@@ -95,7 +118,7 @@ class ActProgress:
 # ----------------------------------------------------------------------------------------- policy
 
 
-def refusal_for(ctx: Context, device: Device, action: Action, options: WipeOptions | None = None) -> str | None:
+def refusal_for(ctx: Context, device: ControlledDevice, action: Action, options: WipeOptions | None = None) -> str | None:
     """Why ``action`` must not be sent to ``device``, or None when it may be."""
     if ctx.read_only:
         return "read-only mode: no state-changing command is sent"
@@ -109,7 +132,7 @@ def refusal_for(ctx: Context, device: Device, action: Action, options: WipeOptio
     return reason
 
 
-def _state_refusal(device: Device) -> str | None:
+def _state_refusal(device: ControlledDevice) -> str | None:
     """The device's MDM state (profile removed, retired, wiped...) as stored by the last collection."""
     reason = capabilities.state_refusal(device.mdm_managed, device.mdm_status)
     return f"not sent: {reason} (set send_to_unmanaged to send anyway)" if reason else None
@@ -125,8 +148,8 @@ def _wipe_option_refusal(os_class: OsClass, options: WipeOptions) -> str | None:
     return f"{' and '.join(asked)}: not available on {_SYSTEM_OF[os_class]}, whose wipe erases everything"
 
 
-def options_record(action: Action, options: WipeOptions | None) -> dict | None:
-    """The options as recorded in DeviceAction and the audit log (never secrets)."""
+def options_record(action: Action, options: WipeOptions | None) -> dict[str, Any] | None:
+    """The options as recorded with the action and in the audit log (never secrets)."""
     if action is not Action.WIPE:
         return None
     data = dataclasses.asdict(options or WipeOptions())
@@ -135,7 +158,7 @@ def options_record(action: Action, options: WipeOptions | None) -> dict | None:
     return data
 
 
-def describe_send(device: Device, action: Action, options: WipeOptions | None) -> str:
+def describe_send(device: ControlledDevice, action: Action, options: WipeOptions | None) -> str:
     """A dry run's line: what would be sent to which MDM."""
     system = _SYSTEM_OF.get(OsClass(device.os_class), device.os_class)
     text = f"would send {ACTION_LABELS[action]} to {system} device {device.mdm_device_id}"
@@ -185,15 +208,15 @@ async def act(ctx: Context, device_ids: Sequence[int], action: Action | str, opt
     return [outcomes[d.id] for d in devices]
 
 
-def _check_approval(ctx: Context, approval: Approval, devices: list[Device], action: Action) -> None:
+def _check_approval(ctx: Context, approval: Approval, devices: list[ActionDevice], action: Action) -> None:
     """An approval sends only what it approved, by its approver, once (no action recorded for it yet)."""
-    row = ApprovalRequest.get_or_none(ApprovalRequest.id == approval.id)
+    row = stored_requests.get(approval.id)
     if (row is None or row.state != "approved" or row.decided_by != ctx.os_user or row.action_id is not None
             or row.action != action.value or [d.id for d in devices] != [row.device_id]):
         raise ActionRefused(f"request #{approval.id} does not approve this send: nothing was sent")
 
 
-def default_connector(ctx: Context, linkage: Linkage) -> Connector:
+def default_connector(ctx: Context, linkage: Any) -> Connector:
     """The linkage's connector, sized for the action concurrency setting."""
     from mdmtui.services.linkages import linkage_config
 
@@ -202,12 +225,9 @@ def default_connector(ctx: Context, linkage: Linkage) -> Connector:
     return connector_for(config)
 
 
-def _load_devices(device_ids: Sequence[int]) -> list[Device]:
+def _load_devices(device_ids: Sequence[int]) -> list[ActionDevice]:
     ids = list(dict.fromkeys(int(i) for i in device_ids))
-    rows: dict[int, Device] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        rows.update({d.id: d for d in Device.select().where(Device.id.in_(chunk))})
+    rows = stored.devices(ids)
     missing = [i for i in ids if i not in rows]
     if missing:
         shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
@@ -215,15 +235,24 @@ def _load_devices(device_ids: Sequence[int]) -> list[Device]:
     return [rows[i] for i in ids]
 
 
-def _by_linkage(devices: list[Device]) -> Iterable[tuple[Linkage, list[Device]]]:
-    groups: dict[int, list[Device]] = {}
+def _by_linkage(devices: list[ActionDevice]) -> list[tuple[str, list[ActionDevice]]]:
+    """The devices grouped by linkage, each group with its linkage's current name."""
+    groups: dict[int, list[ActionDevice]] = {}
     for device in devices:
-        groups.setdefault(device.linkage_id, []).append(device)
-    linkages = {row.id: row for row in Linkage.select().where(Linkage.id.in_(list(groups)))}
-    return [(linkages[lid], members) for lid, members in groups.items()]
+        if device.linkage_id is not None:  # refused before: a removed linkage cannot be controlled
+            groups.setdefault(device.linkage_id, []).append(device)
+    names = stored.linkage_names(groups)
+    return [(names.get(lid) or members[0].linkage_name or f"#{lid}", members) for lid, members in groups.items()]
 
 
-def _dry_outcome(device: Device, action: Action, options: WipeOptions | None, reason: str | None) -> DeviceOutcome:
+def _linkage_connector(ctx: Context, factory: ConnectorFactory, name: str) -> Connector:
+    """The connector of linkage ``name`` (NotFoundError when it was removed meanwhile)."""
+    from mdmtui.services import linkages
+
+    return factory(ctx, linkages.get(ctx, name))
+
+
+def _dry_outcome(device: ActionDevice, action: Action, options: WipeOptions | None, reason: str | None) -> DeviceOutcome:
     result = ActionResult(device.mdm_device_id, action, Outcome.REFUSED if reason else Outcome.PENDING,
                           message=reason or describe_send(device, action, options))
     return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, dry_run=True)
@@ -273,15 +302,15 @@ class _Run:
 
     # --- per linkage and per device ------------------------------------------------------------
 
-    async def linkage(self, factory: ConnectorFactory, linkage: Linkage, devices: list[Device],
+    async def linkage(self, factory: ConnectorFactory, name: str, devices: list[ActionDevice],
                       outcomes: dict[int, DeviceOutcome]) -> None:
         """Act on every device of one linkage through one connector."""
         try:
-            connector = await self._db(factory, self.ctx, linkage)  # reads secrets and properties
+            connector = await self._db(_linkage_connector, self.ctx, factory, name)  # reads secrets, properties
         except MdmtuiError as exc:
             for device in devices:
                 outcomes[device.id] = await self.not_sent(device, Outcome.FAILED,
-                                                          f"not sent: linkage {linkage.name}: {exc}")
+                                                          f"not sent: linkage {name}: {exc}")
             return
         lane = _Lane(connector, self.ctx.settings.action_concurrency)
         try:
@@ -291,7 +320,7 @@ class _Run:
         finally:
             await connector.aclose()
 
-    async def _device(self, lane: _Lane, device: Device, outcomes: dict[int, DeviceOutcome]) -> None:
+    async def _device(self, lane: _Lane, device: ActionDevice, outcomes: dict[int, DeviceOutcome]) -> None:
         ref = DeviceRef(device.mdm_device_id, OsClass(device.os_class), device.computer_name)
         async with lane.slots:
             if self.cancelled:
@@ -314,7 +343,7 @@ class _Run:
             result = await self._follow(lane, ref, row, device, result)
         outcomes[device.id] = self._tick(await self._db(self.finish, row, device, result))
 
-    async def _send_recorded(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device) -> ActionResult:
+    async def _send_recorded(self, lane: _Lane, ref: DeviceRef, row: ActionRecord, device: ActionDevice) -> ActionResult:
         try:
             result = await _send(lane, self.action, ref, self.options)
             result.sent_at = row.requested_at
@@ -331,7 +360,7 @@ class _Run:
                 self.db.run_blocking(self.settle, row, device, lost)
             raise
 
-    async def _follow(self, lane: _Lane, ref: DeviceRef, row: DeviceAction, device: Device,
+    async def _follow(self, lane: _Lane, ref: DeviceRef, row: ActionRecord, device: ActionDevice,
                       result: ActionResult) -> ActionResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.follow_timeout
@@ -356,38 +385,38 @@ class _Run:
         """Database work of the run: in its database thread (or here, for a caller already in a thread)."""
         return fn(*args) if self.db is None else await self.db.run(fn, *args)
 
-    async def refuse(self, device: Device, reason: str) -> DeviceOutcome:
+    async def refuse(self, device: ActionDevice, reason: str) -> DeviceOutcome:
         """Record a refusal (nothing sent)."""
         return self._tick(await self._db(self.record_not_sent, device, Outcome.REFUSED, reason))
 
-    async def not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
+    async def not_sent(self, device: ActionDevice, outcome: Outcome, message: str) -> DeviceOutcome:
         """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
         return self._tick(await self._db(self.record_not_sent, device, outcome, message))
 
-    def record_not_sent(self, device: Device, outcome: Outcome, message: str) -> DeviceOutcome:
+    def record_not_sent(self, device: ActionDevice, outcome: Outcome, message: str) -> DeviceOutcome:
         """Record an action that was not sent (refused, cancelled, or its linkage unusable)."""
         result = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action, outcome, message)
-        with self.ctx.db.atomic():  # the action row and its audit entry exist together or not at all
+        with transaction(self.ctx.db):  # the action row and its audit entry exist together or not at all
             row = _insert_row(self.ctx, device, self.action, self.opts, result)
             self._audit(device, result)
             if outcome is Outcome.FAILED:
                 _emit_failure(device, self.action, result)
         return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id)
 
-    def write_ahead(self, device: Device) -> DeviceAction:
+    def write_ahead(self, device: ActionDevice) -> ActionRecord:
         """The row exists before the command leaves, so a crash leaves "unknown", not silence."""
         placeholder = _result(DeviceRef(device.mdm_device_id, OsClass(device.os_class)), self.action,
                               Outcome.UNKNOWN, WRITE_AHEAD_MESSAGE)
         return _insert_row(self.ctx, device, self.action, self.opts, placeholder)
 
-    def settle(self, row: DeviceAction, device: Device, result: ActionResult) -> None:
+    def settle(self, row: ActionRecord, device: ActionDevice, result: ActionResult) -> None:
         """Store the MDM's answer on the row and append it to the audit log, in one transaction."""
-        with self.ctx.db.atomic():
+        with transaction(self.ctx.db):
             _update_row(row, result)
             self._audit(device, result)
             _apply_effect(device, self.action, result)
 
-    def finish(self, row: DeviceAction, device: Device, result: ActionResult) -> DeviceOutcome:
+    def finish(self, row: ActionRecord, device: ActionDevice, result: ActionResult) -> DeviceOutcome:
         """The device is settled for this run: events for what needs attention, then progress."""
         if result.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
             _emit_failure(device, self.action, result)
@@ -396,7 +425,7 @@ class _Run:
                         linkage_name=device.linkage_name, device_id=device.id)
         return DeviceOutcome(device.id, device.computer_name, device.linkage_name, result, row.id)
 
-    def _audit(self, device: Device, result: ActionResult) -> None:
+    def _audit(self, device: ActionDevice, result: ActionResult) -> None:
         audit.record(self.ctx, category="action", action=self.action.value, outcome=result.outcome.value,
                      message=_audit_message(result), device=device, options=self.opts,
                      request_id=result.request_id, approval_id=self.approval.id if self.approval else None)
@@ -465,7 +494,7 @@ def _from_error(ref: DeviceRef, action: Action, exc: BaseException) -> ActionRes
 
 
 async def _check_lost_answer(lane: _Lane, db: DbCall, ref: DeviceRef, lost: ActionResult,
-                             row: DeviceAction) -> ActionResult:
+                             row: ActionRecord) -> ActionResult:
     """The answer was lost: ask the MDM's own record of the action once, never send it again."""
     newer = await _ask_state(lane, ref, lost)
     lost = await db(_note_progress, row, lost, newer)
@@ -518,24 +547,20 @@ def merge(known: ActionResult, newer: ActionResult) -> ActionResult:
     )
 
 
-def _note_progress(row: DeviceAction, known: ActionResult, newer: ActionResult | None) -> ActionResult:
+def _note_progress(row: ActionRecord, known: ActionResult, newer: ActionResult | None) -> ActionResult:
     """An open action for which the MDM now reports a state (Intune's wipeIssued): the row keeps its
     outcome but records the state, the evidence a later answer may rest on (a removed record)."""
     if newer is None or newer.outcome is not Outcome.PENDING or not newer.mdm_code or newer.mdm_code == known.mdm_code:
         return known
     message = newer.message if known.outcome is Outcome.PENDING else known.message
     known = dataclasses.replace(known, mdm_code=newer.mdm_code, message=message)
-    DeviceAction.update(mdm_code=clean(known.mdm_code), message=clean(message), updated_at=utcnow()).where(
-        DeviceAction.id == row.id).execute()
+    stored.update(row.id, mdm_code=clean(known.mdm_code), message=clean(message), updated_at=utcnow())
     return known
 
 
-def _earlier_request(row: DeviceAction) -> tuple[datetime | None, bool]:
+def _earlier_request(row: ActionRecord) -> tuple[datetime | None, bool]:
     """(sent at, still open then) of the previous request of the same action to the same device."""
-    earlier = (DeviceAction.select().where(
-        DeviceAction.device == row.device_id, DeviceAction.action == row.action, DeviceAction.id < row.id,
-        DeviceAction.outcome.not_in([Outcome.REFUSED.value, Outcome.CANCELLED.value]))
-        .order_by(DeviceAction.id.desc()).first())
+    earlier = stored.earlier(row, [Outcome.REFUSED.value, Outcome.CANCELLED.value])
     if earlier is None:
         return None, False
     final = earlier.outcome in (Outcome.SUCCEEDED.value, Outcome.FAILED.value)
@@ -562,9 +587,10 @@ def _without_passcode_in_text(result: ActionResult) -> ActionResult:
 # --------------------------------------------------------------------------------------- storage
 
 
-def _insert_row(ctx: Context, device: Device, action: Action, opts: dict | None, result: ActionResult) -> DeviceAction:
+def _insert_row(ctx: Context, device: ActionDevice, action: Action, opts: dict[str, Any] | None,
+                result: ActionResult) -> ActionRecord:
     now = utcnow()
-    return DeviceAction.create(
+    return stored.insert(
         device=device.id, linkage_name=device.linkage_name or "", mdm_device_id=device.mdm_device_id,
         device_name=device.computer_name, action=action.value,
         options=json.dumps(opts, sort_keys=True) if opts else None, outcome=result.outcome.value,
@@ -574,29 +600,28 @@ def _insert_row(ctx: Context, device: Device, action: Action, opts: dict | None,
     )
 
 
-def _update_row(row: DeviceAction, result: ActionResult) -> None:
+def _update_row(row: ActionRecord, result: ActionResult) -> None:
     # never new_passcode: it is shown once and never stored
-    DeviceAction.update(  # the MDM's text as a column can hold it (PostgreSQL refuses NUL)
-        outcome=result.outcome.value, message=clean(result.message), mdm_code=clean(result.mdm_code),
+    stored.update(  # the MDM's text as a column can hold it (PostgreSQL refuses NUL)
+        row.id, outcome=result.outcome.value, message=clean(result.message), mdm_code=clean(result.mdm_code),
         http_status=result.http_status, request_id=clean(result.request_id), reference=clean(result.reference),
         updated_at=utcnow(),
-    ).where(DeviceAction.id == row.id).execute()
+    )
 
 
-def _apply_effect(device: Device, action: Action, result: ActionResult) -> None:
+def _apply_effect(device: ActionDevice, action: Action, result: ActionResult) -> None:
     """What a confirmed action changes on the stored device.
 
-    A wipe sets Device Status "Warning" until the device re-registers and is collected. Any
+    A wipe sets ActionDevice Status "Warning" until the device re-registers and is collected. Any
     confirmed action forgets the change marker: some effects (a cleared passcode) do not show in
     the MDM's listing, so the next collection must fetch the device's details again.
     """
     if result.outcome is not Outcome.SUCCEEDED:
         return
-    changes = {Device.change_marker: None}
-    if action is Action.WIPE:
-        changes[Device.device_status] = STATUS_WARNING
-        device.device_status = STATUS_WARNING
-    Device.update(changes).where(Device.id == device.id).execute()
+    status = STATUS_WARNING if action is Action.WIPE else None
+    stored.record_effect(device.id, status)
+    if status is not None:
+        device.device_status = status
     device.change_marker = None
 
 
@@ -609,12 +634,12 @@ def _audit_message(result: ActionResult) -> str:
     return " ".join(parts)
 
 
-def _event_text(device: Device, action: Action, result: ActionResult) -> str:
+def _event_text(device: ActionDevice, action: Action, result: ActionResult) -> str:
     name = device.computer_name or device.serial_number or device.mdm_device_id
     return f"{ACTION_LABELS[action]} of {name}: {result.outcome.value}: {_audit_message(result)}"
 
 
-def _emit_failure(device: Device, action: Action, result: ActionResult) -> None:
+def _emit_failure(device: ActionDevice, action: Action, result: ActionResult) -> None:
     events.emit("action_failed", _event_text(device, action, result),
                 linkage_name=device.linkage_name, device_id=device.id)
 
@@ -639,22 +664,21 @@ async def follow_up_pending(ctx: Context, device_ids: Sequence[int] | None = Non
     return results
 
 
-def _open_actions(device_ids: Sequence[int] | None, include_unknown: bool) -> dict[str, list[DeviceAction]]:
+def _open_actions(device_ids: Sequence[int] | None, include_unknown: bool) -> dict[str, list[OpenAction]]:
     """Pending (and unknown) actions with their devices, by linkage name."""
     wanted = [Outcome.PENDING.value] + ([Outcome.UNKNOWN.value] if include_unknown else [])
-    query = (DeviceAction.select(DeviceAction, Device).join(Device, on=(DeviceAction.device == Device.id))
-             .where(DeviceAction.outcome.in_(wanted)).order_by(DeviceAction.id))
-    if device_ids is not None:
-        query = query.where(DeviceAction.device.in_(list(device_ids)))
-    groups: dict[str, list[DeviceAction]] = {}
-    for row in query:
-        groups.setdefault(row.linkage_name, []).append(row)
+    groups: dict[str, list[OpenAction]] = {}
+    for item in stored.open_actions(wanted, device_ids):
+        groups.setdefault(item.action.linkage_name, []).append(item)
     return groups
 
 
 def _follow_connector(ctx: Context, factory: ConnectorFactory, name: str, count: int) -> Connector | None:
-    linkage = Linkage.get_or_none(Linkage.name == name)
-    if linkage is None:
+    from mdmtui.services import linkages
+
+    try:
+        linkage = linkages.get(ctx, name)
+    except NotFoundError:
         log.info("follow-up skipped for %d action(s): linkage %s no longer exists", count, name)
         return None
     try:
@@ -665,7 +689,7 @@ def _follow_connector(ctx: Context, factory: ConnectorFactory, name: str, count:
 
 
 async def _follow_linkage(ctx: Context, db: DbCall, factory: ConnectorFactory, name: str,
-                          rows: list[DeviceAction]) -> list[DeviceOutcome]:
+                          rows: list[OpenAction]) -> list[DeviceOutcome]:
     connector = await db(_follow_connector, ctx, factory, name, len(rows))
     if connector is None:
         return []
@@ -676,8 +700,8 @@ async def _follow_linkage(ctx: Context, db: DbCall, factory: ConnectorFactory, n
         await connector.aclose()
 
 
-async def _follow_row(ctx: Context, db: DbCall, lane: _Lane, row: DeviceAction) -> DeviceOutcome:
-    device: Device = row.device
+async def _follow_row(ctx: Context, db: DbCall, lane: _Lane, item: OpenAction) -> DeviceOutcome:
+    row, device = item.action, item.device
     known = await db(stored_result, row)
     ref = DeviceRef(row.mdm_device_id, OsClass(device.os_class), device.computer_name)
     newer = await _ask_state(lane, ref, known)
@@ -697,12 +721,12 @@ def _is_news(before: Outcome, after: Outcome) -> bool:
     return after is not before  # an MDM that can no longer tell is news too
 
 
-def _record_follow_up(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
-    with ctx.db.atomic():
+def _record_follow_up(ctx: Context, row: ActionRecord, device: ActionDevice, result: ActionResult) -> None:
+    with transaction(ctx.db):
         _record_follow_up_rows(ctx, row, device, result)
 
 
-def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, result: ActionResult) -> None:
+def _record_follow_up_rows(ctx: Context, row: ActionRecord, device: ActionDevice, result: ActionResult) -> None:
     action = Action(row.action)
     _update_row(row, result)
     options = _json_or_none(row.options)
@@ -715,8 +739,8 @@ def _record_follow_up_rows(ctx: Context, row: DeviceAction, device: Device, resu
         _emit_failure(device, action, result)
 
 
-def stored_result(row: DeviceAction) -> ActionResult:
-    """A DeviceAction row as the ActionResult a connector's follow_up expects."""
+def stored_result(row: ActionRecord) -> ActionResult:
+    """A stored action as the ActionResult a connector's follow_up expects."""
     earlier_sent_at, earlier_open = _earlier_request(row)
     return ActionResult(row.mdm_device_id, Action(row.action), Outcome(row.outcome), message=row.message or "",
                         mdm_code=row.mdm_code, http_status=row.http_status, request_id=row.request_id,
@@ -724,7 +748,7 @@ def stored_result(row: DeviceAction) -> ActionResult:
                         earlier_open=earlier_open)
 
 
-def _json_or_none(text: str | None) -> dict | None:
+def _json_or_none(text: str | None) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
@@ -738,18 +762,10 @@ def record_refusal(ctx: Context, device_ids: Sequence[int], action: Action | str
 
 
 def list_actions(ctx: Context, *, device_ids: Sequence[int] | None = None, outcomes: Sequence[str] | None = None,
-                 action: Action | str | None = None, limit: int | None = 100) -> list[DeviceAction]:
+                 action: Action | str | None = None, limit: int | None = 100) -> list[ActionRecord]:
     """Recorded actions, newest first."""
-    query = DeviceAction.select().order_by(DeviceAction.requested_at.desc(), DeviceAction.id.desc())
-    if device_ids is not None:
-        query = query.where(DeviceAction.device.in_(list(device_ids)))
-    if outcomes:
-        query = query.where(DeviceAction.outcome.in_([Outcome(o).value for o in outcomes]))
-    if action is not None:
-        query = query.where(DeviceAction.action == Action(action).value)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(query)
+    return stored.find(device_ids=device_ids, outcomes=[Outcome(o).value for o in outcomes] if outcomes else None,
+                         action=Action(action).value if action is not None else None, limit=limit)
 
 
 # ----------------------------------------------------------------------------------------- summary

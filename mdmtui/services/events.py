@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mdmtui.storage.models import Event, utcnow
+from mdmtui.storage import events as stored
+from mdmtui.storage.records import EventRecord
 from mdmtui.storage.storable import clean
 
 KINDS = {
@@ -20,31 +21,23 @@ KINDS = {
 }
 
 
-def emit(kind: str, message: str, *, linkage_name: str | None = None, device_id: int | None = None) -> Event:
+def emit(kind: str, message: str, *, linkage_name: str | None = None, device_id: int | None = None) -> EventRecord:
     """Record one event (unread)."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
-    return Event.create(at=utcnow(), kind=kind, message=clean(message), linkage_name=linkage_name, device_id=device_id)
+    return stored.insert(kind, clean(message) or "", linkage_name, device_id)
 
 
 def unread_count() -> int:
     """How many events the admin has not seen yet."""
-    return Event.select().where(Event.read == False).count()  # noqa: E712
+    return stored.unread_count()
 
 
-def recent(limit: int = 500, *, kind: str | None = None, unread_only: bool = False) -> list[Event]:
+def recent(limit: int = 500, *, kind: str | None = None, unread_only: bool = False) -> list[EventRecord]:
     """The newest events first."""
-    query = Event.select().order_by(Event.at.desc(), Event.id.desc()).limit(limit)
-    if kind:
-        query = query.where(Event.kind == kind)
-    if unread_only:
-        query = query.where(Event.read == False)  # noqa: E712
-    return list(query)
+    return stored.recent(limit, kind, unread_only)
 
 
 def mark_read(ids: list[int] | None = None) -> int:
     """Mark the given events (or all) as read; returns how many changed."""
-    query = Event.update(read=True).where(Event.read == False)  # noqa: E712
-    if ids is not None:
-        query = query.where(Event.id.in_(ids))
-    return query.execute()
+    return stored.mark_read(ids)

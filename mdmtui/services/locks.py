@@ -1,6 +1,6 @@
 """At most one collection per linkage at a time, across processes, on SQLite and PostgreSQL.
 
-A ``CollectionLock`` row (unique per linkage) is the lock. Its holder refreshes ``heartbeat_at`` from
+A lock row (``collection_lock``, unique per linkage) is the lock. Its holder refreshes ``heartbeat_at`` from
 a background thread; a row whose heartbeat is older than ``STALE_AFTER`` belongs to a process that
 died (or hangs) and is taken over with a compare-and-swap update, so a crash never blocks a linkage
 for good. A row whose holder is a process of this host that no longer runs is taken over at once
@@ -19,18 +19,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from peewee import IntegrityError
+from typing import Protocol
 
 from mdmtui.errors import Busy
-from mdmtui.storage.models import CollectionLock, Linkage, utcnow
 from mdmtui.services.context import Context
+from mdmtui.storage import locks as stored
+from mdmtui.storage.records import LockRecord, utcnow
+from mdmtui.storage.transactions import close_connection
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
 STALE_AFTER = timedelta(minutes=3)  # twelve missed heartbeats: the holder is gone
 POLL_S = 0.2
+
+
+class LinkageLike(Protocol):
+    """What the lock needs of a linkage."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass
@@ -44,7 +55,7 @@ class HeldLock:
 
     def still_held(self) -> bool:
         """True when the row still names this holder (call inside the transaction that relies on it)."""
-        row = CollectionLock.get_or_none(CollectionLock.linkage == self.linkage_id)
+        row = stored.holder(self.linkage_id)
         return row is not None and row.owner == self.owner
 
 
@@ -54,7 +65,7 @@ def owner_id(ctx: Context) -> str:
 
 
 @contextmanager
-def collection_lock(ctx: Context, linkage: Linkage, wait: float = 0.0, *,
+def collection_lock(ctx: Context, linkage: LinkageLike, wait: float = 0.0, *,
                     stale_after: timedelta = STALE_AFTER, heartbeat_s: float = HEARTBEAT_S) -> Iterator[HeldLock]:
     """Hold ``linkage``'s collection lock for the ``with`` block; ``Busy`` when another holds it.
 
@@ -71,7 +82,7 @@ def collection_lock(ctx: Context, linkage: Linkage, wait: float = 0.0, *,
         release(held)
 
 
-def acquire(ctx: Context, linkage: Linkage, wait: float = 0.0, *, stale_after: timedelta = STALE_AFTER) -> HeldLock:
+def acquire(ctx: Context, linkage: LinkageLike, wait: float = 0.0, *, stale_after: timedelta = STALE_AFTER) -> HeldLock:
     """Take the lock or raise ``Busy`` (after ``wait`` seconds of polling)."""
     owner = owner_id(ctx)
     deadline = time.monotonic() + wait
@@ -86,41 +97,32 @@ def acquire(ctx: Context, linkage: Linkage, wait: float = 0.0, *, stale_after: t
 
 def release(held: HeldLock) -> None:
     """Give the lock back (only if this holder still has it)."""
-    CollectionLock.delete().where(CollectionLock.linkage == held.linkage_id,
-                                  CollectionLock.owner == held.owner).execute()
+    stored.delete(held.linkage_id, held.owner)
 
 
-def holder_of(linkage: Linkage) -> CollectionLock | None:
-    """The current lock row of ``linkage`` (None when nobody collects it)."""
-    return CollectionLock.get_or_none(CollectionLock.linkage == linkage.id)
+def holder_of(linkage: LinkageLike) -> LockRecord | None:
+    """The current lock of ``linkage`` (None when nobody collects it)."""
+    return stored.holder(linkage.id)
 
 
-def _try_take(linkage_id: int, owner: str, stale_after: timedelta, host: str) -> CollectionLock | None:
-    """None when taken; else the row of the live holder."""
+def _try_take(linkage_id: int, owner: str, stale_after: timedelta, host: str) -> LockRecord | None:
+    """None when taken; else the lock of the live holder."""
     now = utcnow()
-    mine = {"owner": owner, "host": host, "pid": os.getpid(), "acquired_at": now, "heartbeat_at": now}
-    try:
-        with CollectionLock._meta.database.atomic():
-            CollectionLock.create(linkage=linkage_id, **mine)
+    if stored.insert(linkage_id, owner, host, os.getpid(), now):
         return None
-    except IntegrityError:
-        pass
-    row = CollectionLock.get_or_none(CollectionLock.linkage == linkage_id)
+    row = stored.holder(linkage_id)
     if row is None:  # released between our insert and our read: try again at once
         return _try_take(linkage_id, owner, stale_after, host)
     dead = row.host == host and row.pid is not None and not process_alive(row.pid)
     if not dead and row.heartbeat_at >= now - stale_after:
         return row
     # Compare-and-swap on (owner, heartbeat): of two processes taking over, exactly one wins.
-    taken = CollectionLock.update(**mine).where(
-        CollectionLock.linkage == linkage_id, CollectionLock.owner == row.owner,
-        CollectionLock.heartbeat_at == row.heartbeat_at).execute()
-    if taken:
+    if stored.take_over(row, owner, host, os.getpid(), now):
         why = (f"pid {row.pid} no longer runs on {host}" if dead
                else f"no heartbeat since {row.heartbeat_at.isoformat()}")
         log.warning("collection lock of linkage %s taken over from %s (%s)", linkage_id, row.owner, why)
         return None
-    return CollectionLock.get_or_none(CollectionLock.linkage == linkage_id) or row
+    return stored.holder(linkage_id) or row
 
 
 def process_alive(pid: int) -> bool:
@@ -140,7 +142,7 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def _busy_message(name: str, holder: CollectionLock) -> str:
+def _busy_message(name: str, holder: LockRecord) -> str:
     host, _, rest = holder.owner.partition(":")
     pid = rest.partition(":")[0]
     since = holder.acquired_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -156,9 +158,11 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"lock-heartbeat-{held.linkage_id}", daemon=True)
 
     def start(self) -> None:
+        """Start beating."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop beating and wait for the thread."""
         self._stop.set()
         self._thread.join(timeout=30)
 
@@ -167,13 +171,11 @@ class Heartbeat:
             while not self._stop.wait(self.every_s):
                 self._beat(utcnow())
         finally:
-            if not self.ctx.db.is_closed():
-                self.ctx.db.close()  # this thread's own connection
+            close_connection(self.ctx.db)  # this thread's own connection
 
     def _beat(self, now: datetime) -> None:
         try:
-            updated = CollectionLock.update(heartbeat_at=now).where(
-                CollectionLock.linkage == self.held.linkage_id, CollectionLock.owner == self.held.owner).execute()
+            updated = stored.beat(self.held.linkage_id, self.held.owner, now)
         except Exception as exc:  # noqa: BLE001 - a busy database must not kill the run; the next beat retries
             log.warning("collection lock heartbeat of %s failed: %s", self.held.linkage_name, exc)
             return

@@ -15,6 +15,7 @@ import os
 import pwd
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import Any
 
 from mdmtui.errors import ActionRefused
 from mdmtui.services.context import Context
@@ -147,7 +148,7 @@ def refusal(ctx: Context, permission: Permission) -> str | None:
             f"{who.user} is {who.role.label} ({who.source})")
 
 
-def require(ctx: Context, permission: Permission, *, target: str | None = None, device=None,
+def require(ctx: Context, permission: Permission, *, target: str | None = None, device: Any = None,
             linkage_name: str | None = None) -> None:
     """Refuse (audited, PermissionDenied) unless the acting OS user's role allows ``permission``."""
     reason = refusal(ctx, permission)

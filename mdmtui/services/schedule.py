@@ -3,7 +3,7 @@
 The recurrence rules live in ``mdmtui.recurrence``; this service stores a ``Schedule`` in the
 linkage's ``schedule_*`` columns, decides which linkages are due, and reads the run history.
 
-``Linkage.last_scheduled_run_at`` is the due time the daemon last handled (succeeded, failed or
+A linkage's ``last_scheduled_run_at`` is the due time the daemon last handled (succeeded, failed or
 skipped). Only runs due after it are owed, and ``recurrence.missed_run`` gives at most one of them, so
 a daemon that was down for a week runs one collection per linkage, not seven. Setting a schedule moves
 it to the moment of the change: a new schedule owes nothing from before it existed.
@@ -15,15 +15,19 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from mdmtui import recurrence
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
-from mdmtui.storage.models import CollectionRun, Linkage, SchedulerState, utcnow
 from mdmtui.recurrence import Schedule
 from mdmtui.services import audit, linkages, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import schedule as stored
+from mdmtui.storage.records import RunInfo as RunInfo  # the schedule views read it from here
+from mdmtui.storage.records import ScheduledLinkage, utcnow
+from mdmtui.storage.transactions import transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +43,44 @@ WEEKDAY_WORDS = {
 START_AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 
 
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """One collection run as the schedule views show it."""
+class LinkageSchedule(Protocol):
+    """What scheduling reads of a linkage (a ``ScheduledLinkage``, or a linkage the linkage service gave)."""
 
-    started_at: datetime
-    finished_at: datetime | None
-    status: str  # running | succeeded | failed | cancelled | skipped
-    trigger: str  # immediate | scheduled
-    reason: str | None
-    kind: str = "full"  # full | changed (changed-only)
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def schedule_start_at(self) -> str | None: ...
+
+    @property
+    def schedule_interval(self) -> str | None: ...
+
+    @property
+    def schedule_every(self) -> int | None: ...
+
+    @property
+    def schedule_weekdays(self) -> str | None: ...
+
+    @property
+    def schedule_month_day(self) -> int | None: ...
+
+    @property
+    def schedule_tz(self) -> str | None: ...
+
+    @property
+    def last_scheduled_run_at(self) -> datetime | None: ...
+
+    @property
+    def changed_schedule(self) -> str | None: ...
+
+    @property
+    def last_changed_run_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +144,8 @@ def build_schedule(*, start_at: datetime | str, interval: str, every: int = 1,
     if isinstance(weekdays, str):
         weekdays = parse_weekdays(weekdays)
     try:
-        return Schedule(start_at=start_at, interval=interval, every=every, weekdays=weekdays or [],
-                        month_day=month_day, tz=tz or None)
+        return Schedule.model_validate({"start_at": start_at, "interval": interval, "every": every,
+                                        "weekdays": weekdays or [], "month_day": month_day, "tz": tz or None})
     except ValidationError as exc:
         raise UsageError("invalid schedule: " + _validation_text(exc)) from None
 
@@ -154,12 +186,12 @@ def _validation_text(exc: ValidationError) -> str:
 # --- the schedule stored on a linkage ---------------------------------------------------------
 
 
-def schedule_of(linkage: Linkage) -> Schedule | None:
+def schedule_of(linkage: LinkageSchedule) -> Schedule | None:
     """The linkage's schedule, or None when it has none; a damaged one raises ``ConfigurationError``."""
     return _schedule_from(linkage, {column: getattr(linkage, column) for column in schedule_columns(None)})
 
 
-def changed_schedule_of(linkage: Linkage) -> Schedule | None:
+def changed_schedule_of(linkage: LinkageSchedule) -> Schedule | None:
     """The linkage's changed-only schedule (stored as the same columns, in one JSON text), or None."""
     if not linkage.changed_schedule:
         return None
@@ -172,7 +204,7 @@ def changed_schedule_of(linkage: Linkage) -> Schedule | None:
     return _schedule_from(linkage, {column: values.get(column) for column in schedule_columns(None)})
 
 
-def _schedule_from(linkage: Linkage, values: dict) -> Schedule | None:
+def _schedule_from(linkage: LinkageSchedule, values: dict[str, Any]) -> Schedule | None:
     if not values["schedule_interval"]:
         return None
     try:
@@ -188,8 +220,8 @@ def _schedule_from(linkage: Linkage, values: dict) -> Schedule | None:
         raise ConfigurationError(f"linkage {linkage.name!r}: its stored schedule is invalid: {exc}") from None
 
 
-def schedule_columns(schedule: Schedule | None) -> dict:
-    """The ``Linkage`` column values that store ``schedule`` (all None for no schedule)."""
+def schedule_columns(schedule: Schedule | None) -> dict[str, Any]:
+    """The linkage column values that store ``schedule`` (all None for no schedule)."""
     if schedule is None:
         return dict(schedule_start_at=None, schedule_interval=None, schedule_every=None,
                     schedule_weekdays=None, schedule_month_day=None, schedule_tz=None)
@@ -209,22 +241,23 @@ def _wall_text(wall: datetime) -> str:
 
 
 def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
-                 now: datetime | None = None, changed_only: bool = False) -> Linkage:
-    """Give linkage ``name`` a schedule (None clears it); audited as a settings change.
+                 now: datetime | None = None, changed_only: bool = False) -> Any:
+    """Give linkage ``name`` a schedule (None clears it); audited as a settings change. Returns the linkage
+    as ``linkages.get`` gives it, after the change.
 
     ``changed_only`` sets the second, frequent schedule whose runs list only what changed."""
     if ctx.read_only:
         raise ActionRefused("read-only mode: schedules cannot be changed")
     roles.require(ctx, roles.Permission.SCHEDULES, linkage_name=name, target=f"schedule of {name}")
     now = now or utcnow()
-    with ctx.db.atomic():
+    with transaction(ctx.db):
         linkage = linkages.get(ctx, name)
         before = _describe_stored(linkage, changed_only)
         columns = _stored_columns(schedule, changed_only, now)
         changed = any(getattr(linkage, k) != v for k, v in columns.items() if k != _MARK[changed_only])
         if changed:
             # A new schedule owes no run from before it existed (see the module docstring).
-            Linkage.update(**columns, updated_at=now).where(Linkage.id == linkage.id).execute()
+            stored.update_linkage(linkage.id, columns, now)
         after = recurrence.describe(schedule)
         verb = "changed-only schedule" if changed_only else "schedule"
         audit.record(ctx, category="settings", action=f"{verb} set" if schedule else f"{verb} clear",
@@ -232,21 +265,21 @@ def set_schedule(ctx: Context, name: str, schedule: Schedule | None, *,
                      options={"before": before, "after": after},
                      message=f"{verb} of {linkage.name}: {after}")
     log.info("%s of %s: %s -> %s", verb, linkage.name, before, after)
-    return Linkage.get_by_id(linkage.id)
+    return linkages.get(ctx, linkage.name)
 
 
 # the column holding the due time each schedule last handled (full: False, changed-only: True)
-_MARK = {False: "last_scheduled_run_at", True: "last_changed_run_at"}
+_MARK = stored.MARKS
 
 
-def _stored_columns(schedule: Schedule | None, changed_only: bool, now: datetime | None = None) -> dict:
+def _stored_columns(schedule: Schedule | None, changed_only: bool, now: datetime | None = None) -> dict[str, Any]:
     columns = schedule_columns(schedule)
     if changed_only:
         columns = {"changed_schedule": json.dumps(columns) if schedule else None}
     return {**columns, _MARK[changed_only]: (now or utcnow()) if schedule else None}
 
 
-def _describe_stored(linkage: Linkage, changed_only: bool = False) -> str:
+def _describe_stored(linkage: LinkageSchedule, changed_only: bool = False) -> str:
     try:
         return recurrence.describe(changed_schedule_of(linkage) if changed_only else schedule_of(linkage))
     except ConfigurationError as exc:
@@ -261,7 +294,7 @@ def preview_runs(schedule: Schedule | None, count: int = 3, *, now: datetime | N
     return recurrence.next_runs(schedule, now or utcnow(), count)
 
 
-def due_at(linkage: Linkage, now: datetime, *, changed_only: bool = False) -> datetime | None:
+def due_at(linkage: LinkageSchedule, now: datetime, *, changed_only: bool = False) -> datetime | None:
     """The run owed at ``now`` (at most one, however long the daemon was away), or None."""
     if not linkage.enabled:
         return None
@@ -270,7 +303,7 @@ def due_at(linkage: Linkage, now: datetime, *, changed_only: bool = False) -> da
     return recurrence.missed_run(schedule_of(linkage), linkage.last_scheduled_run_at, now)
 
 
-def next_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
+def next_runs_for(linkage: LinkageSchedule, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
     """The linkage's next runs (UTC); the first is at or before ``now`` when a run is overdue."""
     now = now or utcnow()
     schedule = schedule_of(linkage)
@@ -281,7 +314,7 @@ def next_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = No
     return ([owed] if owed else []) + upcoming
 
 
-def next_changed_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
+def next_changed_runs_for(linkage: LinkageSchedule, count: int = 3, *, now: datetime | None = None) -> list[datetime]:
     """The next runs of the linkage's changed-only schedule (UTC), an owed one first."""
     now = now or utcnow()
     schedule = changed_schedule_of(linkage)
@@ -291,11 +324,15 @@ def next_changed_runs_for(linkage: Linkage, count: int = 3, *, now: datetime | N
     return ([owed] if owed else []) + recurrence.next_runs(schedule, now, count - (1 if owed else 0))
 
 
-def due_linkages(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime]]:
+def linkage_schedules(ctx: Context) -> list[ScheduledLinkage]:
+    """Every linkage's schedules and marks, by name (``mdmtui schedule list``)."""
+    return stored.every_linkage()
+
+
+def due_linkages(ctx: Context, now: datetime) -> list[tuple[ScheduledLinkage, datetime]]:
     """Enabled linkages with a run owed at ``now``, oldest due first; a damaged schedule is logged."""
     due = []
-    query = Linkage.select().where(Linkage.schedule_interval.is_null(False), Linkage.enabled == True)  # noqa: E712
-    for linkage in query.order_by(Linkage.name):
+    for linkage in stored.scheduled(changed_only=False):
         try:
             when = due_at(linkage, now)
         except ConfigurationError as exc:
@@ -306,13 +343,12 @@ def due_linkages(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime]]:
     return sorted(due, key=lambda pair: pair[1])
 
 
-def due_runs(ctx: Context, now: datetime) -> list[tuple[Linkage, datetime, bool]]:
+def due_runs(ctx: Context, now: datetime) -> list[tuple[ScheduledLinkage, datetime, bool]]:
     """(linkage, due, changed_only) for every run owed at ``now``, oldest due first. A linkage whose
     full run is owed gets only that one: a full run sees everything a changed-only one would."""
     runs = [(linkage, when, False) for linkage, when in due_linkages(ctx, now)]
     full = {linkage.id for linkage, _, _ in runs}
-    query = Linkage.select().where(Linkage.changed_schedule.is_null(False), Linkage.enabled == True)  # noqa: E712
-    for linkage in query.order_by(Linkage.name):
+    for linkage in stored.scheduled(changed_only=True):
         try:
             when = due_at(linkage, now, changed_only=True)
         except ConfigurationError as exc:
@@ -332,24 +368,13 @@ def mark_handled(linkage_id: int, due: datetime, *, changed_only: bool = False) 
 
 
 def _move_mark(linkage_id: int, due: datetime, changed_only: bool) -> bool:
-    column = getattr(Linkage, _MARK[changed_only])
-    query = Linkage.update({column: due}).where((Linkage.id == linkage_id) & (column.is_null() | (column < due)))
-    return query.execute() > 0
+    return stored.move_mark(linkage_id, due, changed_only=changed_only)
 
 
-def _run_info(run: CollectionRun | None) -> RunInfo | None:
-    if run is None:
-        return None
-    return RunInfo(started_at=run.started_at, finished_at=run.finished_at, status=run.status,
-                   trigger=run.trigger, reason=run.reason, kind=run.kind)
-
-
-def last_run(linkage: Linkage) -> LastRuns:
+def last_run(linkage: LinkageSchedule) -> LastRuns:
     """The linkage's latest collection run of any trigger, and its latest scheduled one."""
-    runs = CollectionRun.select().where(CollectionRun.linkage == linkage.id)
-    newest = runs.order_by(CollectionRun.started_at.desc(), CollectionRun.id.desc())
-    scheduled = newest.where(CollectionRun.trigger == "scheduled")
-    return LastRuns(any=_run_info(newest.first()), scheduled=_run_info(scheduled.first()))
+    newest, scheduled = stored.last_runs(linkage.id)
+    return LastRuns(any=newest, scheduled=scheduled)
 
 
 # --- the daemon's heartbeat -------------------------------------------------------------------
@@ -358,7 +383,7 @@ def last_run(linkage: Linkage) -> LastRuns:
 def daemon_status(ctx: Context, *, now: datetime | None = None) -> DaemonStatus:
     """Whether a daemon beat its heart within ``STALE_AFTER``; the freshest one is described."""
     now = now or utcnow()
-    state = SchedulerState.select().order_by(SchedulerState.heartbeat_at.desc()).first()
+    state = stored.latest_heartbeat()
     if state is None:
         return DaemonStatus(running=False)
     return DaemonStatus(running=now - state.heartbeat_at <= STALE_AFTER, host=state.host, pid=state.pid,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, UTC
 
@@ -20,11 +21,14 @@ def _event(ctx, **kw):
 
 def test_audit_entries_cannot_be_changed_or_deleted(ctx):
     event = _event(ctx, message="original")
-    event.message = "rewritten"
+    with pytest.raises(dataclasses.FrozenInstanceError):  # the service hands out a frozen record
+        event.message = "rewritten"  # type: ignore[misc]
+    row = AuditEvent.get_by_id(event.id)  # and storage's model refuses every change
+    row.message = "rewritten"
     with pytest.raises(ActionRefused):
-        event.save()
+        row.save()
     with pytest.raises(ActionRefused):
-        event.delete_instance()
+        row.delete_instance()
     with pytest.raises(ActionRefused):
         AuditEvent.update(message="x").execute()
     with pytest.raises(ActionRefused):

@@ -12,7 +12,7 @@ import pytest
 from control_helpers import FakeMdm, make_device, make_linkage
 
 from mdmtui.config import RoleSettings
-from mdmtui.storage.models import AssetInfo, AuditEvent, Device, DeviceAction, Linkage
+from mdmtui.storage.models import ApprovalRequest, AssetInfo, AuditEvent, Device, DeviceAction, Linkage
 from mdmtui.records import Action
 from mdmtui.services import approvals, collection, control, inventory, linkages, roles, schedule
 from mdmtui.services.roles import PermissionDenied, Role
@@ -156,7 +156,7 @@ def state_of(device) -> tuple:
     """Everything a refused command must leave untouched."""
     return (DeviceAction.select().count(), AssetInfo.select().count(), Device.select().count(),
             [(lk.name, lk.timeout_s, lk.schedule_interval) for lk in Linkage.select().order_by(Linkage.id)],
-            approvals.ApprovalRequest.select().count())
+            ApprovalRequest.select().count())
 
 
 async def _call(fn, ctx, device):
