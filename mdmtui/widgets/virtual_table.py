@@ -17,7 +17,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -151,6 +151,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._last_highlight: Hashable | None = object()
         self._counted = False
         self._first_page: int | None = None
+        self._pass: dict[str, Any] | None = None  # what one repaint computes once (``_once``)
 
     # ------------------------------------------------------------------ data
 
@@ -295,7 +296,24 @@ class VirtualTable(ScrollView, can_focus=True):
     @property
     def _view_width(self) -> int:
         """The cells a line has: the widget's width less the vertical scrollbar drawn over it."""
-        return self.scrollable_content_region.width
+        return self._once("width", lambda: self.scrollable_content_region.width)
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per repaint (``render_lines``): a repaint asks for the same styles,
+        widths and layout on every line, and Textual computes each afresh (the most of a repaint's cost)."""
+        if self._pass is None:
+            return make()
+        if key not in self._pass:
+            self._pass[key] = make()
+        return self._pass[key]
+
+    def _style(self, name: str) -> Style:
+        """A component class's style (``virtual-table--…``), once per repaint."""
+        return self._once(name, lambda: self.get_component_rich_style(f"virtual-table--{name}"))
+
+    @property
+    def _base(self) -> Style:
+        return self._once("base", lambda: self.rich_style)
 
     def _widen(self, rows: Sequence[Any]) -> None:
         """Identifier columns grow to their widest value: an IMEI or a serial is never cut."""
@@ -326,6 +344,10 @@ class VirtualTable(ScrollView, can_focus=True):
         return widths
 
     def _layout(self) -> list[tuple[int, int]]:
+        """The columns on screen (``_fit_layout``), once per repaint."""
+        return self._once("layout", self._fit_layout)
+
+    def _fit_layout(self) -> list[tuple[int, int]]:
         """(column index, width) of the columns on screen: the frozen ones, then the scrollable ones from
         ``first_column`` while they fit; one that does not fit is cut with an ellipsis, or left out when it
         holds identifiers. When the sort column is not among them, room is kept for ``sort_tag``."""
@@ -395,6 +417,14 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ rendering
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of ``crop``, the styles and layout they share read once (``_once``)."""
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
     def render_line(self, y: int) -> Strip:
         """One screen line: the header on line 0, else the row under it."""
         scroll_y = self.scroll_offset.y
@@ -402,11 +432,11 @@ class VirtualTable(ScrollView, can_focus=True):
             strip = self._header_strip()
         else:
             strip = self._row_strip(scroll_y + y - 1)
-        return strip.crop_extend(0, self._view_width, self.rich_style)
+        return strip.crop_extend(0, self._view_width, self._base)
 
     def _header_strip(self) -> Strip:
-        header = self.get_component_rich_style("virtual-table--header")
-        sorted_style = self.get_component_rich_style("virtual-table--sorted")
+        header = self._style("header")
+        sorted_style = self._style("sorted")
         left, right = self._hidden()
         segments = [Segment("◀ " if left else "  ", header)] if self.show_marks else []
         layout = self._layout()
@@ -431,7 +461,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _row_strip(self, index: int) -> Strip:
         if self.row_count is None or index >= self.row_count:
-            return Strip.blank(self._view_width, self.rich_style)
+            return Strip.blank(self._view_width, self._base)
         row = self.row_at(index)
         marked = row is not None and self.row_key(row) in self.marked
         cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
@@ -445,26 +475,26 @@ class VirtualTable(ScrollView, can_focus=True):
         return strip
 
     def _render_row(self, row: Any | None, is_cursor: bool, marked: bool) -> Strip:
-        base = self.rich_style
+        base = self._base
         if row is None:
-            style = self.get_component_rich_style("virtual-table--loading")
+            style = self._style("loading")
             return Strip([Segment(fit("  …", self._view_width), style)])
         if marked:
-            base += self.get_component_rich_style("virtual-table--marked")
+            base += self._style("marked")
         segments = [Segment("● " if marked else "  ", base)] if self.show_marks else []
         for i, w in self._layout():
             segments += [self._cell(self.columns[i], row, w, base), Segment(" ", base)]
         strip = Strip(segments).extend_cell_length(self._view_width, base)
         if is_cursor:
-            strip = strip.apply_style(self.get_component_rich_style("virtual-table--cursor"))
+            strip = strip.apply_style(self._style("cursor"))
         return strip
 
     def _cell(self, column: Column, row: Any, w: int, base: Style) -> Segment:
         value = column.render(row)
         if value is None:
-            return Segment(fit(NOT_COLLECTED_CELL, w), base + self.get_component_rich_style("virtual-table--muted"))
+            return Segment(fit(NOT_COLLECTED_CELL, w), base + self._style("muted"))
         tone = column.tone(row) if column.tone else None
-        style = base + self.get_component_rich_style(f"virtual-table--{tone}") if tone else base
+        style = base + self._style(tone) if tone else base
         return Segment(fit(visible(value), w), style)
 
     # ------------------------------------------------------------------ cursor and input
