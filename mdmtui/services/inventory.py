@@ -73,6 +73,11 @@ def ids(f: DeviceFilter) -> list[int]:
     return stored.ids(f)
 
 
+def matching_devices(f: DeviceFilter) -> list[StoredDevice]:
+    """Every matching device in full, by id (what a bulk deletion by filter lists and deletes)."""
+    return stored.by_ids(stored.ids(f))
+
+
 def iter_devices(f: DeviceFilter, chunk: int = 1000) -> Iterator[tuple[StoredDevice, AssetRecord | None]]:
     """Every matching device with all its items and asset information, in the filter's order, streamed.
 

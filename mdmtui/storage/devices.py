@@ -290,6 +290,15 @@ def get_device(device_id: int) -> StoredDevice | None:
     return StoredDevice(*row) if row is not None else None
 
 
+def by_ids(device_ids: Sequence[int]) -> list[StoredDevice]:
+    """The devices with these ids that still exist, by id."""
+    wanted = sorted(set(int(i) for i in device_ids))
+    found: list[StoredDevice] = []
+    for start in range(0, len(wanted), CHUNK):
+        found += devices_where(Device.id.in_(wanted[start:start + CHUNK]), order=(Device.id,))
+    return found
+
+
 def devices_where(condition: Any, *, order: Sequence[Any] = (), limit: int | None = None) -> list[StoredDevice]:
     """The devices matching an SQL condition of this module or ``storage.lookup``, optionally ordered and bounded."""
     query = Device.select(*_stored_columns()).where(condition)
