@@ -21,21 +21,21 @@ from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import devices as stored
 from mdmtui.storage.devices import (  # noqa: F401 - the device list's vocabulary, for the callers of this service
-    ACTION_STATES,
-    ASSET_FIELDS,
-    LIST_COLUMNS,
-    NOT_COLLECTED,
-    NOT_FINAL,
-    PAGE_ASSET_COLUMNS,
-    PAGE_COLUMNS,
-    SECURITY_WEIGHTS,
-    SORT_KEYS,
-    AssetRecord,
-    DeviceFilter,
-    DeviceRow,
-    HistoryRow,
-    SoftwareRow,
-    StoredDevice,
+    ACTION_STATES as ACTION_STATES,
+    ASSET_FIELDS as ASSET_FIELDS,
+    LIST_COLUMNS as LIST_COLUMNS,
+    NOT_COLLECTED as NOT_COLLECTED,
+    NOT_FINAL as NOT_FINAL,
+    PAGE_ASSET_COLUMNS as PAGE_ASSET_COLUMNS,
+    PAGE_COLUMNS as PAGE_COLUMNS,
+    SECURITY_WEIGHTS as SECURITY_WEIGHTS,
+    SORT_KEYS as SORT_KEYS,
+    AssetRecord as AssetRecord,
+    DeviceFilter as DeviceFilter,
+    DeviceRow as DeviceRow,
+    HistoryRow as HistoryRow,
+    SoftwareRow as SoftwareRow,
+    StoredDevice as StoredDevice,
 )
 from mdmtui.storage.interrupt import Interrupter  # noqa: F401 - the console stops stale counts with it
 

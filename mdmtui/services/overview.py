@@ -176,7 +176,7 @@ def _os_classes(groups: list[tuple[str, str | None, str | None, int]]) -> list[F
             for cls in sorted(counts)]
 
 
-def version_key(version: str | None) -> tuple:
+def version_key(version: str | None) -> tuple[Any, ...]:
     """Versions in numeric order ("9.3" before "10.0" before "10.0.1"); not collected last."""
     if version is None:
         return (1,)

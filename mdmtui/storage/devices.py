@@ -228,6 +228,11 @@ _ASSET_COLUMNS = (*ASSET_FIELDS, "updated_at")
 assert tuple(f.name for f in fields(DeviceRow)) == (*ROW_DEVICE_COLUMNS, *PAGE_ASSET_COLUMNS, "action_pending")
 
 
+def tuples(query: Any) -> list[tuple[Any, ...]]:
+    """A query's rows as plain tuples, values converted by their fields (no model instance per row)."""
+    return cast(list[tuple[Any, ...]], list(query.tuples()))
+
+
 def _stored_columns() -> list[Any]:
     return [Device._meta.columns[c] for c in STORED_COLUMNS]
 
@@ -253,12 +258,12 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
     columns.append(_action_pending().alias("action_pending"))
     query = _ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit)
-    return [DeviceRow(*row[:-1], bool(row[-1])) for row in query.tuples()]
+    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in tuples(query)]
 
 
 def ids(f: DeviceFilter) -> list[int]:
     """Every matching device id, in the filter's order."""
-    return [int(i) for (i,) in _ordered(_filtered(Device.select(Device.id), f), f).tuples()]
+    return [int(i) for (i,) in tuples(_ordered(_filtered(Device.select(Device.id), f), f))]
 
 
 def iter_devices(f: DeviceFilter, chunk: int = 1000) -> Iterator[tuple[StoredDevice, AssetRecord | None]]:
@@ -267,15 +272,15 @@ def iter_devices(f: DeviceFilter, chunk: int = 1000) -> Iterator[tuple[StoredDev
     Only the ordered ids are held (a few MB at 100,000 devices); rows come in chunks by id.
     """
     wanted = ids(f)
-    asset_columns = [AssetInfo.id, *(getattr(AssetInfo, c) for c in _ASSET_COLUMNS)]
+    asset_columns = [AssetInfo._meta.primary_key, *(getattr(AssetInfo, c) for c in _ASSET_COLUMNS)]
     width = len(STORED_COLUMNS)
     for start in range(0, len(wanted), chunk):
         part = wanted[start:start + chunk]
         query = (Device.select(*_stored_columns(), *asset_columns)
                  .join(AssetInfo, JOIN.LEFT_OUTER, on=(AssetInfo.device == Device.id))
                  .where(Device.id.in_(part)))
-        rows = {}
-        for row in query.tuples():
+        rows: dict[int, tuple[StoredDevice, AssetRecord | None]] = {}
+        for row in tuples(query):
             asset = AssetRecord(*row[width + 1:]) if row[width] is not None else None
             rows[row[0]] = (StoredDevice(*row[:width]), asset)
         for device_id in part:
@@ -286,8 +291,8 @@ def iter_devices(f: DeviceFilter, chunk: int = 1000) -> Iterator[tuple[StoredDev
 
 def get_device(device_id: int) -> StoredDevice | None:
     """The device with this id, or None."""
-    row = Device.select(*_stored_columns()).where(Device.id == device_id).tuples().first()
-    return StoredDevice(*row) if row is not None else None
+    found = tuples(Device.select(*_stored_columns()).where(Device.id == device_id).limit(1))
+    return StoredDevice(*found[0]) if found else None
 
 
 def by_ids(device_ids: Sequence[int]) -> list[StoredDevice]:
@@ -306,7 +311,7 @@ def devices_where(condition: Any, *, order: Sequence[Any] = (), limit: int | Non
         query = query.order_by(*order)
     if limit is not None:
         query = query.limit(limit)
-    return [StoredDevice(*row) for row in query.tuples()]
+    return [StoredDevice(*row) for row in tuples(query)]
 
 
 def count_where(condition: Any) -> int:
@@ -419,7 +424,8 @@ def _software_condition(f: DeviceFilter) -> Any:
 def _term_condition(term: filterlang.Term, stale_days: int) -> Any:
     """One term of the filter language in SQL; a negated term also takes the rows where it is unknown
     (``!carrier:docomo`` keeps the devices without a carrier)."""
-    cond = text_condition(term.value) if term.field is None else _FIELD_CONDITIONS[term.spec.kind](term, stale_days)
+    spec = term.spec
+    cond = text_condition(term.value) if spec is None else _FIELD_CONDITIONS[spec.kind](term, stale_days)
     return Case(None, [(cond, 1)], 0) == 0 if term.negated else cond
 
 
@@ -459,13 +465,13 @@ def _phone_condition(value: str) -> Any:
     digits = "".join(c for c in value if c.isdigit())
     if not digits:
         return _part_of(Device.phone_number, value)
-    stored = Device.phone_number
+    stored: Any = Device.phone_number
     for sep in ("+", "-", " ", "(", ")", ".", "/"):
         stored = fn.REPLACE(stored, sep, "")
     needles = [digits]
     if digits.startswith(identifiers.TRUNK_PREFIX) and not digits.startswith(identifiers.TRUNK_PREFIX * 2):
         needles.append(identifiers.COUNTRY_CODE + digits[len(identifiers.TRUNK_PREFIX):])
-    cond = None
+    cond: Any = None
     for needle in needles:
         one = NodeList((stored, SQL("LIKE"), _pattern(needle), SQL("ESCAPE '\\'")))
         cond = one if cond is None else (cond | one)
@@ -542,7 +548,7 @@ def _version_part(k: int) -> Any:
         piece = fn.split_part(Device.os_version, ".", k + 1)
         digits = fn.COALESCE(fn.SUBSTRING(NodeList((piece, SQL("FROM"), "^[0-9]+"), glue=" ")), "0")
         return NodeList((SQL("CAST("), digits, SQL("AS NUMERIC)")), glue=" ")
-    rest = Device.os_version
+    rest: Any = Device.os_version
     for _ in range(k):  # what follows the next "." ('' when there is none)
         rest = Case(None, [(fn.INSTR(rest, ".") > 0, fn.SUBSTR(rest, fn.INSTR(rest, ".") + 1))], "")
     return NodeList((SQL("CAST("), rest, SQL("AS INTEGER)")), glue=" ")
@@ -609,7 +615,7 @@ def security_conditions(stale_days: int) -> dict[str, Any]:
 
 def _security_score(stale_days: int) -> Any:
     """A number that grows with the device's security problems (0: none known)."""
-    score = None
+    score: Any = None
     for name, cond in security_conditions(stale_days).items():
         term = Case(None, [(cond, SECURITY_WEIGHTS[name])], 0)
         score = term if score is None else score + term
@@ -620,13 +626,13 @@ def security_condition(problem: bool | str, stale_days: int) -> Any:
     """Any security problem (True) or one of them; UsageError for an unknown one."""
     found = security_conditions(stale_days)
     if problem is True:
-        combined = None
+        combined: Any = None
         for cond in found.values():
             combined = cond if combined is None else (combined | cond)
         return combined
     if problem not in found:
         raise UsageError(f"unknown security problem '{problem}': choose from {', '.join(found)} (or any)")
-    return found[cast(str, problem)]
+    return found[str(problem)]
 
 
 def _ordered(query: Any, f: DeviceFilter) -> Any:
@@ -651,7 +657,7 @@ def _ordered(query: Any, f: DeviceFilter) -> Any:
 def software_of(device_id: int, text: str | None = None, offset: int = 0,
                 limit: int = 200) -> tuple[int, list[SoftwareRow]]:
     """(how many items match, one page of them by name) of a device's software."""
-    query = Software.select(Software.id, Software.device, Software.name, Software.version, Software.vendor).where(
+    query = Software.select(Software._meta.primary_key, Software.device, Software.name, Software.version, Software.vendor).where(
         Software.device == device_id)
     if text and text.strip():
         t = text.strip().lower()
@@ -660,17 +666,20 @@ def software_of(device_id: int, text: str | None = None, offset: int = 0,
     total = int(query.count())
     if limit <= 0:
         return total, []
-    rows = query.order_by(fn.LOWER(Software.name), Software.version, Software.id).offset(max(offset, 0)).limit(limit)
-    return total, [SoftwareRow(*row) for row in rows.tuples()]
+    rows = query.order_by(fn.LOWER(Software.name), Software.version, Software._meta.primary_key).offset(max(offset, 0)).limit(limit)
+    return total, [SoftwareRow(*row) for row in tuples(rows)]
+
+
+_HISTORY_ID: Any = DeviceHistory._meta.primary_key  # the models declare no id field of their own
 
 
 def history_of(device_id: int, limit: int = 500) -> list[HistoryRow]:
     """The field changes collections recorded for a device, newest first."""
-    query = (DeviceHistory.select(DeviceHistory.id, DeviceHistory.device, DeviceHistory.run, DeviceHistory.at,
+    query = (DeviceHistory.select(DeviceHistory._meta.primary_key, DeviceHistory.device, DeviceHistory.run, DeviceHistory.at,
                                   DeviceHistory.field, DeviceHistory.old_value, DeviceHistory.new_value)
              .where(DeviceHistory.device == device_id)
-             .order_by(DeviceHistory.at.desc(), DeviceHistory.id.desc()).limit(limit))
-    return [HistoryRow(*row) for row in query.tuples()]
+             .order_by(DeviceHistory.at.desc(), _HISTORY_ID.desc()).limit(limit))
+    return [HistoryRow(*row) for row in tuples(query)]
 
 
 # ------------------------------------------------------------------------------------------ licenses
@@ -686,7 +695,7 @@ def license_counts() -> list[LicenseCount]:
              .where(Device.managed == True)  # noqa: E712
              .group_by(Device.linkage_name, Linkage.system).order_by(Device.linkage_name))
     return [LicenseCount(name, system, int(n), int(lic or 0), int(miss or 0))
-            for name, system, n, lic, miss in query.tuples()]
+            for name, system, n, lic, miss in tuples(query)]
 
 
 # ----------------------------------------------------------------------------- asset info, deletion
@@ -694,9 +703,9 @@ def license_counts() -> list[LicenseCount]:
 
 def asset_info(device_id: int) -> AssetRecord | None:
     """The asset information kept for a device, or None when none was ever saved."""
-    row = (AssetInfo.select(*(getattr(AssetInfo, c) for c in _ASSET_COLUMNS))
-           .where(AssetInfo.device == device_id).tuples().first())
-    return AssetRecord(*row) if row is not None else None
+    found = tuples(AssetInfo.select(*(getattr(AssetInfo, c) for c in _ASSET_COLUMNS))
+                   .where(AssetInfo.device == device_id).limit(1))
+    return AssetRecord(*found[0]) if found else None
 
 
 def save_asset_info(device_id: int, values: dict[str, str | None], changed: dict[str, str | None]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from peewee import fn
 
 from mdmtui.storage import devices
-from mdmtui.storage.devices import StoredDevice
+from mdmtui.storage.devices import StoredDevice, tuples
 from mdmtui.storage.models import AssetInfo, Device
 
 CHUNK = 100  # ids per query: the IN lists stay under SQLite's old 999-variable limit
@@ -77,6 +77,6 @@ def assets(device_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     for start in range(0, len(ids), CHUNK):
         query = AssetInfo.select(AssetInfo.device, AssetInfo.asset_number, AssetInfo.assigned_user).where(
             AssetInfo.device.in_(ids[start:start + CHUNK]))
-        for device_id, number, user in query.tuples():
+        for device_id, number, user in tuples(query):
             found[device_id] = ((number or "").lower(), (user or "").lower())
     return found

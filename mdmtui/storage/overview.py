@@ -13,6 +13,7 @@ from typing import Any
 from peewee import Case, fn
 
 from mdmtui.storage import devices
+from mdmtui.storage.devices import tuples
 from mdmtui.storage.models import CollectionRun, Device, DeviceAction, Linkage
 
 Bucket = tuple[datetime | None, datetime | None]  # last seen at or after, before; (None, None): not collected
@@ -53,7 +54,7 @@ def _bucket_condition(bucket: Bucket) -> Any:
     after, before = bucket
     if after is None and before is None:
         return Device.last_alive_at.is_null()
-    cond = None
+    cond: Any = None
     if after is not None:
         cond = Device.last_alive_at >= after
     if before is not None:
@@ -71,19 +72,19 @@ def device_counts(stale_days: int, problems: Sequence[str], buckets: Sequence[Bu
     query = Device.select(Device.linkage_name, fn.COUNT(Device.id), *sums).group_by(Device.linkage_name)
     split = 3 + len(problems)
     return [LinkageCounts(row[0], int(row[1] or 0), int(row[2] or 0), [int(n or 0) for n in row[3:split]],
-                          [int(n or 0) for n in row[split:]]) for row in query.tuples()]
+                          [int(n or 0) for n in row[split:]]) for row in tuples(query)]
 
 
 def os_groups() -> list[tuple[str, str | None, str | None, int]]:
     """(OS class, OS name, OS version, devices): one GROUP BY for the OS mix and the versions."""
     query = (Device.select(Device.os_class, Device.os_name, Device.os_version, fn.COUNT(Device.id))
-             .group_by(Device.os_class, Device.os_name, Device.os_version).tuples())
-    return [(cls, name, version, int(n)) for cls, name, version, n in query]
+             .group_by(Device.os_class, Device.os_name, Device.os_version))
+    return [(cls, name, version, int(n)) for cls, name, version, n in tuples(query)]
 
 
 def linkage_systems() -> dict[str, str]:
     """Every linkage's name and system."""
-    return {name: system for name, system in Linkage.select(Linkage.name, Linkage.system).tuples()}
+    return {name: system for name, system in tuples(Linkage.select(Linkage.name, Linkage.system))}
 
 
 def recent_runs(linkage_name: str, limit: int) -> list[RunRow]:
@@ -92,7 +93,7 @@ def recent_runs(linkage_name: str, limit: int) -> list[RunRow]:
                                   CollectionRun.status, CollectionRun.kind, CollectionRun.devices_seen,
                                   CollectionRun.inventory_total, CollectionRun.reason)
              .where(CollectionRun.linkage_name == linkage_name).order_by(CollectionRun.id.desc()).limit(limit))
-    return [RunRow(*row) for row in query.tuples()]
+    return [RunRow(*row) for row in tuples(query)]
 
 
 def action_counts(outcomes: Sequence[str], since: datetime | None = None) -> tuple[int, int]:
@@ -102,5 +103,5 @@ def action_counts(outcomes: Sequence[str], since: datetime | None = None) -> tup
         DeviceAction.outcome.in_(list(outcomes)), DeviceAction.device.is_null(False))
     if since is not None:
         query = query.where(DeviceAction.requested_at >= since)
-    actions, devices_ = query.tuples().get()
+    ((actions, devices_),) = tuples(query)
     return int(actions or 0), int(devices_ or 0)
