@@ -49,6 +49,11 @@ SECURITY_PROBLEMS = {
 _CHUNK = stored.CHUNK
 
 
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (the snapshot tests fix it)."""
+    return datetime.now(UTC)
+
+
 # ------------------------------------------------------------------------------------------- listing
 
 
@@ -128,7 +133,7 @@ def security_flags(device: Any, stale_days: int = 30, *, now: datetime | None = 
     if getattr(device, "encrypted", None) is False:
         flags.append("unencrypted")
     seen = getattr(device, "last_alive_at", None)
-    if seen is not None and seen < (now or datetime.now(UTC)) - timedelta(days=stale_days):
+    if seen is not None and seen < (now or utcnow()) - timedelta(days=stale_days):
         flags.append(f"not seen {stale_days}d+")
     return flags
 
