@@ -152,7 +152,7 @@ def _device_pass(as_of: datetime, stale_days: int) -> tuple[dict[str | None, tup
     """One scan, grouped by linkage: (devices, licenses used) per linkage name, the device total, the
     security counts and the last-seen histogram (the fleet's figures: the sums over the linkages)."""
     security, ages = _security_figures(stale_days), _age_figures(as_of)
-    rows = stored.device_counts(stale_days, [f.key for f in security], [b for _f, b in ages])
+    rows = stored.device_counts(stale_days, [f.key for f in security], [b for _f, b in ages], inventory.utcnow())
     per_linkage = {r.linkage_name: (r.devices, r.licensed) for r in rows}
     problems = [Figure(f.key, f.label, sum(r.problems[i] for r in rows), f.drill) for i, f in enumerate(security)]
     seen = [Figure(f.key, f.label, sum(r.buckets[i] for r in rows), f.drill) for i, (f, _b) in enumerate(ages)]

@@ -600,7 +600,7 @@ def like_condition(text: str) -> Any:
     return like(Device.search_text) | (Device.search_text.is_null() & fallback)
 
 
-def security_conditions(stale_days: int) -> dict[str, Any]:
+def security_conditions(stale_days: int, now: datetime | None = None) -> dict[str, Any]:
     """Each security problem (a key of ``SECURITY_WEIGHTS``) as an SQL condition."""
     return {
         # as inventory._state_flag shows it: no profile, or any MDM state but active (retired, wiped, lost...)
@@ -609,7 +609,7 @@ def security_conditions(stale_days: int) -> dict[str, Any]:
         "passcode": Device.passcode_set == False,  # noqa: E712 - SQL, not Python truthiness
         "jailbroken": Device.jailbroken == True,  # noqa: E712
         "unencrypted": Device.encrypted == False,  # noqa: E712
-        "stale": Device.last_alive_at < utcnow() - timedelta(days=stale_days),
+        "stale": Device.last_alive_at < (now or utcnow()) - timedelta(days=stale_days),
     }
 
 

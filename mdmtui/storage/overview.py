@@ -44,9 +44,9 @@ class RunRow:
     reason: str | None
 
 
-def problem_conditions(stale_days: int) -> dict[str, Any]:
+def problem_conditions(stale_days: int, now: datetime | None = None) -> dict[str, Any]:
     """The conditions ``device_counts`` can count: each security problem, "missing" and "duplicates"."""
-    return dict(devices.security_conditions(stale_days), missing=Device.missing_since.is_null(False),
+    return dict(devices.security_conditions(stale_days, now), missing=Device.missing_since.is_null(False),
                 duplicates=devices.duplicate_condition())
 
 
@@ -63,10 +63,11 @@ def _bucket_condition(bucket: Bucket) -> Any:
     return cond
 
 
-def device_counts(stale_days: int, problems: Sequence[str], buckets: Sequence[Bucket]) -> list[LinkageCounts]:
+def device_counts(stale_days: int, problems: Sequence[str], buckets: Sequence[Bucket],
+                  now: datetime | None = None) -> list[LinkageCounts]:
     """One scan of the device table grouped by linkage name: devices, licenses used, the devices with each
     of ``problems`` (keys of ``problem_conditions``) and in each last-seen bucket."""
-    known = problem_conditions(stale_days)
+    known = problem_conditions(stale_days, now)
     wanted = [devices.licensed_condition()] + [known[p] for p in problems] + [_bucket_condition(b) for b in buckets]
     sums = [fn.SUM(Case(None, [(cond, 1)], 0)) for cond in wanted]
     query = Device.select(Device.linkage_name, fn.COUNT(Device.id), *sums).group_by(Device.linkage_name)
