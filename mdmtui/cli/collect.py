@@ -19,7 +19,6 @@ from mdmtui.cli.common import (SHOWN_CANDIDATES, add_json_flag, confirm_typed, c
                                print_json, print_table, to_local)
 from mdmtui.errors import AmbiguousError, UsageError
 from mdmtui.formatting import clip, printable, shown
-from mdmtui.storage.models import Device
 from mdmtui.records import CollectionSummary, Progress
 from mdmtui.services import collection, export, inventory, lookup
 from mdmtui.services.context import Context
@@ -174,7 +173,8 @@ class _ProgressLine:
     """One line rewritten in place: pages, devices and rate per linkage."""
 
     def __init__(self, out: TextIO) -> None:
-        self.out, self.ticks, self.shown = out, {}, 0
+        self.out, self.shown = out, 0
+        self.ticks: dict[str, Progress] = {}
 
     def update(self, p: Progress) -> None:
         self.ticks[p.linkage] = p
@@ -234,14 +234,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row_cells(r: Device) -> list[Any]:
+def _row_cells(r: inventory.DeviceRow) -> list[Any]:
     os_text = " ".join(x for x in (r.os_name, r.os_version) if x)
     mdm = f"missing since {to_local(r.missing_since)}" if r.missing_since else ""
     return [r.id, r.computer_name, os_text, r.serial_number, r.imei, r.phone_number, r.device_status,
             to_local(r.last_alive_at), r.linkage_name, mdm]
 
 
-def _row_json(r: Device, ctx: Context) -> dict[str, Any]:
+def _row_json(r: inventory.DeviceRow, ctx: Context) -> dict[str, Any]:
     data = {c: getattr(r, c) for c in inventory.LIST_COLUMNS}
     data["security"] = inventory.security_flags(r, ctx.settings.stale_days)
     return {k: _local(v) for k, v in data.items()}
@@ -271,7 +271,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_device(ctx: Context, term: str) -> Device | None:
+def _one_device(ctx: Context, term: str) -> inventory.StoredDevice | None:
     try:
         return lookup.resolve(ctx, term)
     except AmbiguousError as exc:
@@ -374,7 +374,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deletion_targets(ctx: Context, args: argparse.Namespace) -> list[Device] | None:
+def _deletion_targets(ctx: Context, args: argparse.Namespace) -> list[inventory.StoredDevice] | None:
     has_filter = any(getattr(args, k) for k in ("linkage", "os_class", "status", "missing", "present", "security",
                                                 "search", "filter_expr"))
     if args.devices and has_filter:
@@ -387,11 +387,7 @@ def _deletion_targets(ctx: Context, args: argparse.Namespace) -> list[Device] | 
         except AmbiguousError as exc:
             print_ambiguous(exc)
             return None
-    wanted = inventory.ids(filter_from_args(ctx, args))
-    found: list[Device] = []
-    for start in range(0, len(wanted), 500):
-        found += list(Device.select().where(Device.id.in_(wanted[start:start + 500])).order_by(Device.id))
-    return found
+    return inventory.matching_devices(filter_from_args(ctx, args))
 
 
 # ------------------------------------------------------------------------------------------ licenses

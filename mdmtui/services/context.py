@@ -8,10 +8,9 @@ import pwd
 import socket
 from dataclasses import dataclass, field
 
-from peewee import Database
 
 from mdmtui.config import Settings, load_settings, private_dir
-from mdmtui.storage import Storage
+from mdmtui.storage import Database, Storage
 from mdmtui.secrets import SecretBox
 
 

@@ -35,6 +35,7 @@ from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
 from mdmtui.secrets import SecretBox, mask, rotate_key
 from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
+from mdmtui.storage import devices as stored_devices
 from mdmtui.storage import linkages as stored
 from mdmtui.storage.linkages import LinkageRecord, utcnow
 
@@ -456,7 +457,7 @@ def remove(ctx: Context, name: str, devices: Literal["keep", "delete"], *, prope
         if devices == "keep":
             stored.orphan_devices(linkage.id, linkage.name)
         else:
-            _delete_devices(ids)
+            stored_devices.delete(ctx.db, ids)  # the one device cascade delete
         stored.delete(linkage.id)
         entry = _remove_properties_entry(ctx, linkage) if properties_entry else None
         verb = "kept, marked orphaned" if devices == "keep" else "deleted"
@@ -473,23 +474,6 @@ def _remove_properties_entry(ctx: Context, linkage: LinkageRecord) -> int | None
     if not spec_for(linkage.system).properties_file:
         return None
     return sdm_properties.remove_linkage(ctx.settings.properties_path, linkage.name)
-
-
-def _delete_devices(ids: list[int]) -> None:
-    """Delete devices with their software, history and asset information (in chunks: SQL limits)."""
-    # the device cascade delete; it moves to storage/devices.py with the inventory's (one place)
-    from mdmtui.storage import software
-    from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Software
-
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        software.remove_ids(Device._meta.database, chunk)
-        Software.delete().where(Software.device.in_(chunk)).execute()
-        software.settle(Device._meta.database)
-        DeviceHistory.delete().where(DeviceHistory.device.in_(chunk)).execute()
-        AssetInfo.delete().where(AssetInfo.device.in_(chunk)).execute()
-        DeviceAction.update(device=None).where(DeviceAction.device.in_(chunk)).execute()
-        Device.delete().where(Device.id.in_(chunk)).execute()
 
 
 def _check_unique(checked: LinkageSettings, *, exclude_id: int | None) -> None:

@@ -15,17 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from peewee import fn
-
 from mdmtui import identifiers
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
-from mdmtui.storage.models import AssetInfo, Device
 from mdmtui.services.context import Context
+from mdmtui.storage import lookup as stored
+from mdmtui.storage.devices import DeviceRow, StoredDevice
 
 KINDS = ("id", "name", "serial", "imei", "iccid", "phone", "udid", "mdm")  # tried without a prefix
 PREFIX_ONLY = ("user", "asset")  # several devices often share them: by prefix only (``find``: always)
 PREFIXES = KINDS + PREFIX_ONLY
-_CHUNK = 100  # terms per query: the IN lists and phone LIKEs stay under SQLite's old 999-variable limit
+_CHUNK = stored.CHUNK  # terms per query: the IN lists and phone LIKEs stay under SQLite's old 999-variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +70,21 @@ class _Term:
         return self.kind == kind if self.kind else kind in self.kinds
 
 
-def resolve(ctx: Context, term: str) -> Device:
+def resolve(ctx: Context, term: str) -> StoredDevice:
     """The one device ``term`` names; NotFoundError or AmbiguousError (with candidates) otherwise."""
     return resolve_many(ctx, [term])[0]
 
 
-def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
+def resolve_many(ctx: Context, terms: Sequence[str]) -> list[StoredDevice]:
     """The devices the terms name, in order and without repeats; one error lists every bad term."""
     parsed = [_parse(t) for t in terms]
     if not parsed:
         raise UsageError("name at least one device (name, serial, IMEI, phone number or id)")
     pool = _candidates(parsed)
     assets = _assets(pool) if any(t.kind in PREFIX_ONLY for t in parsed) else {}
-    found: dict[int, Device] = {}
+    found: dict[int, StoredDevice] = {}
     missing: list[str] = []
-    ambiguous: dict[str, list[Device]] = {}
+    ambiguous: dict[str, list[StoredDevice]] = {}
     for term in parsed:
         matches = [d for d in pool if _matches(term, d, assets)]
         if not matches:
@@ -98,22 +97,21 @@ def resolve_many(ctx: Context, terms: Sequence[str]) -> list[Device]:
     return list(found.values())
 
 
-def find(ctx: Context, term: str, limit: int = 10) -> tuple[list[Device], int]:
+def find(ctx: Context, term: str, limit: int = 10) -> tuple[list[StoredDevice], int]:
     """The devices ``term`` names exactly, by any identifier, its user or asset number (the console's
     ``:``): at most ``limit`` of them by name (unnamed ones last), and how many there are."""
     parsed = _parse(term, PREFIXES)
     condition = _condition([parsed])
     # a term thousands of devices share ("iPhone", a big team's user) reads a bounded pool, in order
     cap = max(limit * 20, 200)
-    pool = list(Device.select().where(condition).order_by(
-        Device.computer_name.is_null(), fn.LOWER(Device.computer_name), Device.id).limit(cap))
+    pool = stored.first_candidates(condition, cap)
     assets = _assets(pool) if parsed.tries("asset") or parsed.tries("user") else {}
     matches = [d for d in pool if _matches(parsed, d, assets)]
-    total = len(matches) if len(pool) < cap else Device.select().where(condition).count()  # candidates: ~all match
+    total = len(matches) if len(pool) < cap else stored.count_candidates(condition)  # candidates: ~all match
     return matches[:limit], total
 
 
-def describe(device: Device) -> str:
+def describe(device: StoredDevice | DeviceRow) -> str:
     """One line that tells devices apart: id, name, serial, IMEI, OS class and linkage."""
     parts = [f"id {device.id}", f"'{device.computer_name or '(no name)'}'"]
     if device.serial_number:
@@ -124,7 +122,7 @@ def describe(device: Device) -> str:
     return " ".join(parts)
 
 
-def confirm_label(device: Device) -> str:
+def confirm_label(device: StoredDevice | DeviceRow) -> str:
     """What the admin types to confirm a wipe: the device name, else its serial or MDM id."""
     return device.computer_name or device.serial_number or device.mdm_device_id
 
@@ -139,56 +137,40 @@ def _parse(text: str, kinds: tuple[str, ...] = KINDS) -> _Term:
     return _Term(raw, None, kinds)
 
 
-def _candidates(terms: list[_Term]) -> list[Device]:
-    pool: dict[int, Device] = {}
+def _candidates(terms: list[_Term]) -> list[StoredDevice]:
+    pool: dict[int, StoredDevice] = {}
     for start in range(0, len(terms), _CHUNK):
         chunk = terms[start:start + _CHUNK]
-        for device in Device.select().where(_condition(chunk)):
+        for device in stored.candidates(_condition(chunk)):
             pool[device.id] = device
     return list(pool.values())
 
 
-def _assets(pool: list[Device]) -> dict[int, tuple[str, str]]:
+def _assets(pool: list[StoredDevice]) -> dict[int, tuple[str, str]]:
     """device id -> (asset number, assigned user), lower-cased, of the pool's devices that have them."""
-    ids = [d.id for d in pool]
-    found: dict[int, tuple[str, str]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        query = AssetInfo.select(AssetInfo.device, AssetInfo.asset_number, AssetInfo.assigned_user).where(
-            AssetInfo.device.in_(ids[start:start + _CHUNK]))
-        for device_id, number, user in query.tuples():
-            found[device_id] = ((number or "").lower(), (user or "").lower())
-    return found
+    return stored.assets([d.id for d in pool])
 
 
-def _condition(terms: list[_Term]):
+def _condition(terms: list[_Term]) -> stored.Wanted:
     def of(kind: str) -> list[_Term]:
         return [t for t in terms if t.tries(kind)]
 
-    ids = [t.device_id for t in of("id") if t.device_id is not None]
-    imeis = [t.imei for t in of("imei") if t.imei is not None]
-    iccids = [t.iccid for t in of("iccid") if t.iccid is not None]
-    cond = Device.id.in_(ids or [-1])
-    cond |= fn.LOWER(Device.computer_name).in_([t.lowered for t in of("name")] or [""])
-    cond |= fn.LOWER(Device.serial_number).in_([t.lowered for t in of("serial")] or [""])
-    cond |= Device.imei.in_(imeis or [""])
-    cond |= Device.iccid.in_(iccids or [""])
-    cond |= fn.LOWER(Device.mdm_device_id).in_([t.lowered for t in of("mdm")] or [""])
-    # UDIDs are stored as the MDM sent them (Apple's upper-case hex): the indexed column, in the usual cases
-    cond |= Device.udid.in_([form for t in of("udid") for form in {t.text, t.text.upper(), t.text.lower()}] or [""])
-    users = [t.lowered for t in of("user")]
-    if users:
-        cond |= fn.LOWER(Device.user_name).in_(users) | Device.id.in_(
-            AssetInfo.select(AssetInfo.device).where(fn.LOWER(AssetInfo.assigned_user).in_(users)))
-    numbers = [t.lowered for t in of("asset")]
-    if numbers:
-        cond |= Device.id.in_(AssetInfo.select(AssetInfo.device).where(fn.LOWER(AssetInfo.asset_number).in_(numbers)))
-    for term in of("phone"):
-        if term.phone is not None:  # candidates by the indexed forms; _matches decides
-            cond |= Device.search_text.contains(term.phone.lstrip("+")) | (Device.phone_number == term.text)
-    return cond
+    return stored.Wanted(
+        ids=[t.device_id for t in of("id") if t.device_id is not None],
+        names=[t.lowered for t in of("name")],
+        serials=[t.lowered for t in of("serial")],
+        imeis=[t.imei for t in of("imei") if t.imei is not None],
+        iccids=[t.iccid for t in of("iccid") if t.iccid is not None],
+        mdm_ids=[t.lowered for t in of("mdm")],
+        # UDIDs are stored as the MDM sent them (Apple's upper-case hex): the indexed column, in the usual cases
+        udids=[form for t in of("udid") for form in {t.text, t.text.upper(), t.text.lower()}],
+        users=[t.lowered for t in of("user")],
+        asset_numbers=[t.lowered for t in of("asset")],
+        phones=[(t.phone.lstrip("+"), t.text) for t in of("phone") if t.phone is not None],
+    )
 
 
-def _matches(term: _Term, device: Device, assets: dict[int, tuple[str, str]] | None = None) -> bool:
+def _matches(term: _Term, device: StoredDevice, assets: dict[int, tuple[str, str]] | None = None) -> bool:
     asset_number, assigned_user = (assets or {}).get(device.id, ("", ""))
     checks = {
         "id": lambda: term.device_id is not None and device.id == term.device_id,
@@ -205,7 +187,7 @@ def _matches(term: _Term, device: Device, assets: dict[int, tuple[str, str]] | N
     return any(checks[k]() for k in PREFIXES if term.tries(k))
 
 
-def _raise_problems(missing: list[str], ambiguous: dict[str, list[Device]]) -> None:
+def _raise_problems(missing: list[str], ambiguous: dict[str, list[StoredDevice]]) -> None:
     if ambiguous:
         lines = [f"'{t}' matches {len(ds)} devices" for t, ds in ambiguous.items()]
         if missing:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from peewee import Case, fn
-
 from mdmtui.formatting import plural
-from mdmtui.storage.models import CollectionRun, Device, DeviceAction, Linkage, utcnow
 from mdmtui.services import inventory
 from mdmtui.services.context import Context
 from mdmtui.services.inventory import NOT_COLLECTED, NOT_FINAL
+from mdmtui.storage import overview as stored
 
 RUNS_KEPT = 20  # the runs per linkage the history shows (the sparklines' width)
 FAILED_ACTION_DAYS = 7  # failed actions counted over this many days
@@ -30,6 +28,13 @@ OS_CLASS_LABELS = {"Si": "SDM iOS", "SA": "SDM Android", "M": "MobileIron", "IS"
 # (label, lower bound in days or None, upper bound in days or None) of the last-seen histogram
 AGE_BUCKETS = (("under 1 day", None, 1), ("1–7 days", 1, 7), ("7–30 days", 7, 30), ("30–90 days", 30, 90),
                ("90 days or more", 90, None))
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (the snapshot tests fix it)."""
+    return datetime.now(UTC)
+
+
 SECURITY_ORDER = ("jailbroken", "passcode", "unencrypted", "stale", "unmanaged")
 
 
@@ -119,33 +124,26 @@ def overview(ctx: Context, *, now: datetime | None = None) -> Overview:
 # ------------------------------------------------------------------------------ one pass over devices
 
 
-def _security_figures(stale_days: int) -> list[tuple[Figure, Any]]:
-    """(figure without its count, SQL condition) of each security problem and state."""
-    conditions = inventory._security_conditions(stale_days)
+def _security_figures(stale_days: int) -> list[Figure]:
+    """The figure (without its count) of each security problem and state; its key is storage's problem key."""
     labels = dict(inventory.SECURITY_PROBLEMS, stale=f"not seen for {stale_days} days or more",
                   unmanaged="no profile / not active in MDM")  # short enough for a third of 160 columns
-    found = [(Figure(k, labels[k], 0, {"security_problem": k, "stale_days": stale_days}), conditions[k])
-             for k in SECURITY_ORDER]
-    found.append((Figure("missing", "missing from its MDM", 0, {"missing": True}), Device.missing_since.is_null(False)))
-    found.append((Figure("duplicates", "two linkages, same serial/IMEI", 0, {"duplicates": True}),
-                  inventory.duplicate_condition()))
+    found = [Figure(k, labels[k], 0, {"security_problem": k, "stale_days": stale_days}) for k in SECURITY_ORDER]
+    found.append(Figure("missing", "missing from its MDM", 0, {"missing": True}))
+    found.append(Figure("duplicates", "two linkages, same serial/IMEI", 0, {"duplicates": True}))
     return found
 
 
-def _age_figures(as_of: datetime) -> list[tuple[Figure, Any]]:
-    found = []
+def _age_figures(as_of: datetime) -> list[tuple[Figure, stored.Bucket]]:
+    found: list[tuple[Figure, stored.Bucket]] = []
     for label, low, high in AGE_BUCKETS:
         drill: dict[str, Any] = {}
-        cond = None
         if high is not None:  # seen more recently than ``low`` days ago, not as recently as ``high``
             drill["seen_after"] = as_of - timedelta(days=high)
-            cond = Device.last_alive_at >= drill["seen_after"]
         if low is not None:
             drill["seen_before"] = as_of - timedelta(days=low)
-            before = Device.last_alive_at < drill["seen_before"]
-            cond = before if cond is None else (cond & before)
-        found.append((Figure(f"seen:{label}", label, 0, drill), cond))
-    found.append((Figure("seen:unknown", "not collected", 0, {"seen_unknown": True}), Device.last_alive_at.is_null()))
+        found.append((Figure(f"seen:{label}", label, 0, drill), (drill.get("seen_after"), drill.get("seen_before"))))
+    found.append((Figure("seen:unknown", "not collected", 0, {"seen_unknown": True}), (None, None)))
     return found
 
 
@@ -154,15 +152,12 @@ def _device_pass(as_of: datetime, stale_days: int) -> tuple[dict[str | None, tup
     """One scan, grouped by linkage: (devices, licenses used) per linkage name, the device total, the
     security counts and the last-seen histogram (the fleet's figures: the sums over the linkages)."""
     security, ages = _security_figures(stale_days), _age_figures(as_of)
-    licensed = (Device.managed == True) & (Device.consumes_license == True)  # noqa: E712 - DeviceFilter.licensed
-    sums = [fn.SUM(Case(None, [(cond, 1)], 0)) for cond in [licensed] + [c for _f, c in security + ages]]
-    rows = list(Device.select(Device.linkage_name, fn.COUNT(Device.id), *sums)
-                .group_by(Device.linkage_name).tuples())
-    per_linkage = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in rows}
-    counts = [sum(int(row[i] or 0) for row in rows) for i in range(3, 3 + len(security) + len(ages))]
-    figures = [Figure(f.key, f.label, n, f.drill) for (f, _c), n in zip(security + ages, counts)]
+    rows = stored.device_counts(stale_days, [f.key for f in security], [b for _f, b in ages], inventory.utcnow())
+    per_linkage = {r.linkage_name: (r.devices, r.licensed) for r in rows}
+    problems = [Figure(f.key, f.label, sum(r.problems[i] for r in rows), f.drill) for i, f in enumerate(security)]
+    seen = [Figure(f.key, f.label, sum(r.buckets[i] for r in rows), f.drill) for i, (f, _b) in enumerate(ages)]
     total = sum(n for n, _l in per_linkage.values())
-    return per_linkage, Figure("devices", "devices", total, {}), figures[:len(security)], figures[len(security):]
+    return per_linkage, Figure("devices", "devices", total, {}), problems, seen
 
 
 # ------------------------------------------------------------------------------------ OS mix, versions
@@ -170,9 +165,7 @@ def _device_pass(as_of: datetime, stale_days: int) -> tuple[dict[str | None, tup
 
 def _os_groups() -> list[tuple[str, str | None, str | None, int]]:
     """(OS class, OS name, OS version, devices): one GROUP BY for the OS mix and the versions."""
-    query = (Device.select(Device.os_class, Device.os_name, Device.os_version, fn.COUNT(Device.id))
-             .group_by(Device.os_class, Device.os_name, Device.os_version).tuples())
-    return [(cls, name, version, int(n)) for cls, name, version, n in query]
+    return stored.os_groups()
 
 
 def _os_classes(groups: list[tuple[str, str | None, str | None, int]]) -> list[Figure]:
@@ -183,7 +176,7 @@ def _os_classes(groups: list[tuple[str, str | None, str | None, int]]) -> list[F
             for cls in sorted(counts)]
 
 
-def version_key(version: str | None) -> tuple:
+def version_key(version: str | None) -> tuple[Any, ...]:
     """Versions in numeric order ("9.3" before "10.0" before "10.0.1"); not collected last."""
     if version is None:
         return (1,)
@@ -215,7 +208,7 @@ def _platforms(groups: list[tuple[str, str | None, str | None, int]]) -> list[Pl
 def _linkages(per_linkage: dict[str | None, tuple[int, int]]) -> list[LinkageFigures]:
     """Every linkage and every linkage name devices still carry (a removed linkage's kept devices).
     Devices without a linkage name (none since linkage names were kept) count in the totals only."""
-    systems = dict(Linkage.select(Linkage.name, Linkage.system).tuples())
+    systems = stored.linkage_systems()
     names = sorted(set(systems) | {n for n in per_linkage if n is not None}, key=str.lower)
     result = []
     for name in names:
@@ -230,11 +223,9 @@ def _linkages(per_linkage: dict[str | None, tuple[int, int]]) -> list[LinkageFig
 
 
 def _runs(linkage_name: str) -> list[Run]:
-    rows = (CollectionRun.select().where(CollectionRun.linkage_name == linkage_name)
-            .order_by(CollectionRun.id.desc()).limit(RUNS_KEPT))
     runs = [Run(id=r.id, started_at=r.started_at, status=r.status, kind=r.kind, devices_seen=r.devices_seen,
                 duration_s=(r.finished_at - r.started_at).total_seconds() if r.finished_at else None,
-                inventory_total=r.inventory_total, reason=r.reason) for r in rows]
+                inventory_total=r.inventory_total, reason=r.reason) for r in stored.recent_runs(linkage_name, RUNS_KEPT)]
     return runs[::-1]
 
 
@@ -248,10 +239,6 @@ def _actions(as_of: datetime) -> list[Figure]:
             ("pending", "devices, action not final", NOT_FINAL, {"action": "pending"}),
             ("failed", f"devices, action failed ({FAILED_ACTION_DAYS} days)", ("failed",),
              {"action": "failed", "action_since": since})):
-        query = DeviceAction.select(fn.COUNT(DeviceAction.id), fn.COUNT(DeviceAction.device.distinct())).where(
-            DeviceAction.outcome.in_(outcomes), DeviceAction.device.is_null(False))
-        if key == "failed":
-            query = query.where(DeviceAction.requested_at >= since)
-        actions, devices = query.tuples().get()
-        figures.append(Figure(key, label, int(devices or 0), drill, detail=plural(int(actions or 0), "action")))
+        actions, devices = stored.action_counts(outcomes, since if key == "failed" else None)
+        figures.append(Figure(key, label, devices, drill, detail=plural(actions, "action")))
     return figures

@@ -10,17 +10,17 @@ from __future__ import annotations
 from mdmtui.errors import NotFoundError, UsageError
 from mdmtui.storage import software as stored
 from mdmtui.storage.software import (  # noqa: F401 - the aggregate's upkeep, for the writers not yet moved
-    NONE_KEY,
-    TITLE_SORTS,
-    Title,
-    TitleFilter,
-    Version,
-    add,
-    add_ids,
-    backfill,
-    remove,
-    remove_ids,
-    settle,
+    NONE_KEY as NONE_KEY,
+    TITLE_SORTS as TITLE_SORTS,
+    Title as Title,
+    TitleFilter as TitleFilter,
+    Version as Version,
+    add as add,
+    add_ids as add_ids,
+    backfill as backfill,
+    remove as remove,
+    remove_ids as remove_ids,
+    settle as settle,
 )
 
 

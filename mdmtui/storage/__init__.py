@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from peewee import Database  # the type of a storage's connection, for callers' annotations
+
 from mdmtui.storage.core import Serial, Storage, WrongThread
 
-__all__ = ["Serial", "Storage", "WrongThread"]
+__all__ = ["Database", "Serial", "Storage", "WrongThread"]

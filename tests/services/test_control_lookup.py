@@ -100,7 +100,9 @@ def test_find_tries_every_kind_and_lists_every_match_by_name(ctx, fleet):
     alpha, twin1, twin2 = fleet["alpha"], fleet["twin1"], fleet["twin2"]
     Device.update(user_name="kato").where(Device.id.in_([alpha.id, twin2.id])).execute()
     AssetInfo.create(device=twin1.id, asset_number="A-7", assigned_user=None)
-    assert lookup.find(ctx, "A-7") == ([Device.get_by_id(twin1.id)], 1)
+    found, total = lookup.find(ctx, "A-7")
+    assert (total, [d.id for d in found]) == (1, [twin1.id])
+    assert not isinstance(found[0], Device)  # a typed record, never an ORM row
     found, total = lookup.find(ctx, "KATO")
     assert total == 2 and [d.id for d in found] == [alpha.id, twin2.id]  # by name: Alpha, twin
     found, total = lookup.find(ctx, "twin", limit=1)

@@ -189,6 +189,39 @@ def test_delete_is_explicit_audited_per_device_and_complete(fleet, ctx):
         inventory.delete_devices(ctx, [fleet["a"]])
 
 
+def test_matching_devices_are_every_match_in_full_by_id(fleet):
+    found = inventory.matching_devices(DeviceFilter(linkage="MI", sort="computer_name", descending=True))
+    assert [d.id for d in found] == sorted([fleet["a"], fleet["b"], fleet["c"]])
+    assert found[0].serial_number == "SERA" and found[0].linkage_id is not None  # every column, not a page's
+    assert inventory.matching_devices(DeviceFilter(linkage="nobody")) == []
+
+
+def test_queries_hand_out_typed_records_never_orm_rows(fleet):
+    f = DeviceFilter()
+    records = [inventory.page(f, 0, 5)[0], next(inventory.iter_devices(f))[0], inventory.get_device(fleet["a"]),
+               inventory.device_detail(fleet["a"]).device, inventory.software_of(fleet["a"])[1][0]]
+    assert not any(isinstance(r, (Device, Software, AssetInfo)) for r in records)
+    assert all(not hasattr(r, "__dict__") for r in records)  # slotted dataclasses
+
+
+def test_the_one_cascade_delete_takes_everything_of_the_device_and_keeps_its_actions(fleet, ctx):
+    from mdmtui.storage import devices
+    from mdmtui.storage.models import SoftwareTitle
+
+    DeviceAction.create(device=fleet["a"], linkage_name="MI", mdm_device_id="a", action="lock", outcome="pending")
+    inventory.set_asset_info(ctx, fleet["a"], notes="n")
+    DeviceHistory.create(device=fleet["a"], field="os_version", old_value="17.3", new_value="17.4")
+    with ctx.db.atomic():
+        gone = devices.delete(ctx.db, [fleet["a"], 999999])
+    assert [d.mdm_device_id for d in gone] == ["a"]
+    assert not Device.select().where(Device.id == fleet["a"]).exists()
+    assert not DeviceHistory.select().where(DeviceHistory.device == fleet["a"]).exists()
+    assert not Software.select().where(Software.device == fleet["a"]).exists()
+    assert not AssetInfo.select().exists()
+    assert DeviceAction.get(DeviceAction.mdm_device_id == "a").device_id is None  # its record stays
+    assert not SoftwareTitle.select().where(SoftwareTitle.name == "Slack").exists()  # only "a" had Slack
+
+
 def test_export_rows_stream_every_device_with_asset_info_and_no_secret(fleet, ctx):
     inventory.set_asset_info(ctx, fleet["a"], asset_number="A-1")
     rows = [inventory.export_row(d, a) for d, a in inventory.iter_devices(DeviceFilter(), chunk=2)]

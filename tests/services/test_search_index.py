@@ -12,7 +12,7 @@ from mdmtui.storage.models import Device, Linkage
 from mdmtui.services import inventory
 from mdmtui.services.collection import search_text
 from mdmtui.services.inventory import DeviceFilter
-from mdmtui.storage import search_index
+from mdmtui.storage import devices, search_index
 
 NAMES = ["営業部の iPhone", "高橋 花子の iPhone", "Galaxy S24", "経理-PC-1", "ThinkPad X1", "総務 iPad",
          "100% pad", "o_p phone", 'quote " name', "NEAR OR AND *", "<b>[red]x</b>", "Ｆｕｌｌ幅"]
@@ -32,7 +32,7 @@ def make_fleet(n: int = 300, seed: int = 5) -> None:
 
 
 def scanned(needle: str) -> set[int]:
-    return {d.id for d in Device.select(Device.id).where(inventory._like_condition(needle))}
+    return {d.id for d in Device.select(Device.id).where(devices.like_condition(needle))}
 
 
 def indexed(needle: str) -> set[int]:
