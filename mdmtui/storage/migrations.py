@@ -134,7 +134,7 @@ _NORMALISE_CHUNK = 1000
 
 def normalise_identifiers(db: Database) -> int:
     """Rewrite the device rows whose IMEI, ICCID or search text is not in today's form; returns how many."""
-    from mdmtui.services.collection import SEARCHED, search_text  # the one definition of the search text
+    from mdmtui.storage.search_index import SEARCHED, search_text  # the one definition of the search text
 
     Device = models.Device
     columns = tuple(dict.fromkeys(("id", *_ID_COLUMNS, *SEARCHED, "search_text")))

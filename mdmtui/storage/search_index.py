@@ -14,9 +14,12 @@ Terms shorter than three characters cannot use a trigram index: they are scanned
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from peewee import SQL, Database, NodeList, PostgresqlDatabase
 
+from mdmtui import identifiers
 from mdmtui.storage.models import Device
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,20 @@ def document_sql(prefix: str = "", *, postgres: bool = False) -> str:
     sep = "chr(31)" if postgres else _SEP
     columns = f" || {sep} || ".join(f"COALESCE(lower({prefix}{c}), '')" for c in SEARCHED)
     return f"COALESCE({prefix}search_text, {columns})"
+
+
+def search_text(values: Mapping[str, Any]) -> str | None:
+    """What the device list's text filter searches, lower-cased in one column (see models.Device).
+
+    A phone number is there as sent and in its E.164 and national forms without separators, so
+    ``090-1234``, ``09012345678`` and ``+819012345678`` all find ``+81 90-1234-5678``.
+    """
+    parts: list[str] = []
+    for key in SEARCHED:
+        value = values.get(key)
+        if value is not None:
+            parts += identifiers.phone_forms(value) if key == "phone_number" else [str(value)]
+    return "\x1f".join(parts).lower() if parts else None
 
 
 ORDER_INDEX = "device_name_order"  # the device list's default order (services/inventory.py _ordered)

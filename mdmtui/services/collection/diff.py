@@ -28,6 +28,7 @@ HISTORY_SKIP = frozenset({"last_alive_at", "ram_free_bytes", "storage_free_bytes
 HARDWARE_IDS = ("imei", "iccid")  # stored without separators, whichever connector built the record
 DIFF_FIELDS = COLLECTED_FIELDS + ("os_class", "mdm_device_id")
 SEARCHED = search_index.SEARCHED  # the columns of search_text (the index reads the same when it is unset)
+search_text = search_index.search_text
 
 Row = dict[str, Any]
 History = tuple[int, str, "str | None", "str | None"]  # device id, field, old text, new text
@@ -226,20 +227,6 @@ def stored_software_hash(stored_fingerprint: str | None) -> str:
     if not stored_fingerprint or "s" not in stored_fingerprint[1:]:
         return "-"
     return stored_fingerprint[stored_fingerprint.index("s", 1) + 1:]
-
-
-def search_text(values: Mapping[str, Any]) -> str | None:
-    """What the device list's text filter searches, lower-cased in one column (see models.Device).
-
-    A phone number is there as sent and in its E.164 and national forms without separators, so
-    ``090-1234``, ``09012345678`` and ``+819012345678`` all find ``+81 90-1234-5678``.
-    """
-    parts: list[str] = []
-    for key in SEARCHED:
-        value = values.get(key)
-        if value is not None:
-            parts += identifiers.phone_forms(value) if key == "phone_number" else [str(value)]
-    return "\x1f".join(parts).lower() if parts else None
 
 
 def _canonical(value: Any) -> str:
