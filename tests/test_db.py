@@ -141,3 +141,22 @@ async def test_close_ends_the_workers_and_closes_their_connections(db_url, tmp_p
     context.close()
     assert threads and not any(t.is_alive() for t in threads)
     context.close()  # twice is harmless
+
+
+async def test_a_dedicated_lane_keeps_one_thread_and_one_connection_until_closed(ctx):
+    """A collection's lane: its temporary tables live in the connection, so every step must find it."""
+    import threading
+
+    lane = ctx.storage.dedicated("collect-writer")
+    seen = []
+
+    def step():
+        assert ctx.storage.in_worker()  # counted as a storage worker (the console's off-loop checks)
+        seen.append((threading.get_ident(), id(ctx.db.connection())))
+
+    for _ in range(3):
+        await lane.run(step)
+        await ctx.storage.run(lambda: None)  # other work in between goes to the pool, not to the lane
+    await lane.close()
+    assert len(set(seen)) == 1
+    assert not ctx.storage.in_worker()

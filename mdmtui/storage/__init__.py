@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from peewee import Database  # the type of a storage's connection, for callers' annotations
 
-from mdmtui.storage.core import Serial, Storage, WrongThread
+from mdmtui.storage.core import Dedicated, Serial, Storage, WrongThread
 
-__all__ = ["Database", "Serial", "Storage", "WrongThread"]
+__all__ = ["Database", "Dedicated", "Serial", "Storage", "WrongThread"]

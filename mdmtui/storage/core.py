@@ -26,7 +26,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -145,6 +145,11 @@ class Storage:
         """A lane whose calls run one at a time, in the order made: one service call's reads and writes."""
         return Serial(self)
 
+    def dedicated(self, name: str) -> Dedicated:
+        """A lane with a thread, hence a connection, of its own for its whole life: for work whose state
+        lives in the connection (a collection's temporary tables). ``await lane.close()`` ends it."""
+        return Dedicated(self, name)
+
     # --- threads -------------------------------------------------------------------------------
 
     def in_worker(self) -> bool:
@@ -203,8 +208,11 @@ class Storage:
         self._threads.add(thread)
         thread.start()
 
-    def _work(self) -> None:
+    def _enter_worker(self) -> None:
         self._local.worker = True
+
+    def _work(self) -> None:
+        self._enter_worker()
         generation = self._generation
         try:
             while True:
@@ -313,3 +321,27 @@ def _on_event_loop() -> bool:
 
 def _name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or fn)
+
+
+class Dedicated:
+    """A lane on one thread of its own (``Storage.dedicated``), counted as a storage worker: each call
+    runs there, in the order made, on the same connection from the first call to ``close``."""
+
+    def __init__(self, storage: Storage, name: str) -> None:
+        self._storage = storage
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=storage._enter_worker)
+
+    def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Queue ``fn(*args, **kwargs)`` on the lane's thread; its future on the running loop."""
+        return asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on the lane's thread, awaited."""
+        return await self.submit(fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        """Close the lane's connection on its thread, then end the thread (even when cancelled)."""
+        try:
+            await asyncio.shield(self.run(self._storage._close_this_threads_connection))
+        finally:
+            self._pool.shutdown(wait=False)

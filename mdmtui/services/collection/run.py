@@ -13,8 +13,8 @@ How a run goes (``collect``):
    everything in ONE short transaction — missing marks, inserts, updates, history, software, events,
    audit and the run's "succeeded". A failure or a cancel before that leaves the inventory untouched.
 
-All database work of a run happens on one dedicated thread (Peewee connections and temporary tables
-are per connection): the steps of ``steps.Run``. The event loop only awaits them, one page behind the
+All database work of a run happens on one dedicated storage lane, ``ctx.storage.dedicated`` (one thread,
+so one connection: temporary tables are per connection): the steps of ``steps.Run``. The event loop only awaits them, one page behind the
 network. The comparison itself is ``diff.py`` (plain data, no database).
 """
 
@@ -24,8 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
@@ -33,11 +32,10 @@ from mdmtui.records import CollectionSummary, DeviceRecord, Progress
 from mdmtui.services import roles
 from mdmtui.services.collection.steps import Run
 from mdmtui.services.context import Context
-from mdmtui.storage import runs
+from mdmtui.storage import Dedicated, runs
 
 log = logging.getLogger("mdmtui.services.collection")
 
-T = TypeVar("T")
 ProgressCallback = Callable[[Progress], None]
 ConnectorFactory = Callable[[LinkageConfig], Connector]
 
@@ -65,9 +63,9 @@ async def collect(ctx: Context, name: str, *, trigger: str = "immediate", progre
     if ctx.read_only:
         raise ActionRefused("read-only mode: collection is disabled")
     roles.require(ctx, roles.Permission.COLLECT, target=f"collection of {name}")
-    writer = _Writer(ctx)
+    writer = ctx.storage.dedicated("collect-writer")  # the temporary tables live in its one connection
     try:
-        run = await writer.call(Run.begin, ctx, name, trigger, "changed" if changed_only else "full")
+        run = await writer.run(Run.begin, ctx, name, trigger, "changed" if changed_only else "full")
         return await _stream_and_apply(run, writer, connector_factory or connector_for, progress, cancel)
     finally:
         await writer.close()
@@ -115,40 +113,40 @@ def _linkage_names(ctx: Context, names: Sequence[str] | None) -> list[str]:
 # ---------------------------------------------------------------------------------------- the stream
 
 
-async def _stream_and_apply(run: Run, writer: _Writer, factory: ConnectorFactory,
+async def _stream_and_apply(run: Run, writer: Dedicated, factory: ConnectorFactory,
                             progress: ProgressCallback | None, cancel: asyncio.Event | None) -> CollectionSummary:
     """Stream, stage page by page, apply; every ending is recorded by the writer thread."""
     try:
-        connector = factory(await writer.call(run.config))
+        connector = factory(await writer.run(run.config))
         try:
             await _stream(run, writer, connector, progress, cancel)
             warnings = list(getattr(connector, "warnings", []) or [])
         finally:
             await connector.aclose()
         _check_cancel(cancel)
-        return await writer.call(run.apply, warnings)
+        return await writer.run(run.apply, warnings)
     except (Cancelled, asyncio.CancelledError) as exc:
-        summary = await asyncio.shield(writer.call(run.finish, "cancelled", _cancel_reason(exc)))
+        summary = await asyncio.shield(writer.run(run.finish, "cancelled", _cancel_reason(exc)))
         if isinstance(exc, asyncio.CancelledError):
             raise
         return summary
     except MdmtuiError as exc:
-        return await writer.call(run.finish, "failed", str(exc))
+        return await writer.run(run.finish, "failed", str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must still end as a recorded failed run
         log.exception("collection of %s crashed", run.name)
-        return await writer.call(run.finish, "failed", f"unexpected error: {exc.__class__.__name__}: {exc} "
+        return await writer.run(run.finish, "failed", f"unexpected error: {exc.__class__.__name__}: {exc} "
                                                        "(details in the log file)")
 
 
-async def _stream(run: Run, writer: _Writer, connector: Connector, progress: ProgressCallback | None,
+async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: ProgressCallback | None,
                   cancel: asyncio.Event | None) -> None:
     """Stage each page while the next one is fetched (one page in flight at the writer)."""
-    known = await writer.call(run.prepare)
+    known = await writer.run(run.prepare)
     started, pages, devices = time.monotonic(), 0, 0
     stream = aiter(connector.iter_device_pages(known))
     try:
         while (page := await _next_page(stream, cancel)) is not _END:
-            await writer.call(run.stage_page, page)
+            await writer.run(run.stage_page, page)
             pages, devices = pages + 1, devices + len(page)
             if progress is not None:
                 elapsed = max(time.monotonic() - started, 1e-6)
@@ -184,10 +182,10 @@ async def _next_page(stream: AsyncIterator[list[DeviceRecord]], cancel: asyncio.
     return fetch.result()
 
 
-async def _recheck_absent(run: Run, writer: _Writer, connector: Connector, known: dict[str, str | None]) -> None:
+async def _recheck_absent(run: Run, writer: Dedicated, connector: Connector, known: dict[str, str | None]) -> None:
     """Ask the MDM about each stored device the listing did not show; only confirmed ones go missing.
     Beyond RECHECK_ONE_BY_ONE devices a second complete listing is cheaper: absent from both is gone."""
-    absent = await writer.call(run.absent)
+    absent = await writer.run(run.absent)
     if not absent:
         return
     if len(absent) > RECHECK_ONE_BY_ONE:
@@ -196,7 +194,7 @@ async def _recheck_absent(run: Run, writer: _Writer, connector: Connector, known
     else:
         answers = await asyncio.gather(*(_gone_or_none(connector, mdm_id) for _, mdm_id in absent))
         gone = {device_id for (device_id, _), answer in zip(absent, answers) if answer is True}
-    await writer.call(run.confirm_absent, gone, len(absent))
+    await writer.run(run.confirm_absent, gone, len(absent))
 
 
 async def _listed_ids(connector: Connector, known: dict[str, str | None]) -> set[str]:
@@ -230,29 +228,3 @@ def _cancel_reason(exc: BaseException) -> str:
     if isinstance(exc, Cancelled):
         return str(exc)
     return "interrupted; the inventory was left as it was"
-
-
-class _Writer:
-    """One thread (hence one connection) for all of a run's database work."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-writer")
-
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """``fn(*args)`` on the writer thread."""
-        return asyncio.wrap_future(self.pool.submit(fn, *args))
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the writer thread, awaited."""
-        return await self.submit(fn, *args)
-
-    async def close(self) -> None:
-        try:
-            await asyncio.shield(self.call(self._close_connection))
-        finally:
-            self.pool.shutdown(wait=False)
-
-    def _close_connection(self) -> None:
-        if not self.ctx.db.is_closed():
-            self.ctx.db.close()
