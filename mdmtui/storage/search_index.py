@@ -20,6 +20,7 @@ from typing import Any
 from peewee import SQL, Database, NodeList, PostgresqlDatabase
 
 from mdmtui import identifiers
+from mdmtui.storage import sql
 from mdmtui.storage.models import Device
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ ORDER_INDEX = "device_name_order"  # the device list's default order (services/i
 
 def install(db: Database) -> None:
     """Create the index if it is missing (and fill it from the rows there); safe to call again."""
-    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {ORDER_INDEX} ON device ((computer_name IS NULL), computer_name, id)")
+    sql.execute(db, f"CREATE INDEX IF NOT EXISTS {ORDER_INDEX} ON device ((computer_name IS NULL), computer_name, id)")
     if isinstance(db, PostgresqlDatabase):
         _install_postgres(db)
     else:
@@ -65,27 +66,27 @@ def install(db: Database) -> None:
 
 
 def _install_sqlite(db: Database) -> None:
-    exists = db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FTS_TABLE,)).fetchone()
+    exists = sql.execute(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FTS_TABLE,)).fetchone()
     if not exists:
-        db.execute_sql(f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(doc, tokenize = 'trigram')")
+        sql.execute(db, f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(doc, tokenize = 'trigram')")
     doc_new = document_sql("new.")
-    db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS device_fts_insert AFTER INSERT ON device BEGIN "
+    sql.execute(db, f"CREATE TRIGGER IF NOT EXISTS device_fts_insert AFTER INSERT ON device BEGIN "
                    f"INSERT INTO {FTS_TABLE}(rowid, doc) VALUES (new.id, {doc_new}); END")
-    db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS device_fts_delete AFTER DELETE ON device BEGIN "
+    sql.execute(db, f"CREATE TRIGGER IF NOT EXISTS device_fts_delete AFTER DELETE ON device BEGIN "
                    f"DELETE FROM {FTS_TABLE} WHERE rowid = old.id; END")
     changed = " OR ".join(f"new.{c} IS NOT old.{c}" for c in ("search_text", *SEARCHED))
-    db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS device_fts_update AFTER UPDATE ON device WHEN {changed} BEGIN "
+    sql.execute(db, f"CREATE TRIGGER IF NOT EXISTS device_fts_update AFTER UPDATE ON device WHEN {changed} BEGIN "
                    f"DELETE FROM {FTS_TABLE} WHERE rowid = old.id; "
                    f"INSERT INTO {FTS_TABLE}(rowid, doc) VALUES (new.id, {doc_new}); END")
     if not exists:
-        db.execute_sql(f"INSERT INTO {FTS_TABLE}(rowid, doc) SELECT id, {document_sql()} FROM device")
+        sql.execute(db, f"INSERT INTO {FTS_TABLE}(rowid, doc) SELECT id, {document_sql()} FROM device")
 
 
 def _install_postgres(db: Database) -> None:
     try:
         with db.atomic():  # a savepoint: a refusal must not abort the migration's transaction
-            db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-            db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON device USING gin "
+            sql.execute(db, "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            sql.execute(db, f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON device USING gin "
                            f"(({document_sql(postgres=True)}) public.gin_trgm_ops)")
     except Exception as exc:  # noqa: BLE001 - no privilege, or pg_trgm not installed: search still works, by scan
         log.warning("no pg_trgm index for the device search (%s): text filters scan the device table; "
@@ -102,7 +103,7 @@ def fts_phrase(needle: str) -> str:
     return '"' + needle.replace('"', '""') + '"'
 
 
-def condition(needle: str):
+def condition(needle: str) -> Any:
     """Devices whose indexed text contains ``needle`` (lower-cased, at least MIN_CHARS characters), through
     the index; None when the index cannot answer (too short: the caller scans).
 

@@ -20,6 +20,7 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from mdmtui.records import COLLECTED_FIELDS, STATUS_UNKNOWN, STATUS_WARNING
 from mdmtui.storage import software
 from mdmtui.storage.models import Device, DeviceAction
+from mdmtui.storage.sql import execute
 
 # Columns a run writes. New rows get all of them; changed rows get UPDATE_COLUMNS.
 ROW_COLUMNS: tuple[str, ...] = COLLECTED_FIELDS + (
@@ -248,7 +249,7 @@ class Stage:
 
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement on the run's connection; its cursor."""
-        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        return execute(self.db, sql, params)
 
     def _cursor(self) -> Any:
         return self.db.cursor()  # type: ignore[no-untyped-call]
