@@ -3,11 +3,12 @@ linked and collected through the real services (linkage service, collection serv
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import pytest
 
-from tui_helpers import link_and_collect, make_settings
+from tui_helpers import link_and_collect, make_settings, steady_cursors
 
 from mdmtui.services.context import open_context
 
@@ -29,6 +30,22 @@ def _first_screen(request, monkeypatch):
         from mdmtui.screens import app
 
         monkeypatch.setattr(app, "DEFAULT_START", "devices")
+
+
+@pytest.fixture
+def snap_compare(snap_compare):
+    """The plugin's ``snap_compare``, every text cursor held steady (shown) once ``run_before`` is done:
+    a blinking cursor is drawn or not depending on the time since the last key (its 0.5 s timer), not on
+    the console's state, and no wait for workers or messages makes that deterministic."""
+    def compare(app, *args, run_before=None, **kwargs):
+        async def then_steady(pilot) -> None:
+            if run_before is not None:
+                result = run_before(pilot)
+                if inspect.isawaitable(result):
+                    await result
+            steady_cursors(pilot.app)
+        return snap_compare(app, *args, run_before=then_steady, **kwargs)
+    return compare
 
 
 @pytest.fixture

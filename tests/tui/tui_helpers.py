@@ -54,6 +54,14 @@ async def settle(pilot, rounds: int = 3) -> None:
             return
 
 
+def steady_cursors(app) -> None:
+    """Stop every text cursor blinking, shown (as right after a key): a blinking cursor is on or off
+    depending on how long the run took since the last key, so a picture would differ from run to run."""
+    for screen in app.screen_stack:
+        for widget in screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+
+
 def devices_table(app) -> VirtualTable:
     """The Devices screen's table."""
     return app.screen.query_one("#devices", VirtualTable)
