@@ -66,15 +66,15 @@ async def test_bulk_lock_while_the_consoles_collection_applies_runs_no_sql_on_th
         fleet, sim, monkeypatch):
     targets = two_mobileiron_devices(fleet)
     applying, release = threading.Event(), threading.Event()
-    emit_events = collection._Run._emit_events
+    emit_events = collection.report.EventLog.emit
 
-    def held_apply(run) -> None:  # inside the apply's transaction: SQLite's write lock is taken
+    def held_apply(log, linkage_name: str) -> None:  # inside the apply's transaction: SQLite's write lock is taken
         if not applying.is_set():
             applying.set()
             release.wait(20)
-        emit_events(run)
+        emit_events(log, linkage_name)
 
-    monkeypatch.setattr(collection._Run, "_emit_events", held_apply)
+    monkeypatch.setattr(collection.report.EventLog, "emit", held_apply)
     writing = threading.Event()
     write_ahead = control._Run.write_ahead
 
