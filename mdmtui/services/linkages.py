@@ -318,7 +318,7 @@ def validate(data: dict[str, Any] | LinkageSettings) -> LinkageSettings:
     if isinstance(data, LinkageSettings):
         data = data.model_dump()
     try:
-        return LinkageInput.model_validate(data)  # type: ignore[no-any-return]
+        return LinkageInput.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(validation_message(exc)) from None
 

@@ -248,10 +248,10 @@ class Stage:
 
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement on the run's connection; its cursor."""
-        return self.db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        return self.db.execute_sql(sql, params)
 
     def _cursor(self) -> Any:
-        return self.db.cursor()  # type: ignore[no-untyped-call]
+        return self.db.cursor()
 
 
 def _python(column: str, value: Any) -> Any:
