@@ -520,7 +520,7 @@ def _columns(ctx: Context, checked: LinkageSettings) -> dict[str, Any]:
 def _is_mask(value: Any) -> bool:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
-    return value == mask("x")
+    return isinstance(value, str) and value == mask("x")
 
 
 def editable_settings(linkage: LinkageRecord) -> dict[str, Any]:
