@@ -193,6 +193,7 @@ class Software(BaseModel):
 class SoftwareTitle(BaseModel):
     """One title (software name) across the fleet: how many devices have it, in how many versions."""
 
+    id = AutoField()
     name = TextField(unique=True)
     vendor = TextField(null=True)  # a vendor collected for it (the latest seen)
     devices = IntegerField(default=0)  # distinct devices with at least one item of this name
