@@ -174,7 +174,8 @@ class _ProgressLine:
     """One line rewritten in place: pages, devices and rate per linkage."""
 
     def __init__(self, out: TextIO) -> None:
-        self.out, self.ticks, self.shown = out, {}, 0
+        self.out, self.shown = out, 0
+        self.ticks: dict[str, Progress] = {}
 
     def update(self, p: Progress) -> None:
         self.ticks[p.linkage] = p

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mdmtui.cli import control as cli_control
 from mdmtui.cli.common import add_json_flag, confirm_typed, context_from_args, print_json, print_table, to_local
@@ -17,6 +17,9 @@ from mdmtui.records import Action
 from mdmtui.services import approvals, audit, control, lookup
 from mdmtui.services.approvals import ApprovalRecord
 from mdmtui.services.context import Context
+
+if TYPE_CHECKING:
+    from mdmtui.storage.models import Device
 
 _ACTIONS = {"wipe": Action.WIPE, "lock": Action.LOCK, "reset-passcode": Action.RESET_PASSCODE}
 
@@ -148,7 +151,8 @@ def _confirm_approval(ctx: Context, row: ApprovalRecord, args: argparse.Namespac
     device = approvals.request_device(row)
     if device is None or row.state != "pending" or approvals.device_changes(row):
         return None  # the service refuses it, saying why (and voids a request whose device changed)
-    expected = lookup.confirm_label(device)
+    # confirm_label reads the name, serial and MDM id, which an ActionDevice has too (it is typed for a Device)
+    expected = lookup.confirm_label(cast("Device", device))
     if args.confirm is not None:
         return None if args.confirm == expected else f"'{args.confirm}' does not match the device name '{expected}'"
     if not sys.stdin.isatty():

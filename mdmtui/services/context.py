@@ -12,6 +12,7 @@ from peewee import Database
 
 from mdmtui.config import Settings, load_settings, private_dir
 from mdmtui.storage import Storage
+from mdmtui.storage.interrupt import Interrupter as Interrupter  # stops statements running on ctx.db
 from mdmtui.secrets import SecretBox
 
 

@@ -11,10 +11,10 @@ from mdmtui.errors import NotFoundError, UsageError
 from mdmtui.storage import software as stored
 from mdmtui.storage.software import (  # noqa: F401 - the aggregate's upkeep, for the writers not yet moved
     NONE_KEY,
-    TITLE_SORTS,
-    Title,
-    TitleFilter,
-    Version,
+    TITLE_SORTS as TITLE_SORTS,
+    Title as Title,
+    TitleFilter as TitleFilter,
+    Version as Version,
     add,
     add_ids,
     backfill,
