@@ -280,6 +280,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         if self._state() == self._clean:
             self.dismiss(self.saved)
             return
+
         def discard(yes: bool | None) -> None:
             if yes:
                 self.dismiss(self.saved)
