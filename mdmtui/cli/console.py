@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from mdmtui.config import Settings
 from mdmtui.records import System
@@ -74,12 +75,18 @@ def _run_app(ctx: Context, **options) -> int:
 # ------------------------------------------------------------------------------------------- demo
 
 
-def split_fleet(total: int) -> dict[str, int]:
+class FleetSizes(TypedDict):
+    """Devices per MDM, keyed by the simulator's keyword names (the systems' values)."""
+
+    intune: int
+    mobileiron: int
+    sdm: int
+
+
+def split_fleet(total: int) -> FleetSizes:
     """``total`` devices across the three MDMs, as even as possible."""
     third, rest = divmod(total, 3)
-    # the simulator's keyword names are the systems' values
-    return {System.INTUNE.value: third + (1 if rest > 0 else 0), System.MOBILEIRON.value: third + (1 if rest > 1 else 0),
-            System.SDM.value: third}
+    return FleetSizes(intune=third + (1 if rest > 0 else 0), mobileiron=third + (1 if rest > 1 else 0), sdm=third)
 
 
 @dataclass

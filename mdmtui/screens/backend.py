@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from mdmtui.records import Action, CollectionSummary, Progress, WipeOptions
 from mdmtui.screens.rows import (ActionRow, AuditRow, DeviceRow, EventRow, HistoryRow, RequestRow, RunRow,
                                  SoftwareRow, TitleRow, VersionRow)
-from mdmtui.services.context import Context
+from mdmtui.services.context import Context, Interrupter
 from mdmtui.services.roles import Permission, PermissionDenied
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from mdmtui.recurrence import Schedule
     from mdmtui.services.control import DeviceOutcome
-    from mdmtui.services.inventory import DeviceFilter, Interrupter, LicenseUsage
+    from mdmtui.services.inventory import DeviceFilter, LicenseUsage
     from mdmtui.services.linkages import LinkageInput
     from mdmtui.services.overview import Overview
     from mdmtui.services.software import TitleFilter
@@ -70,12 +70,6 @@ def device_filter(stale_days: int, **fields: Any) -> DeviceFilter:
     return DeviceFilter(stale_days=stale_days, **fields)
 
 
-def _interrupter() -> Interrupter:
-    from mdmtui.services import inventory
-
-    return inventory.Interrupter()
-
-
 @dataclass
 class DeviceSource:
     """The device table's rows: one ``DeviceFilter`` paged through the inventory service."""
@@ -83,7 +77,7 @@ class DeviceSource:
     ctx: Context
     filter: DeviceFilter
 
-    interrupter: Interrupter = field(default_factory=_interrupter, compare=False)
+    interrupter: Interrupter = field(default_factory=Interrupter, compare=False)
 
     def count(self) -> int:
         """Devices matching the filter (``cancel_count`` from another thread stops it at once)."""

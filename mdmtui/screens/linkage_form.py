@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 from textual import on, work
@@ -19,6 +19,11 @@ from mdmtui.screens import backend
 from mdmtui.screens.dialogs import ConfirmScreen
 from mdmtui.widgets.safe import plain, report_worker_failure
 from mdmtui.widgets.field import Field
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from mdmtui.screens.app import MdmtuiApp
 
 # (key, label, systems it applies to, secret): the settings every linkage has around each system's own
 # options, which come from the system specs (connectors/spec.py, through the linkage service)
@@ -81,6 +86,9 @@ def _schedule_field(message: str) -> str | None:
 
 class LinkageFormScreen(ModalScreen[str | None]):
     """The form; dismissed with the saved linkage's name, or None."""
+
+    if TYPE_CHECKING:
+        app = getters.app(MdmtuiApp)  # for the type checker: the console, with its context, counts, runners
 
     CSS_PATH = "linkage_form.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -272,9 +280,13 @@ class LinkageFormScreen(ModalScreen[str | None]):
         if self._state() == self._clean:
             self.dismiss(self.saved)
             return
+
+        def discard(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(self.saved)
+
         self.app.push_screen(ConfirmScreen("Discard your changes?", "The changes to this linkage are not saved.",
-                                           yes="Discard", danger=True),
-                             lambda discard: self.dismiss(self.saved) if discard else None)
+                                           yes="Discard", danger=True), discard)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:

@@ -180,6 +180,7 @@ async def approve(ctx: Context, request_id: int, **act_options: Any) -> Approved
     """
     async with ctx.storage.serial() as db:
         row = await db.run(_claim_approval, ctx, request_id)
+        assert row.device_id is not None  # a request whose device is gone was voided by the claim
         outcomes = await control.act(ctx, [row.device_id], row.action, _options(row),
                                      approval=control.Approval(row.id, row.requested_by, ctx.os_user),
                                      **act_options)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mdmtui.config import Settings, load_settings, private_dir
 from mdmtui.storage import Database, Storage
+from mdmtui.storage.interrupt import Interrupter as Interrupter  # stops statements running on ctx.db
 from mdmtui.secrets import SecretBox
 
 

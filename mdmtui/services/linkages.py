@@ -319,7 +319,7 @@ def validate(data: dict[str, Any] | LinkageSettings) -> LinkageSettings:
     if isinstance(data, LinkageSettings):
         data = data.model_dump()
     try:
-        return LinkageInput.model_validate(data)  # type: ignore[no-any-return]
+        return LinkageInput.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(validation_message(exc)) from None
 
@@ -504,7 +504,7 @@ def _columns(ctx: Context, checked: LinkageSettings) -> dict[str, Any]:
 def _is_mask(value: Any) -> bool:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
-    return value == mask("x")
+    return isinstance(value, str) and value == mask("x")
 
 
 def editable_settings(linkage: LinkageRecord) -> dict[str, Any]:

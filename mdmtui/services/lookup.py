@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from mdmtui import identifiers
 from mdmtui.errors import AmbiguousError, NotFoundError, UsageError
@@ -122,7 +123,18 @@ def describe(device: StoredDevice | DeviceRow) -> str:
     return " ".join(parts)
 
 
-def confirm_label(device: StoredDevice | DeviceRow) -> str:
+class Named(Protocol):
+    """What names a device to the admin: a stored device, a listed row, the device of an action."""
+
+    @property
+    def computer_name(self) -> str | None: ...
+    @property
+    def serial_number(self) -> str | None: ...
+    @property
+    def mdm_device_id(self) -> str: ...
+
+
+def confirm_label(device: Named) -> str:
     """What the admin types to confirm a wipe: the device name, else its serial or MDM id."""
     return device.computer_name or device.serial_number or device.mdm_device_id
 

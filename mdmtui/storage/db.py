@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 from peewee import Database, DatabaseError, PostgresqlDatabase, SqliteDatabase
@@ -60,7 +61,8 @@ def open_database(url: str) -> Database:
         _require_postgres_driver()
         extra = {} if "connect_timeout" in parse_qs(urlparse(url).query) else {
             "connect_timeout": PG_CONNECT_TIMEOUT_S}
-        return url_connect(url.replace("postgres://", "postgresql://", 1), **extra)
+        # playhouse ships no stubs: its connect() is Any
+        return cast(Database, url_connect(url.replace("postgres://", "postgresql://", 1), **extra))
     raise ConfigurationError(f"unsupported database URL {redact_url(url)!r}: use sqlite:/// or postgresql://")
 
 

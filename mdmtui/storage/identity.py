@@ -40,4 +40,4 @@ def other_linkage_matches(db: Database, stage_table: str, linkage_id: int, keys:
 
 
 def _sql(db: Database, sql: str, params: Sequence[Any]) -> Any:
-    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    return db.execute_sql(sql, params)

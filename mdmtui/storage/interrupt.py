@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from peewee import Database, OperationalError
 
@@ -22,7 +23,7 @@ class Interrupter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watched: set = set()
+        self._watched: set[Any] = set()  # DB-API connections (sqlite3 or psycopg2): no common type
         self._stopped = False
         self.interrupted = 0  # statements interrupted while running (for tests)
 

@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 
-from peewee import Database, PostgresqlDatabase
+from peewee import Database, Field, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 from mdmtui.storage import db as _db
@@ -97,9 +99,9 @@ WIDENED_TO_TEXT: dict[int, dict[str, tuple[str, ...]]] = {
 }
 
 
-def step(version: int):
+def step(version: int) -> Callable[[_db.Migration], _db.Migration]:
     """Register a migration that upgrades to ``version``; a number registered twice is a merge mistake."""
-    def register(fn):
+    def register(fn: _db.Migration) -> _db.Migration:
         if version in _db.MIGRATIONS:
             raise RuntimeError(f"migration step {version} is registered twice ({fn.__name__})")
         _db.MIGRATIONS[version] = fn
@@ -141,8 +143,9 @@ def normalise_identifiers(db: Database) -> int:
     sets = ", ".join(f"{c} = {db.param}" for c in (*_ID_COLUMNS, "search_text"))
     last, changed = 0, 0
     while True:
-        rows = list(Device.select(*[Device._meta.columns[c] for c in columns]).where(Device.id > last)
-                    .order_by(Device.id).limit(_NORMALISE_CHUNK).dicts())
+        query = (Device.select(*[Device._meta.columns[c] for c in columns]).where(Device.id > last)
+                 .order_by(Device.id).limit(_NORMALISE_CHUNK).dicts())
+        rows = list(cast("Iterable[dict[str, Any]]", query))
         if not rows:
             return changed
         updates = [u for u in (_normalised(r, search_text) for r in rows) if u is not None]
@@ -152,7 +155,8 @@ def normalise_identifiers(db: Database) -> int:
         last = rows[-1]["id"]
 
 
-def _normalised(row: dict, search_text) -> tuple | None:
+def _normalised(row: dict[str, Any], search_text: Callable[[Mapping[str, Any]], str | None]
+                ) -> tuple[str | int | None, ...] | None:
     """(imei, iccid, search text, id) of a row that must change, else None."""
     new = {c: identifiers.hardware_id(row[c]) for c in _ID_COLUMNS}
     # rows no collection wrote keep a NULL search text (the search looks at their columns)
@@ -255,12 +259,13 @@ def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tupl
         migrate(migrator.add_column(table, column, field))
 
 
-def model_field(table: str, column: str):
+def model_field(table: str, column: str) -> Field:
     """The model field behind ``table.column``; a clear error for a typo in ADDED_COLUMNS."""
     for model in models.ALL_MODELS:
         if model._meta.table_name == table:
+            fields: dict[str, Field] = model._meta.columns  # Incomplete in peewee-stubs
             try:
-                return model._meta.columns[column]
+                return fields[column]
             except KeyError:
                 raise LookupError(f"migrations: model {model.__name__} has no column {column!r}") from None
     raise LookupError(f"migrations: no model has table {table!r}")
@@ -271,6 +276,6 @@ def create_missing(db: Database) -> None:
     from mdmtui.storage import search_index
 
     db.create_tables(models.ALL_MODELS, safe=True)
-    for model in models.ALL_MODELS:
-        model._schema.create_indexes(safe=True)
+    for model in models.ALL_MODELS:  # _schema: set by peewee's metaclass, absent from its stubs
+        model._schema.create_indexes(safe=True)  # type: ignore[attr-defined]
     search_index.install(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, UTC
+from typing import Any, NoReturn
 
 from peewee import (
     AutoField,
@@ -26,13 +27,13 @@ def utcnow() -> datetime:
 class UTCDateTimeField(DateTimeField):
     """Stores naive UTC on every dialect; gives back aware UTC datetimes."""
 
-    def db_value(self, value):
+    def db_value(self, value: Any) -> Any:
         if isinstance(value, datetime) and value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return super().db_value(value)
+        return super().db_value(value)  # type: ignore[no-untyped-call]  # untyped in peewee-stubs
 
-    def python_value(self, value):
-        value = super().python_value(value)
+    def python_value(self, value: Any) -> Any:
+        value = super().python_value(value)  # type: ignore[no-untyped-call]  # untyped in peewee-stubs
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -192,6 +193,7 @@ class Software(BaseModel):
 class SoftwareTitle(BaseModel):
     """One title (software name) across the fleet: how many devices have it, in how many versions."""
 
+    id = AutoField()
     name = TextField(unique=True)
     vendor = TextField(null=True)  # a vendor collected for it (the latest seen)
     devices = IntegerField(default=0)  # distinct devices with at least one item of this name
@@ -309,33 +311,33 @@ class AuditEvent(BaseModel):
     approval_id = IntegerField(null=True)
 
     # Append-only at the application level: inserts pass, every change or deletion is refused.
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> int:
         """Insert a new event; refuse to rewrite a stored one."""
-        if self._pk is not None and not kwargs.get("force_insert"):
+        if self.id is not None and not kwargs.get("force_insert"):
             raise _audit_is_append_only()
         return super().save(*args, **kwargs)
 
-    def delete_instance(self, *args, **kwargs):
+    def delete_instance(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: audit events are never deleted."""
         raise _audit_is_append_only()
 
     @classmethod
-    def update(cls, *args, **kwargs):
+    def update(cls, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: audit events are never changed."""
         raise _audit_is_append_only()
 
     @classmethod
-    def delete(cls):
+    def delete(cls) -> NoReturn:
         """Refused: audit events are never deleted."""
         raise _audit_is_append_only()
 
     @classmethod
-    def replace(cls, *args, **kwargs):
+    def replace(cls, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: a REPLACE would overwrite an event."""
         raise _audit_is_append_only()
 
     @classmethod
-    def replace_many(cls, *args, **kwargs):
+    def replace_many(cls, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: a REPLACE would overwrite events."""
         raise _audit_is_append_only()
 

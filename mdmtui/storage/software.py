@@ -17,11 +17,11 @@ that lists one title twice counts once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from peewee import SQL, Database, NodeList, fn
+from peewee import SQL, Database, Field, ModelSelect, NodeList, fn
 
 from mdmtui.storage.models import SoftwareTitle, SoftwareVersion
 
@@ -59,6 +59,7 @@ def add_ids(db: Database, ids: Sequence[int]) -> None:
 def _adjust(db: Database, devices: str | None, params: Sequence[Any], sign: int, linkage: str | None) -> None:
     where = f"WHERE sw.device_id IN ({devices})" if devices else ""
     vendor = "MAX(sw.vendor)" if sign > 0 else "NULL"  # a removal never changes the vendor shown
+    linkage_params: tuple[str, ...]
     if linkage is None:
         source, linkage_key, linkage_params = ("software sw JOIN device d ON d.id = sw.device_id",
                                                "COALESCE(d.linkage_name, '')", ())
@@ -151,7 +152,8 @@ class Version:
 
 def count_titles(f: TitleFilter) -> int:
     """How many titles match."""
-    return _filtered(SoftwareTitle.select(fn.COUNT(SoftwareTitle.id)), f).scalar() or 0
+    count: int = _filtered(SoftwareTitle.select(fn.COUNT(SoftwareTitle.id)), f).scalar() or 0
+    return count
 
 
 def titles(f: TitleFilter, offset: int = 0, limit: int = 100) -> list[Title]:
@@ -182,12 +184,14 @@ def versions(name: str) -> list[Version]:
     rows = (SoftwareVersion.select(SoftwareVersion.version, total.alias("n"), fn.MAX(SoftwareVersion.vendor))
             .where(SoftwareVersion.name == name).group_by(SoftwareVersion.version)
             .order_by(total.desc(), SoftwareVersion.version).tuples())
+    pairs = (SoftwareVersion.select(SoftwareVersion.version, SoftwareVersion.linkage_name)
+             .where(SoftwareVersion.name == name).order_by(SoftwareVersion.linkage_name).tuples())
     by_version: dict[str, list[str]] = {}
-    for version, linkage in (SoftwareVersion.select(SoftwareVersion.version, SoftwareVersion.linkage_name)
-                             .where(SoftwareVersion.name == name).order_by(SoftwareVersion.linkage_name).tuples()):
+    for version, linkage in cast("Iterable[tuple[str, str]]", pairs):
         if linkage != NONE_KEY:
             by_version.setdefault(version, []).append(linkage)
-    return [Version(name, v or None, int(n), vendor, by_version.get(v, [])) for v, n, vendor in rows]
+    return [Version(name, v or None, int(n), vendor, by_version.get(v, []))
+            for v, n, vendor in cast("Iterable[tuple[str, Any, str | None]]", rows)]  # n: Decimal on PostgreSQL
 
 
 def _linkages(names: list[str]) -> dict[str, list[str]]:
@@ -198,19 +202,19 @@ def _linkages(names: list[str]) -> dict[str, list[str]]:
              .group_by(SoftwareVersion.name, SoftwareVersion.linkage_name)
              .order_by(SoftwareVersion.linkage_name).tuples())
     out: dict[str, list[str]] = {}
-    for name, linkage in query:
+    for name, linkage in cast("Iterable[tuple[str, str]]", query):
         out.setdefault(name, []).append(linkage)
     return out
 
 
-def _filtered(query, f: TitleFilter):
+def _filtered(query: ModelSelect[SoftwareTitle], f: TitleFilter) -> ModelSelect[SoftwareTitle]:
     text = (f.text or "").strip()
     if not text:
         return query
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
 
-    def like(column):
+    def like(column: Field) -> NodeList:
         return NodeList((fn.LOWER(column), SQL("LIKE"), pattern, SQL("ESCAPE '\\'")))
 
     return query.where(like(SoftwareTitle.name) | like(SoftwareTitle.vendor))

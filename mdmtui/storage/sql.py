@@ -9,5 +9,5 @@ from peewee import Database
 
 
 def execute(db: Database, sql: str, params: Sequence[Any] = ()) -> Any:
-    """``sql`` with ``params`` on ``db``: its cursor (Peewee's ``execute_sql``, which its stubs leave untyped)."""
-    return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    """``sql`` with ``params`` on ``db``: its cursor."""
+    return db.execute_sql(sql, params)

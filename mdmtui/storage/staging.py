@@ -252,7 +252,7 @@ class Stage:
         return execute(self.db, sql, params)
 
     def _cursor(self) -> Any:
-        return self.db.cursor()  # type: ignore[no-untyped-call]
+        return self.db.cursor()
 
 
 def _python(column: str, value: Any) -> Any:

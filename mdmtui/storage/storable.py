@@ -158,7 +158,8 @@ def _plain(values: Iterable[str]) -> bool:
 def _numbers_suspect(record: DeviceRecord) -> bool:
     """Cheap: could any number be beyond 64 bits? (The sum overestimates; ``_numbers`` checks exactly.)"""
     try:
-        return sum(map(abs, filter(None, _get_int(record)))) > MAX_BIGINT
+        total: int = sum(map(abs, filter(None, _get_int(record))))  # attrgetter's values are Any
+        return total > MAX_BIGINT
     except TypeError:  # not a number at all: let the exact check decide
         return True
 
