@@ -14,8 +14,9 @@ from tui_helpers import FIXED_NOW, link_and_collect, make_settings, settle
 
 from mdmtui.storage.models import CollectionRun, Device, Event, Linkage
 from mdmtui.screens.app import create_app
+from mdmtui.storage import events as stored_events
 from mdmtui.storage import runs
-from mdmtui.services import audit, events, inventory, linkages, schedule
+from mdmtui.services import audit, inventory, linkages, schedule
 from mdmtui.services.context import open_context
 
 SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
@@ -24,7 +25,7 @@ SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
 @pytest.fixture
 def frozen_fleet(tmp_path, sim, monkeypatch):
     """The small demo fleet with every time, user, host and port fixed."""
-    for module in (audit, runs, events, inventory, linkages, schedule):  # the audit log is append-only:
+    for module in (audit, runs, stored_events, inventory, linkages, schedule):  # the audit log is append-only:
         monkeypatch.setattr(module, "utcnow", lambda: FIXED_NOW)             # its times are fixed as written
     ctx = open_context(make_settings(tmp_path))
     ctx.os_user, ctx.host = "admin", "console"

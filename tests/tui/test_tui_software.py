@@ -14,8 +14,9 @@ from mdmtui.storage.models import CollectionRun, Device, Event, Linkage
 from mdmtui.records import DeviceRecord, OsClass, SoftwareItem
 from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import ChoiceScreen
+from mdmtui.storage import events as stored_events
 from mdmtui.storage import runs
-from mdmtui.services import audit, collection, events, inventory, linkages
+from mdmtui.services import audit, collection, inventory, linkages
 from mdmtui.services.context import open_context
 from mdmtui.widgets.virtual_table import VirtualTable
 
@@ -69,7 +70,7 @@ def _collect(ctx) -> None:
 @pytest.fixture
 def software_fleet(tmp_path, monkeypatch):
     """The fleet above, with every stored time fixed (as the main snapshots' fleet)."""
-    for module in (audit, runs, events, inventory, linkages):
+    for module in (audit, runs, stored_events, inventory, linkages):
         monkeypatch.setattr(module, "utcnow", lambda: FIXED_NOW)
     ctx = open_context(make_settings(tmp_path))
     ctx.os_user, ctx.host = "admin", "console"
