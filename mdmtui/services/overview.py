@@ -236,8 +236,8 @@ def _actions(as_of: datetime) -> list[Figure]:
     since = as_of - timedelta(days=FAILED_ACTION_DAYS)
     figures = []
     for key, label, outcomes, drill in (
-            ("pending", "devices, action not final", NOT_FINAL, {"action": "pending"}),
-            ("failed", f"devices, action failed ({FAILED_ACTION_DAYS} days)", ("failed",),
+            ("pending", "devices, not final", NOT_FINAL, {"action": "pending"}),
+            ("failed", f"devices, failed ({FAILED_ACTION_DAYS} days)", ("failed",),
              {"action": "failed", "action_since": since})):
         actions, devices = stored.action_counts(outcomes, since if key == "failed" else None)
         figures.append(Figure(key, label, devices, drill, detail=plural(actions, "action")))
