@@ -6,19 +6,22 @@ import importlib.util
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 from peewee import Database, DatabaseError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as url_connect
-from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
-from mdmtui.storage import models
 from mdmtui.config import private_dir
 from mdmtui.errors import ConfigurationError
+from mdmtui.storage import models
+# the schema steps and their runner live in migrations.py (which never imports this module); named here too
+from mdmtui.storage.migrations import CURRENT_VERSION as CURRENT_VERSION
+from mdmtui.storage.migrations import MIGRATIONS as MIGRATIONS
+from mdmtui.storage.migrations import migrate_schema as migrate
+from mdmtui.storage.migrations import migrator_for as migrator_for
+from mdmtui.storage.migrations import schema_version as schema_version
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +34,10 @@ SQLITE_PRAGMAS = {
     "cache_size": -64_000,
 }
 PG_CONNECT_TIMEOUT_S = 10  # an unreachable server fails in seconds, not minutes
-# Any constant: serialises concurrent migrations (console and daemon starting together)
-_PG_MIGRATION_LOCK = 0x6D646D74
 
 # SQLite's words for a file that is not an SQLite database, or one whose pages are damaged
 _NOT_A_DATABASE = re.compile(r"not a database|malformed|file is encrypted", re.I)
 
-Migration = Callable[[Database, SchemaMigrator], None]
-MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1; see migrations.py
-CURRENT_VERSION = 11
 
 
 def open_database(url: str) -> Database:
@@ -130,61 +128,3 @@ def _hint(db: Database, detail: str) -> str:
     if "locked" in detail or "busy" in detail:
         return f" (another mdmtui process may hold it longer than {BUSY_TIMEOUT_S} s; retry)"
     return " (check the path and that this user may read and write it and its directory)"
-
-
-def schema_version(db: Database) -> int | None:
-    """The stored schema version, or None for a database without mdmtui tables."""
-    if not db.table_exists(models.SchemaVersion._meta.table_name):
-        return None
-    row = models.SchemaVersion.select().order_by(models.SchemaVersion.version.desc()).first()
-    return row.version if row else None
-
-
-def migrator_for(db: Database) -> SchemaMigrator:
-    """The Peewee schema migrator of ``db``'s dialect."""
-    if isinstance(db, PostgresqlDatabase):
-        return PostgresqlMigrator(db)
-    return SqliteMigrator(db)
-
-
-@contextmanager
-def _migration_transaction(db: Database) -> Iterator[None]:
-    """One transaction that only one process at a time can hold for migrating."""
-    if isinstance(db, PostgresqlDatabase):
-        with db.atomic():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
-            yield
-    else:
-        with db.atomic("IMMEDIATE"):  # takes SQLite's write lock at once
-            yield
-
-
-def migrate(db: Database) -> int:
-    """Create a fresh schema or upgrade an older one; returns the version reached."""
-    from mdmtui.storage import migrations
-
-    _check_steps()
-    with _migration_transaction(db):
-        version = schema_version(db)
-        if version is None:
-            migrations.create_missing(db)
-            models.SchemaVersion.delete().execute()
-            models.SchemaVersion.create(version=CURRENT_VERSION)
-            return CURRENT_VERSION
-        if version > CURRENT_VERSION:
-            raise ConfigurationError(
-                f"the database schema is version {version}, newer than this mdmtui understands "
-                f"({CURRENT_VERSION}): upgrade mdmtui")
-        for target in sorted(v for v in MIGRATIONS if v > version):
-            log.info("migrating schema to version %s", target)
-            MIGRATIONS[target](db, migrator_for(db))
-            models.SchemaVersion.update(version=target).execute()
-    return CURRENT_VERSION
-
-
-def _check_steps() -> None:
-    # Parallel branches are each given a step number, so a number may be unused (none shipped).
-    steps = sorted(MIGRATIONS)
-    if not steps or steps[-1] != CURRENT_VERSION or steps[0] < 2:
-        raise RuntimeError(f"migration steps {steps} do not lead to version {CURRENT_VERSION}")
-

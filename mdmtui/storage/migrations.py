@@ -44,14 +44,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, cast
 
 from peewee import Database, Field, PostgresqlDatabase
-from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
-from mdmtui.storage import db as _db
 from mdmtui import identifiers
+from mdmtui.errors import ConfigurationError
 from mdmtui.storage import models
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,19 @@ WIDENED_TO_TEXT: dict[int, dict[str, tuple[str, ...]]] = {
 }
 
 
-def step(version: int) -> Callable[[_db.Migration], _db.Migration]:
+# Any constant: serialises concurrent migrations (console and daemon starting together)
+_PG_MIGRATION_LOCK = 0x6D646D74
+Migration = Callable[[Database, SchemaMigrator], None]
+MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1 (@step below)
+CURRENT_VERSION = 11
+
+
+def step(version: int) -> Callable[[Migration], Migration]:
     """Register a migration that upgrades to ``version``; a number registered twice is a merge mistake."""
-    def register(fn: _db.Migration) -> _db.Migration:
-        if version in _db.MIGRATIONS:
+    def register(fn: Migration) -> Migration:
+        if version in MIGRATIONS:
             raise RuntimeError(f"migration step {version} is registered twice ({fn.__name__})")
-        _db.MIGRATIONS[version] = fn
+        MIGRATIONS[version] = fn
         return fn
     return register
 
@@ -279,3 +287,58 @@ def create_missing(db: Database) -> None:
     for model in models.ALL_MODELS:  # _schema: set by peewee's metaclass, absent from its stubs
         model._schema.create_indexes(safe=True)  # type: ignore[attr-defined]
     search_index.install(db)
+
+
+def schema_version(db: Database) -> int | None:
+    """The stored schema version, or None for a database without mdmtui tables."""
+    if not db.table_exists(models.SchemaVersion._meta.table_name):
+        return None
+    row = models.SchemaVersion.select().order_by(models.SchemaVersion.version.desc()).first()
+    return row.version if row else None
+
+
+def migrator_for(db: Database) -> SchemaMigrator:
+    """The Peewee schema migrator of ``db``'s dialect."""
+    if isinstance(db, PostgresqlDatabase):
+        return PostgresqlMigrator(db)
+    return SqliteMigrator(db)
+
+
+@contextmanager
+def _migration_transaction(db: Database) -> Iterator[None]:
+    """One transaction that only one process at a time can hold for migrating."""
+    if isinstance(db, PostgresqlDatabase):
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
+            yield
+    else:
+        with db.atomic("IMMEDIATE"):  # takes SQLite's write lock at once
+            yield
+
+
+def migrate_schema(db: Database) -> int:
+    """Create a fresh schema or upgrade an older one; returns the version reached (``db.migrate``)."""
+    _check_steps()
+    with _migration_transaction(db):
+        version = schema_version(db)
+        if version is None:
+            create_missing(db)
+            models.SchemaVersion.delete().execute()
+            models.SchemaVersion.create(version=CURRENT_VERSION)
+            return CURRENT_VERSION
+        if version > CURRENT_VERSION:
+            raise ConfigurationError(
+                f"the database schema is version {version}, newer than this mdmtui understands "
+                f"({CURRENT_VERSION}): upgrade mdmtui")
+        for target in sorted(v for v in MIGRATIONS if v > version):
+            log.info("migrating schema to version %s", target)
+            MIGRATIONS[target](db, migrator_for(db))
+            models.SchemaVersion.update(version=target).execute()
+    return CURRENT_VERSION
+
+
+def _check_steps() -> None:
+    # Parallel branches are each given a step number, so a number may be unused (none shipped).
+    steps = sorted(MIGRATIONS)
+    if not steps or steps[-1] != CURRENT_VERSION or steps[0] < 2:
+        raise RuntimeError(f"migration steps {steps} do not lead to version {CURRENT_VERSION}")
