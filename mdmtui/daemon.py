@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mdmtui.clock import utcnow
 from mdmtui.errors import Busy, Cancelled, ConfigurationError, MdmtuiError, UsageError
 from mdmtui.records import CollectionSummary
 from mdmtui.services import audit, events
 from mdmtui.services import schedule as schedule_service
 from mdmtui.services.context import Context
 from mdmtui.storage import runs
-from mdmtui.storage.runs import utcnow
 
 log = logging.getLogger(__name__)
 

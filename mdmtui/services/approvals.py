@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mdmtui.clock import utcnow
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.records import Action, WipeOptions
 from mdmtui.services import audit, control, events, roles
@@ -25,7 +26,7 @@ from mdmtui.services.context import Context
 from mdmtui.storage import actions as stored_actions
 from mdmtui.storage import approvals as stored
 from mdmtui.storage.records import ApprovalRecord as ApprovalRecord  # callers name the records they get from here
-from mdmtui.storage.records import ActionDevice, AuditRecord, utcnow
+from mdmtui.storage.records import ActionDevice, AuditRecord
 from mdmtui.storage.transactions import transaction
 
 MAX_JUSTIFICATION = 1024  # as Intune's Multi Admin Approval

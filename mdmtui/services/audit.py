@@ -12,11 +12,12 @@ import re
 from datetime import date, datetime, time, timedelta, UTC
 from typing import Any
 
+from mdmtui.clock import utcnow
 from mdmtui.config import open_private, private_dir
 from mdmtui.errors import UsageError
 from mdmtui.formatting import clip, terminal_safe_json
 from mdmtui.storage import audit as stored
-from mdmtui.storage.records import AuditRecord, utcnow
+from mdmtui.storage.records import AuditRecord
 from mdmtui.storage.storable import clean
 from mdmtui.services.context import Context
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from mdmtui import capabilities
+from mdmtui.clock import utcnow
 from mdmtui.connectors.base import Connector, connector_for
 from mdmtui.errors import (
     ActionRefused, AuthenticationFailed, ConfigurationError, MdmRequestError, MdmtuiError, NotFoundError,
@@ -30,7 +31,7 @@ from mdmtui.services.context import Context
 from mdmtui.storage import actions as stored
 from mdmtui.storage import approvals as stored_requests
 from mdmtui.storage.records import ActionRecord as ActionRecord  # callers name the records they get from here
-from mdmtui.storage.records import ActionDevice, OpenAction, utcnow
+from mdmtui.storage.records import ActionDevice, OpenAction
 from mdmtui.storage.storable import clean
 from mdmtui.storage import Serial
 from mdmtui.storage.transactions import transaction

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mdmtui import capabilities, filterlang, mapping
+from mdmtui.clock import utcnow as utcnow  # the snapshot tests fix it here (the Overview reads it too)
 from mdmtui.errors import ActionRefused, NotFoundError, UsageError
 from mdmtui.formatting import printable
 from mdmtui.records import OsClass
@@ -47,11 +48,6 @@ SECURITY_PROBLEMS = {
     "stale": "not seen for a while",
 }
 _CHUNK = stored.CHUNK
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC (the snapshot tests fix it)."""
-    return datetime.now(UTC)
 
 
 # ------------------------------------------------------------------------------------------- listing

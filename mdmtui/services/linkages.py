@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, create_model, field_validator,
                       model_validator)
 
+from mdmtui.clock import utcnow
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.connectors.spec import Option, SystemSpec, spec_for, specs, split_url, system_options
 from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
@@ -37,7 +38,7 @@ from mdmtui.services import audit, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import devices as stored_devices
 from mdmtui.storage import linkages as stored
-from mdmtui.storage.linkages import LinkageRecord, utcnow
+from mdmtui.storage.linkages import LinkageRecord
 
 log = logging.getLogger(__name__)
 

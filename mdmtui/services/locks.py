@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from mdmtui.clock import utcnow
 from mdmtui.errors import Busy
 from mdmtui.services.context import Context
 from mdmtui.storage import locks as stored
-from mdmtui.storage.records import LockRecord, utcnow
+from mdmtui.storage.records import LockRecord
 from mdmtui.storage.transactions import close_connection
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from mdmtui.clock import utcnow  # the snapshot tests fix it here
 from mdmtui.formatting import plural
 from mdmtui.services import inventory
 from mdmtui.services.context import Context
@@ -28,11 +29,6 @@ OS_CLASS_LABELS = {"Si": "SDM iOS", "SA": "SDM Android", "M": "MobileIron", "IS"
 # (label, lower bound in days or None, upper bound in days or None) of the last-seen histogram
 AGE_BUCKETS = (("under 1 day", None, 1), ("1–7 days", 1, 7), ("7–30 days", 7, 30), ("30–90 days", 30, 90),
                ("90 days or more", 90, None))
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC (the snapshot tests fix it)."""
-    return datetime.now(UTC)
 
 
 SECURITY_ORDER = ("jailbroken", "passcode", "unencrypted", "stale", "unmanaged")

@@ -20,13 +20,14 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from mdmtui import recurrence
+from mdmtui.clock import utcnow
 from mdmtui.errors import ActionRefused, ConfigurationError, UsageError
 from mdmtui.recurrence import Schedule
 from mdmtui.services import audit, linkages, roles
 from mdmtui.services.context import Context
 from mdmtui.storage import schedule as stored
 from mdmtui.storage.records import RunInfo as RunInfo  # the schedule views read it from here
-from mdmtui.storage.records import ScheduledLinkage, utcnow
+from mdmtui.storage.records import ScheduledLinkage
 from mdmtui.storage.transactions import transaction
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,12 @@ from typing import Any, cast
 from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, fn
 
 from mdmtui import filterlang, identifiers
+from mdmtui.clock import utcnow
 from mdmtui.errors import UsageError
 from mdmtui.records import OsClass
 from mdmtui.storage import search_index
 from mdmtui.storage import software as stored_software
-from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software, utcnow
+from mdmtui.storage.models import AssetInfo, Device, DeviceAction, DeviceHistory, Linkage, Software
 
 # Columns the device list shows (and ``DeviceRow`` carries); also the allowed sort keys.
 LIST_COLUMNS = (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from mdmtui.clock import utcnow
 from mdmtui.storage.models import Event
-from mdmtui.storage.records import EventRecord, from_row, utcnow
+from mdmtui.storage.records import EventRecord, from_row
 
 
 def insert(kind: str, message: str, linkage_name: str | None, device_id: int | None) -> EventRecord:

@@ -12,9 +12,10 @@ from typing import Any
 
 from peewee import Database, fn
 
+from mdmtui.clock import utcnow
 from mdmtui.records import System
 from mdmtui.storage import software
-from mdmtui.storage.models import CollectionLock, CollectionRun, Device, Linkage, utcnow
+from mdmtui.storage.models import CollectionLock, CollectionRun, Device, Linkage
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from peewee import (
@@ -18,10 +18,7 @@ from peewee import (
     TextField,
 )
 
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
+from mdmtui.clock import utcnow
 
 
 class UTCDateTimeField(DateTimeField):

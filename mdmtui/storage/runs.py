@@ -14,7 +14,8 @@ from typing import Any, cast
 
 from peewee import fn
 
-from mdmtui.storage.models import CollectionRun, Device, Linkage, SchedulerState, utcnow
+from mdmtui.clock import utcnow
+from mdmtui.storage.models import CollectionRun, Device, Linkage, SchedulerState
 
 __all__ = ["LinkageRef", "RunCounts", "RunEnd", "RunRef", "SchedulerRole", "abandoned", "beat_scheduler",
            "claim_scheduler", "enabled_linkage_names", "known_linkage_names", "last_mdm_start", "leave_scheduler",
