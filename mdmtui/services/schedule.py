@@ -15,7 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,44 +44,7 @@ WEEKDAY_WORDS = {
 START_AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 
 
-class LinkageSchedule(Protocol):
-    """What scheduling reads of a linkage (a ``ScheduledLinkage``, or a linkage the linkage service gave)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def enabled(self) -> bool: ...
-
-    @property
-    def schedule_start_at(self) -> str | None: ...
-
-    @property
-    def schedule_interval(self) -> str | None: ...
-
-    @property
-    def schedule_every(self) -> int | None: ...
-
-    @property
-    def schedule_weekdays(self) -> str | None: ...
-
-    @property
-    def schedule_month_day(self) -> int | None: ...
-
-    @property
-    def schedule_tz(self) -> str | None: ...
-
-    @property
-    def last_scheduled_run_at(self) -> datetime | None: ...
-
-    @property
-    def changed_schedule(self) -> str | None: ...
-
-    @property
-    def last_changed_run_at(self) -> datetime | None: ...
+LinkageSchedule = ScheduledLinkage  # what scheduling reads of a linkage (a LinkageRecord is one too)
 
 
 @dataclass(frozen=True, slots=True)

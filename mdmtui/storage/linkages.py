@@ -15,15 +15,15 @@ from peewee import Database, fn
 from mdmtui.clock import utcnow
 from mdmtui.records import System
 from mdmtui.storage import software
+from mdmtui.storage.records import ScheduledLinkage
 from mdmtui.storage.models import CollectionLock, CollectionRun, Device, Linkage
 
 
 @dataclass(frozen=True, slots=True)
-class LinkageRecord:
-    """One stored linkage; secrets as their encrypted tokens (``*_enc``)."""
+class LinkageRecord(ScheduledLinkage):
+    """One stored linkage: its scheduling columns (``ScheduledLinkage``) and the rest; secrets as their
+    encrypted tokens (``*_enc``)."""
 
-    id: int
-    name: str
     system: System
     server_url: str
     verify_tls: bool
@@ -33,7 +33,6 @@ class LinkageRecord:
     proxy_password_enc: str | None
     timeout_s: float
     page_size: int | None
-    enabled: bool
     auto_manage: bool
     tenant_id: str | None
     client_id: str | None
@@ -44,15 +43,6 @@ class LinkageRecord:
     device_space_id: int | None
     sdm_version: str | None
     name_mapping: str | None
-    schedule_start_at: str | None
-    schedule_interval: str | None
-    schedule_every: int | None
-    schedule_weekdays: str | None
-    schedule_month_day: int | None
-    schedule_tz: str | None
-    last_scheduled_run_at: datetime | None
-    changed_schedule: str | None
-    last_changed_run_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
