@@ -588,8 +588,7 @@ async def test_connection(ctx: Context, name: str) -> str:
     """Ask the linkage's MDM whether its settings work; what it answered."""
     from mdmtui.services import linkages
 
-    with ctx.db.connection_context():
-        return await linkages.test_connection(ctx, name)
+    return await linkages.test_connection(ctx, name)
 
 
 def shown_systems() -> tuple[Any, ...]:

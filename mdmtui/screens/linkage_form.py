@@ -327,8 +327,7 @@ class LinkageFormScreen(ModalScreen[str | None]):
         result = self.query_one("#test-result", Static)
         result.update(plain(f"Saved. Testing the connection to {name}…"))
         try:
-            with self.app.ctx.db.connection_context():
-                answer = await backend.test_connection(self.app.ctx, name)
+            answer = await backend.test_connection(self.app.ctx, name)
         except MdmtuiError as exc:
             result.update(plain(f"Saved, but the connection test failed: {exc}", lines=True))
             return

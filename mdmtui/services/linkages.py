@@ -645,7 +645,7 @@ async def test_connection(ctx: Context, name: str) -> str:
     """Connect to the linkage's MDM and check the credentials; the MDM's one-line description."""
     from mdmtui.connectors.base import connector_for
 
-    config = linkage_config(ctx, get(ctx, name))
+    config = await ctx.storage.run(lambda: linkage_config(ctx, get(ctx, name)))  # off the event loop's thread
     try:
         connector = connector_for(config)
     except ImportError as exc:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mdmtui.errors import ActionRefused, ConfigurationError, NotFoundError
+from mdmtui.errors import ActionRefused, ConfigurationError, MdmtuiError, NotFoundError
 from mdmtui.storage.models import AssetInfo, AuditEvent, Device, DeviceHistory, Linkage, Software
 from mdmtui.secrets import Secret, SecretBox
 from mdmtui.services import linkages
@@ -233,6 +233,17 @@ def test_linkage_config_reports_properties_problems_with_lines(ctx):
 async def test_test_connection_unknown_linkage(sqlite_ctx):
     with pytest.raises(NotFoundError, match="no linkage named 'nope'"):
         await linkages.test_connection(sqlite_ctx, "nope")
+
+
+async def test_test_connection_reads_the_linkage_off_the_event_loop(sqlite_ctx):
+    """The console awaits it on its event loop, whose thread must never wait on the database: the
+    linkage and its secrets are read by a storage worker (before, they were read on the loop)."""
+    linkages.create(sqlite_ctx, {"name": "mi", "system": "mobileiron", "server_url": "https://127.0.0.1:9",
+                                 "user": "admin", "password": "mi-pass-1", "timeout_s": 2})
+    with sqlite_ctx.storage.refusing_sql_here() as on_loop:
+        with pytest.raises(MdmtuiError):  # nothing listens there: the connection fails, with a reason
+            await linkages.test_connection(sqlite_ctx, "mi")
+    assert on_loop == []
 
 
 def test_rotate_secret_key_reencrypts_every_secret(ctx):

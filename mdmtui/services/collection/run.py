@@ -82,7 +82,7 @@ async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trig
     if ctx.read_only:
         raise ActionRefused("read-only mode: collection is disabled")
     roles.require(ctx, roles.Permission.COLLECT, target="collection")
-    chosen = await asyncio.to_thread(_linkage_names, ctx, names)
+    chosen = await ctx.storage.run(_linkage_names, names)
     slots = asyncio.Semaphore(ctx.settings.collect_concurrency)
 
     async def one(linkage_name: str) -> CollectionSummary:
@@ -98,11 +98,10 @@ async def collect_many(ctx: Context, names: Sequence[str] | None = None, *, trig
     return list(await asyncio.gather(*(one(n) for n in chosen)))
 
 
-def _linkage_names(ctx: Context, names: Sequence[str] | None) -> list[str]:
-    with ctx.db.connection_context():
-        if names is None:
-            return runs.enabled_linkage_names()
-        known = runs.known_linkage_names(names)
+def _linkage_names(names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        return runs.enabled_linkage_names()
+    known = runs.known_linkage_names(names)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise NotFoundError("no linkage named " + ", ".join(f"'{n}'" for n in unknown)
