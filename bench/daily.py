@@ -23,6 +23,8 @@ request units asked for (each `$batch` item one) that were answered 429.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -74,52 +76,71 @@ def _collect(ctx, name: str) -> dict:
 
 
 def truth_check(sim: dict, mdm: str) -> dict:
-    """Stored inventory vs the simulator's truth: counts of devices and of differing items."""
+    """Stored inventory vs the simulator's truth: counts of devices and of differing items. The truth
+    comes in one streamed request per MDM (``/_sim/devices?full=1``, and ``/_sim/apps`` for software),
+    compared in one pass."""
     from mdmtui.storage.models import Device
 
     base = sim[mdm]["base_url"]
+    started = time.perf_counter()
     software = _software_check(base, mdm) if mdm == "intune" else {}
-    with httpx.Client(timeout=60) as client:
-        live = client.get(base + "/_sim/devices").json()["ids"]
-        stored = {d.mdm_device_id: d for d in Device.select().where(Device.linkage_name == mdm)}
-        out = {"devices": len(live), "absent": sum(i not in stored for i in live),
-               "missing_but_live": sum(1 for i in live if i in stored and stored[i].missing_since is not None),
-               "departed_not_missing": sum(1 for i, d in stored.items() if i not in set(live) and d.missing_since is None),
-               "differences": {}, **software}
-        for ident in live:
-            if ident in stored:
-                _compare(mdm, client.get(f"{base}/_sim/devices/{ident}").json(), stored[ident], out["differences"])
+    key = "common.uuid" if mdm == "mobileiron" else "id"
+    stored = {d.mdm_device_id: d for d in Device.select().where(Device.linkage_name == mdm)}
+    live: set[str] = set()
+    out: dict = {"devices": 0, "absent": 0, "missing_but_live": 0, "differences": {}}
+    for wire in _stream(base + "/_sim/devices?full=1"):
+        ident = wire[key]
+        live.add(ident)
+        row = stored.get(ident)
+        if row is None:
+            out["absent"] += 1
+            continue
+        out["missing_but_live"] += row.missing_since is not None
+        _compare(mdm, wire, row, out["differences"])
+    out["devices"] = len(live)
+    out["departed_not_missing"] = sum(1 for i, d in stored.items() if i not in live and d.missing_since is None)
+    out.update(software)
     out["equal"] = not (out["absent"] or out["missing_but_live"] or out["departed_not_missing"] or out["differences"]
                         or out.get("software_differs"))
+    out["check_s"] = round(time.perf_counter() - started, 1)
     return out
 
 
+def _stream(url: str):
+    """The JSON objects of an NDJSON answer, one by one."""
+    with httpx.stream("GET", url, timeout=600) as reply:
+        reply.raise_for_status()
+        for line in reply.iter_lines():
+            if line:
+                yield json.loads(line)
+
+
+def _apps_key(apps) -> bytes:
+    """A digest of a device's (name, version) list, order-free: the software compared without holding
+    every device's list in memory."""
+    return hashlib.blake2b(repr(sorted(apps)).encode(), digest_size=16).digest()
+
+
 def _software_check(base: str, mdm: str) -> dict:
-    """Every live device's stored software (name, version) against the simulator's app truth, streamed
-    device by device from the database."""
+    """Every live device's stored software (name, version) against the simulator's app truth: the truth
+    streamed once (a digest per device), the database streamed device by device."""
     import itertools
 
     from mdmtui.storage.models import Device, Software
 
+    truth = {d["id"]: _apps_key((a["name"], a["version"]) for a in d["apps"]) for d in _stream(base + "/_sim/apps")}
+    empty = _apps_key([])
     rows = (Software.select(Device.mdm_device_id, Software.name, Software.version).join(Device)
             .where(Device.linkage_name == mdm).order_by(Device.mdm_device_id).tuples().iterator())
-    with httpx.Client(timeout=60) as client:
-        live = client.get(base + "/_sim/devices").json()["ids"]
-        differs = items = 0
-        seen: set[str] = set()
-
-        def check(ident: str, stored: list) -> int:
-            apps = client.get(f"{base}/_sim/devices/{ident}/apps").json()
-            return sorted(stored) != sorted((a["name"], a["version"]) for a in apps)
-
-        live_set = set(live)
-        for ident, group in itertools.groupby(rows, key=lambda r: r[0]):
-            stored = [(name, version or "") for _, name, version in group]
-            items += len(stored)
-            if ident in live_set:
-                seen.add(ident)
-                differs += check(ident, stored)
-        differs += sum(check(ident, []) for ident in live if ident not in seen)
+    differs = items = 0
+    seen: set[str] = set()
+    for ident, group in itertools.groupby(rows, key=lambda r: r[0]):
+        stored = [(name, version or "") for _, name, version in group]
+        items += len(stored)
+        if ident in truth:
+            seen.add(ident)
+            differs += _apps_key(stored) != truth[ident]
+    differs += sum(1 for ident, digest in truth.items() if ident not in seen and digest != empty)
     return {"software_items": items, "software_differs": differs}
 
 
@@ -206,6 +227,8 @@ def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | i
                 figures = _figures(run_phase(f"daily-{phase}", sim, work), _meter(sim))
                 for mdm in ("intune", "mobileiron"):
                     results[mdm][phase] = figures[mdm]
+                if save_to is not None:      # what is measured so far, should a later phase fail
+                    save(results, args.json)
             print("checking the inventory against the simulator ...", file=sys.stderr, flush=True)
             results["truth"] = run_phase("daily-truth", sim, work)["truth"]
     finally:

@@ -143,6 +143,22 @@ class Simulator:
         fleet = self.fleets[mdm]
         return [fleet.id_of(s) for s in fleet.live_slots()]
 
+    def truths(self, mdm: str):
+        """truth() of every current device, in listing order, lazily (the bulk truth of /_sim/devices?full=1)."""
+        fleet, service = self.fleets[mdm], self.services[mdm]
+        for slot in fleet.live_slots():
+            if fleet.exists(slot):          # a wipe may complete while the fleet is walked
+                try:
+                    yield service.truth(slot)
+                except KeyError:
+                    continue
+
+    def all_apps(self, mdm: str):
+        """(MDM id, admin.apps()) of every current device, in listing order, lazily (/_sim/apps)."""
+        fleet = self.fleets[mdm]
+        for slot in fleet.live_slots():
+            yield fleet.id_of(slot), self.admin.apps_of_slot(mdm, slot)
+
     def log(self, mdm: str, method: str, path: str, status: int) -> None:
         """Record one answered request in `requests_log`."""
         self.requests_log.append((mdm, method, path, status))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .budget import BudgetLimits
 from .day import DayRates, advance
 from .faults import Faults
-from .web import json_response
+from .web import dumps, json_response
 
 MDMS = ("intune", "mobileiron", "sdm")
 
@@ -60,8 +60,11 @@ class Admin:
     def apps(self, mdm: str, ident: str) -> list[dict]:
         """The device's installed apps as the MDM knows them (name and version, sorted): the truth the
         per-device and report routes must both give."""
+        return self.apps_of_slot(mdm, self._slot(mdm, ident))
+
+    def apps_of_slot(self, mdm: str, slot: int) -> list[dict]:
+        """apps() of a live slot."""
         fleet = self._sim.fleets[mdm]
-        slot = self._slot(mdm, ident)
         catalog = fleet.catalog(slot)
         apps = sorted((catalog[i].name, catalog[i].versions[v]) for i, v in fleet.apps(slot))
         return [{"name": name, "version": version} for name, version in apps]
@@ -113,6 +116,22 @@ def _limits(data: dict) -> BudgetLimits:
     return limits
 
 
+NDJSON = "application/x-ndjson"
+
+
+def _ndjson(objects, chunk: int = 500):
+    """JSON lines, `chunk` objects per piece: Starlette runs a plain iterator in its thread pool, one
+    piece at a time, so the event loop keeps answering while the whole fleet goes out."""
+    batch: list[bytes] = []
+    for obj in objects:
+        batch.append(dumps(obj))
+        if len(batch) == chunk:
+            yield b"\n".join(batch) + b"\n"
+            batch = []
+    if batch:
+        yield b"\n".join(batch) + b"\n"
+
+
 def admin_routes(sim, mdm: str) -> list[Route]:
     """The /_sim/... routes of one MDM's port (no auth, no faults: for tests and the demo)."""
     admin = sim.admin
@@ -135,7 +154,12 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         return data
 
     async def list_devices(request: Request) -> Response:
+        if request.query_params.get("full") == "1":
+            return StreamingResponse(_ndjson(sim.truths(mdm)), media_type=NDJSON)
         return json_response({"count": sim.fleets[mdm].count(), "ids": sim.device_ids(mdm)})
+
+    async def all_apps(request: Request) -> Response:
+        return StreamingResponse(_ndjson({"id": i, "apps": a} for i, a in sim.all_apps(mdm)), media_type=NDJSON)
 
     async def add(request: Request) -> Response:
         return json_response({"id": admin.add(mdm, (await body(request)).get("os"))}, 201)
@@ -200,6 +224,7 @@ def admin_routes(sim, mdm: str) -> list[Route]:
         Route("/_sim/devices", guarded(list_devices), methods=["GET"]),
         Route("/_sim/devices", guarded(add), methods=["POST"]),
         Route("/_sim/devices/{id}", guarded(get), methods=["GET"]),
+        Route("/_sim/apps", guarded(all_apps), methods=["GET"]),
         Route("/_sim/devices/{id}", guarded(remove), methods=["DELETE"]),
         Route("/_sim/devices/{id}/apps", guarded(apps), methods=["GET"]),
         Route("/_sim/devices/{id}/{op}", guarded(op), methods=["POST"]),

@@ -229,6 +229,11 @@ class MobileIronService(Service):
 
     mdm = "mobileiron"
 
+    def __init__(self, sim, cfg) -> None:
+        super().__init__(sim, cfg)
+        # (query, fleet version, id notation) -> the slots it matches (see _matches)
+        self._match_cache: dict[tuple[str, int, bool], list[int]] = {}
+
     def routes(self) -> list[Route]:
         r = self.route
         return [
@@ -295,7 +300,7 @@ class MobileIronService(Service):
             pred = _query(request.query_params.get("query", ""))
         except ValueError as exc:
             return self.error(request, 400, "BadRequest", str(exc))
-        total = self.fleet.count() if pred is None else sum(1 for s in self.fleet.live_slots() if pred(self._fields(s)))
+        total = self.fleet.count() if pred is None else len(self._matches(request.query_params.get("query", ""), pred))
         return json_response({"totalCount": total})
 
     async def search(self, request: Request) -> Response:
@@ -314,7 +319,7 @@ class MobileIronService(Service):
         if pred is None:
             rows, total = self._plain_page(request, offset, limit, fields)
         else:
-            rows, total = self._filtered_page(offset, limit, fields, pred)
+            rows, total = self._filtered_page(offset, limit, fields, pred, q.get("query", ""))
         tail = {"totalCount": total, "resultCount": len(rows), "searchTimeMillis": int((time.perf_counter() - started) * 1000),
                 "currentServerTimeMilliseconds": self.fleet.clock() * 1000, "hasMore": offset + len(rows) < total}
         body = b"".join((b'{"results":[', b",".join(rows), b"],", dumps(tail)[1:]))
@@ -344,16 +349,31 @@ class MobileIronService(Service):
                     rows.append(dumps({k: full[k] if k in full else "" for k in fields}))
         return rows, fleet.count()
 
-    def _filtered_page(self, offset: int, limit: int, fields: list[str], pred) -> tuple[list[bytes], int]:
-        rows, total = [], 0
-        for slot in self.fleet.live_slots():
+    def _filtered_page(self, offset: int, limit: int, fields: list[str], pred, text: str) -> tuple[list[bytes], int]:
+        slots = self._matches(text, pred)
+        rows = []
+        for slot in slots[offset:offset + limit]:
             full = self._fields(slot)
-            if not pred(full):
-                continue
-            if offset <= total < offset + limit:
-                rows.append(dumps({k: full[k] if k in full else "" for k in fields}))
-            total += 1
-        return rows, total
+            rows.append(dumps({k: full[k] if k in full else "" for k in fields}))
+        return rows, len(slots)
+
+    def _matches(self, text: str, pred) -> list[int]:
+        """The live slots a query matches, in listing order. A uuid clause names at most one device (a
+        connector's status lookup: no walk of the fleet); other queries walk the fleet once per fleet
+        version, so paging through a filtered search is not one walk per page."""
+        fleet = self.fleet
+        uuid = _uuid_clause(text)
+        if uuid is not None:
+            slot = fleet.slot_of(uuid)
+            return [slot] if slot is not None and pred(self._fields(slot)) else []
+        key = (text, fleet.version, fleet.grouped_ids)
+        slots = self._match_cache.get(key)
+        if slots is None:
+            slots = [s for s in fleet.live_slots() if pred(self._fields(s))]
+            if len(self._match_cache) >= 8:
+                self._match_cache.clear()
+            self._match_cache[key] = slots
+        return slots
 
     async def details(self, request: Request) -> Response:
         """GET /api/v2/devices/{uuid}/details."""
@@ -491,6 +511,15 @@ def _int(q, name: str, default: int, low: int, high: int) -> int:
 
 
 _COND = re.compile(r'^\s*"?([\w.]+(?: [\w]+)?)"?\s*(=|!=|>|<)\s*"([^"]*)"\s*$')
+
+
+def _uuid_clause(text: str) -> str | None:
+    """The value of a `common.uuid = "…"` clause of a valid query, else None."""
+    for clause in re.split(r"\s+AND\s+", (text or "").strip(), flags=re.I):
+        m = _COND.match(clause)
+        if m and m.group(1) == "common.uuid" and m.group(2) == "=":
+            return m.group(3)
+    return None
 
 
 def _query(text: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import httpx
@@ -72,6 +73,42 @@ def test_admin_over_http(fresh):
     assert httpx.post(base + f"/_sim/devices/{fresh.device_ids('mobileiron')[0]}/explode").status_code == 404
     assert httpx.post(base + "/_sim/devices", json={"os": "Windows"}).status_code == 400   # no PCs in Core here
     assert httpx.get(base + "/_sim/scenario").json()["profile_removed"]
+
+
+def _ndjson(url: str) -> list[dict]:
+    reply = httpx.get(url, timeout=30)
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in reply.text.splitlines()]
+
+
+@pytest.mark.parametrize("mdm", ["intune", "mobileiron", "sdm"])
+def test_bulk_truth_equals_the_single_device_truth(fresh, mdm):
+    """/_sim/devices?full=1 is every live device's /_sim/devices/{id}, in listing order, after the fleet
+    changed (a removal, an enrolment, a day of its life)."""
+    fresh.admin.remove(mdm, fresh.device_ids(mdm)[3])
+    fresh.admin.add(mdm)
+    fresh.admin.advance(24, mdm=mdm)
+    base = getattr(fresh, mdm).base_url
+    bulk = _ndjson(base + "/_sim/devices?full=1")
+    singles = [httpx.get(f"{base}/_sim/devices/{i}").json() for i in fresh.device_ids(mdm)]
+    assert len(bulk) == fresh.fleets[mdm].count() and bulk == singles
+
+
+def test_bulk_apps_equal_the_single_device_apps(fresh):
+    fresh.admin.advance(24, mdm="intune", rates={"apps": 1.0})
+    base = fresh.intune.base_url
+    bulk = _ndjson(base + "/_sim/apps")
+    ids = fresh.device_ids("intune")
+    assert [d["id"] for d in bulk] == ids
+    assert [d["apps"] for d in bulk] == [httpx.get(f"{base}/_sim/devices/{i}/apps").json() for i in ids]
+    assert any(d["apps"] for d in bulk)
+
+
+def test_bulk_truth_streams_in_pieces(fresh):
+    """More devices than one piece: the answer is still one line per device."""
+    for _ in range(600):
+        fresh.admin.add("sdm")
+    assert len(_ndjson(fresh.sdm.base_url + "/_sim/devices?full=1")) == 660
 
 
 def test_demo_scenario(sim):

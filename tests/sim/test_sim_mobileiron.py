@@ -197,3 +197,71 @@ def test_last_connected_at_query_compares_instants_in_cores_own_format(sim, mi):
     for loose in ("2026-11-30", "2026-11-30T01:50:00Z", "2026-11-30 01:50:00.000Z", "yesterday"):
         r = _search(mi, query=f'"common.last_connected_at" > "{loose}"')
         assert r.status_code == 400 and "yyyy-MM-ddTHH:mm:ss.SSSZ" in r.json()["messages"][0]["localizedMessage"]
+
+
+def test_filtered_search_follows_the_fleet_between_pages(fresh):
+    """A filtered search's matches are kept per fleet version: a device that checks in, one that leaves
+    and one that enrols between two requests of the same query are seen in the next answer."""
+    m, fleet = fresh.mobileiron, fresh.fleets["mobileiron"]
+    query = '"common.last_connected_at" > "' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 5)) + '.000Z"'
+    with httpx.Client(base_url=m.base_url, auth=(m.user, m.password), timeout=10) as c:
+        def found() -> tuple[set[str], int]:
+            body = c.get("/api/v2/devices", params={**SPACE, "fields": FIELDS, "query": query, "limit": 500}).json()
+            count = c.get("/api/v2/devices/count", params={**SPACE, "query": query}).json()["totalCount"]
+            assert count == body["totalCount"]
+            return {r["common.uuid"] for r in body["results"]}, count
+        before, _ = found()
+        quiet = next(i for i in fresh.device_ids("mobileiron") if i not in before)
+        fresh.admin.touch("mobileiron", quiet)
+        new = fresh.admin.add("mobileiron")
+        gone = next(iter(before)) if before else None
+        if gone:
+            fresh.admin.remove("mobileiron", gone)
+        after, count = found()
+        assert quiet in after and new in after and gone not in after and count == len(after)
+        want = {fleet.id_of(s) for s in fleet.live_slots() if (fleet.last_sync(s) or 0) > time.time() - 5}
+        assert after == want
+
+
+def test_uuid_query_finds_exactly_that_device(fresh):
+    """`common.uuid = "…"` (the connector's status lookup): the device, in any letter case; nothing for a
+    removed, a re-enrolled or an unknown uuid, or when another clause does not hold."""
+    m = fresh.mobileiron
+    ids = fresh.device_ids("mobileiron")
+    with httpx.Client(base_url=m.base_url, auth=(m.user, m.password), timeout=10) as c:
+        def uuids(query: str) -> list[str]:
+            body = c.get("/api/v2/devices", params={**SPACE, "fields": FIELDS, "query": query, "limit": 500}).json()
+            assert body["totalCount"] == len(body["results"])
+            return [r["common.uuid"] for r in body["results"]]
+        assert uuids(f'common.uuid = "{ids[5]}"') == [ids[5]]
+        assert uuids(f'"common.uuid" = "{ids[5].upper()}"') == [ids[5]]
+        platform = fresh.truth("mobileiron", ids[5])["common.platform"]
+        other = "iOS" if platform == "Android" else "Android"
+        assert uuids(f'common.uuid = "{ids[5]}" AND common.platform = "{platform}"') == [ids[5]]
+        assert uuids(f'common.uuid = "{ids[5]}" AND common.platform = "{other}"') == []
+        fresh.admin.remove("mobileiron", ids[6])
+        renewed = fresh.admin.reenrol("mobileiron", ids[7])
+        assert uuids(f'common.uuid = "{ids[6]}"') == [] and uuids(f'common.uuid = "{ids[7]}"') == []
+        assert uuids(f'common.uuid = "{renewed}"') == [renewed]
+        assert uuids('common.uuid = "00000000-0000-4000-8000-000000000000"') == []
+        assert uuids(f'common.uuid != "{ids[5]}"') == [i for i in fresh.device_ids("mobileiron") if i != ids[5]]
+
+
+def test_status_lookup_and_paging_do_not_walk_the_fleet_per_request(monkeypatch):
+    """A uuid lookup builds one device's fields; the pages of one filtered search walk the fleet once
+    (the daily run's status lookups of departed devices were one walk of 100,000 devices each)."""
+    from mdmtui.sim import Simulator
+    from mdmtui.sim.mobileiron import _query
+
+    sim = Simulator(seed=3, intune=0, mobileiron=3000, sdm=0)
+    svc, fleet = sim.services["mobileiron"], sim.fleets["mobileiron"]
+    built = []
+    inner = svc._fields
+    monkeypatch.setattr(svc, "_fields", lambda slot: built.append(slot) or inner(slot))
+    text = f'common.uuid = "{fleet.id_of(1234)}"'
+    assert svc._matches(text, _query(text)) == [1234] and built == [1234]
+    built.clear()
+    text = 'common.platform = "Android"'
+    pages = [svc._filtered_page(offset, 200, ["common.uuid"], _query(text), text) for offset in range(0, 3000, 200)]
+    assert len(built) == 3000 + sum(len(rows) for rows, _ in pages)
+    assert sum(len(rows) for rows, _ in pages) == pages[0][1] > 0
