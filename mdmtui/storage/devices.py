@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, fn
+from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, Table, fn
 
 from mdmtui import filterlang, identifiers
 from mdmtui.errors import UsageError
@@ -257,8 +257,68 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
     columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
     columns.append(_action_pending().alias("action_pending"))
-    query = _ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit)
-    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in tuples(query)]
+    keyed = _keyed_route(f)
+    if keyed is not None:
+        found = _keyed_page(columns, *keyed, offset=max(offset, 0), limit=limit)
+    else:
+        found = tuples(_ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit))
+    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in found]
+
+
+def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, bool] | None:
+    """(the rest of the filter, FTS table, MATCH expression, descending) when the page can stream the
+    matches of its text terms from an FTS table in name order (SQLite, the default order, every device
+    keyed); else None (the page filters with IN and sorts)."""
+    key = f.sort if f.sort in SORT_KEYS else "computer_name"
+    if key != "computer_name" or search_index.postgres():
+        return None
+    texts = [(None, f.text.strip())] if f.text and f.text.strip() else []
+    texts += [(t, t.value) for t in f.terms if t.spec is None and not t.negated and t.value]
+    if not texts or search_index.unkeyed():
+        return None
+    matches = [(term, search_index.match([n.lower() for n in identifiers.search_needles(text)]))
+               for term, text in texts]
+    table = search_index.FTS_TABLE if any(m[0] == search_index.FTS_TABLE for _, m in matches) else matches[0][1][0]
+    driven = [(term, expression) for term, (t, expression) in matches if t == table]
+    expression = " AND ".join(f"({e})" for _, e in driven)
+    rest = replace(f, terms=tuple(t for t in f.terms if not any(t is term for term, _ in driven)))
+    if any(term is None for term, _ in driven):
+        rest.text = None
+    return rest, table, expression, f.descending
+
+
+def _keyed_page(columns: list[Any], rest: DeviceFilter, table: str, expression: str, descending: bool, *,
+                offset: int, limit: int) -> list[tuple[Any, ...]]:
+    """The page through the keyed FTS join: matches come in key order (the default order) and the query
+    stops after ``offset + limit`` of them, however many rows match.
+
+    Descending, unnamed devices still come last (as ``_ordered`` puts them): the named ones by key
+    descending, then the unnamed ones (the highest keys) likewise.
+    """
+    fts = Table(table).alias(table)
+
+    def joined(select: Any, keys: Any = None) -> Any:
+        query = _filtered(select.join(fts, on=(search_index.key_column() == fts.c.rowid))
+                          .where(SQL(f"{table} MATCH ?", [expression])), rest)
+        return query if keys is None else query.where(keys)
+
+    def rows(keys: Any, skip: int, take: int) -> list[tuple[Any, ...]]:
+        order = fts.c.rowid.desc() if descending else fts.c.rowid
+        return tuples(joined(Device.select(*columns), keys).order_by(order).offset(skip).limit(take))
+
+    if not descending:
+        return rows(None, offset, limit)
+    first_unnamed = (Device.select(fn.MIN(search_index.key_column())).where(Device.computer_name.is_null())
+                     .scalar())
+    if first_unnamed is None:
+        return rows(None, offset, limit)
+    named = fts.c.rowid < first_unnamed
+    wanted = offset + limit
+    before = int(joined(Device.select(SQL("1")), named).limit(wanted).count())  # named matches, up to wanted
+    found = rows(named, offset, limit) if offset < before else []
+    if before < wanted:
+        found += rows(fts.c.rowid >= first_unnamed, max(offset - before, 0), wanted - max(offset, before))
+    return found
 
 
 def ids(f: DeviceFilter) -> list[int]:
@@ -576,12 +636,23 @@ def text_condition(text: str) -> Any:
     A number typed with separators (``35-391808-912345-6``, ``090-1234``) is also looked for without
     them: identifiers are stored, and phone numbers indexed, that way (``identifiers``).
     """
+    needles = [n.lower() for n in identifiers.search_needles(text)]
+    indexed = search_index.condition(needles)  # the trigram index (SQLite: any length)
+    if indexed is not None and not search_index.postgres():
+        if search_index.unkeyed():  # rows a full gap left without a key are not indexed: scanned
+            indexed = indexed | (search_index.key_column().is_null() & _any_like(needles))
+        return indexed
     cond = None
-    for needle in identifiers.search_needles(text):
-        one = search_index.condition(needle.lower())  # the trigram index; a term too short for it: a scan
-        if one is None:
-            one = like_condition(needle)
+    for needle in needles:  # PostgreSQL: pg_trgm for a long needle, a scan for a short one
+        one = search_index.condition([needle]) or like_condition(needle)
         cond = one if cond is None else (cond | one)
+    return cond
+
+
+def _any_like(needles: Sequence[str]) -> Any:
+    cond: Any = None
+    for needle in needles:
+        cond = like_condition(needle) if cond is None else (cond | like_condition(needle))
     return cond
 
 
