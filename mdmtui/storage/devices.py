@@ -259,16 +259,16 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     columns.append(_action_pending().alias("action_pending"))
     keyed = _keyed_route(f)
     if keyed is not None:
-        found = _keyed_page(columns, *keyed, offset=max(offset, 0), limit=limit)
+        found = _keyed_page(columns, f, keyed, offset=max(offset, 0), limit=limit)
     else:
         found = tuples(_ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit))
     return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in found]
 
 
-def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, bool] | None:
-    """(the rest of the filter, FTS table, MATCH expression, descending) when the page can stream the
-    matches of its text terms from an FTS table in name order (SQLite, the default order, every device
-    keyed); else None (the page filters with IN and sorts)."""
+def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, list[list[str]]] | None:
+    """(the rest of the filter, FTS table, MATCH expression, the driving terms' needles) when the page
+    can stream the matches of its text terms from an FTS table in name order (SQLite, the default order,
+    every device keyed); else None (the page filters with IN and sorts)."""
     key = f.sort if f.sort in SORT_KEYS else "computer_name"
     if key != "computer_name" or search_index.postgres():
         return None
@@ -276,49 +276,57 @@ def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, bool] | None:
     texts += [(t, t.value) for t in f.terms if t.spec is None and not t.negated and t.value]
     if not texts or search_index.unkeyed():
         return None
-    matches = [(term, search_index.match([n.lower() for n in identifiers.search_needles(text)]))
-               for term, text in texts]
-    table = search_index.FTS_TABLE if any(m[0] == search_index.FTS_TABLE for _, m in matches) else matches[0][1][0]
-    driven = [(term, expression) for term, (t, expression) in matches if t == table]
-    expression = " AND ".join(f"({e})" for _, e in driven)
-    rest = replace(f, terms=tuple(t for t in f.terms if not any(t is term for term, _ in driven)))
-    if any(term is None for term, _ in driven):
+    needles = [(term, [n.lower() for n in identifiers.search_needles(text)]) for term, text in texts]
+    matches = [(term, found, search_index.match(found)) for term, found in needles]
+    table = search_index.FTS_TABLE if any(m[0] == search_index.FTS_TABLE for _, _, m in matches) else matches[0][2][0]
+    driven = [(term, found, expression) for term, found, (t, expression) in matches if t == table]
+    rest = replace(f, terms=tuple(t for t in f.terms if not any(t is term for term, _, _ in driven)))
+    if any(term is None for term, _, _ in driven):
         rest.text = None
-    return rest, table, expression, f.descending
+    return rest, table, " AND ".join(f"({e})" for _, _, e in driven), [found for _, found, _ in driven]
 
 
-def _keyed_page(columns: list[Any], rest: DeviceFilter, table: str, expression: str, descending: bool, *,
+def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, str, str, list[list[str]]], *,
                 offset: int, limit: int) -> list[tuple[Any, ...]]:
     """The page through the keyed FTS join: matches come in key order (the default order) and the query
     stops after ``offset + limit`` of them, however many rows match.
 
-    Descending, unnamed devices still come last (as ``_ordered`` puts them): the named ones by key
-    descending, then the unnamed ones (the highest keys) likewise.
+    Rows still in the queue (not yet in the FTS tables) are matched by a scan of the queue; descending,
+    unnamed devices still come last (as ``_ordered`` puts them). Either way the candidates (at most
+    ``offset + limit`` from each part) are put in order by their keys.
     """
+    rest, table, expression, needles = route
     fts = Table(table).alias(table)
-
-    def joined(select: Any, keys: Any = None) -> Any:
-        query = _filtered(select.join(fts, on=(search_index.key_column() == fts.c.rowid))
-                          .where(SQL(f"{table} MATCH ?", [expression])), rest)
-        return query if keys is None else query.where(keys)
-
-    def rows(keys: Any, skip: int, take: int) -> list[tuple[Any, ...]]:
-        order = fts.c.rowid.desc() if descending else fts.c.rowid
-        return tuples(joined(Device.select(*columns), keys).order_by(order).offset(skip).limit(take))
-
-    if not descending:
-        return rows(None, offset, limit)
-    first_unnamed = (Device.select(fn.MIN(search_index.key_column())).where(Device.computer_name.is_null())
-                     .scalar())
-    if first_unnamed is None:
-        return rows(None, offset, limit)
-    named = fts.c.rowid < first_unnamed
+    key = search_index.key_column()
     wanted = offset + limit
-    before = int(joined(Device.select(SQL("1")), named).limit(wanted).count())  # named matches, up to wanted
-    found = rows(named, offset, limit) if offset < before else []
-    if before < wanted:
-        found += rows(fts.c.rowid >= first_unnamed, max(offset - before, 0), wanted - max(offset, before))
-    return found
+
+    def joined(select: Any) -> Any:
+        return _filtered(select.join(fts, on=(key == fts.c.rowid)).where(SQL(f"{table} MATCH ?", [expression])),
+                         rest)
+
+    order = fts.c.rowid.desc() if f.descending else fts.c.rowid
+    queued = search_index.queued()
+    first_unnamed = (Device.select(fn.MIN(key)).where(Device.computer_name.is_null()).scalar()
+                     if f.descending else None)
+    if not queued and first_unnamed is None:  # the plain stream: one query, stopping early
+        return tuples(joined(Device.select(*columns)).order_by(order).offset(offset).limit(wanted - offset))
+    parts = [joined(Device.select(fts.c.rowid)).order_by(order).limit(wanted)]
+    if first_unnamed is not None:  # named rows (keys below the first unnamed one) first, then unnamed ones
+        parts = [joined(Device.select(fts.c.rowid)).where(fts.c.rowid < first_unnamed).order_by(order).limit(wanted),
+                 joined(Device.select(fts.c.rowid)).where(fts.c.rowid >= first_unnamed).order_by(order).limit(wanted)]
+    if queued:
+        waiting = _filtered(Device.select(key).where(Device.id.in_(search_index.queue_ids()) & key.is_null(False)),
+                            rest)
+        for found in needles:
+            waiting = waiting.where(_any_like(found))
+        parts.append(waiting)
+    candidates = parts[0]
+    for part in parts[1:]:
+        candidates = candidates.union_all(part)
+    by_key = NodeList((SQL("+"), key), glue="")  # sort the few candidates; no walk of the key index
+    ordered = (Device.select(*columns).where(key.in_(Device.select(SQL("*")).from_(candidates.alias("c"))))
+               .order_by(NodeList((Device.computer_name, SQL("IS NULL"))), by_key.desc() if f.descending else by_key))
+    return tuples(ordered.offset(offset).limit(limit))
 
 
 def ids(f: DeviceFilter) -> list[int]:
@@ -639,8 +647,8 @@ def text_condition(text: str) -> Any:
     needles = [n.lower() for n in identifiers.search_needles(text)]
     indexed = search_index.condition(needles)  # the trigram index (SQLite: any length)
     if indexed is not None and not search_index.postgres():
-        if search_index.unkeyed():  # rows a full gap left without a key are not indexed: scanned
-            indexed = indexed | (search_index.key_column().is_null() & _any_like(needles))
+        if search_index.queued():  # rows the FTS tables have not taken yet (or left unkeyed): scanned
+            indexed = indexed | (Device.id.in_(search_index.queue_ids()) & _any_like(needles))
         return indexed
     cond = None
     for needle in needles:  # PostgreSQL: pg_trgm for a long needle, a scan for a short one

@@ -60,6 +60,8 @@ KEY = "name_key"
 KEY_INDEX = "device_name_key"
 UNKEYED_INDEX = "device_unkeyed"  # partial: the rows left without a key (there are normally none)
 SHORT_TABLE = "device_fts_short"  # the interleaved text: terms of one and two characters
+QUEUE_TABLE = "device_fts_queue"  # rows written since the FTS tables took them (ids), and unkeyed rows
+QUEUE_SIZE = 500  # the triggers move the queue into the FTS tables at every QUEUE_SIZE-th device id
 INTERLEAVE_FN = "mdmtui_interleave"
 GAP = "\ue000"  # a private-use character between every two characters of the interleaved text
 SPACING = 2**40  # between neighbours' keys after a renumbering (less when 2**21 rows would not fit)
@@ -99,6 +101,7 @@ def install(db: Database) -> None:
 
 def _install_sqlite(db: Database) -> None:
     register(db)
+    sql.execute(db, f"CREATE TABLE IF NOT EXISTS {QUEUE_TABLE} (id INTEGER PRIMARY KEY)")
     if KEY not in {c.name for c in db.get_columns("device")}:
         sql.execute(db, f"ALTER TABLE device ADD COLUMN {KEY} INTEGER")
     sql.execute(db, f"CREATE UNIQUE INDEX IF NOT EXISTS {KEY_INDEX} ON device ({KEY})")
@@ -121,37 +124,50 @@ def _table_exists(db: Database, name: str) -> bool:
     return found is not None
 
 
-def _fts_fill(row: str, where: str) -> list[str]:
-    """INSERTs of both FTS tables' rows for the device rows ``row`` selected by ``where`` (keyed ones)."""
-    doc = document_sql(f"{row}.")
-    return [f"INSERT INTO {FTS_TABLE}(rowid, doc) SELECT {row}.{KEY}, {doc} FROM device AS {row} "
-            f"WHERE {where} AND {row}.{KEY} IS NOT NULL",
-            f"INSERT INTO {SHORT_TABLE}(rowid, doc) SELECT {row}.{KEY}, {INTERLEAVE_FN}({doc}) FROM device AS {row} "
-            f"WHERE {where} AND {row}.{KEY} IS NOT NULL"]
+def _fts_fill(where: str, source: str = "device AS r") -> list[str]:
+    """INSERTs of both FTS tables' rows for the keyed device rows ``r`` that ``where`` selects, in key order."""
+    doc = document_sql("r.")
+    return [f"INSERT INTO {table}(rowid, doc) SELECT r.{KEY}, {value} FROM {source} "
+            f"WHERE ({where}) AND r.{KEY} IS NOT NULL ORDER BY r.{KEY}"
+            for table, value in ((FTS_TABLE, doc), (SHORT_TABLE, f"{INTERLEAVE_FN}({doc})"))]
 
 
 def _fts_drop(key: str) -> str:
     return "; ".join(f"DELETE FROM {t} WHERE rowid = {key}" for t in (FTS_TABLE, SHORT_TABLE))
 
 
-def _trigger_sql() -> list[str]:
-    """The triggers that keep name_key and both FTS tables current for every writer of ``device``.
+def _drain_sql(when: str) -> list[str]:
+    """Move the queued rows that have a key into both FTS tables, in key order, when ``when`` holds."""
+    # CROSS JOIN: the queue drives (SQLite keeps that order), not a walk of the device table in key order
+    return [*_fts_fill(when, f"{QUEUE_TABLE} AS q CROSS JOIN device AS r ON r.id = q.id"),
+            f"DELETE FROM {QUEUE_TABLE} WHERE ({when}) AND id IN "
+            f"(SELECT id FROM device WHERE id IN (SELECT id FROM {QUEUE_TABLE}) AND {KEY} IS NOT NULL)"]
 
-    Each writes the row's key first (an UPDATE of name_key alone, which fires none of them), then the
-    FTS rows read back from the row: the order is in one trigger, not left to SQLite's trigger order.
+
+def _trigger_sql() -> list[str]:
+    """The triggers that keep name_key, the queue and both FTS tables current for every writer of ``device``.
+
+    A written row gets its key at once (an UPDATE of name_key alone, which fires none of them) and waits
+    in the queue; at every QUEUE_SIZE-th id the queue moves into the FTS tables in key order. FTS5 flushes its pending data at
+    every row whose rowid is not above the previous one: written one by one in name order (random in
+    rowid), a 100,000-row collection made it write 100,000 tiny segments and merge them (~6x slower and
+    growing); about QUEUE_SIZE rows at a time in key order, one segment each. A row that leaves (deleted, or
+    its text changed) leaves the FTS tables at once.
     """
     insert, update, delete = _TRIGGERS
-    fill = "; ".join(_fts_fill("r", "r.id = new.id"))
+    enqueue = f"INSERT OR IGNORE INTO {QUEUE_TABLE}(id) VALUES (new.id)"
+    drain = "; ".join(_drain_sql(f"new.id % {QUEUE_SIZE} = 0"))  # a constant in the trigger: no count per row
     changed = " OR ".join(f"new.{c} IS NOT old.{c}" for c in ("search_text", *SEARCHED))
     columns = ", ".join(dict.fromkeys(("search_text", *SEARCHED)))
     return [
         f"CREATE TRIGGER IF NOT EXISTS {insert} AFTER INSERT ON device BEGIN "
-        f"UPDATE device SET {KEY} = {key_sql()} WHERE id = new.id; {fill}; END",
+        f"UPDATE device SET {KEY} = {key_sql()} WHERE id = new.id; {enqueue}; {drain}; END",
         f"CREATE TRIGGER IF NOT EXISTS {update} AFTER UPDATE OF {columns} ON device WHEN {changed} BEGIN "
         f"{_fts_drop('old.' + KEY)}; "
         f"UPDATE device SET {KEY} = {key_sql()} WHERE id = new.id AND new.computer_name IS NOT old.computer_name; "
-        f"{fill}; END",
-        f"CREATE TRIGGER IF NOT EXISTS {delete} AFTER DELETE ON device BEGIN {_fts_drop('old.' + KEY)}; END",
+        f"{enqueue}; {drain}; END",
+        f"CREATE TRIGGER IF NOT EXISTS {delete} AFTER DELETE ON device BEGIN {_fts_drop('old.' + KEY)}; "
+        f"DELETE FROM {QUEUE_TABLE} WHERE id = old.id; END",
     ]
 
 
@@ -180,8 +196,8 @@ def key_sql() -> str:
 
     Halfway between them, the best place for rows that come in no particular order (an MDM listing by
     its own ids); but a row that continues a run in name order (its neighbour was written within the
-    last RUN rows and its name differs from the neighbour's in the last ``_TAIL`` characters at most:
-    ``PC-000124`` after ``PC-000123``) lands a small part of the gap (``_RUN_SHIFT``, at least STEP)
+    last RUN rows and its name starts as the neighbour's in its first half: ``PC-000124`` after
+    ``PC-000123``) lands a small part of the gap (``_RUN_SHIFT``, at least STEP)
     from that neighbour: halving, a gap would hold only ~40 rows of such a run. At either end of the
     order a recent neighbour is enough (a listing sorted by name appends at the end).
     """
@@ -197,11 +213,11 @@ def key_sql() -> str:
               f"WHEN nid > old AND nlike AND (nid > pid OR NOT plike) THEN n - {run} "
               f"WHEN pid > old AND plike THEN p + {run} "
               f"ELSE p + {half} END")
-    same = f"substr(new.computer_name, 1, max(length(new.computer_name) - {_TAIL}, 1))"
+    same = f"substr(new.computer_name, 1, max(length(new.computer_name) / 2, 1))"
 
     def alike(key: str) -> str:
         return (f"(SELECT computer_name IS NULL AND new.computer_name IS NULL OR substr(computer_name, 1, "
-                f"max(length(new.computer_name) - {_TAIL}, 1)) = {same} FROM device WHERE {KEY} = {key})")
+                f"max(length(new.computer_name) / 2, 1)) = {same} FROM device WHERE {KEY} = {key})")
 
     ids = (f"SELECT p, n, (SELECT id FROM device WHERE {KEY} = p) AS pid, (SELECT id FROM device WHERE {KEY} = n) "
            f"AS nid, {alike('p')} AS plike, {alike('n')} AS nlike, (SELECT max(id) FROM device) - {RUN} AS old "
@@ -209,7 +225,6 @@ def key_sql() -> str:
     return f"(SELECT {choose} FROM ({ids}))"
 
 
-_TAIL = 3  # a run's names differ in their last characters only
 _RUN_SHIFT = 12  # a run's row lands 1/4096 of the gap from its neighbour ...
 _END_SHIFT = 16  # ... and 1/65536 of the room left at either end
 
@@ -219,14 +234,35 @@ def renumber(db: Database) -> None:
     after a migration, or when rows were left without a key (``unkeyed``)."""
     (rows,) = sql.execute(db, "SELECT count(*) FROM device").fetchone()
     spacing = min(SPACING, KEY_LIMIT // (int(rows) + 1))
-    for table in (FTS_TABLE, SHORT_TABLE):
+    for table in (FTS_TABLE, SHORT_TABLE, QUEUE_TABLE):
         sql.execute(db, f"DELETE FROM {table}")
     sql.execute(db, f"UPDATE device SET {KEY} = NULL WHERE {KEY} IS NOT NULL")  # no clash with the new keys
     sql.execute(db, f"UPDATE device SET {KEY} = r.k FROM (SELECT id, (row_number() OVER "
                     f"(ORDER BY computer_name IS NULL, computer_name, id) - 1) * {spacing} AS k FROM device) AS r "
                     f"WHERE r.id = device.id")
-    for statement in _fts_fill("r", "1"):
+    for statement in _fts_fill("1"):
         sql.execute(db, statement)
+
+
+def drain(db: Database) -> None:
+    """Move every queued row that has a key into the FTS tables now (SQLite; the triggers do it per
+    QUEUE_SIZE rows): the keyed page then needs no look at the queue."""
+    if not isinstance(db, PostgresqlDatabase):
+        for statement in _drain_sql("1"):
+            sql.execute(db, statement)
+
+
+def queue_ids() -> Any:
+    """The ids in the queue, as a subquery."""
+    return SQL(f"(SELECT id FROM {QUEUE_TABLE})")
+
+
+def queued(db: Database | None = None) -> bool:
+    """Whether some rows wait in the queue (not yet in the FTS tables: the search scans them)."""
+    db = db or Device._meta.database
+    if isinstance(db, PostgresqlDatabase):
+        return False
+    return sql.execute(db, f"SELECT 1 FROM {QUEUE_TABLE} LIMIT 1").fetchone() is not None
 
 
 def unkeyed(db: Database | None = None) -> bool:

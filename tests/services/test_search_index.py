@@ -19,9 +19,9 @@ NAMES = ["営業部の iPhone", "高橋 花子の iPhone", "Galaxy S24", "経理
          "100% pad", "o_p phone", 'quote " name', "NEAR OR AND *", "<b>[red]x</b>", "Ｆｕｌｌ幅"]
 
 
-def make_fleet(n: int = 300, seed: int = 5) -> None:
+def make_fleet(n: int = 300, seed: int = 5, drain: bool = True) -> None:
     r = random.Random(seed)
-    link = Linkage.create(name="L", system="sdm", server_url="https://sdm.example.test")
+    link, _ = Linkage.get_or_create(name="L", defaults={"system": "sdm", "server_url": "https://sdm.example.test"})
     for i in range(n):
         name = None if i % 37 == 5 else f"{r.choice(NAMES)} {i % 250:04d}"  # some unnamed, some names twice
         values = {"computer_name": name, "serial_number": f"SN{r.randrange(10**8):08d}",
@@ -29,8 +29,11 @@ def make_fleet(n: int = 300, seed: int = 5) -> None:
                   "user_name": r.choice(["山田 太郎", "Sato", None])}
         # every tenth row as an older inventory left it: no search_text (the index reads the columns)
         text = None if i % 10 == 0 else search_text(values)
-        Device.create(linkage=link, linkage_name="L", mdm_device_id=f"d{i}", os_class="Si", search_text=text,
+        Device.create(linkage=link, linkage_name="L", mdm_device_id=f"d{i}" if seed == 5 else f"s{seed}-{i}",
+                      os_class="Si", search_text=text,
                       **values)
+    if drain:  # the rows waiting in the queue into the FTS tables (the search scans the queue otherwise)
+        search_index.drain(Device._meta.database)
 
 
 def keyed() -> bool:
@@ -91,9 +94,15 @@ def like_page(f: DeviceFilter, offset: int, limit: int, monkeypatch) -> list[int
         return [r.id for r in devices.page(f, offset, limit)]
 
 
-def test_pages_through_the_keyed_join_equal_the_like_search(ctx, monkeypatch):
-    make_fleet(400)
-    Device.update(os_name="iOS").where(Device.id % 3 == 0).execute()
+@pytest.mark.parametrize("queue", [False, True])
+def test_pages_through_the_keyed_join_equal_the_like_search(ctx, monkeypatch, queue):
+    """With every row in the FTS tables, and with some waiting in the queue (found by a scan)."""
+    make_fleet(400 if not queue else 250, drain=not queue)
+    if queue:
+        make_fleet(150, seed=8, drain=False)
+        assert search_index.queued() == keyed()
+    every_third = [d.id for d in Device.select(Device.id).order_by(Device.id)][::3]
+    Device.update(os_name="iOS").where(Device.id.in_(every_third)).execute()
     for text in TEXTS:
         for descending in (False, True):
             f = inventory.filter_text(text, sort="computer_name", descending=descending)
@@ -138,9 +147,12 @@ def ctx_sql(query: str) -> list[tuple]:
 def assert_keys_follow_the_order() -> None:
     assert not search_index.unkeyed()
     assert by_key() == in_default_order()
-    for table in (search_index.FTS_TABLE, search_index.SHORT_TABLE):
-        assert ctx_sql(f"SELECT rowid FROM {table} ORDER BY rowid") == ctx_sql(
-            f"SELECT {search_index.KEY} FROM device ORDER BY {search_index.KEY}"), table
+    key, queue = search_index.KEY, search_index.QUEUE_TABLE
+    waiting = ctx_sql(f"SELECT {key} FROM device WHERE id IN (SELECT id FROM {queue})")
+    everything = sorted(ctx_sql(f"SELECT {key} FROM device"))
+    for table in (search_index.FTS_TABLE, search_index.SHORT_TABLE):  # each row in the FTS table or queued
+        indexed = ctx_sql(f"SELECT rowid FROM {table} ORDER BY rowid")
+        assert not set(indexed) & set(waiting) and sorted(indexed + waiting) == everything, table
 
 
 def test_every_writer_keeps_the_keys_in_name_order(ctx, monkeypatch):
@@ -195,7 +207,7 @@ def test_a_full_gap_leaves_a_row_unkeyed_and_the_search_still_finds_it(ctx, monk
     ctx.db.execute_sql(f"UPDATE device SET {key} = -999 WHERE id = ?", (second,))
     for table in (search_index.FTS_TABLE, search_index.SHORT_TABLE):
         ctx.db.execute_sql(f"DELETE FROM {table}")
-    for statement in search_index._fts_fill("r", "1"):
+    for statement in search_index._fts_fill("1"):
         ctx.db.execute_sql(statement)
     (name,) = ctx_sql(f"SELECT computer_name FROM device WHERE id = {first}")[0]
     squeezed = Device.create(linkage=Linkage.get(), linkage_name="L", mdm_device_id="squeezed", os_class="Si",
@@ -214,15 +226,24 @@ def test_a_full_gap_leaves_a_row_unkeyed_and_the_search_still_finds_it(ctx, monk
     assert [d.id for d in devices.page(DeviceFilter(text="zzsq"))] == [squeezed.id]
 
 
-def test_every_writer_keeps_the_index_current(ctx):
+def searched(needle: str) -> set[int]:
+    """What the search finds: the index, and the rows still queued (scanned)."""
+    return {d.id for d in Device.select(Device.id).where(devices.text_condition(needle))}
+
+
+@pytest.mark.parametrize("drain", [False, True])
+def test_every_writer_keeps_the_index_current(ctx, drain):
     make_fleet(20)
     device = Device.get(Device.mdm_device_id == "d3")
     Device.update(search_text="renamed zephyr", computer_name="zephyr").where(Device.id == device.id).execute()
-    assert indexed("zephyr") == {device.id} and device.id not in indexed(device.serial_number.lower())
+    assert searched("zephyr") == {device.id} and device.id not in searched(device.serial_number.lower())
+    if drain:
+        search_index.drain(ctx.db)
+        assert indexed("zephyr") == {device.id}
     Device.update(search_text=None).where(Device.id == device.id).execute()  # back to the columns
-    assert indexed("zephyr") == {device.id}
+    assert searched("zephyr") == {device.id}
     Device.delete().where(Device.id == device.id).execute()
-    assert indexed("zephyr") == set()
+    assert searched("zephyr") == set()
 
 
 def test_postgres_answers_from_the_trigram_index(ctx):
