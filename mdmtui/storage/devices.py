@@ -272,7 +272,7 @@ def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, list[list[str
     key = f.sort if f.sort in SORT_KEYS else "computer_name"
     if key != "computer_name" or search_index.postgres():
         return None
-    texts = [(None, f.text.strip())] if f.text and f.text.strip() else []
+    texts: list[tuple[filterlang.Term | None, str]] = [(None, f.text.strip())] if f.text and f.text.strip() else []
     texts += [(t, t.value) for t in f.terms if t.spec is None and not t.negated and t.value]
     if not texts or search_index.unkeyed():
         return None

@@ -213,7 +213,7 @@ def key_sql() -> str:
               f"WHEN nid > old AND nlike AND (nid > pid OR NOT plike) THEN n - {run} "
               f"WHEN pid > old AND plike THEN p + {run} "
               f"ELSE p + {half} END")
-    same = f"substr(new.computer_name, 1, max(length(new.computer_name) / 2, 1))"
+    same = "substr(new.computer_name, 1, max(length(new.computer_name) / 2, 1))"
 
     def alike(key: str) -> str:
         return (f"(SELECT computer_name IS NULL AND new.computer_name IS NULL OR substr(computer_name, 1, "
