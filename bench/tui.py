@@ -348,7 +348,11 @@ async def overview_vs_devices(ctx, rounds: int = 3) -> tuple[float, float]:
 
 def context_with(n: int, base: Path):
     ctx = open_context(Settings(data_dir=base / f"d{n}", config_dir=base / f"c{n}"))
+    start = time.perf_counter()
     fill(ctx, n)
+    took = time.perf_counter() - start
+    print(f"{n:,} devices written (insert_many, 5,000 rows a statement) in {took:.1f} s: "
+          f"{took / n * 1e6:.0f} us a row", file=sys.stderr)
     return ctx
 
 

@@ -1,14 +1,23 @@
 """The index behind the device list's text filter, so a keystroke does not cost a scan of the device table.
 
-SQLite: an FTS5 table with the ``trigram`` tokenizer (any substring of three characters or more, Japanese
-and digits included, case-folded), its rowid the device's id, kept by triggers on ``device`` so every
-writer (collection, asset edits, deletes, migrations, tests that insert rows) keeps it current.
-PostgreSQL: a ``pg_trgm`` GIN index on the same text; ``LIKE '%…%'`` on it uses the index.
+SQLite: every device has a ``name_key``, an integer that grows with the device list's default order
+(``(computer_name IS NULL), computer_name, id``), and two FTS5 tables with the ``trigram`` tokenizer are
+keyed by it (rowid = name_key): ``device_fts`` over the indexed text (terms of three characters and more:
+any substring, Japanese and digits included, case-folded) and ``device_fts_short`` over the same text with
+GAP between every two characters (a term of one or two characters is then one trigram). The default-order
+page joins the FTS table to the device table on the key and reads the matches in key order, so it stops
+after a page of them however many rows match. Triggers on ``device`` keep all of it for every writer
+(collection, asset edits, deletes, migrations, tests that insert rows): a new or renamed row takes a key
+between its neighbours' and waits in ``device_fts_queue`` (the search scans the queue) until the FTS tables
+take a batch in key order. A row for which no key is left between its neighbours stays unkeyed and
+queued (found by the scan; the page sorts instead of streaming) until ``renumber`` (migration 12, or
+``renumber_if_unkeyed``, for a collection's end) spreads every key again.
+``name_key`` is not a model field and exists on SQLite only: PostgreSQL has a ``pg_trgm`` GIN index on
+the same text (``LIKE '%…%'`` on it uses the index; terms under three characters are scanned there).
 
 The indexed text is ``device.search_text`` (written by collection: names, identifiers, the phone's
 forms), or, for a row no collection wrote, its searched columns lower-cased and joined by U+001F (a
 separator nothing typed contains, so a match never spans two columns) — exactly what the scan reads.
-Terms shorter than three characters cannot use a trigram index: they are scanned (``LIKE``).
 """
 
 from __future__ import annotations
