@@ -271,3 +271,15 @@ def test_a_database_without_the_index_is_filled_by_its_migration(ctx):
     if keyed():
         assert_keys_follow_the_order()
         assert indexed("p") == scanned("p")
+
+
+def test_opening_the_database_renumbers_unkeyed_rows(ctx):
+    """The migration runner (every open: console, CLI, daemon) gives unkeyed rows their keys."""
+    if not keyed():
+        pytest.skip("SQLite only")
+    make_fleet(30)
+    ctx.db.execute_sql(f"UPDATE device SET {search_index.KEY} = NULL WHERE id IN (3, 4)")
+    ctx.db.execute_sql(f"INSERT INTO {search_index.QUEUE_TABLE}(id) VALUES (3), (4)")
+    assert search_index.unkeyed()
+    dbmod.migrate(ctx.db)
+    assert_keys_follow_the_order()
