@@ -276,3 +276,55 @@ def test_v10_old_runs_have_no_inventory_total(db_url):
     assert models.CollectionRun.get().inventory_total is None
     assert dbmod.schema_version(database) == dbmod.CURRENT_VERSION
     database.close()
+
+
+V11_SEARCH_SQL = [  # version 11's device search on SQLite, frozen: an FTS5 table keyed by the device id
+    "CREATE VIRTUAL TABLE device_fts USING fts5(doc, tokenize = 'trigram')",
+    "CREATE TRIGGER device_fts_insert AFTER INSERT ON device BEGIN INSERT INTO device_fts(rowid, doc) VALUES "
+    "(new.id, COALESCE(new.search_text, COALESCE(lower(new.computer_name), ''))); END",
+    "CREATE TRIGGER device_fts_delete AFTER DELETE ON device BEGIN DELETE FROM device_fts WHERE rowid = old.id; END",
+]
+
+
+def test_v12_keys_an_existing_sqlite_database_in_name_order(db_url, monkeypatch):
+    """Step 12: a version-11 SQLite database (its FTS table keyed by id) gets name_key and both keyed FTS
+    tables, filled from the rows there; PostgreSQL keeps its pg_trgm index and has no name_key."""
+    from mdmtui.services import inventory
+    from mdmtui.storage import devices, search_index
+
+    database = open_raw(db_url)
+    create_frozen_schema(database, OLDEST)
+    for version in sorted(v for v in dbmod.MIGRATIONS if v <= 11):  # today's steps up to 11 ...
+        dbmod.MIGRATIONS[version](database, dbmod.migrator_for(database))
+        models.SchemaVersion.update(version=version).execute()
+    if dialect(database) == "sqlite":  # ... and the search as version 11 left it
+        for name in search_index._TRIGGERS:
+            database.execute_sql(f"DROP TRIGGER {name}")
+        for table in (search_index.FTS_TABLE, search_index.SHORT_TABLE, search_index.QUEUE_TABLE):
+            database.execute_sql(f"DROP TABLE {table}")
+        for index in (search_index.KEY_INDEX, search_index.UNKEYED_INDEX):
+            database.execute_sql(f"DROP INDEX {index}")
+        database.execute_sql(f"ALTER TABLE device DROP COLUMN {search_index.KEY}")
+        for statement in V11_SEARCH_SQL:
+            database.execute_sql(statement)
+    insert_v1_data(database)
+    insert_v2_devices(database)
+    assert dbmod.migrate(database) == dbmod.CURRENT_VERSION == 12
+    names = {d.id: d.computer_name for d in models.Device.select()}
+    for text in ("i", "p", "35", "iphone"):  # one character, two, more: as the plain LIKE search finds them
+        found = [d.id for d in inventory.page(inventory.DeviceFilter(text=text))]
+        with monkeypatch.context() as m:
+            m.setattr(search_index, "condition", lambda needles: None)
+            m.setattr(devices, "_keyed_route", lambda f: None)
+            assert found == [d.id for d in inventory.page(inventory.DeviceFilter(text=text))] != [], text
+    assert [d.computer_name for d in inventory.page(inventory.DeviceFilter(text="営業", descending=True))] == [
+        "営業部の iPhone 15"]
+    columns = {c.name for c in database.get_columns("device")}
+    if dialect(database) == "sqlite":
+        keys = database.execute_sql(f"SELECT id FROM device ORDER BY {search_index.KEY}").fetchall()
+        assert [i for (i,) in keys] == sorted(names, key=lambda i: names[i])
+        assert database.execute_sql(f"SELECT count(*) FROM {search_index.SHORT_TABLE}").fetchone() == (len(names),)
+        assert not database.execute_sql("SELECT name FROM sqlite_master WHERE name LIKE 'device_fts_insert'").fetchall()
+    else:
+        assert search_index.KEY not in columns
+    database.close()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, fn
+from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, Table, fn
 
 from mdmtui import filterlang, identifiers
 from mdmtui.clock import utcnow
@@ -258,8 +258,76 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
     columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
     columns.append(_action_pending().alias("action_pending"))
-    query = _ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit)
-    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in tuples(query)]
+    keyed = _keyed_route(f)
+    if keyed is not None:
+        found = _keyed_page(columns, f, keyed, offset=max(offset, 0), limit=limit)
+    else:
+        found = tuples(_ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit))
+    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in found]
+
+
+def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, list[list[str]]] | None:
+    """(the rest of the filter, FTS table, MATCH expression, the driving terms' needles) when the page
+    can stream the matches of its text terms from an FTS table in name order (SQLite, the default order,
+    every device keyed); else None (the page filters with IN and sorts)."""
+    key = f.sort if f.sort in SORT_KEYS else "computer_name"
+    if key != "computer_name" or search_index.postgres():
+        return None
+    texts: list[tuple[filterlang.Term | None, str]] = [(None, f.text.strip())] if f.text and f.text.strip() else []
+    texts += [(t, t.value) for t in f.terms if t.spec is None and not t.negated and t.value]
+    if not texts or search_index.unkeyed():
+        return None
+    needles = [(term, [n.lower() for n in identifiers.search_needles(text)]) for term, text in texts]
+    matches = [(term, found, search_index.match(found)) for term, found in needles]
+    table = search_index.FTS_TABLE if any(m[0] == search_index.FTS_TABLE for _, _, m in matches) else matches[0][2][0]
+    driven = [(term, found, expression) for term, found, (t, expression) in matches if t == table]
+    rest = replace(f, terms=tuple(t for t in f.terms if not any(t is term for term, _, _ in driven)))
+    if any(term is None for term, _, _ in driven):
+        rest.text = None
+    return rest, table, " AND ".join(f"({e})" for _, _, e in driven), [found for _, found, _ in driven]
+
+
+def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, str, str, list[list[str]]], *,
+                offset: int, limit: int) -> list[tuple[Any, ...]]:
+    """The page through the keyed FTS join: matches come in key order (the default order) and the query
+    stops after ``offset + limit`` of them, however many rows match.
+
+    Rows still in the queue (not yet in the FTS tables) are matched by a scan of the queue; descending,
+    unnamed devices still come last (as ``_ordered`` puts them). Either way the candidates (at most
+    ``offset + limit`` from each part) are put in order by their keys.
+    """
+    rest, table, expression, needles = route
+    fts = Table(table).alias(table)
+    key = search_index.key_column()
+    wanted = offset + limit
+
+    def joined(select: Any) -> Any:
+        return _filtered(select.join(fts, on=(key == fts.c.rowid)).where(SQL(f"{table} MATCH ?", [expression])),
+                         rest)
+
+    order = fts.c.rowid.desc() if f.descending else fts.c.rowid
+    queued = search_index.queued()
+    first_unnamed = (Device.select(fn.MIN(key)).where(Device.computer_name.is_null()).scalar()
+                     if f.descending else None)
+    if not queued and first_unnamed is None:  # the plain stream: one query, stopping early
+        return tuples(joined(Device.select(*columns)).order_by(order).offset(offset).limit(wanted - offset))
+    parts = [joined(Device.select(fts.c.rowid)).order_by(order).limit(wanted)]
+    if first_unnamed is not None:  # named rows (keys below the first unnamed one) first, then unnamed ones
+        parts = [joined(Device.select(fts.c.rowid)).where(fts.c.rowid < first_unnamed).order_by(order).limit(wanted),
+                 joined(Device.select(fts.c.rowid)).where(fts.c.rowid >= first_unnamed).order_by(order).limit(wanted)]
+    if queued:
+        waiting = _filtered(Device.select(key).where(Device.id.in_(search_index.queue_ids()) & key.is_null(False)),
+                            rest)
+        for found in needles:
+            waiting = waiting.where(_any_like(found))
+        parts.append(waiting)
+    candidates = parts[0]
+    for part in parts[1:]:
+        candidates = candidates.union_all(part)
+    by_key = NodeList((SQL("+"), key), glue="")  # sort the few candidates; no walk of the key index
+    ordered = (Device.select(*columns).where(key.in_(Device.select(SQL("*")).from_(candidates.alias("c"))))
+               .order_by(NodeList((Device.computer_name, SQL("IS NULL"))), by_key.desc() if f.descending else by_key))
+    return tuples(ordered.offset(offset).limit(limit))
 
 
 def ids(f: DeviceFilter) -> list[int]:
@@ -577,12 +645,23 @@ def text_condition(text: str) -> Any:
     A number typed with separators (``35-391808-912345-6``, ``090-1234``) is also looked for without
     them: identifiers are stored, and phone numbers indexed, that way (``identifiers``).
     """
+    needles = [n.lower() for n in identifiers.search_needles(text)]
+    indexed = search_index.condition(needles)  # the trigram index (SQLite: any length)
+    if indexed is not None and not search_index.postgres():
+        if search_index.queued():  # rows the FTS tables have not taken yet (or left unkeyed): scanned
+            indexed = indexed | (Device.id.in_(search_index.queue_ids()) & _any_like(needles))
+        return indexed
     cond = None
-    for needle in identifiers.search_needles(text):
-        one = search_index.condition(needle.lower())  # the trigram index; a term too short for it: a scan
-        if one is None:
-            one = like_condition(needle)
+    for needle in needles:  # PostgreSQL: pg_trgm for a long needle, a scan for a short one
+        one = search_index.condition([needle]) or like_condition(needle)
         cond = one if cond is None else (cond | one)
+    return cond
+
+
+def _any_like(needles: Sequence[str]) -> Any:
+    cond: Any = None
+    for needle in needles:
+        cond = like_condition(needle) if cond is None else (cond | like_condition(needle))
     return cond
 
 

@@ -38,6 +38,10 @@ Version history:
     overview's sparklines draw from the runs, never from the device table).
 11. The device search's trigram index: an FTS5 table ``device_fts`` kept by triggers on SQLite, a
     ``pg_trgm`` GIN index on PostgreSQL (``storage/search_index.py``); fresh databases get it too.
+12. SQLite: ``device.name_key`` (each device's place in the default order, kept by triggers; not a model
+    field, so PostgreSQL, which keeps its pg_trgm route, has no such column) and both FTS tables keyed by
+    it: ``device_fts`` again and ``device_fts_short`` (the interleaved text, for terms of one and two
+    characters); version 11's id-keyed table is rebuilt.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ WIDENED_TO_TEXT: dict[int, dict[str, tuple[str, ...]]] = {
 _PG_MIGRATION_LOCK = 0x6D646D74
 Migration = Callable[[Database, SchemaMigrator], None]
 MIGRATIONS: dict[int, Migration] = {}  # version -> step from version-1 (@step below)
-CURRENT_VERSION = 11
+CURRENT_VERSION = 12
 
 
 def step(version: int) -> Callable[[Migration], Migration]:
@@ -256,6 +260,13 @@ def _to_v11(db: Database, migrator: SchemaMigrator) -> None:
     create_missing(db)
 
 
+@step(12)
+def _to_v12(db: Database, migrator: SchemaMigrator) -> None:
+    """SQLite: every device keyed by its place in the default order; both FTS tables keyed by it (the
+    search streams matches in name order); PostgreSQL: nothing (its pg_trgm index stays)."""
+    create_missing(db)
+
+
 def add_model_columns(db: Database, migrator: SchemaMigrator, columns: list[tuple[str, str]]) -> None:
     """Add columns as the models declare them; a column already there is left alone."""
     for table, column in columns:
@@ -318,7 +329,10 @@ def _migration_transaction(db: Database) -> Iterator[None]:
 
 def migrate_schema(db: Database) -> int:
     """Create a fresh schema or upgrade an older one; returns the version reached (``db.migrate``)."""
+    from mdmtui.storage import search_index
+
     _check_steps()
+    search_index.register(db)  # the search triggers' function, on every connection of this database
     with _migration_transaction(db):
         version = schema_version(db)
         if version is None:
@@ -334,6 +348,8 @@ def migrate_schema(db: Database) -> int:
             log.info("migrating schema to version %s", target)
             MIGRATIONS[target](db, migrator_for(db))
             models.SchemaVersion.update(version=target).execute()
+        if search_index.renumber_if_unkeyed(db):  # SQLite: a gap ran out since (a cheap look otherwise)
+            log.info("device search: every device renumbered in name order")
     return CURRENT_VERSION
 
 

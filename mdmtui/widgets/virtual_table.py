@@ -278,7 +278,9 @@ class VirtualTable(ScrollView, can_focus=True):
                 return
             if rows:
                 self._set_count(offset + len(rows), final=False)  # at least this many; the count follows
-            self._count()
+            # the count starts once these rows are on screen: a query beside the paint slows the paint
+            generation = self._generation
+            self.call_after_refresh(lambda: self._count() if generation == self._generation else None)
             return
         if number == self.cursor // self.page_size and self.row_count is not None:
             self._announce()

@@ -168,3 +168,27 @@ async def test_right_scrolls_by_whole_columns_and_the_name_stays():
         await pilot.press("left")
         await pilot.pause()
         assert "Model" in table.visible_text()[0]
+
+
+async def test_the_count_starts_once_the_first_page_is_painted():
+    """A count beside the paint slows the paint (the two share the GIL): the count of a new filter starts
+    after the refresh that paints its first page, and a count for an older filter never starts."""
+    app = TableApp(CountingSource(100_000))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        painted_when_counting: list[bool] = []
+        count = table._count
+
+        def spy() -> None:
+            painted_when_counting.append(bool(table._strips))  # lines rendered from the new page already
+            count()
+
+        table._count = spy  # type: ignore[method-assign]
+        table.set_source(CountingSource(90_000))
+        table.set_source(CountingSource(80_000))  # the next keystroke before the first one painted
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert painted_when_counting == [True] and table.row_count == 80_000
