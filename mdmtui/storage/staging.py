@@ -18,7 +18,7 @@ from typing import Any, cast
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
 from mdmtui.records import COLLECTED_FIELDS, STATUS_UNKNOWN, STATUS_WARNING
-from mdmtui.storage import software
+from mdmtui.storage import search_index, software
 from mdmtui.storage.models import Device, DeviceAction
 from mdmtui.storage.sql import execute
 
@@ -212,6 +212,12 @@ class Stage:
                   f"THEN {p} ELSE {p} END")
         self._sql(f"UPDATE device SET {sets}, {status} FROM {UPD} s WHERE device.id = s.id",
                             (STATUS_WARNING, STATUS_WARNING, STATUS_UNKNOWN))
+
+    def settle_search_index(self) -> None:
+        """The run's new and renamed rows into the search index now, instead of waiting in its queue (SQLite;
+        the search scans the queue meanwhile); every key spread again if a row found no room for one."""
+        if not search_index.renumber_if_unkeyed(self.db):
+            search_index.drain(self.db)
 
     def apply_history_and_software(self, run_id: int, now: datetime) -> None:
         """Write the history entries and replace the staged devices' software (counts kept)."""

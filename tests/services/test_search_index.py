@@ -283,3 +283,27 @@ def test_opening_the_database_renumbers_unkeyed_rows(ctx):
     assert search_index.unkeyed()
     dbmod.migrate(ctx.db)
     assert_keys_follow_the_order()
+
+
+async def test_a_collection_leaves_nothing_queued_or_unkeyed(sqlite_ctx):
+    """A run's new rows enter the FTS tables at its end (fewer than a queue batch would wait, scanned), and a
+    row left without a key is given one there: the next keystroke streams from the index."""
+    from collect_helpers import ScriptedConnector, plain_linkage, record, scripted
+
+    from mdmtui.services import collection
+
+    db = sqlite_ctx.db
+    plain_linkage("MI")
+    make_fleet(40, drain=True)
+    squeezed_name = ctx_sql("SELECT computer_name FROM device WHERE computer_name IS NOT NULL "
+                            "ORDER BY computer_name, id LIMIT 1")[0][0]
+    ctx_sql(f"UPDATE device SET {search_index.KEY} = NULL WHERE id = (SELECT max(id) FROM device)")  # no room left
+    pages = [[record(f"mi{i}", computer_name=f"{squeezed_name} {i}", serial_number=f"MISN{i:04d}") for i in range(30)]]
+    summary = await collection.collect(sqlite_ctx, "MI", connector_factory=scripted(ScriptedConnector(pages)))
+    assert summary.status == "succeeded" and summary.new == 30
+    with db.connection_context():
+        assert not search_index.queued(db) and not search_index.unkeyed(db)
+        assert_keys_follow_the_order()
+        f = DeviceFilter(text="misn00")
+        assert devices._keyed_route(f) is not None
+        assert len(devices.page(f, 0, 100)) == 30

@@ -190,6 +190,7 @@ class Run:
             self._apply_new()
             self.stage.apply_updates()
             self.stage.apply_history_and_software(self.run_id, self.now)
+            self.stage.settle_search_index()
             self.events.emit(self.name)
             warnings = [*warnings, *self.warnings, *self.adjustments.warnings()]
             reason = ("warnings: " + "; ".join(warnings)) if warnings else None
