@@ -20,8 +20,16 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
+# The suite on every core (JOBS workers; a test file stays on one worker, so its module-scoped simulator starts
+# once), then the tests marked `timing` (wall-clock bounds) alone, with no other worker competing for the cores.
+# Both passes always run; the target fails if either failed.
+JOBS ?= auto
+PYTEST := $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 test: lint
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	status=0; \
+	$(PYTEST) -n $(JOBS) --dist loadfile -m "not timing" || status=$$?; \
+	$(PYTEST) -m timing || status=$$?; \
+	exit $$status
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/collect.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 
 import pytest
@@ -46,6 +47,17 @@ def _restore_logging():
     saved = logger.propagate, logger.level
     yield
     logger.propagate, logger.level = saved[0], saved[1]
+
+
+@pytest.fixture(autouse=True)
+def _forget_sdm_software_services():
+    """collect_helpers.sdm_software_service points a linkage name at one test's simulator: forget it after
+    that test, or a later test's linkage of the same name (in whatever file a worker runs next) collects
+    from a simulator that is gone."""
+    yield
+    helpers = sys.modules.get("collect_helpers")
+    if helpers is not None:
+        helpers._SDM_DB.clear()
 
 
 def _postgres_schema_url() -> tuple[str, str]:

@@ -106,6 +106,7 @@ def test_a_stop_signal_mid_run_leaves_the_inventory_as_it_was(ctx, sim, sig):
     assert "scheduled collection of Intune due at" in log and "cancelled" in log and "daemon stopped" in log
 
 
+@pytest.mark.timing
 def test_sigterm_while_idle_exits_at_once(ctx, sim):
     intune_linkage(ctx, sim, "Intune")
     proc = start_daemon(ctx)

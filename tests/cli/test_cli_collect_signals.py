@@ -101,6 +101,7 @@ def test_a_signal_mid_run_cancels_records_audits_and_releases(ctx, sim, sig):
     assert inventory("Intune") == before  # nothing half-written
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_a_signal_while_the_mdm_hangs_ends_at_once(ctx, sim, sig):
     """The cancel does not wait for an answer that may never come (before, Ctrl-C waited for the page)."""

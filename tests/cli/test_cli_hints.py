@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mdmtui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,7 @@ def test_a_relative_sqlite_url_is_refused_naming_the_absolute_one(capsys, tmp_pa
     assert not (tmp_path / "inventory.db").exists()
 
 
+@pytest.mark.timing
 def test_a_host_that_does_not_resolve_says_so_quickly(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MDMTUI_DATA_DIR": str(tmp_path / "data"),
            "MDMTUI_CONFIG_DIR": str(tmp_path / "config"), "HOME": str(tmp_path)}

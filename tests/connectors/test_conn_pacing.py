@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from conn_helpers import intune_config
 
 from mdmtui.connectors.base import connector_for
@@ -102,6 +103,7 @@ def test_units_and_throttled_batch_items():
     assert throttled_items("https://graph.test/v1.0/x", 200, answer.encode()) == (0, None)
 
 
+@pytest.mark.timing
 async def test_a_first_collection_runs_at_the_budget_with_few_429s():
     budget = BudgetLimits(app_limit=50, tenant_limit=100, window_s=1.0, without_retry_after=5)   # 50 units/s
     with Simulator(seed=12, intune=300, mobileiron=1, sdm=1, budget=budget) as sim:

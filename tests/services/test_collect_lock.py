@@ -23,9 +23,11 @@ from mdmtui.errors import Busy
 from mdmtui.storage.models import Linkage
 from mdmtui.services import locks
 from mdmtui.services.context import open_context
-url, data, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+url, data = sys.argv[1], sys.argv[2]
 ctx = open_context(Settings(data_dir=data, config_dir=data, database_url=url))
 linkage = Linkage.get(Linkage.name == "MI")
+print("ready", flush=True)
+start = float(sys.stdin.readline())
 while time.time() < start:
     time.sleep(0.001)
 try:
@@ -75,11 +77,16 @@ def test_threads_racing_get_exactly_one_lock(ctx):
 
 def test_processes_racing_get_exactly_one_lock(ctx, tmp_path):
     plain_linkage()
-    start = time.time() + 2.0  # both interpreters are up by then
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    procs = [subprocess.Popen([sys.executable, "-c", RACE_SCRIPT, ctx.settings.database, str(tmp_path / "data"),
-                               str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    procs = [subprocess.Popen([sys.executable, "-c", RACE_SCRIPT, ctx.settings.database, str(tmp_path / "data")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(3)]
+    # one start time, sent once every interpreter is up (however long its imports took on a loaded machine)
+    assert [p.stdout.readline() for p in procs] == ["ready\n"] * 3
+    start = time.time() + 0.2
+    for p in procs:
+        p.stdin.write(f"{start}\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=60) for p in procs]
     lines = sorted(out.strip().split(":")[0] for out, _ in outs)
     assert lines == ["busy", "busy", "got"], outs
@@ -122,6 +129,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_once(ctx):
     assert locks.holder_of(linkage).owner != "gone:1:dead"
 
 
+@pytest.mark.timing
 def test_the_heartbeat_keeps_a_long_run_from_looking_stale(ctx):
     linkage = plain_linkage()
     with locks.collection_lock(ctx, linkage, heartbeat_s=0.05) as held:
@@ -141,6 +149,7 @@ def dead_pid() -> int:
     return pid
 
 
+@pytest.mark.timing
 def test_a_fresh_lock_of_a_dead_pid_on_this_host_is_taken_at_once(ctx, caplog):
     """Issue 11 #8: a killed collector held the linkage for 3 minutes although it was plainly gone."""
     linkage = plain_linkage()

@@ -218,7 +218,10 @@ async def test_bulk_concurrency_is_bounded_and_every_device_gets_its_outcome(ctx
     linkage = make_linkage("L", "mobileiron")
     devices = [make_device(linkage, "M") for _ in range(40)]
     failing = devices[7]
-    mdm = FakeMdm({failing.mdm_device_id: PROFILE_REMOVED}, latency=0.01)
+    # each answer takes long enough for all four slots to fill although every sender first writes its row
+    # through the run's one database thread (with 10 ms, the first answers could come before the fourth row was
+    # written on a loaded PostgreSQL, and fewer than four were ever in flight)
+    mdm = FakeMdm({failing.mdm_device_id: PROFILE_REMOVED}, latency=0.2)
     ctx.settings.action_concurrency = 4
     ticks = []
     outs = await control.act(ctx, [d.id for d in devices], Action.LOCK, connector_factory=mdm.factory,

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 
+import pytest
 from textual.widgets import Input
 from test_tui_actions import actions_of, results_text
 from tui_helpers import highlight, settle
@@ -18,6 +19,9 @@ from mdmtui.screens.app import create_app
 from mdmtui.screens.dialogs import TypedConfirmScreen
 from mdmtui.services import collection, control
 from mdmtui.storage.models import CollectionRun, Device
+
+# the event loop's turns are timed: run alone (make test), not beside other workers
+pytestmark = pytest.mark.timing
 
 ACTION_INSERT = 'INSERT INTO "device_action"'
 STALL_S = 1.0  # a turn of the loop this long means it waited (a loop blocked on the lock waits for seconds)

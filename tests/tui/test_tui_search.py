@@ -44,6 +44,7 @@ def test_interrupter_stops_a_running_sqlite_statement(sqlite_ctx):
         pass  # a statement that would start after the interrupt does not run either
 
 
+@pytest.mark.timing
 async def test_rapid_keystrokes_end_with_the_last_filters_rows_and_count(fleet, monkeypatch):
     with fleet.db.connection_context():
         Device.insert_many([dict(linkage=None, linkage_name="bulk", mdm_device_id=f"b{i}", os_class="IS",
