@@ -182,6 +182,15 @@ class Run:
         """Resolve identities, then write the whole run in one transaction."""
         self._resolve_reenrolments()
         self._flag_duplicates()
+        self.held.applying = True
+        try:
+            summary = self._apply_in_one_transaction(warnings)
+        finally:
+            self.held.applying = False
+        self._end()
+        return summary
+
+    def _apply_in_one_transaction(self, warnings: list[str]) -> CollectionSummary:
         with self.stage.applying():
             if not self.held.still_held():
                 raise Busy(f"the collection lock of '{self.name}' was taken over by another process "
@@ -194,9 +203,7 @@ class Run:
             self.events.emit(self.name)
             warnings = [*warnings, *self.warnings, *self.adjustments.warnings()]
             reason = ("warnings: " + "; ".join(warnings)) if warnings else None
-            summary = self._record("succeeded", reason)
-        self._end()
-        return summary
+            return self._record("succeeded", reason)
 
     # --- identity -----------------------------------------------------------------------------------
     def _resolve_reenrolments(self) -> None:
