@@ -188,7 +188,9 @@ async def test_the_count_starts_once_the_first_page_is_painted():
         table._count = spy  # type: ignore[method-assign]
         table.set_source(CountingSource(90_000))
         table.set_source(CountingSource(80_000))  # the next keystroke before the first one painted
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        for _ in range(250):  # a busy machine may need several refreshes before the count is in
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            if table._counted:
+                break
         assert painted_when_counting == [True] and table.row_count == 80_000
