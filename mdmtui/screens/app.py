@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -59,6 +60,16 @@ class CollectionProgressed(Message):
         self.progress = progress
 
 
+def freeze_heap() -> None:
+    """Move what is alive once the console is on screen (modules, styles, the screens) out of the garbage
+    collector's reach: a full collection walks every tracked object, and the console holds about 190,000
+    once its screens were opened (a full collection took 120-150 ms at load 3, in the middle of whatever
+    keystroke set it off; under a millisecond after the freeze). Only cyclic garbage made before this point
+    is never reclaimed (there is next to none); everything later is collected as before. Not in headless
+    runs (tests build hundreds of apps in one process: freezing each would keep their garbage)."""
+    gc.freeze()
+
+
 class MdmtuiApp(App[int]):
     """The console. Build it with ``create_app`` so tests and the CLI share one factory."""
 
@@ -99,6 +110,9 @@ class MdmtuiApp(App[int]):
         self.refresh_unread()
         self.set_interval(self.poll_seconds, self.refresh_unread)
         self._watch_hangup()
+        if not self.is_headless:
+            self.call_after_refresh(freeze_heap)
+
 
     def _watch_hangup(self) -> None:
         try:
