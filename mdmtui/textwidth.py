@@ -7,6 +7,8 @@ from wcwidth import wcswidth, wcwidth
 
 def width(text: str) -> int:
     """Columns ``text`` occupies on a terminal."""
+    if text.isascii() and text.isprintable():
+        return len(text)  # most cells (serials, numbers, models): wcswidth would look up every character
     w = wcswidth(text)
     if w >= 0:
         return w
@@ -15,8 +17,9 @@ def width(text: str) -> int:
 
 def fit(text: str, columns: int) -> str:
     """``text`` cut (with an ellipsis) or padded to exactly ``columns`` display columns."""
-    if width(text) <= columns:
-        return text + " " * (columns - width(text))
+    used = width(text)
+    if used <= columns:
+        return text + " " * (columns - used)
     out, used = [], 0
     for ch in text:
         w = max(wcwidth(ch), 0)

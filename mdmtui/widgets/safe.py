@@ -26,6 +26,8 @@ def _escape(match: re.Match[str]) -> str:
 def visible(value: Any, *, lines: bool = False) -> str:
     """``value`` as text with every control character shown as an escape (newlines kept if ``lines``)."""
     text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():
+        return text  # nothing to escape (the common case: one check instead of a regex pass per cell)
     return (_CONTROL if lines else _CONTROL_OR_NEWLINE).sub(_escape, text)
 
 

@@ -127,7 +127,7 @@ class VirtualTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(self, columns: Sequence[Column], *, key: Callable[[Any], Hashable] = id,
-                 page_size: int = 100, cache_pages: int = 12, show_marks: bool = True,
+                 page_size: int = 50, cache_pages: int = 24, show_marks: bool = True,
                  sort_key: str | None = None, descending: bool = False, frozen: int = 0,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -141,8 +141,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self._source: RowSource | None = None
         self._generation = 0
         self._pages: OrderedDict[int, Sequence[Any]] = OrderedDict()
+        # The rows on screen when the source was replaced, painted until the new source's first page comes
+        # (``set_source``); None once it has. Never handed out as rows (``row_at``): only drawn.
+        self._shown: OrderedDict[int, Sequence[Any]] | None = None
+        self._keep_cursor = False
+        self.painted_generation = 0  # the source generation whose rows were last painted in full (bench, tests)
         self._cache_pages = cache_pages
         self._pending: set[int] = set()
+        self._failed: set[int] = set()  # pages whose query failed: not asked again until the next source
         self._strips: LRUCache[tuple, Strip] = LRUCache(512)
         self._widths: list[int] = [c.width for c in self.columns]
         self._widest: dict[int, int] = {}  # whole columns: the widest value seen so far
@@ -156,29 +162,39 @@ class VirtualTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ data
 
     def set_source(self, source: RowSource, *, keep_cursor: bool = False) -> None:
-        """Show ``source``'s rows: the cursor's page first, then (only if needed) the count."""
+        """Show ``source``'s rows: the cursor's page first, then (only if needed) the count.
+
+        Until that page comes, the rows on screen stay there as they are (not blanked, not repainted): a
+        keystroke costs one repaint, with the new rows, and not a frame of placeholders first, which
+        would also hold the real one back to Textual's next frame (60 per second)."""
         self._cancel_count(stale=source is not self._source)
         self._source = source
         self._generation += 1
         self._counted = False
-        self._first_page = None
-        self._pages.clear()
+        if self._shown is None and self._pages:
+            self._shown = self._pages
+        self._pages = OrderedDict()
         self._pending.clear()
+        self._failed.clear()
         self._strips.clear()
-        if not keep_cursor:
-            self.cursor = 0
-            self.scroll_to(y=0, animate=False)
+        self._keep_cursor = keep_cursor
+        if not keep_cursor and self._shown is None:
+            self._top()
         # The page paints the screen; a short page *is* the count, else the count follows it (a keystroke
         # waits for one query, not two on a busy CPU).
         self._first_page = self.cursor // self.page_size
         self._fetch(self._first_page)
+
+    def _top(self) -> None:
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
 
     def _count(self) -> None:
         source, generation = self._source, self._generation
         if source is None:
             return
         self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
-                        group=f"count-{self.id}", name="count")
+                        group=f"count-{self.id}", name="count", exit_on_error=False)
 
     def _cancel_count(self, *, stale: bool) -> None:
         """Stop waiting for the running count; a source replaced (a new keystroke) also stops its query,
@@ -200,13 +216,15 @@ class VirtualTable(ScrollView, can_focus=True):
         return self._last_highlight
 
     def row_at(self, index: int) -> Any | None:
-        """The row at ``index`` if its page is cached (a fetch is started otherwise)."""
-        if self.row_count is None or not 0 <= index < self.row_count:
+        """The row at ``index`` if its page is cached (a fetch is started otherwise); None while the rows
+        on screen are still the replaced source's."""
+        if self._shown is not None or self.row_count is None or not 0 <= index < self.row_count:
             return None
         number, offset = divmod(index, self.page_size)
         page = self._pages.get(number)
         if page is None:
-            self._fetch(number)
+            if number not in self._failed:  # a failed page would fail again at every repaint
+                self._fetch(number)
             return None
         self._pages.move_to_end(number)
         return page[offset] if offset < len(page) else None
@@ -228,13 +246,19 @@ class VirtualTable(ScrollView, can_focus=True):
         source, generation = self._source, self._generation
         offset = number * self.page_size
         self.run_worker(lambda: (generation, number, list(source.page(offset, self.page_size))),
-                        thread=True, group=f"page-{self.id}", name="page")
+                        thread=True, group=f"page-{self.id}", name="page", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Take a count or page from a finished worker (failures bubble to the app's handler)."""
         if event.worker.node is not self or event.state != WorkerState.SUCCESS:
             if event.worker.node is self and event.state == WorkerState.ERROR:
+                if event.worker.name == "page":
+                    self._failed |= self._pending
                 self._pending.clear()
+                if self._shown is not None:  # the new rows will not come: the old ones must not stay
+                    self._shown = None
+                    self._strips.clear()
+                    self.refresh()
                 report_worker_failure(self, event)
             return
         event.stop()
@@ -264,12 +288,17 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _store_page(self, number: int, rows: list[Any]) -> None:
         self._pending.discard(number)
+        self._failed.discard(number)
         self._pages[number] = rows
         self._widen(rows)
         while len(self._pages) > self._cache_pages:
             self._pages.popitem(last=False)
         self._strips.clear()
         self.refresh()
+        if self._shown is not None:  # the new source's first rows replace the ones on screen
+            self._shown = None
+            if not self._keep_cursor:
+                self._top()
         if not self._counted and number == self._first_page:
             self._first_page = None
             offset = number * self.page_size
@@ -334,7 +363,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self._widths = self._column_widths(self._view_width)
         self._strips.clear()
         # no horizontal scrolling by cells: whole columns scroll (``first_column``), the frozen stay
-        self.virtual_size = Size(self._view_width, (self.row_count or 0) + 1)
+        size = Size(self._view_width, (self.row_count or 0) + 1)
+        if size != self.virtual_size:
+            # As Textual's own ``_size_updated(layout=False)``: the scrollbars follow (one shown or hidden
+            # lays the screen out by itself), the rest of the screen does not move with a new row count.
+            # Set as a reactive it would lay out the whole screen on each keystroke: the most of a frame.
+            self.set_reactive(VirtualTable.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
 
     def _column_widths(self, available: int) -> list[int]:
         widths = [max(c.width, self._widest.get(i, 0)) for i, c in enumerate(self.columns)]
@@ -423,7 +459,10 @@ class VirtualTable(ScrollView, can_focus=True):
         """The lines of ``crop``, the styles and layout they share read once (``_once``)."""
         self._pass = {}
         try:
-            return super().render_lines(crop)
+            lines = super().render_lines(crop)
+            if self._shown is None and "placeholder" not in self._pass:
+                self.painted_generation = self._generation
+            return lines
         finally:
             self._pass = None
 
@@ -434,6 +473,8 @@ class VirtualTable(ScrollView, can_focus=True):
             strip = self._header_strip()
         else:
             strip = self._row_strip(scroll_y + y - 1)
+        if strip.cell_length == self._view_width:
+            return strip
         return strip.crop_extend(0, self._view_width, self._base)
 
     def _header_strip(self) -> Strip:
@@ -462,6 +503,13 @@ class VirtualTable(ScrollView, can_focus=True):
         return Strip(segments).extend_cell_length(self._view_width, header)
 
     def _row_strip(self, index: int) -> Strip:
+        if self._shown is not None:  # painted again before the new rows came: the old ones, as they were
+            number, offset = divmod(index, self.page_size)
+            page = self._shown.get(number)
+            row = page[offset] if page is not None and offset < len(page) else None
+            if row is None:
+                return Strip.blank(self._view_width, self._base)
+            return self._render_row(row, index == self.cursor, self.row_key(row) in self.marked)
         if self.row_count is None or index >= self.row_count:
             return Strip.blank(self._view_width, self._base)
         row = self.row_at(index)
@@ -478,26 +526,48 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _render_row(self, row: Any | None, is_cursor: bool, marked: bool) -> Strip:
         base = self._base
+        view = self._view_width
         if row is None:
+            if self._pass is not None:
+                self._pass["placeholder"] = True
             style = self._style("loading")
-            return Strip([Segment(fit("  …", self._view_width), style)])
+            return Strip([Segment(fit("  …", view), style)], view)
         if marked:
             base += self._style("marked")
-        segments = [Segment("● " if marked else "  ", base)] if self.show_marks else []
+        # Cells of one style go out as one segment: every segment costs again in Textual's line filters
+        texts, styles = (["● " if marked else "  "], [base]) if self.show_marks else ([], [])
+        used = 2 if self.show_marks else 0
         for i, w in self._layout():
-            segments += [self._cell(self.columns[i], row, w, base), Segment(" ", base)]
-        strip = Strip(segments).extend_cell_length(self._view_width, base)
+            text, style = self._cell(self.columns[i], row, w, base)  # exactly w columns (fit)
+            if styles and styles[-1] is style:
+                texts[-1] += text
+            else:
+                texts.append(text)
+                styles.append(style)
+            if style is base:
+                texts[-1] += " "
+            else:
+                texts.append(" ")
+                styles.append(base)
+            used += w + 1
+        if used < view:
+            if styles and styles[-1] is base:
+                texts[-1] += " " * (view - used)
+            else:
+                texts.append(" " * (view - used))
+                styles.append(base)
+        strip = Strip(list(map(Segment, texts, styles)), max(used, view))
         if is_cursor:
             strip = strip.apply_style(self._style("cursor"))
         return strip
 
-    def _cell(self, column: Column, row: Any, w: int, base: Style) -> Segment:
+    def _cell(self, column: Column, row: Any, w: int, base: Style) -> tuple[str, Style]:
         value = column.render(row)
         if value is None:
-            return Segment(fit(NOT_COLLECTED_CELL, w), base + self._style("muted"))
+            return fit(NOT_COLLECTED_CELL, w), base + self._style("muted")
         tone = column.tone(row) if column.tone else None
         style = base + self._style(tone) if tone else base
-        return Segment(fit(visible(value), w), style)
+        return fit(visible(value), w), style
 
     # ------------------------------------------------------------------ cursor and input
 

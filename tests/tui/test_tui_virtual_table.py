@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from textual.app import App, ComposeResult
@@ -194,3 +195,88 @@ async def test_the_count_starts_once_the_first_page_is_painted():
             if table._counted:
                 break
         assert painted_when_counting == [True] and table.row_count == 80_000
+
+
+class GatedSource(CountingSource):
+    """Rows that come only once ``gate`` is set (a slow query), or an error instead."""
+
+    def __init__(self, n: int, *, fail: bool = False) -> None:
+        super().__init__(n)
+        self.gate = threading.Event()
+        self.fail = fail
+
+    def page(self, offset: int, limit: int) -> list[Row]:
+        self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("the database went away")
+        return [Row(i, f"other-{i:06d}", f"SN{i}") for i in range(offset, min(offset + limit, self.n))]
+
+
+async def _settled(app, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_a_new_source_keeps_the_rows_on_screen_until_its_first_page_comes():
+    """A keystroke repaints once, with the new rows: no frame of placeholders in between (which also
+    held the real frame back by up to a frame period), and the old rows are never handed out as rows."""
+    app = TableApp(CountingSource(1_000))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        await pilot.press("down", "down")
+        before = table.visible_text()
+        painted = table.painted_generation
+        slow = GatedSource(500)
+        table.set_source(slow)
+        await pilot.pause()
+        assert table.visible_text() == before  # the old rows, cursor and all, not "…"
+        assert table.cursor_row is None and table.painted_generation == painted
+        slow.gate.set()
+        await _settled(app, pilot)
+        assert "other-000000" in table.visible_text()[1] and table.cursor == 0
+        assert table.cursor_row.name == "other-000000" and table.painted_generation == table._generation
+
+
+async def test_a_failed_page_is_reported_and_leaves_no_old_rows_on_screen():
+    """A page query that fails (the database went away) is a notification, not the end of the console,
+    and the rows of the filter before it do not stay on screen as if they were the answer."""
+    app = TableApp(CountingSource(1_000))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        notes: list[str] = []
+        app.notify = lambda message, **kw: notes.append(f"{kw.get('title')}: {message}")  # type: ignore[method-assign]
+        broken = GatedSource(500, fail=True)
+        broken.gate.set()
+        table.set_source(broken)
+        for _ in range(100):
+            await pilot.pause()
+            if notes:
+                break
+        await pilot.pause()
+        assert app.is_running and notes == ["page failed: the database went away"]
+        assert not any("device-" in line for line in table.visible_text())
+
+
+async def test_a_new_row_count_does_not_lay_the_screen_out_again():
+    """A filter keystroke changes the row count: that moves the scrollbar, not the screen's layout (a
+    layout of the whole screen was most of a keystroke's frame)."""
+    app = TableApp(CountingSource(1_000))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        layouts: list[bool] = []
+        refresh_layout = app.screen._refresh_layout
+
+        def spy(*args, **kwargs):
+            layouts.append(True)
+            return refresh_layout(*args, **kwargs)
+
+        app.screen._refresh_layout = spy  # type: ignore[method-assign]
+        table.set_source(CountingSource(700))
+        await _settled(app, pilot)
+        await _settled(app, pilot)
+        assert table.row_count == 700 and table.virtual_size.height == 701
+        assert layouts == []
+        assert table.vertical_scrollbar.window_virtual_size == 701  # the scrollbar did follow
