@@ -104,7 +104,7 @@ async def test_a_plain_http_download_link_from_an_https_graph_is_not_followed():
         200, json={"id": "DevicesWithInventory_1", "status": "completed", "url": "http://storage.test/x.zip"}))
     respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": []}))
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
-    await collect(conn, {})
+    await collect(conn, {"dev-1": intune.change_marker(item(1), time.time(), 7)})  # unchanged: no $batch retries
     assert conn.route == "list" and "not HTTPS" in conn.warnings[0]
 
 
@@ -113,15 +113,16 @@ async def test_a_hostile_job_id_or_status_reaches_no_message():
     mocked_graph([item(1)], [], ["completed"])
     respx.post(JOBS_URL).mock(return_value=httpx.Response(201, json={"id": "x/../\x1b[31m", "status": "notStarted"}))
     respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": []}))
+    known = {"dev-1": intune.change_marker(item(1), time.time(), 7)}  # unchanged: no detail $batch (its retries)
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
-    await collect(conn, {})
+    await collect(conn, known)
     assert conn.route == "list" and "no usable id" in conn.warnings[0] and "\x1b" not in conn.warnings[0]
     respx.post(JOBS_URL).mock(return_value=httpx.Response(201, json={"id": "DevicesWithInventory_1"}))
     respx.get(f"{JOBS_URL}('DevicesWithInventory_1')").mock(return_value=httpx.Response(
         200, json={"id": "DevicesWithInventory_1", "status": "\x1b[2Jdone"}))
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False,
                                                 "export_poll_s": 0.01, "export_wait_s": 0.05}))
-    await collect(conn, {})
+    await collect(conn, known)
     assert "an unexpected value" in conn.warnings[0] and "\x1b" not in conn.warnings[0]
 
 
