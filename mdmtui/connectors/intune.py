@@ -706,7 +706,7 @@ class IntuneConnector:
             held = {(a.name, a.version) for a in fresh[device]} if device in fresh else set(stored.of(device))
             for pair in held:
                 expected[pair] = expected.get(pair, 0) + 1
-        moved = sorted(p for p, n in counts.items() if n != expected.get(p, 0))
+        moved = [p for p, n in counts.items() if n != expected.get(p, 0)]
         holders = await self._holders(moved, ids)
         # a pair the inventory has and the list lacks (its last device dropped it, or an offset-paged list
         # skipped it), or one storage cannot hold as sent: its holders are read one by one

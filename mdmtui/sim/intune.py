@@ -578,7 +578,9 @@ class IntuneService(Service):
         return await asyncio.to_thread(self._aggregate)
 
     async def list_apps(self, request, ver: str, query: dict) -> Result:
-        """GET detectedApps (tenant-wide, with deviceCount)."""
+        """GET detectedApps (tenant-wide, with deviceCount): one entry per platform family x app x version,
+        paged by position in the current aggregate (as the real list is offset-paged, a page read after an
+        app change is shifted: entries can repeat or be skipped), $top capped at 1,000."""
         bad = self.perm_problem(request, {READ, READWRITE}, "deviceManagement/detectedApps")
         if bad:
             return bad

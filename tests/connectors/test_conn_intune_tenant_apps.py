@@ -142,9 +142,13 @@ async def test_only_a_moved_count_costs_a_device_list_and_each_device_gets_its_n
 async def test_a_pair_the_list_lacks_is_read_device_by_device_and_a_vanished_app_is_on_no_device():
     items = [item(1), item(2)]
     mock_base(items, [])
-    held = {"dev-1": [("Gone App", "1.0"), ("LINE", "14.2")], "dev-2": [("Box", "5.1"), ("LINE", "14.2")]}
+    held = {"dev-1": [("Gone App", "1.0"), ("LINE", "14.2")],
+            "dev-2": [("Box", "5.1"), ("LINE", "14.2"), ("Notes", None)]}
     respx.get(host="graph.test", path=APPS_PATH).mock(return_value=httpx.Response(200, json={"value": [
-        app("line", "LINE", "14.2", 2), app("box", "Box", "5.1", 0)]}))
+        app("line", "LINE", "14.2", 2), app("box", "Box", "5.1", 0), app("notes", "Notes", None, 0),
+        app("notes2", "Notes", "2.0", 1)]}))  # no version and a version: one app, two pairs, both moved
+    app_devices("notes", [[]])
+    app_devices("notes2", [["dev-2"]])
     box = respx.get(url__startswith=f"{APPS_URL}/box/managedDevices").mock(return_value=httpx.Response(
         404, json={"error": {"code": "ResourceNotFound", "message": "Resource not found"}}))
     one = per_device("dev-1", [{"displayName": "LINE", "version": "14.2"}])
@@ -155,7 +159,7 @@ async def test_a_pair_the_list_lacks_is_read_device_by_device_and_a_vanished_app
     # taken as removed, its holder is asked; Box's device list is gone (404): no device has it
     assert one.call_count == 1 and not two.called and box.call_count == 1
     assert pairs(records["dev-1"].software) == [("LINE", "14.2")]
-    assert pairs(records["dev-2"].software) == [("LINE", "14.2")]
+    assert pairs(records["dev-2"].software) == [("LINE", "14.2"), ("Notes", "2.0")]
     assert conn.warnings == []
 
 
@@ -173,6 +177,18 @@ async def test_an_unreadable_tenant_wide_list_falls_back_to_per_device_calls_wit
     assert "tenant-wide detected apps" in conn.warnings[0] and "device by device" in conn.warnings[0]
     assert not one.called and two.call_count == 1 and records["dev-1"].software is None
     assert pairs(records["dev-2"].software) == [("Box", "5.1")]
+
+
+@respx.mock
+async def test_a_first_collection_reads_every_device_and_not_the_tenant_wide_list():
+    items = [item(1), item(2)]
+    mock_base(items, ["dev-1", "dev-2"])
+    tenant = respx.get(host="graph.test", path=APPS_PATH).mock(return_value=httpx.Response(200, json={"value": []}))
+    reads = [per_device(f"dev-{i}", [{"displayName": "Box", "version": "5.1"}]) for i in (1, 2)]
+    conn = connector({})
+    records = await records_of(conn, {})
+    assert not tenant.called and [r.call_count for r in reads] == [1, 1] and conn.software_route == "per-device"
+    assert all(pairs(r.software) == [("Box", "5.1")] for r in records.values())
 
 
 # --- against the simulator over loopback --------------------------------------------------------------
