@@ -27,11 +27,13 @@ Wire choices (see MDM-APIS.md):
   per-device beta call as before; for the rest the run compares each (name, version)'s ``deviceCount``
   (summed over platforms) with how many listed devices hold it — the stored software of the unread
   ones plus what the read ones answered. Only a pair whose count differs costs
-  ``GET detectedApps/{id}/managedDevices?$select=id`` (paged), whose ids give every device that gained
-  or lost it; every other device keeps its stored software (``software=None``), a changed one gets
-  its stored list with the pair added or removed. So a device whose listed fields did not move still
-  has every install, update and removal stored the same day, for a few list pages plus one request per
-  changed pair instead of one per device. Harsher readings where the docs are silent: the list is
+  ``GET detectedApps/{id}/managedDevices?$select=id`` (paged) of each of its platform entries (all of
+  them: a swap within one platform under a moved total is caught too), whose ids give every device that
+  gained or lost it; every other device keeps its stored software (``software=None``), a changed one
+  gets its stored list with the pair added or removed. So a device whose listed fields did not move
+  still has every install, update and removal stored the same day, for a few list pages plus one
+  request per moved pair's entry instead of one per device (figures: docs/intune-graph-api.md). A
+  first collection (every device read one by one) skips the tenant-wide list. Harsher readings where the docs are silent: the list is
   offset-paged (a captured real nextLink carries ``$top``/``$skip``), so an entry can repeat (counted
   once) or be skipped while the list changes — a pair the inventory holds but the list lacks (skipped,
   or its last device dropped it) is never taken as removed: its holders are read one by one; so is a
