@@ -584,11 +584,14 @@ class IntuneService(Service):
         bad = self.perm_problem(request, {READ, READWRITE}, "deviceManagement/detectedApps")
         if bad:
             return bad
+        try:
+            top = _top(query, self.cfg.page_size)
+        except ValueError as exc:
+            return self.fail(request, 400, "BadRequest", str(exc))
         agg = await self.aggregate()
         start, repeated, bad = self._position(request, query)
         if bad:
             return bad
-        top = _top(query, self.cfg.page_size)
         keys = agg["keys"][start:start + top]
         items = [wire.detected_app(agg["os"][k[0]], k[1], k[2], agg["counts"][k]) for k in keys]
         body = {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/detectedApps", "value": items}
