@@ -6,11 +6,11 @@ Connectors speak HTTP and nothing else: no database, no policy. They turn wire J
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, System, WipeOptions
+from mdmtui.records import ActionResult, DeviceRecord, DeviceRef, SoftwareItem, StoredSoftware, System, WipeOptions
 from mdmtui.secrets import Secret
 
 
@@ -59,6 +59,10 @@ class Connector(Protocol):
         ``known`` maps MDM device ids already in the inventory to their stored change marker;
         the connector skips costly per-device calls (details, software) for unchanged devices
         and lists the skipped fields in ``DeviceRecord.unfetched`` (``software=None``).
+
+        A connector may also have a ``stored_software`` attribute (``SoftwareLoader | None``, None by
+        default): the service then sets it to a loader of the linkage's stored software before the
+        stream starts, and the connector awaits it only when it needs it (Intune's list route).
         """
 
     async def software(self, device: DeviceRef) -> list[SoftwareItem]:
@@ -87,6 +91,10 @@ class Connector(Protocol):
     async def aclose(self) -> None:
         """Close the HTTP client."""
 
+
+# What a connector may ask the collection for besides ``known``: an optional attribute, set by the service
+# before ``iter_device_pages`` when the connector has it (Intune's ``stored_software``), never required.
+SoftwareLoader = Callable[[], Awaitable[StoredSoftware]]
 
 ConnectorFactory = Callable[[LinkageConfig], Connector]
 _REGISTRY: dict[System, ConnectorFactory] = {}

@@ -20,10 +20,30 @@ Wire choices (see MDM-APIS.md):
   and UDID and RAM still come from the beta single GET, once per new device (they never change).
   ``intune_route`` auto takes it when the inventory, or else Intune's ``managedDeviceOverview`` count,
   holds ``export_threshold`` devices or more; a failed, expired or never-completing job falls back to the list route for the run, with a warning.
-- Detected apps on the list route: the per-device beta call, for new or changed devices and the
-  rolling refresh (churn.py). The tenant-wide v1.0 call costs one request per distinct app version
-  plus the paging of every app's device list whatever changed, and must be inverted in memory for
-  the whole fleet before the first page could be yielded.
+- Detected apps on the list route (a full run, given the inventory's software by the collection through
+  ``stored_software``): the whole listing is read first, then the tenant-wide v1.0
+  ``GET detectedApps`` (paged by nextLink, ``$top`` 1000; one entry per app x version x platform, with
+  ``deviceCount``). New devices and those whose rolling refresh ticked (churn.py) are read with the
+  per-device beta call as before; for the rest the run compares each (name, version)'s ``deviceCount``
+  (summed over platforms) with how many listed devices hold it — the stored software of the unread
+  ones plus what the read ones answered. Only a pair whose count differs costs
+  ``GET detectedApps/{id}/managedDevices?$select=id`` (paged) of each of its platform entries (all of
+  them: a swap within one platform under a moved total is caught too), whose ids give every device that
+  gained or lost it; every other device keeps its stored software (``software=None``), a changed one
+  gets its stored list with the pair added or removed. So a device whose listed fields did not move
+  still has every install, update and removal stored the same day, for a few list pages plus one
+  request per moved pair's entry instead of one per device (figures: docs/intune-graph-api.md). A
+  first collection (every device read one by one) skips the tenant-wide list. Harsher readings where the docs are silent: the list is
+  offset-paged (a captured real nextLink carries ``$top``/``$skip``), so an entry can repeat (counted
+  once) or be skipped while the list changes — a pair the inventory holds but the list lacks (skipped,
+  or its last device dropped it) is never taken as removed: its holders are read one by one; so is a
+  pair storage keeps only cut or cleaned (its stored form never matches). An app gone between the list
+  and its device list (404) is on no device. A device list that fails leaves that pair as stored, a
+  failed tenant-wide list the run on the per-device calls (warnings both). THE HOLE: an app version
+  installed on one unread device and removed from another the same day leaves its count equal, and
+  Graph gives no checksum, date or etag on a detectedApp to tell — the rolling per-device refresh
+  stays as the backstop (each device read at least once per ``refresh_days``), and the next count
+  change of that pair mends both devices. A changed-only run keeps the per-device calls.
 - Detected apps on the export route: one ``AppInvRawData`` job beside the DevicesWithInventory one
   (one row per device × discovered app; columns ``DeviceId``, ``ApplicationName``,
   ``ApplicationVersion``, MDM-APIS.md §4 and sim/exports.py for where the names come from) gives
@@ -56,13 +76,13 @@ import httpx
 
 from mdmtui import mapping
 from mdmtui.connectors import churn, spec
-from mdmtui.connectors.base import LinkageConfig, register
+from mdmtui.connectors.base import LinkageConfig, SoftwareLoader, register
 from mdmtui.connectors.http import (AnswerLost, ForeignLink, HttpLayer, Json, Reply, check_same_origin,
                                     retry_after_seconds)
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, ConnectionFailed, MdmRequestError,
                            NotFoundError, ProtocolError, Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
-                            System, WipeOptions)
+                            SoftwarePair, StoredSoftware, System, WipeOptions)
 from mdmtui.secrets import Secret
 
 log = logging.getLogger("mdmtui.connectors.intune")
@@ -217,7 +237,9 @@ class IntuneConnector:
         self.export_wait_s = float(config.extra.get("export_wait_s", EXPORT_WAIT_S))
         self.export_poll_s = float(config.extra.get("export_poll_s", EXPORT_POLL_S))
         self.route: str | None = None  # the route the last collection took ("list" or "export")
-        self.software_route: str | None = None  # how it read detected apps ("export", "per-device", None: not)
+        self.software_route: str | None = None  # how it read apps ("export", "tenant-wide", "per-device", None: not)
+        # the list route's tenant-wide apps need the inventory's software: the collection sets a loader here
+        self.stored_software: SoftwareLoader | None = None
 
     def _scope_root(self) -> str:
         # National clouds have their own Graph host; the app's scope is that host's .default.
@@ -290,6 +312,10 @@ class IntuneConnector:
         log.info("Intune: collecting %s by the %s route, detected apps %s (%d devices in the inventory)",
                  self.config.name, self.route, self.software_route or "not collected", len(known))
         seen: set[str] = set()
+        if exported is None and self._tenant_wide_usable():
+            async for page in self._tenant_wide_route(known, seen):
+                yield page
+            return
         async for items in self._list_pages(seen):
             yield await self._records(items, known, exported, software)
 
@@ -380,7 +406,8 @@ class IntuneConnector:
                              dues[item["id"]], exported.get(item["id"]), need[item["id"]]) for item in items]
 
     def _record(self, item: Json, marker: str | None, detail: Json | None, apps: list[SoftwareItem] | None,
-                due: churn.Due, row: Json | None = None, need: bool | None = None) -> DeviceRecord:
+                due: churn.Due, row: Json | None = None, need: bool | None = None,
+                apps_asked: bool | None = None) -> DeviceRecord:
         wire = {k: v for k, v in item.items() if k not in QUIRK_KEYS}  # never trust the list's placeholders
         os_class = mapping.intune_os_class(item.get("operatingSystem"))
         if detail is not None:
@@ -392,7 +419,8 @@ class IntuneConnector:
             record.unfetched = ENRICHED_FIELDS[os_class] if row is None else EXPORT_UNFETCHED[os_class]
         record.software = apps
         need = due.enrich if need is None else need
-        missing = (need and detail is None) or (due.any and apps is None and self.collect_software)
+        asked = due.any if apps_asked is None else apps_asked  # None apps of a device asked for: a failed read
+        missing = (need and detail is None) or (asked and apps is None and self.collect_software)
         if missing:
             record.change_marker = None  # fetch again next time: part of this device is still missing
         return record
@@ -628,6 +656,153 @@ class IntuneConnector:
                 self._own_link(str(url), f"next link (@odata.nextLink) of the detected apps of {ident}")
         return out
 
+    # --- the list route's detected apps: tenant-wide counts, device lists only where a count moved ----------
+    def _tenant_wide_usable(self) -> bool:
+        """A full run that collects software and was handed the inventory's software (a changed-only run
+        lists a few devices: it keeps the per-device calls)."""
+        return self.collect_software and self.since is None and self.stored_software is not None
+
+    async def _tenant_wide_route(self, known: Mapping[str, str | None], seen: set[str]) -> AsyncIterator[list[DeviceRecord]]:
+        """The list route with detected apps from the tenant-wide counts (module docstring): the whole
+        listing is read first (the counts are the fleet's), then each page's records are yielded."""
+        pages = [items async for items in self._list_pages(seen)]
+        items = [item for page in pages for item in page]
+        markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
+        dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
+        # new devices (and those whose last read failed) and the rolling refresh: the per-device call
+        read = [i for i, d in dues.items() if d.refresh]
+        asked = set(read)
+        # every device read one by one (a first collection): the counts would tell nothing more
+        counted = len(asked) < len(dues)
+        assert self.stored_software is not None
+        details, fresh, tenant, stored = await asyncio.gather(
+            self._details([i for i, d in dues.items() if d.enrich]), self._apps_of(read),
+            self._tenant_apps_or_none() if counted else _nothing(), self.stored_software())
+        derived: dict[str, list[SoftwareItem]] = {}
+        if not counted:
+            self.software_route = "per-device"
+        elif tenant is None:  # no counts this run: the per-device route (changed devices too), as before
+            self.software_route = "per-device"
+            rest = [i for i, d in dues.items() if d.any and i not in asked]
+            fresh.update(await self._apps_of(rest))
+            asked.update(rest)
+        else:
+            self.software_route = "tenant-wide"
+            derived, unsure = await self._derive(tenant, stored, list(markers), fresh, asked)
+            fresh.update(await self._apps_of(unsure))
+            asked.update(unsure)
+        fresh.update(derived)
+        for page in pages:
+            yield [self._record(item, markers[item["id"]], details.get(item["id"]), fresh.get(item["id"]),
+                                dues[item["id"]], need=dues[item["id"]].enrich, apps_asked=item["id"] in asked)
+                   for item in page]
+
+    async def _derive(self, tenant: list[Json], stored: StoredSoftware, listed: list[str],
+                      fresh: dict[str, list[SoftwareItem]], asked: set[str]) -> tuple[dict[str, list[SoftwareItem]], list[str]]:
+        """Each listed device's software from the tenant-wide counts: (changed devices -> their new
+        software, devices to read one by one). A device just read keeps what it answered; one whose
+        read failed keeps its stored software."""
+        counts, ids = _tenant_counts(tenant)
+        expected: dict[SoftwarePair, int] = {}
+        for device in listed:
+            held = {(a.name, a.version) for a in fresh[device]} if device in fresh else set(stored.of(device))
+            for pair in held:
+                expected[pair] = expected.get(pair, 0) + 1
+        moved = [p for p, n in counts.items() if n != expected.get(p, 0)]
+        holders = await self._holders(moved, ids)
+        # a pair the inventory has and the list lacks (its last device dropped it, or an offset-paged list
+        # skipped it), or one storage cannot hold as sent: its holders are read one by one
+        doubtful = {p for p in expected if p not in counts} | {p for p in counts if _unstorable(p)}
+        changed, unsure = _apply_counts([d for d in listed if d not in asked], stored, holders, doubtful)
+        log.info("Intune: %s: %d tenant-wide app entries, %d (name, version) counts moved, %d devices' software "
+                 "changed by them, %d read one by one for a pair the list lacks", self.config.name, len(tenant),
+                 len(moved), len(changed), len(unsure))
+        return changed, unsure
+
+    async def _tenant_apps_or_none(self) -> list[Json] | None:
+        """Every tenant-wide detectedApp entry (id, displayName, version, deviceCount), or None with a
+        warning when the list cannot be read (the run then reads apps device by device)."""
+        try:
+            return await self._tenant_apps()
+        except ForeignLink:
+            raise
+        except (ProtocolError, MdmRequestError, NotFoundError, Throttled) as exc:
+            self._warn(f"the tenant-wide detected apps could not be read ({exc}); this run read detected apps "
+                       "device by device instead (new and changed devices and the rolling refresh; the others "
+                       "keep their stored software)")
+            return None
+
+    async def _tenant_apps(self) -> list[Json]:
+        url: str | None = self._v1("/deviceManagement/detectedApps")
+        params: Json | None = {"$top": str(PAGE_SIZE)}
+        entries: dict[str, Json] = {}
+        links: set[str] = set()
+        while url:
+            reply = await self._graph("GET", url, params=params)
+            self._expect_ok(reply, "the tenant-wide detected apps")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            if not isinstance(body.get("value"), list):
+                raise ProtocolError("Intune's tenant-wide detected apps answer has no 'value' list "
+                                    f"(client-request-id {reply.request_id})")
+            for entry in body["value"]:
+                count = entry.get("deviceCount") if isinstance(entry, dict) else None
+                if not isinstance(entry.get("id"), str) or isinstance(count, bool) or not isinstance(count, int):
+                    raise ProtocolError("Intune sent a detected app without an id or deviceCount")
+                entries[entry["id"]] = entry  # an offset-paged list may repeat an entry: counted once
+            url, params = body.get("@odata.nextLink"), None
+            if url is not None:
+                self._own_link(str(url), "next link (@odata.nextLink) of the tenant-wide detected apps")
+                if url in links:
+                    raise ProtocolError("Intune sent a nextLink of the detected apps it had already sent")
+                links.add(str(url))
+        return list(entries.values())
+
+    async def _holders(self, pairs: list[SoftwarePair], ids: dict[SoftwarePair, list[str]]) -> dict[SoftwarePair, set[str]]:
+        """The devices holding each pair now (the union of its platforms' entries); a pair whose device
+        list could not be read is left out (its devices keep that item as stored, with a warning)."""
+        jobs = [(pair, ident) for pair in pairs for ident in ids[pair]]
+        answers = await asyncio.gather(*(self._app_devices_or_none(ident) for _, ident in jobs))
+        out: dict[SoftwarePair, set[str]] = {}
+        failed: set[SoftwarePair] = set()
+        for (pair, _), devices in zip(jobs, answers):
+            if devices is None:
+                failed.add(pair)
+            else:
+                out.setdefault(pair, set()).update(devices)
+        if failed:
+            self._warn(f"the device lists of {len(failed)} Intune detected apps could not be read; their devices "
+                       "keep those apps as stored and they are read again at the next collection")
+        return {p: d for p, d in out.items() if p not in failed}
+
+    async def _app_devices_or_none(self, ident: str) -> set[str] | None:
+        try:
+            return await self._app_devices(ident)
+        except ForeignLink:
+            raise
+        except DEVICE_LEVEL_ERRORS as exc:
+            log.info("Intune: devices of detected app %s not read: %s", ident, exc)
+            return None
+
+    async def _app_devices(self, ident: str) -> set[str]:
+        """``detectedApps/{id}/managedDevices``, paged: the ids of the devices that have the app now; an
+        app gone since the list was read (404) is on no device."""
+        url: str | None = self._v1(f"/deviceManagement/detectedApps/{quote(ident, safe='')}/managedDevices")
+        params: Json | None = {"$select": "id", "$top": str(PAGE_SIZE)}
+        out: set[str] = set()
+        while url:
+            reply = await self._graph("GET", url, params=params)
+            if reply.status == 404:
+                return set()
+            self._expect_ok(reply, f"the devices of detected app {ident}")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            if not isinstance(body.get("value"), list):
+                raise ProtocolError(f"Intune's devices of detected app {ident} answer has no 'value' list")
+            out.update(d["id"] for d in body["value"] if isinstance(d, dict) and isinstance(d.get("id"), str))
+            url, params = body.get("@odata.nextLink"), None
+            if url is not None:
+                self._own_link(str(url), f"next link (@odata.nextLink) of the devices of detected app {ident}")
+        return out
+
     async def software(self, device: DeviceRef) -> list[SoftwareItem]:
         """The detected apps of one device."""
         return await self._detected_apps(device.mdm_device_id)
@@ -782,6 +957,56 @@ def _never_enriched(stored: str | None) -> bool:
     """True for a device whose single GET never succeeded: new, or its marker was reset after a failed
     enrichment (None), or an older release's marker (churn.py)."""
     return stored is None or stored.count("|") != 2 or not stored.startswith(churn.PREFIX + "|")
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _tenant_counts(entries: list[Json]) -> tuple[dict[SoftwarePair, int], dict[SoftwarePair, list[str]]]:
+    """(devices per (name, version), the entry ids of each): a name and version appear once per platform
+    (iOS and Android builds of one app are two entries), and a device has the software item once."""
+    counts: dict[SoftwarePair, int] = {}
+    ids: dict[SoftwarePair, list[str]] = {}
+    for entry in entries:
+        item = _software(entry)
+        if item is None:
+            continue  # no name: no software item on any device (as the per-device call)
+        pair = (item.name, item.version)
+        counts[pair] = counts.get(pair, 0) + entry["deviceCount"]
+        ids.setdefault(pair, []).append(entry["id"])
+    return counts, ids
+
+
+def _apply_counts(devices: list[str], stored: StoredSoftware, holders: dict[SoftwarePair, set[str]],
+                  doubtful: set[SoftwarePair]) -> tuple[dict[str, list[SoftwareItem]], list[str]]:
+    """(device -> new software, for the devices whose software changed; devices to read one by one)."""
+    gains: dict[str, list[SoftwarePair]] = {}
+    wanted = set(devices)
+    for pair, having in holders.items():
+        for device in having & wanted:
+            gains.setdefault(device, []).append(pair)
+    changed: dict[str, list[SoftwareItem]] = {}
+    unsure: list[str] = []
+    for device in devices:
+        own = stored.of(device)
+        if any(p in doubtful for p in own) or any(p in doubtful for p in gains.get(device, ())):
+            unsure.append(device)
+            continue
+        kept = [p for p in own if p not in holders or device in holders[p]]
+        have = set(own)
+        added = [p for p in gains.get(device, ()) if p not in have]
+        if added or len(kept) != len(own):
+            changed[device] = [SoftwareItem(name, version) for name, version in kept + added]
+    return changed, unsure
+
+
+def _unstorable(pair: SoftwarePair) -> bool:
+    """A name or version storage keeps only altered (cut, or a NUL or lone surrogate replaced): its stored
+    form never matches the MDM's, so counts cannot follow it (storage/storable.py's limits, or below)."""
+    name, version = pair
+    return len(name) > 255 or len(version or "") > 100 or any(c == "\x00" or "\ud800" <= c <= "\udfff"
+                                                              for c in name + (version or ""))
 
 
 def _column(header: str) -> str:

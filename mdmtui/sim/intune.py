@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import json
 import random
 import re
@@ -11,6 +12,7 @@ import secrets
 import threading
 import time
 import uuid
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -552,17 +554,22 @@ class IntuneService(Service):
             if self._apps_cache and self._apps_cache[0] == version:
                 return self._apps_cache[1]
             counts: dict[tuple[str, int, int], int] = {}
+            holders: dict[tuple[str, int, int], array] = {}  # key -> its devices' slots, ascending
             os_of_family: dict[str, str] = {}
             for slot in self.fleet.live_slots():
                 os_name = self.fleet.os_of(slot)
                 fam = wire.family_of(os_name)
                 os_of_family.setdefault(fam, os_name)
-                for idx, ver in self.fleet.apps(slot):
+                for idx, ver in set(self.fleet.apps(slot)):
                     key = (fam, idx, ver)
                     counts[key] = counts.get(key, 0) + 1
+                    having = holders.get(key)
+                    if having is None:
+                        having = holders[key] = array("q")
+                    having.append(slot)
             keys = sorted(counts)
             by_id = {wire.app_id(k[0], k[1], k[2]): k for k in keys}
-            agg = {"counts": counts, "keys": keys, "by_id": by_id, "os": os_of_family}
+            agg = {"counts": counts, "keys": keys, "by_id": by_id, "os": os_of_family, "holders": holders}
             self._apps_cache = (version, agg)
             return agg
 
@@ -571,15 +578,20 @@ class IntuneService(Service):
         return await asyncio.to_thread(self._aggregate)
 
     async def list_apps(self, request, ver: str, query: dict) -> Result:
-        """GET detectedApps (tenant-wide, with deviceCount)."""
+        """GET detectedApps (tenant-wide, with deviceCount): one entry per platform family x app x version,
+        paged by position in the current aggregate (as the real list is offset-paged, a page read after an
+        app change is shifted: entries can repeat or be skipped), $top capped at 1,000."""
         bad = self.perm_problem(request, {READ, READWRITE}, "deviceManagement/detectedApps")
         if bad:
             return bad
+        try:
+            top = _top(query, self.cfg.page_size)
+        except ValueError as exc:
+            return self.fail(request, 400, "BadRequest", str(exc))
         agg = await self.aggregate()
         start, repeated, bad = self._position(request, query)
         if bad:
             return bad
-        top = _top(query, self.cfg.page_size)
         keys = agg["keys"][start:start + top]
         items = [wire.detected_app(agg["os"][k[0]], k[1], k[2], agg["counts"][k]) for k in keys]
         body = {"@odata.context": f"{self.cfg.base_url}/{ver}/$metadata#deviceManagement/detectedApps", "value": items}
@@ -600,13 +612,16 @@ class IntuneService(Service):
         start, _, bad = self._position(request, query)
         if bad:
             return bad
-        fam, idx, version = key
-        pred = lambda s: wire.family_of(self.fleet.os_of(s)) == fam and (idx, version) in self.fleet.apps(s)  # noqa: E731
-        slots, nxt = await asyncio.to_thread(self._page, start, _top(query, self.cfg.page_size), pred)
         try:
             select = _select(query, ver)
+            top = _top(query, self.cfg.page_size)
         except ValueError as exc:
             return self.fail(request, 400, "BadRequest", str(exc))
+        # the aggregate's holders (slot order, as the device list pages): a page from `start` on
+        having = agg["holders"][key]
+        at = bisect.bisect_left(having, start)
+        slots = list(having[at:at + top])
+        nxt = having[at + top] if at + top < len(having) else None
         items = self._items(slots, ver == "beta", select)
         link = None
         if nxt is not None:

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from peewee import SQL, Database, Field, ModelSelect, NodeList, fn
 
+from mdmtui.records import StoredSoftware
 from mdmtui.storage.models import SoftwareTitle, SoftwareVersion
 
 NONE_KEY = ""  # a version or linkage not collected, in the aggregate's keys
@@ -113,6 +114,22 @@ def _postgres(db: Database) -> bool:
     from peewee import PostgresqlDatabase
 
     return isinstance(db, PostgresqlDatabase)
+
+
+# ------------------------------------------------------------------------------- for a collection
+
+
+def of_linkage(db: Database, linkage_id: int) -> StoredSoftware:
+    """Every stored software row of the linkage's devices as (name, version) by MDM id, for a collection
+    whose connector works out software changes from the MDM's tenant-wide counts (Intune's list route)."""
+    out = StoredSoftware()
+    cursor = db.execute_sql(
+        f"SELECT d.mdm_device_id, sw.name, sw.version FROM software sw JOIN device d ON d.id = sw.device_id "
+        f"WHERE d.linkage_id = {db.param}", (linkage_id,))
+    add = out.add
+    for mdm_device_id, name, version in cursor:
+        add(mdm_device_id, name, version)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ reading

@@ -15,6 +15,7 @@ import pytest
 import respx
 from conn_helpers import GRAPH, TOKEN_URL, intune_config
 from conn_sim import collect as sim_collect
+from conn_sim import stored_software
 
 from mdmtui.connectors import intune
 from mdmtui.connectors.intune import EXPORT_SELECT, IntuneConnector, parse_export
@@ -253,6 +254,14 @@ async def test_list_and_export_routes_give_identical_inventories_and_the_export_
     # the list route, given the same stored markers, does not see them (the list shows no ICCID)
     listed, _ = await sim_collect(sim, "intune", known_of(first), extra=LIST)
     assert merged(stored, listed) != merged({}, truth)
+    # its software, with the inventory's software handed over (the tenant-wide counts), is the export's
+    with_apps, conn = await sim_collect(sim, "intune", known_of(first), stored=stored_software(first),
+                                        extra=WITH_APPS)
+    assert conn.software_route == "tenant-wide" and conn.warnings == []
+    by_list, by_export = merged(stored, with_apps), merged(stored, daily)
+    assert {i: d["software"] for i, d in by_list.items()} == {i: d["software"] for i, d in by_export.items()}
+    # field by field, every other item too, except the ICCIDs the list route cannot see
+    assert {i: {**d, "iccid": None} for i, d in by_list.items()} == {i: {**d, "iccid": None} for i, d in by_export.items()}
 
 
 @pytest.mark.parametrize("fault, expect", [

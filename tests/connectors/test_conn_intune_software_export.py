@@ -15,6 +15,7 @@ import pytest
 import respx
 from conn_helpers import GRAPH, TOKEN_URL, intune_config
 from conn_sim import collect as sim_collect
+from conn_sim import stored_software
 
 from mdmtui.connectors import intune
 from mdmtui.connectors.intune import SOFTWARE_SELECT, IntuneConnector, parse_software_export
@@ -179,21 +180,22 @@ async def test_the_daily_run_costs_a_handful_of_units_on_the_export_route_and_se
     units, runs = {}, {}
     for route, extra in (("list", LIST), ("export", {**EXPORT, "export_poll_s": 0.06})):
         sim.meter.reset()
-        records, conn = await sim_collect(sim, "intune", known, extra=extra)
+        records, conn = await sim_collect(sim, "intune", known, stored=stored_software(first), extra=extra)
         units[route] = sim.meter.report()["intune"]["units"]
-        assert conn.warnings == [] and conn.software_route == ("export" if route == "export" else "per-device")
+        assert conn.warnings == [] and conn.software_route == ("export" if route == "export" else "tenant-wide")
         runs[route] = records
     new = done["enrolled"] + done["reenrolled"]
     # export: one list page, two jobs (a POST and at most 2 polls each: the job completes 0.05 s after its
     # POST, the first poll comes 0.06 s after it), one $batch item per new device; no per-device apps call
     assert units["export"] <= 1 + 2 * (1 + 2) + new
-    # list: a seventh of the fleet's apps (the rolling refresh) plus new and changed devices
+    # list: a seventh of the fleet's apps (the rolling refresh), new devices, the tenant-wide list's pages
+    # and one device list per (name, version) whose count moved
     assert units["export"] < units["list"] and units["list"] > 300 / 7 / 2
     truth, _ = await sim_collect(sim, "intune", extra=LIST)  # every device's apps, device by device
     assert software_of(runs["export"]) == software_of(truth)
     stored = software_of(first)
     kept = {i: apps if apps is not None else stored.get(i) for i, apps in software_of(runs["list"]).items()}
-    assert kept != software_of(truth)  # the list route misses the app changes whose refresh is not due yet
+    assert kept == software_of(truth)  # the list route sees every app change of the day too
     assert sim.services["storage"].refused_auth == []
 
 

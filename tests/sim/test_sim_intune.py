@@ -258,6 +258,23 @@ def test_detected_apps_consistent_tenant_and_device(sim, graph):
     assert sum(counts.values()) == sum(len(sim.fleets["intune"].apps(s)) for s in range(2300))
 
 
+def test_an_apps_device_list_pages_by_top_and_the_tenant_list_refuses_a_bad_top(sim, graph):
+    client, headers, base = graph
+    first = client.get(base + "/v1.0/deviceManagement/detectedApps", headers=headers, params={"$top": "5000"}).json()
+    assert len(first["value"]) == 1000 and "@odata.nextLink" in first  # $top capped at the page limit
+    app = max(first["value"], key=lambda a: a["deviceCount"])
+    url = f"{base}/v1.0/deviceManagement/detectedApps/{app['id']}/managedDevices?$select=id&$top=2"
+    pages = _all(client, headers, url)
+    ids = [d["id"] for p in pages for d in p["value"]]
+    assert len(ids) == app["deviceCount"] == len(set(ids)) and all(len(p["value"]) <= 2 for p in pages)
+    assert all(set(d) == {"id"} for p in pages for d in p["value"])
+    fleet = sim.fleets["intune"]
+    assert all(any(fleet.catalog(fleet.slot_of(i))[x].name == app["displayName"] for x, _ in fleet.apps(fleet.slot_of(i)))
+               for i in ids)
+    r = client.get(base + "/v1.0/deviceManagement/detectedApps", headers=headers, params={"$top": "abc"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
+
+
 def test_device_with_thousands_of_apps_pages(sim, graph):
     client, headers, base = graph
     ident = sim.scenario_devices["intune"]["many_apps"]

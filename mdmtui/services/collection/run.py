@@ -28,11 +28,12 @@ from typing import Any
 
 from mdmtui.connectors.base import Connector, LinkageConfig, connector_for
 from mdmtui.errors import ActionRefused, Busy, Cancelled, MdmtuiError, NotFoundError
-from mdmtui.records import CollectionSummary, DeviceRecord, Progress
+from mdmtui.records import CollectionSummary, DeviceRecord, Progress, StoredSoftware
 from mdmtui.services import roles
 from mdmtui.services.collection.steps import Run
 from mdmtui.services.context import Context
 from mdmtui.storage import Dedicated, runs
+from mdmtui.storage import software as stored_software
 
 log = logging.getLogger("mdmtui.services.collection")
 
@@ -141,6 +142,7 @@ async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: P
                   cancel: asyncio.Event | None) -> None:
     """Stage each page while the next one is fetched (one page in flight at the writer)."""
     known = await writer.run(run.prepare)
+    _offer_stored_software(run, writer, connector)
     started, pages, devices = time.monotonic(), 0, 0
     stream = aiter(connector.iter_device_pages(known))
     try:
@@ -158,6 +160,19 @@ async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: P
     run.mdm_started_at = getattr(connector, "listed_at", None)  # before a re-check lists again
     if run.kind == "full":  # a changed-only listing leaves out every quiet device: absence proves nothing
         await _recheck_absent(run, writer, connector, known)
+
+
+def _offer_stored_software(run: Run, writer: Dedicated, connector: Connector) -> None:
+    """A connector with a ``stored_software`` attribute (Intune: its list route works out software changes
+    from the tenant-wide app counts) gets a loader of the linkage's stored software, read on the run's own
+    lane and only if the connector calls it; the other connectors never see it."""
+    if not hasattr(connector, "stored_software"):
+        return
+
+    async def load() -> StoredSoftware:
+        return await writer.run(stored_software.of_linkage, run.ctx.db, run.linkage.id)
+
+    connector.stored_software = load
 
 
 _END = object()
