@@ -745,7 +745,9 @@ class IntuneConnector:
                 raise ProtocolError("Intune's tenant-wide detected apps answer has no 'value' list "
                                     f"(client-request-id {reply.request_id})")
             for entry in body["value"]:
-                count = entry.get("deviceCount") if isinstance(entry, dict) else None
+                if not isinstance(entry, dict):
+                    raise ProtocolError("Intune sent a detected app that is not an object")
+                count = entry.get("deviceCount")
                 if not isinstance(entry.get("id"), str) or isinstance(count, bool) or not isinstance(count, int):
                     raise ProtocolError("Intune sent a detected app without an id or deviceCount")
                 entries[entry["id"]] = entry  # an offset-paged list may repeat an entry: counted once

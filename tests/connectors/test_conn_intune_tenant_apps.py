@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 import respx
 from conn_helpers import GRAPH, TOKEN_URL, intune_config
 from conn_sim import collect as sim_collect
@@ -164,11 +165,15 @@ async def test_a_pair_the_list_lacks_is_read_device_by_device_and_a_vanished_app
 
 
 @respx.mock
-async def test_an_unreadable_tenant_wide_list_falls_back_to_per_device_calls_with_a_warning():
+@pytest.mark.parametrize("answer", [
+    httpx.Response(400, json={"error": {"code": "BadRequest", "message": "nope"}}),
+    httpx.Response(200, json={"value": ["not an app", 7]}),  # garbage entries: no crash, the same fallback
+    httpx.Response(200, json={"value": [{"id": "a1", "deviceCount": True}]}),
+], ids=["400", "entries not objects", "count not a number"])
+async def test_an_unreadable_tenant_wide_list_falls_back_to_per_device_calls_with_a_warning(answer):
     items = [item(1), item(2)]
     mock_base(items, ["dev-2"])
-    respx.get(host="graph.test", path=APPS_PATH).mock(return_value=httpx.Response(400, json={"error": {"code": "BadRequest",
-                                                                              "message": "nope"}}))
+    respx.get(host="graph.test", path=APPS_PATH).mock(return_value=answer)
     one = per_device("dev-1", [])
     two = per_device("dev-2", [{"displayName": "Box", "version": "5.1"}])
     conn = connector({"dev-1": [("LINE", "14.2")]})
