@@ -20,16 +20,18 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
-# The suite in JOBS workers (a test file stays on one worker, so its module-scoped simulator starts once), then
-# the tests marked `timing` (wall-clock bounds) alone, with no other worker competing for the cores. Both passes
-# always run; the target fails if either failed. Four workers although CI has 2 cores: the tests mostly wait
-# (simulators, timers, the console's refreshes): 2 workers kept 1.13 cores busy (fresh clone: 17.5 min for the
-# parallel pass), 4 workers took 14 min.
+# The suite in JOBS workers, then the tests marked `timing` (wall-clock bounds) alone, with no other worker
+# competing for the cores. Both passes always run; the target fails if either failed. Four workers although CI
+# has 2 cores: the tests mostly wait (simulators, timers, the console's refreshes): 2 workers kept 1.13 cores
+# busy (fresh clone: 17.5 min for the parallel pass), 4 workers took 14 min. `worksteal` hands out single
+# tests, so no worker idles while another still has a whole file of console tests to go (with `loadfile` the
+# last fifth of a run took a third of its time); a module-scoped simulator then starts once per worker that
+# runs that module's tests.
 JOBS ?= 4
 PYTEST := $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 test: lint
 	status=0; \
-	$(PYTEST) -n $(JOBS) --dist loadfile -m "not timing" || status=$$?; \
+	$(PYTEST) -n $(JOBS) --dist worksteal -m "not timing" || status=$$?; \
 	$(PYTEST) -m timing || status=$$?; \
 	exit $$status
 
