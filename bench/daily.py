@@ -69,15 +69,22 @@ def _collect(ctx, name: str) -> dict:
     from mdmtui.storage import runs
 
     started = time.perf_counter()
-    summary = asyncio.run(collection.collect(ctx, name))
+    pages: list[float] = []     # when each page was staged: the run's timeline (before, during, after the fetch)
+    summary = asyncio.run(collection.collect(ctx, name, progress=lambda p: pages.append(time.perf_counter())))
     if summary.status != "succeeded":
         raise SystemExit(f"{name}: {summary.status}: {summary.reason}")
-    wall = round(time.perf_counter() - started, 2)
+    ended = time.perf_counter()
+    wall = round(ended - started, 2)
+    # until the first page was staged (token, route choice, export jobs, their files, the first page's
+    # enrichment), from it to the last page, and after it (the re-check of absent devices and the apply)
+    timeline = {"to_first_page_s": round(pages[0] - started, 1), "pages_s": round(pages[-1] - pages[0], 1),
+                "after_last_page_s": round(ended - pages[-1], 1)} if pages else {}
     linkage = runs.linkage_named(name)
     listed_at = runs.last_mdm_start(linkage.id) if linkage is not None else None
     return {"wall_s": wall, "devices": summary.devices_seen, "new": summary.new,
             "changed": summary.changed, "unchanged": summary.unchanged, "missing": summary.missing,
-            "warnings": summary.reason, "listed_at": listed_at.timestamp() if listed_at else None}
+            "warnings": summary.reason, "listed_at": listed_at.timestamp() if listed_at else None,
+            "timeline": timeline}
 
 
 def truth_check(sim: dict, mdm: str) -> dict:
@@ -263,7 +270,8 @@ def report_daily(r: dict) -> None:
             f = r[mdm][phase]
             print(f"{mdm:>10} {phase:>5}: {f['requests']:7,} requests, {f['units']:7,} units, {f['throttled']:5,} "
                   f"429s, {f['wall_s']:7.1f} s, projected {f['projected_min']:.1f} min at the real budget")
-            print(f"{'':>17}by kind: {', '.join(f'{k} {v:,}' for k, v in f.get('by_kind', {}).items())}")
+            print(f"{'':>17}by kind: {', '.join(f'{k} {v:,}' for k, v in f.get('by_kind', {}).items())}; "
+                  f"timeline {f.get('timeline')}")
             if "budget_floor_s" in f:
                 print(f"{'':>17}budget floor {f['budget_floor_s']:.1f} s, wall {f['wall_vs_budget']}x the floor "
                       f"(target <= 1.2), {f['throttled_pct']} % of units answered 429 (target <= 2)")

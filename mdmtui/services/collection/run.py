@@ -139,18 +139,35 @@ async def _stream_and_apply(run: Run, writer: Dedicated, factory: ConnectorFacto
 
 async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: ProgressCallback | None,
                   cancel: asyncio.Event | None) -> None:
-    """Stage each page while the next one is fetched (one page in flight at the writer)."""
+    """Stage each page while the next one is fetched (one page in flight at the writer): the MDM's budget
+    keeps being spent while a page is compared and staged, instead of idling for every page's staging."""
     known = await writer.run(run.prepare)
     started, pages, devices = time.monotonic(), 0, 0
     stream = aiter(connector.iter_device_pages(known))
+    staging: asyncio.Future[None] | None = None   # the previous page's, on the writer thread
+
+    async def staged() -> None:
+        nonlocal pages, devices, staging
+        if staging is None:
+            return
+        count, done = len(page_in_writer), staging
+        staging = None
+        await done
+        pages, devices = pages + 1, devices + count
+        if progress is not None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            progress(Progress(run.name, pages, devices, None, devices / elapsed))
+
+    page_in_writer: list[DeviceRecord] = []
     try:
         while (page := await _next_page(stream, cancel)) is not _END:
-            await writer.run(run.stage_page, page)
-            pages, devices = pages + 1, devices + len(page)
-            if progress is not None:
-                elapsed = max(time.monotonic() - started, 1e-6)
-                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+            await staged()
+            page_in_writer = page
+            staging = asyncio.ensure_future(writer.run(run.stage_page, page))
+        await staged()
     finally:
+        if staging is not None:  # the fetch failed or was cancelled while a page was staging: let it end first
+            await asyncio.gather(staging, return_exceptions=True)
         aclose = getattr(stream, "aclose", None)  # an async generator: close it even when abandoned mid-page
         if aclose is not None:
             await aclose()
