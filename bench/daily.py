@@ -68,9 +68,11 @@ def _collect(ctx, name: str) -> dict:
 
     from mdmtui.storage import runs
 
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     pages: list[float] = []     # when each page was staged: the run's timeline (before, during, after the fetch)
-    summary = asyncio.run(collection.collect(ctx, name, progress=lambda p: pages.append(time.perf_counter())))
+    cpu: list[float] = []       # and this process's CPU time then (all threads): what the machine's load hides
+    summary = asyncio.run(collection.collect(ctx, name, progress=lambda p: (pages.append(time.perf_counter()),
+                                                                            cpu.append(time.process_time()))))
     if summary.status != "succeeded":
         raise SystemExit(f"{name}: {summary.status}: {summary.reason}")
     ended = time.perf_counter()
@@ -78,7 +80,9 @@ def _collect(ctx, name: str) -> dict:
     # until the first page was staged (token, route choice, export jobs, their files, the first page's
     # enrichment), from it to the last page, and after it (the re-check of absent devices and the apply)
     timeline = {"to_first_page_s": round(pages[0] - started, 1), "pages_s": round(pages[-1] - pages[0], 1),
-                "after_last_page_s": round(ended - pages[-1], 1)} if pages else {}
+                "after_last_page_s": round(ended - pages[-1], 1),
+                "cpu_s": [round(cpu[0] - cpu0, 1), round(cpu[-1] - cpu[0], 1), round(time.process_time() - cpu[-1], 1)]
+                } if pages else {}
     linkage = runs.linkage_named(name)
     listed_at = runs.last_mdm_start(linkage.id) if linkage is not None else None
     return {"wall_s": wall, "devices": summary.devices_seen, "new": summary.new,
