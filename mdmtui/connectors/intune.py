@@ -39,7 +39,6 @@ Wire choices (see MDM-APIS.md):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import zlib
@@ -482,12 +481,17 @@ class IntuneConnector:
             if not stop.is_set():
                 self._early.update(await self._batch(chunk))
 
-        async with contextlib.aclosing(self._list_pages(set())) as pages:
+        pages = self._list_pages(set())
+        try:
             async for items in pages:
                 if stop.is_set() or len(self._early) >= EARLY_MAX:
                     return
                 ids = [i["id"] for i in items if _never_enriched(known.get(i["id"]))]
                 await asyncio.gather(*(one(ids[n:n + BATCH_SIZE]) for n in range(0, len(ids), BATCH_SIZE)))
+        finally:  # an abandoned listing: its prefetched next page is cancelled
+            aclose = getattr(pages, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _export_or_none(self) -> dict[str, Json] | None:
         """The export's rows by device id, or None (with a warning) when the job gives none: the run
