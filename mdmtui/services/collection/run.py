@@ -21,6 +21,7 @@ network. The comparison itself is ``diff.py`` (plain data, no database).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -146,24 +147,30 @@ async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: P
     stream = aiter(connector.iter_device_pages(known))
     staging: asyncio.Future[None] | None = None   # the previous page's, on the writer thread
 
-    async def staged() -> None:
-        nonlocal pages, devices, staging
-        if staging is None:
+    def report(count: int, done: asyncio.Future[None]) -> None:
+        """Progress as soon as a page is staged (not when the next one arrives)."""
+        nonlocal pages, devices
+        if done.cancelled() or done.exception() is not None:
             return
-        count, done = len(page_in_writer), staging
-        staging = None
-        await done
         pages, devices = pages + 1, devices + count
         if progress is not None:
             elapsed = max(time.monotonic() - started, 1e-6)
-            progress(Progress(run.name, pages, devices, None, devices / elapsed))
+            try:
+                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+            except Exception:  # noqa: BLE001 - a display's failure must not fail the collection
+                log.exception("the progress callback of %s failed", run.name)
 
-    page_in_writer: list[DeviceRecord] = []
+    async def staged() -> None:
+        nonlocal staging
+        done, staging = staging, None
+        if done is not None:
+            await done
+
     try:
         while (page := await _next_page(stream, cancel)) is not _END:
             await staged()
-            page_in_writer = page
             staging = asyncio.ensure_future(writer.run(run.stage_page, page))
+            staging.add_done_callback(functools.partial(report, len(page)))
         await staged()
     finally:
         if staging is not None:  # the fetch failed or was cancelled while a page was staging: let it end first
