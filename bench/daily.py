@@ -18,6 +18,12 @@ Per MDM and phase: wall time, HTTP requests answered, Intune request units (each
 longer). MobileIron has no published budget: its "units" are its requests. For Intune also: the budget's
 floor for the units spent (units / the simulated rate) and the wall time against it, and the share of
 request units asked for (each `$batch` item one) that were answered 429.
+
+Each run also reports its requests by kind (the simulator's meter: route names, MobileIron's search split
+into the listing, uuid status checks and other queries), a timeline (until the first page was staged,
+the pages, after the last page: the re-check and the apply, with the collector's CPU time of each), and
+for MobileIron's daily run the issue's formula next to an accounting of every request (`mi_formula`).
+`--mdm intune|mobileiron` runs one MDM only.
 """
 
 from __future__ import annotations
