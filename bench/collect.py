@@ -41,11 +41,14 @@ SERVER = r"""
 import json, sys
 from mdmtui.sim import BudgetLimits, Simulator
 n, scale, speed = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+mdms = sys.argv[4].split(",") if len(sys.argv) > 4 else ["intune", "mobileiron"]
 limits = BudgetLimits().scaled(scale) if scale else None
 if limits is not None and speed != 1:   # --budget-speed: the same window, K times the tokens (K times the rate)
     limits = BudgetLimits(round(limits.app_limit * speed), round(limits.tenant_limit * speed), limits.window_s,
                           limits.without_retry_after)
-sim = Simulator(seed=7, intune=n, mobileiron=n, sdm=1, budget=limits).start()
+# an MDM the run leaves out keeps one device (a simulator port still answers for it)
+sim = Simulator(seed=7, intune=n if "intune" in mdms else 1, mobileiron=n if "mobileiron" in mdms else 1, sdm=1,
+                budget=limits).start()
 print(json.dumps({"intune": {"base_url": sim.intune.base_url, "tenant_id": sim.intune.tenant_id,
       "client_id": sim.intune.client_id, "client_secret": sim.intune.client_secret},
       "mobileiron": {"base_url": sim.mobileiron.base_url, "user": sim.mobileiron.user,
@@ -228,10 +231,11 @@ def run_phase(phase: str, sim: dict, workdir: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def start_server(devices: int, budget_scale: float, speed: float = 1.0) -> tuple[subprocess.Popen, dict]:
+def start_server(devices: int, budget_scale: float, speed: float = 1.0,
+                 mdms: tuple[str, ...] = ("intune", "mobileiron")) -> tuple[subprocess.Popen, dict]:
     """The simulator in its own process (budget_scale 0: Intune unthrottled; speed: the budget's rate times
-    that); its connection facts."""
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(devices), str(budget_scale), str(speed)],
+    that; `devices` for each of `mdms`, one for the other); its connection facts."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(devices), str(budget_scale), str(speed), ",".join(mdms)],
                               stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return server, json.loads(server.stdout.readline())
@@ -256,6 +260,8 @@ def main() -> int:
                         help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory or in Intune's "
                              "device overview; "
                              "both: run the scenario twice, list then export, and report both)")
+    parser.add_argument("--mdm", choices=("both", "intune", "mobileiron"), default="both",
+                        help="daily: collect only this MDM (default both)")
     parser.add_argument("--phase", choices=("floor", "first", "again", "daily-first", "daily-daily", "daily-truth"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)

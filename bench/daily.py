@@ -18,6 +18,12 @@ Per MDM and phase: wall time, HTTP requests answered, Intune request units (each
 longer). MobileIron has no published budget: its "units" are its requests. For Intune also: the budget's
 floor for the units spent (units / the simulated rate) and the wall time against it, and the share of
 request units asked for (each `$batch` item one) that were answered 429.
+
+Each run also reports its requests by kind (the simulator's meter: route names, MobileIron's search split
+into the listing, uuid status checks and other queries), a timeline (until the first page was staged,
+the pages, after the last page: the re-check and the apply, with the collector's CPU time of each), and
+for MobileIron's daily run the issue's formula next to an accounting of every request (`mi_formula`).
+`--mdm intune|mobileiron` runs one MDM only.
 """
 
 from __future__ import annotations
@@ -45,10 +51,10 @@ def phase_daily(phase: str, sim: dict, work: Path) -> dict:
     ctx.settings.intune_export_wait_s = 600
     try:
         if phase == "daily-truth":
-            return {"truth": {mdm: truth_check(sim, mdm) for mdm in ("intune", "mobileiron")}}
+            return {"truth": {mdm: truth_check(sim, mdm) for mdm in sim["mdms"]}}
         if phase == "daily-first":
             _linkages(ctx, sim)
-        return {mdm: _collect(ctx, mdm) for mdm in ("intune", "mobileiron")}
+        return {mdm: _collect(ctx, mdm) for mdm in sim["mdms"]}
     finally:
         ctx.db.close()
 
@@ -66,13 +72,29 @@ def _linkages(ctx, sim: dict) -> None:
 def _collect(ctx, name: str) -> dict:
     from mdmtui.services import collection
 
-    started = time.perf_counter()
-    summary = asyncio.run(collection.collect(ctx, name))
+    from mdmtui.storage import runs
+
+    started, cpu0 = time.perf_counter(), time.process_time()
+    pages: list[float] = []     # when each page was staged: the run's timeline (before, during, after the fetch)
+    cpu: list[float] = []       # and this process's CPU time then (all threads): what the machine's load hides
+    summary = asyncio.run(collection.collect(ctx, name, progress=lambda p: (pages.append(time.perf_counter()),
+                                                                            cpu.append(time.process_time()))))
     if summary.status != "succeeded":
         raise SystemExit(f"{name}: {summary.status}: {summary.reason}")
-    return {"wall_s": round(time.perf_counter() - started, 2), "devices": summary.devices_seen, "new": summary.new,
+    ended = time.perf_counter()
+    wall = round(ended - started, 2)
+    # until the first page was staged (token, route choice, export jobs, their files, the first page's
+    # enrichment), from it to the last page, and after it (the re-check of absent devices and the apply)
+    timeline = {"to_first_page_s": round(pages[0] - started, 1), "pages_s": round(pages[-1] - pages[0], 1),
+                "after_last_page_s": round(ended - pages[-1], 1),
+                "cpu_s": [round(cpu[0] - cpu0, 1), round(cpu[-1] - cpu[0], 1), round(time.process_time() - cpu[-1], 1)]
+                } if pages else {}
+    linkage = runs.linkage_named(name)
+    listed_at = runs.last_mdm_start(linkage.id) if linkage is not None else None
+    return {"wall_s": wall, "devices": summary.devices_seen, "new": summary.new,
             "changed": summary.changed, "unchanged": summary.unchanged, "missing": summary.missing,
-            "warnings": summary.reason}
+            "warnings": summary.reason, "listed_at": listed_at.timestamp() if listed_at else None,
+            "timeline": timeline}
 
 
 def truth_check(sim: dict, mdm: str) -> dict:
@@ -169,15 +191,15 @@ def _meter(sim: dict, reset: bool = False) -> dict:
     return httpx.get(url, timeout=30).json()
 
 
-def _figures(phase: dict, meter: dict) -> dict:
+def _figures(phase: dict, meter: dict, mdms) -> dict:
     out = {}
-    for mdm in ("intune", "mobileiron"):
+    for mdm in mdms:
         wall = phase[mdm]["wall_s"]
         units = meter[mdm].get("units", meter[mdm]["requests"])
         projected = max(units / REAL_RATE, wall) / 60 if mdm == "intune" else wall / 60
         requests, throttled = meter[mdm]["requests"], meter[mdm].get("throttled", 0)
         out[mdm] = {"requests": requests, "units": units, "throttled": throttled, "wall_s": wall,
-                    "projected_min": round(projected, 2), **phase[mdm]}
+                    "projected_min": round(projected, 2), "by_kind": meter[mdm].get("by_kind", {}), **phase[mdm]}
         limits = meter[mdm].get("limits")
         if limits:
             floor = units / (limits["app_limit"] / limits["window_s"])
@@ -207,26 +229,34 @@ def main_daily(args) -> int:
 
 def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | int:
     """One daily scenario (first, a day, the daily run, the truth check) with one Intune route."""
-    server, sim = start_server(args.devices, args.budget_scale, args.budget_speed)
+    mdms = ("intune", "mobileiron") if args.mdm == "both" else (args.mdm,)
+    server, sim = start_server(args.devices, args.budget_scale, args.budget_speed, mdms)
     sim["database"] = args.database
     sim["intune_route"] = route
+    sim["mdms"] = list(mdms)
     results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale,
-                     "budget_speed": args.budget_speed, "intune_route": route,
-                     "database": "postgresql" if args.database else "sqlite", "intune": {}, "mobileiron": {}}
+                     "budget_speed": args.budget_speed, "intune_route": route, "mdms": list(mdms),
+                     "database": "postgresql" if args.database else "sqlite", **{m: {} for m in mdms}}
+    before: dict[str, bytes] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="mdmtui-daily-") as tmp:
             work = Path(tmp)
             for phase in ("first", "daily"):
                 if phase == "daily":
+                    if "mobileiron" in mdms:
+                        before = mi_listed_state(sim)
                     print("advancing the fleet 24 h ...", file=sys.stderr, flush=True)
                     results["advance"] = {mdm: httpx.post(sim[mdm]["base_url"] + "/_sim/advance",
                                                           json={"hours": 24}, timeout=300).json()
-                                          for mdm in ("intune", "mobileiron")}
+                                          for mdm in mdms}
                 print(f"running {phase} ...", file=sys.stderr, flush=True)
                 _meter(sim, reset=True)
-                figures = _figures(run_phase(f"daily-{phase}", sim, work), _meter(sim))
-                for mdm in ("intune", "mobileiron"):
+                figures = _figures(run_phase(f"daily-{phase}", sim, work), _meter(sim), mdms)
+                for mdm in mdms:
                     results[mdm][phase] = figures[mdm]
+                if phase == "daily" and "mobileiron" in mdms:
+                    results["mobileiron"]["daily"]["formula"] = mi_formula(
+                        before, mi_listed_state(sim), results["mobileiron"], results["advance"]["mobileiron"])
                 if save_to is not None:      # what is measured so far, should a later phase fail
                     save(results, args.json)
             print("checking the inventory against the simulator ...", file=sys.stderr, flush=True)
@@ -245,10 +275,121 @@ def report_daily(r: dict) -> None:
     print(f"{r['devices_per_mdm']:,} devices per MDM, Intune budget x{r['budget_scale']} (rate x"
           f"{r.get('budget_speed', 1)}), {r['database']}, "
           f"Intune route {r.get('intune_route', 'auto')}")
-    for mdm in ("intune", "mobileiron"):
+    for mdm in r.get("mdms", ("intune", "mobileiron")):
         for phase in ("first", "daily"):
             f = r[mdm][phase]
             print(f"{mdm:>10} {phase:>5}: {f['requests']:7,} requests, {f['units']:7,} units, {f['throttled']:5,} "
                   f"429s, {f['wall_s']:7.1f} s, projected {f['projected_min']:.1f} min at the real budget")
+            print(f"{'':>17}by kind: {', '.join(f'{k} {v:,}' for k, v in f.get('by_kind', {}).items())}; "
+                  f"timeline {f.get('timeline')}")
+            if "budget_floor_s" in f:
+                print(f"{'':>17}budget floor {f['budget_floor_s']:.1f} s, wall {f['wall_vs_budget']}x the floor "
+                      f"(target <= 1.2), {f['throttled_pct']} % of units answered 429 (target <= 2)")
+    formula = r.get("mobileiron", {}).get("daily", {}).get("formula")
+    if formula:
+        report_formula(formula)
     for mdm, t in r["truth"].items():
         print(f"{mdm:>10} truth: {'equal' if t['equal'] else 'DIFFERENT'} ({t})")
+
+
+# ------------------------------------------------------------------ MobileIron: the daily run's requests, accounted
+
+
+def mi_listed_state(sim: dict) -> dict[str, bytes]:
+    """Per MobileIron device, a digest of each search field the connector's change marker reads (churn.py:
+    every listed field but the check-in churn), from the simulator's truth: which devices a day changed,
+    and in which fields, without holding the fleet's rows."""
+    import struct
+    import zlib
+
+    from mdmtui.connectors.churn import CHURN_KEYS
+    from mdmtui.connectors.mobileiron import SEARCH_FIELDS
+
+    stable = [k for k in SEARCH_FIELDS if k not in CHURN_KEYS]
+    out = {}
+    for wire in _stream(sim["mobileiron"]["base_url"] + "/_sim/devices?full=1"):
+        # the search answers "" for a field the device lacks (sim/mobileiron.py)
+        out[wire["common.uuid"]] = struct.pack(f"{len(stable)}I", *(
+            zlib.crc32(str(wire.get(k, "")).encode("utf-8", "surrogatepass")) for k in stable))
+    return out
+
+
+def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict, day: dict) -> dict:
+    """The daily run's MobileIron requests as the connector should need them, term by term, next to the
+    issue's target (pages + new + changed + a seventh of the fleet) and the requests measured by kind.
+
+    - pages: the search pages of one listing (200 devices each);
+    - new: ids the first run did not see (enrolled, and re-enrolled hardware under its new id);
+    - changed: devices seen by both runs whose marker fields moved (the SIM changes Core lists: an
+      Android device's ICCID is not a search field, so its ICCID-only change is not among them);
+    - rolling: the others whose rolling period ticked between the two listings' starts (churn.py) —
+      the issue's "a seventh of the fleet" is this at exactly 24 h between the runs and an even spread;
+      the phases come from a hash of each uuid, so one day's window holds a seventh give or take the
+      binomial spread (about ±0.8 % at 100,000 devices), exactly one refresh per device per period; and
+      the bench's runs start more than 24 h apart on the MDM's clock (the advance plus the wall time
+      between the two listings);
+    - departed: stored devices the listing no longer shows, each asked for by its uuid before it is
+      marked missing (one search each: Core's query has no OR, and a listing that changed while it was
+      read can skip a live device, so absence from it proves nothing);
+    - setup: the admin's device space (one request a run)."""
+    import math
+    import struct
+
+    from mdmtui.connectors.churn import CHURN_KEYS, DEFAULT_REFRESH_DAYS, period_number
+    from mdmtui.connectors.mobileiron import PAGE_SIZE, SEARCH_FIELDS
+
+    stable = [k for k in SEARCH_FIELDS if k not in CHURN_KEYS]
+    t0, t1 = figures["first"].get("listed_at"), figures["daily"].get("listed_at")
+    new = [i for i in after if i not in before]
+    departed = [i for i in before if i not in after]
+    changed: list[str] = []
+    moved_fields: dict[str, int] = {}
+    for ident, digest in after.items():
+        old = before.get(ident)
+        if old is None or old == digest:
+            continue
+        changed.append(ident)
+        for k, a, b in zip(stable, struct.iter_unpack("I", old), struct.iter_unpack("I", digest)):
+            if a != b:
+                moved_fields[k] = moved_fields.get(k, 0) + 1
+    moved = set(changed)
+    rolling = (sum(1 for i in after if i in before and i not in moved and
+                   period_number(i, t0, DEFAULT_REFRESH_DAYS) != period_number(i, t1, DEFAULT_REFRESH_DAYS))
+               if t0 is not None and t1 is not None else None)
+    pages = math.ceil(len(after) / PAGE_SIZE)
+    seventh = len(after) / DEFAULT_REFRESH_DAYS
+    sim_changes = day.get("sim_swaps", 0) + day.get("iccid_only", 0)
+    expected_details = len(new) + len(changed) + (rolling or 0)
+    expected = {"devices": pages, "details": expected_details, "devices:uuid": len(departed), "device_spaces": 1}
+    measured = figures["daily"].get("by_kind", {})
+    return {
+        "target": {"pages": pages, "new": day.get("enrolled", 0) + day.get("reenrolled", 0),
+                   "changed_sim": sim_changes, "fleet_seventh": round(seventh),
+                   "total": round(pages + day.get("enrolled", 0) + day.get("reenrolled", 0) + sim_changes + seventh)},
+        "accounted": {"pages": pages, "setup": 1, "new": len(new), "changed": len(changed),
+                      "changed_fields": dict(sorted(moved_fields.items())), "rolling": rolling,
+                      "hours_between_listings": round((t1 - t0) / 3600, 3) if t0 and t1 else None,
+                      # what a perfectly even spread would refresh over that time: the rest of `rolling`
+                      # is how many phases (a hash of each uuid) happen to fall in this day's window
+                      "rolling_if_even": round(len(after) * (t1 - t0) / (DEFAULT_REFRESH_DAYS * 86_400))
+                      if t0 and t1 else None,
+                      "departed_uuid_checks": len(departed),
+                      "total": pages + 1 + expected_details + len(departed)},
+        "by_kind_expected": expected, "by_kind_measured": measured,
+        "unexplained": {k: measured.get(k, 0) - expected.get(k, 0)
+                        for k in sorted(set(expected) | set(measured)) if measured.get(k, 0) != expected.get(k, 0)},
+        "measured_total": figures["daily"]["requests"],
+    }
+
+
+def report_formula(f: dict) -> None:
+    """The MobileIron daily run's requests, term by term."""
+    t, a = f["target"], f["accounted"]
+    print(f"mobileiron daily: {f['measured_total']:,} requests; issue target {t['total']:,} = {t['pages']:,} pages + "
+          f"{t['new']:,} new + {t['changed_sim']:,} SIM changes + {t['fleet_seventh']:,} (fleet / 7)")
+    print(f"{'':>17}accounted {a['total']:,} = {a['pages']:,} pages + {a['setup']} device space + {a['new']:,} new + "
+          f"{a['changed']:,} changed ({a['changed_fields']}) + {a['rolling']} rolling refresh "
+          f"({a['hours_between_listings']} h between the two listings: {a['rolling_if_even']} if spread evenly) + {a['departed_uuid_checks']:,} departed "
+          "devices' uuid checks")
+    print(f"{'':>17}expected by kind {f['by_kind_expected']}, measured {f['by_kind_measured']}, "
+          f"unexplained {f['unexplained'] or 'none'}")

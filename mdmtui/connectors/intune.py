@@ -80,7 +80,7 @@ from mdmtui.connectors.base import LinkageConfig, SoftwareLoader, register
 from mdmtui.connectors.http import (AnswerLost, ForeignLink, HttpLayer, Json, Reply, check_same_origin,
                                     retry_after_seconds)
 from mdmtui.errors import (AuthenticationFailed, ConfigurationError, ConnectionFailed, MdmRequestError,
-                           NotFoundError, ProtocolError, Throttled)
+                           MdmtuiError, NotFoundError, ProtocolError, Throttled)
 from mdmtui.records import (Action, ActionResult, DeviceRecord, DeviceRef, OsClass, Outcome, SoftwareItem,
                             SoftwarePair, StoredSoftware, System, WipeOptions)
 from mdmtui.secrets import Secret
@@ -94,6 +94,7 @@ TOKEN_LEEWAY_S = 300  # renew this long before expiry, so no request goes out wi
 PAGE_SIZE = 1000  # the service's own maximum
 BATCH_SIZE = 20  # JSON batching's limit
 MAX_RESTARTS = 2  # listing restarts after an expired nextLink
+EARLY_MAX = 200_000  # single GETs kept from the export jobs' wait (a few hundred bytes each)
 
 # The LIST quirk: placeholders in the list answer, real values only from a single-device GET.
 QUIRK_KEYS = ("iccid", "udid", "ethernetMacAddress", "physicalMemoryInBytes")
@@ -240,6 +241,7 @@ class IntuneConnector:
         self.software_route: str | None = None  # how it read apps ("export", "tenant-wide", "per-device", None: not)
         # the list route's tenant-wide apps need the inventory's software: the collection sets a loader here
         self.stored_software: SoftwareLoader | None = None
+        self._early: dict[str, Json] = {}  # single GETs of new devices read while the export jobs ran
 
     def _scope_root(self) -> str:
         # National clouds have their own Graph host; the app's scope is that host's .default.
@@ -306,7 +308,7 @@ class IntuneConnector:
     async def iter_device_pages(self, known: Mapping[str, str | None]) -> AsyncIterator[list[DeviceRecord]]:
         """Stream every device page by page; enrich only new or changed devices."""
         self.warnings, self.listed_at = [], None
-        exported, software = await self._exports() if await self._wants_export(known) else (None, None)
+        exported, software = await self._exporting(known) if await self._wants_export(known) else (None, None)
         self.route = "list" if exported is None else "export"
         self.software_route = None if not self.collect_software else "per-device" if software is None else "export"
         log.info("Intune: collecting %s by the %s route, detected apps %s (%d devices in the inventory)",
@@ -476,6 +478,49 @@ class IntuneConnector:
             raise
         return exported, software
 
+    async def _exporting(self, known: Mapping[str, str | None]) -> tuple[dict[str, Json] | None,
+                                                                       SoftwareExport | None]:
+        """The export jobs; meanwhile, in a first collection (an empty inventory: every device is new), the
+        single GETs of the devices, which every route needs, read from a listing of their own (a request
+        unit per 1,000 devices): the budget is spent while Intune builds the files instead of idling (a
+        minute at 40,000 devices). Kept in ``_early`` for ``_details``; the prefetch stops when the jobs
+        end, its requests in flight finishing first; any failure of it only leaves those devices to the
+        run. Later runs have few new devices: no second listing for them."""
+        self._early = {}
+        if known:
+            return await self._exports()
+        stop = asyncio.Event()
+        early = asyncio.ensure_future(self._prefetch_details(known, stop))
+        try:
+            exports = await self._exports()
+        except BaseException:  # the run ends (a failure, a cancel): nothing to wait for
+            early.cancel()
+            await asyncio.gather(early, return_exceptions=True)
+            raise
+        stop.set()
+        try:
+            await early
+        except (MdmtuiError, httpx.HTTPError) as exc:
+            log.info("Intune: reading new devices while the export jobs ran stopped: %s", exc)
+        return exports
+
+    async def _prefetch_details(self, known: Mapping[str, str | None], stop: asyncio.Event) -> None:
+        async def one(chunk: list[str]) -> None:
+            if not stop.is_set():
+                self._early.update(await self._batch(chunk))
+
+        pages = self._list_pages(set())
+        try:
+            async for items in pages:
+                if stop.is_set() or len(self._early) >= EARLY_MAX:
+                    return
+                ids = [i["id"] for i in items if _never_enriched(known.get(i["id"]))]
+                await asyncio.gather(*(one(ids[n:n + BATCH_SIZE]) for n in range(0, len(ids), BATCH_SIZE)))
+        finally:  # an abandoned listing: its prefetched next page is cancelled
+            aclose = getattr(pages, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
     async def _export_or_none(self) -> dict[str, Json] | None:
         """The export's rows by device id, or None (with a warning) when the job gives none: the run
         then takes the list route, which costs one request unit per new or changed device."""
@@ -560,9 +605,10 @@ class IntuneConnector:
 
     # --- enrichment: $batch for the LIST-quirk properties -----------------------------------------
     async def _details(self, ids: list[str]) -> dict[str, Json]:
-        chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
+        merged: dict[str, Json] = {i: self._early.pop(i) for i in ids if i in self._early}  # read already
+        asked = [i for i in ids if i not in merged]
+        chunks = [asked[i:i + BATCH_SIZE] for i in range(0, len(asked), BATCH_SIZE)]
         results = await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
-        merged: dict[str, Json] = {}
         for part in results:
             merged.update(part)
         missing = len(ids) - len(merged)

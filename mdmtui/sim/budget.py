@@ -72,6 +72,7 @@ class Meter:
         self.clock = clock
         self.limits = limits
         self.requests: dict[str, int] = {}
+        self.kinds: dict[str, dict[str, int]] = {}    # mdm -> request kind (route name) -> answered
         self.units = self.throttled = 0
         self._buckets: dict[str, Bucket] = {}
         self._tenant: Bucket | None = None
@@ -88,12 +89,16 @@ class Meter:
     def reset(self) -> None:
         """Zero the counters (the limits and the buckets' fill stay)."""
         with self.lock:
-            self.requests, self.units, self.throttled = {}, 0, 0
+            self.requests, self.kinds, self.units, self.throttled = {}, {}, 0, 0
 
-    def count(self, mdm: str) -> None:
-        """One HTTP request answered by an MDM's port."""
+    def count(self, mdm: str, kind: str | None = None) -> None:
+        """One HTTP request answered by an MDM's port, of `kind` (its route's name, or a finer one the
+        handler chose, e.g. MobileIron's search by one uuid)."""
         with self.lock:
             self.requests[mdm] = self.requests.get(mdm, 0) + 1
+            if kind is not None:
+                kinds = self.kinds.setdefault(mdm, {})
+                kinds[kind] = kinds.get(kind, 0) + 1
 
     def spend(self, app: str) -> dict | None:
         """One Intune request unit for `app`: None when allowed, else the 429's headers."""
@@ -120,13 +125,16 @@ class Meter:
     def report(self) -> dict:
         """Counters and limits, as the admin API returns them."""
         with self.lock:
-            return {"intune": {"requests": self.requests.get("intune", 0), "units": self.units,
-                               "throttled": self.throttled,
-                               "limits": asdict(self.limits) if self.limits else None},
-                    "mobileiron": {"requests": self.requests.get("mobileiron", 0)},
-                    "sdm": {"requests": self.requests.get("sdm", 0)},
-                    # Intune's export files: blob downloads, not Graph requests (no units)
-                    "storage": {"requests": self.requests.get("storage", 0)}}
+            out: dict = {"intune": {"units": self.units, "throttled": self.throttled,
+                                    "limits": asdict(self.limits) if self.limits else None},
+                         "mobileiron": {}, "sdm": {},
+                         # Intune's export files: blob downloads, not Graph requests (no units)
+                         "storage": {}}
+            for mdm, figures in out.items():
+                figures["requests"] = self.requests.get(mdm, 0)
+                if mdm in self.kinds:
+                    figures["by_kind"] = dict(sorted(self.kinds[mdm].items()))
+            return out
 
 
 def _retry_after(wait: float, window_s: float) -> str:

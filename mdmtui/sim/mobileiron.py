@@ -309,6 +309,7 @@ class MobileIronService(Service):
         if bad:
             return bad
         q = request.query_params
+        request.state.kind = search_kind(q.get("query", ""))
         started = time.perf_counter()
         try:
             fields = _fields_param(q.get("fields"))
@@ -520,6 +521,14 @@ def _uuid_clause(text: str) -> str | None:
         if m and m.group(1) == "common.uuid" and m.group(2) == "=":
             return m.group(3)
     return None
+
+
+def search_kind(text: str) -> str:
+    """The meter's name for a search: the plain listing ("devices"), a status check of one device by its
+    uuid ("devices:uuid"), or another query ("devices:query", e.g. a changed-only listing)."""
+    if not text or not text.strip():
+        return "devices"
+    return "devices:uuid" if _uuid_clause(text) is not None else "devices:query"
 
 
 def _query(text: str):

@@ -116,7 +116,7 @@ class Service:
             self.decorate(request, response)
             # the MDM's clock, which advance() moves ahead of the wall clock (connectors read it)
             response.headers["date"] = formatdate(self.fleet.clock(), usegmt=True)
-            self.sim.meter.count(self.mdm)
+            self.sim.meter.count(self.mdm, getattr(request.state, "kind", name))
             self.sim.log(self.mdm, request.method, request.url.path, response.status_code)
             return response
 

@@ -39,6 +39,10 @@ LABEL_COLUMNS = ("id", "computer_name", "serial_number", "mdm_device_id")  # wha
 NEW, UPD, HIST, SW, SWDEV = ("mdmtui_stage_new", "mdmtui_stage_upd", "mdmtui_stage_hist",
                              "mdmtui_stage_sw", "mdmtui_stage_swdev")
 CHUNK = 500  # ids per IN list
+# SQLite: an apply that inserts at least this many software rows, and at least as many as the table holds
+# already (a first collection, a big tenant added), builds the software table's indexes after the insert
+# instead of row by row (see _insert_software)
+REBUILD_MIN_ROWS = 50_000
 _SQLITE_APPLY_GATE = threading.Lock()  # this process's SQLite applies queue here, not on busy_timeout
 
 Row = dict[str, Any]
@@ -52,6 +56,7 @@ class Stage:
         self.db = db
         self.linkage_id = linkage_id
         self.linkage_name = linkage_name
+        self.software_rows = 0  # software items staged so far
 
     # --- the tables ---------------------------------------------------------------------------
     def create(self) -> None:
@@ -158,6 +163,7 @@ class Stage:
         """The devices whose software is replaced, and their new items (MDM id, name, version, vendor)."""
         self._insert(SWDEV, ("mdm_device_id",), [[d] for d in devices])
         self._insert(SW, ("mdm_device_id", "name", "version", "vendor"), [list(i) for i in items])
+        self.software_rows += len(items)
 
     def staged_new(self, mdm_id: str) -> Row:
         """The staged new row of ``mdm_id``."""
@@ -231,12 +237,41 @@ class Stage:
                    f"WHERE d.linkage_id = {p}")
         software.remove(self.db, devices, (self.linkage_id,), linkage=self.linkage_name)
         self._sql(f"DELETE FROM software WHERE device_id IN ({devices})", (self.linkage_id,))
+        self._insert_software()
+        software.add(self.db, devices, (self.linkage_id,), linkage=self.linkage_name)
+        software.settle(self.db)
+
+    def _insert_software(self) -> None:
+        """The staged software into the inventory. On SQLite a bulk insert (``REBUILD_MIN_ROWS`` and at least
+        the rows already there) drops the table's indexes, inserts, and creates them again from their own
+        stored definitions, all inside the apply's transaction: a sorted build instead of millions of
+        inserts at random places in two B-trees that outgrow the page cache (1.6x faster at 1.4 million
+        rows, more beyond). Readers keep their snapshot with the indexes (WAL), a failure rolls the drop
+        back with the rest. Not on PostgreSQL: DROP INDEX locks the table against every reader until the
+        commit."""
+        p = self.db.param
+        dropped = self._drop_software_indexes() if self._bulk_software() else []
         self._sql(
             f"INSERT INTO software (device_id, name, version, vendor) SELECT d.id, s.name, s.version, s.vendor "
             f"FROM {SW} s JOIN device d ON d.mdm_device_id = s.mdm_device_id AND d.linkage_id = {p}",
             (self.linkage_id,))
-        software.add(self.db, devices, (self.linkage_id,), linkage=self.linkage_name)
-        software.settle(self.db)
+        for definition in dropped:
+            self._sql(definition)
+
+    def _bulk_software(self) -> bool:
+        if not isinstance(self.db, SqliteDatabase) or self.software_rows < REBUILD_MIN_ROWS:
+            return False
+        highest = self._sql("SELECT MAX(id) FROM software").fetchone()[0]  # an upper bound of the rows, at once
+        return self.software_rows >= (highest or 0)
+
+    def _drop_software_indexes(self) -> list[str]:
+        """Drop the software table's own indexes (not an automatic one of a constraint); their definitions."""
+        rows = self._sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'software' "
+                         "AND sql IS NOT NULL").fetchall()
+        for name, _definition in rows:
+            quoted = name.replace('"', '""')
+            self._sql(f'DROP INDEX "{quoted}"')
+        return [definition for _name, definition in rows]
 
     # --- helpers --------------------------------------------------------------------------------
     def _insert(self, table: str, columns: Sequence[str], rows: list[list[Any]]) -> None:

@@ -290,3 +290,23 @@ async def test_export_job_requests_spend_the_budget_and_the_storage_host_refuses
     assert len(sim.services["storage"].refused_auth) == 1
     assert httpx.get(job.url.replace("sig=", "sig=x")).status_code == 403
     assert httpx.get(job.url).status_code == 200
+
+
+async def test_a_first_collection_reads_new_devices_while_the_export_jobs_run(sim):
+    """The single GETs of never-enriched devices go out while Intune builds the export files, once each,
+    and the records are those of the list route's run (no export to wait for)."""
+    waited, _ = await sim_collect(sim, "intune", extra=LIST, page_size=25)
+    sim.intune.export_delay_s = 1.0
+    sim.requests_log.clear()
+    sim.meter.reset()
+    early, conn = await sim_collect(sim, "intune", extra=EXPORT, page_size=25)
+    assert conn.route == "export" and conn.warnings == []
+    log = [(mdm, path) for mdm, _method, path, _status in sim.requests_log]
+    download = next(n for n, (mdm, _path) in enumerate(log) if mdm == "storage")
+    assert any(path.endswith("/$batch") for _mdm, path in log[:download])     # before the file was there
+    report = sim.meter.report()["intune"]
+    single = sum(n for kind, n in report["by_kind"].items() if kind not in ("batch", "token"))
+    assert report["units"] - single == 120                        # batch items: each device's GET once
+    by_id = {r.mdm_device_id: r for r in waited}
+    assert {r.mdm_device_id: (r.udid, r.iccid, r.ram_total_bytes, r.unfetched) for r in early} == \
+        {i: (r.udid, r.iccid, r.ram_total_bytes, r.unfetched) for i, r in by_id.items()}

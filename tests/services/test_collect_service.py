@@ -368,3 +368,46 @@ async def test_each_run_records_the_linkages_inventory_total_at_its_end(ctx):
     totals = {s.run_id: CollectionRun.get_by_id(s.run_id).inventory_total for s in (first, shrunk, grown)}
     assert shrunk.missing == 2 and grown.status == "failed"
     assert totals == {first.run_id: 6, shrunk.run_id: 6, grown.run_id: 6}  # the other linkage's 3 not counted
+
+
+class _NextPageWatch(ScriptedConnector):
+    """Notes (thread-safely) when the collection asks for the page after the first."""
+
+    def __init__(self, pages):
+        super().__init__(pages)
+        import threading
+
+        self.asked_second = threading.Event()
+
+    async def iter_device_pages(self, known):
+        self.known = dict(known)
+        for n, page in enumerate(self.pages):
+            if n == 1:
+                self.asked_second.set()
+            await asyncio.sleep(0)
+            yield page
+
+
+async def test_the_next_page_is_fetched_while_a_page_is_staged(ctx, monkeypatch):
+    """A page's staging (on the writer thread) and the fetch of the next one overlap: the MDM's budget is
+    not left idle for every page's comparison; a failure of the fetch meanwhile still leaves nothing."""
+    from mdmtui.services.collection import steps
+
+    plain_linkage("Fake")
+    connector = _NextPageWatch([[record("a")], [record("b")], [record("c")]])
+    overlapped: list[bool] = []
+    real = steps.Run.stage_page
+
+    def stage_page(self, records):
+        if records[0].mdm_device_id == "a":
+            overlapped.append(connector.asked_second.wait(3))
+        real(self, records)
+    monkeypatch.setattr(steps.Run, "stage_page", stage_page)
+    summary = await collect(ctx, connector, "Fake")
+    assert summary.status == "succeeded" and summary.new == 3 and summary.pages == 3
+    assert overlapped == [True]
+
+    failing = ScriptedConnector([[record("d")], [record("e")]], fail_after=1, error=ConnectionFailed("gone"))
+    before = snapshot()
+    summary = await collect(ctx, failing, "Fake")
+    assert summary.status == "failed" and "gone" in summary.reason and snapshot() == before

@@ -134,6 +134,8 @@ def fault_after_first_page(sim, faults: Faults, endpoint: str | None):
 @pytest.mark.parametrize("name", list(PERSISTENT))
 async def test_a_persistent_fault_mid_run_fails_it_and_loses_nothing(ctx, sim, name):
     faults, endpoint, words = PERSISTENT[name]
+    for _ in range(3 * PAGE):  # 6 pages: a page is staged while the next is fetched (and Intune prefetches
+        sim.admin.add("intune")  # the list page after that), so the fault set after page 1 meets pages 4-6
     sim_linkage(ctx, sim, "intune", page_size=PAGE, timeout_s=0.3)
     await collection.collect(ctx, "Intune", connector_factory=fast(software=False))
     before = snapshot()
@@ -167,6 +169,8 @@ async def test_a_transient_fault_ends_in_the_complete_inventory(ctx, sim, name):
 
 
 async def test_mobileiron_serving_the_same_page_forever_fails_without_a_short_list(ctx, sim):
+    for _ in range(3 * PAGE):  # 6 pages: the fault set after page 1 is staged meets the pages still to come
+        sim.admin.add("mobileiron")
     sim_linkage(ctx, sim, "mobileiron", page_size=PAGE)
     await collection.collect(ctx, "MobileIron", connector_factory=fast())
     before = snapshot()

@@ -186,3 +186,56 @@ def test_export_of_the_titles_a_line_per_version_csv_and_json(ctx):
     assert export.write_software(out, software.TitleFilter(text="乗換"), "json") == 1
     data = json.loads(out.getvalue())
     assert [(r["version"], r["title_devices"], r["linkages"]) for r in data] == [(None, 2, ["Fake"]), ("5.1", 2, ["Fake"])]
+
+
+def _software_indexes(db) -> dict[str, str]:
+    return dict(db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'software' "
+                               "AND sql IS NOT NULL").fetchall())
+
+
+def test_a_bulk_apply_builds_the_software_indexes_after_the_insert_and_a_failure_keeps_them(ctx, monkeypatch):
+    """SQLite: a first collection's software goes in without its indexes, which are built afterwards from
+    their own definitions, in the apply's transaction; a failed apply leaves table and indexes as they were,
+    and a small apply into a fuller table inserts row by row."""
+    from mdmtui.storage import staging
+
+    if ctx.db.__class__.__name__ != "SqliteDatabase":
+        pytest.skip("the bulk path is SQLite's (PostgreSQL's DROP INDEX would lock out every reader)")
+    monkeypatch.setattr(staging, "REBUILD_MIN_ROWS", 3, raising=False)
+    indexes = _software_indexes(ctx.db)
+    assert len(indexes) == 2                                   # (device), (name, version, device)
+    statements: list[str] = []
+    ctx.db.connection()  # the run's writer thread has its own connection: trace every new one
+    real_connect = ctx.db._connect
+
+    def traced(*a, **kw):
+        conn = real_connect(*a, **kw)
+        conn.set_trace_callback(statements.append)
+        return conn
+    monkeypatch.setattr(ctx.db, "_connect", traced)
+    plain_linkage("Fake")
+    apps = [SoftwareItem(f"App {n}", "1.0") for n in range(4)]
+    first = [[record(f"d{n}", software=apps) for n in range(5)]]
+    assert run(ctx, "Fake", connector_factory=scripted(ScriptedConnector(first))).status == "succeeded"
+    dropped = [s for s in statements if s.startswith("DROP INDEX")]
+    assert len(dropped) == 2 and sum(s in indexes.values() for s in statements) == 2
+    assert _software_indexes(ctx.db) == indexes
+    assert Software.select().count() == 20
+    assert_consistent()
+
+    statements.clear()                                          # a failure after the drop: all rolled back
+    bigger = [[record(f"d{n}", software=apps) for n in range(5)] + [record(f"e{n}", software=apps) for n in range(9)]]
+    monkeypatch.setattr(stored_software, "settle", lambda db: (_ for _ in ()).throw(RuntimeError("disk full")))
+    assert run(ctx, "Fake", connector_factory=scripted(ScriptedConnector(bigger))).status == "failed"
+    assert any(s.startswith("DROP INDEX") for s in statements)
+    assert _software_indexes(ctx.db) == indexes and Software.select().count() == 20
+    monkeypatch.undo()
+
+    statements.clear()
+    ctx.db._connect = traced                                  # (undo restored the plain connect)
+    small = [[record(f"d{n}", software=apps) for n in range(5)] + [record("f1", software=apps)]]
+    monkeypatch.setattr(staging, "REBUILD_MIN_ROWS", 3, raising=False)
+    assert run(ctx, "Fake", connector_factory=scripted(ScriptedConnector(small))).status == "succeeded"
+    assert not any(s.startswith("DROP INDEX") for s in statements)      # 4 rows into 20: row by row
+    assert Software.select().count() == 24 and _software_indexes(ctx.db) == indexes
+    assert_consistent()

@@ -89,6 +89,34 @@ def test_budget_over_http_counts_mobileiron_and_scales(client):
             assert httpx.put(m.base_url + "/_sim/budget", json=bad).status_code == 400, bad
 
 
+def test_requests_are_counted_by_kind(client):
+    """The meter splits each MDM's requests by route, and MobileIron's searches into the listing, the
+    status check of one uuid and other queries (bench/daily.py accounts the daily run with them)."""
+    with Simulator(seed=3, intune=3, mobileiron=4, sdm=1) as sim:
+        m = sim.mobileiron
+        auth, search = (m.user, m.password), m.base_url + "/api/v2/devices"
+        uuid = sim.device_ids("mobileiron")[0]
+        common = {"adminDeviceSpaceId": 1, "fields": "common.uuid"}
+        assert httpx.get(search, params={**common, "query": ""}, auth=auth).status_code == 200
+        assert httpx.get(search, params={**common, "query": ""}, auth=auth).status_code == 200
+        for ident in (uuid, "00000000-0000-0000-0000-000000000000"):
+            reply = httpx.get(search, params={**common, "query": f'"common.uuid" = "{ident}"'}, auth=auth)
+            assert reply.status_code == 200
+        reply = httpx.get(search, params={**common, "query": '"common.platform" = "Android"'}, auth=auth)
+        assert reply.status_code == 200
+        assert httpx.get(f"{search}/{uuid}/details", params={"adminDeviceSpaceId": 1}, auth=auth).status_code == 200
+        assert httpx.get(m.base_url + "/api/v2/ping", auth=("api_admin", "wrong")).status_code == 401
+        report = httpx.get(m.base_url + "/_sim/budget").json()["mobileiron"]
+        assert report["by_kind"] == {"details": 1, "devices": 2, "devices:query": 1, "devices:uuid": 2, "ping": 1}
+        assert report["requests"] == 7
+        headers = {"Authorization": "Bearer " + graph_token(sim, client)}
+        assert client.get(f"{sim.intune.base_url}{DEV}?$top=1", headers=headers).status_code == 200
+        kinds = sim.admin.budget()["intune"]["by_kind"]
+        assert sum(kinds.values()) == sim.admin.budget()["intune"]["requests"] == 2 and len(kinds) == 2
+        sim.admin.reset_budget()
+        assert "by_kind" not in sim.admin.budget()["mobileiron"]
+
+
 def test_no_budget_means_no_429s(client):
     with Simulator(seed=3, intune=3, mobileiron=1, sdm=1, budget=None) as sim:
         headers = {"Authorization": "Bearer " + graph_token(sim, client)}

@@ -21,6 +21,7 @@ network. The comparison itself is ``diff.py`` (plain data, no database).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -140,19 +141,42 @@ async def _stream_and_apply(run: Run, writer: Dedicated, factory: ConnectorFacto
 
 async def _stream(run: Run, writer: Dedicated, connector: Connector, progress: ProgressCallback | None,
                   cancel: asyncio.Event | None) -> None:
-    """Stage each page while the next one is fetched (one page in flight at the writer)."""
+    """Stage each page while the next one is fetched (one page in flight at the writer): the MDM's budget
+    keeps being spent while a page is compared and staged, instead of idling for every page's staging."""
     known = await writer.run(run.prepare)
     _offer_stored_software(run, writer, connector)
     started, pages, devices = time.monotonic(), 0, 0
     stream = aiter(connector.iter_device_pages(known))
+    staging: asyncio.Future[None] | None = None   # the previous page's, on the writer thread
+
+    def report(count: int, done: asyncio.Future[None]) -> None:
+        """Progress as soon as a page is staged (not when the next one arrives)."""
+        nonlocal pages, devices
+        if done.cancelled() or done.exception() is not None:
+            return
+        pages, devices = pages + 1, devices + count
+        if progress is not None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            try:
+                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+            except Exception:  # noqa: BLE001 - a display's failure must not fail the collection
+                log.exception("the progress callback of %s failed", run.name)
+
+    async def staged() -> None:
+        nonlocal staging
+        done, staging = staging, None
+        if done is not None:
+            await done
+
     try:
         while (page := await _next_page(stream, cancel)) is not _END:
-            await writer.run(run.stage_page, page)
-            pages, devices = pages + 1, devices + len(page)
-            if progress is not None:
-                elapsed = max(time.monotonic() - started, 1e-6)
-                progress(Progress(run.name, pages, devices, None, devices / elapsed))
+            await staged()
+            staging = asyncio.ensure_future(writer.run(run.stage_page, page))
+            staging.add_done_callback(functools.partial(report, len(page)))
+        await staged()
     finally:
+        if staging is not None:  # the fetch failed or was cancelled while a page was staging: let it end first
+            await asyncio.gather(staging, return_exceptions=True)
         aclose = getattr(stream, "aclose", None)  # an async generator: close it even when abandoned mid-page
         if aclose is not None:
             await aclose()
