@@ -39,3 +39,17 @@ def basic_config(system: str, server_url: str, **kw) -> LinkageConfig:
                 password=Secret("pa55-w0rd-never-logged"), timeout_s=5.0, extra={"retry": FAST_RETRY})
     base.update(kw)
     return LinkageConfig(**base)
+
+
+async def records_of(conn, known) -> dict:
+    """Every record a connector's collection yields, by MDM device id (the connector closed after)."""
+    out = {}
+    async for page in conn.iter_device_pages(known):
+        out.update((r.mdm_device_id, r) for r in page)
+    await conn.aclose()
+    return out
+
+
+def pairs(software) -> list | None:
+    """A record's software as sorted (name, version) pairs; None when it was not collected."""
+    return None if software is None else sorted((s.name, s.version or "") for s in software)

@@ -13,7 +13,7 @@ import zipfile
 import httpx
 import pytest
 import respx
-from conn_helpers import GRAPH, TOKEN_URL, intune_config
+from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of
 from conn_sim import collect as sim_collect
 from conn_sim import stored_software
 
@@ -71,18 +71,6 @@ def mocked(items: list[dict], device_rows: list[list[str]], app_rows: list[list[
 def detected_apps(ident: str, apps: list[dict]):
     return respx.get(url__startswith=f"{GRAPH}/beta/deviceManagement/managedDevices/{ident}/detectedApps").mock(
         return_value=httpx.Response(200, json={"value": apps}))
-
-
-async def records_of(conn, known) -> dict:
-    out = {}
-    async for page in conn.iter_device_pages(known):
-        out.update((r.mdm_device_id, r) for r in page)
-    await conn.aclose()
-    return out
-
-
-def pairs(software) -> list | None:
-    return None if software is None else sorted((s.name, s.version or "") for s in software)
 
 
 DEVICE_ROWS = [["Device ID", "ICCID", "EthernetMAC"], ["dev-1", "8981", ""], ["dev-2", "8982", ""]]

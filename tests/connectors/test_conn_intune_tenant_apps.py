@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 import respx
-from conn_helpers import GRAPH, TOKEN_URL, intune_config
+from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of
 from conn_sim import collect as sim_collect
 from conn_sim import stored_software
 
@@ -39,8 +39,8 @@ def app(ident: str, name: str | None, version: str, count: int, platform: str = 
 
 def stored_of(held: dict[str, list[tuple[str, str | None]]]) -> StoredSoftware:
     out = StoredSoftware()
-    for device, pairs in held.items():
-        for name, version in pairs:
+    for device, held_pairs in held.items():
+        for name, version in held_pairs:
             out.add(device, name, version)
     return out
 
@@ -81,18 +81,6 @@ def app_devices(ident: str, pages: list[list[str]]):
             body["@odata.nextLink"] = f"{url}?$select=id&$top=1000&$skiptoken=p{n + 1}"
         answers.append(httpx.Response(200, json=body))
     return respx.get(url__startswith=url).mock(side_effect=answers)
-
-
-async def records_of(conn, known) -> dict:
-    out = {}
-    async for page in conn.iter_device_pages(known):
-        out.update((r.mdm_device_id, r) for r in page)
-    await conn.aclose()
-    return out
-
-
-def pairs(software) -> list | None:
-    return None if software is None else sorted((s.name, s.version or "") for s in software)
 
 
 def fresh_markers(items: list[dict]) -> dict:
