@@ -24,8 +24,8 @@ lint: $(STAMP)
 # competing for the cores. Both passes always run; the target fails if either failed. Four workers although CI
 # has 2 cores: the tests mostly wait (simulators, timers, the console's refreshes): 2 workers kept 1.13 cores
 # busy (fresh clone: 17.5 min for the parallel pass), 4 workers took 14 min. `worksteal` hands out single
-# tests, so no worker idles while another still has a whole file of console tests to go (with `loadfile` the
-# last fifth of a run took a third of its time); a module-scoped simulator then starts once per worker that
+# tests, so no worker idles while another still has a whole file of console tests to go (with `loadfile`, in
+# one run under load, the last fifth of the tests took 6.6 of its 13.7 min); a module-scoped simulator starts once per worker that
 # runs that module's tests.
 JOBS ?= 4
 PYTEST := $(VENV)/bin/python -m pytest -q -p no:cacheprovider
