@@ -314,12 +314,13 @@ class IntuneConnector:
         log.info("Intune: collecting %s by the %s route, detected apps %s (%d devices in the inventory)",
                  self.config.name, self.route, self.software_route or "not collected", len(known))
         seen: set[str] = set()
+        phases = churn.Phases(known, self.refresh_days)  # the rolling refresh's slots (churn.py)
         if exported is None and self._tenant_wide_usable():
-            async for page in self._tenant_wide_route(known, seen):
+            async for page in self._tenant_wide_route(phases, seen):
                 yield page
             return
         async for items in self._list_pages(seen):
-            yield await self._records(items, known, exported, software)
+            yield await self._records(items, phases, exported, software)
 
     async def _list_pages(self, seen: set[str]) -> AsyncIterator[list[Json]]:
         """Raw list pages without repeats, prefetching the next page while the caller works."""
@@ -386,7 +387,7 @@ class IntuneConnector:
         """The link, if it is on the linkage's Graph host; ``ForeignLink`` (nothing sent) otherwise."""
         return check_same_origin(link, self.graph, what=what, mdm="Intune")
 
-    async def _records(self, items: list[Json], known: Mapping[str, str | None],
+    async def _records(self, items: list[Json], phases: churn.Phases,
                        exported: dict[str, Json] | None = None,
                        software: SoftwareExport | None = None) -> list[DeviceRecord]:
         """Map one page; fetch the LIST-quirk properties of new or changed devices (UDID and RAM never
@@ -395,9 +396,9 @@ class IntuneConnector:
         device in the export needs the single GET only when it is new: its ICCID and Ethernet MAC are
         in the row; with the software export, a device the reports cover needs no apps call at all."""
         exported = exported or {}
-        markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
-        dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
-        need = {i: _never_enriched(known.get(i)) if i in exported else d.enrich for i, d in dues.items()}
+        markers = {item["id"]: phases.marker(item, item["id"], self._now) for item in items}
+        dues = {i: phases.due(i, m) for i, m in markers.items()}
+        need = {i: _never_enriched(phases.known.get(i)) if i in exported else d.enrich for i, d in dues.items()}
         from_file = {} if software is None else \
             {i: software.of(i) for i in markers if software.covers(i) or i in exported}
         details, apps = await asyncio.gather(
@@ -708,13 +709,13 @@ class IntuneConnector:
         lists a few devices: it keeps the per-device calls)."""
         return self.collect_software and self.since is None and self.stored_software is not None
 
-    async def _tenant_wide_route(self, known: Mapping[str, str | None], seen: set[str]) -> AsyncIterator[list[DeviceRecord]]:
+    async def _tenant_wide_route(self, phases: churn.Phases, seen: set[str]) -> AsyncIterator[list[DeviceRecord]]:
         """The list route with detected apps from the tenant-wide counts (module docstring): the whole
         listing is read first (the counts are the fleet's), then each page's records are yielded."""
         pages = [items async for items in self._list_pages(seen)]
         items = [item for page in pages for item in page]
-        markers = {item["id"]: change_marker(item, self._now, self.refresh_days) for item in items}
-        dues = {i: churn.due(known.get(i), m) for i, m in markers.items()}
+        markers = {item["id"]: phases.marker(item, item["id"], self._now) for item in items}
+        dues = {i: phases.due(i, m) for i, m in markers.items()}
         # new devices (and those whose last read failed) and the rolling refresh: the per-device call
         read = [i for i, d in dues.items() if d.refresh]
         asked = set(read)
@@ -1003,8 +1004,8 @@ def _unseen(items: list[Any], seen: set[str]) -> list[Json]:
 
 def _never_enriched(stored: str | None) -> bool:
     """True for a device whose single GET never succeeded: new, or its marker was reset after a failed
-    enrichment (None), or an older release's marker (churn.py)."""
-    return stored is None or stored.count("|") != 2 or not stored.startswith(churn.PREFIX + "|")
+    enrichment (None), or a marker of a release before the r1 one (churn.py)."""
+    return churn.parse(stored) is None
 
 
 async def _nothing() -> None:
@@ -1167,10 +1168,11 @@ def parse_software_export(blob: bytes) -> SoftwareExport:
     return out
 
 
-def change_marker(item: Json, now: float, refresh_days: float) -> str:
+def change_marker(item: Json, now: float, refresh_days: float, slot: int | None = None) -> str:
     """A checksum of what the list shows that can signal new LIST-quirk values (not the check-in
-    churn), plus the device's rolling software refresh period (churn.py)."""
-    return churn.marker(item, item["id"], now, refresh_days)
+    churn), plus the device's rolling software refresh period and slot (churn.py; a run takes its
+    slots from ``churn.Phases``, without one this is the previous release's r1 marker)."""
+    return churn.marker(item, item["id"], now, refresh_days, slot)
 
 
 def _item_retry_after(item: Json | None) -> float | None:

@@ -146,11 +146,13 @@ class MobileIronConnector:
         # a changed-only run: devices that connected after `since` (docs/mobileiron-core-api.md)
         query = "" if self.since is None else f'"{LAST_CONTACT_FIELD}" > "{churn.iso_utc(self.since, millis=True)}"'
 
+        phases = churn.Phases(known, self.refresh_days)  # the rolling refresh's slots (churn.py)
+
         async def fetch(offset: int) -> tuple[list[Any], int | None]:
             return await self._search(space, fields, offset, query)
 
         async for rows in offset_pages(fetch, ID_FIELD, "MobileIron Core"):
-            yield await self._records(rows, known)
+            yield await self._records(rows, phases)
 
     async def _search(self, space: int, fields: str, offset: int, query: str = "") -> tuple[list[Any], int | None]:
         params = {"adminDeviceSpaceId": space, "query": query, "fields": fields, "limit": self.page_size,
@@ -167,11 +169,11 @@ class MobileIronConnector:
             self.listed_at = self._now
         return body["results"], total if isinstance(total, int) else None
 
-    async def _records(self, rows: list[Json], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+    async def _records(self, rows: list[Json], phases: churn.Phases) -> list[DeviceRecord]:
         # /details yields only the passcode state, which moves without any listed field: read it for new
         # devices, changed ones (a SIM or identity change often means a new user) and on the rolling period
-        markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
-        changed = [i for i, m in markers.items() if churn.due(known.get(i), m).any]
+        markers = {r[ID_FIELD]: phases.marker(r, r[ID_FIELD], self._now) for r in rows}
+        changed = [i for i, m in markers.items() if phases.due(i, m).any]
         details = await asyncio.gather(*(self._details_or_none(i) for i in changed))
         got = {i: d for i, d in zip(changed, details) if d is not None}
         if len(got) < len(changed):

@@ -129,11 +129,13 @@ class SdmConnector:
             self._warn("software not collected: sdm_import.properties has no entry for this linkage "
                        "(sdm.N.name / sdm.N.dbhost / sdm.N.dbport)")
 
+        phases = churn.Phases(known, self.refresh_days)  # the rolling refresh's slots (churn.py)
+
         async def fetch(offset: int) -> tuple[list[Any], int | None]:
             return await self._page(offset, self.page_size)
 
         async for rows in offset_pages(fetch, ID_FIELD, "the SDM"):
-            yield await self._records(rows, known)
+            yield await self._records(rows, phases)
 
     async def _page(self, offset: int, limit: int) -> tuple[list[Any], int | None]:
         params: Json = {"offset": offset, "limit": limit}
@@ -150,10 +152,10 @@ class SdmConnector:
         total = body.get(TOTAL_KEY)
         return body[LIST_KEY], total if isinstance(total, int) else None
 
-    async def _records(self, rows: list[Json], known: Mapping[str, str | None]) -> list[DeviceRecord]:
+    async def _records(self, rows: list[Json], phases: churn.Phases) -> list[DeviceRecord]:
         # software moves without any listed field: read it for new and changed devices and on the rolling period
-        markers = {r[ID_FIELD]: churn.marker(r, r[ID_FIELD], self._now, self.refresh_days) for r in rows}
-        changed = [i for i, m in markers.items() if churn.due(known.get(i), m).any]
+        markers = {r[ID_FIELD]: phases.marker(r, r[ID_FIELD], self._now) for r in rows}
+        changed = [i for i, m in markers.items() if phases.due(i, m).any]
         apps = await self._software_of(changed)
         fetch = set(changed)
         return [self._record(r, markers[r[ID_FIELD]], apps.get(r[ID_FIELD]), r[ID_FIELD] in fetch) for r in rows]

@@ -258,7 +258,7 @@ async def test_an_equal_count_swap_is_missed_by_the_counts_and_mended_by_the_rol
         later = fleet.clock() + 600
         c = next(i for i in known if i not in (a, b)
                  and len(fleet.catalog(fleet.slot_of(i))[fleet.apps(fleet.slot_of(i))[0][0]].versions) > 1
-                 and churn.period_number(i, later, 7) == int(known[i].split("|")[2]))
+                 and churn.period_number(churn.parse(known[i]).slot, later, 7) == churn.parse(known[i]).period)
         c_idx, c_ver = fleet.apps(fleet.slot_of(c))[0]
         versions = len(fleet.catalog(fleet.slot_of(c))[c_idx].versions)
         fleet.update(fleet.slot_of(c), app_versions={c_idx: (c_ver + 1) % versions})
