@@ -244,7 +244,7 @@ def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | i
             for phase in ("first", "daily"):
                 if phase == "daily":
                     if "mobileiron" in mdms:
-                        before = mi_listed_state(sim)
+                        before, stored = mi_listed_state(sim), mi_stored_markers(sim, work)
                     print("advancing the fleet 24 h ...", file=sys.stderr, flush=True)
                     results["advance"] = {mdm: httpx.post(sim[mdm]["base_url"] + "/_sim/advance",
                                                           json={"hours": 24}, timeout=300).json()
@@ -256,7 +256,8 @@ def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | i
                     results[mdm][phase] = figures[mdm]
                 if phase == "daily" and "mobileiron" in mdms:
                     results["mobileiron"]["daily"]["formula"] = mi_formula(
-                        before, mi_listed_state(sim), results["mobileiron"], results["advance"]["mobileiron"])
+                        before, mi_listed_state(sim), results["mobileiron"], results["advance"]["mobileiron"],
+                        (stored, mi_stored_markers(sim, work)))
                 if save_to is not None:      # what is measured so far, should a later phase fail
                     save(results, args.json)
             print("checking the inventory against the simulator ...", file=sys.stderr, flush=True)
@@ -314,28 +315,52 @@ def mi_listed_state(sim: dict) -> dict[str, bytes]:
     return out
 
 
-def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict, day: dict) -> dict:
+def mi_stored_markers(sim: dict, work: Path) -> dict[str, str | None]:
+    """The MobileIron devices' change markers as the inventory holds them (uuid -> marker): their slots
+    and period numbers are the rolling refresh's state (churn.py). Read between the phases, in this
+    process (no collection runs then)."""
+    from mdmtui.storage.models import Device
+
+    ctx = _context(work, sim.get("database"))
+    try:
+        query = Device.select(Device.mdm_device_id, Device.change_marker).where(Device.linkage_name == "mobileiron")
+        return dict(query.tuples())
+    finally:
+        ctx.db.close()
+
+
+def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict, day: dict,
+               stored: tuple[dict[str, str | None], dict[str, str | None]]) -> dict:
     """The daily run's MobileIron requests as the connector should need them, term by term, next to the
     issue's target (pages + new + changed + a seventh of the fleet) and the requests measured by kind.
 
     - pages: the search pages of one listing (200 devices each);
     - new: ids the first run did not see (enrolled, and re-enrolled hardware under its new id);
-    - changed: devices seen by both runs whose marker fields moved (the SIM changes Core lists: an
-      Android device's ICCID is not a search field, so its ICCID-only change is not among them);
-    - rolling: the others whose rolling period ticked between the two listings' starts (churn.py) —
-      the issue's "a seventh of the fleet" is this at exactly 24 h between the runs and an even spread;
-      the phases come from a hash of each uuid, so one day's window holds a seventh give or take the
-      binomial spread (about ±0.8 % at 100,000 devices), exactly one refresh per device per period; and
-      the bench's runs start more than 24 h apart on the MDM's clock (the advance plus the wall time
-      between the two listings);
+    - changed: devices seen by both runs whose marker fields moved in the simulator's truth (the SIM
+      changes Core lists: an Android device's ICCID is not a search field, so its ICCID-only change is
+      not among them);
+    - rolling: the others whose rolling refresh was due, as the stored markers say (churn.py): the
+      period number of the marker stored by the first run against the one the daily run stored (a
+      marker the daily run left empty: its details were asked for and not read). Each device's phase
+      comes from its slot (a Weyl sequence, the slots numbered in listing order), so the devices whose
+      slot ticked between the two listings' starts (``rolling_by_slots``, from the first run's slots)
+      are the fleet times that time over the period give or take a handful (``rolling_if_even``), with
+      exactly one refresh per device per period; the bench's runs start more than 24 h apart on the
+      MDM's clock (the advance plus the wall time between the two listings), so that share is a little
+      more than a seventh;
     - departed: stored devices the listing no longer shows, each asked for by its uuid before it is
       marked missing (one search each: Core's query has no OR, and a listing that changed while it was
       read can skip a live device, so absence from it proves nothing);
-    - setup: the admin's device space (one request a run)."""
+    - setup: the admin's device space (one request a run).
+
+    The target's "changed" counts every device that changed in the fleet: the ones whose marker fields
+    moved and the departed ones (a device that left is a change too, and its uuid check is its cost);
+    the day's own SIM change count (``day_sim_changes``) is shown beside it."""
     import math
     import struct
 
-    from mdmtui.connectors.churn import CHURN_KEYS, DEFAULT_REFRESH_DAYS, period_number
+    from mdmtui.connectors import churn
+    from mdmtui.connectors.churn import CHURN_KEYS, DEFAULT_REFRESH_DAYS
     from mdmtui.connectors.mobileiron import PAGE_SIZE, SEARCH_FIELDS
 
     stable = [k for k in SEARCH_FIELDS if k not in CHURN_KEYS]
@@ -353,24 +378,29 @@ def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict,
             if a != b:
                 moved_fields[k] = moved_fields.get(k, 0) + 1
     moved = set(changed)
-    rolling = (sum(1 for i in after if i in before and i not in moved and
-                   period_number(i, t0, DEFAULT_REFRESH_DAYS) != period_number(i, t1, DEFAULT_REFRESH_DAYS))
-               if t0 is not None and t1 is not None else None)
+    kept = [i for i in after if i in before and i not in moved]
+    first, daily = stored
+    rolling = sum(1 for i in kept if daily.get(i) is None or churn.due(first.get(i), daily[i]).refresh)
+    slots = {i: s.slot for i in kept if (s := churn.parse(first.get(i))) is not None and s.slot is not None}
+    by_slots = (sum(1 for s in slots.values() if churn.period_number(s, t0, DEFAULT_REFRESH_DAYS)
+                    != churn.period_number(s, t1, DEFAULT_REFRESH_DAYS)) if t0 is not None and t1 is not None else None)
     pages = math.ceil(len(after) / PAGE_SIZE)
     seventh = len(after) / DEFAULT_REFRESH_DAYS
-    sim_changes = day.get("sim_swaps", 0) + day.get("iccid_only", 0)
-    expected_details = len(new) + len(changed) + (rolling or 0)
+    expected_details = len(new) + len(changed) + rolling
     expected = {"devices": pages, "details": expected_details, "devices:uuid": len(departed), "device_spaces": 1}
     measured = figures["daily"].get("by_kind", {})
     return {
         "target": {"pages": pages, "new": day.get("enrolled", 0) + day.get("reenrolled", 0),
-                   "changed_sim": sim_changes, "fleet_seventh": round(seventh),
-                   "total": round(pages + day.get("enrolled", 0) + day.get("reenrolled", 0) + sim_changes + seventh)},
+                   "changed": len(changed) + len(departed), "changed_listed": len(changed),
+                   "departed": len(departed), "day_sim_changes": day.get("sim_swaps", 0) + day.get("iccid_only", 0),
+                   "fleet_seventh": round(seventh),
+                   "total": round(pages + day.get("enrolled", 0) + day.get("reenrolled", 0) + len(changed)
+                                  + len(departed) + seventh)},
         "accounted": {"pages": pages, "setup": 1, "new": len(new), "changed": len(changed),
                       "changed_fields": dict(sorted(moved_fields.items())), "rolling": rolling,
+                      "rolling_by_slots": by_slots, "slotless": len(kept) - len(slots),
                       "hours_between_listings": round((t1 - t0) / 3600, 3) if t0 and t1 else None,
-                      # what a perfectly even spread would refresh over that time: the rest of `rolling`
-                      # is how many phases (a hash of each uuid) happen to fall in this day's window
+                      # what a perfectly even spread would refresh over that time
                       "rolling_if_even": round(len(after) * (t1 - t0) / (DEFAULT_REFRESH_DAYS * 86_400))
                       if t0 and t1 else None,
                       "departed_uuid_checks": len(departed),
@@ -385,11 +415,15 @@ def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict,
 def report_formula(f: dict) -> None:
     """The MobileIron daily run's requests, term by term."""
     t, a = f["target"], f["accounted"]
-    print(f"mobileiron daily: {f['measured_total']:,} requests; issue target {t['total']:,} = {t['pages']:,} pages + "
-          f"{t['new']:,} new + {t['changed_sim']:,} SIM changes + {t['fleet_seventh']:,} (fleet / 7)")
+    verdict = "within" if f["measured_total"] <= t["total"] else "OVER"
+    print(f"mobileiron daily: {f['measured_total']:,} requests, {verdict} the issue's target {t['total']:,} = "
+          f"{t['pages']:,} pages + {t['new']:,} new + {t['changed']:,} changed ({t['changed_listed']:,} whose listed "
+          f"marker fields moved + {t['departed']:,} departed: a device that left is a change in the fleet; the "
+          f"day's SIM changes {t['day_sim_changes']:,}) + {t['fleet_seventh']:,} (fleet / 7)")
     print(f"{'':>17}accounted {a['total']:,} = {a['pages']:,} pages + {a['setup']} device space + {a['new']:,} new + "
-          f"{a['changed']:,} changed ({a['changed_fields']}) + {a['rolling']} rolling refresh "
-          f"({a['hours_between_listings']} h between the two listings: {a['rolling_if_even']} if spread evenly) + {a['departed_uuid_checks']:,} departed "
+          f"{a['changed']:,} changed ({a['changed_fields']}) + {a['rolling']:,} rolling refresh (stored markers; "
+          f"{a['rolling_by_slots']} slots ticked in the {a['hours_between_listings']} h between the two listings' "
+          f"starts, {a['rolling_if_even']} if spread exactly evenly) + {a['departed_uuid_checks']:,} departed "
           "devices' uuid checks")
     print(f"{'':>17}expected by kind {f['by_kind_expected']}, measured {f['by_kind_measured']}, "
           f"unexplained {f['unexplained'] or 'none'}")
