@@ -33,6 +33,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from textual.app import App, ComposeResult
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from mdmtui.config import Settings
@@ -195,8 +198,10 @@ async def first_paint_stock(ctx) -> float:
     return took
 
 
-async def keystroke_latency(ctx, kind: str, texts: list[str]) -> tuple[list[float], list[float]]:
-    """Per filter change: (until the new first page is painted, until the match count is known too)."""
+async def keystroke_latency(ctx, kind: str, texts: list[str],
+                            lines: list | None = None) -> tuple[list[float], list[float]]:
+    """Per filter change: (until the new first page is painted, until the match count is known too).
+    ``lines`` (a list) receives the table's lines as the last keystroke painted them (``frame_floor``)."""
     app = VirtualApp(make_source(ctx, kind))
     shown, counted = [], []
     async with app.run_test(size=(160, 45)) as pilot:
@@ -216,7 +221,62 @@ async def keystroke_latency(ctx, kind: str, texts: list[str]) -> tuple[list[floa
                 await asyncio.sleep(0.002)
             counted.append(time.perf_counter() - start)
             await pilot.pause()
+        if lines is not None:
+            lines.extend(table.render_line(y) for y in range(table.size.height))
     return shown, counted
+
+
+class ReplayView(ScrollView):
+    """The device table's painted lines handed back ready-made, with the table's scrollbar: what a frame
+    of those lines costs Textual alone (styles, line filters, compositor, output), none of it ours."""
+
+    def __init__(self, lines: list) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def on_mount(self) -> None:
+        self.virtual_size = Size(self.lines[0].cell_length, 100_000)
+
+    def render_line(self, y: int) -> Strip:
+        return self.lines[y] if y < len(self.lines) else Strip.blank(self.size.width)
+
+
+class ReplayApp(App):
+    def __init__(self, lines: list) -> None:
+        super().__init__()
+        self.lines, self.framed, self.framed_at = lines, asyncio.Event(), 0.0
+
+    def compose(self) -> ComposeResult:
+        yield ReplayView(self.lines)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(freeze_heap)
+        display = self._display
+
+        def framed(screen, renderable) -> None:
+            display(screen, renderable)
+            self.framed_at = time.perf_counter()
+            self.framed.set()
+
+        self._display = framed  # type: ignore[method-assign]
+
+
+async def frame_floor(lines: list, rounds: int = 40) -> float:
+    """Median time from a repaint asked for to the end of its frame, for the table's own last lines
+    replayed by ``ReplayView``: Textual's floor under a keystroke's repaint, in the same run."""
+    app = ReplayApp(lines)
+    took = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        view = app.query_one(ReplayView)
+        for _ in range(rounds):
+            await asyncio.sleep(0.03)  # as between keystrokes: the last frame is long gone
+            app.framed.clear()
+            start = time.perf_counter()
+            view.refresh()
+            await app.framed.wait()
+            took.append(app.framed_at - start)
+    return statistics.median(took)
 
 
 KEYSTROKES = ["0", "00", "001", "0012", "iP", "営業", "os:iOS 営"]  # issue 14's sequence
@@ -273,11 +333,13 @@ async def keystrokes_main(args, base: Path) -> int:
     scans: dict[str, list[float]] = {t: [] for t in INDEXED}
     unindexed: dict[str, list[float]] = {t: [] for t in INDEXED}
     queries: dict[str, list[tuple[float, float]]] = {t: [] for t in INDEXED}
+    lines: list = []
     for n in sizes:
         ctx = context_with(n, base)
         results[n] = [[] for _ in KEYSTROKES]
         for _ in range(args.rounds):
-            shown, _counted = await keystroke_latency(ctx, "inventory", KEYSTROKES)
+            shown, _counted = await keystroke_latency(ctx, "inventory", KEYSTROKES,
+                                                      lines if n == args.devices and not lines else None)
             for i, x in enumerate(shown):
                 results[n][i].append(x)
             if n == args.devices:
@@ -305,6 +367,14 @@ async def keystrokes_main(args, base: Path) -> int:
         took = statistics.median(q[0] for q in queries[text])
         scan = statistics.median(q[1] for q in queries[text])
         print(f"  {text!r:12} index {took * 1000:7.2f} ms  LIKE {scan * 1000:7.1f} ms  ratio {took / scan:.3f}")
+    floor = await frame_floor(lines)
+    print(f"Textual's own frame for the table's last painted lines, replayed ready-made (median of 40): "
+          f"{floor * 1000:.1f} ms; that floor alone is {floor / min(statistics.median(v) for v in scans.values()):.2f} "
+          "of the fastest term's bare LIKE count")
+    for i, text in enumerate(KEYSTROKES):
+        b, scan = statistics.median(results[big][i]), statistics.median(scans[text])
+        print(f"  {text!r:12} painted less the floor {(b - floor) * 1000:6.1f} ms = {(b - floor) / scan:.2f} of the "
+              "bare LIKE count")
     return 0
 
 

@@ -12,6 +12,7 @@ starts quickly; ``DeviceFilter``, ``TitleFilter`` and ``LinkageInput`` too (``__
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -99,6 +100,12 @@ class DeviceSource:
 
         return in_db(self.ctx, inventory.page, self.filter, offset, limit)
 
+    def submit_page(self, offset: int, limit: int) -> Future[Sequence[DeviceRow]]:
+        """The same page handed to the storage's workers, not waited for (the table's ``RowSource``)."""
+        from mdmtui.services import inventory
+
+        return self.ctx.storage.submit(inventory.page, self.filter, offset, limit)
+
     def with_filter(self, **changes: Any) -> DeviceSource:
         """The same source with some filter fields changed."""
         return DeviceSource(self.ctx, replace(self.filter, **changes))
@@ -165,6 +172,12 @@ class TitleSource:
         from mdmtui.services import software
 
         return in_db(self.ctx, software.titles, self.filter, offset, limit)
+
+    def submit_page(self, offset: int, limit: int) -> Future[Sequence[TitleRow]]:
+        """The same page handed to the storage's workers, not waited for (the table's ``RowSource``)."""
+        from mdmtui.services import software
+
+        return self.ctx.storage.submit(software.titles, self.filter, offset, limit)
 
     def with_filter(self, **changes: Any) -> TitleSource:
         """The same source with some filter fields changed."""

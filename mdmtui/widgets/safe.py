@@ -49,10 +49,14 @@ def report_worker_failure(node: Any, event: Any) -> None:
 
     if event.worker.node is not node or event.state != WorkerState.ERROR:
         return
-    what = event.worker.name or "task"
+    report_failure(node, event.worker.error, what=event.worker.name or "task")
+
+
+def report_failure(node: Any, error: BaseException | None, *, what: str) -> None:
+    """``what`` failed with ``error``: the app's own error report (a notification with the one-line
+    reason), or a plain notification in an app without one."""
     report = getattr(node.app, "report_error", None)
     if report is not None:
-        report(event.worker.error, what=what)
+        report(error, what=what)
     else:
-        node.app.notify(visible(one_line(event.worker.error)), title=f"{what} failed", severity="error",
-                        markup=False)
+        node.app.notify(visible(one_line(error)), title=f"{what} failed", severity="error", markup=False)

@@ -7,8 +7,11 @@ LRU cache and renders only the lines on screen (Line API, as Toolong's ``log_lin
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
 
@@ -25,17 +28,28 @@ from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
 from mdmtui.textwidth import fit, width as text_width
-from mdmtui.widgets.safe import report_worker_failure, visible
+from mdmtui.widgets.safe import report_failure, report_worker_failure, visible
 
 
 class RowSource(Protocol):
-    """Where the table's rows come from; both calls run in a worker thread."""
+    """Where the table's rows come from; both calls run in a worker thread.
+
+    A source may also have ``submit_page(offset, limit) -> concurrent.futures.Future`` (``PageSubmitter``):
+    the page handed to the source's own executor, called on the event loop, never blocking. The table then
+    takes the answer as one call on the event loop, with no worker thread and no worker state messages
+    (``_fetch``): a keystroke's rows come a millisecond or two sooner (bench/tui.py --keystrokes)."""
 
     def count(self) -> int:
         """How many rows the current query has."""
 
     def page(self, offset: int, limit: int) -> Sequence[Any]:
         """Rows ``offset`` .. ``offset + limit`` of the current query."""
+
+
+class PageSubmitter(Protocol):
+    """A row source's optional non-blocking page call (see ``RowSource``)."""
+
+    def __call__(self, offset: int, limit: int) -> Future[Sequence[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -235,6 +249,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return self.row_at(self.cursor)
 
     @property
+    def fetching(self) -> bool:
+        """A page was asked for and has not come yet (tests wait on it: a submitted page has no worker)."""
+        return bool(self._pending)
+
+    @property
     def cached_rows(self) -> int:
         """Rows held in memory right now (for the benchmark and tests)."""
         return sum(len(p) for p in self._pages.values())
@@ -245,21 +264,61 @@ class VirtualTable(ScrollView, can_focus=True):
         self._pending.add(number)
         source, generation = self._source, self._generation
         offset = number * self.page_size
-        self.run_worker(lambda: (generation, number, list(source.page(offset, self.page_size))),
-                        thread=True, group=f"page-{self.id}", name="page", exit_on_error=False)
+        submit: PageSubmitter | None = getattr(source, "submit_page", None)
+        if submit is None:
+            self.run_worker(lambda: (generation, number, list(source.page(offset, self.page_size))),
+                            thread=True, group=f"page-{self.id}", name="page", exit_on_error=False)
+            return
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()  # the app's: Textual finds its app and message pump in it
+        try:
+            future = submit(offset, self.page_size)
+        except Exception as error:  # noqa: BLE001 - e.g. the storage closed: reported, as a failed query is
+            self._page_failed(number, error)
+            return
+
+        def answered(done: Future[Sequence[Any]]) -> None:  # on the executor's thread
+            try:
+                loop.call_soon_threadsafe(self._page_answered, generation, number, done, context=context)
+            except RuntimeError:
+                pass  # the event loop has closed: the console is gone, and the page with it
+
+        future.add_done_callback(answered)
+
+    def _page_answered(self, generation: int, number: int, done: Future[Sequence[Any]]) -> None:
+        """A submitted page's answer, on the event loop: stored, or reported as a failed page."""
+        if generation != self._generation or not self.is_attached:
+            return  # a new source replaced the one asked (its pending pages went with it)
+        error = done.exception()
+        if error is not None:
+            self._page_failed(number, error)
+        else:
+            self._store_page(number, list(done.result()))
+
+    def _page_failed(self, number: int | None, error: BaseException) -> None:
+        """A page's query failed: not asked again for this source (it would fail again at every repaint),
+        the admin told, and the replaced source's rows no longer shown as if they were the answer."""
+        if number is None:
+            self._failed |= self._pending
+            self._pending.clear()
+        else:
+            self._failed.add(number)
+            self._pending.discard(number)
+        if self._shown is not None:
+            self._shown = None
+            self._strips.clear()
+            self.refresh()
+        report_failure(self, error, what="page")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Take a count or page from a finished worker (failures bubble to the app's handler)."""
         if event.worker.node is not self or event.state != WorkerState.SUCCESS:
             if event.worker.node is self and event.state == WorkerState.ERROR:
                 if event.worker.name == "page":
-                    self._failed |= self._pending
-                self._pending.clear()
-                if self._shown is not None:  # the new rows will not come: the old ones must not stay
-                    self._shown = None
-                    self._strips.clear()
-                    self.refresh()
-                report_worker_failure(self, event)
+                    self._page_failed(None, cast(BaseException, event.worker.error))
+                else:
+                    self._pending.clear()
+                    report_worker_failure(self, event)
             return
         event.stop()
         if event.worker.name == "count":

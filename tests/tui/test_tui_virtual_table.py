@@ -42,6 +42,10 @@ class TableApp(App):
         super().__init__()
         self.source = source
         self.clicked: list[str] = []
+        self.loaded: list[int] = []
+
+    def on_virtual_table_loaded(self, event: VirtualTable.Loaded) -> None:
+        self.loaded.append(event.count)
 
     def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
         self.clicked.append(event.column.key)
@@ -280,3 +284,97 @@ async def test_a_new_row_count_does_not_lay_the_screen_out_again():
         assert table.row_count == 700 and table.virtual_size.height == 701
         assert layouts == []
         assert table.vertical_scrollbar.window_virtual_size == 701  # the scrollbar did follow
+
+
+class SubmittingSource(CountingSource):
+    """Rows handed to an executor of its own (``submit_page``), as the console's sources do with the
+    storage's workers; ``gate`` holds the answers back, ``fail`` makes them errors."""
+
+    def __init__(self, n: int, executor, *, prefix: str = "device", fail: bool = False) -> None:
+        super().__init__(n)
+        self.executor, self.prefix, self.fail = executor, prefix, fail
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def page(self, offset: int, limit: int) -> list[Row]:
+        self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("the database went away")
+        self.pages.append((offset, limit))
+        return [Row(i, f"{self.prefix}-{i:06d}", f"SN{i}") for i in range(offset, min(offset + limit, self.n))]
+
+    def submit_page(self, offset: int, limit: int):
+        return self.executor.submit(self.page, offset, limit)
+
+
+async def _until(pilot, done) -> None:
+    for _ in range(200):
+        await pilot.pause()
+        if done():
+            return
+
+
+async def test_a_source_that_submits_its_pages_needs_no_worker_and_drops_stale_answers():
+    """Pages of a source with ``submit_page`` come back as one call on the event loop (no worker thread,
+    no worker messages: a keystroke's rows sooner), and an answer for a replaced source is dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as executor:
+        first = SubmittingSource(1_000, executor)
+        app = TableApp(first)
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(VirtualTable)
+            started: list[str | None] = []
+            run_worker = table.run_worker
+
+            def spy(*args, **kwargs):
+                started.append(kwargs.get("name"))
+                return run_worker(*args, **kwargs)
+
+            table.run_worker = spy  # type: ignore[method-assign]
+            apps: list[object] = []
+            store = table._store_page
+
+            def store_spy(number, rows):
+                from textual._context import active_app
+
+                apps.append(active_app.get(None))  # the answer runs in the app's context, as a handler does
+                return store(number, rows)
+
+            table._store_page = store_spy  # type: ignore[method-assign]
+            table.reload()
+            await _until(pilot, lambda: table._counted)
+            assert "device-000000" in table.visible_text()[1] and "page" not in started
+            assert apps and all(a is app for a in apps)
+            slow = SubmittingSource(1_000, executor, prefix="stale")
+            slow.gate.clear()
+            table.set_source(slow)
+            table.set_source(SubmittingSource(300, executor, prefix="new"))
+            await _until(pilot, lambda: table._counted)
+            slow.gate.set()
+            await _until(pilot, lambda: bool(slow.pages))
+            await pilot.pause()
+            assert table.row_count == 300 and "new-000000" in table.visible_text()[1]
+            assert not any("stale-" in line for line in table.visible_text()) and "page" not in started
+            assert app.loaded[-1] == 300 and 1_000 in app.loaded
+
+
+async def test_a_submitted_page_that_fails_is_reported_and_not_asked_again():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as executor:
+        app = TableApp(CountingSource(1_000))
+        async with app.run_test(size=(60, 20)) as pilot:
+            await _settled(app, pilot)
+            table = app.query_one(VirtualTable)
+            notes: list[str] = []
+            app.notify = lambda message, **kw: notes.append(f"{kw.get('title')}: {message}")  # type: ignore[method-assign]
+            broken = SubmittingSource(500, executor, fail=True)
+            table.set_source(broken)
+            await _until(pilot, lambda: bool(notes))
+            for _ in range(5):
+                table.refresh()
+                await pilot.pause()
+            assert app.is_running and notes == ["page failed: the database went away"]
+            assert table._failed == {0} and not table._pending
+            assert not any("device-" in line for line in table.visible_text())

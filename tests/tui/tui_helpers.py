@@ -36,8 +36,15 @@ async def link_and_collect(ctx, sim) -> None:
         assert summary.status == "succeeded", summary
 
 
+def pages_in_flight(app) -> bool:
+    """A table of any open screen still waits for a page handed to the storage (``submit_page``: no
+    worker tracks it)."""
+    return any(table.fetching for screen in app.screen_stack for table in screen.query(VirtualTable))
+
+
 async def settle(pilot, rounds: int = 3) -> None:
-    """Let workers finish and messages land, until a pause starts no new worker (no sleeps)."""
+    """Let workers finish and messages land, until a pause starts no new worker and no table waits for
+    a page (no sleeps)."""
     app = pilot.app
     quiet = 0
     for _ in range(max(rounds, 2) * 10):
@@ -49,7 +56,7 @@ async def settle(pilot, rounds: int = 3) -> None:
             continue
         await pilot.pause()
         busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
-        quiet = 0 if busy else quiet + 1
+        quiet = 0 if busy or pages_in_flight(app) else quiet + 1
         if quiet >= rounds:
             return
 
