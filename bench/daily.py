@@ -6,7 +6,8 @@ scaled by `--budget-scale` (0.1 = 200 units per 2 s: the real rate, a tenth of t
 projected minutes stay at the real rate). Phases run in fresh subprocesses, as in the frozen scenario:
 
 1. **first** — mdmtui's first collection of both linkages (Intune with its detected apps);
-2. the fleet lives 24 hours (`POST /_sim/advance`, the default rates);
+2. the fleet lives until 24 hours after the first run's listing started (`POST /_sim/advance`, the
+   default rates): the daily run starts a day after the first, as a daily schedule's would;
 3. **daily** — the daily run of both linkages;
 4. **truth** — the inventory against the simulator's truth, device by device: every live device
    present and not missing, every departed one marked missing, and the listed items equal to what the
@@ -227,6 +228,17 @@ def main_daily(args) -> int:
     return 0
 
 
+def day_left(first: dict) -> float:
+    """The hours the fleet lives before the daily run: what is left of the 24 h since the first run's
+    listing started on the MDM's clock (the simulator's clock is this machine's until the first advance).
+    A daily schedule starts its runs 24 h apart, so the MDM's clock moves 24 h between the two listings,
+    not 24 h plus however long the first collection took (at 100,000 devices that was minutes, and the
+    rolling refresh would tick for those minutes' share of the fleet on top of a day's)."""
+    started = first.get("listed_at")
+    elapsed = max(0.0, time.time() - started) if started else 0.0
+    return max(1.0, 24 - elapsed / 3600)
+
+
 def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | int:
     """One daily scenario (first, a day, the daily run, the truth check) with one Intune route."""
     mdms = ("intune", "mobileiron") if args.mdm == "both" else (args.mdm,)
@@ -245,9 +257,10 @@ def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | i
                 if phase == "daily":
                     if "mobileiron" in mdms:
                         before, stored = mi_listed_state(sim), mi_stored_markers(sim, work)
-                    print("advancing the fleet 24 h ...", file=sys.stderr, flush=True)
+                    print("advancing the fleet to a day after the first run's start ...", file=sys.stderr, flush=True)
                     results["advance"] = {mdm: httpx.post(sim[mdm]["base_url"] + "/_sim/advance",
-                                                          json={"hours": 24}, timeout=300).json()
+                                                          json={"hours": day_left(results[mdm]["first"])},
+                                                          timeout=300).json()
                                           for mdm in mdms}
                 print(f"running {phase} ...", file=sys.stderr, flush=True)
                 _meter(sim, reset=True)
@@ -345,9 +358,9 @@ def mi_formula(before: dict[str, bytes], after: dict[str, bytes], figures: dict,
       comes from its slot (a Weyl sequence, the slots numbered in listing order), so the devices whose
       slot ticked between the two listings' starts (``rolling_by_slots``, from the first run's slots)
       are the fleet times that time over the period give or take a handful (``rolling_if_even``), with
-      exactly one refresh per device per period; the bench's runs start more than 24 h apart on the
-      MDM's clock (the advance plus the wall time between the two listings), so that share is a little
-      more than a seventh;
+      exactly one refresh per device per period; the two listings start 24 h apart on the MDM's clock
+      (``day_left``: as a daily schedule's runs), give or take the seconds from the advance to the
+      daily listing's start, so that share is a seventh;
     - departed: stored devices the listing no longer shows, each asked for by its uuid before it is
       marked missing (one search each: Core's query has no OR, and a listing that changed while it was
       read can skip a live device, so absence from it proves nothing);
