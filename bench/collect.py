@@ -256,6 +256,9 @@ def main() -> int:
                              "whose first collection would otherwise wait out the budget for half an hour. Projected "
                              "minutes still use the real rate")
     parser.add_argument("--database", metavar="URL", help="daily: run mdmtui on this database (e.g. postgresql://…)")
+    parser.add_argument("--against-sqlite", action="store_true",
+                        help="daily, with --database: run the scenario on SQLite first, then on --database, each on "
+                             "a fresh simulator, and report the ratio of each phase's wall time")
     parser.add_argument("--intune-route", choices=("auto", "list", "export", "both"), default="auto",
                         help="daily: Intune's collection route (auto: export from 5,000 devices in the inventory or in Intune's "
                              "device overview; "
@@ -266,6 +269,8 @@ def main() -> int:
                         help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.against_sqlite and (not args.database or args.intune_route == "both"):
+        parser.error("--against-sqlite needs --database URL and one Intune route")
     if args.phase:
         return run_phase_here(args)
     if args.scenario == "daily":

@@ -29,12 +29,15 @@ for MobileIron's daily run the issue's formula next to an accounting of every re
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -213,6 +216,8 @@ def _figures(phase: dict, meter: dict, mdms) -> dict:
 def main_daily(args) -> int:
     """The daily scenario's driver; with ``--intune-route both`` once per route on fresh simulators,
     reported side by side (the list route's figures under ``by_route``)."""
+    if args.against_sqlite:
+        return _against_sqlite(args)
     if args.intune_route != "both":
         return _one_daily(args, args.intune_route)
     runs = {}
@@ -224,6 +229,27 @@ def main_daily(args) -> int:
     lst, exp = runs["list"]["intune"]["daily"]["units"], runs["export"]["intune"]["daily"]["units"]
     results["intune_daily_units_export_vs_list"] = round(exp / lst, 3) if lst else None
     print(f"Intune daily units: list {lst:,}, export {exp:,} ({results['intune_daily_units_export_vs_list']}x)")
+    save(results, args.json)
+    return 0
+
+
+def _against_sqlite(args) -> int:
+    """The scenario on SQLite, then on ``--database``, in one benchmark run: each phase's wall time on the
+    database against SQLite's (issue 12: the first collection at most 1.3x)."""
+    runs = {}
+    for label, url in (("sqlite", None), ("database", args.database)):
+        print(f"=== database: {'SQLite' if url is None else url}", file=sys.stderr, flush=True)
+        runs[label] = _one_daily(argparse.Namespace(**{**vars(args), "database": url}), args.intune_route,
+                                 save_to=None)
+    results = {**runs["database"], "sqlite": {m: runs["sqlite"][m] for m in runs["sqlite"]["mdms"]},
+               "sqlite_truth": runs["sqlite"]["truth"], "vs_sqlite": {}}
+    for mdm in runs["sqlite"]["mdms"]:
+        for phase in ("first", "daily"):
+            base, other = runs["sqlite"][mdm][phase]["wall_s"], runs["database"][mdm][phase]["wall_s"]
+            ratio = round(other / base, 2) if base else None
+            results["vs_sqlite"][f"{mdm}_{phase}"] = ratio
+            print(f"{mdm:>10} {phase:5}: SQLite {base:8.1f} s, {results['database']} {other:8.1f} s = {ratio}x"
+                  + ("  (target <= 1.3)" if phase == "first" else ""))
     save(results, args.json)
     return 0
 
@@ -242,8 +268,34 @@ def day_left(first: dict) -> float:
 def _one_daily(args, route: str, save_to: str | None | bool = False) -> dict | int:
     """One daily scenario (first, a day, the daily run, the truth check) with one Intune route."""
     mdms = ("intune", "mobileiron") if args.mdm == "both" else (args.mdm,)
+    with fresh_schema(args.database) as database:
+        return _one_daily_on(args, route, save_to, mdms, database)
+
+
+@contextlib.contextmanager
+def fresh_schema(url: str | None):
+    """A PostgreSQL URL as a private, empty schema of that database for one run (dropped after it): the
+    first collection is a first whatever the database already holds, and nothing of it is touched."""
+    if not url or not url.startswith(("postgres://", "postgresql://")):
+        yield url
+        return
+    import psycopg2
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with contextlib.closing(psycopg2.connect(url)) as conn:
+        conn.autocommit = True
+        conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with contextlib.closing(psycopg2.connect(url)) as conn:
+            conn.autocommit = True
+            conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _one_daily_on(args, route: str, save_to: str | None | bool, mdms: tuple, database: str | None) -> dict | int:
     server, sim = start_server(args.devices, args.budget_scale, args.budget_speed, mdms)
-    sim["database"] = args.database
+    sim["database"] = database
     sim["intune_route"] = route
     sim["mdms"] = list(mdms)
     results: dict = {"devices_per_mdm": args.devices, "budget_scale": args.budget_scale,
