@@ -1168,13 +1168,6 @@ def parse_software_export(blob: bytes) -> SoftwareExport:
     return out
 
 
-def change_marker(item: Json, now: float, refresh_days: float, slot: int | None = None) -> str:
-    """A checksum of what the list shows that can signal new LIST-quirk values (not the check-in
-    churn), plus the device's rolling software refresh period and slot (churn.py; a run takes its
-    slots from ``churn.Phases``, without one this is the previous release's r1 marker)."""
-    return churn.marker(item, item["id"], now, refresh_days, slot)
-
-
 def _item_retry_after(item: Json | None) -> float | None:
     headers = item.get("headers") if item else None
     if not isinstance(headers, dict):

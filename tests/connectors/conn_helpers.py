@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mdmtui.connectors import churn
 from mdmtui.connectors.base import LinkageConfig
 from mdmtui.secrets import Secret
 
@@ -53,3 +54,9 @@ async def records_of(conn, known) -> dict:
 def pairs(software) -> list | None:
     """A record's software as sorted (name, version) pairs; None when it was not collected."""
     return None if software is None else sorted((s.name, s.version or "") for s in software)
+
+
+def stored_marker(item: dict, now: float, refresh_days: float = 7) -> str:
+    """An Intune device's change marker as an inventory holds it from the previous release (r1: no slot;
+    a run upgrades it, churn.py)."""
+    return churn.marker(item, item["id"], now, refresh_days)

@@ -13,7 +13,7 @@ import zipfile
 import httpx
 import pytest
 import respx
-from conn_helpers import GRAPH, TOKEN_URL, intune_config
+from conn_helpers import GRAPH, TOKEN_URL, intune_config, stored_marker
 from conn_sim import collect as sim_collect
 from conn_sim import stored_software
 
@@ -72,7 +72,7 @@ async def test_job_body_poll_and_a_download_without_the_token():
             ["dev-2", "8981100000000000001", "a1b2c3d4e5f6"]]
     post, poll, download = mocked_graph(items, rows, ["notStarted", "inProgress", "completed"])
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
-    known = {i["id"]: intune.change_marker(i, time.time(), 7) for i in items}
+    known = {i["id"]: stored_marker(i, time.time()) for i in items}
     records = {r.mdm_device_id: r for r in await collect(conn, known)}
     assert json.loads(post.calls[0].request.content) == {
         "reportName": "DevicesWithInventory", "select": ["DeviceId", "ICCID", "EthernetMAC"], "format": "csv"}
@@ -105,7 +105,7 @@ async def test_a_plain_http_download_link_from_an_https_graph_is_not_followed():
         200, json={"id": "DevicesWithInventory_1", "status": "completed", "url": "http://storage.test/x.zip"}))
     respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": []}))
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
-    await collect(conn, {"dev-1": intune.change_marker(item(1), time.time(), 7)})  # unchanged: no $batch retries
+    await collect(conn, {"dev-1": stored_marker(item(1), time.time())})  # unchanged: no $batch retries
     assert conn.route == "list" and "not HTTPS" in conn.warnings[0]
 
 
@@ -114,7 +114,7 @@ async def test_a_hostile_job_id_or_status_reaches_no_message():
     mocked_graph([item(1)], [], ["completed"])
     respx.post(JOBS_URL).mock(return_value=httpx.Response(201, json={"id": "x/../\x1b[31m", "status": "notStarted"}))
     respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": []}))
-    known = {"dev-1": intune.change_marker(item(1), time.time(), 7)}  # unchanged: no detail $batch (its retries)
+    known = {"dev-1": stored_marker(item(1), time.time())}  # unchanged: no detail $batch (its retries)
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "collect_software": False, **FAST}))
     await collect(conn, known)
     assert conn.route == "list" and "no usable id" in conn.warnings[0] and "\x1b" not in conn.warnings[0]

@@ -13,11 +13,10 @@ import zipfile
 import httpx
 import pytest
 import respx
-from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of
+from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of, stored_marker
 from conn_sim import collect as sim_collect
 from conn_sim import stored_software
 
-from mdmtui.connectors import intune
 from mdmtui.connectors.intune import SOFTWARE_SELECT, IntuneConnector, parse_software_export
 from mdmtui.errors import ProtocolError
 from mdmtui.sim import Faults, Simulator
@@ -87,7 +86,7 @@ async def test_both_jobs_requested_and_software_read_from_the_file_without_per_d
     respx.post(f"{GRAPH}/beta/$batch").mock(return_value=httpx.Response(200, json={"responses": [
         {"id": "0", "status": 200, "body": {"id": "dev-3", "udid": "U3", "physicalMemoryInBytes": 1}}]}))
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", **FAST}))
-    known = {i["id"]: intune.change_marker(i, time.time(), 7) for i in items[:2]}  # dev-3 is new
+    known = {i["id"]: stored_marker(i, time.time()) for i in items[:2]}  # dev-3 is new
     records = await records_of(conn, known)
     bodies = sorted((json.loads(c.request.content) for c in post.calls), key=lambda b: b["reportName"])
     assert bodies == [{"reportName": "AppInvRawData", "select": ["DeviceId", "ApplicationName", "ApplicationVersion"],
@@ -118,8 +117,8 @@ async def test_a_failed_or_hanging_software_job_falls_back_to_per_device_calls_w
     two = detected_apps("dev-2", [])
     conn = IntuneConnector(intune_config(extra={"intune_route": "export", "export_poll_s": 0.01,
                                                 "export_wait_s": 0.1}))
-    stale = intune.change_marker(item(1), time.time() - 30 * 86_400, 7)  # dev-1's rolling refresh is due
-    known = {"dev-1": stale, "dev-2": intune.change_marker(item(2), time.time(), 7)}
+    stale = stored_marker(item(1), time.time() - 30 * 86_400)  # dev-1's rolling refresh is due
+    known = {"dev-1": stale, "dev-2": stored_marker(item(2), time.time())}
     records = await records_of(conn, known)
     assert conn.route == "export" and conn.software_route == "per-device"  # the device job still counts
     assert len(conn.warnings) == 1 and "software export job" in conn.warnings[0] and expect in conn.warnings[0]

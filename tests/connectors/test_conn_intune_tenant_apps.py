@@ -11,11 +11,11 @@ import time
 import httpx
 import pytest
 import respx
-from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of
+from conn_helpers import GRAPH, TOKEN_URL, intune_config, pairs, records_of, stored_marker
 from conn_sim import collect as sim_collect
 from conn_sim import stored_software
 
-from mdmtui.connectors import churn, intune
+from mdmtui.connectors import churn
 from mdmtui.connectors.intune import IntuneConnector
 from mdmtui.records import StoredSoftware
 from mdmtui.sim import Simulator
@@ -84,7 +84,7 @@ def app_devices(ident: str, pages: list[list[str]]):
 
 
 def fresh_markers(items: list[dict]) -> dict:
-    return {i["id"]: intune.change_marker(i, time.time(), 7) for i in items}
+    return {i["id"]: stored_marker(i, time.time()) for i in items}
 
 
 @respx.mock

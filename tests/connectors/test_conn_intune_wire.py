@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import respx
-from conn_helpers import AUTHORITY, CLIENT_ID, CLIENT_SECRET, GRAPH, TENANT, TOKEN_URL, intune_config
+from conn_helpers import AUTHORITY, CLIENT_ID, CLIENT_SECRET, GRAPH, TENANT, TOKEN_URL, intune_config, stored_marker
 
 from mdmtui.connectors import intune
 from mdmtui.connectors.intune import ENRICH_SELECT, LIST_SELECT, IntuneConnector
@@ -108,7 +108,7 @@ async def test_batch_only_for_changed_devices_twenty_per_request(sleeps):
     batches = respx.post(BATCH_URL).mock(side_effect=batch_answer)
     respx.get(url__regex=r".*/detectedApps.*").mock(return_value=httpx.Response(200, json={"value": []}))
     conn = connector(sleeps, extra={"retry": {"attempts": 2}, "collect_software": False})
-    known = {i["id"]: intune.change_marker(i, time.time(), 7) for i in items[:5]}  # five unchanged devices
+    known = {i["id"]: stored_marker(i, time.time()) for i in items[:5]}  # five unchanged devices
     records = await collect(conn, known)
     sent = [json.loads(c.request.content)["requests"] for c in batches.calls]
     assert sorted(len(s) for s in sent) == [5, 20, 20]
