@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
@@ -65,6 +66,7 @@ class Column:
     whole: bool = False  # an identifier (IMEI, serial, phone): never cut; the column widens to its values
 
 
+STRIPS_KEPT = 60.0  # seconds a painted row is reused across sources (its cells may age: "not seen 30d+")
 NOT_COLLECTED_CELL = "n/c"  # a table cell the source did not deliver (the detail pane spells it out)
 
 
@@ -163,13 +165,18 @@ class VirtualTable(ScrollView, can_focus=True):
         self._cache_pages = cache_pages
         self._pending: set[int] = set()
         self._failed: set[int] = set()  # pages whose query failed: not asked again until the next source
-        self._strips: LRUCache[tuple, Strip] = LRUCache(512)
+        # Painted rows by the row's key (not its index): a keystroke that narrows the filter finds most of
+        # its rows painted already, wherever they now are (``_row_strip``); kept across sources.
+        self._strips: LRUCache[tuple, tuple[Any, Strip]] = LRUCache(512)
+        self._strips_since = time.monotonic()
         self._widths: list[int] = [c.width for c in self.columns]
         self._widest: dict[int, int] = {}  # whole columns: the widest value seen so far
         self.frozen = frozen  # leading columns that never scroll away (the device's name)
         self.first_column = 0  # how many scrollable columns are scrolled off to the left
         self._last_highlight: Hashable | None = object()
-        self._counted = False
+        self._counted = False  # the count is settled: known, or its query failed
+        self._count_worker: Worker[Any] | None = None
+        self._count_when_painted = False  # the count waits for the first page's paint (``_store_page``)
         self._first_page: int | None = None
         self._pass: dict[str, Any] | None = None  # what one repaint computes once (``_once``)
 
@@ -185,12 +192,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self._source = source
         self._generation += 1
         self._counted = False
+        self._count_when_painted = False
         if self._shown is None and self._pages:
             self._shown = self._pages
         self._pages = OrderedDict()
         self._pending.clear()
         self._failed.clear()
-        self._strips.clear()
+        if time.monotonic() - self._strips_since > STRIPS_KEPT:  # a row's cells age ("not seen 30d+")
+            self._clear_strips()
         self._keep_cursor = keep_cursor
         if not keep_cursor and self._shown is None:
             self._top()
@@ -201,14 +210,15 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _top(self) -> None:
         self.cursor = 0
-        self.scroll_to(y=0, animate=False)
+        if self.scroll_offset.y:
+            self.scroll_to(y=0, animate=False)
 
     def _count(self) -> None:
         source, generation = self._source, self._generation
         if source is None:
             return
-        self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
-                        group=f"count-{self.id}", name="count", exit_on_error=False)
+        self._count_worker = self.run_worker(lambda: (generation, source.count()), thread=True, exclusive=True,
+                                             group=f"count-{self.id}", name="count", exit_on_error=False)
 
     def _cancel_count(self, *, stale: bool) -> None:
         """Stop waiting for the running count; a source replaced (a new keystroke) also stops its query,
@@ -306,7 +316,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self._pending.discard(number)
         if self._shown is not None:
             self._shown = None
-            self._strips.clear()
+            self._clear_strips()
             self.refresh()
         report_failure(self, error, what="page")
 
@@ -318,6 +328,9 @@ class VirtualTable(ScrollView, can_focus=True):
                     self._page_failed(None, cast(BaseException, event.worker.error))
                 else:
                     self._pending.clear()
+                    if event.worker is self._count_worker:  # no count will come: the rows known are all shown
+                        self._counted = True
+                        self._update_virtual_size()
                     report_worker_failure(self, event)
             return
         event.stop()
@@ -352,7 +365,6 @@ class VirtualTable(ScrollView, can_focus=True):
         self._widen(rows)
         while len(self._pages) > self._cache_pages:
             self._pages.popitem(last=False)
-        self._strips.clear()
         self.refresh()
         if self._shown is not None:  # the new source's first rows replace the ones on screen
             self._shown = None
@@ -366,9 +378,12 @@ class VirtualTable(ScrollView, can_focus=True):
                 return
             if rows:
                 self._set_count(offset + len(rows), final=False)  # at least this many; the count follows
-            # the count starts once these rows are on screen: a query beside the paint slows the paint
-            generation = self._generation
-            self.call_after_refresh(lambda: self._count() if generation == self._generation else None)
+            # the count starts once these rows are on screen (``render_lines``): a query beside the paint
+            # slows the paint; at once when the table is not on the screen shown (no paint would come)
+            if self.screen.is_current and self.is_on_screen:
+                self._count_when_painted = True
+            else:
+                self._count()
             return
         if number == self.cursor // self.page_size and self.row_count is not None:
             self._announce()
@@ -420,9 +435,13 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         self._widths = self._column_widths(self._view_width)
-        self._strips.clear()
         # no horizontal scrolling by cells: whole columns scroll (``first_column``), the frozen stay
-        size = Size(self._view_width, (self.row_count or 0) + 1)
+        rows = self.row_count or 0
+        if not self._counted:
+            # Only a lower bound yet (the first page): the scrollbar keeps the rows it shows, if more, until
+            # the count comes, and is not drawn twice, first as if that page were all, under a keystroke.
+            rows = max(rows, self.virtual_size.height - 1)
+        size = Size(self._view_width, rows + 1)
         if size != self.virtual_size:
             # As Textual's own ``_size_updated(layout=False)``: the scrollbars follow (one shown or hidden
             # lays the screen out by itself), the rest of the screen does not move with a new row count.
@@ -486,6 +505,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._widest = {}
         self.first_column = 0
         self._widths = [c.width for c in self.columns]
+        self._clear_strips()
         for rows in self._pages.values():
             self._widen(rows)
         self._update_virtual_size()
@@ -505,14 +525,23 @@ class VirtualTable(ScrollView, can_focus=True):
         if delta > 0 and not self._hidden()[1]:
             return  # the last column is already on screen
         self.first_column = max(0, min(scrollable - 1, self.first_column + delta))
-        self._strips.clear()
+        self._clear_strips()
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._strips.clear()
+        self._clear_strips()
         self._update_virtual_size()
 
     # ------------------------------------------------------------------ rendering
+
+    def _clear_strips(self) -> None:
+        self._strips.clear()
+        self._strips_since = time.monotonic()
+
+    def notify_style_update(self) -> None:
+        """A theme or style changed: rows painted in the old styles are painted again."""
+        super().notify_style_update()
+        self._clear_strips()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The lines of ``crop``, the styles and layout they share read once (``_once``)."""
@@ -521,6 +550,10 @@ class VirtualTable(ScrollView, can_focus=True):
             lines = super().render_lines(crop)
             if self._shown is None and "placeholder" not in self._pass:
                 self.painted_generation = self._generation
+                if self._count_when_painted:  # after this frame is out (a message, not in the frame)
+                    self._count_when_painted = False
+                    generation = self._generation
+                    self.call_later(lambda: self._count() if generation == self._generation else None)
             return lines
         finally:
             self._pass = None
@@ -572,15 +605,17 @@ class VirtualTable(ScrollView, can_focus=True):
         if self.row_count is None or index >= self.row_count:
             return Strip.blank(self._view_width, self._base)
         row = self.row_at(index)
-        marked = row is not None and self.row_key(row) in self.marked
-        cache_key = (index, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
+        if row is None:
+            return self._render_row(None, False, False)
+        key = self.row_key(row)
+        marked = key in self.marked
+        cache_key = (key, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
                      self._view_width)
         cached = self._strips.get(cache_key)
-        if cached is not None and row is not None:
-            return cached
+        if cached is not None and (cached[0] is row or cached[0] == row):  # the same row, collected the same
+            return cached[1]
         strip = self._render_row(row, index == self.cursor, marked)
-        if row is not None:
-            self._strips[cache_key] = strip
+        self._strips[cache_key] = (row, strip)
         return strip
 
     def _render_row(self, row: Any | None, is_cursor: bool, marked: bool) -> Strip:
@@ -664,14 +699,14 @@ class VirtualTable(ScrollView, can_focus=True):
             return False
         key = self.row_key(row)
         self.marked.symmetric_difference_update({key})
-        self._strips.clear()
+        self._clear_strips()
         self.refresh()
         return key in self.marked
 
     def clear_marks(self) -> None:
         """Unmark every row."""
         self.marked.clear()
-        self._strips.clear()
+        self._clear_strips()
         self.refresh()
 
     def on_click(self, event: events.Click) -> None:
@@ -695,11 +730,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return None
 
     def on_focus(self) -> None:
-        self._strips.clear()
+        self._clear_strips()
         self.refresh()
 
     def on_blur(self) -> None:
-        self._strips.clear()
+        self._clear_strips()
         self.refresh()
 
     def visible_text(self) -> list[str]:

@@ -189,7 +189,7 @@ async def test_the_count_starts_once_the_first_page_is_painted():
         count = table._count
 
         def spy() -> None:
-            painted_when_counting.append(bool(table._strips))  # lines rendered from the new page already
+            painted_when_counting.append(table.painted_generation == table._generation)  # the new page is on screen
             count()
 
         table._count = spy  # type: ignore[method-assign]
@@ -265,6 +265,94 @@ async def test_a_new_row_count_does_not_lay_the_screen_out_again():
         assert table.row_count == 700 and table.virtual_size.height == 701
         assert layouts == []
         assert table.vertical_scrollbar.window_virtual_size == 701  # the scrollbar did follow
+
+
+class SlowCount(CountingSource):
+    """Pages at once, the count only once ``gate`` is set (a slow COUNT), or an error instead."""
+
+    def __init__(self, n: int, *, fail: bool = False) -> None:
+        super().__init__(n)
+        self.gate = threading.Event()
+        self.fail = fail
+
+    def count(self) -> int:
+        self.gate.wait(10)
+        if self.fail:
+            raise RuntimeError("the count was cut off")
+        return self.n
+
+
+async def test_the_scrollbar_keeps_its_rows_until_the_count_comes():
+    """A new filter's first page is only a lower bound of its rows: the scrollbar stays as it was until the
+    count comes (not drawn once as if that page were all, then again), and shows the rows known when the
+    count fails."""
+    app = TableApp(CountingSource(1_000))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        bar = table.vertical_scrollbar
+        slow = SlowCount(700)
+        table.set_source(slow)
+        await _until(pilot, lambda: table.painted_generation == table._generation)
+        assert "device-000000" in table.visible_text()[1] and table.row_count == 50 and not table._counted
+        assert table.virtual_size.height == 1_001 and bar.window_virtual_size == 1_001
+        slow.gate.set()
+        await _until(pilot, lambda: table._counted)
+        await pilot.pause()
+        assert table.row_count == 700 and table.virtual_size.height == 701 and bar.window_virtual_size == 701
+        notes: list[str] = []
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        broken = SlowCount(900, fail=True)
+        broken.gate.set()
+        table.set_source(broken)
+        await _until(pilot, lambda: bool(notes) and table._counted)
+        await pilot.pause()
+        assert notes == ["the count was cut off"] and app.is_running
+        assert table.row_count == 50 and table.virtual_size.height == 51 and bar.window_virtual_size == 51
+
+
+class Subset(CountingSource):
+    """Every ``step``-th row of a ``CountingSource`` (a narrower filter), some of them ``renamed``."""
+
+    def __init__(self, n: int, step: int, renamed: dict[int, str] | None = None) -> None:
+        super().__init__(n)
+        self.step, self.renamed = step, renamed or {}
+
+    def count(self) -> int:
+        return len(range(0, self.n, self.step))
+
+    def page(self, offset: int, limit: int) -> list[Row]:
+        rows = [Row(r.id, self.renamed.get(r.id, r.name), r.serial) for r in super().page(0, self.n)[::self.step]]
+        return rows[offset:offset + limit]
+
+
+async def test_a_row_on_screen_for_one_filter_is_not_drawn_again_for_the_next():
+    """Typing narrows the filter: most rows of its answer were on screen already. They are drawn again
+    only when their values changed, wherever they now are; the rows new on screen are drawn."""
+    app = TableApp(CountingSource(100))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        drawn: list[int] = []
+        draw = table._render_row
+
+        def spy(row, is_cursor, marked):
+            drawn.append(row.id)
+            return draw(row, is_cursor, marked)
+
+        table._render_row = spy  # type: ignore[method-assign]
+        table.set_source(Subset(100, 2, renamed={4: "renamed-4"}))
+        await _until(pilot, lambda: table._counted)
+        await pilot.pause()
+        lines = table.visible_text()
+        assert "device-000002" in lines[2] and "renamed-4" in lines[3] and "device-000036" in lines[19]
+        # rows 0..18 were on screen: of them only row 4 (renamed) is drawn again, then rows 20..36
+        assert sorted(set(drawn)) == [4, *range(20, 37, 2)]
+        drawn.clear()
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        await pilot.pause()
+        assert sorted(set(drawn)) == list(range(0, 37, 2))  # another theme: every row drawn in its styles
 
 
 class SubmittingSource(CountingSource):
