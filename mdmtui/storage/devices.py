@@ -9,13 +9,13 @@ Functions run on the caller's thread and connection (the models' database).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from peewee import JOIN, SQL, Case, Database, NodeList, PostgresqlDatabase, Table, fn
+from peewee import JOIN, SQL, BooleanField, Case, Database, DateTimeField, NodeList, PostgresqlDatabase, Table, fn
 
 from mdmtui import filterlang, identifiers
 from mdmtui.clock import utcnow
@@ -255,15 +255,60 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     """One page of matching devices in the filter's order."""
     if limit <= 0:
         return []
-    columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
-    columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
-    columns.append(_action_pending().alias("action_pending"))
     keyed = _keyed_route(f)
     if keyed is not None:
-        found = _keyed_page(columns, f, keyed, offset=max(offset, 0), limit=limit)
+        found = _keyed_page(f, keyed, offset=max(offset, 0), limit=limit)
     else:
-        found = tuples(_ordered(_filtered(Device.select(*columns), f), f).offset(max(offset, 0)).limit(limit))
-    return [DeviceRow(*(*row[:-1], bool(row[-1]))) for row in found]
+        found = _page_rows(_ordered(_filtered(Device.select(*_page_columns()), f), f).offset(max(offset, 0))
+                           .limit(limit))
+    return [DeviceRow(*row) for row in found]
+
+
+def _page_columns() -> list[Any]:
+    """A page's columns, in ``DeviceRow``'s order (SQL nodes: one list serves every page)."""
+    global _PAGE_COLUMNS
+    if _PAGE_COLUMNS is None:
+        columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
+        columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
+        columns.append(_action_pending().alias("action_pending"))
+        _PAGE_COLUMNS = columns
+    return _PAGE_COLUMNS
+
+
+_PAGE_COLUMNS: list[Any] | None = None
+
+
+def _present(value: Any) -> Any:
+    return value if value is None else bool(value)
+
+
+def _page_converters() -> list[Any]:
+    """Per page column, what makes the driver's value the field's (None: it is already): times and
+    booleans; texts and integers come as they are. Peewee's own rows call a converter for every cell, a
+    third of a keystroke's page query in Python."""
+    converters: list[Any] = []
+    for column in _page_columns()[:len(ROW_DEVICE_COLUMNS)]:
+        if isinstance(column, DateTimeField):
+            converters.append(column.python_value)
+        elif isinstance(column, BooleanField):
+            converters.append(_present)
+        else:
+            converters.append(None)
+    return [*converters, *(None for _ in PAGE_ASSET_COLUMNS), bool]  # action_pending: EXISTS gives 0/1
+
+
+def _page_rows(query: Any, *, statement: tuple[str, list[Any]] | None = None) -> list[list[Any]]:
+    """A page query's rows (``statement``: its SQL and parameters made already), values as the fields'."""
+    db = Device._meta.database
+    cursor = db.execute_sql(*statement) if statement is not None else db.execute(query)
+    converting = [(i, c) for i, c in enumerate(_page_converters()) if c is not None]
+    rows = []
+    for raw in cursor.fetchall():
+        row = list(raw)
+        for i, convert in converting:
+            row[i] = convert(row[i])
+        rows.append(row)
+    return rows
 
 
 def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, list[list[str]]] | None:
@@ -287,8 +332,8 @@ def _keyed_route(f: DeviceFilter) -> tuple[DeviceFilter, str, str, list[list[str
     return rest, table, " AND ".join(f"({e})" for _, _, e in driven), [found for _, found, _ in driven]
 
 
-def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, str, str, list[list[str]]], *,
-                offset: int, limit: int) -> list[tuple[Any, ...]]:
+def _keyed_page(f: DeviceFilter, route: tuple[DeviceFilter, str, str, list[list[str]]], *,
+                offset: int, limit: int) -> list[list[Any]]:
     """The page through the keyed FTS join: matches come in key order (the default order) and the query
     stops after ``offset + limit`` of them, however many rows match.
 
@@ -297,12 +342,13 @@ def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, 
     ``offset + limit`` from each part) are put in order by their keys.
     """
     rest, table, expression, needles = route
+    columns = _page_columns()
     fts = Table(table).alias(table)
     key = search_index.key_column()
     wanted = offset + limit
 
-    def joined(select: Any) -> Any:
-        return _filtered(select.join(fts, on=(key == fts.c.rowid)).where(SQL(f"{table} MATCH ?", [expression])),
+    def joined(select: Any, matching: str = expression) -> Any:
+        return _filtered(select.join(fts, on=(key == fts.c.rowid)).where(SQL(f"{table} MATCH ?", [matching])),
                          rest)
 
     order = fts.c.rowid.desc() if f.descending else fts.c.rowid
@@ -310,7 +356,10 @@ def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, 
     first_unnamed = (Device.select(fn.MIN(key)).where(Device.computer_name.is_null()).scalar()
                      if f.descending else None)
     if not queued and first_unnamed is None:  # the plain stream: one query, stopping early
-        return tuples(joined(Device.select(*columns)).order_by(order).offset(offset).limit(wanted - offset))
+        statement = _streamed(rest, table, f.descending, joined, order, expression, offset, limit)
+        if statement is not None:
+            return _page_rows(None, statement=statement)
+        return _page_rows(joined(Device.select(*columns)).order_by(order).offset(offset).limit(wanted - offset))
     parts = [joined(Device.select(fts.c.rowid)).order_by(order).limit(wanted)]
     if first_unnamed is not None:  # named rows (keys below the first unnamed one) first, then unnamed ones
         parts = [joined(Device.select(fts.c.rowid)).where(fts.c.rowid < first_unnamed).order_by(order).limit(wanted),
@@ -327,7 +376,38 @@ def _keyed_page(columns: list[Any], f: DeviceFilter, route: tuple[DeviceFilter, 
     by_key = NodeList((SQL("+"), key), glue="")  # sort the few candidates; no walk of the key index
     ordered = (Device.select(*columns).where(key.in_(Device.select(SQL("*")).from_(candidates.alias("c"))))
                .order_by(NodeList((Device.computer_name, SQL("IS NULL"))), by_key.desc() if f.descending else by_key))
-    return tuples(ordered.offset(offset).limit(limit))
+    return _page_rows(ordered.offset(offset).limit(limit))
+
+
+_EXPRESSION, _LIMIT, _OFFSET = "\x00expression", 987_654_321, 123_456_789  # stand-ins, found in the parameters
+_STREAMED: dict[tuple[str, bool, tuple[filterlang.Term, ...]], tuple[str, list[Any], int, int, int]] = {}
+_TIMED_KINDS = {"age", "security"}  # terms whose SQL holds the current time
+
+
+def _streamed(rest: DeviceFilter, table: str, descending: bool, joined: Callable[..., Any], order: Any,
+              expression: str, offset: int, limit: int) -> tuple[str, list[Any]] | None:
+    """The plain stream's SQL and parameters, made once per FTS table, direction and other field terms
+    (``os:iOS``): a keystroke changes only the MATCH expression, the limit and the offset (making the SQL
+    anew took a third of the page's query, in Python). None when the rest of the filter is more than such
+    terms, or a term holds the time (``stale:>30d``): the caller makes the statement."""
+    plain = DeviceFilter(sort=rest.sort, descending=rest.descending, stale_days=rest.stale_days)
+    if replace(rest, terms=()) != plain or any(t.spec is None or t.spec.kind in _TIMED_KINDS for t in rest.terms):
+        return None
+    key = (table, descending, rest.terms)
+    made = _STREAMED.get(key)
+    if made is None:
+        query = joined(Device.select(*_page_columns()), _EXPRESSION).order_by(order).offset(_OFFSET).limit(_LIMIT)
+        text, params = query.sql()
+        places = [[i for i, p in enumerate(params) if p == stand_in] for stand_in in (_EXPRESSION, _LIMIT, _OFFSET)]
+        if any(len(found) != 1 for found in places):  # a term's value is a stand-in's: not made once
+            return None
+        if len(_STREAMED) >= 256:
+            _STREAMED.clear()
+        made = _STREAMED[key] = (text, params, places[0][0], places[1][0], places[2][0])
+    text, template, at_expression, at_limit, at_offset = made
+    params = list(template)
+    params[at_expression], params[at_limit], params[at_offset] = expression, limit, offset
+    return text, params
 
 
 def ids(f: DeviceFilter) -> list[int]:
