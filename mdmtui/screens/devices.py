@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar, cast
 
 from textual import on, work
@@ -70,11 +71,19 @@ def mdm_state(row: Any) -> str | None:
 def device_columns(security: Any) -> list[Column]:
     """Every column the table can show, Name first (always shown, frozen); ``security(row)`` gives the
     security status text (or ""). Keys are sort keys of the inventory service and the config's names."""
+    last: list[Any] = [None, 0, ""]  # the row last asked, the minute, its security text: its cell and tone ask
+
+    def security_text(row: Any) -> str:
+        minute = int(time.monotonic() // 60)  # "not seen 30d+" comes with time
+        if last[0] is not row or last[1] != minute:
+            last[:] = [row, minute, security(row)]
+        return cast(str, last[2])
+
     return [
         Column("computer_name", "Name", 18, lambda d: d.computer_name, flex=True),
         Column("missing_since", "MDM", 4, mdm_cell, tone=lambda d: "danger" if d.missing_since else (
             "warn" if getattr(d, "action_pending", False) else None)),
-        Column("security", "Security", 16, security, tone=lambda d: "danger" if security(d) else None),
+        Column("security", "Security", 16, security_text, tone=lambda d: "danger" if security_text(d) else None),
         Column("os_name", "OS", 14, lambda d: " ".join(x for x in (d.os_name, d.os_version) if x) or None),
         Column("model", "Model", 14, lambda d: d.model),
         Column("serial_number", "Serial", 13, lambda d: d.serial_number, whole=True),
