@@ -17,6 +17,9 @@ def width(text: str) -> int:
 
 def fit(text: str, columns: int) -> str:
     """``text`` cut (with an ellipsis) or padded to exactly ``columns`` display columns."""
+    if columns >= 1 and text.isascii() and text.isprintable():  # a column per character (most cells)
+        used = len(text)
+        return text + " " * (columns - used) if used <= columns else text[:columns - 1] + "…"
     used = width(text)
     if used <= columns:
         return text + " " * (columns - used)

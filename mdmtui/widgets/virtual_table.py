@@ -179,6 +179,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._count_when_painted = False  # the count waits for the first page's paint (``_store_page``)
         self._first_page: int | None = None
         self._pass: dict[str, Any] | None = None  # what one repaint computes once (``_once``)
+        self._styles: dict[tuple[str, bool], Style] = {}  # component styles by name and focus (``_style``)
 
     # ------------------------------------------------------------------ data
 
@@ -401,7 +402,12 @@ class VirtualTable(ScrollView, can_focus=True):
     @property
     def _view_width(self) -> int:
         """The cells a line has: the widget's width less the vertical scrollbar drawn over it."""
-        return self._once("width", lambda: self.scrollable_content_region.width)
+        if self._pass is None:
+            return self.scrollable_content_region.width
+        width = self._pass.get("width")
+        if width is None:
+            width = self._pass["width"] = self.scrollable_content_region.width
+        return cast(int, width)
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, computed once per repaint (``render_lines``): a repaint asks for the same styles,
@@ -413,8 +419,13 @@ class VirtualTable(ScrollView, can_focus=True):
         return self._pass[key]
 
     def _style(self, name: str) -> Style:
-        """A component class's style (``virtual-table--…``), once per repaint."""
-        return self._once(name, lambda: self.get_component_rich_style(f"virtual-table--{name}"))
+        """A component class's style (``virtual-table--…``), kept until the styles or the focus change
+        (Textual's own cache of it goes at every refresh, and each repaint asked for it afresh)."""
+        key = (name, self.has_focus)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.get_component_rich_style(f"virtual-table--{name}")
+        return style
 
     @property
     def _base(self) -> Style:
@@ -541,6 +552,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         """A theme or style changed: rows painted in the old styles are painted again."""
         super().notify_style_update()
+        self._styles.clear()
         self._clear_strips()
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -602,21 +614,26 @@ class VirtualTable(ScrollView, can_focus=True):
             if row is None:
                 return Strip.blank(self._view_width, self._base)
             return self._render_row(row, index == self.cursor, self.row_key(row) in self.marked)
-        if self.row_count is None or index >= self.row_count:
+        row_count = self.row_count
+        if row_count is None or index >= row_count:
             return Strip.blank(self._view_width, self._base)
         row = self.row_at(index)
         if row is None:
             return self._render_row(None, False, False)
         key = self.row_key(row)
         marked = key in self.marked
-        cache_key = (key, index == self.cursor, marked, self.has_focus, tuple(self._widths), self.first_column,
-                     self._view_width)
+        is_cursor = index == self.cursor
+        cache_key = (key, is_cursor, marked, self._once("look", self._look))
         cached = self._strips.get(cache_key)
         if cached is not None and (cached[0] is row or cached[0] == row):  # the same row, collected the same
             return cached[1]
-        strip = self._render_row(row, index == self.cursor, marked)
+        strip = self._render_row(row, is_cursor, marked)
         self._strips[cache_key] = (row, strip)
         return strip
+
+    def _look(self) -> tuple[Any, ...]:
+        """What a painted row depends on besides the row: focus, column widths and scroll, line width."""
+        return self.has_focus, tuple(self._widths), self.first_column, self._view_width
 
     def _render_row(self, row: Any | None, is_cursor: bool, marked: bool) -> Strip:
         base = self._base
@@ -631,8 +648,18 @@ class VirtualTable(ScrollView, can_focus=True):
         # Cells of one style go out as one segment: every segment costs again in Textual's line filters
         texts, styles = (["● " if marked else "  "], [base]) if self.show_marks else ([], [])
         used = 2 if self.show_marks else 0
+        columns = self.columns
         for i, w in self._layout():
-            text, style = self._cell(self.columns[i], row, w, base)  # exactly w columns (fit)
+            column = columns[i]
+            value = column.render(row)  # the cell, exactly w columns (fit)
+            if value is None:
+                text, style = fit(NOT_COLLECTED_CELL, w), base + self._style("muted")
+            else:
+                tone = column.tone(row) if column.tone else None
+                style = base + self._style(tone) if tone else base
+                if not isinstance(value, str):
+                    value = str(value)
+                text = fit(value if value.isascii() and value.isprintable() else visible(value), w)
             if styles and styles[-1] is style:
                 texts[-1] += text
             else:
@@ -654,14 +681,6 @@ class VirtualTable(ScrollView, can_focus=True):
         if is_cursor:
             strip = strip.apply_style(self._style("cursor"))
         return strip
-
-    def _cell(self, column: Column, row: Any, w: int, base: Style) -> tuple[str, Style]:
-        value = column.render(row)
-        if value is None:
-            return fit(NOT_COLLECTED_CELL, w), base + self._style("muted")
-        tone = column.tone(row) if column.tone else None
-        style = base + self._style(tone) if tone else base
-        return fit(visible(value), w), style
 
     # ------------------------------------------------------------------ cursor and input
 
