@@ -317,8 +317,10 @@ class VirtualTable(ScrollView, can_focus=True):
             self._pending.discard(number)
         if self._shown is not None:
             self._shown = None
-            self._clear_strips()
             self.refresh()
+        if self._count_when_painted:  # a row on screen will never come, nor a paint with every row: count now
+            self._count_when_painted = False
+            self._count()
         report_failure(self, error, what="page")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -311,6 +311,37 @@ async def test_the_scrollbar_keeps_its_rows_until_the_count_comes():
         assert table.row_count == 50 and table.virtual_size.height == 51 and bar.window_virtual_size == 51
 
 
+class FailingFirstPage(CountingSource):
+    """Every page but the first (a page whose query fails, once the table has been opened)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.fail = False
+
+    def page(self, offset: int, limit: int) -> list[Row]:
+        if self.fail and offset == 0:
+            raise RuntimeError("the database went away")
+        return super().page(offset, limit)
+
+
+async def test_the_count_comes_when_a_page_on_screen_fails():
+    """The count waits for a paint with every row on screen; when one of their pages fails, no such paint
+    comes: the count starts then, and the scrollbar shows it."""
+    source = FailingFirstPage(1_000)
+    app = TableApp(source)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settled(app, pilot)
+        table = app.query_one(VirtualTable)
+        app.notify = lambda message, **kw: None  # type: ignore[method-assign]
+        table.cursor = 55  # rows 37..55 on screen: pages 0 and 1
+        await _settled(app, pilot)
+        source.fail = True
+        source.n = 700
+        table.reload()  # the cursor's page (1) first, then page 0, which fails
+        await _until(pilot, lambda: table._counted)
+        assert table._failed == {0} and table.row_count == 700 and table.virtual_size.height == 701
+
+
 class Subset(CountingSource):
     """Every ``step``-th row of a ``CountingSource`` (a narrower filter), some of them ``renamed``."""
 
