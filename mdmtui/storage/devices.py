@@ -9,6 +9,7 @@ Functions run on the caller's thread and connection (the models' database).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
@@ -264,44 +265,38 @@ def page(f: DeviceFilter, offset: int = 0, limit: int = 100) -> list[DeviceRow]:
     return [DeviceRow(*row) for row in found]
 
 
+@functools.cache
 def _page_columns() -> list[Any]:
     """A page's columns, in ``DeviceRow``'s order (SQL nodes: one list serves every page)."""
-    global _PAGE_COLUMNS
-    if _PAGE_COLUMNS is None:
-        columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
-        columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
-        columns.append(_action_pending().alias("action_pending"))
-        _PAGE_COLUMNS = columns
-    return _PAGE_COLUMNS
-
-
-_PAGE_COLUMNS: list[Any] | None = None
+    columns = [Device._meta.columns[c] for c in ROW_DEVICE_COLUMNS]
+    columns += [_asset_value(name).alias(name) for name in PAGE_ASSET_COLUMNS]
+    columns.append(_action_pending().alias("action_pending"))
+    return columns
 
 
 def _present(value: Any) -> Any:
     return value if value is None else bool(value)
 
 
-def _page_converters() -> list[Any]:
-    """Per page column, what makes the driver's value the field's (None: it is already): times and
-    booleans; texts and integers come as they are. Peewee's own rows call a converter for every cell, a
+@functools.cache
+def _page_converters() -> list[tuple[int, Callable[[Any], Any]]]:
+    """(column index, what makes the driver's value the field's) of the page columns that need it: times
+    and booleans; texts and integers come as they are. Peewee's own rows call a converter for every cell, a
     third of a keystroke's page query in Python."""
-    converters: list[Any] = []
-    for column in _page_columns()[:len(ROW_DEVICE_COLUMNS)]:
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(_page_columns()[:len(ROW_DEVICE_COLUMNS)]):
         if isinstance(column, DateTimeField):
-            converters.append(column.python_value)
+            converters.append((i, column.python_value))
         elif isinstance(column, BooleanField):
-            converters.append(_present)
-        else:
-            converters.append(None)
-    return [*converters, *(None for _ in PAGE_ASSET_COLUMNS), bool]  # action_pending: EXISTS gives 0/1
+            converters.append((i, _present))
+    return [*converters, (len(_page_columns()) - 1, bool)]  # action_pending: EXISTS gives 0/1
 
 
 def _page_rows(query: Any, *, statement: tuple[str, list[Any]] | None = None) -> list[list[Any]]:
     """A page query's rows (``statement``: its SQL and parameters made already), values as the fields'."""
     db = Device._meta.database
     cursor = db.execute_sql(*statement) if statement is not None else db.execute(query)
-    converting = [(i, c) for i, c in enumerate(_page_converters()) if c is not None]
+    converting = _page_converters()
     rows = []
     for raw in cursor.fetchall():
         row = list(raw)

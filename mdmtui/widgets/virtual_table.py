@@ -720,14 +720,12 @@ class VirtualTable(ScrollView, can_focus=True):
             return False
         key = self.row_key(row)
         self.marked.symmetric_difference_update({key})
-        self._clear_strips()
         self.refresh()
         return key in self.marked
 
     def clear_marks(self) -> None:
         """Unmark every row."""
         self.marked.clear()
-        self._clear_strips()
         self.refresh()
 
     def on_click(self, event: events.Click) -> None:
@@ -751,11 +749,9 @@ class VirtualTable(ScrollView, can_focus=True):
         return None
 
     def on_focus(self) -> None:
-        self._clear_strips()
-        self.refresh()
+        self.refresh()  # painted rows are kept by focus too (``_look``)
 
     def on_blur(self) -> None:
-        self._clear_strips()
         self.refresh()
 
     def visible_text(self) -> list[str]:
