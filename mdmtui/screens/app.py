@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import events
 from textual.app import App
 from textual.binding import BindingType
 from textual.app import SystemCommand
@@ -339,6 +340,14 @@ class MdmtuiApp(App[int]):
              "")]), asked)
 
     # ------------------------------------------------------------------ jump
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every event first; a key goes to an open ``:`` prompt first (``JumpPalette.takes_key``)."""
+        from mdmtui.screens.goto import JumpPalette
+
+        if isinstance(event, events.Key) and isinstance(self.screen, JumpPalette) and self.screen.takes_key(event):
+            return
+        await super().on_event(event)
 
     def action_jump(self) -> None:
         """``:``: go to a screen, a linkage or a device (any identifier, its user or asset number)."""

@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual import events
-from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Input, Label, OptionList
@@ -30,6 +30,7 @@ from mdmtui.textwidth import fit
 from mdmtui.widgets.safe import plain, visible
 
 LIMIT = 10  # device hits per keystroke
+ENTER_POLL_S, ENTER_WAIT_S = 0.02, 5.0  # an enter typed ahead of its hits looks for them this often, this long
 IDENTIFIERS = "serial, IMEI, ICCID, phone, UDID, name, user or asset number"
 # the chooser's columns: (title, width)
 CHOOSER_COLUMNS = (("Name", 22), ("Serial", 12), ("Linkage", 13), ("OS", 14))  # 64 cells: fits at 80x24
@@ -64,13 +65,70 @@ def chooser_line(device: Any) -> str:
 
 class JumpPalette(CommandPalette):
     """The ``:`` prompt. Keys typed in the same burst as ``:`` (a paste, a fast typist over SSH) reach the
-    palette before its field has the focus; they are put into the field, in order, instead of dropped."""
+    palette before its field has the focus; they are put into the field, in order, instead of dropped.
+
+    An enter opens the best hit of what was typed before it, once those hits are in (``:devices⏎`` in one
+    burst: the palette's own enter found none yet and did nothing). Keys typed after it wait and then go
+    to the screen the palette leaves to, as typed: the field, which takes a burst's keys ahead of the
+    palette, would have searched them too. The app hands every key to ``takes_key`` first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._searched = ""  # the text whose search the palette last started
+        self._enter = False  # an enter waits for the hits of the text typed before it
+        self._waited = 0  # looks at the hits so far (``_open_best_hit``)
+        self._after_enter: list[events.Key] = []
+
+    def takes_key(self, event: events.Key) -> bool:
+        """Whether the palette takes ``event`` before the app dispatches it (an enter, what follows it)."""
+        if self._enter and event.key == "escape":  # no longer wanted: the palette closes as it would
+            self._enter = False
+            self._after_enter.clear()
+            return False
+        if self._enter:
+            self._after_enter.append(events.Key(event.key, event.character))
+            return True
+        if event.key != "enter":
+            return False
+        self._enter, self._waited = True, 0
+        self.call_after_refresh(self._open_best_hit)  # once the field has the keys typed before it
+        return True
 
     def on_key(self, event: events.Key) -> None:
         if event.character and event.character.isprintable():  # the field takes its own keys: not one of them
             self.query_one(Input).insert_text_at_cursor(event.character)
             event.stop()
             event.prevent_default()
+
+    @on(Input.Changed)
+    def _search_started(self, event: Input.Changed) -> None:
+        self._searched = event.value.strip()  # the palette's own handler starts that search next
+
+    def _open_best_hit(self) -> None:
+        """Open the best hit of the text typed before the enter once its search is over, looking again
+        every ``ENTER_POLL_S`` (up to ``ENTER_WAIT_S``: then the palette stays, with what came after)."""
+        if not self._enter or not self.is_attached:
+            return
+        searching = any(w.group == self._GATHER_COMMANDS_GROUP and not w.is_finished for w in self.workers)
+        hits = self.query_one(CommandList)
+        if searching or self._searched != self.query_one(Input).value.strip() or not hits.option_count:
+            self._waited += 1
+            if self._waited * ENTER_POLL_S < ENTER_WAIT_S:
+                self.set_timer(ENTER_POLL_S, self._open_best_hit)
+                return
+        self._enter = False
+        if hits.option_count:
+            hits.highlighted = hits.highlighted or 0
+            hits.action_select()  # the palette's own choice: it closes and runs the hit
+            return
+        keys, self._after_enter = self._after_enter, []  # nothing to open: the keys after it are the palette's
+        for key in keys:
+            self.app.post_message(key)
+
+    def on_unmount(self) -> None:
+        keys, self._after_enter = self._after_enter, []
+        if keys:  # after the hit's own call (queued when the palette closed): to the screen it leaves to
+            self.app.call_later(lambda: [self.app.post_message(key) for key in keys])
 
 
 class DeviceChooserScreen(Dialog):
@@ -109,6 +167,13 @@ class DeviceProvider(Provider):
     # The palette offers only devices a term names exactly (its hits stay relevant: "lock" finds the
     # command, not every device whose text holds it); ``:`` also the screens, partial matches and a no-match.
     SCREENS: ClassVar[bool] = False
+
+    async def _wait_init(self) -> None:
+        """Textual's wait for ``startup``, shielded: a search cancelled by the next keystroke of a burst
+        (a paste right after ``:``) cancelled the startup it waited on, and every later search of that
+        prompt then found nothing (Textual 8 sets a provider up only if its startup ran to the end)."""
+        if self._init_task is not None:
+            await asyncio.shield(self._init_task)
 
     async def startup(self) -> None:
         """The linkage names, read once when the prompt opens."""

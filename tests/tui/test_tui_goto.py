@@ -175,3 +175,38 @@ async def test_colon_and_what_follows_in_one_burst_all_land_in_the_prompt(fleet)
         await settle(pilot)
         assert not isinstance(app.screen, CommandPalette)
         assert app.screen.query_one("#filter", Input).value == "os:iOS"
+
+
+async def test_colon_a_term_and_enter_in_one_burst_open_it_and_what_follows_goes_on(fleet):
+    """':devices⏎' pasted or typed fast: the enter waits for the hits of what came before it and opens the
+    best one (it did nothing before, the hits not in yet), and keys after it reach the screen it opened,
+    not the prompt's search. A device's serial likewise: the searches a burst cancels one after another
+    no longer cancel the prompt's set-up with them (every search of that prompt found nothing then)."""
+    from textual.widgets import Input
+    from tui_helpers import burst
+
+    target = a_phone_device(fleet)
+    app = create_app(fleet)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("8")  # the Overview
+        await settle(pilot)
+        await burst(pilot, "colon", *"devices", "enter", "slash", *"os", "colon", *"iOS")
+        await _palette_closed(pilot)
+        assert app.current_mode == "devices" and not isinstance(app.screen, CommandPalette)
+        assert app.screen.query_one("#filter", Input).value == "os:iOS"
+        await pilot.press("escape", "8")
+        await settle(pilot)
+        await burst(pilot, "colon", *target.serial_number.lower(), "enter")
+        await _palette_closed(pilot)
+        assert shown_device(app) == target.id
+
+
+async def _palette_closed(pilot) -> None:
+    """Settle until the palette has opened its hit (it looks for its hits every 20 ms), at most 5 s."""
+    for _ in range(100):
+        await settle(pilot)
+        if not isinstance(pilot.app.screen, CommandPalette):
+            await settle(pilot)
+            return
+        await pilot.pause(0.05)
