@@ -292,10 +292,11 @@ def _page_converters() -> list[tuple[int, Callable[[Any], Any]]]:
     return [*converters, (len(_page_columns()) - 1, bool)]  # action_pending: EXISTS gives 0/1
 
 
-def _page_rows(query: Any, *, statement: tuple[str, list[Any]] | None = None) -> list[list[Any]]:
-    """A page query's rows (``statement``: its SQL and parameters made already), values as the fields'."""
+def _page_rows(query: Any) -> list[list[Any]]:
+    """A page query's rows, values as the fields' (``query``: a query, or its SQL and parameters made
+    already, ``_streamed``)."""
     db = Device._meta.database
-    cursor = db.execute_sql(*statement) if statement is not None else db.execute(query)
+    cursor = db.execute_sql(*query) if isinstance(query, tuple) else db.execute(query)
     converting = _page_converters()
     rows = []
     for raw in cursor.fetchall():
@@ -353,7 +354,7 @@ def _keyed_page(f: DeviceFilter, route: tuple[DeviceFilter, str, str, list[list[
     if not queued and first_unnamed is None:  # the plain stream: one query, stopping early
         statement = _streamed(rest, table, f.descending, joined, order, expression, offset, limit)
         if statement is not None:
-            return _page_rows(None, statement=statement)
+            return _page_rows(statement)
         return _page_rows(joined(Device.select(*columns)).order_by(order).offset(offset).limit(wanted - offset))
     parts = [joined(Device.select(fts.c.rowid)).order_by(order).limit(wanted)]
     if first_unnamed is not None:  # named rows (keys below the first unnamed one) first, then unnamed ones
